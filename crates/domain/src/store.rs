@@ -1,0 +1,140 @@
+//! The storage port. Implemented once per database backend (`switchboard-store-sqlite`,
+//! `switchboard-store-postgres`); every method is exercised by one conformance suite that runs
+//! against both. Methods that touch tenant data take the workspace they act in, so a caller
+//! cannot read across workspaces by passing a foreign id.
+
+use crate::ids::{UserId, WorkspaceId};
+use crate::model::*;
+use crate::time::Timestamp;
+use async_trait::async_trait;
+
+/// Storage failures, coarse enough to map to API errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (or is not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the string names the rule (e.g. `username_taken`).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database failed; the message never contains secrets.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Every persistent operation of Switchboard.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's name: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Lists `(table, column)` of the application schema, sorted; used to check that both
+    /// backends have the same shape.
+    async fn schema_columns(&self) -> StoreResult<Vec<(String, String)>>;
+
+    // --- workspaces ---
+
+    /// Creates a workspace.
+    async fn create_workspace(&self, name: &str, now: Timestamp) -> StoreResult<Workspace>;
+    /// Reads a workspace.
+    async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace>;
+
+    // --- users ---
+
+    /// Creates a user; `Conflict("username_taken")` if the username exists.
+    async fn create_user(&self, user: &NewUser, now: Timestamp) -> StoreResult<User>;
+    /// Reads a user.
+    async fn get_user(&self, id: UserId) -> StoreResult<User>;
+    /// Looks a user up by sign-in name, with what the sign-in check needs.
+    async fn find_credentials(&self, username: &Username) -> StoreResult<Option<UserCredentials>>;
+    /// Replaces a user's password hash.
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
+    /// Sets or clears a user's preferred language.
+    async fn set_user_locale(&self, id: UserId, locale: Option<Locale>) -> StoreResult<()>;
+    /// Counts a failed sign-in; when the count reaches `lock_after`, locks until `lock_until`.
+    /// Returns the new failure count.
+    async fn record_login_failure(
+        &self,
+        id: UserId,
+        lock_after: i32,
+        lock_until: Timestamp,
+    ) -> StoreResult<i32>;
+    /// Clears failures and any lock after a successful sign-in.
+    async fn reset_login_failures(&self, id: UserId) -> StoreResult<()>;
+
+    // --- memberships ---
+
+    /// Adds a user to a workspace; `Conflict("already_member")` if present.
+    async fn add_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        role: Role,
+        max_chats: i32,
+        now: Timestamp,
+    ) -> StoreResult<Membership>;
+    /// A user's membership in a workspace.
+    async fn get_membership(&self, workspace: WorkspaceId, user: UserId)
+    -> StoreResult<Membership>;
+    /// All workspaces a user belongs to, oldest first.
+    async fn list_user_memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    /// Members of a workspace with their user records, by user id.
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<(Membership, User)>>;
+    /// Changes a member's role and capacity.
+    async fn update_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        role: Role,
+        max_chats: i32,
+    ) -> StoreResult<Membership>;
+    /// Removes a member from a workspace.
+    async fn remove_membership(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<()>;
+
+    // --- web sessions ---
+
+    /// Stores a new session (token hashes only).
+    async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<WebSession>;
+    /// Finds a session by token hash if it has not expired at `now`.
+    async fn find_web_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebSession>>;
+    /// Records use of a session and slides its expiry.
+    async fn touch_web_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes one session; true if it existed.
+    async fn delete_web_session(&self, token_hash: &str) -> StoreResult<bool>;
+    /// Deletes all sessions of a user; returns how many.
+    async fn delete_user_web_sessions(&self, user: UserId) -> StoreResult<u64>;
+    /// Deletes sessions that expired before `now`; returns how many.
+    async fn purge_expired_web_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // --- audit ---
+
+    /// Appends an audit event.
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent>;
+    /// Newest audit events of a workspace (newest first), at most `limit`, older than `before`
+    /// when given.
+    async fn list_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: Option<crate::ids::AuditEventId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Audit events concerning a target (e.g. failed sign-ins of an unknown username have no
+    /// workspace), newest first.
+    async fn list_audit_for_target(&self, target: &str, limit: u32)
+    -> StoreResult<Vec<AuditEvent>>;
+}
