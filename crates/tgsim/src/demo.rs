@@ -1,0 +1,116 @@
+//! The demo world: a few users with Russian and English names, a bot, a group and two channels
+//! that post realistic job ads at intervals (a background task owned by the handle).
+
+use std::time::Duration;
+
+use crate::{Error, Handle, NewBot, NewChannel, NewGroup, NewUser, OutgoingMessage, Peer};
+
+const ADS_RU: &[&str] = &[
+    "🔥 Вакансия: Senior Rust-разработчик\nКомпания: ФинТех Лаб (Москва, удалённо)\nЗарплата: 350 000 – 450 000 ₽\nСтек: Rust, tokio, PostgreSQL, Kafka\nОпыт от 4 лет. Отклик: @fintech_hr",
+    "Ищем Python-разработчика (middle)\nОфис в Санкт-Петербурге или гибрид, ДМС, обучение за счёт компании.\nДо 250 000 ₽ на руки.\nРезюме: jobs@example.ru",
+    "Вакансия: DevOps-инженер\nKubernetes, Terraform, CI/CD, мониторинг (Prometheus, Grafana).\nПолная занятость, удалённо по РФ. 280 000 ₽.\nПишите @devops_team_lead",
+    "Требуется менеджер по продажам B2B\nЕкатеринбург, оклад 80 000 ₽ + бонусы.\nОпыт продаж SaaS от 2 лет. Звоните: +7 900 000-00-00",
+    "Frontend-разработчик (React, TypeScript)\nСтартап в сфере логистики, удалёнка, гибкий график.\nВилка 200 000 – 300 000 ₽. Тестовое задание — 4 часа.",
+];
+
+const ADS_EN: &[&str] = &[
+    "💼 Hiring: Backend Engineer (Rust)\nRemote (EU time zones) · €70k–€95k\nStack: Rust, axum, PostgreSQL, Redis\nApply: careers@example.com",
+    "Senior Product Designer — Berlin or remote\nFigma, design systems, user research.\n$90k–$120k + equity. DM @design_hiring",
+    "Data Engineer (Spark, Airflow, dbt)\nFull-time, remote US · $130k–$160k\n3+ years experience, strong SQL. Apply via our site.",
+    "Part-time Community Manager\nRemote, 20 h/week, $25/h. English C1+, experience with Telegram and Discord communities.",
+    "QA Automation Engineer (Playwright, TypeScript)\nLondon hybrid · £55k–£70k\nVisa sponsorship available. Reply with your CV.",
+];
+
+/// Creates the demo accounts and chats.
+pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
+    let alexey = h.create_user(NewUser {
+        phone: "+79001234567".into(),
+        first_name: "Алексей".into(),
+        last_name: Some("Смирнов".into()),
+        username: Some("alexey_smirnov".into()),
+        ..Default::default()
+    })?;
+    let maria = h.create_user(NewUser {
+        phone: "+79007654321".into(),
+        first_name: "Мария".into(),
+        last_name: Some("Иванова".into()),
+        username: Some("maria_ivanova".into()),
+        password: Some("demo".into()),
+        password_hint: Some("four letters, starts with d".into()),
+    })?;
+    let john = h.create_user(NewUser {
+        phone: "+15551234567".into(),
+        first_name: "John".into(),
+        last_name: Some("Smith".into()),
+        username: Some("johnsmith".into()),
+        ..Default::default()
+    })?;
+    let emily = h.create_user(NewUser {
+        phone: "+447700900123".into(),
+        first_name: "Emily".into(),
+        last_name: Some("Clark".into()),
+        ..Default::default()
+    })?;
+    let bot = h.create_bot(NewBot {
+        username: "switchboard_demo_bot".into(),
+        first_name: "Switchboard Demo".into(),
+        token: Some("1000001:DEMO-switchboard-token".into()),
+    })?;
+    h.create_group(NewGroup {
+        title: "Команда / Team".into(),
+        creator: alexey.id,
+        members: vec![maria.id, john.id, emily.id, bot.id],
+        supergroup: false,
+        username: None,
+    })?;
+    let ru = h.create_channel(NewChannel {
+        title: "Вакансии IT".into(),
+        username: Some("jobs_it_ru".into()),
+        creator: None,
+        members: vec![alexey.id, maria.id],
+        about: "Свежие вакансии в IT каждый день".into(),
+    })?;
+    let en = h.create_channel(NewChannel {
+        title: "Remote Jobs".into(),
+        username: Some("remote_jobs_en".into()),
+        creator: None,
+        members: vec![john.id, emily.id, alexey.id],
+        about: "Remote-friendly job openings".into(),
+    })?;
+    if let (Peer::Channel(ru), Peer::Channel(en)) = (ru.peer, en.peer) {
+        h.post_to_channel(ru, OutgoingMessage::text(ADS_RU[0]))?;
+        h.post_to_channel(en, OutgoingMessage::text(ADS_EN[0]))?;
+    }
+    h.send_message(
+        john.id,
+        Peer::User(alexey.id),
+        OutgoingMessage::text("Hi Alexey! Did you see the new Rust opening?"),
+    )?;
+    h.send_message(
+        maria.id,
+        Peer::User(alexey.id),
+        OutgoingMessage::text("Привет! Созвонимся сегодня в 15:00?"),
+    )?;
+    Ok(())
+}
+
+/// Posts a job ad to each demo channel every `interval` until the simulator shuts down.
+pub(crate) async fn post_job_ads(h: Handle, interval: Duration) {
+    let cancel = h.shared.cancel.clone();
+    let mut n = 1usize;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        for (name, ads) in [("jobs_it_ru", ADS_RU), ("remote_jobs_en", ADS_EN)] {
+            if let Some(Peer::Channel(c)) = h.resolve_username(name) {
+                let text = ads[n % ads.len()];
+                if let Err(e) = h.post_to_channel(c, OutgoingMessage::text(text)) {
+                    tracing::warn!(error = %e, channel = name, "demo post failed");
+                }
+            }
+        }
+        n += 1;
+    }
+}
