@@ -102,6 +102,11 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "The service is not ready.",
         "Сервис не готов.",
     ),
+    (
+        "no_workspace",
+        "Your user belongs to no workspace. Ask an administrator.",
+        "Ваш пользователь не состоит ни в одном рабочем пространстве. Обратитесь к администратору.",
+    ),
     // --- pages ---
     ("app_name", "Switchboard", "Switchboard"),
     ("signin_title", "Sign in", "Вход"),

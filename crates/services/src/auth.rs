@@ -1,0 +1,533 @@
+//! Operator sign-in: Argon2id passwords, lockout per username, throttling per client address,
+//! opaque session tokens stored as SHA-256 hashes, and CSRF tokens bound to the session.
+
+use crate::audit::Audit;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use switchboard_domain::{
+    Membership, NewUser, NewWebSession, Role, Store, StoreError, Timestamp, User, UserId, Username,
+    WebSession, WorkspaceId,
+};
+
+/// The knobs of sign-in security.
+#[derive(Clone, Debug)]
+pub struct AuthPolicy {
+    /// Consecutive failures that lock a username.
+    pub lock_after: i32,
+    /// How long a locked username stays locked.
+    pub lock_for: Duration,
+    /// Failed sign-ins allowed per client address within `ip_window`.
+    pub ip_max_failures: usize,
+    /// The window for `ip_max_failures`.
+    pub ip_window: Duration,
+    /// A session unused for this long expires.
+    pub session_idle: Duration,
+    /// A session expires this long after sign-in, however busy.
+    pub session_max_age: Duration,
+    /// Shortest password accepted for new users.
+    pub min_password_len: usize,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            lock_after: 5,
+            lock_for: Duration::from_secs(15 * 60),
+            ip_max_failures: 20,
+            ip_window: Duration::from_secs(15 * 60),
+            session_idle: Duration::from_secs(12 * 3600),
+            session_max_age: Duration::from_secs(7 * 24 * 3600),
+            min_password_len: 10,
+        }
+    }
+}
+
+/// Why a sign-in or an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown username, wrong password or disabled user (indistinguishable on purpose).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// Too many failures for this username.
+    #[error("locked")]
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
+    /// Too many failures from this client address.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until another attempt is allowed.
+        retry_after_secs: u64,
+    },
+    /// The user belongs to no workspace.
+    #[error("the user belongs to no workspace")]
+    NoWorkspace,
+    /// The username does not follow the rules.
+    #[error("invalid username")]
+    InvalidUsername,
+    /// The password is too short.
+    #[error("password too short")]
+    WeakPassword,
+    /// The username exists.
+    #[error("username taken")]
+    UsernameTaken,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed (never contains the password).
+    #[error("password hashing failed")]
+    Hash,
+}
+
+impl AuthError {
+    /// The stable API error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::Locked { .. } => "account_locked",
+            AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::NoWorkspace => "no_workspace",
+            AuthError::InvalidUsername => "invalid_username",
+            AuthError::WeakPassword => "weak_password",
+            AuthError::UsernameTaken => "username_taken",
+            AuthError::Store(StoreError::NotFound) => "not_found",
+            AuthError::Store(_) | AuthError::Hash => "internal",
+        }
+    }
+}
+
+/// A successful sign-in: the tokens are returned once and only their hashes are stored.
+#[derive(Clone)]
+pub struct LoginOutcome {
+    /// Who signed in.
+    pub user: User,
+    /// In which workspace, with which role.
+    pub membership: Membership,
+    /// The opaque session token for the cookie.
+    pub session_token: String,
+    /// The CSRF token the client echoes in `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// When the session expires if unused.
+    pub expires_at: Timestamp,
+}
+
+/// An authenticated request's identity.
+#[derive(Clone, Debug)]
+pub struct SessionContext {
+    /// The session row.
+    pub session: WebSession,
+    /// The signed-in user.
+    pub user: User,
+    /// Their membership in the session's workspace.
+    pub membership: Membership,
+}
+
+/// A member to create with [`AuthService::create_member`].
+#[derive(Clone, Copy)]
+pub struct NewMember<'a> {
+    /// Sign-in name.
+    pub username: &'a str,
+    /// Display name; defaults to the username.
+    pub display_name: Option<&'a str>,
+    /// Password (checked against the policy's minimum length).
+    pub password: &'a str,
+    /// Role in the workspace.
+    pub role: Role,
+    /// Chat capacity.
+    pub max_chats: i32,
+}
+
+/// Sign-in and session management.
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    policy: AuthPolicy,
+    ip_failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    dummy_hash: String,
+}
+
+impl AuthService {
+    /// Creates the service.
+    pub fn new(store: Arc<dyn Store>, policy: AuthPolicy) -> Result<Self, AuthError> {
+        let dummy_hash = hash_password_blocking("dummy password for timing")?;
+        Ok(Self {
+            store,
+            policy,
+            ip_failures: Mutex::new(HashMap::new()),
+            dummy_hash,
+        })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    /// Checks a username and password and opens a session.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<LoginOutcome, AuthError> {
+        if let Some(ip) = ip
+            && let Some(wait) = self.ip_blocked(ip)
+        {
+            Audit::new("auth.login_throttled")
+                .ip(Some(ip))
+                .record(&*self.store)
+                .await;
+            return Err(AuthError::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
+        let now = Timestamp::now();
+        let Ok(name) = Username::parse(username) else {
+            self.burn_time(password).await;
+            self.note_ip_failure(ip);
+            return Err(AuthError::InvalidCredentials);
+        };
+        let creds = self.store.find_credentials(&name).await?;
+        let Some(creds) = creds else {
+            self.burn_time(password).await;
+            self.note_ip_failure(ip);
+            Audit::new("auth.login_failed")
+                .target(format!("username:{name}"))
+                .ip(ip)
+                .details(serde_json::json!({"reason": "unknown_user"}))
+                .record(&*self.store)
+                .await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let user_id = creds.user.id;
+        if let Some(until) = creds.locked_until
+            && until > now
+        {
+            self.note_ip_failure(ip);
+            Audit::new("auth.login_refused_locked")
+                .actor(user_id)
+                .target(format!("username:{name}"))
+                .ip(ip)
+                .record(&*self.store)
+                .await;
+            let secs = u64::try_from((until.0 - now.0).max(0) / 1000).unwrap_or(0) + 1;
+            return Err(AuthError::Locked {
+                retry_after_secs: secs,
+            });
+        }
+        let hash = creds
+            .password_hash
+            .clone()
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = verify_password(password, &hash).await && creds.password_hash.is_some();
+        if !ok || creds.user.disabled {
+            self.note_ip_failure(ip);
+            let lock_until = now.plus(self.policy.lock_for);
+            let count = self
+                .store
+                .record_login_failure(user_id, self.policy.lock_after, lock_until)
+                .await?;
+            Audit::new("auth.login_failed")
+                .actor(user_id)
+                .target(format!("username:{name}"))
+                .ip(ip)
+                .details(serde_json::json!({"reason": if creds.user.disabled {"disabled"} else {"wrong_password"}, "failures": count}))
+                .record(&*self.store)
+                .await;
+            if count >= self.policy.lock_after {
+                Audit::new("auth.user_locked")
+                    .actor(user_id)
+                    .target(format!("username:{name}"))
+                    .ip(ip)
+                    .record(&*self.store)
+                    .await;
+            }
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.store.reset_login_failures(user_id).await?;
+        let memberships = self.store.list_user_memberships(user_id).await?;
+        let Some(membership) = memberships.into_iter().next() else {
+            return Err(AuthError::NoWorkspace);
+        };
+        let outcome = self
+            .open_session(creds.user, membership, ip, user_agent, now)
+            .await?;
+        Audit::new("auth.login_succeeded")
+            .workspace(outcome.membership.workspace_id)
+            .actor(outcome.user.id)
+            .target(format!("user:{}", outcome.user.id))
+            .ip(ip)
+            .record(&*self.store)
+            .await;
+        Ok(outcome)
+    }
+
+    async fn open_session(
+        &self,
+        user: User,
+        membership: Membership,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, AuthError> {
+        let session_token = random_token()?;
+        let csrf_token = random_token()?;
+        let expires_at = now.plus(self.policy.session_idle);
+        self.store
+            .create_web_session(&NewWebSession {
+                token_hash: token_hash(&session_token),
+                csrf_hash: token_hash(&csrf_token),
+                user_id: user.id,
+                workspace_id: membership.workspace_id,
+                created_at: now,
+                expires_at,
+                ip: ip.map(str::to_string),
+                user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+            })
+            .await?;
+        Ok(LoginOutcome {
+            user,
+            membership,
+            session_token,
+            csrf_token,
+            expires_at,
+        })
+    }
+
+    /// Resolves a session token to its identity, sliding the expiry; `None` if unknown,
+    /// expired (idle or absolute) or the user lost access.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<SessionContext>, AuthError> {
+        let now = Timestamp::now();
+        let hash = token_hash(token);
+        let Some(session) = self.store.find_web_session(&hash, now).await? else {
+            return Ok(None);
+        };
+        if session.created_at.plus(self.policy.session_max_age) <= now {
+            self.store.delete_web_session(&hash).await?;
+            return Ok(None);
+        }
+        let user = self.store.get_user(session.user_id).await?;
+        if user.disabled {
+            return Ok(None);
+        }
+        let membership = match self
+            .store
+            .get_membership(session.workspace_id, user.id)
+            .await
+        {
+            Ok(m) => m,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // Sliding expiry, written at most once a minute to keep reads cheap.
+        if now.0 - session.last_seen_at.0 >= 60_000 {
+            self.store
+                .touch_web_session(&hash, now, now.plus(self.policy.session_idle))
+                .await?;
+        }
+        Ok(Some(SessionContext {
+            session,
+            user,
+            membership,
+        }))
+    }
+
+    /// True if `presented` is the CSRF token of this session (constant-time).
+    pub fn csrf_matches(&self, ctx: &SessionContext, presented: &str) -> bool {
+        let presented = token_hash(presented);
+        presented
+            .as_bytes()
+            .ct_eq(ctx.session.csrf_hash.as_bytes())
+            .into()
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, ctx: &SessionContext, ip: Option<&str>) -> Result<(), AuthError> {
+        self.store
+            .delete_web_session(&ctx.session.token_hash)
+            .await?;
+        Audit::new("auth.logout")
+            .workspace(ctx.membership.workspace_id)
+            .actor(ctx.user.id)
+            .target(format!("user:{}", ctx.user.id))
+            .ip(ip)
+            .record(&*self.store)
+            .await;
+        Ok(())
+    }
+
+    /// Creates a user with a password and adds them to a workspace (CLI, demo, admin API).
+    pub async fn create_member(
+        &self,
+        workspace: WorkspaceId,
+        member: NewMember<'_>,
+        actor: Option<UserId>,
+    ) -> Result<(User, Membership), AuthError> {
+        let NewMember {
+            username,
+            display_name,
+            password,
+            role,
+            max_chats,
+        } = member;
+        let username = Username::parse(username).map_err(|_| AuthError::InvalidUsername)?;
+        if password.chars().count() < self.policy.min_password_len {
+            return Err(AuthError::WeakPassword);
+        }
+        let hash = hash_password(password).await?;
+        let now = Timestamp::now();
+        let user = self
+            .store
+            .create_user(
+                &NewUser {
+                    display_name: display_name.unwrap_or(username.as_str()).to_string(),
+                    username: Some(username),
+                    password_hash: Some(hash),
+                    locale: None,
+                },
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict("username_taken") => AuthError::UsernameTaken,
+                other => AuthError::Store(other),
+            })?;
+        let membership = self
+            .store
+            .add_membership(workspace, user.id, role, max_chats, now)
+            .await?;
+        let mut audit = Audit::new("admin.user_created")
+            .workspace(workspace)
+            .target(format!("user:{}", user.id))
+            .details(serde_json::json!({"role": role.as_str(), "username": user.username}));
+        if let Some(actor) = actor {
+            audit = audit.actor(actor);
+        }
+        audit.record(&*self.store).await;
+        Ok((user, membership))
+    }
+
+    /// Sets a new password (e.g. the demo's fresh credentials) and clears any lock.
+    pub async fn set_password(&self, user: UserId, password: &str) -> Result<(), AuthError> {
+        if password.chars().count() < self.policy.min_password_len {
+            return Err(AuthError::WeakPassword);
+        }
+        let hash = hash_password(password).await?;
+        self.store.set_password_hash(user, &hash).await?;
+        self.store.reset_login_failures(user).await?;
+        Ok(())
+    }
+
+    fn ip_blocked(&self, ip: &str) -> Option<u64> {
+        let mut map = self.ip_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.policy.ip_window;
+        let q = map.get_mut(ip)?;
+        while q.front().is_some_and(|t| t.elapsed() >= window) {
+            q.pop_front();
+        }
+        if q.len() >= self.policy.ip_max_failures {
+            let oldest = q.front()?;
+            Some(window.saturating_sub(oldest.elapsed()).as_secs() + 1)
+        } else {
+            None
+        }
+    }
+
+    fn note_ip_failure(&self, ip: Option<&str>) {
+        let Some(ip) = ip else { return };
+        let mut map = self.ip_failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            // Bound memory under a spray of addresses: forget the idle ones.
+            let window = self.policy.ip_window;
+            map.retain(|_, q| q.back().is_some_and(|t| t.elapsed() < window));
+        }
+        let q = map.entry(ip.to_string()).or_default();
+        q.push_back(Instant::now());
+        while q.len() > self.policy.ip_max_failures {
+            q.pop_front();
+        }
+    }
+
+    async fn burn_time(&self, password: &str) {
+        // Same work as a real check, so timing does not reveal whether a username exists.
+        let _ = verify_password(password, &self.dummy_hash).await;
+    }
+}
+
+/// Hashes a password with Argon2id (OWASP baseline parameters) off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, AuthError> {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password_blocking(&pw))
+        .await
+        .map_err(|_| AuthError::Hash)?
+}
+
+fn hash_password_blocking(password: &str) -> Result<String, AuthError> {
+    let mut salt_bytes = [0u8; 16];
+    getrandom::fill(&mut salt_bytes).map_err(|_| AuthError::Hash)?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| AuthError::Hash)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| AuthError::Hash)
+}
+
+async fn verify_password(password: &str, hash: &str) -> bool {
+    let pw = password.to_string();
+    let hash = hash.to_string();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(pw.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A fresh 256-bit random token, base64url without padding.
+pub fn random_token() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| AuthError::Hash)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a token, hex; what the store keeps.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn password_hash_verifies_only_the_right_password() {
+        let h = hash_password("correct horse battery").await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h).await);
+        assert!(!verify_password("wrong", &h).await);
+        assert!(!verify_password("x", "not a phc string").await);
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashes_stable() {
+        let a = random_token().unwrap();
+        let b = random_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash("abc"), token_hash("abc"));
+        assert_eq!(token_hash("abc").len(), 64);
+    }
+}

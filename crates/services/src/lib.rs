@@ -1,0 +1,12 @@
+//! Switchboard's services layer: the business rules that sit between the web layer and the
+//! store — operator sign-in with lockout, web sessions and CSRF tokens, the audit trail, and
+//! the supervisor that owns every background worker.
+
+pub mod audit;
+pub mod auth;
+pub mod secret;
+pub mod workers;
+
+pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};
+pub use secret::Secret;
+pub use workers::{WorkerState, WorkerStatus, Workers};

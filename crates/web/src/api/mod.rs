@@ -1,0 +1,15 @@
+//! The JSON API under `/api/v1`.
+
+mod auth;
+mod system;
+mod team;
+
+use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(team::routes())
+        .merge(system::routes())
+}

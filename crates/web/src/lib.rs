@@ -1,0 +1,157 @@
+//! Switchboard's web layer: the JSON API under `/api/v1` (documented by an OpenAPI 3 document
+//! generated from the handlers), the HTML pages and their embedded assets, `/healthz`,
+//! `/readyz` and `/metrics`.
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod locale;
+pub mod metrics;
+pub mod pages;
+pub mod session;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use std::sync::Arc;
+use switchboard_domain::Store;
+use switchboard_services::{AuthService, Workers};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Web settings taken from the configuration.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// Mark cookies `Secure` and use the `__Host-` prefix (when served over https).
+    pub secure_cookies: bool,
+    /// Largest JSON body accepted, in bytes.
+    pub max_json_bytes: usize,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            max_json_bytes: 64 * 1024,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    auth: Arc<AuthService>,
+    workers: Workers,
+    settings: WebSettings,
+    metrics: Arc<metrics::Metrics>,
+    openapi: String,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.0.store
+    }
+
+    /// The sign-in service.
+    pub fn auth(&self) -> &AuthService {
+        &self.0.auth
+    }
+
+    /// The background-work supervisor.
+    pub fn workers(&self) -> &Workers {
+        &self.0.workers
+    }
+
+    /// Web settings.
+    pub fn settings(&self) -> &WebSettings {
+        &self.0.settings
+    }
+
+    /// Name of the session cookie (`__Host-` prefixed when secure).
+    pub fn cookie_name(&self) -> &'static str {
+        if self.0.settings.secure_cookies {
+            "__Host-sb_session"
+        } else {
+            "sb_session"
+        }
+    }
+}
+
+/// The OpenAPI document's root.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "JSON API of Switchboard. Cookie-authenticated writes need the `X-CSRF-Token` header. Errors are `{\"error\":{\"code\",\"message\"}}`."
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail))
+)]
+struct ApiDoc;
+
+/// Builds the whole application router.
+pub fn router(
+    store: Arc<dyn Store>,
+    auth: Arc<AuthService>,
+    workers: Workers,
+    settings: WebSettings,
+    metrics: metrics::Metrics,
+) -> Router {
+    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(api::routes())
+        .merge(health::routes())
+        .split_for_parts();
+    let openapi_json = openapi.to_pretty_json().unwrap_or_default();
+    let metrics = Arc::new(metrics);
+    let max_json = settings.max_json_bytes;
+    let state = AppState(Arc::new(Inner {
+        store,
+        auth,
+        workers,
+        settings,
+        metrics: Arc::clone(&metrics),
+        openapi: openapi_json,
+    }));
+    Router::new()
+        .merge(api_router)
+        .merge(pages::routes())
+        .route("/api/v1/openapi.json", axum::routing::get(openapi_document))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_json))
+        .layer(axum::middleware::from_fn(locale::localize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn openapi_document(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        state.0.openapi.clone(),
+    )
+}
+
+async fn fallback(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        error::ApiError::not_found().into_response()
+    } else {
+        pages::not_found_page(&headers).into_response()
+    }
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into_response()
+}

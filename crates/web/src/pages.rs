@@ -1,0 +1,232 @@
+//! Server-rendered HTML pages and their embedded assets. Every text comes from the string
+//! catalogue in the user's language (their saved choice, else the `sb_lang` cookie, else the
+//! browser's `Accept-Language`). No external asset is ever referenced.
+
+use crate::AppState;
+use crate::locale::{cookie, request_locale};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use switchboard_domain::Locale;
+use switchboard_domain::i18n::t;
+use switchboard_services::SessionContext;
+
+const CSS: &str = include_str!("../assets/app.css");
+const JS: &str = include_str!("../assets/app.js");
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/login", get(login_page))
+        .route("/inbox", get(|s, h| section(s, h, Section::Inbox)))
+        .route("/accounts", get(|s, h| section(s, h, Section::Accounts)))
+        .route("/bots", get(|s, h| section(s, h, Section::Bots)))
+        .route("/leads", get(|s, h| section(s, h, Section::Leads)))
+        .route("/team", get(|s, h| section(s, h, Section::Team)))
+        .route("/settings", get(|s, h| section(s, h, Section::Settings)))
+        .route(
+            "/assets/app.css",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    CSS,
+                )
+            }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    JS,
+                )
+            }),
+        )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Inbox,
+    Accounts,
+    Bots,
+    Leads,
+    Team,
+    Settings,
+}
+
+impl Section {
+    const ALL: [Section; 6] = [
+        Section::Inbox,
+        Section::Accounts,
+        Section::Bots,
+        Section::Leads,
+        Section::Team,
+        Section::Settings,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Section::Inbox => "/inbox",
+            Section::Accounts => "/accounts",
+            Section::Bots => "/bots",
+            Section::Leads => "/leads",
+            Section::Team => "/team",
+            Section::Settings => "/settings",
+        }
+    }
+
+    fn label_key(self) -> &'static str {
+        match self {
+            Section::Inbox => "nav_inbox",
+            Section::Accounts => "nav_accounts",
+            Section::Bots => "nav_bots",
+            Section::Leads => "nav_leads",
+            Section::Team => "nav_team",
+            Section::Settings => "nav_settings",
+        }
+    }
+}
+
+fn layout(locale: Locale, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(locale.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t(locale, "app_name")) }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body { (body) }
+        }
+    }
+}
+
+fn lang_switch(current: Option<Locale>, locale: Locale, with_browser: bool) -> Markup {
+    html! {
+        label.lang {
+            (t(locale, "language")) " "
+            select #lang-select data-save=(if with_browser { "user" } else { "cookie" }) {
+                @if with_browser {
+                    option value="" selected[current.is_none()] { (t(locale, "settings_language_browser")) }
+                }
+                option value="en" selected[current == Some(Locale::En) || (!with_browser && locale == Locale::En)] { "English" }
+                option value="ru" selected[current == Some(Locale::Ru) || (!with_browser && locale == Locale::Ru)] { "Русский" }
+            }
+        }
+    }
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if current_session(&state, &headers).await.is_some() {
+        return Redirect::to("/inbox").into_response();
+    }
+    let locale = request_locale(&headers);
+    let body = html! {
+        main.signin {
+            h1 { (t(locale, "app_name")) }
+            form #login-form.card {
+                h2 { (t(locale, "signin_title")) }
+                label { (t(locale, "signin_username")) input name="username" autocomplete="username" required; }
+                label { (t(locale, "signin_password")) input name="password" type="password" autocomplete="current-password" required; }
+                p #login-error.error role="alert" hidden {}
+                button type="submit" { (t(locale, "signin_submit")) }
+            }
+            (lang_switch(None, locale, false))
+        }
+    };
+    Html(layout(locale, t(locale, "signin_title"), body).into_string()).into_response()
+}
+
+async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<SessionContext> {
+    let token = cookie(headers, state.cookie_name())?;
+    state.auth().authenticate(token).await.ok().flatten()
+}
+
+async fn section(State(state): State<AppState>, headers: HeaderMap, which: Section) -> Response {
+    let Some(ctx) = current_session(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let locale = ctx.user.locale.unwrap_or_else(|| request_locale(&headers));
+    let content = match which {
+        Section::Inbox => empty(locale, "empty_inbox"),
+        Section::Accounts => empty(locale, "empty_accounts"),
+        Section::Bots => empty(locale, "empty_bots"),
+        Section::Leads => empty(locale, "empty_leads"),
+        Section::Team => team(&state, &ctx, locale).await,
+        Section::Settings => html! {
+            p { (t(locale, "settings_language_hint")) }
+            (lang_switch(ctx.user.locale, locale, true))
+            p #settings-status.ok role="status" hidden { (t(locale, "settings_saved")) }
+        },
+    };
+    let title = t(locale, which.label_key());
+    let body = html! {
+        header.top {
+            strong.brand { (t(locale, "app_name")) }
+            nav {
+                @for s in Section::ALL {
+                    a href=(s.path()) class=@if s == which { "active" } { (t(locale, s.label_key())) }
+                }
+            }
+            span.who { (ctx.user.display_name) " · " (ctx.membership.role.as_str()) }
+            button #logout type="button" { (t(locale, "signout")) }
+        }
+        main.page {
+            h1 { (title) }
+            (content)
+        }
+    };
+    Html(layout(locale, title, body).into_string()).into_response()
+}
+
+fn empty(locale: Locale, key: &str) -> Markup {
+    html! { p.empty { (t(locale, key)) } }
+}
+
+async fn team(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {
+    let members = state
+        .store()
+        .list_members(ctx.membership.workspace_id)
+        .await
+        .unwrap_or_default();
+    html! {
+        table.members {
+            thead { tr {
+                th { (t(locale, "team_username")) } th { (t(locale, "team_name")) }
+                th { (t(locale, "team_role")) } th { (t(locale, "team_max_chats")) }
+            } }
+            tbody {
+                @for (m, u) in &members {
+                    tr {
+                        td { (u.username.as_ref().map(|n| n.to_string()).unwrap_or_default()) }
+                        td { (u.display_name) }
+                        td { (m.role.as_str()) }
+                        td { (m.max_chats) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The HTML 404 page.
+pub fn not_found_page(headers: &HeaderMap) -> Response {
+    let locale = request_locale(headers);
+    let body = html! { main.page { h1 { "404" } p { (t(locale, "not_found_page")) } p { a href="/inbox" { (t(locale, "nav_inbox")) } } } };
+    (
+        StatusCode::NOT_FOUND,
+        Html(layout(locale, "404", body).into_string()),
+    )
+        .into_response()
+}

@@ -1,0 +1,104 @@
+//! The authenticated-request extractors: the session cookie resolves to a [`SessionContext`];
+//! every state-changing request authenticated by cookie must carry the session's CSRF token.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::locale::cookie;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use std::net::SocketAddr;
+use switchboard_services::SessionContext;
+
+/// Header carrying the CSRF token on writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The signed-in member of the request.
+pub struct Member(pub SessionContext);
+
+/// A signed-in member whose role is owner or admin.
+pub struct Admin(pub SessionContext);
+
+/// Client address of the request, when known.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string())
+}
+
+/// True when the request comes from our own origin (or a non-browser client). Browsers send
+/// `Sec-Fetch-Site` and `Origin`; a cross-site value is refused.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
+    }
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+            origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => false,
+        _ => true,
+    }
+}
+
+async fn resolve(parts: &mut Parts, state: &AppState) -> Result<SessionContext, ApiError> {
+    let token = cookie(&parts.headers, state.cookie_name())
+        .ok_or_else(ApiError::unauthenticated)?
+        .to_string();
+    let ctx = state
+        .auth()
+        .authenticate(&token)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if presented.is_empty()
+            || !state.auth().csrf_matches(&ctx, presented)
+            || !same_origin(&parts.headers)
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "csrf_failed",
+            ));
+        }
+    }
+    Ok(ctx)
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        resolve(parts, state).await.map(Member)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = resolve(parts, state).await?;
+        if ctx.membership.role.is_admin() {
+            Ok(Admin(ctx))
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
