@@ -1,0 +1,89 @@
+//! Switchboard's storage on PostgreSQL: the connection pool, the embedded migrations, and the
+//! [`Store`](switchboard_domain::Store) implementation in [`store`].
+
+mod error;
+mod store;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use error::Error;
+
+/// The migrations of this backend, embedded at build time; forward-only.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How to connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long to wait for a free connection (and for the first one at start) before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL backend of [`Store`](switchboard_domain::Store). Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
+/// checks that it answers. Does not migrate; call [`PgStore::migrate`].
+pub async fn connect(url: &str, opts: &PgOptions) -> Result<PgStore, Error> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Error::NotPostgresUrl);
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(Error::InvalidUrl)?
+        .application_name("switchboard");
+    let server = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(opts.max_connections.max(1))
+        .acquire_timeout(opts.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(|source| Error::Connect { server, source })?;
+    Ok(PgStore { pool })
+}
+
+impl PgStore {
+    /// Applies the migrations not yet applied; a no-op when the schema is current. Concurrent
+    /// instances are serialised by sqlx's advisory lock.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        MIGRATOR.run(&self.pool).await.map_err(Error::Migrate)
+    }
+
+    /// The `(version, description)` of every embedded migration, in order.
+    pub fn migrations() -> Vec<(i64, String)> {
+        MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    }
+
+    /// The connection pool, for tools and tests that need raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,109 @@
+//! Switchboard's storage on an embedded SQLite database: opening the file (WAL), the embedded
+//! migrations, and the [`Store`](switchboard_domain::Store) implementation in [`store`].
+
+mod error;
+mod store;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use error::Error;
+
+/// The migrations of this backend, embedded at build time; forward-only.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How to open the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Connections in the pool (SQLite in WAL mode allows many readers and one writer).
+    pub max_connections: u32,
+    /// How long a connection waits for another's write lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite backend of [`Store`](switchboard_domain::Store). Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Opens (creating if missing, with its directory) the database at `url` — `sqlite:///abs/path.db`
+/// or `sqlite://relative.db` — in WAL mode with `synchronous=NORMAL`, foreign keys on and a
+/// busy timeout. Does not migrate; call [`SqliteStore::migrate`].
+pub async fn connect(url: &str, opts: &SqliteOptions) -> Result<SqliteStore, Error> {
+    if !url.starts_with("sqlite:") {
+        return Err(Error::NotSqliteUrl);
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(Error::InvalidUrl)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(opts.busy_timeout);
+    let path = options.get_filename().to_path_buf();
+    if !is_in_memory(url) {
+        create_parent_dir(&path)?;
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(opts.max_connections.max(1))
+        .connect_with(options)
+        .await
+        .map_err(|source| Error::Open { path, source })?;
+    Ok(SqliteStore { pool })
+}
+
+impl SqliteStore {
+    /// Applies the migrations not yet applied; a no-op when the schema is current.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        MIGRATOR.run(&self.pool).await.map_err(Error::Migrate)
+    }
+
+    /// The `(version, description)` of every embedded migration, in order.
+    pub fn migrations() -> Vec<(i64, String)> {
+        MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    }
+
+    /// The connection pool, for tools and tests that need raw SQL.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+fn create_parent_dir(path: &std::path::Path) -> Result<(), Error> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+                path: PathBuf::from(dir),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,529 @@
+//! The SQL of every store operation on SQLite, and the mapping between rows and domain models.
+
+use crate::SqliteStore;
+use crate::error::{ResultExt, corrupt};
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use switchboard_domain::{
+    AuditEvent, AuditEventId, Locale, Membership, NewAuditEvent, NewUser, NewWebSession, Role,
+    Store, StoreError, StoreResult, Timestamp, User, UserCredentials, UserId, Username, WebSession,
+    WebSessionId, Workspace, WorkspaceId,
+};
+
+const USER_COLUMNS: &str = "id, username, display_name, locale, disabled, created_at";
+const MEMBERSHIP_COLUMNS: &str = "workspace_id, user_id, role, max_chats, created_at";
+const SESSION_COLUMNS: &str = "id, token_hash, csrf_hash, user_id, workspace_id, created_at, \
+                               last_seen_at, expires_at, ip, user_agent";
+const AUDIT_COLUMNS: &str =
+    "id, workspace_id, actor_user_id, action, target, ip, details, created_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .store_err("ping")?;
+        Ok(())
+    }
+
+    async fn schema_columns(&self) -> StoreResult<Vec<(String, String)>> {
+        const OP: &str = "schema_columns";
+        let rows = sqlx::query(
+            "SELECT m.name AS table_name, p.name AS column_name \
+             FROM sqlite_schema AS m JOIN pragma_table_info(m.name) AS p \
+             WHERE m.type = 'table' \
+               AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+               AND m.name <> '_sqlx_migrations'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        let mut columns = rows
+            .iter()
+            .map(|r| Ok((r.try_get("table_name")?, r.try_get("column_name")?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()
+            .store_err(OP)?;
+        columns.sort();
+        Ok(columns)
+    }
+
+    // --- workspaces ---
+
+    async fn create_workspace(&self, name: &str, now: Timestamp) -> StoreResult<Workspace> {
+        const OP: &str = "create_workspace";
+        let row = sqlx::query(
+            "INSERT INTO workspaces (name, created_at) VALUES (?1, ?2) \
+             RETURNING id, name, created_at",
+        )
+        .bind(name)
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_workspace(&row).store_err(OP)
+    }
+
+    async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace> {
+        const OP: &str = "get_workspace";
+        let row = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = ?1")
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .store_err(OP)?;
+        read_workspace(&row).store_err(OP)
+    }
+
+    // --- users ---
+
+    async fn create_user(&self, user: &NewUser, now: Timestamp) -> StoreResult<User> {
+        const OP: &str = "create_user";
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (username, password_hash, display_name, locale, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(user.username.as_ref().map(Username::as_str))
+        .bind(user.password_hash.as_deref())
+        .bind(&user.display_name)
+        .bind(user.locale.map(Locale::code))
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await
+        .conflict_as(OP, "username_taken")?;
+        read_user(OP, &row, "created_at")
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<User> {
+        const OP: &str = "get_user";
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .store_err(OP)?;
+        read_user(OP, &row, "created_at")
+    }
+
+    async fn find_credentials(&self, username: &Username) -> StoreResult<Option<UserCredentials>> {
+        const OP: &str = "find_credentials";
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash, failed_logins, locked_until \
+             FROM users WHERE username = ?1"
+        ))
+        .bind(username.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = read_user(OP, &row, "created_at")?;
+        let password_hash: Option<String> = row.try_get("password_hash").store_err(OP)?;
+        let failed_logins: i32 = row.try_get("failed_logins").store_err(OP)?;
+        let locked_until: Option<i64> = row.try_get("locked_until").store_err(OP)?;
+        Ok(Some(UserCredentials {
+            user,
+            password_hash,
+            failed_logins,
+            locked_until: locked_until.map(Timestamp),
+        }))
+    }
+
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .store_err("set_password_hash")?;
+        one_row(done.rows_affected())
+    }
+
+    async fn set_user_locale(&self, id: UserId, locale: Option<Locale>) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET locale = ?1 WHERE id = ?2")
+            .bind(locale.map(Locale::code))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .store_err("set_user_locale")?;
+        one_row(done.rows_affected())
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: UserId,
+        lock_after: i32,
+        lock_until: Timestamp,
+    ) -> StoreResult<i32> {
+        const OP: &str = "record_login_failure";
+        // One statement, so concurrent failures are all counted. Right-hand sides see the old
+        // row, hence `failed_logins + 1` in the lock condition.
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1, \
+                 locked_until = CASE WHEN failed_logins + 1 >= ?1 THEN ?2 ELSE locked_until END \
+             WHERE id = ?3 RETURNING failed_logins",
+        )
+        .bind(lock_after)
+        .bind(lock_until.0)
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        row.try_get("failed_logins").store_err(OP)
+    }
+
+    async fn reset_login_failures(&self, id: UserId) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1")
+                .bind(id.0)
+                .execute(&self.pool)
+                .await
+                .store_err("reset_login_failures")?;
+        one_row(done.rows_affected())
+    }
+
+    // --- memberships ---
+
+    async fn add_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        role: Role,
+        max_chats: i32,
+        now: Timestamp,
+    ) -> StoreResult<Membership> {
+        const OP: &str = "add_membership";
+        let row = sqlx::query(&format!(
+            "INSERT INTO memberships (workspace_id, user_id, role, max_chats, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(workspace.0)
+        .bind(user.0)
+        .bind(role.as_str())
+        .bind(max_chats)
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await
+        .conflict_as(OP, "already_member")?;
+        read_membership(OP, &row)
+    }
+
+    async fn get_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> StoreResult<Membership> {
+        const OP: &str = "get_membership";
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE workspace_id = ?1 AND user_id = ?2"
+        ))
+        .bind(workspace.0)
+        .bind(user.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_membership(OP, &row)
+    }
+
+    async fn list_user_memberships(&self, user: UserId) -> StoreResult<Vec<Membership>> {
+        const OP: &str = "list_user_memberships";
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE user_id = ?1 \
+             ORDER BY created_at, workspace_id"
+        ))
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter().map(|r| read_membership(OP, r)).collect()
+    }
+
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<(Membership, User)>> {
+        const OP: &str = "list_members";
+        let rows = sqlx::query(
+            "SELECT m.workspace_id, m.user_id, m.role, m.max_chats, m.created_at, \
+                    u.id, u.username, u.display_name, u.locale, u.disabled, \
+                    u.created_at AS user_created_at \
+             FROM memberships AS m JOIN users AS u ON u.id = m.user_id \
+             WHERE m.workspace_id = ?1 ORDER BY m.user_id",
+        )
+        .bind(workspace.0)
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    read_membership(OP, r)?,
+                    read_user(OP, r, "user_created_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn update_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        role: Role,
+        max_chats: i32,
+    ) -> StoreResult<Membership> {
+        const OP: &str = "update_membership";
+        let row = sqlx::query(&format!(
+            "UPDATE memberships SET role = ?1, max_chats = ?2 \
+             WHERE workspace_id = ?3 AND user_id = ?4 RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(role.as_str())
+        .bind(max_chats)
+        .bind(workspace.0)
+        .bind(user.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_membership(OP, &row)
+    }
+
+    async fn remove_membership(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2")
+            .bind(workspace.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .store_err("remove_membership")?;
+        one_row(done.rows_affected())
+    }
+
+    // --- web sessions ---
+
+    async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<WebSession> {
+        const OP: &str = "create_web_session";
+        let row = sqlx::query(&format!(
+            "INSERT INTO web_sessions (token_hash, csrf_hash, user_id, workspace_id, created_at, \
+                 last_seen_at, expires_at, ip, user_agent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8) RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(&session.token_hash)
+        .bind(&session.csrf_hash)
+        .bind(session.user_id.0)
+        .bind(session.workspace_id.0)
+        .bind(session.created_at.0)
+        .bind(session.expires_at.0)
+        .bind(session.ip.as_deref())
+        .bind(session.user_agent.as_deref())
+        .fetch_one(&self.pool)
+        .await
+        .conflict_as(OP, "session_exists")?;
+        read_session(&row).store_err(OP)
+    }
+
+    async fn find_web_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebSession>> {
+        const OP: &str = "find_web_session";
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM web_sessions WHERE token_hash = ?1 AND expires_at > ?2"
+        ))
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
+        row.map(|r| read_session(&r)).transpose().store_err(OP)
+    }
+
+    async fn touch_web_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        // An expired session stays expired: touching it is `NotFound`, like finding it.
+        let done = sqlx::query(
+            "UPDATE web_sessions SET last_seen_at = ?1, expires_at = ?2 \
+             WHERE token_hash = ?3 AND expires_at > ?1",
+        )
+        .bind(now.0)
+        .bind(expires_at.0)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .store_err("touch_web_session")?;
+        one_row(done.rows_affected())
+    }
+
+    async fn delete_web_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM web_sessions WHERE token_hash = ?1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .store_err("delete_web_session")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_web_sessions(&self, user: UserId) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM web_sessions WHERE user_id = ?1")
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .store_err("delete_user_web_sessions")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired_web_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        // `<=` mirrors `find_web_session`: a session is valid while `expires_at > now`.
+        let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= ?1")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .store_err("purge_expired_web_sessions")?;
+        Ok(done.rows_affected())
+    }
+
+    // --- audit ---
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
+        const OP: &str = "append_audit";
+        let details = serde_json::to_string(&event.details)
+            .map_err(|_| StoreError::Backend(format!("{OP}: details are not serialisable")))?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO audit_events (workspace_id, actor_user_id, action, target, ip, details, \
+                 created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {AUDIT_COLUMNS}"
+        ))
+        .bind(event.workspace_id.map(|w| w.0))
+        .bind(event.actor_user_id.map(|u| u.0))
+        .bind(&event.action)
+        .bind(event.target.as_deref())
+        .bind(event.ip.as_deref())
+        .bind(details)
+        .bind(event.created_at.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_audit(OP, &row)
+    }
+
+    async fn list_audit(
+        &self,
+        workspace: WorkspaceId,
+        before: Option<AuditEventId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        const OP: &str = "list_audit";
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events \
+             WHERE workspace_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(workspace.0)
+        .bind(before.map_or(i64::MAX, |b| b.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter().map(|r| read_audit(OP, r)).collect()
+    }
+
+    async fn list_audit_for_target(
+        &self,
+        target: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        const OP: &str = "list_audit_for_target";
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE target = ?1 ORDER BY id DESC LIMIT ?2"
+        ))
+        .bind(target)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter().map(|r| read_audit(OP, r)).collect()
+    }
+}
+
+/// `NotFound` unless exactly the one addressed row was changed.
+fn one_row(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+fn read_workspace(row: &SqliteRow) -> Result<Workspace, sqlx::Error> {
+    Ok(Workspace {
+        id: WorkspaceId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+    })
+}
+
+fn read_user(op: &'static str, row: &SqliteRow, created_at: &str) -> StoreResult<User> {
+    let username: Option<String> = row.try_get("username").store_err(op)?;
+    let locale: Option<String> = row.try_get("locale").store_err(op)?;
+    Ok(User {
+        id: UserId(row.try_get("id").store_err(op)?),
+        username: username
+            .map(|u| Username::parse(&u).map_err(|_| corrupt(op, "users.username")))
+            .transpose()?,
+        display_name: row.try_get("display_name").store_err(op)?,
+        locale: locale
+            .map(|l| {
+                l.parse::<Locale>()
+                    .map_err(|()| corrupt(op, "users.locale"))
+            })
+            .transpose()?,
+        disabled: row.try_get("disabled").store_err(op)?,
+        created_at: Timestamp(row.try_get(created_at).store_err(op)?),
+    })
+}
+
+fn read_membership(op: &'static str, row: &SqliteRow) -> StoreResult<Membership> {
+    let role: String = row.try_get("role").store_err(op)?;
+    Ok(Membership {
+        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
+        user_id: UserId(row.try_get("user_id").store_err(op)?),
+        role: role
+            .parse::<Role>()
+            .map_err(|()| corrupt(op, "memberships.role"))?,
+        max_chats: row.try_get("max_chats").store_err(op)?,
+        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
+    })
+}
+
+fn read_session(row: &SqliteRow) -> Result<WebSession, sqlx::Error> {
+    Ok(WebSession {
+        id: WebSessionId(row.try_get("id")?),
+        token_hash: row.try_get("token_hash")?,
+        csrf_hash: row.try_get("csrf_hash")?,
+        user_id: UserId(row.try_get("user_id")?),
+        workspace_id: WorkspaceId(row.try_get("workspace_id")?),
+        created_at: Timestamp(row.try_get("created_at")?),
+        last_seen_at: Timestamp(row.try_get("last_seen_at")?),
+        expires_at: Timestamp(row.try_get("expires_at")?),
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
+fn read_audit(op: &'static str, row: &SqliteRow) -> StoreResult<AuditEvent> {
+    let details: String = row.try_get("details").store_err(op)?;
+    let workspace_id: Option<i64> = row.try_get("workspace_id").store_err(op)?;
+    let actor_user_id: Option<i64> = row.try_get("actor_user_id").store_err(op)?;
+    Ok(AuditEvent {
+        id: AuditEventId(row.try_get("id").store_err(op)?),
+        workspace_id: workspace_id.map(WorkspaceId),
+        actor_user_id: actor_user_id.map(UserId),
+        action: row.try_get("action").store_err(op)?,
+        target: row.try_get("target").store_err(op)?,
+        ip: row.try_get("ip").store_err(op)?,
+        details: serde_json::from_str(&details).map_err(|_| corrupt(op, "audit_events.details"))?,
+        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
+    })
+}

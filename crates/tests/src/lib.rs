@@ -1,0 +1,4 @@
+//! Switchboard's test support: fresh databases on both backends ([`db`]). The suites that use
+//! it live in `tests/`.
+
+pub mod db;
