@@ -1,0 +1,253 @@
+//! The test harness that is the product's front door: the real server on port 0 with a fresh
+//! database of either backend, and an HTTP client that talks to it like a browser would
+//! (cookies, CSRF header, `Origin`).
+
+use crate::db::{Backend, TestDb};
+use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use serde_json::Value;
+use std::sync::Arc;
+use switchboard::Config;
+use switchboard::app::Running;
+use switchboard_domain::{Role, Store, Timestamp, WorkspaceId};
+use switchboard_services::NewMember;
+
+/// The password every harness-created user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running Switchboard on a fresh database.
+pub struct TestApp {
+    /// The server.
+    pub running: Running,
+    /// Its base URL.
+    pub url: String,
+    /// The store behind it.
+    pub store: Arc<dyn Store>,
+    /// The workspace created for the test, with `admin` (owner) and `operator` in it.
+    pub workspace: WorkspaceId,
+    /// The plain HTTP client.
+    pub http: reqwest::Client,
+    /// The configuration it runs with.
+    pub config: Config,
+    db: Option<TestDb>,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database of `backend`, with the configuration adjusted by
+    /// `tweak`, and creates a workspace with users `admin` (owner) and `operator`. `None` when
+    /// PostgreSQL tests are skipped.
+    pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let db = TestDb::fresh(backend).await?;
+        let mut config = Config::default();
+        config.database.url = Some(switchboard_services::Secret::new(db.url()));
+        config.data_dir = std::env::temp_dir();
+        tweak(&mut config);
+        let store = db.store();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+        let running =
+            match switchboard::app::start_with(&config, Arc::clone(&store), listener).await {
+                Ok(r) => r,
+                Err(e) => panic!("server did not start: {e:#}"),
+            };
+        let url = running.url();
+        let ws = match store.create_workspace("Test", Timestamp::now()).await {
+            Ok(ws) => ws.id,
+            Err(e) => panic!("workspace: {e}"),
+        };
+        let app = TestApp {
+            url,
+            store,
+            workspace: ws,
+            http: reqwest::Client::new(),
+            config,
+            running,
+            db: Some(db),
+        };
+        app.add_user(ws, "admin", Role::Owner).await;
+        app.add_user(ws, "operator", Role::Operator).await;
+        Some(app)
+    }
+
+    /// Creates a user with [`PASSWORD`] in a workspace.
+    pub async fn add_user(&self, ws: WorkspaceId, username: &str, role: Role) {
+        let member = NewMember {
+            username,
+            display_name: None,
+            password: PASSWORD,
+            role,
+            max_chats: 5,
+        };
+        if let Err(e) = self.running.auth.create_member(ws, member, None).await {
+            panic!("creating {username}: {e}");
+        }
+    }
+
+    /// An absolute URL of a path.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// Signs in through the API and returns a browser-like session.
+    pub async fn login(&self, username: &str, password: &str) -> Browser {
+        let res = self
+            .post_json_anon(
+                "/api/v1/auth/login",
+                &serde_json::json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "login of {username} failed");
+        Browser::from_login(self, res).await
+    }
+
+    /// POSTs JSON without a session.
+    pub async fn post_json_anon(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.at(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Stops the server and deletes the database.
+    pub async fn stop(mut self) {
+        let db = self.db.take();
+        if let Err(e) = self.running.shutdown().await {
+            panic!("shutdown: {e:#}");
+        }
+        if let Some(db) = db {
+            db.drop_db().await;
+        }
+    }
+}
+
+/// A signed-in client: session cookie plus the CSRF token, as a browser page holds them.
+pub struct Browser {
+    /// Base URL.
+    pub base: String,
+    /// The `Cookie` header value.
+    pub cookie: String,
+    /// The CSRF token.
+    pub csrf: String,
+    /// The sign-in response body.
+    pub me: Value,
+    /// The `Set-Cookie` headers of the sign-in response.
+    pub set_cookies: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    async fn from_login(app: &TestApp, res: reqwest::Response) -> Browser {
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let cookie = set_cookies
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let me: Value = res.json().await.unwrap_or(Value::Null);
+        let csrf = me["csrf_token"].as_str().unwrap_or_default().to_string();
+        Browser {
+            base: app.url.clone(),
+            cookie,
+            csrf,
+            me,
+            set_cookies,
+            http: app.http.clone(),
+        }
+    }
+
+    fn headers(&self, with_csrf: bool) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&self.cookie) {
+            h.insert(COOKIE, v);
+        }
+        if with_csrf && let Ok(v) = HeaderValue::from_str(&self.csrf) {
+            h.insert("x-csrf-token", v);
+        }
+        h
+    }
+
+    /// GET with the session.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.base, path))
+            .headers(self.headers(false))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// A request with the session and (if `csrf`) the CSRF header, JSON body if given.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        csrf: bool,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .headers(self.headers(csrf));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// POST JSON with session and CSRF token.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(body), true)
+            .await
+    }
+}
+
+/// Reads an error response's code (and checks the body has the documented shape).
+pub async fn error_code(res: reqwest::Response) -> String {
+    let v: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(
+        v["error"]["message"].is_string(),
+        "error body without message: {v}"
+    );
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// Turns each `async fn(&TestApp)` into `<name>::sqlite` and `<name>::postgres` tests, each on
+/// a fresh server and database. An optional `with tweak_fn` adjusts the configuration.
+#[macro_export]
+macro_rules! app_tests {
+    ($($name:ident $(with $tweak:ident)?),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let Some(app) = $crate::app::TestApp::spawn($crate::db::Backend::Sqlite, |_c| { $(super::$tweak(_c);)? }).await else { return };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(app) = $crate::app::TestApp::spawn($crate::db::Backend::Postgres, |_c| { $(super::$tweak(_c);)? }).await else { return };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+        )+
+    };
+}
+
+/// Role helper for tests reading `/me`.
+pub fn role_of(me: &Value) -> Option<Role> {
+    me["role"].as_str().and_then(|r| r.parse().ok())
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp").field("url", &self.url).finish()
+    }
+}

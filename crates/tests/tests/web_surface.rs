@@ -1,0 +1,174 @@
+//! The web surface besides the API logic: health, readiness, metrics, the OpenAPI document and
+//! the HTML pages, through the real server, on both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use switchboard_tests::app::{PASSWORD, TestApp};
+use switchboard_tests::app_tests;
+
+app_tests!(
+    health_readiness_and_metrics,
+    openapi_documents_every_endpoint,
+    pages_need_a_session_and_show_the_shell
+);
+
+async fn health_readiness_and_metrics(app: &TestApp) {
+    let r = app.http.get(app.at("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r: serde_json::Value = app
+        .http
+        .get(app.at("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ready"], true);
+    assert_eq!(r["database"], true);
+    assert_eq!(r["workers"], true);
+    let _ = app.http.get(app.at("/api/v1/me")).send().await.unwrap();
+    let m = app
+        .http
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("switchboard_http_requests_total"), "{m}");
+    assert!(
+        m.contains("route=\"/api/v1/me\"") && m.contains("status=\"401\""),
+        "{m}"
+    );
+}
+
+async fn openapi_documents_every_endpoint(app: &TestApp) {
+    let doc: serde_json::Value = app
+        .http
+        .get(app.at("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/me/locale", "put"),
+        ("/api/v1/team/members", "get"),
+        ("/api/v1/team/members", "post"),
+        ("/api/v1/team/members/{user_id}", "patch"),
+        ("/api/v1/team/members/{user_id}", "delete"),
+        ("/api/v1/audit", "get"),
+        ("/api/v1/system/status", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from OpenAPI"
+        );
+    }
+    // Every documented API operation is actually served (no 404 from the router).
+    for (path, ops) in paths {
+        let concrete = path.replace("{user_id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app.http.request(m, app.at(&concrete)).send().await.unwrap();
+            assert_ne!(
+                r.status(),
+                404,
+                "{method} {path} is documented but not routed"
+            );
+            assert_ne!(
+                r.status(),
+                405,
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        operations,
+        expected.len(),
+        "a new endpoint needs adding to the expected list above: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+}
+
+async fn pages_need_a_session_and_show_the_shell(app: &TestApp) {
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/inbox",
+        "/accounts",
+        "/bots",
+        "/leads",
+        "/team",
+        "/settings",
+    ] {
+        let r = no_redirect.get(app.at(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/login");
+    }
+    let login = app
+        .http
+        .get(app.at("/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    assert!(html.contains("id=\"login-form\"") && html.contains("/assets/app.js"));
+    for asset in ["/assets/app.js", "/assets/app.css"] {
+        let r = app.http.get(app.at(asset)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            !r.text().await.unwrap().contains("https://"),
+            "{asset} must not reference external resources"
+        );
+    }
+    let b = app.login("operator", PASSWORD).await;
+    let page = |p: &'static str| {
+        let c = b.cookie.clone();
+        let url = app.at(p);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("cookie", c)
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let inbox = page("/inbox").await;
+    for label in [
+        "Inbox", "Accounts", "Bots", "Leads", "Team", "Settings", "Sign out",
+    ] {
+        assert!(inbox.contains(label), "{label} missing");
+    }
+    assert!(
+        inbox.contains("will appear here"),
+        "empty pages say what will appear"
+    );
+    let team = page("/team").await;
+    assert!(team.contains("admin") && team.contains("operator"));
+    let missing = app.http.get(app.at("/no-such-page")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("<html"));
+}
