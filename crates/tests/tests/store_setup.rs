@@ -4,11 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::{Store, StoreError, Timestamp};
 use switchboard_store_postgres::PgOptions;
 use switchboard_store_sqlite::SqliteOptions;
-use switchboard_tests::db::{fresh_postgres, fresh_sqlite};
+use switchboard_tests::db::{
+    Backend, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR, TestDb, ci_is_set, each_backend,
+    fresh_postgres, fresh_sqlite,
+};
 
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout() {
@@ -159,6 +163,69 @@ async fn postgres_backend_errors_do_not_show_bound_values() {
         other => panic!("expected a backend error, got {other:?}"),
     }
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn each_backend_runs_the_body_on_every_available_backend() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    each_backend(|store| {
+        let seen = Arc::clone(&seen);
+        async move {
+            store.ping().await.unwrap();
+            seen.lock().unwrap().push(store.backend());
+        }
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&"sqlite"));
+    if ci_is_set() {
+        assert_eq!(seen, ["sqlite", "postgres"]);
+    } else {
+        assert!(
+            seen == ["sqlite"] || seen == ["sqlite", "postgres"],
+            "{seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn test_databases_are_dropped_even_without_drop_db() {
+    let Some(db) = TestDb::fresh(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(db.backend(), Backend::Postgres);
+    assert!(db.url().contains("/sb_test_"));
+    let TestDb::Postgres(pg) = &db else {
+        panic!("expected a PostgreSQL database, got {db:?}");
+    };
+    let name = pg.name().to_string();
+    db.store()
+        .create_workspace("Acme", Timestamp(1))
+        .await
+        .unwrap();
+    assert!(database_exists(&name).await);
+    // What a panicking test does: `Drop` runs inside the async context.
+    drop(db);
+    assert!(!database_exists(&name).await);
+
+    let sqlite = TestDb::fresh(Backend::Sqlite).await.unwrap();
+    let path = sqlite.url().trim_start_matches("sqlite://").to_string();
+    assert!(Path::new(&path).is_file());
+    sqlite.drop_db().await;
+    assert!(!Path::new(&path).exists());
+}
+
+async fn database_exists(name: &str) -> bool {
+    use sqlx::Connection as _;
+    let url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    found.is_some()
 }
 
 /// `path` (absolute) relative to the current directory, through `..` steps.
