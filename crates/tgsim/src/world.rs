@@ -260,6 +260,14 @@ pub struct MessageBox {
 }
 
 impl MessageBox {
+    /// An account's box: Telegram accounts never have pts 0 (grammers treats 0 as "no state").
+    pub fn for_account() -> Self {
+        MessageBox {
+            pts: 1,
+            ..Default::default()
+        }
+    }
+
     fn record(&mut self, event: Event, date: i32) -> LoggedEvent {
         let pts_count = event.pts_count();
         self.pts += pts_count;
@@ -606,7 +614,7 @@ impl World {
             username: None,
             password: None,
             bot: None,
-            mbox: MessageBox::default(),
+            mbox: MessageBox::for_account(),
             random_ids: HashMap::new(),
             channels: BTreeSet::new(),
             chats: BTreeSet::new(),
@@ -699,7 +707,7 @@ impl World {
             username: username.map(normalize_username),
             password,
             bot: None,
-            mbox: MessageBox::default(),
+            mbox: MessageBox::for_account(),
             random_ids: HashMap::new(),
             channels: BTreeSet::new(),
             chats: BTreeSet::new(),
@@ -742,7 +750,7 @@ impl World {
             bot: Some(BotState {
                 token: token.clone(),
             }),
-            mbox: MessageBox::default(),
+            mbox: MessageBox::for_account(),
             random_ids: HashMap::new(),
             channels: BTreeSet::new(),
             chats: BTreeSet::new(),
@@ -1516,10 +1524,10 @@ mod tests {
             .unwrap();
         assert!(dup && eff.is_empty() && id1 == id2);
         w.send_message(b, Peer::User(a), msg, None, None).unwrap();
-        assert_eq!(w.users[&a].mbox.pts, 2);
-        assert_eq!(w.users[&b].mbox.pts, 2);
+        assert_eq!(w.users[&a].mbox.pts, 3);
+        assert_eq!(w.users[&b].mbox.pts, 3);
         assert_eq!(w.users[&b].mbox.messages[&1].peer, Peer::User(a));
-        assert_eq!(w.users[&a].mbox.events_after(1).count(), 1);
+        assert_eq!(w.users[&a].mbox.events_after(2).count(), 1);
     }
 
     #[test]
