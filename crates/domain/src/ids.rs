@@ -34,3 +34,15 @@ id_type!(
     /// An entry of the append-only audit log.
     AuditEventId
 );
+id_type!(
+    /// A personal Telegram account.
+    AccountId
+);
+id_type!(
+    /// A conversation in the inbox.
+    ChatId
+);
+id_type!(
+    /// A stored message.
+    MessageId
+);

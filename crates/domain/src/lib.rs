@@ -1,13 +1,15 @@
 //! Switchboard's domain layer: identifiers, models, errors, the string catalogue and the ports
 //! (traits) that the storage and Telegram layers implement. Nothing here performs I/O.
 
+pub mod account;
 pub mod i18n;
 pub mod ids;
 pub mod model;
 pub mod store;
 pub mod time;
 
-pub use ids::{AuditEventId, UserId, WebSessionId, WorkspaceId};
+pub use account::*;
+pub use ids::{AccountId, AuditEventId, ChatId, MessageId, UserId, WebSessionId, WorkspaceId};
 pub use model::*;
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;
