@@ -409,19 +409,3 @@ fn error_codes_are_unique_snake_case() {
         |c| c.starts_with("vault_") && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')
     ));
 }
-
-#[test]
-#[ignore = "prints a fresh known-answer blob; run by hand when the format version changes"]
-#[expect(
-    clippy::print_stdout,
-    reason = "the output is the point of this helper"
-)]
-fn print_known_answer() {
-    let ring = Keyring::new(key("kat", 0x42));
-    let bytes = ring
-        .seal(b"known answer", b"account:1:session")
-        .unwrap()
-        .to_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    println!("{hex}");
-}
