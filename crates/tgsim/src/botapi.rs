@@ -675,11 +675,21 @@ async fn call(
                 .get(&bot)
                 .ok_or_else(|| ApiError::bad("bot not found"))?;
             let mut v = user_json(u);
-            v["can_join_groups"] = json!(true);
-            v["can_read_all_group_messages"] = json!(false);
-            v["supports_inline_queries"] = json!(false);
-            v["can_connect_to_business"] = json!(false);
-            v["has_main_web_app"] = json!(false);
+            // Every boolean getMe returns as of Bot API 10.3.
+            for (k, val) in [
+                ("can_join_groups", true),
+                ("can_read_all_group_messages", false),
+                ("supports_inline_queries", false),
+                ("can_connect_to_business", false),
+                ("has_main_web_app", false),
+                ("allows_users_to_create_topics", false),
+                ("can_manage_bots", false),
+                ("has_topics_enabled", false),
+                ("supports_guest_queries", false),
+                ("supports_join_request_queries", false),
+            ] {
+                v[k] = json!(val);
+            }
             Ok(v)
         }
         "logout" | "close" => Ok(json!(true)),
