@@ -1,0 +1,244 @@
+//! Building one grammers client for one session: the `SenderPool`, its runner spawned as a task
+//! the caller owns ([`PoolTask`]), the `Client` and the raw updates receiver. No global state;
+//! the supervisor calls [`connect`] once per account, the login flows once per flow.
+
+use std::num::NonZeroU32;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use grammers_client::Client;
+use grammers_mtsender::{
+    ConnectionParams, InvocationError, RetryContext, RetryPolicy, SenderPool, SenderPoolFatHandle,
+};
+use grammers_session::updates::UpdatesLike;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::session::{DbSession, DcRouting};
+use crate::settings::TelegramSettings;
+
+/// The raw updates a client receives; give it to `Client::stream_updates`.
+pub type UpdatesReceiver = mpsc::Receiver<UpdatesLike>;
+
+/// How a client treats FloodWaits and dropped connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryOptions {
+    /// FloodWaits up to this long are slept through (once); longer ones are returned. Zero
+    /// returns every FloodWait to the caller.
+    pub flood_sleep_threshold: Duration,
+    /// How often a request is retried after an I/O error (on a new connection), one second apart.
+    pub io_retries: u32,
+}
+
+impl RetryOptions {
+    /// For live clients: sleep through short FloodWaits, retry I/O errors once.
+    pub fn live(settings: &TelegramSettings) -> Self {
+        Self {
+            flood_sleep_threshold: settings.flood_sleep_threshold,
+            io_retries: 1,
+        }
+    }
+
+    /// For login flows and validation: every FloodWait goes back to the person waiting.
+    pub fn interactive() -> Self {
+        Self {
+            flood_sleep_threshold: Duration::ZERO,
+            io_retries: 1,
+        }
+    }
+}
+
+struct Policy(RetryOptions);
+
+impl RetryPolicy for Policy {
+    fn should_retry(&self, ctx: &RetryContext) -> ControlFlow<(), Duration> {
+        match &ctx.error {
+            InvocationError::Rpc(rpc)
+                if rpc.code == 420
+                    && ctx.fail_count <= NonZeroU32::MIN
+                    && rpc.value.is_some_and(|s| {
+                        s > 0 && u64::from(s) <= self.0.flood_sleep_threshold.as_secs()
+                    }) =>
+            {
+                ControlFlow::Continue(Duration::from_secs(u64::from(rpc.value.unwrap_or(0))))
+            }
+            InvocationError::Io(_) if ctx.fail_count.get() <= self.0.io_retries => {
+                ControlFlow::Continue(Duration::from_secs(1))
+            }
+            _ => ControlFlow::Break(()),
+        }
+    }
+}
+
+/// The running connection pool of one client. Quit it with [`PoolTask::quit`]; dropping it
+/// also asks the pool to stop.
+pub struct PoolTask {
+    handle: SenderPoolFatHandle,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PoolTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolTask")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl PoolTask {
+    /// Whether the pool stopped (after `quit`, or because it crashed).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Closes every connection and waits for the pool to stop; `ClientCrashed` if it panicked.
+    pub async fn quit(mut self) -> Result<(), Error> {
+        self.handle.quit();
+        match self.task.take() {
+            Some(task) => task.await.map_err(|_| Error::ClientCrashed),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the connection to one data center (after a login moved to another).
+    pub(crate) fn disconnect_from_dc(&self, dc_id: i32) {
+        self.handle.disconnect_from_dc(dc_id);
+    }
+
+    /// Waits until the pool stops by itself; `ClientCrashed` if it panicked.
+    pub async fn join(&mut self) -> Result<(), Error> {
+        match self.task.as_mut() {
+            Some(task) => {
+                let r = task.await.map_err(|_| Error::ClientCrashed);
+                self.task = None;
+                r
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PoolTask {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.handle.quit();
+        }
+    }
+}
+
+/// One client: the `Client` to call, its updates and its running pool.
+pub struct Connection {
+    /// The grammers client (cheap to clone; every clone uses this one pool).
+    pub client: Client,
+    /// Raw updates; pass to `client.stream_updates` once.
+    pub updates: UpdatesReceiver,
+    /// The pool task, owned by whoever owns this connection.
+    pub pool: PoolTask,
+    /// The session the client reads and writes.
+    pub session: Arc<DbSession>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("session", &self.session)
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Closes the connections and waits for the pool to stop.
+    pub async fn quit(self) -> Result<(), Error> {
+        let Connection { client, pool, .. } = self;
+        drop(client);
+        pool.quit().await
+    }
+}
+
+/// Builds the sender pool and client for a session, spawns the pool runner on the current tokio
+/// runtime and returns everything the caller then owns. Nothing connects until the first call.
+pub fn connect(
+    settings: &TelegramSettings,
+    session: Arc<DbSession>,
+    retry: RetryOptions,
+) -> Connection {
+    let info = &settings.client_info;
+    let params = ConnectionParams {
+        device_model: info.device_model.clone(),
+        system_version: info.system_version.clone(),
+        app_version: info.app_version.clone(),
+        system_lang_code: info.system_lang_code.clone(),
+        lang_code: info.lang_code.clone(),
+        use_ipv6: matches!(session.routing(), DcRouting::Override(a) if a.is_ipv6()),
+        retry_policy: Box::new(Policy(retry)),
+        ..Default::default()
+    };
+    let SenderPool {
+        runner,
+        handle,
+        updates,
+    } = SenderPool::with_configuration(Arc::clone(&session), settings.api_id, params);
+    let task = tokio::spawn(runner.run());
+    let client = Client::new(handle.clone());
+    Connection {
+        client,
+        updates,
+        pool: PoolTask {
+            handle,
+            task: Some(task),
+        },
+        session,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grammers_mtsender::RpcError;
+
+    fn ctx(error: InvocationError, fails: u32) -> RetryContext {
+        RetryContext {
+            fail_count: NonZeroU32::new(fails).unwrap_or(NonZeroU32::MIN),
+            slept_so_far: Duration::ZERO,
+            error,
+        }
+    }
+
+    fn flood(secs: u32) -> InvocationError {
+        InvocationError::Rpc(RpcError {
+            code: 420,
+            name: "FLOOD_WAIT".into(),
+            value: Some(secs),
+            caused_by: None,
+        })
+    }
+
+    #[test]
+    fn interactive_policy_returns_every_flood_wait_and_retries_io_once() {
+        let p = Policy(RetryOptions::interactive());
+        assert_eq!(p.should_retry(&ctx(flood(1), 1)), ControlFlow::Break(()));
+        let io = || InvocationError::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(
+            p.should_retry(&ctx(io(), 1)),
+            ControlFlow::Continue(Duration::from_secs(1))
+        );
+        assert_eq!(p.should_retry(&ctx(io(), 2)), ControlFlow::Break(()));
+    }
+
+    #[test]
+    fn live_policy_sleeps_through_short_flood_waits_only() {
+        let p = Policy(RetryOptions {
+            flood_sleep_threshold: Duration::from_secs(10),
+            io_retries: 1,
+        });
+        assert_eq!(
+            p.should_retry(&ctx(flood(3), 1)),
+            ControlFlow::Continue(Duration::from_secs(3))
+        );
+        assert_eq!(p.should_retry(&ctx(flood(3), 2)), ControlFlow::Break(()));
+        assert_eq!(p.should_retry(&ctx(flood(30), 1)), ControlFlow::Break(()));
+    }
+}

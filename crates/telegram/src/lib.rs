@@ -1,0 +1,29 @@
+//! Switchboard's Telegram layer (MTProto through grammers 0.11): the database-backed grammers
+//! session ([`DbSession`]), building one client per session ([`connect`]), the connect flows
+//! ([`PhoneLogin`], [`QrLogin`]), session import, validation and export, and the mapping of
+//! updates to what ingestion stores ([`mapping`]).
+//!
+//! It depends on the domain's ports only; the supervisor (services) owns the live clients.
+
+pub mod client;
+pub mod error;
+pub mod import;
+pub mod login;
+pub mod mapping;
+pub mod session;
+pub mod settings;
+#[cfg(test)]
+mod testutil;
+
+pub use client::{Connection, PoolTask, RetryOptions, UpdatesReceiver, connect};
+pub use error::Error;
+pub use import::{Validation, export_account, import_into_account, validate};
+pub use login::{
+    CodeDelivery, CodeSent, LoggedIn, LoginStep, PhoneLogin, QrLogin, QrStatus, QrToken,
+};
+pub use mapping::{MappedUpdate, PeerDirectory, map_update};
+pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError};
+pub use settings::{ClientInfo, TelegramSettings};
+
+/// grammers' client crate, re-exported so callers use exactly the pinned version.
+pub use grammers_client;

@@ -1,0 +1,668 @@
+//! Turning grammers updates into what ingestion stores: new and edited messages as domain
+//! [`IncomingMessage`]s (Bot-API peer ids, direction, sender, text, entities and media metadata
+//! as JSON) and deletions. The core works on raw TL objects and is pure; [`map_update`] adapts a
+//! grammers `Update`.
+
+use std::collections::HashMap;
+
+use grammers_client::tl;
+use grammers_client::update::Update;
+use grammers_session::types::PeerId;
+use serde_json::{Value, json};
+use switchboard_domain::{Direction, IncomingMessage, PeerKind, Timestamp};
+
+/// What one update means for ingestion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MappedUpdate {
+    /// A new message (in or out).
+    New(IncomingMessage),
+    /// An edited message: its new content and when it was edited.
+    Edited {
+        /// The message as it is now.
+        message: IncomingMessage,
+        /// When the edit happened.
+        edited_at: Timestamp,
+    },
+    /// Messages deleted; `peer_id` is `None` for private chats and basic groups, where Telegram
+    /// does not say which chat.
+    Deleted {
+        /// The channel's Bot-API id, for channel and supergroup deletions.
+        peer_id: Option<i64>,
+        /// Telegram message ids.
+        tg_message_ids: Vec<i64>,
+    },
+}
+
+/// What is known about one peer, for titles and kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerDetails {
+    /// Kind of peer.
+    pub kind: PeerKind,
+    /// Name to show (full name, or title).
+    pub title: String,
+    /// Username without `@`.
+    pub username: Option<String>,
+}
+
+/// Peers that came with an update, by Bot-API id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerDirectory {
+    peers: HashMap<i64, PeerDetails>,
+}
+
+fn user_details(u: &tl::types::User) -> PeerDetails {
+    let first = u.first_name.as_deref().unwrap_or("").trim();
+    let last = u.last_name.as_deref().unwrap_or("").trim();
+    let mut title = format!("{first} {last}").trim().to_string();
+    if title.is_empty() {
+        title = u
+            .username
+            .clone()
+            .or_else(|| u.phone.clone())
+            .unwrap_or_else(|| u.id.to_string());
+    }
+    PeerDetails {
+        kind: if u.bot { PeerKind::Bot } else { PeerKind::User },
+        title,
+        username: u.username.clone(),
+    }
+}
+
+impl PeerDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) one peer.
+    pub fn insert(&mut self, bot_api_id: i64, details: PeerDetails) {
+        self.peers.insert(bot_api_id, details);
+    }
+
+    /// Looks a peer up by Bot-API id.
+    pub fn get(&self, bot_api_id: i64) -> Option<&PeerDetails> {
+        self.peers.get(&bot_api_id)
+    }
+
+    /// The users and chats of a TL answer.
+    pub fn from_tl(users: &[tl::enums::User], chats: &[tl::enums::Chat]) -> Self {
+        let mut dir = Self::new();
+        for user in users {
+            dir.add_user(user);
+        }
+        for chat in chats {
+            dir.add_chat(chat);
+        }
+        dir
+    }
+
+    /// Adds a TL user.
+    pub fn add_user(&mut self, user: &tl::enums::User) {
+        if let tl::enums::User::User(u) = user {
+            self.peers.insert(u.id, user_details(u));
+        }
+    }
+
+    /// Adds a TL chat (basic group, channel or supergroup).
+    pub fn add_chat(&mut self, chat: &tl::enums::Chat) {
+        use tl::enums::Chat as C;
+        let (id, details) = match chat {
+            C::Chat(c) => (
+                PeerId::chat(c.id),
+                PeerDetails {
+                    kind: PeerKind::Group,
+                    title: c.title.clone(),
+                    username: None,
+                },
+            ),
+            C::Forbidden(c) => (
+                PeerId::chat(c.id),
+                PeerDetails {
+                    kind: PeerKind::Group,
+                    title: c.title.clone(),
+                    username: None,
+                },
+            ),
+            C::Channel(c) => (
+                PeerId::channel(c.id),
+                PeerDetails {
+                    kind: if c.broadcast {
+                        PeerKind::Channel
+                    } else {
+                        PeerKind::Supergroup
+                    },
+                    title: c.title.clone(),
+                    username: c.username.clone(),
+                },
+            ),
+            C::ChannelForbidden(c) => (
+                PeerId::channel(c.id),
+                PeerDetails {
+                    kind: if c.broadcast {
+                        PeerKind::Channel
+                    } else {
+                        PeerKind::Supergroup
+                    },
+                    title: c.title.clone(),
+                    username: None,
+                },
+            ),
+            _ => return,
+        };
+        if let Some(id) = id.and_then(PeerId::bot_api_dialog_id) {
+            self.peers.insert(id, details);
+        }
+    }
+}
+
+/// The Bot-API id of a TL peer.
+pub fn bot_api_id(peer: &tl::enums::Peer) -> i64 {
+    PeerId::from(peer).bot_api_dialog_id_unchecked()
+}
+
+fn kind_from_id(id: i64) -> PeerKind {
+    match PeerId::from_bot_api_dialog_id(id).map(PeerId::kind) {
+        Some(grammers_session::types::PeerKind::Chat) => PeerKind::Group,
+        Some(grammers_session::types::PeerKind::Channel) => PeerKind::Channel,
+        _ => PeerKind::User,
+    }
+}
+
+/// One entity as JSON (Bot API style names).
+pub fn entity_json(e: &tl::enums::MessageEntity) -> Value {
+    use tl::enums::MessageEntity as E;
+    let simple =
+        |t: &str, offset: i32, length: i32| json!({"type": t, "offset": offset, "length": length});
+    match e {
+        E::Mention(x) => simple("mention", x.offset, x.length),
+        E::Hashtag(x) => simple("hashtag", x.offset, x.length),
+        E::Cashtag(x) => simple("cashtag", x.offset, x.length),
+        E::BotCommand(x) => simple("bot_command", x.offset, x.length),
+        E::Url(x) => simple("url", x.offset, x.length),
+        E::Email(x) => simple("email", x.offset, x.length),
+        E::Phone(x) => simple("phone_number", x.offset, x.length),
+        E::Bold(x) => simple("bold", x.offset, x.length),
+        E::Italic(x) => simple("italic", x.offset, x.length),
+        E::Underline(x) => simple("underline", x.offset, x.length),
+        E::Strike(x) => simple("strikethrough", x.offset, x.length),
+        E::Spoiler(x) => simple("spoiler", x.offset, x.length),
+        E::Code(x) => simple("code", x.offset, x.length),
+        E::BankCard(x) => simple("bank_card", x.offset, x.length),
+        E::Blockquote(x) => json!({
+            "type": if x.collapsed { "expandable_blockquote" } else { "blockquote" },
+            "offset": x.offset, "length": x.length,
+        }),
+        E::Pre(x) => json!({
+            "type": "pre", "offset": x.offset, "length": x.length, "language": x.language,
+        }),
+        E::TextUrl(x) => json!({
+            "type": "text_link", "offset": x.offset, "length": x.length, "url": x.url,
+        }),
+        E::MentionName(x) => json!({
+            "type": "text_mention", "offset": x.offset, "length": x.length, "user_id": x.user_id,
+        }),
+        E::InputMessageEntityMentionName(x) => simple("text_mention", x.offset, x.length),
+        E::CustomEmoji(x) => json!({
+            "type": "custom_emoji", "offset": x.offset, "length": x.length,
+            "custom_emoji_id": x.document_id.to_string(),
+        }),
+        E::Unknown(x) => simple("unknown", x.offset, x.length),
+        _ => json!({"type": "unknown"}),
+    }
+}
+
+fn largest_photo_size(sizes: &[tl::enums::PhotoSize]) -> Option<(i32, i32, i64)> {
+    sizes
+        .iter()
+        .filter_map(|s| match s {
+            tl::enums::PhotoSize::Size(s) => Some((s.w, s.h, i64::from(s.size))),
+            tl::enums::PhotoSize::Progressive(s) => Some((
+                s.w,
+                s.h,
+                i64::from(s.sizes.iter().copied().max().unwrap_or(0)),
+            )),
+            tl::enums::PhotoSize::PhotoCachedSize(s) => {
+                Some((s.w, s.h, i64::try_from(s.bytes.len()).unwrap_or(0)))
+            }
+            _ => None,
+        })
+        .max_by_key(|(w, h, _)| i64::from(*w) * i64::from(*h))
+}
+
+fn photo_json(photo: &tl::enums::Photo) -> Value {
+    match photo {
+        tl::enums::Photo::Photo(p) => {
+            let mut v = json!({"kind": "photo", "id": p.id.to_string(), "mime": "image/jpeg"});
+            if let Some((w, h, size)) = largest_photo_size(&p.sizes) {
+                v["width"] = json!(w);
+                v["height"] = json!(h);
+                v["size"] = json!(size);
+            }
+            v
+        }
+        tl::enums::Photo::Empty(_) => json!({"kind": "photo"}),
+    }
+}
+
+fn document_json(doc: &tl::enums::Document, voice_flag: bool, round_flag: bool) -> Value {
+    use tl::enums::DocumentAttribute as A;
+    let tl::enums::Document::Document(d) = doc else {
+        return json!({"kind": "document"});
+    };
+    let mut kind = "document";
+    let mut v = json!({
+        "id": d.id.to_string(),
+        "mime": d.mime_type,
+        "size": d.size,
+    });
+    for attr in &d.attributes {
+        match attr {
+            A::Filename(f) => v["file_name"] = json!(f.file_name),
+            A::ImageSize(s) => {
+                v["width"] = json!(s.w);
+                v["height"] = json!(s.h);
+            }
+            A::Video(x) => {
+                kind = if x.round_message || round_flag {
+                    "video_note"
+                } else if kind == "animation" {
+                    "animation"
+                } else {
+                    "video"
+                };
+                v["width"] = json!(x.w);
+                v["height"] = json!(x.h);
+                v["duration"] = json!(x.duration);
+            }
+            A::Audio(x) => {
+                kind = if x.voice || voice_flag {
+                    "voice"
+                } else {
+                    "audio"
+                };
+                v["duration"] = json!(x.duration);
+                if let Some(t) = &x.title {
+                    v["title"] = json!(t);
+                }
+                if let Some(p) = &x.performer {
+                    v["performer"] = json!(p);
+                }
+            }
+            A::Animated => kind = "animation",
+            A::Sticker(x) => {
+                kind = "sticker";
+                v["emoji"] = json!(x.alt);
+            }
+            _ => {}
+        }
+    }
+    if voice_flag {
+        kind = "voice";
+    }
+    v["kind"] = json!(kind);
+    v
+}
+
+/// Media metadata as JSON (`null` for none and for link previews).
+pub fn media_json(media: Option<&tl::enums::MessageMedia>) -> Value {
+    use tl::enums::MessageMedia as M;
+    let Some(media) = media else {
+        return Value::Null;
+    };
+    match media {
+        M::Empty | M::WebPage(_) => Value::Null,
+        M::Photo(p) => match &p.photo {
+            Some(photo) => photo_json(photo),
+            None => json!({"kind": "photo", "expired": true}),
+        },
+        M::Document(d) => match &d.document {
+            Some(doc) => document_json(doc, d.voice, d.round),
+            None => json!({"kind": "document", "expired": true}),
+        },
+        M::Geo(g) => geo_json("location", &g.geo),
+        M::GeoLive(g) => geo_json("live_location", &g.geo),
+        M::Venue(v) => {
+            let mut j = geo_json("venue", &v.geo);
+            j["title"] = json!(v.title);
+            j["address"] = json!(v.address);
+            j
+        }
+        M::Contact(c) => json!({
+            "kind": "contact", "phone_number": c.phone_number, "first_name": c.first_name,
+            "last_name": c.last_name, "user_id": c.user_id,
+        }),
+        M::Poll(_) => json!({"kind": "poll"}),
+        M::Dice(d) => json!({"kind": "dice", "emoticon": d.emoticon, "value": d.value}),
+        _ => json!({"kind": "other"}),
+    }
+}
+
+fn geo_json(kind: &str, geo: &tl::enums::GeoPoint) -> Value {
+    match geo {
+        tl::enums::GeoPoint::Point(p) => {
+            json!({"kind": kind, "latitude": p.lat, "longitude": p.long})
+        }
+        tl::enums::GeoPoint::Empty => json!({"kind": kind}),
+    }
+}
+
+fn timestamp(unix: i32) -> Timestamp {
+    Timestamp(i64::from(unix) * 1000)
+}
+
+/// Maps a raw message to what ingestion stores; `None` for empty and service messages.
+/// `self_id` is the account's own Telegram id (the sender of outgoing private messages).
+pub fn map_message(
+    raw: &tl::enums::Message,
+    peers: &PeerDirectory,
+    self_id: Option<i64>,
+) -> Option<IncomingMessage> {
+    let tl::enums::Message::Message(m) = raw else {
+        return None;
+    };
+    let peer_id = bot_api_id(&m.peer_id);
+    let chat = peers.get(peer_id);
+    let peer_kind = chat.map_or_else(|| kind_from_id(peer_id), |c| c.kind);
+    let direction = if m.out { Direction::Out } else { Direction::In };
+    let sender_id = match &m.from_id {
+        Some(from) => Some(bot_api_id(from)),
+        None if peer_id > 0 => match direction {
+            Direction::Out => self_id,
+            Direction::In => Some(peer_id),
+        },
+        None => None,
+    };
+    let sender_name = sender_id
+        .and_then(|id| peers.get(id))
+        .map(|p| p.title.clone())
+        .or_else(|| m.post_author.clone());
+    let reply_to_tg_id = match &m.reply_to {
+        Some(tl::enums::MessageReplyHeader::Header(h)) if h.reply_to_peer_id.is_none() => {
+            h.reply_to_msg_id.map(i64::from)
+        }
+        _ => None,
+    };
+    Some(IncomingMessage {
+        peer_id,
+        peer_kind,
+        chat_title: chat.map_or_else(|| peer_id.to_string(), |c| c.title.clone()),
+        chat_username: chat.and_then(|c| c.username.clone()),
+        tg_message_id: i64::from(m.id),
+        direction,
+        sender_id,
+        sender_name,
+        text: m.message.clone(),
+        entities: Value::Array(
+            m.entities
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(entity_json)
+                .collect(),
+        ),
+        media: media_json(m.media.as_ref()),
+        reply_to_tg_id,
+        sent_at: timestamp(m.date),
+    })
+}
+
+/// Maps a raw update (new, edited or deleted messages) with the peers that came with it.
+pub fn map_raw_update(
+    update: &tl::enums::Update,
+    peers: &PeerDirectory,
+    self_id: Option<i64>,
+) -> Option<MappedUpdate> {
+    use tl::enums::Update as U;
+    let edited = |message: &tl::enums::Message| {
+        let mapped = map_message(message, peers, self_id)?;
+        let edited_at = match message {
+            tl::enums::Message::Message(m) => m.edit_date.unwrap_or(m.date),
+            _ => 0,
+        };
+        Some(MappedUpdate::Edited {
+            message: mapped,
+            edited_at: timestamp(edited_at),
+        })
+    };
+    match update {
+        U::NewMessage(u) => map_message(&u.message, peers, self_id).map(MappedUpdate::New),
+        U::NewChannelMessage(u) => map_message(&u.message, peers, self_id).map(MappedUpdate::New),
+        U::EditMessage(u) => edited(&u.message),
+        U::EditChannelMessage(u) => edited(&u.message),
+        U::DeleteMessages(u) => Some(MappedUpdate::Deleted {
+            peer_id: None,
+            tg_message_ids: u.messages.iter().copied().map(i64::from).collect(),
+        }),
+        U::DeleteChannelMessages(u) => Some(MappedUpdate::Deleted {
+            peer_id: PeerId::channel(u.channel_id).and_then(PeerId::bot_api_dialog_id),
+            tg_message_ids: u.messages.iter().copied().map(i64::from).collect(),
+        }),
+        _ => None,
+    }
+}
+
+fn add_peer(dir: &mut PeerDirectory, peer: &grammers_client::peer::Peer) {
+    use grammers_client::peer::Peer as P;
+    match peer {
+        P::User(u) => dir.add_user(&u.raw),
+        P::Group(g) => dir.add_chat(&g.raw),
+        P::Channel(c) => dir.add_chat(&tl::enums::Chat::Channel(c.raw.clone())),
+        P::Community(_) => {}
+    }
+}
+
+/// Maps a grammers update; `None` for everything ingestion ignores.
+pub fn map_update(update: &Update, self_id: Option<i64>) -> Option<MappedUpdate> {
+    match update {
+        Update::NewMessage(m) | Update::MessageEdited(m) => {
+            let msg: &grammers_client::message::Message = m;
+            let mut dir = PeerDirectory::new();
+            if let Some(p) = msg.peer() {
+                add_peer(&mut dir, p);
+            }
+            if let Some(p) = msg.sender() {
+                add_peer(&mut dir, p);
+            }
+            map_raw_update(&m.raw, &dir, self_id)
+        }
+        Update::MessageDeleted(d) => map_raw_update(&d.raw, &PeerDirectory::new(), self_id),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::testutil::{message, user};
+
+    fn alice() -> tl::enums::User {
+        let mut u = user(1001);
+        u.first_name = Some("Alice".into());
+        u.last_name = Some("Liddell".into());
+        u.username = Some("alice".into());
+        u.into()
+    }
+
+    #[test]
+    fn incoming_private_message_maps_peer_sender_text_and_entities() {
+        let mut m = message(
+            7,
+            tl::types::PeerUser { user_id: 1001 }.into(),
+            "hello *world*",
+        );
+        m.entities = Some(vec![
+            tl::types::MessageEntityBold {
+                offset: 6,
+                length: 7,
+            }
+            .into(),
+            tl::types::MessageEntityTextUrl {
+                offset: 0,
+                length: 5,
+                url: "https://example.org".into(),
+            }
+            .into(),
+        ]);
+        let dir = PeerDirectory::from_tl(&[alice()], &[]);
+        let got = map_message(&m.into(), &dir, Some(42));
+        let got = got.expect("mapped");
+        assert_eq!(got.peer_id, 1001);
+        assert_eq!(got.peer_kind, PeerKind::User);
+        assert_eq!(got.chat_title, "Alice Liddell");
+        assert_eq!(got.chat_username.as_deref(), Some("alice"));
+        assert_eq!(got.direction, Direction::In);
+        assert_eq!(got.sender_id, Some(1001));
+        assert_eq!(got.sender_name.as_deref(), Some("Alice Liddell"));
+        assert_eq!(got.tg_message_id, 7);
+        assert_eq!(got.sent_at, Timestamp(1_700_000_000_000));
+        assert_eq!(
+            got.entities,
+            json!([
+                {"type": "bold", "offset": 6, "length": 7},
+                {"type": "text_link", "offset": 0, "length": 5, "url": "https://example.org"},
+            ])
+        );
+        assert_eq!(got.media, Value::Null);
+    }
+
+    #[test]
+    fn message_the_owner_sent_from_the_phone_is_outgoing_from_self() {
+        let mut m = message(8, tl::types::PeerUser { user_id: 1001 }.into(), "on my way");
+        m.out = true;
+        let dir = PeerDirectory::from_tl(&[alice()], &[]);
+        let got = map_message(&m.into(), &dir, Some(42)).expect("mapped");
+        assert_eq!(got.direction, Direction::Out);
+        assert_eq!(got.sender_id, Some(42));
+        assert_eq!(got.peer_id, 1001);
+    }
+
+    #[test]
+    fn group_and_channel_ids_are_bot_api_style_and_kinds_follow_the_chat() {
+        let mut m = message(3, tl::types::PeerChat { chat_id: 555 }.into(), "hi all");
+        m.from_id = Some(tl::types::PeerUser { user_id: 1001 }.into());
+        let got =
+            map_message(&m.into(), &PeerDirectory::from_tl(&[alice()], &[]), None).expect("mapped");
+        assert_eq!(got.peer_id, -555);
+        assert_eq!(got.peer_kind, PeerKind::Group);
+        assert_eq!(got.sender_id, Some(1001));
+        assert_eq!(got.sender_name.as_deref(), Some("Alice Liddell"));
+
+        let m = message(4, tl::types::PeerChannel { channel_id: 777 }.into(), "post");
+        let got = map_message(&m.into(), &PeerDirectory::new(), None).expect("mapped");
+        assert_eq!(got.peer_id, -1_000_000_000_777);
+        assert_eq!(got.peer_kind, PeerKind::Channel);
+        assert_eq!(got.sender_id, None);
+    }
+
+    #[test]
+    fn document_media_reports_kind_mime_size_name_and_duration() {
+        let doc = crate::testutil::document(
+            "audio/ogg",
+            1234,
+            vec![
+                tl::types::DocumentAttributeAudio {
+                    voice: true,
+                    duration: 3,
+                    title: None,
+                    performer: None,
+                    waveform: None,
+                }
+                .into(),
+                tl::types::DocumentAttributeFilename {
+                    file_name: "voice.ogg".into(),
+                }
+                .into(),
+            ],
+        );
+        let media = crate::testutil::media_document(doc);
+        let v = media_json(Some(&media));
+        assert_eq!(v["kind"], "voice");
+        assert_eq!(v["mime"], "audio/ogg");
+        assert_eq!(v["size"], 1234);
+        assert_eq!(v["file_name"], "voice.ogg");
+        assert_eq!(v["duration"], 3);
+    }
+
+    #[test]
+    fn photo_media_reports_the_largest_size() {
+        let media = crate::testutil::media_photo(vec![
+            tl::types::PhotoSize {
+                r#type: "s".into(),
+                w: 90,
+                h: 67,
+                size: 1000,
+            }
+            .into(),
+            tl::types::PhotoSize {
+                r#type: "y".into(),
+                w: 800,
+                h: 600,
+                size: 50_000,
+            }
+            .into(),
+        ]);
+        let v = media_json(Some(&media));
+        assert_eq!(v["kind"], "photo");
+        assert_eq!(v["width"], 800);
+        assert_eq!(v["height"], 600);
+        assert_eq!(v["size"], 50_000);
+        assert_eq!(v["mime"], "image/jpeg");
+    }
+
+    #[test]
+    fn edits_and_deletions_map_to_their_own_variants() {
+        let mut m = message(9, tl::types::PeerUser { user_id: 1001 }.into(), "fixed");
+        m.edit_date = Some(1_700_000_100);
+        let update: tl::enums::Update = tl::types::UpdateEditMessage {
+            message: m.into(),
+            pts: 5,
+            pts_count: 1,
+        }
+        .into();
+        match map_raw_update(&update, &PeerDirectory::new(), None) {
+            Some(MappedUpdate::Edited { message, edited_at }) => {
+                assert_eq!(message.text, "fixed");
+                assert_eq!(edited_at, Timestamp(1_700_000_100_000));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let del: tl::enums::Update = tl::types::UpdateDeleteMessages {
+            messages: vec![1, 2],
+            pts: 6,
+            pts_count: 2,
+        }
+        .into();
+        assert_eq!(
+            map_raw_update(&del, &PeerDirectory::new(), None),
+            Some(MappedUpdate::Deleted {
+                peer_id: None,
+                tg_message_ids: vec![1, 2]
+            })
+        );
+        let del: tl::enums::Update = tl::types::UpdateDeleteChannelMessages {
+            channel_id: 777,
+            messages: vec![3],
+            pts: 6,
+            pts_count: 1,
+        }
+        .into();
+        assert_eq!(
+            map_raw_update(&del, &PeerDirectory::new(), None),
+            Some(MappedUpdate::Deleted {
+                peer_id: Some(-1_000_000_000_777),
+                tg_message_ids: vec![3]
+            })
+        );
+    }
+
+    #[test]
+    fn service_and_empty_messages_are_skipped() {
+        let empty: tl::enums::Message = tl::types::MessageEmpty {
+            id: 1,
+            peer_id: None,
+        }
+        .into();
+        assert_eq!(map_message(&empty, &PeerDirectory::new(), None), None);
+    }
+}
