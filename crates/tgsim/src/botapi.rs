@@ -283,7 +283,7 @@ fn media_json(w: &World, media: &Media, v: &mut Value) {
     }
 }
 
-fn message_value(w: &World, m: &world::Message, depth: u8) -> Value {
+fn message_value(w: &World, owner: BoxRef, m: &world::Message, depth: u8) -> Value {
     let mut v = json!({
         "message_id": m.id,
         "date": m.date,
@@ -329,35 +329,24 @@ fn message_value(w: &World, m: &world::Message, depth: u8) -> Value {
     if depth == 0
         && let Some(r) = m.reply_to
     {
-        let target = match m.peer {
-            Peer::Channel(c) => w.channels.get(&c).and_then(|ch| ch.mbox.messages.get(&r)),
-            _ => None,
+        let target = match owner {
+            BoxRef::Channel(c) => w.channels.get(&c).and_then(|ch| ch.mbox.messages.get(&r)),
+            BoxRef::User(u) => w.users.get(&u).and_then(|u| u.mbox.messages.get(&r)),
         };
-        let target = target.or_else(|| {
-            w.users.values().find_map(|u| {
-                u.mbox
-                    .messages
-                    .get(&r)
-                    .filter(|x| x.link != 0 && x.peer == m.peer)
-            })
-        });
         if let Some(t) = target {
-            v["reply_to_message"] = message_value(w, t, 1);
+            v["reply_to_message"] = message_value(w, owner, t, 1);
         }
     }
     v
 }
 
 /// The Bot API JSON of a message in a box, from `bot`'s point of view.
-pub(crate) fn message_json(w: &World, bot: UserId, bx: BoxRef, id: i32) -> Option<Value> {
+pub(crate) fn message_json(w: &World, bx: BoxRef, id: i32) -> Option<Value> {
     let m = match bx {
-        BoxRef::User(u) => {
-            let _ = bot;
-            w.users.get(&u)?.mbox.messages.get(&id)?
-        }
+        BoxRef::User(u) => w.users.get(&u)?.mbox.messages.get(&id)?,
         BoxRef::Channel(c) => w.channels.get(&c)?.mbox.messages.get(&id)?,
     };
-    Some(message_value(w, m, 0))
+    Some(message_value(w, bx, m, 0))
 }
 
 // ---------- HTTP ----------
@@ -760,7 +749,7 @@ async fn call(
             let entities = Some(entities_param(&p, "entities"));
             let (bx, id, effects) = w.edit_message(bot, peer, id, Some(text), entities, None)?;
             shared.dispatch(&w, effects);
-            message_json(&w, bot, bx, id).ok_or_else(|| ApiError::bad("message not found"))
+            message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
         }
         "deletemessage" => {
             let mut w = shared.world.lock();
@@ -823,7 +812,7 @@ fn send(shared: &Arc<Shared>, bot: UserId, p: &Params, msg: NewMessage) -> Resul
     }
     let (bx, id, effects, _) = w.send_message(bot, peer, msg, None, None)?;
     shared.dispatch(&w, effects);
-    message_json(&w, bot, bx, id).ok_or_else(|| ApiError::bad("message not found"))
+    message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
 }
 
 fn send_media(

@@ -157,6 +157,15 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         f::auth::ResendCode::CONSTRUCTOR_ID => resend_code(&c),
         f::auth::SignIn::CONSTRUCTOR_ID => sign_in(&c),
         f::auth::LogOut::CONSTRUCTOR_ID => log_out(&c),
+        f::auth::ImportBotAuthorization::CONSTRUCTOR_ID => {
+            let r: f::auth::ImportBotAuthorization = parse(body)?;
+            let mut w = shared.world.lock();
+            let bot = w
+                .bot_by_token(&r.bot_auth_token)
+                .ok_or_else(|| bad("ACCESS_TOKEN_INVALID"))?;
+            w.bind_key(c.key_id, bot);
+            Ok(authorization(&w, bot)?.to_bytes())
+        }
         f::account::GetPassword::CONSTRUCTOR_ID => get_password(&c),
         f::auth::CheckPassword::CONSTRUCTOR_ID => check_password(&c),
         f::auth::ExportLoginToken::CONSTRUCTOR_ID => export_login_token(&c, None),

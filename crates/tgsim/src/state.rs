@@ -289,7 +289,7 @@ impl Shared {
                     peer_box,
                     msg_id,
                 } => {
-                    if let Some(json) = crate::botapi::message_json(w, bot, peer_box, msg_id) {
+                    if let Some(json) = crate::botapi::message_json(w, peer_box, msg_id) {
                         self.bots.enqueue(bot, kind, json);
                     }
                 }

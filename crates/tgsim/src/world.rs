@@ -327,8 +327,8 @@ pub struct User {
     pub bot: Option<BotState>,
     /// Personal message box (private chats and basic groups).
     pub mbox: MessageBox,
-    /// random_id → message id (idempotent sends).
-    pub random_ids: HashMap<i64, i32>,
+    /// random_id → where the message went (idempotent sends).
+    pub random_ids: HashMap<i64, (BoxRef, i32)>,
     /// Channels and supergroups joined.
     pub channels: BTreeSet<ChannelId>,
     /// Basic groups joined.
@@ -974,15 +974,10 @@ impl World {
         random_id: Option<i64>,
         except_key: Option<u64>,
     ) -> Result<(BoxRef, i32, Vec<Effect>, bool), RpcError> {
-        if let (Some(rid), Peer::User(_) | Peer::Chat(_)) = (random_id, to)
-            && let Some(id) = self.user(from)?.random_ids.get(&rid)
+        if let Some(rid) = random_id
+            && let Some((bx, id)) = self.user(from)?.random_ids.get(&rid)
         {
-            return Ok((BoxRef::User(from), *id, vec![], true));
-        }
-        if let (Some(rid), Peer::Channel(c)) = (random_id, to)
-            && let Some(id) = self.user(from)?.random_ids.get(&rid)
-        {
-            return Ok((BoxRef::Channel(c), *id, vec![], true));
+            return Ok((*bx, *id, vec![], true));
         }
         self.can_write(from, to)?;
         if msg.text.is_empty() && msg.media.is_none() {
@@ -993,7 +988,7 @@ impl World {
         }
         let ((bx, id), effects) = self.deliver(from, to, msg, None, except_key)?;
         if let Some(rid) = random_id {
-            self.user_mut(from)?.random_ids.insert(rid, id);
+            self.user_mut(from)?.random_ids.insert(rid, (bx, id));
         }
         Ok((bx, id, effects, false))
     }

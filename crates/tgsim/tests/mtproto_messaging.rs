@@ -366,3 +366,98 @@ async fn flood_wait_is_slept_through_and_dropped_connections_reconnect() {
     c.quit().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_deletions_reads_and_bot_conversations_keep_pts_consistent() {
+    let sim = sim().await;
+    let alice = user(&sim, "+15550250", "Alice", None);
+    let bob = user(&sim, "+15550251", "Bob", Some("bob_e"));
+    let bot = sim
+        .create_bot(tgsim::NewBot {
+            username: "echo_e_bot".into(),
+            first_name: "Echo".into(),
+            token: None,
+        })
+        .unwrap();
+    let mut c = logged_in(&sim, alice.id).await;
+    let mut stream = c.stream(true).await;
+    let bob_ref = resolve(&c, "bob_e").await;
+
+    let sent = c.client.send_message(bob_ref, "draft").await.unwrap();
+    c.client
+        .edit_message(bob_ref, sent.id(), "final")
+        .await
+        .unwrap();
+    let bobs = sim.received_messages(bob.id).unwrap();
+    let copy = bobs
+        .iter()
+        .find(|m| m.text == "final")
+        .expect("edit reached bob");
+    assert!(copy.edit_date.is_some());
+
+    // Bob's side edits and deletes reach Alice live.
+    let from_bob = sim
+        .send_message(
+            bob.id,
+            Peer::User(alice.id),
+            OutgoingMessage::text("to delete"),
+        )
+        .unwrap();
+    next_message(&mut stream, "to delete").await;
+    let diffs = |sim: &tgsim::Handle| {
+        sim.counters().accounts[&alice.id.0.to_string()]
+            .calls
+            .get("updates.getDifference")
+            .copied()
+            .unwrap_or(0)
+    };
+    let diffs_before = diffs(&sim);
+    c.client.mark_as_read(bob_ref).await.unwrap();
+    c.client
+        .delete_messages(bob_ref, &[sent.id()])
+        .await
+        .unwrap();
+    assert!(
+        !sim.messages(bob.id)
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "final")
+    );
+    let _ = from_bob;
+
+    // A user writes to a bot over MTProto; the bot answers over the Bot API.
+    let bot_ref = resolve(&c, "echo_e_bot").await;
+    c.client.send_message(bot_ref, "/start").await.unwrap();
+    let http = reqwest::Client::new();
+    let token = bot.token.clone().unwrap();
+    let updates: serde_json::Value = http
+        .post(format!("{}/bot{token}/getUpdates", sim.bot_api_url()))
+        .json(&serde_json::json!({"timeout": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updates["result"][0]["message"]["text"], "/start");
+    assert_eq!(updates["result"][0]["message"]["from"]["id"], alice.id.0);
+    let r: serde_json::Value = http
+        .post(format!("{}/bot{token}/sendMessage", sim.bot_api_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("chat_id={}&text=Welcome%21", alice.id.0))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let m = next_message(&mut stream, "Welcome!").await;
+    assert_eq!(m.sender_id().map(|p| p.bare_id_unchecked()), Some(bot.id.0));
+
+    // No gap was detected along the way: no further getDifference was needed.
+    assert_eq!(diffs(&sim), diffs_before);
+    drop(stream);
+    c.quit().await;
+    sim.shutdown().await;
+}
