@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod events;
 pub mod secret;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};
+pub use events::{Audience, Event, EventBus};
 pub use secret::Secret;
 pub use workers::{WorkerState, WorkerStatus, Workers};

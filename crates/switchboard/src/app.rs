@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{Store, Timestamp};
-use switchboard_services::{AuthPolicy, AuthService, Workers};
+use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_web::WebSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -69,6 +69,8 @@ pub struct Running {
     pub auth: Arc<AuthService>,
     /// The worker supervisor.
     pub workers: Workers,
+    /// The event bus.
+    pub events: EventBus,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -125,13 +127,15 @@ pub async fn start_with(
             .is_some_and(|u| u.starts_with("https://")),
         max_json_bytes: config.server.max_json_bytes,
     };
-    let router = switchboard_web::router(
-        Arc::clone(&store),
-        Arc::clone(&auth),
-        workers.clone(),
-        settings,
-        switchboard_web::metrics::Metrics::new(),
-    );
+    let events = EventBus::default();
+    let services = switchboard_web::Services {
+        store: Arc::clone(&store),
+        auth: Arc::clone(&auth),
+        workers: workers.clone(),
+        events: events.clone(),
+    };
+    let router =
+        switchboard_web::router(services, settings, switchboard_web::metrics::Metrics::new());
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -149,6 +153,7 @@ pub async fn start_with(
         store,
         auth,
         workers,
+        events,
         shutdown,
         server,
     })

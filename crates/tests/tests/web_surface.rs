@@ -70,6 +70,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/ws", "get"),
     ];
     for (path, method) in expected {
         assert!(

@@ -9,6 +9,7 @@ pub mod locale;
 pub mod metrics;
 pub mod pages;
 pub mod session;
+pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::sync::Arc;
 use switchboard_domain::Store;
-use switchboard_services::{AuthService, Workers};
+use switchboard_services::{AuthService, EventBus, Workers};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -42,6 +43,7 @@ struct Inner {
     store: Arc<dyn Store>,
     auth: Arc<AuthService>,
     workers: Workers,
+    events: EventBus,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -65,6 +67,11 @@ impl AppState {
     /// The background-work supervisor.
     pub fn workers(&self) -> &Workers {
         &self.0.workers
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.0.events
     }
 
     /// Web settings.
@@ -93,17 +100,30 @@ impl AppState {
 )]
 struct ApiDoc;
 
+/// What the web layer serves from: the store and the services.
+pub struct Services {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Sign-in.
+    pub auth: Arc<AuthService>,
+    /// Background workers.
+    pub workers: Workers,
+    /// Real-time events.
+    pub events: EventBus,
+}
+
 /// Builds the whole application router.
-pub fn router(
-    store: Arc<dyn Store>,
-    auth: Arc<AuthService>,
-    workers: Workers,
-    settings: WebSettings,
-    metrics: metrics::Metrics,
-) -> Router {
+pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metrics) -> Router {
+    let Services {
+        store,
+        auth,
+        workers,
+        events,
+    } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
         .merge(health::routes())
+        .merge(ws::routes())
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let metrics = Arc::new(metrics);
@@ -112,6 +132,7 @@ pub fn router(
         store,
         auth,
         workers,
+        events,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

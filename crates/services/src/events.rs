@@ -1,0 +1,197 @@
+//! The event bus: everything operators see change live (account health, new messages, chat
+//! updates) is published here once and fanned out to WebSocket clients, each of which receives
+//! only what its permissions allow. Events carry increasing ids; a recent window is kept so a
+//! client that reconnects with its last event id receives what it missed.
+
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use switchboard_domain::{ChatId, Role, UserId, WorkspaceId};
+use tokio::sync::broadcast;
+
+/// Who may see an event within its workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Audience {
+    /// Every member of the workspace.
+    Workspace,
+    /// Owners and admins only.
+    Admins,
+    /// Admins, plus the operator the chat is assigned to (or every operator when unassigned).
+    Chat {
+        /// The chat.
+        chat_id: ChatId,
+        /// Its assignee, if any.
+        assignee: Option<UserId>,
+    },
+}
+
+/// One published event.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Increasing id (per process).
+    pub id: u64,
+    /// The workspace it belongs to.
+    #[serde(skip)]
+    pub workspace: WorkspaceId,
+    /// Who may see it.
+    #[serde(skip)]
+    pub audience: Audience,
+    /// Event name, e.g. `account_status` (the names of seed 003 are kept).
+    #[serde(rename = "type")]
+    pub name: &'static str,
+    /// The payload.
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    /// True if a member with `role` and id `user` of `workspace` may receive this event.
+    pub fn visible_to(&self, workspace: WorkspaceId, user: UserId, role: Role) -> bool {
+        if self.workspace != workspace {
+            return false;
+        }
+        match self.audience {
+            Audience::Workspace => true,
+            Audience::Admins => role.is_admin(),
+            Audience::Chat { assignee, .. } => {
+                role.is_admin() || assignee.is_none_or(|a| a == user)
+            }
+        }
+    }
+}
+
+/// Publishes events to subscribers and remembers a recent window for replay.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    tx: broadcast::Sender<Arc<Event>>,
+    recent: Mutex<VecDeque<Arc<Event>>>,
+    next_id: Mutex<u64>,
+    window: usize,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl EventBus {
+    /// A bus that keeps the last `window` events for replay.
+    pub fn new(window: usize) -> Self {
+        let (tx, _) = broadcast::channel(window.clamp(16, 65_536));
+        Self {
+            inner: Arc::new(BusInner {
+                tx,
+                recent: Mutex::new(VecDeque::with_capacity(window.min(65_536))),
+                next_id: Mutex::new(1),
+                window: window.max(1),
+            }),
+        }
+    }
+
+    /// Publishes an event and returns its id.
+    pub fn publish(
+        &self,
+        workspace: WorkspaceId,
+        audience: Audience,
+        name: &'static str,
+        data: serde_json::Value,
+    ) -> u64 {
+        // Id assignment and the append to the replay window happen under one lock so the
+        // window is ordered by id.
+        let mut recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.inner.next_id.lock().unwrap_or_else(|p| p.into_inner());
+        let id = *next;
+        *next += 1;
+        let event = Arc::new(Event {
+            id,
+            workspace,
+            audience,
+            name,
+            data,
+        });
+        if recent.len() == self.inner.window {
+            recent.pop_front();
+        }
+        recent.push_back(Arc::clone(&event));
+        let _ = self.inner.tx.send(event);
+        id
+    }
+
+    /// A live subscription (lagging subscribers are told how many they missed).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Events after `last_id` still in the window; `None` if some were already forgotten
+    /// (the client must then reload its state).
+    pub fn since(&self, last_id: u64) -> Option<Vec<Arc<Event>>> {
+        let recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest = recent.front().map(|e| e.id).unwrap_or(last_id + 1);
+        if last_id + 1 < oldest {
+            return None;
+        }
+        Some(recent.iter().filter(|e| e.id > last_id).cloned().collect())
+    }
+
+    /// The id of the newest event (0 if none).
+    pub fn last_id(&self) -> u64 {
+        self.inner.next_id.lock().map(|n| *n - 1).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn visibility_rules() {
+        let bus = EventBus::new(10);
+        let ws = WorkspaceId(1);
+        bus.publish(
+            ws,
+            Audience::Chat {
+                chat_id: ChatId(5),
+                assignee: Some(UserId(7)),
+            },
+            "new_message",
+            json!({}),
+        );
+        let e = &bus.since(0).unwrap()[0];
+        assert!(e.visible_to(ws, UserId(7), Role::Operator));
+        assert!(!e.visible_to(ws, UserId(8), Role::Operator));
+        assert!(e.visible_to(ws, UserId(8), Role::Admin));
+        assert!(
+            !e.visible_to(WorkspaceId(2), UserId(7), Role::Owner),
+            "never across workspaces"
+        );
+        bus.publish(ws, Audience::Admins, "account_status", json!({}));
+        let e = &bus.since(1).unwrap()[0];
+        assert!(!e.visible_to(ws, UserId(7), Role::Operator));
+        assert!(e.visible_to(ws, UserId(1), Role::Owner));
+    }
+
+    #[tokio::test]
+    async fn replay_window_and_live_subscription() {
+        let bus = EventBus::new(3);
+        let mut rx = bus.subscribe();
+        for i in 0..5 {
+            bus.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({"i": i}));
+        }
+        assert_eq!(rx.recv().await.unwrap().id, 1);
+        assert_eq!(bus.last_id(), 5);
+        let ids: Vec<u64> = bus.since(2).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [3, 4, 5]);
+        assert!(
+            bus.since(1).is_none(),
+            "event 2 was forgotten: the client must reload"
+        );
+        assert_eq!(bus.since(5).unwrap().len(), 0);
+    }
+}
