@@ -554,6 +554,8 @@ pub struct QrLogin {
     settings: TelegramSettings,
     token: QrToken,
     stage: QrStage,
+    /// `updateLoginToken` arrived and the re-export has not succeeded yet.
+    approved: bool,
 }
 
 impl std::fmt::Debug for QrLogin {
@@ -613,6 +615,7 @@ impl QrLogin {
                 expires_at: 0,
             },
             stage: QrStage::AwaitingScan,
+            approved: false,
         };
         match flow.export().await {
             Ok(Exported::Token(t)) => {
@@ -731,7 +734,10 @@ impl QrLogin {
         if let Some(status) = self.check_scan_stage()? {
             return Ok(status);
         }
-        let approved = self.wait_for_approval(timeout).await?;
+        if !self.approved {
+            self.approved = self.wait_for_approval(timeout).await?;
+        }
+        let approved = self.approved;
         let margin = i64::try_from(QR_REFRESH_MARGIN.as_secs()).unwrap_or(5);
         let expiring = self.token.expires_at - unix_now() <= margin;
         if !approved && !expiring {
@@ -739,7 +745,10 @@ impl QrLogin {
         }
         let result = self.export().await;
         match result {
-            Ok(exported) => self.on_exported(exported).await,
+            Ok(exported) => {
+                self.approved = false;
+                self.on_exported(exported).await
+            }
             Err(e) => {
                 if !matches!(e, Error::FloodWait { .. } | Error::Unreachable(_)) {
                     self.abort().await;
@@ -835,6 +844,32 @@ impl QrLogin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn flows_and_their_steps_can_cross_threads() {
+        // Compile-time check: the web layer keeps flows in shared maps and awaits them in
+        // handlers running on any worker thread.
+        if false {
+            let settings = TelegramSettings::new(1, "h");
+            assert_send(&PhoneLogin::start(&settings, "1"));
+            assert_send(&QrLogin::start(&settings));
+            let mut phone: Option<PhoneLogin> = None;
+            if let Some(p) = phone.as_mut() {
+                assert_send(p);
+                assert_send(&p.submit_code("1"));
+                assert_send(&p.submit_password("1"));
+                assert_send(&p.resend());
+            }
+            let mut qr: Option<QrLogin> = None;
+            if let Some(q) = qr.as_mut() {
+                assert_send(q);
+                assert_send(&q.wait(Duration::ZERO));
+                assert_send(&q.submit_password("1"));
+            }
+        }
+    }
 
     #[test]
     fn qr_url_is_base64url_without_padding() {
