@@ -52,7 +52,7 @@ pub async fn validate(
         return Err(Error::NoAuthKey);
     }
     let conn = connect(settings, Arc::clone(&session), RetryOptions::interactive());
-    let result = check(&conn.client, &session).await;
+    let result = crate::login::bounded(settings.step_timeout, check(&conn.client, &session)).await;
     conn.quit().await?;
     result
 }

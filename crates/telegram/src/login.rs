@@ -217,6 +217,16 @@ pub(crate) async fn store_initial_state(client: &Client, session: &DbSession) ->
     Ok(())
 }
 
+/// Bounds one step by the settings' `step_timeout` (grammers has no request timeout).
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    step: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(limit, step)
+        .await
+        .unwrap_or_else(|_| Err(Error::Unreachable("Telegram did not answer in time".into())))
+}
+
 /// `*_MIGRATE_X`: the DC to move the home to.
 fn migrate_dc(e: &InvocationError) -> Option<i32> {
     match e {
@@ -314,6 +324,13 @@ impl PhoneLogin {
         settings: &TelegramSettings,
         phone: &str,
     ) -> Result<(Self, CodeSent), Error> {
+        bounded(settings.step_timeout, Self::start_inner(settings, phone)).await
+    }
+
+    async fn start_inner(
+        settings: &TelegramSettings,
+        phone: &str,
+    ) -> Result<(Self, CodeSent), Error> {
         let phone = digits(phone);
         if phone.is_empty() {
             return Err(Error::PhoneNumberInvalid);
@@ -363,6 +380,10 @@ impl PhoneLogin {
 
     /// Asks for the code again through the next method (`auth.resendCode`): app → SMS → call.
     pub async fn resend(&mut self) -> Result<CodeSent, Error> {
+        bounded(self.settings.step_timeout, self.resend_inner()).await
+    }
+
+    async fn resend_inner(&mut self) -> Result<CodeSent, Error> {
         if !matches!(self.stage, PhoneStage::AwaitingCode) {
             return Err(self.wrong_step());
         }
@@ -390,6 +411,10 @@ impl PhoneLogin {
     /// Submits the code: `Done`, `PasswordNeeded`, or `InvalidCode` (attempts left),
     /// `CodeExpired`, `FloodWait`, ...
     pub async fn submit_code(&mut self, code: &str) -> Result<LoginStep, Error> {
+        bounded(self.settings.step_timeout, self.submit_code_inner(code)).await
+    }
+
+    async fn submit_code_inner(&mut self, code: &str) -> Result<LoginStep, Error> {
         if !matches!(self.stage, PhoneStage::AwaitingCode) {
             return Err(self.wrong_step());
         }
@@ -447,6 +472,14 @@ impl PhoneLogin {
 
     /// Submits the 2FA password: `Done`, or `InvalidPassword`, `FloodWait`, ...
     pub async fn submit_password(&mut self, password: &str) -> Result<LoginStep, Error> {
+        bounded(
+            self.settings.step_timeout,
+            self.submit_password_inner(password),
+        )
+        .await
+    }
+
+    async fn submit_password_inner(&mut self, password: &str) -> Result<LoginStep, Error> {
         let token = match &mut self.stage {
             PhoneStage::AwaitingPassword { token, .. } => token.take(),
             _ => return Err(self.wrong_step()),
@@ -604,6 +637,10 @@ enum Exported {
 impl QrLogin {
     /// Starts a QR login: opens the flow's client and exports the first token.
     pub async fn start(settings: &TelegramSettings) -> Result<(Self, QrToken), Error> {
+        bounded(settings.step_timeout, Self::start_inner(settings)).await
+    }
+
+    async fn start_inner(settings: &TelegramSettings) -> Result<(Self, QrToken), Error> {
         let session = Arc::new(DbSession::new_login(settings).await?);
         let conn = connect(settings, Arc::clone(&session), RetryOptions::interactive());
         let mut flow = Self {
@@ -645,6 +682,10 @@ impl QrLogin {
     }
 
     async fn export(&self) -> Result<Exported, Error> {
+        bounded(self.settings.step_timeout, self.export_inner()).await
+    }
+
+    async fn export_inner(&self) -> Result<Exported, Error> {
         let conn = self.conn()?;
         let request = tl::functions::auth::ExportLoginToken {
             api_id: self.settings.api_id,
@@ -795,6 +836,14 @@ impl QrLogin {
 
     /// Submits the 2FA password after approval: `Done`, or `InvalidPassword`, ...
     pub async fn submit_password(&mut self, password: &str) -> Result<LoginStep, Error> {
+        bounded(
+            self.settings.step_timeout,
+            self.submit_password_inner(password),
+        )
+        .await
+    }
+
+    async fn submit_password_inner(&mut self, password: &str) -> Result<LoginStep, Error> {
         let token = match &mut self.stage {
             QrStage::AwaitingPassword { token, .. } => token.take(),
             QrStage::AwaitingScan => return Err(Error::WrongStep { expected: "scan" }),

@@ -23,6 +23,8 @@ pub struct TelegramSettings {
     pub client_info: ClientInfo,
     /// FloodWaits up to this long are slept through by live clients; longer ones are returned.
     pub flood_sleep_threshold: Duration,
+    /// How long one step of a login flow or a validation may wait for Telegram.
+    pub step_timeout: Duration,
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -34,6 +36,7 @@ impl fmt::Debug for TelegramSettings {
             .field("sim_control_url", &self.sim_control_url)
             .field("client_info", &self.client_info)
             .field("flood_sleep_threshold", &self.flood_sleep_threshold)
+            .field("step_timeout", &self.step_timeout)
             .finish()
     }
 }
@@ -75,6 +78,7 @@ impl TelegramSettings {
             sim_control_url: None,
             client_info: ClientInfo::default(),
             flood_sleep_threshold: Duration::from_secs(60),
+            step_timeout: Duration::from_secs(30),
         }
     }
 
