@@ -643,6 +643,21 @@ fn entities_param(p: &Params, key: &str) -> Vec<Entity> {
         .unwrap_or_default()
 }
 
+/// Text and entities of `text_key`, honouring `parse_mode` (HTML) or explicit entities.
+fn formatted(
+    p: &Params,
+    text_key: &str,
+    entities_key: &str,
+) -> Result<(String, Vec<Entity>), ApiError> {
+    let text = p.str(text_key).unwrap_or_default();
+    match p.str("parse_mode").as_deref() {
+        Some(m) if m.eq_ignore_ascii_case("html") => {
+            crate::formatting::parse_html(&text).map_err(ApiError::bad)
+        }
+        _ => Ok((text, entities_param(p, entities_key))),
+    }
+}
+
 fn reply_param(p: &Params) -> Option<i32> {
     p.json("reply_parameters")
         .and_then(|v| v.get("message_id").and_then(Value::as_i64))
@@ -718,13 +733,13 @@ async fn call(
         }
         "getupdates" => get_updates(shared, bot, &p).await,
         "sendmessage" => {
-            let text = p.str("text").unwrap_or_default();
+            let (text, entities) = formatted(&p, "text", "entities")?;
             if text.is_empty() {
                 return Err(ApiError::bad("message text is empty"));
             }
             let msg = NewMessage {
                 text,
-                entities: entities_param(&p, "entities"),
+                entities,
                 reply_to: reply_param(&p),
                 ..Default::default()
             };
@@ -742,11 +757,11 @@ async fn call(
                 .i64("message_id")
                 .ok_or_else(|| ApiError::bad("message identifier is not specified"))?
                 as i32;
-            let text = p.str("text").unwrap_or_default();
+            let (text, entities) = formatted(&p, "text", "entities")?;
             if text.is_empty() {
                 return Err(ApiError::bad("message text is empty"));
             }
-            let entities = Some(entities_param(&p, "entities"));
+            let entities = Some(entities);
             let (bx, id, effects) = w.edit_message(bot, peer, id, Some(text), entities, None)?;
             shared.dispatch(&w, effects);
             message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
@@ -877,9 +892,10 @@ fn send_media(
     } else {
         return Err(ApiError::bad(format!("there is no {field} in the request")));
     };
+    let (caption, caption_entities) = formatted(p, "caption", "caption_entities")?;
     let msg = NewMessage {
-        text: p.str("caption").unwrap_or_default(),
-        entities: entities_param(p, "caption_entities"),
+        text: caption,
+        entities: caption_entities,
         reply_to: reply_param(p),
         media: Some(Media { kind, file_id }),
         ..Default::default()

@@ -10,6 +10,7 @@ mod botapi;
 mod control;
 pub mod crypto;
 mod demo;
+mod formatting;
 mod mtproto;
 mod rpc;
 mod state;
@@ -285,6 +286,8 @@ pub struct MessageView {
     pub reply_to: Option<i32>,
     /// Last edit.
     pub edit_date: Option<i32>,
+    /// Original author of a forwarded message (a user or a channel).
+    pub forward_from: Option<Peer>,
 }
 
 /// Result of sending.
@@ -392,6 +395,7 @@ fn view(w: &world::World, m: &world::Message) -> MessageView {
         media: m.media.as_ref().and_then(|md| media_view(w, md)),
         reply_to: m.reply_to,
         edit_date: m.edit_date,
+        forward_from: m.fwd.as_ref().and_then(|f| f.from),
     }
 }
 

@@ -189,6 +189,7 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         f::channels::GetMessages::CONSTRUCTOR_ID => channel_get_messages(&c),
         f::messages::SendMessage::CONSTRUCTOR_ID => send_message(&c),
         f::messages::SendMedia::CONSTRUCTOR_ID => send_media(&c),
+        f::messages::ForwardMessages::CONSTRUCTOR_ID => forward_messages(&c),
         f::messages::EditMessage::CONSTRUCTOR_ID => edit_message(&c),
         f::messages::DeleteMessages::CONSTRUCTOR_ID => delete_messages(&c),
         f::channels::DeleteMessages::CONSTRUCTOR_ID => channel_delete_messages(&c),
@@ -1294,6 +1295,19 @@ fn send_media(c: &Call) -> R {
         w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
     c.shared.dispatch(&w, effects);
     tl_build::sent_updates(&w, me, bx, id, r.random_id)
+        .map(|u| u.to_bytes())
+        .ok_or_else(|| RpcError::new(500, "INTERNAL"))
+}
+
+fn forward_messages(c: &Call) -> R {
+    let r: tl::functions::messages::ForwardMessages = parse(c.body)?;
+    let me = c.user()?;
+    let mut w = c.shared.world.lock();
+    let from = input_peer(&w, me, &r.from_peer)?;
+    let to = input_peer(&w, me, &r.to_peer)?;
+    let (sent, effects) = w.forward_messages(me, from, &r.id, to, &r.random_id, Some(c.key_id))?;
+    c.shared.dispatch(&w, effects);
+    tl_build::sent_updates_many(&w, me, &sent)
         .map(|u| u.to_bytes())
         .ok_or_else(|| RpcError::new(500, "INTERNAL"))
 }

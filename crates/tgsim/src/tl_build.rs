@@ -654,41 +654,58 @@ pub fn sent_updates(
     msg_id: i32,
     random_id: i64,
 ) -> Option<tl::enums::Updates> {
+    sent_updates_many(w, viewer, &[(bx, msg_id, random_id)])
+}
+
+/// Like [`sent_updates`] for several messages (forwards, albums).
+pub fn sent_updates_many(
+    w: &World,
+    viewer: UserId,
+    sent: &[(BoxRef, i32, i64)],
+) -> Option<tl::enums::Updates> {
     let mut refs = Refs::default();
     refs.user(viewer);
-    let (ev, up) = match bx {
-        BoxRef::User(u) => {
-            let ub = w.users.get(&u)?;
-            let ev = ub
-                .mbox
-                .log
-                .iter()
-                .rev()
-                .find(|e| matches!(e.event, Event::NewMessage(i) if i == msg_id))?
-                .clone();
-            let up = user_update(w, u, &ev, &mut refs)?;
-            (ev, up)
-        }
-        BoxRef::Channel(c) => {
-            let ch = w.channels.get(&c)?;
-            let ev = ch
-                .mbox
-                .log
-                .iter()
-                .rev()
-                .find(|e| matches!(e.event, Event::NewMessage(i) if i == msg_id))?
-                .clone();
-            let up = channel_update(w, c, &ev, &mut refs)?;
-            (ev, up)
-        }
-    };
-    let _ = ev;
-    let id_update = tl::types::UpdateMessageId {
-        id: msg_id,
-        random_id,
+    let mut ids = Vec::new();
+    let mut news = Vec::new();
+    for (bx, msg_id, random_id) in sent {
+        let msg_id = *msg_id;
+        let up = match *bx {
+            BoxRef::User(u) => {
+                let ev = w
+                    .users
+                    .get(&u)?
+                    .mbox
+                    .log
+                    .iter()
+                    .rev()
+                    .find(|e| matches!(e.event, Event::NewMessage(i) if i == msg_id))?
+                    .clone();
+                user_update(w, u, &ev, &mut refs)?
+            }
+            BoxRef::Channel(c) => {
+                let ev = w
+                    .channels
+                    .get(&c)?
+                    .mbox
+                    .log
+                    .iter()
+                    .rev()
+                    .find(|e| matches!(e.event, Event::NewMessage(i) if i == msg_id))?
+                    .clone();
+                channel_update(w, c, &ev, &mut refs)?
+            }
+        };
+        ids.push(
+            tl::types::UpdateMessageId {
+                id: msg_id,
+                random_id: *random_id,
+            }
+            .into(),
+        );
+        news.push(up);
     }
-    .into();
-    Some(updates(w, viewer, vec![id_update, up], &refs))
+    ids.extend(news);
+    Some(updates(w, viewer, ids, &refs))
 }
 
 /// `updates.state` for an account.

@@ -492,6 +492,9 @@ pub enum Effect {
     },
 }
 
+/// A message a request created: its box, id and the client's random_id.
+pub type SentCopy = (BoxRef, i32, i64);
+
 /// Which box a message lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BoxRef {
@@ -991,6 +994,68 @@ impl World {
             self.user_mut(from)?.random_ids.insert(rid, (bx, id));
         }
         Ok((bx, id, effects, false))
+    }
+
+    /// Forwards messages (keeping the original origin) from a conversation to another.
+    pub fn forward_messages(
+        &mut self,
+        actor: UserId,
+        from: Peer,
+        ids: &[i32],
+        to: Peer,
+        random_ids: &[i64],
+        except_key: Option<u64>,
+    ) -> Result<(Vec<SentCopy>, Vec<Effect>), RpcError> {
+        if ids.len() != random_ids.len() {
+            return Err(bad("RANDOM_ID_INVALID"));
+        }
+        let mut sources = Vec::new();
+        for id in ids {
+            let m = match from {
+                Peer::Channel(c) => self
+                    .channels
+                    .get(&c)
+                    .ok_or_else(|| bad("CHANNEL_INVALID"))?
+                    .mbox
+                    .messages
+                    .get(id),
+                _ => self
+                    .user(actor)?
+                    .mbox
+                    .messages
+                    .get(id)
+                    .filter(|m| m.peer == from),
+            };
+            let m = m.ok_or_else(|| bad("MESSAGE_ID_INVALID"))?;
+            if m.action.is_some() {
+                return Err(bad("MESSAGE_ID_INVALID"));
+            }
+            let fwd = m.fwd.clone().unwrap_or(Forward {
+                from: if m.post {
+                    Some(from)
+                } else {
+                    m.from.map(Peer::User)
+                },
+                date: m.date,
+                channel_post: m.post.then_some(m.id),
+            });
+            sources.push(NewMessage {
+                text: m.text.clone(),
+                entities: m.entities.clone(),
+                media: m.media.clone(),
+                reply_to: None,
+                fwd: Some(fwd),
+                grouped_id: m.grouped_id,
+            });
+        }
+        let mut out = Vec::new();
+        let mut effects = Vec::new();
+        for (msg, rid) in sources.into_iter().zip(random_ids) {
+            let (bx, id, eff, _) = self.send_message(actor, to, msg, Some(*rid), except_key)?;
+            out.push((bx, id, *rid));
+            effects.extend(eff);
+        }
+        Ok((out, effects))
     }
 
     /// Posts to a channel as the channel itself.

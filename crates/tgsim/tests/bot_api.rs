@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tgbot::api::{Client, ExecuteError};
 use tgbot::types::{
     GetBot, GetFile, GetUpdates, GetWebhookInfo, InputFile, InputFileReader, MessageData,
-    SendDocument, SendMessage, SendPhoto, SetWebhook, UpdateType,
+    ParseMode, SendDocument, SendMessage, SendPhoto, SetWebhook, UpdateType,
 };
 use tgsim::{NewBot, OutgoingMessage, Peer};
 
@@ -172,6 +172,29 @@ async fn bot_sends_text_and_media_and_downloads_files() {
         .await
         .unwrap();
     assert!(sent.id > 0);
+    let html = client
+        .execute(SendMessage::new(
+            alice.id.0,
+            (
+                "<b>Bold</b> &amp; <a href=\"https://example.com\">link</a>",
+                ParseMode::Html,
+            ),
+        ))
+        .await
+        .unwrap();
+    let MessageData::Text(t) = &html.data else {
+        panic!("unexpected {:?}", html.data)
+    };
+    assert_eq!(t.data, "Bold & link");
+    assert_eq!(t.entities.as_ref().map(|e| e.into_iter().count()), Some(2));
+    let bad = client
+        .execute(SendMessage::new(
+            alice.id.0,
+            ("<blink>x</blink>", ParseMode::Html),
+        ))
+        .await;
+    assert!(bad.is_err());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let photo_bytes = vec![0xffu8, 0xd8, 0xff, 0xe0, 9, 8, 7, 6, 5, 4, 3, 2, 1];
     let photo = client
         .execute(

@@ -180,6 +180,22 @@ async fn group_and_channel_messages_flow_both_ways() {
         "Rust developer wanted"
     );
 
+    // Forwarding keeps the origin.
+    let bob_ref = resolve(&c, "bob_g").await;
+    let post = c.client.iter_messages(jobs).next().await.unwrap().unwrap();
+    let fwd = c
+        .client
+        .forward_messages(bob_ref, &[post.id()], jobs)
+        .await
+        .unwrap();
+    assert_eq!(fwd.len(), 1);
+    let at_bob = sim.received_messages(bob.id).unwrap();
+    let copy = at_bob
+        .iter()
+        .find(|m| m.text == "Rust developer wanted")
+        .expect("forward reached bob");
+    assert_eq!(copy.forward_from, Some(channel.peer));
+
     let news_ref = resolve(&c, "news_t").await;
     c.client.join_chat(news_ref).await.unwrap();
     sim.post_to_channel(news_id, OutgoingMessage::text("breaking"))
