@@ -459,15 +459,7 @@ impl PhoneLogin {
     }
 
     async fn fetch_password_token(&self) -> Result<PasswordToken, Error> {
-        let tl::enums::account::Password::Password(p) = self
-            .conn()?
-            .client
-            .invoke(&tl::functions::account::GetPassword {})
-            .await?;
-        if p.current_algo.is_none() || p.srp_b.is_none() || p.srp_id.is_none() {
-            return Err(Error::Unexpected("a 2FA request without SRP parameters"));
-        }
-        Ok(PasswordToken::new(p))
+        fetch_password_token(self.conn()?).await
     }
 
     /// Submits the 2FA password: `Done`, or `InvalidPassword`, `FloodWait`, ...
@@ -529,6 +521,18 @@ impl PhoneLogin {
     pub fn settings(&self) -> &TelegramSettings {
         &self.settings
     }
+}
+
+/// `account.getPassword`, checked for what grammers' `check_password` would otherwise panic on.
+async fn fetch_password_token(conn: &Connection) -> Result<PasswordToken, Error> {
+    let tl::enums::account::Password::Password(p) = conn
+        .client
+        .invoke(&tl::functions::account::GetPassword {})
+        .await?;
+    if p.current_algo.is_none() || p.srp_b.is_none() || p.srp_id.is_none() {
+        return Err(Error::Unexpected("a 2FA request without SRP parameters"));
+    }
+    Ok(PasswordToken::new(p))
 }
 
 /// Runs grammers' SRP `check_password` (which itself does `complete_login`); on failure gives the
@@ -722,14 +726,7 @@ impl QrLogin {
                 Err(Error::Unexpected("repeated QR login migrations"))
             }
             Err(e) if e.is("SESSION_PASSWORD_NEEDED") => {
-                let tl::enums::account::Password::Password(p) = conn
-                    .client
-                    .invoke(&tl::functions::account::GetPassword {})
-                    .await?;
-                if p.current_algo.is_none() || p.srp_b.is_none() || p.srp_id.is_none() {
-                    return Err(Error::Unexpected("a 2FA request without SRP parameters"));
-                }
-                Ok(Exported::PasswordNeeded(PasswordToken::new(p)))
+                Ok(Exported::PasswordNeeded(fetch_password_token(conn).await?))
             }
             Err(e) => Err(Error::from(e)),
         }
@@ -851,14 +848,7 @@ impl QrLogin {
         };
         let token = match token {
             Some(t) => t,
-            None => {
-                let tl::enums::account::Password::Password(p) = self
-                    .conn()?
-                    .client
-                    .invoke(&tl::functions::account::GetPassword {})
-                    .await?;
-                PasswordToken::new(p)
-            }
+            None => fetch_password_token(self.conn()?).await?,
         };
         match check_password(self.conn()?, token, password).await {
             Ok(profile) => Ok(LoginStep::Done(self.finish(profile).await)),
