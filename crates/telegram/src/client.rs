@@ -12,6 +12,8 @@ use grammers_mtsender::{
     ConnectionParams, InvocationError, RetryContext, RetryPolicy, SenderPool, SenderPoolFatHandle,
 };
 use grammers_session::updates::UpdatesLike;
+use switchboard_domain::{AccountId, AccountStore};
+use switchboard_vault::Keyring;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -192,6 +194,21 @@ pub fn connect(
         },
         session,
     }
+}
+
+/// Loads an account's session from the store and builds its live client ([`connect`] with
+/// [`RetryOptions::live`]); `NoAuthKey` when the account has no session to resume.
+pub async fn connect_account(
+    settings: &TelegramSettings,
+    store: Arc<dyn AccountStore>,
+    keyring: Arc<Keyring>,
+    account: AccountId,
+) -> Result<Connection, Error> {
+    let session = Arc::new(DbSession::load(settings, store, keyring, account).await?);
+    if !session.has_auth_key() {
+        return Err(Error::NoAuthKey);
+    }
+    Ok(connect(settings, session, RetryOptions::live(settings)))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub mod settings;
 #[cfg(test)]
 mod testutil;
 
-pub use client::{Connection, PoolTask, RetryOptions, UpdatesReceiver, connect};
+pub use client::{Connection, PoolTask, RetryOptions, UpdatesReceiver, connect, connect_account};
 pub use error::Error;
 pub use import::{Validation, export_account, import_into_account, validate};
 pub use login::{
