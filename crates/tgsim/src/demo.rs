@@ -54,7 +54,7 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
     let bot = h.create_bot(NewBot {
         username: "switchboard_demo_bot".into(),
         first_name: "Switchboard Demo".into(),
-        token: Some("1000001:DEMO-switchboard-token".into()),
+        token: Some("5000000001:AAE-demo-switchboard-token".into()),
     })?;
     h.create_group(NewGroup {
         title: "Команда / Team".into(),

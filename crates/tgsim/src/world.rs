@@ -730,7 +730,15 @@ impl World {
         if self.username_taken(username) {
             return Err(bad("USERNAME_OCCUPIED"));
         }
-        let id = UserId(self.alloc_id());
+        // Telegram tokens start with the bot's id; honour that for fixed tokens.
+        let wanted = token
+            .and_then(|t| t.split_once(':'))
+            .and_then(|(id, _)| id.parse::<i64>().ok())
+            .filter(|id| *id > 0 && !self.users.contains_key(&UserId(*id)));
+        let id = match wanted {
+            Some(id) => UserId(id),
+            None => UserId(self.alloc_id()),
+        };
         let token = match token {
             Some(t) => t.to_string(),
             None => {
