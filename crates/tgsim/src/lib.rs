@@ -288,6 +288,8 @@ pub struct MessageView {
     pub edit_date: Option<i32>,
     /// Original author of a forwarded message (a user or a channel).
     pub forward_from: Option<Peer>,
+    /// Album id shared by the messages of one album.
+    pub grouped_id: Option<i64>,
 }
 
 /// Result of sending.
@@ -396,6 +398,7 @@ fn view(w: &world::World, m: &world::Message) -> MessageView {
         reply_to: m.reply_to,
         edit_date: m.edit_date,
         forward_from: m.fwd.as_ref().and_then(|f| f.from),
+        grouped_id: m.grouped_id,
     }
 }
 

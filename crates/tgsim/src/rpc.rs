@@ -190,6 +190,8 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         f::messages::SendMessage::CONSTRUCTOR_ID => send_message(&c),
         f::messages::SendMedia::CONSTRUCTOR_ID => send_media(&c),
         f::messages::ForwardMessages::CONSTRUCTOR_ID => forward_messages(&c),
+        f::messages::UploadMedia::CONSTRUCTOR_ID => upload_media(&c),
+        f::messages::SendMultiMedia::CONSTRUCTOR_ID => send_multi_media(&c),
         f::messages::EditMessage::CONSTRUCTOR_ID => edit_message(&c),
         f::messages::DeleteMessages::CONSTRUCTOR_ID => delete_messages(&c),
         f::channels::DeleteMessages::CONSTRUCTOR_ID => channel_delete_messages(&c),
@@ -1253,7 +1255,21 @@ fn input_media(w: &mut World, key_id: u64, m: &tl::enums::InputMedia) -> Result<
         },
         I::Document(d) => match &d.id {
             tl::enums::InputDocument::Document(id) => {
-                existing(w, id.id, id.access_hash, MediaKind::Document)
+                let mime = w
+                    .files
+                    .get(&id.id)
+                    .map(|f| f.mime.clone())
+                    .unwrap_or_default();
+                let kind = if mime.starts_with("video/") {
+                    MediaKind::Video
+                } else if mime == "audio/ogg" {
+                    MediaKind::Voice
+                } else if mime.starts_with("audio/") {
+                    MediaKind::Audio
+                } else {
+                    MediaKind::Document
+                };
+                existing(w, id.id, id.access_hash, kind)
             }
             tl::enums::InputDocument::Empty => Err(bad("MEDIA_INVALID")),
         },
@@ -1306,6 +1322,50 @@ fn forward_messages(c: &Call) -> R {
     let from = input_peer(&w, me, &r.from_peer)?;
     let to = input_peer(&w, me, &r.to_peer)?;
     let (sent, effects) = w.forward_messages(me, from, &r.id, to, &r.random_id, Some(c.key_id))?;
+    c.shared.dispatch(&w, effects);
+    tl_build::sent_updates_many(&w, me, &sent)
+        .map(|u| u.to_bytes())
+        .ok_or_else(|| RpcError::new(500, "INTERNAL"))
+}
+
+fn upload_media(c: &Call) -> R {
+    let r: tl::functions::messages::UploadMedia = parse(c.body)?;
+    let me = c.user()?;
+    let mut w = c.shared.world.lock();
+    input_peer(&w, me, &r.peer)?;
+    let media = input_media(&mut w, c.key_id, &r.media)?;
+    tl_build::media(&w, &media)
+        .map(|m| m.to_bytes())
+        .ok_or_else(|| bad("MEDIA_INVALID"))
+}
+
+fn send_multi_media(c: &Call) -> R {
+    let r: tl::functions::messages::SendMultiMedia = parse(c.body)?;
+    let me = c.user()?;
+    let mut w = c.shared.world.lock();
+    let peer = input_peer(&w, me, &r.peer)?;
+    if r.multi_media.is_empty() || r.multi_media.len() > 10 {
+        return Err(bad("MULTI_MEDIA_TOO_LONG"));
+    }
+    let grouped_id: i64 = rand::random::<i64>().abs().max(1);
+    let reply_to = reply_id(r.reply_to.as_ref());
+    let mut sent = Vec::new();
+    let mut effects = Vec::new();
+    for tl::enums::InputSingleMedia::Media(single) in &r.multi_media {
+        let media = input_media(&mut w, c.key_id, &single.media)?;
+        let msg = NewMessage {
+            text: single.message.clone(),
+            entities: tl_build::entities_from_tl(single.entities.as_ref()),
+            reply_to,
+            media: Some(media),
+            grouped_id: Some(grouped_id),
+            ..Default::default()
+        };
+        let (bx, id, eff, _) =
+            w.send_message(me, peer, msg, Some(single.random_id), Some(c.key_id))?;
+        sent.push((bx, id, single.random_id));
+        effects.extend(eff);
+    }
     c.shared.dispatch(&w, effects);
     tl_build::sent_updates_many(&w, me, &sent)
         .map(|u| u.to_bytes())

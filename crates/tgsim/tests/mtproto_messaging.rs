@@ -318,6 +318,31 @@ async fn uploads_and_downloads_files() {
     assert_eq!(mv.size, data.len());
     assert_eq!(mv.file_name.as_deref(), Some("report.bin"));
 
+    // An album: two photos sharing one grouped_id.
+    let mut album = Vec::new();
+    for name in ["a.jpg", "b.jpg"] {
+        let bytes = vec![0xffu8, 0xd8, 0xff, name.as_bytes()[0]];
+        let up = c
+            .client
+            .upload_stream(&mut bytes.as_slice(), bytes.len(), name.into())
+            .await
+            .unwrap();
+        album.push(
+            grammers_client::media::InputMedia::new()
+                .caption(name)
+                .photo(up),
+        );
+    }
+    let sent = c.client.send_album(bob_ref, album).await.unwrap();
+    assert_eq!(sent.len(), 2);
+    let received = sim.received_messages(bob.id).unwrap();
+    let parts: Vec<_> = received
+        .iter()
+        .filter(|m| m.text.ends_with(".jpg"))
+        .collect();
+    assert_eq!(parts.len(), 2);
+    assert!(parts[0].grouped_id.is_some() && parts[0].grouped_id == parts[1].grouped_id);
+
     // A photo from the simulated side reaches the client and downloads intact.
     let jpeg = vec![0xffu8, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5];
     sim.send_message(
