@@ -321,6 +321,16 @@ pub struct Handle {
     control: SocketAddr,
 }
 
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("mtproto", &self.mtproto)
+            .field("bot_api", &self.bot_api)
+            .field("control", &self.control)
+            .finish_non_exhaustive()
+    }
+}
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await

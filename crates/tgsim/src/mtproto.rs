@@ -418,7 +418,7 @@ fn process_message<'a>(
         }
         let id = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
         match id {
-            MSG_CONTAINER => {
+            MSG_CONTAINER if body.len() >= 8 => {
                 let mut pos = 8usize;
                 let count = u32::from_le_bytes(body[4..8].try_into().unwrap_or_default());
                 for _ in 0..count {

@@ -232,5 +232,23 @@ async fn unknown_key_is_refused_without_dh_and_unknown_method_is_an_rpc_error() 
     .await;
     assert!(!matches!(r, Ok(Ok(true))));
     stranger.quit().await;
+
+    // Garbage on the wire only closes that connection; the data center keeps serving.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = tokio::net::TcpStream::connect(sim.mtproto_addr())
+        .await
+        .unwrap();
+    raw.write_all(&[12, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), raw.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "connection closed without a reply");
+    let again = logged_in(&sim, alice.id).await;
+    assert!(again.client.get_me().await.is_ok());
+    again.quit().await;
     sim.shutdown().await;
 }
