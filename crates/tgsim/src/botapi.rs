@@ -26,6 +26,8 @@ const PER_CHAT_RATE: f64 = 1.0;
 const PER_CHAT_BURST: f64 = 3.0;
 /// Messages per second a bot may send in total.
 const PER_BOT_RATE: f64 = 30.0;
+/// Messages per minute a bot may send to one group.
+const PER_GROUP_PER_MINUTE: f64 = 20.0;
 
 #[derive(Clone, Debug)]
 struct PendingUpdate {
@@ -84,6 +86,7 @@ struct BotQueue {
     allowed_updates: Vec<String>,
     worker: Option<CancellationToken>,
     chat_buckets: HashMap<i64, Bucket>,
+    group_buckets: HashMap<i64, Bucket>,
     bot_bucket: Option<Bucket>,
 }
 
@@ -148,7 +151,14 @@ impl BotHub {
         q.chat_buckets
             .entry(chat_id)
             .or_insert_with(|| Bucket::full(PER_CHAT_BURST))
-            .take(PER_CHAT_RATE, PER_CHAT_BURST)
+            .take(PER_CHAT_RATE, PER_CHAT_BURST)?;
+        if chat_id < 0 {
+            q.group_buckets
+                .entry(chat_id)
+                .or_insert_with(|| Bucket::full(PER_GROUP_PER_MINUTE))
+                .take(PER_GROUP_PER_MINUTE / 60.0, PER_GROUP_PER_MINUTE)?;
+        }
+        Ok(())
     }
 }
 
