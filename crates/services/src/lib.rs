@@ -2,8 +2,10 @@
 //! store — operator sign-in with lockout, web sessions and CSRF tokens, the audit trail, and
 //! the supervisor that owns every background worker.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod connect;
 pub mod events;
 pub mod secret;
 pub mod workers;

@@ -1,0 +1,642 @@
+//! Connecting personal accounts: the sign-in flows (phone code with resend and 2FA; QR with
+//! 2FA), session import, the seed's `get-code` shortcut, logout, delete and export. Each flow
+//! owns one temporary client for its whole life and closes it before the account's one live
+//! client is started by the supervisor.
+
+use crate::accounts::AccountSupervisor;
+use crate::audit::Audit;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_domain::{
+    Account, AccountId, AccountProfile, AccountStatus, AccountStore, NewAccount, Store, StoreError,
+    Timestamp, UserId, WorkspaceId,
+};
+use switchboard_sessions::ImportedSession;
+use switchboard_telegram::{
+    CodeSent, DbSession, Error as TgError, ExportFormat, LoggedIn, LoginStep, PhoneLogin, QrLogin,
+    QrStatus, QrToken, RetryOptions, Validation,
+};
+use switchboard_vault::Keyring;
+use tokio::sync::Mutex as AsyncMutex;
+
+/// How long an unfinished sign-in flow is kept.
+const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Why a connect operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Telegram refused or failed (the code says which).
+    #[error(transparent)]
+    Telegram(#[from] TgError),
+    /// Unknown, expired or foreign flow id.
+    #[error("no such sign-in flow")]
+    FlowNotFound,
+    /// The step does not fit the flow (e.g. a code for a QR flow).
+    #[error("this step does not fit the sign-in flow")]
+    WrongFlow,
+    /// The workspace already has this Telegram account.
+    #[error("this Telegram account is already connected")]
+    AccountExists,
+    /// Storage failed or the account is unknown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The imported session could not be parsed.
+    #[error("{0}")]
+    Session(#[from] switchboard_sessions::SessionError),
+}
+
+impl ConnectError {
+    /// The stable API error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::Telegram(e) => e.code(),
+            ConnectError::FlowNotFound => "login_flow_not_found",
+            ConnectError::WrongFlow => "login_wrong_step",
+            ConnectError::AccountExists => "account_exists",
+            ConnectError::Store(StoreError::NotFound) => "not_found",
+            ConnectError::Store(StoreError::Conflict(_)) => "account_exists",
+            ConnectError::Store(_) => "internal",
+            ConnectError::Session(e) => e.code(),
+        }
+    }
+}
+
+/// Where a sign-in stands after a step.
+#[derive(Debug)]
+pub enum ConnectStep {
+    /// A code was sent.
+    CodeSent(CodeSent),
+    /// The 2FA password is needed.
+    PasswordNeeded {
+        /// The hint the owner set.
+        hint: Option<String>,
+    },
+    /// Waiting for the QR code to be scanned; show this token.
+    QrPending(QrToken),
+    /// Connected.
+    Done(Account),
+}
+
+enum Flow {
+    Phone(PhoneLogin),
+    Qr(QrLogin),
+}
+
+struct FlowEntry {
+    workspace: WorkspaceId,
+    user: UserId,
+    started: Instant,
+    flow: Arc<AsyncMutex<Flow>>,
+}
+
+/// Result of importing one session.
+#[derive(Debug)]
+pub struct Imported {
+    /// The account created.
+    pub account: Account,
+}
+
+/// Connect, import, logout, delete, export.
+pub struct AccountService {
+    store: Arc<dyn Store>,
+    accounts: Arc<dyn AccountStore>,
+    keyring: Arc<Keyring>,
+    supervisor: AccountSupervisor,
+    flows: Mutex<HashMap<String, FlowEntry>>,
+}
+
+impl AccountService {
+    /// Creates the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        accounts: Arc<dyn AccountStore>,
+        keyring: Arc<Keyring>,
+        supervisor: AccountSupervisor,
+    ) -> Self {
+        Self {
+            store,
+            accounts,
+            keyring,
+            supervisor,
+            flows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The supervisor.
+    pub fn supervisor(&self) -> &AccountSupervisor {
+        &self.supervisor
+    }
+
+    fn register(&self, ws: WorkspaceId, user: UserId, flow: Flow) -> Result<String, ConnectError> {
+        let id = crate::auth::random_token()
+            .map_err(|_| ConnectError::Store(StoreError::Backend("no randomness".into())))?;
+        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        flows.insert(
+            id.clone(),
+            FlowEntry {
+                workspace: ws,
+                user,
+                started: Instant::now(),
+                flow: Arc::new(AsyncMutex::new(flow)),
+            },
+        );
+        Ok(id)
+    }
+
+    fn flow(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        id: &str,
+    ) -> Result<Arc<AsyncMutex<Flow>>, ConnectError> {
+        let flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        match flows.get(id) {
+            Some(e) if e.workspace == ws && e.user == user && e.started.elapsed() < FLOW_TTL => {
+                Ok(Arc::clone(&e.flow))
+            }
+            _ => Err(ConnectError::FlowNotFound),
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        flows.remove(id);
+    }
+
+    /// Aborts flows older than their time to live (closing their clients).
+    pub async fn purge_expired_flows(&self) -> usize {
+        let expired: Vec<Arc<AsyncMutex<Flow>>> = {
+            let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<String> = flows
+                .iter()
+                .filter(|(_, e)| e.started.elapsed() >= FLOW_TTL)
+                .map(|(k, _)| k.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|k| flows.remove(k))
+                .map(|e| e.flow)
+                .collect()
+        };
+        for f in &expired {
+            abort(&mut *f.lock().await).await;
+        }
+        expired.len()
+    }
+
+    /// Starts a phone-code sign-in.
+    pub async fn start_phone(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        phone: &str,
+    ) -> Result<(String, CodeSent), ConnectError> {
+        let (login, sent) = PhoneLogin::start(self.supervisor.settings(), phone).await?;
+        let id = self.register(ws, user, Flow::Phone(login))?;
+        Ok((id, sent))
+    }
+
+    /// Sends the code again by the next method.
+    pub async fn resend(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+    ) -> Result<CodeSent, ConnectError> {
+        let flow = self.flow(ws, user, flow_id)?;
+        let mut flow = flow.lock().await;
+        match &mut *flow {
+            Flow::Phone(p) => Ok(p.resend().await?),
+            Flow::Qr(_) => Err(ConnectError::WrongFlow),
+        }
+    }
+
+    /// Submits the code.
+    pub async fn submit_code(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+        code: &str,
+    ) -> Result<ConnectStep, ConnectError> {
+        let flow = self.flow(ws, user, flow_id)?;
+        let step = {
+            let mut flow = flow.lock().await;
+            match &mut *flow {
+                Flow::Phone(p) => p.submit_code(code).await?,
+                Flow::Qr(_) => return Err(ConnectError::WrongFlow),
+            }
+        };
+        self.after_step(ws, user, flow_id, step).await
+    }
+
+    /// Submits the 2FA password (phone or QR flow).
+    pub async fn submit_password(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+        password: &str,
+    ) -> Result<ConnectStep, ConnectError> {
+        let flow = self.flow(ws, user, flow_id)?;
+        let step = {
+            let mut flow = flow.lock().await;
+            match &mut *flow {
+                Flow::Phone(p) => p.submit_password(password).await?,
+                Flow::Qr(q) => q.submit_password(password).await?,
+            }
+        };
+        self.after_step(ws, user, flow_id, step).await
+    }
+
+    /// Starts a QR sign-in.
+    pub async fn start_qr(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+    ) -> Result<(String, QrToken), ConnectError> {
+        let (login, token) = QrLogin::start(self.supervisor.settings()).await?;
+        let id = self.register(ws, user, Flow::Qr(login))?;
+        Ok((id, token))
+    }
+
+    /// Checks a QR sign-in (regenerating the token before it expires).
+    pub async fn poll_qr(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+    ) -> Result<ConnectStep, ConnectError> {
+        let flow = self.flow(ws, user, flow_id)?;
+        let status = {
+            let mut flow = flow.lock().await;
+            match &mut *flow {
+                Flow::Qr(q) => {
+                    let expires_soon = q.token().expires_at - Timestamp::now().0 / 1000 <= 5;
+                    if expires_soon {
+                        q.refresh().await?
+                    } else {
+                        q.poll().await?
+                    }
+                }
+                Flow::Phone(_) => return Err(ConnectError::WrongFlow),
+            }
+        };
+        match status {
+            QrStatus::Pending(t) => Ok(ConnectStep::QrPending(t)),
+            QrStatus::PasswordNeeded { hint } => Ok(ConnectStep::PasswordNeeded { hint }),
+            QrStatus::Done(done) => {
+                self.forget(flow_id);
+                Ok(ConnectStep::Done(self.finish(ws, user, done).await?))
+            }
+        }
+    }
+
+    /// Cancels a flow and closes its client.
+    pub async fn cancel(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+    ) -> Result<(), ConnectError> {
+        let flow = self.flow(ws, user, flow_id)?;
+        self.forget(flow_id);
+        abort(&mut *flow.lock().await).await;
+        Ok(())
+    }
+
+    async fn after_step(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        flow_id: &str,
+        step: LoginStep,
+    ) -> Result<ConnectStep, ConnectError> {
+        match step {
+            LoginStep::PasswordNeeded { hint } => Ok(ConnectStep::PasswordNeeded { hint }),
+            LoginStep::Done(done) => {
+                self.forget(flow_id);
+                Ok(ConnectStep::Done(self.finish(ws, user, done).await?))
+            }
+        }
+    }
+
+    /// Stores a finished sign-in: into the workspace's existing account for this Telegram user
+    /// (a re-login) or a new one; then the supervisor starts its one live client.
+    async fn finish(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        done: LoggedIn,
+    ) -> Result<Account, ConnectError> {
+        let profile = done.profile.clone();
+        let now = Timestamp::now();
+        let existing = self
+            .accounts
+            .list_accounts(ws)
+            .await?
+            .into_iter()
+            .find(|a| a.telegram_user_id == Some(profile.telegram_user_id));
+        let id = match existing {
+            Some(a) => {
+                self.supervisor.stop(a.id).await;
+                self.accounts.wipe_account_session(a.id).await?;
+                a.id
+            }
+            None => {
+                self.accounts
+                    .create_account(&new_account(ws, &profile), now)
+                    .await?
+                    .id
+            }
+        };
+        done.persist_into(Arc::clone(&self.accounts), Arc::clone(&self.keyring), id)
+            .await?;
+        self.accounts.set_account_profile(id, &profile, now).await?;
+        self.accounts
+            .set_account_status(id, AccountStatus::Connecting, None, None, now)
+            .await?;
+        self.accounts.set_account_active(id, true, now).await?;
+        Audit::new("account.connected")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .record(&*self.store)
+            .await;
+        self.supervisor.start(id).await?;
+        Ok(self.accounts.get_account(ws, id).await?)
+    }
+
+    /// Imports a parsed session as a new account, validating it with one connection first.
+    /// A session that fails validation is kept as `unauthorized`/`banned` (so the operator sees
+    /// it and can sign in again); one that cannot be written at all leaves nothing behind.
+    pub async fn import(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        imported: &ImportedSession,
+    ) -> Result<Imported, ConnectError> {
+        let now = Timestamp::now();
+        if let Some(uid) = imported.user_id {
+            let accounts = self.accounts.list_accounts(ws).await?;
+            if accounts.iter().any(|a| a.telegram_user_id == Some(uid)) {
+                return Err(ConnectError::AccountExists);
+            }
+        }
+        let new = NewAccount {
+            workspace_id: ws,
+            phone: imported.phone.clone(),
+            telegram_user_id: imported.user_id,
+            first_name: imported.first_name.clone().unwrap_or_default(),
+            last_name: imported.last_name.clone(),
+            username: imported.username.clone(),
+            status: AccountStatus::Connecting,
+            active: false,
+            ingest_groups: false,
+            api_id: None,
+            api_hash_sealed: None,
+        };
+        let account = self.accounts.create_account(&new, now).await?;
+        let id = account.id;
+        let result = switchboard_telegram::import_into_account(
+            self.supervisor.settings(),
+            Arc::clone(&self.accounts),
+            Arc::clone(&self.keyring),
+            id,
+            imported,
+        )
+        .await;
+        let validation = match result {
+            Ok((_, v)) => v,
+            Err(e) => {
+                // Nothing is kept for an import that could not be written or checked.
+                let _ = self.accounts.delete_account(ws, id).await;
+                return Err(e.into());
+            }
+        };
+        match validation {
+            Validation::Valid(profile) => {
+                self.accounts.set_account_profile(id, &profile, now).await?;
+                self.accounts.set_account_active(id, true, now).await?;
+                self.supervisor.start(id).await?;
+            }
+            Validation::Unauthorized { reason } => {
+                self.accounts
+                    .set_account_status(id, AccountStatus::Unauthorized, Some(&reason), None, now)
+                    .await?;
+            }
+            Validation::Banned { reason } => {
+                self.accounts
+                    .set_account_status(id, AccountStatus::Banned, Some(&reason), None, now)
+                    .await?;
+            }
+        }
+        Audit::new("account.imported")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .details(serde_json::json!({"format": imported.format.code()}))
+            .record(&*self.store)
+            .await;
+        Ok(Imported {
+            account: self.accounts.get_account(ws, id).await?,
+        })
+    }
+
+    /// The seed's shortcut: a usable stored session for this phone means no code is requested.
+    pub async fn get_code(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        phone: &str,
+    ) -> Result<GetCode, ConnectError> {
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        if let Some(a) = self.accounts.find_account_by_phone(ws, &digits).await?
+            && !matches!(
+                a.status,
+                AccountStatus::Unauthorized | AccountStatus::Banned
+            )
+            && !self.accounts.list_dc_keys(a.id).await?.is_empty()
+        {
+            return Ok(GetCode::SessionExists(a));
+        }
+        let (flow_id, sent) = self.start_phone(ws, user, &digits).await?;
+        Ok(GetCode::CodeSent { flow_id, sent })
+    }
+
+    /// Stops the client, logs the session out at Telegram (`auth.logOut`) and wipes it.
+    pub async fn logout(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+    ) -> Result<Account, ConnectError> {
+        let account = self.accounts.get_account(ws, id).await?;
+        self.supervisor.stop(id).await;
+        let now = Timestamp::now();
+        let settings = self.supervisor.settings();
+        if let Ok(session) = DbSession::load(
+            settings,
+            Arc::clone(&self.accounts),
+            Arc::clone(&self.keyring),
+            id,
+        )
+        .await
+        {
+            let conn = switchboard_telegram::connect(
+                settings,
+                Arc::new(session),
+                RetryOptions::interactive(),
+            );
+            if let Err(e) = conn.client.sign_out().await {
+                tracing::warn!(account_id = %id, error = %e, "auth.logOut failed; wiping the session anyway");
+            }
+            let _ = conn.quit().await;
+        }
+        self.accounts.wipe_account_session(id).await?;
+        self.accounts.set_account_active(id, false, now).await?;
+        self.accounts
+            .set_account_status(
+                id,
+                AccountStatus::Unauthorized,
+                Some("logged out"),
+                None,
+                now,
+            )
+            .await?;
+        Audit::new("account.logged_out")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{}", account.id))
+            .record(&*self.store)
+            .await;
+        Ok(self.accounts.get_account(ws, id).await?)
+    }
+
+    /// Stops an account's client (kept, not logged out).
+    pub async fn stop(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+    ) -> Result<Account, ConnectError> {
+        self.accounts.get_account(ws, id).await?;
+        self.supervisor.stop(id).await;
+        let now = Timestamp::now();
+        self.accounts.set_account_active(id, false, now).await?;
+        self.accounts
+            .set_account_status(id, AccountStatus::Stopped, None, None, now)
+            .await?;
+        Audit::new("account.stopped")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .record(&*self.store)
+            .await;
+        Ok(self.accounts.get_account(ws, id).await?)
+    }
+
+    /// Starts a stopped account.
+    pub async fn start(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+    ) -> Result<Account, ConnectError> {
+        self.accounts.get_account(ws, id).await?;
+        self.accounts
+            .set_account_active(id, true, Timestamp::now())
+            .await?;
+        self.supervisor.start(id).await?;
+        Audit::new("account.started")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .record(&*self.store)
+            .await;
+        Ok(self.accounts.get_account(ws, id).await?)
+    }
+
+    /// Deletes an account with everything it owns.
+    pub async fn delete(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+    ) -> Result<(), ConnectError> {
+        self.accounts.get_account(ws, id).await?;
+        self.supervisor.stop(id).await;
+        self.accounts.delete_account(ws, id).await?;
+        Audit::new("account.deleted")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .record(&*self.store)
+            .await;
+        Ok(())
+    }
+
+    /// Exports the session as a string (a secret; audited).
+    pub async fn export(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+        format: ExportFormat,
+    ) -> Result<switchboard_sessions::Secret, ConnectError> {
+        self.accounts.get_account(ws, id).await?;
+        let s = switchboard_telegram::export_account(
+            self.supervisor.settings(),
+            Arc::clone(&self.accounts),
+            Arc::clone(&self.keyring),
+            id,
+            format,
+        )
+        .await?;
+        Audit::new("account.session_exported")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .details(serde_json::json!({"format": format!("{format:?}").to_lowercase()}))
+            .record(&*self.store)
+            .await;
+        Ok(s)
+    }
+}
+
+/// The answer of `get_code`.
+#[derive(Debug)]
+pub enum GetCode {
+    /// A usable session exists; no code was requested.
+    SessionExists(Account),
+    /// A code was sent; continue the phone flow.
+    CodeSent {
+        /// The flow.
+        flow_id: String,
+        /// Delivery details.
+        sent: CodeSent,
+    },
+}
+
+fn new_account(ws: WorkspaceId, p: &AccountProfile) -> NewAccount {
+    NewAccount {
+        workspace_id: ws,
+        phone: p.phone.clone(),
+        telegram_user_id: Some(p.telegram_user_id),
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        username: p.username.clone(),
+        status: AccountStatus::Connecting,
+        active: true,
+        ingest_groups: false,
+        api_id: None,
+        api_hash_sealed: None,
+    }
+}
+
+async fn abort(flow: &mut Flow) {
+    match flow {
+        Flow::Phone(p) => p.abort().await,
+        Flow::Qr(q) => q.abort().await,
+    }
+}
