@@ -1,6 +1,9 @@
 //! Switchboard's storage on an embedded SQLite database: opening the file (WAL), the embedded
-//! migrations, and the [`Store`](switchboard_domain::Store) implementation in [`store`].
+//! migrations, and the [`Store`](switchboard_domain::Store) and
+//! [`AccountStore`](switchboard_domain::AccountStore) implementations in [`store`] and
+//! [`accounts`].
 
+mod accounts;
 mod error;
 mod store;
 

@@ -448,7 +448,7 @@ impl Store for SqliteStore {
 }
 
 /// `NotFound` unless exactly the one addressed row was changed.
-fn one_row(rows_affected: u64) -> StoreResult<()> {
+pub(crate) fn one_row(rows_affected: u64) -> StoreResult<()> {
     if rows_affected == 0 {
         Err(StoreError::NotFound)
     } else {

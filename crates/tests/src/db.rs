@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::Store;
+use switchboard_domain::{AccountStore, Store};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -237,6 +237,12 @@ impl TestDb {
         }
     }
 
+    /// A store on the database, behind the account port; `None` on a backend that does not
+    /// implement it yet.
+    pub fn accounts(&self) -> Option<Arc<dyn AccountStore>> {
+        self.stores().map(|s| s.accounts)
+    }
+
     /// Closes the store and deletes the database.
     pub async fn drop_db(self) {
         match self {
@@ -260,6 +266,91 @@ where
         return;
     };
     test(db.store()).await;
+    db.drop_db().await;
+}
+
+/// What a test of the account port gets: one database behind both ports, and raw SQL for the
+/// states no port method reaches yet (e.g. a resolved chat) and for counting rows.
+#[derive(Clone)]
+pub struct Stores {
+    /// The database behind the [`Store`] port.
+    pub store: Arc<dyn Store>,
+    /// The same database behind the [`AccountStore`] port.
+    pub accounts: Arc<dyn AccountStore>,
+    raw: RawPool,
+}
+
+#[derive(Clone)]
+enum RawPool {
+    Sqlite(sqlx::SqlitePool),
+    #[expect(
+        dead_code,
+        reason = "PostgreSQL implements AccountStore in the next change"
+    )]
+    Postgres(sqlx::PgPool),
+}
+
+impl Stores {
+    /// Runs one SQL statement (written to work on both backends); returns the rows changed.
+    /// Panics on failure.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let done = match &self.raw {
+            RawPool::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+            RawPool::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+        };
+        done.unwrap_or_else(|e| panic!("cannot run {sql}: {e}"))
+    }
+
+    /// The single `BIGINT` a query returns, e.g. `SELECT count(*) FROM …`. Panics on failure.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let value = match &self.raw {
+            RawPool::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+            RawPool::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+        };
+        value.unwrap_or_else(|e| panic!("cannot run {sql}: {e}"))
+    }
+}
+
+impl TestDb {
+    /// The database behind both ports, with raw SQL; `None` on a backend that does not
+    /// implement [`AccountStore`] yet.
+    pub fn stores(&self) -> Option<Stores> {
+        match self {
+            TestDb::Sqlite { store, .. } => Some(Stores {
+                store: Arc::new(store.clone()),
+                accounts: Arc::new(store.clone()),
+                raw: RawPool::Sqlite(store.pool().clone()),
+            }),
+            TestDb::Postgres(_) => None,
+        }
+    }
+}
+
+/// Like [`run_on`], for tests of the account port. Returns without running `test` when the
+/// backend is skipped or lacks the port.
+pub async fn run_accounts_on<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Stores) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(db) = TestDb::fresh(backend).await else {
+        return;
+    };
+    let Some(stores) = db.stores() else {
+        note(&format!(
+            "{} does not implement AccountStore yet; skipping",
+            backend.name()
+        ));
+        db.drop_db().await;
+        return;
+    };
+    test(stores).await;
     db.drop_db().await;
 }
 
@@ -290,6 +381,28 @@ macro_rules! backend_tests {
                 #[tokio::test]
                 async fn postgres() {
                     $crate::db::run_on($crate::db::Backend::Postgres, super::$name).await;
+                }
+            }
+        )+
+    };
+}
+
+/// Like [`backend_tests!`](crate::backend_tests) for `async fn(Stores)`: two tests per function,
+/// `<name>::sqlite` and `<name>::postgres`, each on a fresh database.
+#[macro_export]
+macro_rules! account_backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    $crate::db::run_accounts_on($crate::db::Backend::Sqlite, super::$name).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::db::run_accounts_on($crate::db::Backend::Postgres, super::$name)
+                        .await;
                 }
             }
         )+

@@ -116,8 +116,16 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
     assert_eq!(
         tables,
         [
+            "account_channel_states",
+            "account_dc_keys",
+            "account_peers",
+            "account_update_states",
+            "accounts",
             "audit_events",
+            "chats",
             "memberships",
+            "message_edits",
+            "messages",
             "users",
             "web_sessions",
             "workspaces"
