@@ -1,6 +1,8 @@
 //! Switchboard's storage on PostgreSQL: the connection pool, the embedded migrations, and the
-//! [`Store`](switchboard_domain::Store) implementation in [`store`].
+//! [`Store`](switchboard_domain::Store) and [`AccountStore`](switchboard_domain::AccountStore)
+//! implementations in [`store`] and [`accounts`].
 
+mod accounts;
 mod error;
 mod store;
 

@@ -237,10 +237,25 @@ impl TestDb {
         }
     }
 
-    /// A store on the database, behind the account port; `None` on a backend that does not
-    /// implement it yet.
-    pub fn accounts(&self) -> Option<Arc<dyn AccountStore>> {
-        self.stores().map(|s| s.accounts)
+    /// The database behind both ports, with raw SQL.
+    pub fn stores(&self) -> Stores {
+        match self {
+            TestDb::Sqlite { store, .. } => Stores {
+                store: Arc::new(store.clone()),
+                accounts: Arc::new(store.clone()),
+                raw: RawPool::Sqlite(store.pool().clone()),
+            },
+            TestDb::Postgres(db) => Stores {
+                store: Arc::new(db.store().clone()),
+                accounts: Arc::new(db.store().clone()),
+                raw: RawPool::Postgres(db.store().pool().clone()),
+            },
+        }
+    }
+
+    /// A store on the database, behind the account port.
+    pub fn accounts(&self) -> Arc<dyn AccountStore> {
+        self.stores().accounts
     }
 
     /// Closes the store and deletes the database.
@@ -283,10 +298,6 @@ pub struct Stores {
 #[derive(Clone)]
 enum RawPool {
     Sqlite(sqlx::SqlitePool),
-    #[expect(
-        dead_code,
-        reason = "PostgreSQL implements AccountStore in the next change"
-    )]
     Postgres(sqlx::PgPool),
 }
 
@@ -317,23 +328,7 @@ impl Stores {
     }
 }
 
-impl TestDb {
-    /// The database behind both ports, with raw SQL; `None` on a backend that does not
-    /// implement [`AccountStore`] yet.
-    pub fn stores(&self) -> Option<Stores> {
-        match self {
-            TestDb::Sqlite { store, .. } => Some(Stores {
-                store: Arc::new(store.clone()),
-                accounts: Arc::new(store.clone()),
-                raw: RawPool::Sqlite(store.pool().clone()),
-            }),
-            TestDb::Postgres(_) => None,
-        }
-    }
-}
-
-/// Like [`run_on`], for tests of the account port. Returns without running `test` when the
-/// backend is skipped or lacks the port.
+/// Like [`run_on`], for tests of the account port: `test` gets the database behind both ports.
 pub async fn run_accounts_on<F, Fut>(backend: Backend, test: F)
 where
     F: FnOnce(Stores) -> Fut,
@@ -342,15 +337,7 @@ where
     let Some(db) = TestDb::fresh(backend).await else {
         return;
     };
-    let Some(stores) = db.stores() else {
-        note(&format!(
-            "{} does not implement AccountStore yet; skipping",
-            backend.name()
-        ));
-        db.drop_db().await;
-        return;
-    };
-    test(stores).await;
+    test(db.stores()).await;
     db.drop_db().await;
 }
 
