@@ -6,14 +6,32 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{Store, Timestamp};
+use switchboard_domain::{AccountStore, Store, Timestamp};
+use switchboard_services::accounts::AccountSupervisor;
+use switchboard_services::connect::AccountService;
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
+use switchboard_telegram::TelegramSettings;
+use switchboard_vault::{Keyring, MasterKey};
 use switchboard_web::WebSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Both ports of one opened database.
+#[derive(Clone)]
+pub struct Stores {
+    /// Workspaces, users, sessions, audit.
+    pub store: Arc<dyn Store>,
+    /// Accounts, their sessions, chats and messages.
+    pub accounts: Arc<dyn AccountStore>,
+}
+
 /// Opens the database named by the configuration and runs pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_stores(config).await?.store)
+}
+
+/// Opens the database named by the configuration (both ports) and runs pending migrations.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let url = config.database_url();
     let redacted = crate::config::redact_url(&url);
     if url.starts_with("sqlite:") {
@@ -28,7 +46,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             .migrate()
             .await
             .context("migrating the SQLite database")?;
-        Ok(Arc::new(store))
+        Ok(Stores {
+            store: Arc::new(store.clone()),
+            accounts: Arc::new(store),
+        })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
             max_connections: config.database.max_connections.max(1),
@@ -41,7 +62,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             .migrate()
             .await
             .context("migrating the PostgreSQL database")?;
-        Ok(Arc::new(store))
+        Ok(Stores {
+            store: Arc::new(store.clone()),
+            accounts: Arc::new(store),
+        })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
     }
@@ -71,6 +95,10 @@ pub struct Running {
     pub workers: Workers,
     /// The event bus.
     pub events: EventBus,
+    /// Account storage.
+    pub account_store: Arc<dyn AccountStore>,
+    /// Account connection and supervision.
+    pub accounts: Arc<AccountService>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -86,6 +114,14 @@ impl Running {
         self.shutdown.cancel();
         let served = self.server.await.context("server task")?;
         served.context("serving HTTP")?;
+        if !self
+            .accounts
+            .supervisor()
+            .shutdown(Duration::from_secs(10))
+            .await
+        {
+            tracing::warn!("some account clients did not stop within 10 s");
+        }
         if !self.workers.shutdown(Duration::from_secs(10)).await {
             tracing::warn!("some background workers did not stop within 10 s");
         }
@@ -103,7 +139,7 @@ impl Running {
 
 /// Opens the store, starts the workers and serves on the configured address.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    let store = open_store(config).await?;
+    let store = open_stores(config).await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -113,9 +149,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// Serves on a given listener with a given store (the test harness uses port 0).
 pub async fn start_with(
     config: &Config,
-    store: Arc<dyn Store>,
+    stores: Stores,
     listener: TcpListener,
 ) -> anyhow::Result<Running> {
+    let Stores {
+        store,
+        accounts: account_store,
+    } = stores;
+    let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
     let workers = Workers::new();
     spawn_session_purger(&workers, Arc::clone(&store));
@@ -128,11 +169,28 @@ pub async fn start_with(
         max_json_bytes: config.server.max_json_bytes,
     };
     let events = EventBus::default();
+    let supervisor = AccountSupervisor::new(
+        Arc::clone(&account_store),
+        Arc::clone(&keyring),
+        telegram_settings(config),
+        events.clone(),
+    );
+    let accounts = Arc::new(AccountService::new(
+        Arc::clone(&store),
+        Arc::clone(&account_store),
+        keyring,
+        supervisor.clone(),
+    ));
+    spawn_flow_purger(&workers, Arc::clone(&accounts));
+    let started = supervisor.start_all().await.context("starting accounts")?;
+    tracing::info!(accounts = started, "account clients started");
     let services = switchboard_web::Services {
         store: Arc::clone(&store),
         auth: Arc::clone(&auth),
         workers: workers.clone(),
         events: events.clone(),
+        account_store: Arc::clone(&account_store),
+        accounts: Arc::clone(&accounts),
     };
     let router =
         switchboard_web::router(services, settings, switchboard_web::metrics::Metrics::new());
@@ -154,9 +212,62 @@ pub async fn start_with(
         auth,
         workers,
         events,
+        account_store,
+        accounts,
         shutdown,
         server,
     })
+}
+
+/// The Telegram settings from the configuration. Without `api_id`/`api_hash` (fine for tgsim),
+/// Telegram itself would refuse sign-ins.
+pub fn telegram_settings(config: &Config) -> TelegramSettings {
+    let t = &config.telegram;
+    let mut s = TelegramSettings::new(
+        t.api_id.unwrap_or(0),
+        t.api_hash
+            .as_ref()
+            .map(|h| h.expose().to_string())
+            .unwrap_or_default(),
+    );
+    s.dc_override = t.dc_override.as_deref().and_then(|a| a.parse().ok());
+    s.sim_control_url = t.sim_control_url.clone();
+    s
+}
+
+/// Loads the master keyring; creates a new key file on first start (logged loudly: losing it
+/// makes every stored session unreadable).
+pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let path = config.master_key_path();
+    if path.exists() {
+        return Keyring::from_file(&path)
+            .with_context(|| format!("reading the master key {}", path.display()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key = MasterKey::write_new(&path)
+        .with_context(|| format!("creating the master key {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "created a new master key; back it up — without it stored sessions cannot be read");
+    Ok(Keyring::new(key))
+}
+
+fn spawn_flow_purger(workers: &Workers, accounts: Arc<AccountService>) {
+    workers.spawn("login_flow_purger", move |cancel| {
+        let accounts = Arc::clone(&accounts);
+        async move {
+            loop {
+                let n = accounts.purge_expired_flows().await;
+                if n > 0 {
+                    tracing::info!(expired = n, "abandoned sign-in flows closed");
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+            }
+        }
+    });
 }
 
 fn spawn_session_purger(workers: &Workers, store: Arc<dyn Store>) {

@@ -150,6 +150,8 @@ pub struct TelegramConfig {
     pub dc_override: Option<String>,
     /// Bot API base URL.
     pub bot_api_url: String,
+    /// tgsim's control API, where new sessions get their auth keys (only with `dc_override`).
+    pub sim_control_url: Option<String>,
 }
 
 impl Default for TelegramConfig {
@@ -159,6 +161,7 @@ impl Default for TelegramConfig {
             api_hash: None,
             dc_override: None,
             bot_api_url: "https://api.telegram.org".to_string(),
+            sim_control_url: None,
         }
     }
 }

@@ -73,3 +73,21 @@ fn random_password() -> anyhow::Result<String> {
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// The first owner (or admin) of a workspace: the actor recorded for offline imports.
+pub async fn first_owner(
+    store: &dyn Store,
+    ws: WorkspaceId,
+) -> anyhow::Result<switchboard_domain::UserId> {
+    let members = store.list_members(ws).await?;
+    members
+        .iter()
+        .find(|(m, _)| m.role == Role::Owner)
+        .or_else(|| members.iter().find(|(m, _)| m.role.is_admin()))
+        .map(|(_, u)| u.id)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "workspace {ws} has no owner or admin; create one with `admin create-user`"
+            )
+        })
+}

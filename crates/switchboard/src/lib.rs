@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod maintenance;
 
-pub use app::{Running, open_store, start};
+pub use app::{Running, Stores, open_store, open_stores, start};
 pub use config::Config;

@@ -48,6 +48,33 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Telegram session files.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+    /// The master key that protects secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// Import every `{phone}/{phone}.json` + `{phone}/{phone}.session` under DIR into the first
+    /// workspace; each is validated with one connection.
+    Import {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Generate a new master key, re-wrap every stored secret under it, drop the old key.
+    /// Run while the server is stopped.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +166,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.shutdown().await?;
+        }
+        Command::Sessions {
+            action: SessionsAction::Import { dir },
+        } => {
+            let stores = switchboard::open_stores(&config).await?;
+            let ws = demo::first_workspace(&*stores.store, "Main").await?;
+            let report =
+                switchboard::maintenance::import_folder(&config, &stores, ws, &dir).await?;
+            for line in &report {
+                say(&format!("{}: {}", line.name, line.outcome));
+            }
+            say(&format!("{} folder(s) processed", report.len()));
+        }
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
+            let stores = switchboard::open_stores(&config).await?;
+            let (id, n) = switchboard::maintenance::rotate_keys(&config, &*stores.accounts).await?;
+            say(&format!(
+                "master key rotated to {id}; {n} secret(s) re-wrapped"
+            ));
         }
         Command::Migrate => {
             let store = switchboard::open_store(&config).await?;

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The configuration it runs with.
     pub config: Config,
+    /// The Telegram simulator the server talks to.
+    pub sim: tgsim::Handle,
     db: Option<TestDb>,
 }
 
@@ -37,17 +39,40 @@ impl TestApp {
     /// PostgreSQL tests are skipped.
     pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let db = TestDb::fresh(backend).await?;
+        let sim = match tgsim::start(tgsim::Config::default()).await {
+            Ok(s) => s,
+            Err(e) => panic!("tgsim did not start: {e}"),
+        };
+        let data_dir = match tempfile::tempdir() {
+            Ok(d) => d.keep(),
+            Err(e) => panic!("temp dir: {e}"),
+        };
         let mut config = Config::default();
         config.database.url = Some(switchboard_services::Secret::new(db.url()));
-        config.data_dir = std::env::temp_dir();
+        config.data_dir = data_dir;
+        config.telegram.api_id = Some(12345);
+        config.telegram.api_hash = Some(switchboard_services::Secret::new(
+            "0123456789abcdef0123456789abcdef",
+        ));
+        config.telegram.dc_override = Some(sim.mtproto_addr().to_string());
+        config.telegram.sim_control_url = Some(sim.control_url());
         tweak(&mut config);
         let store = db.store();
+        let stores = match &db {
+            TestDb::Sqlite { store, .. } => switchboard::Stores {
+                store: Arc::new(store.clone()),
+                accounts: Arc::new(store.clone()),
+            },
+            TestDb::Postgres(pg) => switchboard::Stores {
+                store: Arc::new(pg.store().clone()),
+                accounts: Arc::new(pg.store().clone()),
+            },
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
-        let running =
-            match switchboard::app::start_with(&config, Arc::clone(&store), listener).await {
-                Ok(r) => r,
-                Err(e) => panic!("server did not start: {e:#}"),
-            };
+        let running = match switchboard::app::start_with(&config, stores, listener).await {
+            Ok(r) => r,
+            Err(e) => panic!("server did not start: {e:#}"),
+        };
         let url = running.url();
         let ws = match store.create_workspace("Test", Timestamp::now()).await {
             Ok(ws) => ws.id,
@@ -59,6 +84,7 @@ impl TestApp {
             workspace: ws,
             http: reqwest::Client::new(),
             config,
+            sim,
             running,
             db: Some(db),
         };
@@ -114,6 +140,8 @@ impl TestApp {
         if let Err(e) = self.running.shutdown().await {
             panic!("shutdown: {e:#}");
         }
+        self.sim.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.config.data_dir);
         if let Some(db) = db {
             db.drop_db().await;
         }

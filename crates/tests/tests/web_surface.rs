@@ -67,10 +67,26 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/team/members/{user_id}", "delete"),
         ("/api/v1/audit", "get"),
         ("/api/v1/system/status", "get"),
+        ("/api/v1/system/control", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/ws", "get"),
+        ("/api/v1/accounts", "get"),
+        ("/api/v1/accounts/login/phone", "post"),
+        ("/api/v1/accounts/login/qr", "post"),
+        ("/api/v1/accounts/login/{flow_id}", "get"),
+        ("/api/v1/accounts/login/{flow_id}", "delete"),
+        ("/api/v1/accounts/login/{flow_id}/resend", "post"),
+        ("/api/v1/accounts/login/{flow_id}/code", "post"),
+        ("/api/v1/accounts/login/{flow_id}/password", "post"),
+        ("/api/v1/accounts/import", "post"),
+        ("/api/v1/sessions/get-code", "post"),
+        ("/api/v1/accounts/{id}/{action}", "post"),
+        ("/api/v1/accounts/{id}", "delete"),
+        ("/api/v1/accounts/{id}/export", "post"),
+        ("/api/v1/accounts/{id}/chats", "get"),
+        ("/api/v1/chats/{id}/messages", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -80,7 +96,11 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
     }
     // Every documented API operation is actually served (no 404 from the router).
     for (path, ops) in paths {
-        let concrete = path.replace("{user_id}", "1");
+        let concrete = path
+            .replace("{user_id}", "1")
+            .replace("{flow_id}", "x")
+            .replace("{id}", "1")
+            .replace("{action}", "start");
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app.http.request(m, app.at(&concrete)).send().await.unwrap();

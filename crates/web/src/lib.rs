@@ -8,6 +8,7 @@ pub mod health;
 pub mod locale;
 pub mod metrics;
 pub mod pages;
+pub mod qr;
 pub mod session;
 pub mod ws;
 
@@ -16,7 +17,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::sync::Arc;
-use switchboard_domain::Store;
+use switchboard_domain::{AccountStore, Store};
+use switchboard_services::connect::AccountService;
 use switchboard_services::{AuthService, EventBus, Workers};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -44,6 +46,8 @@ struct Inner {
     auth: Arc<AuthService>,
     workers: Workers,
     events: EventBus,
+    account_store: Arc<dyn AccountStore>,
+    accounts: Arc<AccountService>,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -72,6 +76,16 @@ impl AppState {
     /// The event bus.
     pub fn events(&self) -> &EventBus {
         &self.0.events
+    }
+
+    /// The account storage.
+    pub fn account_store(&self) -> &dyn AccountStore {
+        &*self.0.account_store
+    }
+
+    /// Account connection and supervision.
+    pub fn accounts(&self) -> &AccountService {
+        &self.0.accounts
     }
 
     /// Web settings.
@@ -110,6 +124,10 @@ pub struct Services {
     pub workers: Workers,
     /// Real-time events.
     pub events: EventBus,
+    /// Account storage.
+    pub account_store: Arc<dyn AccountStore>,
+    /// Account connection and supervision.
+    pub accounts: Arc<AccountService>,
 }
 
 /// Builds the whole application router.
@@ -119,6 +137,8 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         auth,
         workers,
         events,
+        account_store,
+        accounts,
     } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
@@ -133,6 +153,8 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         auth,
         workers,
         events,
+        account_store,
+        accounts,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

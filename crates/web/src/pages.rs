@@ -160,7 +160,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
     let locale = ctx.user.locale.unwrap_or_else(|| request_locale(&headers));
     let content = match which {
         Section::Inbox => empty(locale, "empty_inbox"),
-        Section::Accounts => empty(locale, "empty_accounts"),
+        Section::Accounts => accounts(&state, &ctx, locale).await,
         Section::Bots => empty(locale, "empty_bots"),
         Section::Leads => empty(locale, "empty_leads"),
         Section::Team => team(&state, &ctx, locale).await,
@@ -216,6 +216,84 @@ async fn team(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup 
                     }
                 }
             }
+        }
+    }
+}
+
+async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {
+    let list = state
+        .account_store()
+        .list_accounts(ctx.membership.workspace_id)
+        .await
+        .unwrap_or_default();
+    let admin = ctx.membership.role.is_admin();
+    html! {
+        p.hint { (t(locale, "empty_accounts")) }
+        @if list.is_empty() {
+            p.empty #accounts-empty { (t(locale, "acc_none")) }
+        } @else {
+            table.members #accounts {
+                thead { tr {
+                    th { (t(locale, "acc_name")) } th { (t(locale, "acc_phone")) }
+                    th { (t(locale, "acc_status")) } @if admin { th { (t(locale, "acc_actions")) } }
+                } }
+                tbody {
+                    @for a in &list {
+                        tr data-account=(a.id.0) {
+                            td { (a.first_name) " " (a.last_name.clone().unwrap_or_default())
+                                 @if let Some(u) = &a.username { " @" (u) } }
+                            td { (a.phone.clone().map(|p| format!("+{p}")).unwrap_or_default()) }
+                            td { span.badge data-status=(a.status.as_str()) { (t(locale, &format!("status_{}", a.status.as_str()))) }
+                                 @if let Some(d) = &a.status_detail { " " small.detail { (d) } } }
+                            @if admin { td.actions {
+                                @if a.active { button.secondary data-action="stop" { (t(locale, "acc_stop")) } }
+                                @else { button.secondary data-action="start" { (t(locale, "acc_start")) } }
+                                button.secondary data-action="logout" { (t(locale, "acc_logout")) }
+                                button.danger data-action="delete" data-confirm=(t(locale, "acc_confirm_delete")) { (t(locale, "acc_delete")) }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        @if admin {
+            div.wizard {
+                section.card #connect-phone {
+                    h2 { (t(locale, "acc_connect_phone")) }
+                    form #phone-form { label { (t(locale, "acc_phone")) input name="phone" type="tel" placeholder="+7 900 000 00 00" required; }
+                        button type="submit" { (t(locale, "acc_send_code")) } }
+                    form #code-form hidden {
+                        p #code-info {}
+                        label { (t(locale, "acc_code")) input name="code" inputmode="numeric" autocomplete="one-time-code" required; }
+                        button type="submit" { (t(locale, "acc_submit_code")) }
+                        button.secondary #resend type="button" { (t(locale, "acc_resend")) }
+                    }
+                    form.password-form hidden {
+                        label { (t(locale, "acc_password")) span.hint-text {} input name="password" type="password" autocomplete="off" required; }
+                        button type="submit" { (t(locale, "acc_submit_password")) }
+                    }
+                    p.error role="alert" hidden {}
+                }
+                section.card #connect-qr {
+                    h2 { (t(locale, "acc_connect_qr")) }
+                    p.hint { (t(locale, "acc_qr_hint")) }
+                    div #qr-image {}
+                    button #qr-start type="button" { (t(locale, "acc_show_qr")) }
+                    form.password-form hidden {
+                        label { (t(locale, "acc_password")) span.hint-text {} input name="password" type="password" autocomplete="off" required; }
+                        button type="submit" { (t(locale, "acc_submit_password")) }
+                    }
+                    p.error role="alert" hidden {}
+                }
+                section.card #import {
+                    h2 { (t(locale, "acc_import")) }
+                    p.hint { (t(locale, "acc_import_hint")) }
+                    form #import-form { textarea name="session" rows="3" required {} button type="submit" { (t(locale, "acc_import_submit")) } }
+                    p.error role="alert" hidden {}
+                }
+            }
+        } @else {
+            p.hint { (t(locale, "acc_admin_only")) }
         }
     }
 }

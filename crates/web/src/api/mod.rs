@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
+mod accounts;
 mod auth;
 mod system;
 mod team;
@@ -9,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(accounts::routes())
         .merge(auth::routes())
         .merge(team::routes())
         .merge(system::routes())

@@ -16,6 +16,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(audit))
         .routes(routes!(status))
+        .routes(routes!(control))
 }
 
 /// Paging of the audit log.
@@ -64,15 +65,74 @@ pub struct StatusResponse {
     /// Background workers.
     #[schema(value_type = Vec<Object>)]
     pub workers: Vec<WorkerStatus>,
+    /// Every account of the workspace: stored health and its worker, if running.
+    #[schema(value_type = Vec<Object>)]
+    pub accounts: Vec<serde_json::Value>,
 }
 
 /// Health of the database and every background worker (admins only).
 #[utoipa::path(get, path = "/api/v1/system/status", tag = "system", responses(
     (status = 200, description = "Status", body = StatusResponse),
     (status = 403, description = "forbidden", body = ErrorBody)))]
-async fn status(State(state): State<AppState>, Admin(_ctx): Admin) -> Result<Response, ApiError> {
+async fn status(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Response, ApiError> {
+    let ws = ctx.membership.workspace_id;
+    let workers = state.accounts().supervisor().workers();
+    let accounts = state
+        .account_store()
+        .list_accounts(ws)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let w = workers.iter().find(|w| w.account_id == a.id);
+            serde_json::json!({
+                "account_id": a.id.0,
+                "status": a.status.as_str(),
+                "status_detail": a.status_detail,
+                "flood_wait_until": a.flood_wait_until.map(|t| t.0),
+                "active": a.active,
+                "running": state.accounts().supervisor().is_running(a.id),
+                "worker": w,
+            })
+        })
+        .collect();
     Ok(json(StatusResponse {
         backend: state.store().backend().to_string(),
         workers: state.workers().statuses(),
+        accounts,
     }))
+}
+
+/// A control action.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRequest {
+    /// `restart_clients`: stop and start every account client.
+    pub action: String,
+}
+
+/// Runs a control action (admins only, audited).
+#[utoipa::path(post, path = "/api/v1/system/control", tag = "system", request_body = ControlRequest, responses(
+    (status = 200, description = "`{action, restarted}`", body = Object),
+    (status = 422, description = "validation_failed: unknown action", body = ErrorBody)))]
+async fn control(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    crate::error::ApiJson(req): crate::error::ApiJson<ControlRequest>,
+) -> Result<Response, ApiError> {
+    if req.action != "restart_clients" {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ));
+    }
+    let n = state.accounts().supervisor().restart_all().await?;
+    switchboard_services::audit::Audit::new("system.restart_clients")
+        .workspace(ctx.membership.workspace_id)
+        .actor(ctx.user.id)
+        .details(serde_json::json!({"restarted": n}))
+        .record(state.store())
+        .await;
+    Ok(json(
+        serde_json::json!({"action": req.action, "restarted": n}),
+    ))
 }

@@ -1,0 +1,49 @@
+//! Every error code an API answer can carry has an English and a Russian message.
+
+use switchboard_domain::i18n;
+
+#[test]
+fn every_error_code_is_in_the_catalogue() {
+    let mut missing = Vec::new();
+    let codes = switchboard_sessions::SessionError::ALL_CODES
+        .iter()
+        .chain(switchboard_vault::VaultError::ALL_CODES)
+        .chain(TELEGRAM_AND_CONNECT_CODES);
+    for code in codes {
+        if !i18n::has(code) {
+            missing.push(*code);
+        }
+    }
+    assert!(missing.is_empty(), "codes without messages: {missing:?}");
+}
+
+/// The codes of `switchboard_telegram::Error::code` and `ConnectError::code`.
+const TELEGRAM_AND_CONNECT_CODES: &[&str] = &[
+    "phone_number_invalid",
+    "phone_number_banned",
+    "phone_number_unoccupied",
+    "phone_code_invalid",
+    "phone_code_attempts_exceeded",
+    "phone_code_expired",
+    "send_code_unavailable",
+    "password_invalid",
+    "session_password_needed",
+    "flood_wait",
+    "login_token_expired",
+    "session_unauthorized",
+    "account_banned",
+    "telegram_unreachable",
+    "telegram_error",
+    "login_finished",
+    "login_wrong_step",
+    "session_no_auth_key",
+    "auth_key_provisioning_failed",
+    "telegram_config_invalid",
+    "store_error",
+    "telegram_client_crashed",
+    "telegram_unexpected_answer",
+    "login_flow_not_found",
+    "account_exists",
+    "not_found",
+    "internal",
+];
