@@ -4,6 +4,7 @@
 
 use crate::PgStore;
 use crate::error::{ResultExt, corrupt};
+use crate::nul::{clean, clean_batch, clean_json, clean_opt};
 use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::Row;
@@ -46,9 +47,9 @@ impl AccountStore for PgStore {
         .bind(account.workspace_id.0)
         .bind(account.phone.as_deref())
         .bind(account.telegram_user_id)
-        .bind(&account.first_name)
-        .bind(account.last_name.as_deref())
-        .bind(account.username.as_deref())
+        .bind(clean(&account.first_name))
+        .bind(clean_opt(account.last_name.as_deref()))
+        .bind(clean_opt(account.username.as_deref()))
         .bind(account.status.as_str())
         .bind(account.active)
         .bind(account.ingest_groups)
@@ -165,9 +166,9 @@ impl AccountStore for PgStore {
         )
         .bind(profile.telegram_user_id)
         .bind(profile.phone.as_deref())
-        .bind(&profile.first_name)
-        .bind(profile.last_name.as_deref())
-        .bind(profile.username.as_deref())
+        .bind(clean(&profile.first_name))
+        .bind(clean_opt(profile.last_name.as_deref()))
+        .bind(clean_opt(profile.username.as_deref()))
         .bind(now.0)
         .bind(id.0)
         .execute(&self.pool)
@@ -521,7 +522,8 @@ impl AccountStore for PgStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let plan = IngestPlan::new(batch);
+        let batch = clean_batch(batch);
+        let plan = IngestPlan::new(&batch);
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let workspace: i64 = sqlx::query_scalar("SELECT workspace_id FROM accounts WHERE id = $1")
             .bind(account.0)
@@ -567,19 +569,24 @@ impl AccountStore for PgStore {
                 changed.insert(chat.id);
             }
         }
+        // New chats start with the batch's counts: none of their messages can be stored yet.
+        // A concurrent batch may have created one meanwhile (`xmax <> 0`: updated, not
+        // inserted); it is then renamed only, and counted like a known chat below.
+        let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
         if !missing.is_empty() {
-            // A concurrent batch may have created one meanwhile: then it is only renamed.
             let rows = sqlx::query(
                 "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, \
-                     username, created_at, updated_at) \
-                 SELECT $1, $2, p.peer_id, p.peer_kind, p.title, p.username, $3, $3 \
-                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[]) \
-                     AS p(peer_id, peer_kind, title, username) \
+                     username, unread_count, last_message_at, created_at, updated_at) \
+                 SELECT $1, $2, p.peer_id, p.peer_kind, p.title, p.username, p.inbound, \
+                     p.last_at, $3, $3 \
+                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::integer[], \
+                             $9::bigint[]) \
+                     AS p(peer_id, peer_kind, title, username, inbound, last_at) \
                  ON CONFLICT (account_id, peer_id) DO UPDATE SET \
                      title = CASE WHEN excluded.title <> '' THEN excluded.title \
                                   ELSE chats.title END, \
                      username = excluded.username, updated_at = excluded.updated_at \
-                 RETURNING id, peer_id",
+                 RETURNING id, peer_id, xmax = 0 AS created",
             )
             .bind(workspace)
             .bind(account.0)
@@ -593,12 +600,17 @@ impl AccountStore for PgStore {
                     .collect::<Vec<_>>(),
             )
             .bind(missing.iter().map(|p| p.username).collect::<Vec<_>>())
+            .bind(missing.iter().map(|p| p.inbound).collect::<Vec<_>>())
+            .bind(missing.iter().map(|p| p.last_at).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await
             .store_err(OP)?;
             for row in &rows {
                 let id = ChatId(row.try_get("id").store_err(OP)?);
                 chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
+                if row.try_get("created").store_err(OP)? {
+                    fresh.insert(id);
+                }
                 changed.insert(id);
             }
         }
@@ -645,8 +657,8 @@ impl AccountStore for PgStore {
             .collect::<StoreResult<Vec<_>>>()?;
         inserted.sort_by_key(|m| m.id);
 
-        // Chats with new messages: unread counts, reopening, last activity.
-        let bumps = ChatBump::of(&inserted);
+        // Known chats with new messages: unread counts, reopening, last activity.
+        let bumps = ChatBump::of(&inserted, &fresh);
         if !bumps.is_empty() {
             sqlx::query(
                 "UPDATE chats AS c SET unread_count = c.unread_count + d.inbound, \
@@ -692,7 +704,8 @@ impl AccountStore for PgStore {
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "apply_message_edit";
-        let entities = json_text(OP, entities)?;
+        let new_text = clean(new_text);
+        let entities = json_text(OP, &clean_json(entities))?;
         let mut tx = self.pool.begin().await.store_err(OP)?;
         // Locked, so concurrent edits of one message each keep the text they replace.
         let row = sqlx::query(&format!(
@@ -729,7 +742,7 @@ impl AccountStore for PgStore {
             "UPDATE messages SET text = $1, entities = $2::jsonb, edited_at = $3 WHERE id = $4 \
              RETURNING {MESSAGE_COLUMNS}"
         ))
-        .bind(new_text)
+        .bind(new_text.as_ref())
         .bind(entities)
         .bind(edited_at.0)
         .bind(current.id.0)
@@ -852,9 +865,13 @@ struct PeerInBatch<'a> {
     /// The newest non-empty title; an empty one never overwrites a known title.
     title: Option<&'a str>,
     username: Option<&'a str>,
+    /// Inbound messages of the batch (without repeats): a new chat starts with them unread.
+    inbound: i32,
+    /// The newest `sent_at` of the batch.
+    last_at: i64,
 }
 
-/// A batch grouped by peer (in order of first appearance), without repeated messages.
+/// A batch grouped by peer (by peer id), without repeated messages.
 struct IngestPlan<'a> {
     peers: Vec<PeerInBatch<'a>>,
     messages: Vec<&'a IncomingMessage>,
@@ -868,26 +885,30 @@ impl<'a> IngestPlan<'a> {
         let mut messages = Vec::with_capacity(batch.len());
         for m in batch {
             let title = Some(m.chat_title.as_str()).filter(|t| !t.is_empty());
-            match index.get(&m.peer_id) {
-                Some(&i) => {
-                    let peer = &mut peers[i];
-                    peer.title = title.or(peer.title);
-                    peer.username = m.chat_username.as_deref();
-                }
-                None => {
-                    index.insert(m.peer_id, peers.len());
-                    peers.push(PeerInBatch {
-                        peer_id: m.peer_id,
-                        kind: m.peer_kind,
-                        title,
-                        username: m.chat_username.as_deref(),
-                    });
-                }
-            }
+            let i = *index.entry(m.peer_id).or_insert_with(|| {
+                peers.push(PeerInBatch {
+                    peer_id: m.peer_id,
+                    kind: m.peer_kind,
+                    title: None,
+                    username: None,
+                    inbound: 0,
+                    last_at: i64::MIN,
+                });
+                peers.len() - 1
+            });
+            let peer = &mut peers[i];
+            peer.title = title.or(peer.title);
+            peer.username = m.chat_username.as_deref();
             if seen.insert((m.peer_id, m.tg_message_id)) {
+                if m.direction == Direction::In {
+                    peer.inbound = peer.inbound.saturating_add(1);
+                }
+                peer.last_at = peer.last_at.max(m.sent_at.0);
                 messages.push(m);
             }
         }
+        // Chats are created and renamed in one order, so concurrent batches never deadlock.
+        peers.sort_by_key(|p| p.peer_id);
         Self { peers, messages }
     }
 }
@@ -944,9 +965,11 @@ struct ChatBump {
 }
 
 impl ChatBump {
-    fn of(inserted: &[Message]) -> BTreeMap<ChatId, ChatBump> {
+    /// The changes to the chats of `inserted`, leaving out the chats in `fresh` (created by
+    /// the batch with their counts already set).
+    fn of(inserted: &[Message], fresh: &HashSet<ChatId>) -> BTreeMap<ChatId, ChatBump> {
         let mut bumps: BTreeMap<ChatId, ChatBump> = BTreeMap::new();
-        for m in inserted {
+        for m in inserted.iter().filter(|m| !fresh.contains(&m.chat_id)) {
             let bump = bumps.entry(m.chat_id).or_insert(ChatBump {
                 inbound: 0,
                 last_at: i64::MIN,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod error;
+mod nul;
 mod store;
 
 use sqlx::migrate::Migrator;

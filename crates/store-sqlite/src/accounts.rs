@@ -5,11 +5,12 @@
 
 use crate::SqliteStore;
 use crate::error::{ResultExt, corrupt};
+use crate::nul::{clean, clean_batch, clean_json, clean_opt};
 use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
     ChatStatus, DcKey, Direction, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
@@ -49,9 +50,9 @@ impl AccountStore for SqliteStore {
         .bind(account.workspace_id.0)
         .bind(account.phone.as_deref())
         .bind(account.telegram_user_id)
-        .bind(&account.first_name)
-        .bind(account.last_name.as_deref())
-        .bind(account.username.as_deref())
+        .bind(clean(&account.first_name))
+        .bind(clean_opt(account.last_name.as_deref()))
+        .bind(clean_opt(account.username.as_deref()))
         .bind(account.status.as_str())
         .bind(account.active)
         .bind(account.ingest_groups)
@@ -168,9 +169,9 @@ impl AccountStore for SqliteStore {
         )
         .bind(profile.telegram_user_id)
         .bind(profile.phone.as_deref())
-        .bind(&profile.first_name)
-        .bind(profile.last_name.as_deref())
-        .bind(profile.username.as_deref())
+        .bind(clean(&profile.first_name))
+        .bind(clean_opt(profile.last_name.as_deref()))
+        .bind(clean_opt(profile.username.as_deref()))
         .bind(now.0)
         .bind(id.0)
         .execute(&self.pool)
@@ -522,7 +523,8 @@ impl AccountStore for SqliteStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let plan = IngestPlan::new(batch);
+        let batch = clean_batch(batch);
+        let plan = IngestPlan::new(&batch);
         let mut tx = begin_immediate(&self.pool, OP).await?;
         let workspace: i64 = sqlx::query_scalar("SELECT workspace_id FROM accounts WHERE id = ?1")
             .bind(account.0)
@@ -547,45 +549,56 @@ impl AccountStore for SqliteStore {
         }
         let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
         let mut changed: BTreeSet<ChatId> = BTreeSet::new();
+        let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
         for peer in &plan.peers {
-            match existing.get(&peer.peer_id) {
-                Some(chat) => {
-                    chat_ids.insert(peer.peer_id, chat.id);
-                    let title = peer.title.unwrap_or(&chat.title);
-                    if title != chat.title || peer.username != chat.username.as_deref() {
-                        sqlx::query(
-                            "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 \
-                             WHERE id = ?4",
-                        )
-                        .bind(title)
-                        .bind(peer.username)
-                        .bind(now.0)
-                        .bind(chat.id.0)
-                        .execute(&mut *tx)
-                        .await
-                        .store_err(OP)?;
-                        changed.insert(chat.id);
-                    }
-                }
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, \
-                             username, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-                    )
+            let Some(chat) = existing.get(&peer.peer_id) else {
+                missing.push(peer);
+                continue;
+            };
+            chat_ids.insert(peer.peer_id, chat.id);
+            let title = peer.title.unwrap_or(&chat.title);
+            if title != chat.title || peer.username != chat.username.as_deref() {
+                sqlx::query(
+                    "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 WHERE id = ?4",
+                )
+                .bind(title)
+                .bind(peer.username)
+                .bind(now.0)
+                .bind(chat.id.0)
+                .execute(&mut *tx)
+                .await
+                .store_err(OP)?;
+                changed.insert(chat.id);
+            }
+        }
+        // New chats start with the batch's counts: none of their messages can be stored yet.
+        let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
+        for chunk in missing.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, username, \
+                     unread_count, last_message_at, created_at, updated_at) \
+                 VALUES {} RETURNING id, peer_id",
+                placeholders(chunk.len(), 10)
+            );
+            let mut query = sqlx::query(&sql);
+            for peer in chunk {
+                query = query
                     .bind(workspace)
                     .bind(account.0)
                     .bind(peer.peer_id)
                     .bind(peer.kind.as_str())
                     .bind(peer.title.unwrap_or(""))
                     .bind(peer.username)
+                    .bind(peer.inbound)
+                    .bind(peer.last_at)
                     .bind(now.0)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .store_err(OP)?;
-                    chat_ids.insert(peer.peer_id, ChatId(id));
-                    changed.insert(ChatId(id));
-                }
+                    .bind(now.0);
+            }
+            for row in query.fetch_all(&mut *tx).await.store_err(OP)? {
+                let id = ChatId(row.try_get("id").store_err(OP)?);
+                chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
+                fresh.insert(id);
+                changed.insert(id);
             }
         }
 
@@ -625,24 +638,25 @@ impl AccountStore for SqliteStore {
         }
         inserted.sort_by_key(|m| m.id);
 
-        // Chats with new messages: unread counts, reopening, last activity.
-        for (chat, bump) in ChatBump::of(&inserted) {
-            sqlx::query(
-                "UPDATE chats SET unread_count = unread_count + ?1, \
-                     status = CASE WHEN ?1 > 0 AND status = 'resolved' THEN 'open' \
+        // Known chats with new messages: unread counts, reopening, last activity.
+        let bumps: Vec<(ChatId, ChatBump)> = ChatBump::of(&inserted, &fresh).into_iter().collect();
+        for chunk in bumps.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "WITH d (id, inbound, last_at) AS (VALUES {}) \
+                 UPDATE chats SET unread_count = unread_count + d.inbound, \
+                     status = CASE WHEN d.inbound > 0 AND status = 'resolved' THEN 'open' \
                                    ELSE status END, \
-                     last_message_at = max(coalesce(last_message_at, ?2), ?2), \
-                     updated_at = ?3 \
-                 WHERE id = ?4",
-            )
-            .bind(bump.inbound)
-            .bind(bump.last_at)
-            .bind(now.0)
-            .bind(chat.0)
-            .execute(&mut *tx)
-            .await
-            .store_err(OP)?;
-            changed.insert(chat);
+                     last_message_at = max(coalesce(last_message_at, d.last_at), d.last_at), \
+                     updated_at = ? \
+                 FROM d WHERE chats.id = d.id",
+                placeholders(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for (chat, bump) in chunk {
+                query = query.bind(chat.0).bind(bump.inbound).bind(bump.last_at);
+                changed.insert(*chat);
+            }
+            query.bind(now.0).execute(&mut *tx).await.store_err(OP)?;
         }
 
         let rows = sqlx::query(&format!(
@@ -671,7 +685,8 @@ impl AccountStore for SqliteStore {
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "apply_message_edit";
-        let entities = json_text(OP, entities)?;
+        let new_text = clean(new_text);
+        let entities = json_text(OP, &clean_json(entities))?;
         let mut tx = begin_immediate(&self.pool, OP).await?;
         let row = sqlx::query(&format!(
             "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
@@ -706,7 +721,7 @@ impl AccountStore for SqliteStore {
             "UPDATE messages SET text = ?1, entities = ?2, edited_at = ?3 WHERE id = ?4 \
              RETURNING {MESSAGE_COLUMNS}"
         ))
-        .bind(new_text)
+        .bind(new_text.as_ref())
         .bind(entities)
         .bind(edited_at.0)
         .bind(current.id.0)
@@ -852,9 +867,13 @@ struct PeerInBatch<'a> {
     /// The newest non-empty title; an empty one never overwrites a known title.
     title: Option<&'a str>,
     username: Option<&'a str>,
+    /// Inbound messages of the batch (without repeats): a new chat starts with them unread.
+    inbound: i32,
+    /// The newest `sent_at` of the batch.
+    last_at: i64,
 }
 
-/// A batch grouped by peer (in order of first appearance), without repeated messages.
+/// A batch grouped by peer (by peer id), without repeated messages.
 struct IngestPlan<'a> {
     peers: Vec<PeerInBatch<'a>>,
     messages: Vec<&'a IncomingMessage>,
@@ -864,51 +883,56 @@ impl<'a> IngestPlan<'a> {
     fn new(batch: &'a [IncomingMessage]) -> Self {
         let mut peers: Vec<PeerInBatch<'a>> = Vec::new();
         let mut index: HashMap<i64, usize> = HashMap::new();
-        let mut seen: std::collections::HashSet<(i64, i64)> =
-            std::collections::HashSet::with_capacity(batch.len());
+        let mut seen: HashSet<(i64, i64)> = HashSet::with_capacity(batch.len());
         let mut messages = Vec::with_capacity(batch.len());
         for m in batch {
             let title = Some(m.chat_title.as_str()).filter(|t| !t.is_empty());
-            match index.get(&m.peer_id) {
-                Some(&i) => {
-                    let peer = &mut peers[i];
-                    peer.title = title.or(peer.title);
-                    peer.username = m.chat_username.as_deref();
-                }
-                None => {
-                    index.insert(m.peer_id, peers.len());
-                    peers.push(PeerInBatch {
-                        peer_id: m.peer_id,
-                        kind: m.peer_kind,
-                        title,
-                        username: m.chat_username.as_deref(),
-                    });
-                }
-            }
+            let i = *index.entry(m.peer_id).or_insert_with(|| {
+                peers.push(PeerInBatch {
+                    peer_id: m.peer_id,
+                    kind: m.peer_kind,
+                    title: None,
+                    username: None,
+                    inbound: 0,
+                    last_at: i64::MIN,
+                });
+                peers.len() - 1
+            });
+            let peer = &mut peers[i];
+            peer.title = title.or(peer.title);
+            peer.username = m.chat_username.as_deref();
             if seen.insert((m.peer_id, m.tg_message_id)) {
+                if m.direction == Direction::In {
+                    peer.inbound = peer.inbound.saturating_add(1);
+                }
+                peer.last_at = peer.last_at.max(m.sent_at.0);
                 messages.push(m);
             }
         }
+        // Chats are created and renamed in one order, so concurrent batches never deadlock.
+        peers.sort_by_key(|p| p.peer_id);
         Self { peers, messages }
     }
 }
 
 /// How one chat changes with the messages a batch really inserted.
 struct ChatBump {
-    inbound: i64,
+    inbound: i32,
     last_at: i64,
 }
 
 impl ChatBump {
-    fn of(inserted: &[Message]) -> std::collections::BTreeMap<ChatId, ChatBump> {
-        let mut bumps: std::collections::BTreeMap<ChatId, ChatBump> = Default::default();
-        for m in inserted {
+    /// The changes to the chats of `inserted`, leaving out the chats in `fresh` (created by
+    /// the batch with their counts already set).
+    fn of(inserted: &[Message], fresh: &HashSet<ChatId>) -> BTreeMap<ChatId, ChatBump> {
+        let mut bumps: BTreeMap<ChatId, ChatBump> = BTreeMap::new();
+        for m in inserted.iter().filter(|m| !fresh.contains(&m.chat_id)) {
             let bump = bumps.entry(m.chat_id).or_insert(ChatBump {
                 inbound: 0,
                 last_at: i64::MIN,
             });
             if m.direction == Direction::In {
-                bump.inbound += 1;
+                bump.inbound = bump.inbound.saturating_add(1);
             }
             bump.last_at = bump.last_at.max(m.sent_at.0);
         }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod error;
+mod nul;
 mod store;
 
 use sqlx::migrate::Migrator;

@@ -35,6 +35,8 @@ account_backend_tests!(
     inbound_reopens_a_resolved_chat_but_outbound_does_not,
     ingest_of_a_large_batch_inserts_every_message_once,
     ingest_for_an_unknown_account_stores_nothing,
+    concurrent_ingests_store_each_message_once,
+    nul_characters_never_fail_a_write,
     edits_keep_the_history_oldest_first,
     deletions_with_a_peer_touch_only_that_chat,
     deletions_without_a_peer_touch_only_private_and_basic_group_chats,
@@ -1413,6 +1415,103 @@ async fn ingest_for_an_unknown_account_stores_nothing(db: Stores) {
     );
     assert_eq!(db.scalar("SELECT count(*) FROM chats").await, 0);
     assert_eq!(db.scalar("SELECT count(*) FROM messages").await, 0);
+}
+
+async fn concurrent_ingests_store_each_message_once(db: Stores) {
+    let acme = workspace(&db, "Acme").await;
+    let a = account(&db, acme, 1).await;
+    // Overlapping batches over the same new chats, written at the same time.
+    let batch = |from: i64| -> Vec<IncomingMessage> {
+        (from..from + 300)
+            .map(|i| inbound(100 + i % 7, i, i))
+            .collect()
+    };
+    let (first, second, third) = (batch(0), batch(150), batch(100));
+    let (one, two, three, four) = tokio::join!(
+        db.accounts.ingest_messages(a.id, &first, t(1)),
+        db.accounts.ingest_messages(a.id, &first, t(1)),
+        db.accounts.ingest_messages(a.id, &second, t(1)),
+        db.accounts.ingest_messages(a.id, &third, t(1)),
+    );
+    let mut stored = BTreeSet::new();
+    for outcome in [one, two, three, four] {
+        for m in outcome.unwrap().inserted {
+            assert!(
+                stored.insert((m.chat_id, m.tg_message_id)),
+                "stored twice: {m:?}"
+            );
+        }
+    }
+    assert_eq!(stored.len(), 450);
+    let chats = db.accounts.list_account_chats(acme, a.id).await.unwrap();
+    assert_eq!(chats.len(), 7);
+    let unread: i64 = chats.iter().map(|c| i64::from(c.unread_count)).sum();
+    assert_eq!(
+        unread, 450,
+        "every new inbound message counted exactly once"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM messages").await, 450);
+}
+
+async fn nul_characters_never_fail_a_write(db: Stores) {
+    // PostgreSQL cannot store U+0000; both backends store U+FFFD instead, and lose nothing else.
+    let acme = workspace(&db, "Acme").await;
+    let mut new = new_account(acme, Some(1), "1");
+    new.first_name = "A\0B".to_string();
+    new.username = Some("u\0".to_string());
+    let a = db.accounts.create_account(&new, t(1)).await.unwrap();
+    assert_eq!(a.first_name, "A\u{FFFD}B");
+    assert_eq!(a.username.as_deref(), Some("u\u{FFFD}"));
+    let profile = AccountProfile {
+        telegram_user_id: 1,
+        phone: None,
+        first_name: "\0".to_string(),
+        last_name: Some("L\0".to_string()),
+        username: None,
+    };
+    db.accounts
+        .set_account_profile(a.id, &profile, t(2))
+        .await
+        .unwrap();
+    let got = db.accounts.load_account(a.id).await.unwrap();
+    assert_eq!(got.first_name, "\u{FFFD}");
+    assert_eq!(got.last_name.as_deref(), Some("L\u{FFFD}"));
+
+    let mut odd = inbound(7, 1, 100);
+    odd.chat_title = "Bad\0Name".to_string();
+    odd.sender_name = Some("S\0".to_string());
+    odd.text = "a\0b".to_string();
+    odd.entities = json!([{"type": "text_url", "url": "https://x/\0"}]);
+    odd.media = json!({"file\0name": "f\0.jpg", "sizes": [1, "\0"]});
+    let out = db
+        .accounts
+        .ingest_messages(a.id, &[inbound(7, 2, 50), odd], t(3))
+        .await
+        .unwrap();
+    assert_eq!(out.inserted.len(), 2);
+    let m = out.inserted.iter().find(|m| m.tg_message_id == 1).unwrap();
+    assert_eq!(m.text, "a\u{FFFD}b");
+    assert_eq!(m.sender_name.as_deref(), Some("S\u{FFFD}"));
+    assert_eq!(
+        m.entities,
+        json!([{"type": "text_url", "url": "https://x/\u{FFFD}"}])
+    );
+    assert_eq!(
+        m.media,
+        json!({"file\u{FFFD}name": "f\u{FFFD}.jpg", "sizes": [1, "\u{FFFD}"]})
+    );
+    assert_eq!(out.chats[0].title, "Bad\u{FFFD}Name");
+    // A literal backslash-u sequence is text, not a NUL.
+    let edited = db
+        .accounts
+        .apply_message_edit(a.id, 7, 1, "\\u0000 and \0", &json!(["\0"]), t(4))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.text, "\\u0000 and \u{FFFD}");
+    assert_eq!(edited.entities, json!(["\u{FFFD}"]));
+    let history = db.accounts.list_message_edits(acme, m.id).await.unwrap();
+    assert_eq!(history[0].old_text, "a\u{FFFD}b");
 }
 
 async fn edits_keep_the_history_oldest_first(db: Stores) {

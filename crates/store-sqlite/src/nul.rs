@@ -1,0 +1,95 @@
+//! U+0000 in text. PostgreSQL cannot store it in `TEXT` or `JSONB`, so one such character from a
+//! Telegram user would fail a whole ingestion batch, again on every retry. Both backends
+//! therefore replace it with U+FFFD (the replacement character) before writing, and read back
+//! the same text.
+
+use std::borrow::Cow;
+use switchboard_domain::IncomingMessage;
+
+/// What U+0000 becomes.
+const REPLACEMENT: &str = "\u{FFFD}";
+
+/// `text` with every U+0000 replaced; borrowed when there is none.
+pub(crate) fn clean(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', REPLACEMENT))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Like [`clean`] for an optional text.
+pub(crate) fn clean_opt(text: Option<&str>) -> Option<Cow<'_, str>> {
+    text.map(clean)
+}
+
+/// `value` with U+0000 replaced in every string and key; borrowed when there is none.
+pub(crate) fn clean_json(value: &serde_json::Value) -> Cow<'_, serde_json::Value> {
+    if json_has_nul(value) {
+        Cow::Owned(json_without_nul(value.clone()))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// `batch` with U+0000 replaced in every text and JSON field; borrowed when there is none
+/// (the usual case, which costs one scan).
+pub(crate) fn clean_batch(batch: &[IncomingMessage]) -> Cow<'_, [IncomingMessage]> {
+    if !batch.iter().any(message_has_nul) {
+        return Cow::Borrowed(batch);
+    }
+    Cow::Owned(
+        batch
+            .iter()
+            .map(|m| IncomingMessage {
+                chat_title: clean(&m.chat_title).into_owned(),
+                chat_username: clean_opt(m.chat_username.as_deref()).map(Cow::into_owned),
+                sender_name: clean_opt(m.sender_name.as_deref()).map(Cow::into_owned),
+                text: clean(&m.text).into_owned(),
+                entities: clean_json(&m.entities).into_owned(),
+                media: clean_json(&m.media).into_owned(),
+                ..m.clone()
+            })
+            .collect(),
+    )
+}
+
+fn message_has_nul(m: &IncomingMessage) -> bool {
+    [
+        Some(m.chat_title.as_str()),
+        m.chat_username.as_deref(),
+        m.sender_name.as_deref(),
+        Some(m.text.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|s| s.contains('\0'))
+        || json_has_nul(&m.entities)
+        || json_has_nul(&m.media)
+}
+
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v))
+        }
+        _ => false,
+    }
+}
+
+fn json_without_nul(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => serde_json::Value::String(clean(&s).into_owned()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(json_without_nul).collect())
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (clean(&k).into_owned(), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
