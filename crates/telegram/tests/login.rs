@@ -251,18 +251,3 @@ async fn qr_login_without_password_and_token_refresh() {
     assert_eq!(flow.poll().await.unwrap_err().code(), "login_finished");
     sim.shutdown().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_telegram_does_not_answer_in_time_fails_as_unreachable() {
-    let sim = sim().await;
-    user(&sim, "+15550107", "Hank", None);
-    let mut settings = settings(&sim);
-    settings.step_timeout = Duration::from_millis(500);
-    sim.set_latency(None, Duration::from_secs(3));
-    let err = PhoneLogin::start(&settings, "+15550107").await.unwrap_err();
-    assert_eq!(err.code(), "telegram_unreachable");
-    sim.set_latency(None, Duration::ZERO);
-    // The abandoned client was stopped: nothing stays connected.
-    wait_all_closed(&sim).await;
-    sim.shutdown().await;
-}
