@@ -5,6 +5,7 @@ pub mod account;
 pub mod i18n;
 pub mod ids;
 pub mod model;
+pub mod nul;
 pub mod store;
 pub mod time;
 

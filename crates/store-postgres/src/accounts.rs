@@ -4,12 +4,12 @@
 
 use crate::PgStore;
 use crate::error::{ResultExt, corrupt};
-use crate::nul::{clean, clean_batch, clean_json, clean_opt};
 use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use switchboard_domain::nul::{clean, clean_batch, clean_json, clean_opt};
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
     ChatStatus, DcKey, Direction, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,

@@ -4,7 +4,6 @@
 
 mod accounts;
 mod error;
-mod nul;
 mod store;
 
 use sqlx::migrate::Migrator;

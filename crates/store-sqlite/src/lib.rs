@@ -5,7 +5,6 @@
 
 mod accounts;
 mod error;
-mod nul;
 mod store;
 
 use sqlx::migrate::Migrator;

@@ -1,16 +1,16 @@
-//! U+0000 in text. PostgreSQL cannot store it in `TEXT` or `JSONB`, so one such character from a
+//! U+0000 in text (shared by both store backends). PostgreSQL cannot store it in `TEXT` or `JSONB`, so one such character from a
 //! Telegram user would fail a whole ingestion batch, again on every retry. Both backends
 //! therefore replace it with U+FFFD (the replacement character) before writing, and read back
 //! the same text.
 
+use crate::IncomingMessage;
 use std::borrow::Cow;
-use switchboard_domain::IncomingMessage;
 
 /// What U+0000 becomes.
 const REPLACEMENT: &str = "\u{FFFD}";
 
 /// `text` with every U+0000 replaced; borrowed when there is none.
-pub(crate) fn clean(text: &str) -> Cow<'_, str> {
+pub fn clean(text: &str) -> Cow<'_, str> {
     if text.contains('\0') {
         Cow::Owned(text.replace('\0', REPLACEMENT))
     } else {
@@ -19,12 +19,12 @@ pub(crate) fn clean(text: &str) -> Cow<'_, str> {
 }
 
 /// Like [`clean`] for an optional text.
-pub(crate) fn clean_opt(text: Option<&str>) -> Option<Cow<'_, str>> {
+pub fn clean_opt(text: Option<&str>) -> Option<Cow<'_, str>> {
     text.map(clean)
 }
 
 /// `value` with U+0000 replaced in every string and key; borrowed when there is none.
-pub(crate) fn clean_json(value: &serde_json::Value) -> Cow<'_, serde_json::Value> {
+pub fn clean_json(value: &serde_json::Value) -> Cow<'_, serde_json::Value> {
     if json_has_nul(value) {
         Cow::Owned(json_without_nul(value.clone()))
     } else {
@@ -34,7 +34,7 @@ pub(crate) fn clean_json(value: &serde_json::Value) -> Cow<'_, serde_json::Value
 
 /// `batch` with U+0000 replaced in every text and JSON field; borrowed when there is none
 /// (the usual case, which costs one scan).
-pub(crate) fn clean_batch(batch: &[IncomingMessage]) -> Cow<'_, [IncomingMessage]> {
+pub fn clean_batch(batch: &[IncomingMessage]) -> Cow<'_, [IncomingMessage]> {
     if !batch.iter().any(message_has_nul) {
         return Cow::Borrowed(batch);
     }
