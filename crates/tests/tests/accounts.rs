@@ -251,7 +251,7 @@ async fn code_login_with_2fa_connects_one_client_and_ingests(app: &TestApp) {
     assert_eq!(chats["chats"][0]["title"], "Customer");
     assert_eq!(chats["chats"][0]["unread_count"], 1);
 
-    // Keys are stored sealed: the raw key bytes tgsim holds for the user are nowhere in the DB.
+    // Still exactly one connection after ingesting (sealed-key storage is checked in crates/telegram/tests/store.rs).
     assert_eq!(open_connections(app, owner.id), 1);
     let status: Value = b.get("/api/v1/system/status").await.json().await.unwrap();
     let mine = status["accounts"]
