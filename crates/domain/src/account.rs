@@ -2,7 +2,8 @@
 //! per data center (sealed by the vault before they reach the store), the peer cache and the
 //! update state. Also the chats and messages that ingestion writes.
 
-use crate::ids::{AccountId, ChatId, MessageId, WorkspaceId};
+use crate::ids::{AccountId, BotId, ChatId, MessageId, UserId, WorkspaceId};
+use crate::inbox::DeliveryStatus;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -274,8 +275,12 @@ pub struct Chat {
     pub id: ChatId,
     /// Workspace.
     pub workspace_id: WorkspaceId,
-    /// The account it belongs to.
-    pub account_id: AccountId,
+    /// The personal account it belongs to (exactly one of `account_id` and `bot_id` is set).
+    pub account_id: Option<AccountId>,
+    /// The bot it belongs to.
+    pub bot_id: Option<BotId>,
+    /// The operator it is assigned to.
+    pub assignee_id: Option<UserId>,
     /// The peer's Bot-API style id.
     pub peer_id: i64,
     /// Kind of peer.
@@ -342,8 +347,8 @@ pub struct Message {
     pub id: MessageId,
     /// Chat.
     pub chat_id: ChatId,
-    /// Telegram message id.
-    pub tg_message_id: i64,
+    /// Telegram message id (`None` until an outbound message is sent).
+    pub tg_message_id: Option<i64>,
     /// In or out.
     pub direction: Direction,
     /// Sender's Telegram id.
@@ -364,6 +369,12 @@ pub struct Message {
     pub edited_at: Option<Timestamp>,
     /// Deleted on Telegram.
     pub deleted: bool,
+    /// Delivery: `received` for ingested messages, the outbox state for replies.
+    pub status: DeliveryStatus,
+    /// Why sending failed (a stable code), for `failed` replies.
+    pub error: Option<String>,
+    /// The operator who wrote a reply.
+    pub author_id: Option<UserId>,
 }
 
 /// An earlier version of an edited message.

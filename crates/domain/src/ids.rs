@@ -46,3 +46,11 @@ id_type!(
     /// A stored message.
     MessageId
 );
+id_type!(
+    /// A Telegram bot connected through the Bot API.
+    BotId
+);
+id_type!(
+    /// An item of the durable outbox (one outbound message to send).
+    OutboxId
+);

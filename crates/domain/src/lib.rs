@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod i18n;
+pub mod inbox;
 pub mod ids;
 pub mod model;
 pub mod nul;
@@ -10,7 +11,10 @@ pub mod store;
 pub mod time;
 
 pub use account::*;
-pub use ids::{AccountId, AuditEventId, ChatId, MessageId, UserId, WebSessionId, WorkspaceId};
+pub use inbox::*;
+pub use ids::{
+    AccountId, AuditEventId, BotId, ChatId, MessageId, OutboxId, UserId, WebSessionId, WorkspaceId,
+};
 pub use model::*;
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;

@@ -12,22 +12,28 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use switchboard_domain::nul::{clean, clean_batch, clean_json, clean_opt};
 use switchboard_domain::{
-    Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
-    ChatStatus, DcKey, Direction, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewAccount, PeerKind, StoreError, StoreResult, Timestamp, UpdateState, WorkspaceId,
+    Account, AccountId, AccountProfile, AccountStatus, AccountStore, BotId, CachedPeer, Chat,
+    ChatId, ChatOwner, ChatStatus, DcKey, DeliveryStatus, Direction, IncomingMessage,
+    IngestOutcome, Message, MessageEdit, MessageId, NewAccount, PeerKind, StoreError, StoreResult,
+    Timestamp, UpdateState, UserId, WorkspaceId,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
      username, status, status_detail, flood_wait_until, active, ingest_groups, api_id, \
      api_hash_sealed, created_at, updated_at";
-const CHAT_COLUMNS: &str = "id, workspace_id, account_id, peer_id, peer_kind, title, username, \
-     status, unread_count, last_message_at, created_at";
-const MESSAGE_COLUMNS: &str = "id, chat_id, tg_message_id, direction, sender_id, sender_name, \
-     text, entities, media, reply_to_tg_id, sent_at, edited_at, deleted";
+pub(crate) const CHAT_COLUMNS: &str = "id, workspace_id, account_id, bot_id, assignee_id, \
+     peer_id, peer_kind, title, username, status, unread_count, last_message_at, created_at";
+/// `CHAT_COLUMNS` qualified with the alias `c`.
+pub(crate) const C_CHAT_COLUMNS: &str = "c.id, c.workspace_id, c.account_id, c.bot_id, \
+     c.assignee_id, c.peer_id, c.peer_kind, c.title, c.username, c.status, c.unread_count, \
+     c.last_message_at, c.created_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "id, chat_id, tg_message_id, direction, sender_id, \
+     sender_name, text, entities, media, reply_to_tg_id, sent_at, edited_at, deleted, status, \
+     error, author_id";
 /// `MESSAGE_COLUMNS` qualified with the alias `m`.
-const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.direction, m.sender_id, \
-     m.sender_name, m.text, m.entities, m.media, m.reply_to_tg_id, m.sent_at, m.edited_at, \
-     m.deleted";
+pub(crate) const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.direction, \
+     m.sender_id, m.sender_name, m.text, m.entities, m.media, m.reply_to_tg_id, m.sent_at, \
+     m.edited_at, m.deleted, m.status, m.error, m.author_id";
 /// Peer kinds whose deletions Telegram reports without naming the chat.
 const COMMON_BOX_KINDS: &str = "('user', 'bot', 'group')";
 
@@ -523,156 +529,10 @@ impl AccountStore for SqliteStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let batch = clean_batch(batch);
-        let plan = IngestPlan::new(&batch);
         let mut tx = begin_immediate(&self.pool, OP).await?;
-        let workspace: i64 = sqlx::query_scalar("SELECT workspace_id FROM accounts WHERE id = ?1")
-            .bind(account.0)
-            .fetch_one(&mut *tx)
-            .await
-            .store_err(OP)?;
-
-        // Chats: create the missing ones, refresh names that changed.
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats \
-             WHERE account_id = ?1 AND peer_id IN (SELECT value FROM json_each(?2))"
-        ))
-        .bind(account.0)
-        .bind(json_ids(plan.peers.iter().map(|p| p.peer_id)))
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let chat = read_chat(OP, row)?;
-            existing.insert(chat.peer_id, chat);
-        }
-        let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
-        let mut changed: BTreeSet<ChatId> = BTreeSet::new();
-        let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
-        for peer in &plan.peers {
-            let Some(chat) = existing.get(&peer.peer_id) else {
-                missing.push(peer);
-                continue;
-            };
-            chat_ids.insert(peer.peer_id, chat.id);
-            let title = peer.title.unwrap_or(&chat.title);
-            if title != chat.title || peer.username != chat.username.as_deref() {
-                sqlx::query(
-                    "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 WHERE id = ?4",
-                )
-                .bind(title)
-                .bind(peer.username)
-                .bind(now.0)
-                .bind(chat.id.0)
-                .execute(&mut *tx)
-                .await
-                .store_err(OP)?;
-                changed.insert(chat.id);
-            }
-        }
-        // New chats start with the batch's counts: none of their messages can be stored yet.
-        let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
-        for chunk in missing.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, username, \
-                     unread_count, last_message_at, created_at, updated_at) \
-                 VALUES {} RETURNING id, peer_id",
-                placeholders(chunk.len(), 10)
-            );
-            let mut query = sqlx::query(&sql);
-            for peer in chunk {
-                query = query
-                    .bind(workspace)
-                    .bind(account.0)
-                    .bind(peer.peer_id)
-                    .bind(peer.kind.as_str())
-                    .bind(peer.title.unwrap_or(""))
-                    .bind(peer.username)
-                    .bind(peer.inbound)
-                    .bind(peer.last_at)
-                    .bind(now.0)
-                    .bind(now.0);
-            }
-            for row in query.fetch_all(&mut *tx).await.store_err(OP)? {
-                let id = ChatId(row.try_get("id").store_err(OP)?);
-                chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
-                fresh.insert(id);
-                changed.insert(id);
-            }
-        }
-
-        // Messages: only the ones not stored yet come back from RETURNING.
-        let mut inserted: Vec<Message> = Vec::with_capacity(plan.messages.len());
-        for chunk in plan.messages.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO messages (chat_id, tg_message_id, direction, sender_id, sender_name, \
-                     text, entities, media, reply_to_tg_id, sent_at, created_at) \
-                 VALUES {} ON CONFLICT (chat_id, tg_message_id) DO NOTHING \
-                 RETURNING {MESSAGE_COLUMNS}",
-                placeholders(chunk.len(), 11)
-            );
-            let mut query = sqlx::query(&sql);
-            for m in chunk {
-                let chat = chat_ids
-                    .get(&m.peer_id)
-                    .copied()
-                    .ok_or_else(|| StoreError::Backend(format!("{OP}: a chat went missing")))?;
-                query = query
-                    .bind(chat.0)
-                    .bind(m.tg_message_id)
-                    .bind(direction_str(m.direction))
-                    .bind(m.sender_id)
-                    .bind(m.sender_name.as_deref())
-                    .bind(&m.text)
-                    .bind(json_text(OP, &m.entities)?)
-                    .bind(json_nullable(OP, &m.media)?)
-                    .bind(m.reply_to_tg_id)
-                    .bind(m.sent_at.0)
-                    .bind(now.0);
-            }
-            let rows = query.fetch_all(&mut *tx).await.store_err(OP)?;
-            for row in &rows {
-                inserted.push(read_message(OP, row)?);
-            }
-        }
-        inserted.sort_by_key(|m| m.id);
-
-        // Known chats with new messages: unread counts, reopening, last activity.
-        let bumps: Vec<(ChatId, ChatBump)> = ChatBump::of(&inserted, &fresh).into_iter().collect();
-        for chunk in bumps.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "WITH d (id, inbound, last_at) AS (VALUES {}) \
-                 UPDATE chats SET unread_count = unread_count + d.inbound, \
-                     status = CASE WHEN d.inbound > 0 AND status = 'resolved' THEN 'open' \
-                                   ELSE status END, \
-                     last_message_at = max(coalesce(last_message_at, d.last_at), d.last_at), \
-                     updated_at = ? \
-                 FROM d WHERE chats.id = d.id",
-                placeholders(chunk.len(), 3)
-            );
-            let mut query = sqlx::query(&sql);
-            for (chat, bump) in chunk {
-                query = query.bind(chat.0).bind(bump.inbound).bind(bump.last_at);
-                changed.insert(*chat);
-            }
-            query.bind(now.0).execute(&mut *tx).await.store_err(OP)?;
-        }
-
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats WHERE id IN (SELECT value FROM json_each(?1)) \
-             ORDER BY id"
-        ))
-        .bind(json_ids(changed.iter().map(|c| c.0)))
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let chats = rows
-            .iter()
-            .map(|r| read_chat(OP, r))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let outcome = ingest_in(&mut tx, ChatOwner::Account(account), batch, now).await?;
         tx.commit().await.store_err(OP)?;
-        Ok(IngestOutcome { inserted, chats })
+        Ok(outcome)
     }
 
     async fn apply_message_edit(
@@ -840,8 +700,175 @@ impl AccountStore for SqliteStore {
     }
 }
 
+/// Ingests a batch into the chats of `owner` inside `tx` (see
+/// [`AccountStore::ingest_messages`]); shared by personal accounts and bots.
+pub(crate) async fn ingest_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    owner: ChatOwner,
+    batch: &[IncomingMessage],
+    now: Timestamp,
+) -> StoreResult<IngestOutcome> {
+const OP: &str = "ingest_messages";
+if batch.is_empty() {
+    return Ok(IngestOutcome::default());
+}
+let batch = clean_batch(batch);
+let plan = IngestPlan::new(&batch);
+let (table, column, owner_id) = match owner {
+    ChatOwner::Account(id) => ("accounts", "account_id", id.0),
+    ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
+};
+let workspace: i64 =
+    sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = ?1"))
+        .bind(owner_id)
+        .fetch_one(&mut **tx)
+        .await
+        .store_err(OP)?;
+
+    // Chats: create the missing ones, refresh names that changed.
+    let rows = sqlx::query(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats \
+         WHERE {column} = ?1 AND peer_id IN (SELECT value FROM json_each(?2))"
+    ))
+    .bind(owner_id)
+    .bind(json_ids(plan.peers.iter().map(|p| p.peer_id)))
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(OP)?;
+    let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let chat = read_chat(OP, row)?;
+        existing.insert(chat.peer_id, chat);
+    }
+    let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
+    let mut changed: BTreeSet<ChatId> = BTreeSet::new();
+    let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
+    for peer in &plan.peers {
+        let Some(chat) = existing.get(&peer.peer_id) else {
+            missing.push(peer);
+            continue;
+        };
+        chat_ids.insert(peer.peer_id, chat.id);
+        let title = peer.title.unwrap_or(&chat.title);
+        if title != chat.title || peer.username != chat.username.as_deref() {
+            sqlx::query(
+                "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 WHERE id = ?4",
+            )
+            .bind(title)
+            .bind(peer.username)
+            .bind(now.0)
+            .bind(chat.id.0)
+            .execute(&mut **tx)
+            .await
+            .store_err(OP)?;
+            changed.insert(chat.id);
+        }
+    }
+    // New chats start with the batch's counts: none of their messages can be stored yet.
+    let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
+    for chunk in missing.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO chats (workspace_id, {column}, peer_id, peer_kind, title, username, \
+                 unread_count, last_message_at, created_at, updated_at) \
+             VALUES {} RETURNING id, peer_id",
+            placeholders(chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for peer in chunk {
+            query = query
+                .bind(workspace)
+                .bind(owner_id)
+                .bind(peer.peer_id)
+                .bind(peer.kind.as_str())
+                .bind(peer.title.unwrap_or(""))
+                .bind(peer.username)
+                .bind(peer.inbound)
+                .bind(peer.last_at)
+                .bind(now.0)
+                .bind(now.0);
+        }
+        for row in query.fetch_all(&mut **tx).await.store_err(OP)? {
+            let id = ChatId(row.try_get("id").store_err(OP)?);
+            chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
+            fresh.insert(id);
+            changed.insert(id);
+        }
+    }
+
+    // Messages: only the ones not stored yet come back from RETURNING.
+    let mut inserted: Vec<Message> = Vec::with_capacity(plan.messages.len());
+    for chunk in plan.messages.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO messages (chat_id, tg_message_id, direction, sender_id, sender_name, \
+                 text, entities, media, reply_to_tg_id, sent_at, created_at) \
+             VALUES {} ON CONFLICT (chat_id, tg_message_id) DO NOTHING \
+             RETURNING {MESSAGE_COLUMNS}",
+            placeholders(chunk.len(), 11)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            let chat = chat_ids
+                .get(&m.peer_id)
+                .copied()
+                .ok_or_else(|| StoreError::Backend(format!("{OP}: a chat went missing")))?;
+            query = query
+                .bind(chat.0)
+                .bind(m.tg_message_id)
+                .bind(direction_str(m.direction))
+                .bind(m.sender_id)
+                .bind(m.sender_name.as_deref())
+                .bind(&m.text)
+                .bind(json_text(OP, &m.entities)?)
+                .bind(json_nullable(OP, &m.media)?)
+                .bind(m.reply_to_tg_id)
+                .bind(m.sent_at.0)
+                .bind(now.0);
+        }
+        let rows = query.fetch_all(&mut **tx).await.store_err(OP)?;
+        for row in &rows {
+            inserted.push(read_message(OP, row)?);
+        }
+    }
+    inserted.sort_by_key(|m| m.id);
+
+    // Known chats with new messages: unread counts, reopening, last activity.
+    let bumps: Vec<(ChatId, ChatBump)> = ChatBump::of(&inserted, &fresh).into_iter().collect();
+    for chunk in bumps.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "WITH d (id, inbound, last_at) AS (VALUES {}) \
+             UPDATE chats SET unread_count = unread_count + d.inbound, \
+                 status = CASE WHEN d.inbound > 0 AND status = 'resolved' THEN 'open' \
+                               ELSE status END, \
+                 last_message_at = max(coalesce(last_message_at, d.last_at), d.last_at), \
+                 updated_at = ? \
+             FROM d WHERE chats.id = d.id",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for (chat, bump) in chunk {
+            query = query.bind(chat.0).bind(bump.inbound).bind(bump.last_at);
+            changed.insert(*chat);
+        }
+        query.bind(now.0).execute(&mut **tx).await.store_err(OP)?;
+    }
+
+    let rows = sqlx::query(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats WHERE id IN (SELECT value FROM json_each(?1)) \
+         ORDER BY id"
+    ))
+    .bind(json_ids(changed.iter().map(|c| c.0)))
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(OP)?;
+    let chats = rows
+        .iter()
+        .map(|r| read_chat(OP, r))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(IngestOutcome { inserted, chats })
+}
+
 /// A write transaction that holds the write lock from its first statement.
-async fn begin_immediate(
+pub(crate) async fn begin_immediate(
     pool: &sqlx::SqlitePool,
     op: &'static str,
 ) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -849,13 +876,13 @@ async fn begin_immediate(
 }
 
 /// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` anonymous parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
     let group = format!("({})", vec!["?"; columns].join(", "));
     vec![group; rows].join(", ")
 }
 
 /// A JSON array of ids, for `json_each`.
-fn json_ids(ids: impl Iterator<Item = i64>) -> String {
+pub(crate) fn json_ids(ids: impl Iterator<Item = i64>) -> String {
     let list: Vec<String> = ids.map(|id| id.to_string()).collect();
     format!("[{}]", list.join(","))
 }
@@ -947,13 +974,13 @@ fn direction_str(direction: Direction) -> &'static str {
     }
 }
 
-fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
+pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
     serde_json::to_string(value)
         .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
 }
 
 /// JSON `null` is stored as SQL `NULL`.
-fn json_nullable(op: &'static str, value: &serde_json::Value) -> StoreResult<Option<String>> {
+pub(crate) fn json_nullable(op: &'static str, value: &serde_json::Value) -> StoreResult<Option<String>> {
     if value.is_null() {
         Ok(None)
     } else {
@@ -994,15 +1021,19 @@ fn read_peer(row: &SqliteRow) -> Result<CachedPeer, sqlx::Error> {
     })
 }
 
-fn read_chat(op: &'static str, row: &SqliteRow) -> StoreResult<Chat> {
+pub(crate) fn read_chat(op: &'static str, row: &SqliteRow) -> StoreResult<Chat> {
     let account_id: Option<i64> = row.try_get("account_id").store_err(op)?;
+    let bot_id: Option<i64> = row.try_get("bot_id").store_err(op)?;
+    let assignee_id: Option<i64> = row.try_get("assignee_id").store_err(op)?;
     let peer_kind: String = row.try_get("peer_kind").store_err(op)?;
     let status: String = row.try_get("status").store_err(op)?;
     let last_message_at: Option<i64> = row.try_get("last_message_at").store_err(op)?;
     Ok(Chat {
         id: ChatId(row.try_get("id").store_err(op)?),
         workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        account_id: AccountId(account_id.ok_or_else(|| corrupt(op, "chats.account_id"))?),
+        account_id: account_id.map(AccountId),
+        bot_id: bot_id.map(BotId),
+        assignee_id: assignee_id.map(UserId),
         peer_id: row.try_get("peer_id").store_err(op)?,
         peer_kind: peer_kind
             .parse::<PeerKind>()
@@ -1018,16 +1049,18 @@ fn read_chat(op: &'static str, row: &SqliteRow) -> StoreResult<Chat> {
     })
 }
 
-fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Message> {
+pub(crate) fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Message> {
     let tg_message_id: Option<i64> = row.try_get("tg_message_id").store_err(op)?;
     let direction: String = row.try_get("direction").store_err(op)?;
     let entities: String = row.try_get("entities").store_err(op)?;
     let media: Option<String> = row.try_get("media").store_err(op)?;
     let edited_at: Option<i64> = row.try_get("edited_at").store_err(op)?;
+    let status: String = row.try_get("status").store_err(op)?;
+    let author_id: Option<i64> = row.try_get("author_id").store_err(op)?;
     Ok(Message {
         id: MessageId(row.try_get("id").store_err(op)?),
         chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
-        tg_message_id: tg_message_id.ok_or_else(|| corrupt(op, "messages.tg_message_id"))?,
+        tg_message_id,
         direction: match direction.as_str() {
             "in" => Direction::In,
             "out" => Direction::Out,
@@ -1045,5 +1078,10 @@ fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Message> {
         sent_at: Timestamp(row.try_get("sent_at").store_err(op)?),
         edited_at: edited_at.map(Timestamp),
         deleted: row.try_get("deleted").store_err(op)?,
+        status: status
+            .parse::<DeliveryStatus>()
+            .map_err(|()| corrupt(op, "messages.status"))?,
+        error: row.try_get("error").store_err(op)?,
+        author_id: author_id.map(UserId),
     })
 }

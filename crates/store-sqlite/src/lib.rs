@@ -5,6 +5,7 @@
 
 mod accounts;
 mod error;
+mod inbox;
 mod store;
 
 use sqlx::migrate::Migrator;

@@ -1,0 +1,418 @@
+//! The operator inbox: bots (Bot API), who may see which chat, assignment, and the durable
+//! outbox of replies. Chats and messages themselves are in [`crate::account`]; a chat belongs
+//! to exactly one personal account or one bot.
+
+use crate::account::{Chat, ChatStatus, IncomingMessage, IngestOutcome, Message, MessageEdit};
+use crate::ids::{BotId, ChatId, MessageId, OutboxId, UserId, WorkspaceId};
+use crate::model::Role;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Declares a fieldless enum stored as text, with `as_str` and `FromStr` agreeing.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Delivery state of a message: ingested messages are `received`; replies move through the
+    /// outbox states.
+    DeliveryStatus {
+        /// Came from Telegram.
+        Received = "received",
+        /// Written by an operator, waiting in the outbox.
+        Queued = "queued",
+        /// Being handed to Telegram.
+        Sending = "sending",
+        /// Telegram accepted it.
+        Sent = "sent",
+        /// Gave up (see the message's error); the operator may retry.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// How a bot receives updates.
+    BotMode {
+        /// Telegram posts updates to `/tg/hook/{hook id}` (a public URL is configured).
+        Webhook = "webhook",
+        /// Switchboard asks with `getUpdates`.
+        Polling = "polling",
+    }
+);
+
+text_enum!(
+    /// Health of a bot.
+    BotStatus {
+        /// Starting (checking the token, setting the webhook).
+        Connecting = "connecting",
+        /// Receiving updates.
+        Connected = "connected",
+        /// The Bot API failed; retrying with backoff.
+        Reconnecting = "reconnecting",
+        /// Telegram rejected the token.
+        Unauthorized = "unauthorized",
+        /// Stopped by an administrator.
+        Stopped = "stopped",
+    }
+);
+
+/// What a chat belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum ChatOwner {
+    /// A personal account (MTProto).
+    Account(crate::ids::AccountId),
+    /// A bot (Bot API).
+    Bot(BotId),
+}
+
+impl ChatOwner {
+    /// The owner of `chat`; `None` only for a corrupt row.
+    pub fn of(chat: &Chat) -> Option<ChatOwner> {
+        match (chat.account_id, chat.bot_id) {
+            (Some(a), None) => Some(ChatOwner::Account(a)),
+            (None, Some(b)) => Some(ChatOwner::Bot(b)),
+            _ => None,
+        }
+    }
+}
+
+/// A bot connected through the Bot API. The token is sealed by the vault before it reaches the
+/// store and is never part of any response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Bot {
+    /// Identifier.
+    pub id: BotId,
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// Telegram's id of the bot (the digits before `:` in its token).
+    pub telegram_bot_id: i64,
+    /// `@username` without the `@`.
+    pub username: String,
+    /// Display name.
+    pub first_name: String,
+    /// How updates arrive.
+    pub mode: BotMode,
+    /// Health.
+    pub status: BotStatus,
+    /// Why, for `reconnecting` and `unauthorized`.
+    pub status_detail: Option<String>,
+    /// Supervised (false when stopped).
+    pub active: bool,
+    /// The random path segment of its webhook URL (never the token).
+    #[serde(skip)]
+    pub hook_id: String,
+    /// The sealed token.
+    #[serde(skip)]
+    pub token_sealed: Vec<u8>,
+    /// The sealed webhook secret (`X-Telegram-Bot-Api-Secret-Token`).
+    #[serde(skip)]
+    pub hook_secret_sealed: Vec<u8>,
+    /// Highest `update_id` stored.
+    pub last_update_id: Option<i64>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// A bot to create.
+#[derive(Clone, Debug)]
+pub struct NewBot {
+    /// Workspace.
+    pub workspace_id: WorkspaceId,
+    /// Telegram's id of the bot.
+    pub telegram_bot_id: i64,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub first_name: String,
+    /// How updates arrive.
+    pub mode: BotMode,
+    /// Random path segment for the webhook.
+    pub hook_id: String,
+    /// Sealed token.
+    pub token_sealed: Vec<u8>,
+    /// Sealed webhook secret.
+    pub hook_secret_sealed: Vec<u8>,
+}
+
+/// Who is asking: every inbox read and write is scoped by it in the store's queries. Admins
+/// and owners see the whole workspace; an operator sees the chats assigned to them and the
+/// unassigned queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    /// The workspace acted in.
+    pub workspace: WorkspaceId,
+    /// The member.
+    pub user: UserId,
+    /// Their role there.
+    pub role: Role,
+}
+
+impl Viewer {
+    /// True if this viewer may see and act on a chat with this assignee.
+    pub fn may_see(&self, assignee: Option<UserId>) -> bool {
+        self.role.is_admin() || assignee.is_none_or(|a| a == self.user)
+    }
+}
+
+/// Which assignee a chat list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssigneeFilter {
+    /// Everything the viewer may see.
+    #[default]
+    All,
+    /// Assigned to the viewer.
+    Mine,
+    /// Not assigned to anyone.
+    Unassigned,
+}
+
+/// Filters and paging of the chat list (newest activity first).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChatFilter {
+    /// Assignee.
+    pub assignee: AssigneeFilter,
+    /// Only this status.
+    pub status: Option<ChatStatus>,
+    /// Only chats of this account.
+    pub account: Option<crate::ids::AccountId>,
+    /// Only chats of this bot.
+    pub bot: Option<BotId>,
+    /// Only chats whose last activity is older than this `(last_message_at, id)` cursor.
+    pub before: Option<(Timestamp, ChatId)>,
+    /// At most this many (the store caps it at 200).
+    pub limit: u32,
+}
+
+/// A reply to write together with its outbox item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReply {
+    /// Text or caption.
+    pub text: String,
+    /// Formatting entities (JSON array, Bot API shape).
+    pub entities: serde_json::Value,
+    /// Attached media (JSON object with the file store id, kind, name, MIME) or null.
+    pub media: serde_json::Value,
+    /// Replied-to Telegram message id.
+    pub reply_to_tg_id: Option<i64>,
+    /// MTProto `random_id`: resending the same item can never post it twice.
+    pub random_id: i64,
+}
+
+/// State of an outbox item.
+pub type OutboxState = DeliveryStatus;
+
+/// One reply waiting to be sent, with what the sender needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Identifier.
+    pub id: OutboxId,
+    /// The message it sends.
+    pub message: Message,
+    /// The chat it goes to.
+    pub chat: Chat,
+    /// Attempts made so far (including the current one once claimed).
+    pub attempts: i32,
+    /// The `random_id` to send with.
+    pub random_id: i64,
+}
+
+/// How loaded an operator is, for round-robin assignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorLoad {
+    /// The member.
+    pub user: UserId,
+    /// Their cap.
+    pub max_chats: i32,
+    /// Chats assigned to them that are not resolved.
+    pub open_chats: i32,
+}
+
+/// Storage of bots, the operator inbox and the outbox. Every inbox method takes a [`Viewer`]
+/// and checks visibility in its SQL; a chat another operator owns, or another workspace's, is
+/// `NotFound` — indistinguishable from one that does not exist.
+#[async_trait::async_trait]
+pub trait InboxStore: Send + Sync + 'static {
+    // --- bots ---
+
+    /// Creates a bot; `Conflict("bot_exists")` when the workspace already has it.
+    async fn create_bot(&self, bot: &NewBot, now: Timestamp) -> crate::StoreResult<Bot>;
+    /// Reads a bot of a workspace.
+    async fn get_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<Bot>;
+    /// Reads a bot by id alone (the supervisor; never exposed to requests).
+    async fn load_bot(&self, id: BotId) -> crate::StoreResult<Bot>;
+    /// Reads a bot by its webhook path segment.
+    async fn find_bot_by_hook(&self, hook_id: &str) -> crate::StoreResult<Option<Bot>>;
+    /// Bots of a workspace, by id.
+    async fn list_bots(&self, workspace: WorkspaceId) -> crate::StoreResult<Vec<Bot>>;
+    /// Every active bot, all workspaces.
+    async fn list_active_bots(&self) -> crate::StoreResult<Vec<Bot>>;
+    /// Sets health.
+    async fn set_bot_status(
+        &self,
+        id: BotId,
+        status: BotStatus,
+        detail: Option<&str>,
+        now: Timestamp,
+    ) -> crate::StoreResult<()>;
+    /// Starts or stops supervision.
+    async fn set_bot_active(&self, id: BotId, active: bool, now: Timestamp)
+    -> crate::StoreResult<()>;
+    /// Deletes a bot with its chats and messages.
+    async fn delete_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<()>;
+    /// Stores raw updates (JSON text) before they are processed; repeats of a stored
+    /// `update_id` are dropped. Returns how many were new.
+    async fn store_bot_updates(
+        &self,
+        bot: BotId,
+        updates: &[(i64, String)],
+        now: Timestamp,
+    ) -> crate::StoreResult<usize>;
+    /// Stored updates not processed yet, oldest first.
+    async fn pending_bot_updates(
+        &self,
+        bot: BotId,
+        limit: u32,
+    ) -> crate::StoreResult<Vec<(i64, String)>>;
+    /// Ingests messages of a bot's chats (as [`crate::AccountStore::ingest_messages`] does for
+    /// accounts) and marks the given updates processed, in one transaction.
+    async fn ingest_bot_messages(
+        &self,
+        bot: BotId,
+        batch: &[IncomingMessage],
+        processed: &[i64],
+        now: Timestamp,
+    ) -> crate::StoreResult<IngestOutcome>;
+
+    // --- the inbox, scoped by the viewer ---
+
+    /// Chats the viewer may see, newest activity first.
+    async fn list_inbox(&self, viewer: &Viewer, filter: &ChatFilter)
+    -> crate::StoreResult<Vec<Chat>>;
+    /// One chat the viewer may see.
+    async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> crate::StoreResult<Chat>;
+    /// Messages of a chat the viewer may see, newest first, older than `before` when given.
+    async fn chat_messages(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> crate::StoreResult<Vec<Message>>;
+    /// Earlier versions of a message the viewer may see, oldest first.
+    async fn message_history(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+    ) -> crate::StoreResult<Vec<MessageEdit>>;
+    /// Zeroes the unread count; returns the chat and the newest inbound Telegram message id
+    /// (what `readHistory` needs).
+    async fn mark_chat_read(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        now: Timestamp,
+    ) -> crate::StoreResult<(Chat, Option<i64>)>;
+    /// Sets the status.
+    async fn set_chat_status(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        status: ChatStatus,
+        now: Timestamp,
+    ) -> crate::StoreResult<Chat>;
+    /// Assigns (or unassigns) a chat. Admins may assign anyone of the workspace; an operator
+    /// may only take an unassigned chat for themselves or hand their own back.
+    /// `Conflict("not_a_member")` when the assignee is not in the workspace.
+    async fn assign_chat(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        assignee: Option<UserId>,
+        now: Timestamp,
+    ) -> crate::StoreResult<Chat>;
+    /// Assigns a chat to `user` only if it is still unassigned (automatic assignment); `None`
+    /// when someone else got it first.
+    async fn auto_assign_chat(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        now: Timestamp,
+    ) -> crate::StoreResult<Option<Chat>>;
+    /// Operators (role `operator`) of a workspace with their caps and open assigned chats.
+    async fn operator_loads(&self, workspace: WorkspaceId)
+    -> crate::StoreResult<Vec<OperatorLoad>>;
+
+    // --- the outbox ---
+
+    /// Writes a reply and its outbox item in one transaction. An operator replying to an
+    /// unassigned chat takes it.
+    async fn enqueue_reply(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        reply: &NewReply,
+        now: Timestamp,
+    ) -> crate::StoreResult<(Message, Chat)>;
+    /// Puts a failed reply back in the queue.
+    async fn retry_reply(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+        now: Timestamp,
+    ) -> crate::StoreResult<Message>;
+    /// Claims up to `limit` items due at `now` (oldest first), marking them `sending` and
+    /// counting the attempt.
+    async fn claim_outbox(&self, now: Timestamp, limit: u32) -> crate::StoreResult<Vec<OutboxItem>>;
+    /// Records a successful send. If ingestion already stored Telegram's echo of the message,
+    /// the echo is removed; its id is returned.
+    async fn complete_outbox(
+        &self,
+        item: OutboxId,
+        tg_message_id: i64,
+        sent_at: Timestamp,
+        now: Timestamp,
+    ) -> crate::StoreResult<(Message, Option<MessageId>)>;
+    /// Records a failed attempt: retried at `retry_at`, or `failed` with `error` when `None`.
+    async fn fail_outbox(
+        &self,
+        item: OutboxId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> crate::StoreResult<Message>;
+    /// After a restart: items left `sending` go back to `queued` when their chat belongs to a
+    /// personal account (MTProto's `random_id` makes the resend safe) and end `failed` with
+    /// `send_uncertain` for bots (the Bot API has no such guard). Returns how many of each.
+    async fn recover_outbox(&self, now: Timestamp) -> crate::StoreResult<(usize, usize)>;
+    /// The earliest time an item is due, if any is queued.
+    async fn next_outbox_due(&self) -> crate::StoreResult<Option<Timestamp>>;
+}
