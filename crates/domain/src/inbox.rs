@@ -364,6 +364,9 @@ pub trait InboxStore: Send + Sync + 'static {
         before: Option<MessageId>,
         limit: u32,
     ) -> crate::StoreResult<Vec<Message>>;
+    /// One message of a chat the viewer may see.
+    async fn get_message(&self, viewer: &Viewer, message: MessageId)
+    -> crate::StoreResult<Message>;
     /// Earlier versions of a message the viewer may see, oldest first.
     async fn message_history(
         &self,

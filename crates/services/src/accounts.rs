@@ -6,6 +6,7 @@
 //! than loses.
 
 use crate::events::{Audience, EventBus};
+use crate::inbox::Inbox;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,9 @@ struct Inner {
     keyring: Arc<Keyring>,
     settings: TelegramSettings,
     events: EventBus,
+    inbox: Inbox,
+    /// The live client of each connected account, for sending.
+    clients: Mutex<HashMap<AccountId, switchboard_telegram::grammers_client::Client>>,
     running: Mutex<HashMap<AccountId, Running>>,
     workers: Mutex<HashMap<AccountId, AccountWorker>>,
     tracker: TaskTracker,
@@ -74,6 +78,7 @@ impl AccountSupervisor {
         keyring: Arc<Keyring>,
         settings: TelegramSettings,
         events: EventBus,
+        inbox: Inbox,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -81,6 +86,8 @@ impl AccountSupervisor {
                 keyring,
                 settings,
                 events,
+                inbox,
+                clients: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
@@ -92,6 +99,17 @@ impl AccountSupervisor {
     /// The Telegram settings in force.
     pub fn settings(&self) -> &TelegramSettings {
         &self.inner.settings
+    }
+
+    /// The live client of a connected account.
+    pub fn client(&self, id: AccountId) -> Option<switchboard_telegram::grammers_client::Client> {
+        let clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(&id).cloned()
+    }
+
+    /// The account store.
+    pub fn store(&self) -> &Arc<dyn AccountStore> {
+        &self.inner.store
     }
 
     /// Starts every active account; returns how many were started.
@@ -386,6 +404,11 @@ async fn cycle(
             me = client.get_me() => me.map_err(TgError::from)?,
         };
         let self_id = me.id().bot_api_dialog_id();
+        inner
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, client.clone());
         report(inner, id, ws, AccountStatus::Connected, None, None).await;
         *backoff = Duration::from_secs(1);
         let mut stream = client
@@ -422,6 +445,11 @@ async fn cycle(
         }
     }
     .await;
+    inner
+        .clients
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
     drop(client);
     if let Err(e) = pool.quit().await {
         tracing::debug!(error = %e, "pool stopped with an error");
@@ -474,12 +502,7 @@ async fn ingest(
                     )
                     .await?
                 {
-                    inner.events.publish(
-                        ws,
-                        Audience::Workspace,
-                        "message_updated",
-                        json!({"account_id": id.0, "message": m}),
-                    );
+                    inner.inbox.message_changed(ws, &m).await;
                 }
             }
             Some(MappedUpdate::Deleted {
@@ -492,12 +515,7 @@ async fn ingest(
                     .mark_messages_deleted(id, peer_id, &tg_message_ids)
                     .await?
                 {
-                    inner.events.publish(
-                        ws,
-                        Audience::Workspace,
-                        "message_updated",
-                        json!({"account_id": id.0, "message": m}),
-                    );
+                    inner.inbox.message_changed(ws, &m).await;
                 }
             }
             None => {}
@@ -520,28 +538,7 @@ async fn flush(
     }
     let outcome = inner.store.ingest_messages(id, pending, now).await?;
     pending.clear();
-    for chat in &outcome.chats {
-        inner.events.publish(
-            ws,
-            Audience::Chat {
-                chat_id: chat.id,
-                assignee: None,
-            },
-            "chat_updated",
-            json!({"chat": chat}),
-        );
-    }
-    for m in &outcome.inserted {
-        inner.events.publish(
-            ws,
-            Audience::Chat {
-                chat_id: m.chat_id,
-                assignee: None,
-            },
-            "new_message",
-            json!({"message": m}),
-        );
-    }
+    inner.inbox.after_ingest(ws, &outcome).await;
     Ok(outcome.inserted.len() as u64)
 }
 

@@ -24,6 +24,11 @@ pub enum Audience {
         /// Its assignee, if any.
         assignee: Option<UserId>,
     },
+    /// One member only (e.g. the operator a chat was taken from).
+    User {
+        /// The member.
+        user_id: UserId,
+    },
 }
 
 /// One published event.
@@ -56,6 +61,7 @@ impl Event {
             Audience::Chat { assignee, .. } => {
                 role.is_admin() || assignee.is_none_or(|a| a == user)
             }
+            Audience::User { user_id } => user_id == user,
         }
     }
 }

@@ -2,15 +2,20 @@
 //! store — operator sign-in with lockout, web sessions and CSRF tokens, the audit trail, and
 //! the supervisor that owns every background worker.
 
+pub mod account_transport;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod connect;
 pub mod events;
+pub mod inbox;
+pub mod outbox;
 pub mod secret;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};
 pub use events::{Audience, Event, EventBus};
+pub use inbox::Inbox;
+pub use outbox::{OutboxSettings, SendFailure, Sent, Transport, Transports};
 pub use secret::Secret;
 pub use workers::{WorkerState, WorkerStatus, Workers};

@@ -6,8 +6,8 @@
 
 use crate::PgStore;
 use crate::accounts::{
-    C_CHAT_COLUMNS, CHAT_COLUMNS, MESSAGE_COLUMNS, ingest_in, json_nullable, json_text, read_chat,
-    read_message,
+    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, ingest_in, json_nullable,
+    json_text, read_chat, read_message,
 };
 use crate::error::{ResultExt, corrupt};
 use crate::store::one_row;
@@ -368,6 +368,23 @@ impl InboxStore for PgStore {
         .store_err(OP)?;
         tx.commit().await.store_err(OP)?;
         rows.iter().map(|r| read_message(OP, r)).collect()
+    }
+
+    async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        const OP: &str = "get_message";
+        let (ws, admin, user) = scope_args(viewer);
+        let row = sqlx::query(&format!(
+            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+             WHERE {SCOPE} AND m.id = $4"
+        ))
+        .bind(ws)
+        .bind(admin)
+        .bind(user)
+        .bind(message.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_message(OP, &row)
     }
 
     async fn message_history(

@@ -383,6 +383,23 @@ impl InboxStore for SqliteStore {
         rows.iter().map(|r| read_message(OP, r)).collect()
     }
 
+    async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        const OP: &str = "get_message";
+        let (ws, admin, user) = scope_args(viewer);
+        let row = sqlx::query(&format!(
+            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+             WHERE {SCOPE} AND m.id = ?4"
+        ))
+        .bind(ws)
+        .bind(admin)
+        .bind(user)
+        .bind(message.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_message(OP, &row)
+    }
+
     async fn message_history(
         &self,
         viewer: &Viewer,

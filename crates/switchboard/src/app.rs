@@ -6,9 +6,13 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, Store, Timestamp};
+use switchboard_domain::{AccountStore, InboxStore, Store, Timestamp};
+use switchboard_files::FileStore;
+use switchboard_services::Inbox;
+use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::connect::AccountService;
+use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::TelegramSettings;
 use switchboard_vault::{Keyring, MasterKey};
@@ -23,6 +27,8 @@ pub struct Stores {
     pub store: Arc<dyn Store>,
     /// Accounts, their sessions, chats and messages.
     pub accounts: Arc<dyn AccountStore>,
+    /// Bots, the inbox and the outbox.
+    pub inbox: Arc<dyn InboxStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -48,7 +54,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             .context("migrating the SQLite database")?;
         Ok(Stores {
             store: Arc::new(store.clone()),
-            accounts: Arc::new(store),
+            accounts: Arc::new(store.clone()),
+            inbox: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -64,7 +71,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             .context("migrating the PostgreSQL database")?;
         Ok(Stores {
             store: Arc::new(store.clone()),
-            accounts: Arc::new(store),
+            accounts: Arc::new(store.clone()),
+            inbox: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -99,6 +107,8 @@ pub struct Running {
     pub account_store: Arc<dyn AccountStore>,
     /// Account connection and supervision.
     pub accounts: Arc<AccountService>,
+    /// The operator inbox.
+    pub inbox: Inbox,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -155,6 +165,7 @@ pub async fn start_with(
     let Stores {
         store,
         accounts: account_store,
+        inbox: inbox_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -167,14 +178,32 @@ pub async fn start_with(
             .as_deref()
             .is_some_and(|u| u.starts_with("https://")),
         max_json_bytes: config.server.max_json_bytes,
+        max_upload_bytes: config.server.max_upload_bytes,
     };
     let events = EventBus::default();
+    let files = FileStore::new(
+        config.data_dir.join("files"),
+        config.server.max_upload_bytes as u64,
+    );
+    let transports = Transports::default();
+    let inbox = Inbox::new(
+        inbox_store,
+        events.clone(),
+        transports.clone(),
+        config.inbox.auto_assign,
+    );
     let supervisor = AccountSupervisor::new(
         Arc::clone(&account_store),
         Arc::clone(&keyring),
         telegram_settings(config),
         events.clone(),
+        inbox.clone(),
     );
+    transports.set_accounts(Arc::new(AccountTransport::new(
+        supervisor.clone(),
+        files.clone(),
+    )));
+    spawn_outbox(&workers, inbox.clone());
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
         Arc::clone(&account_store),
@@ -191,6 +220,8 @@ pub async fn start_with(
         events: events.clone(),
         account_store: Arc::clone(&account_store),
         accounts: Arc::clone(&accounts),
+        inbox: inbox.clone(),
+        files,
     };
     let router =
         switchboard_web::router(services, settings, switchboard_web::metrics::Metrics::new());
@@ -214,6 +245,7 @@ pub async fn start_with(
         events,
         account_store,
         accounts,
+        inbox,
         shutdown,
         server,
     })
@@ -250,6 +282,16 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
         .with_context(|| format!("creating the master key {}", path.display()))?;
     tracing::warn!(path = %path.display(), "created a new master key; back it up — without it stored sessions cannot be read");
     Ok(Keyring::new(key))
+}
+
+fn spawn_outbox(workers: &Workers, inbox: Inbox) {
+    workers.spawn("outbox", move |cancel| {
+        let inbox = inbox.clone();
+        async move {
+            switchboard_services::outbox::run(inbox, OutboxSettings::default(), cancel).await;
+            Ok(())
+        }
+    });
 }
 
 fn spawn_flow_purger(workers: &Workers, accounts: Arc<AccountService>) {

@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Telegram connectivity.
     pub telegram: TelegramConfig,
+    /// The operator inbox.
+    pub inbox: InboxConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             telegram: TelegramConfig::default(),
+            inbox: InboxConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -53,6 +56,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest JSON request body, in bytes.
     pub max_json_bytes: usize,
+    /// Largest uploaded attachment, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,7 +66,23 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             max_json_bytes: 64 * 1024,
+            max_upload_bytes: 20 * 1024 * 1024,
         }
+    }
+}
+
+/// Operator inbox settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    /// Give chats that need an answer to online operators automatically (round-robin by
+    /// load, respecting each operator's `max_chats`).
+    pub auto_assign: bool,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self { auto_assign: true }
     }
 }
 
@@ -189,6 +210,7 @@ impl Default for LogConfig {
 enum Kind {
     Str,
     Int,
+    Bool,
 }
 
 /// Every key settable from the environment: (path in the TOML, variable, kind, secret).
@@ -211,6 +233,18 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "server.max_json_bytes",
         "SWITCHBOARD_MAX_JSON_BYTES",
         Kind::Int,
+        false,
+    ),
+    (
+        "server.max_upload_bytes",
+        "SWITCHBOARD_MAX_UPLOAD_BYTES",
+        Kind::Int,
+        false,
+    ),
+    (
+        "inbox.auto_assign",
+        "SWITCHBOARD_INBOX_AUTO_ASSIGN",
+        Kind::Bool,
         false,
     ),
     ("database.url", "SWITCHBOARD_DATABASE_URL", Kind::Str, true),
@@ -295,6 +329,9 @@ pub enum ConfigError {
     /// The TOML is malformed, has an unknown key or a wrong type.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// A boolean environment variable is not `true`/`false`/`1`/`0`.
+    #[error("{0} must be true or false")]
+    NotABoolean(String),
     /// A `*_FILE` secret could not be read.
     #[error("cannot read {var} ({path}): {source}")]
     SecretFile {
@@ -372,6 +409,11 @@ impl Config {
                         .parse()
                         .map_err(|_| ConfigError::NotAnInteger(name.clone()))?,
                 ),
+                Kind::Bool => match value.trim() {
+                    "true" | "1" => toml::Value::Boolean(true),
+                    "false" | "0" => toml::Value::Boolean(false),
+                    _ => return Err(ConfigError::NotABoolean(name.clone())),
+                },
             };
             insert_path(&mut root, key, v);
         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod import;
 pub mod login;
 pub mod mapping;
+pub mod send;
 pub mod session;
 pub mod settings;
 #[cfg(test)]

@@ -62,10 +62,12 @@ impl TestApp {
             TestDb::Sqlite { store, .. } => switchboard::Stores {
                 store: Arc::new(store.clone()),
                 accounts: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
             },
             TestDb::Postgres(pg) => switchboard::Stores {
                 store: Arc::new(pg.store().clone()),
                 accounts: Arc::new(pg.store().clone()),
+                inbox: Arc::new(pg.store().clone()),
             },
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;

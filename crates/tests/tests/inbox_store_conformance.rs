@@ -813,6 +813,10 @@ async fn admins_see_the_whole_workspace_and_nothing_else(db: Stores) {
         db.inbox.get_chat(&w.admin, ChatId(999_999)).await,
         StoreError::NotFound
     );
+    assert_err!(
+        db.inbox.get_message(&w.admin, MessageId(999_999)).await,
+        StoreError::NotFound
+    );
 }
 
 async fn operators_see_their_own_and_unassigned_chats_only(db: Stores) {
@@ -1040,6 +1044,10 @@ async fn visible_chats_can_be_read_and_acted_on(db: Stores) {
             .unwrap();
         assert!(!listed.is_empty());
         assert!(listed.iter().all(|m| m.chat_id == chat.id));
+        assert_eq!(
+            db.inbox.get_message(viewer, listed[0].id).await.unwrap(),
+            listed[0]
+        );
         let history = db
             .inbox
             .message_history(viewer, listed[0].id)
@@ -1140,6 +1148,12 @@ async fn assert_out_of_reach(db: &Stores, viewer: &Viewer, admin: &Viewer, chat:
         db.inbox.message_history(viewer, inbound_id).await,
         StoreError::NotFound
     );
+    for message in [inbound_id, failed] {
+        assert_err!(
+            db.inbox.get_message(viewer, message).await,
+            StoreError::NotFound
+        );
+    }
     assert_err!(
         db.inbox.mark_chat_read(viewer, chat, t(10_000)).await,
         StoreError::NotFound

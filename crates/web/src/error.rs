@@ -128,6 +128,15 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict("username_taken") => {
                 ApiError::new(StatusCode::CONFLICT, "username_taken")
             }
+            StoreError::Conflict("assign_forbidden") => {
+                ApiError::new(StatusCode::FORBIDDEN, "assign_forbidden")
+            }
+            StoreError::Conflict("not_a_member") => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_member")
+            }
+            StoreError::Conflict(code @ ("not_failed" | "bot_exists" | "account_exists")) => {
+                ApiError::new(StatusCode::CONFLICT, code)
+            }
             StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");

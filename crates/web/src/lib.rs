@@ -18,8 +18,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::sync::Arc;
 use switchboard_domain::{AccountStore, Store};
+use switchboard_files::FileStore;
 use switchboard_services::connect::AccountService;
-use switchboard_services::{AuthService, EventBus, Workers};
+use switchboard_services::{AuthService, EventBus, Inbox, Workers};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -30,6 +31,8 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// Largest JSON body accepted, in bytes.
     pub max_json_bytes: usize,
+    /// Largest uploaded attachment, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for WebSettings {
@@ -37,6 +40,7 @@ impl Default for WebSettings {
         Self {
             secure_cookies: false,
             max_json_bytes: 64 * 1024,
+            max_upload_bytes: 20 * 1024 * 1024,
         }
     }
 }
@@ -48,6 +52,8 @@ struct Inner {
     events: EventBus,
     account_store: Arc<dyn AccountStore>,
     accounts: Arc<AccountService>,
+    inbox: Inbox,
+    files: FileStore,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -86,6 +92,16 @@ impl AppState {
     /// Account connection and supervision.
     pub fn accounts(&self) -> &AccountService {
         &self.0.accounts
+    }
+
+    /// The operator inbox.
+    pub fn inbox(&self) -> &Inbox {
+        &self.0.inbox
+    }
+
+    /// The file store (attachments and downloaded media).
+    pub fn files(&self) -> &FileStore {
+        &self.0.files
     }
 
     /// Web settings.
@@ -128,6 +144,10 @@ pub struct Services {
     pub account_store: Arc<dyn AccountStore>,
     /// Account connection and supervision.
     pub accounts: Arc<AccountService>,
+    /// The operator inbox.
+    pub inbox: Inbox,
+    /// The file store.
+    pub files: FileStore,
 }
 
 /// Builds the whole application router.
@@ -139,6 +159,8 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         events,
         account_store,
         accounts,
+        inbox,
+        files,
     } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes())
@@ -155,6 +177,8 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         events,
         account_store,
         accounts,
+        inbox,
+        files,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

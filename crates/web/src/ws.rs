@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
-use switchboard_services::{Event, SessionContext};
+use switchboard_domain::{ChatFilter, ChatId, MessageId, StoreError, UserId, Viewer, WorkspaceId};
+use switchboard_services::{Event, Inbox, SessionContext};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,6 +86,7 @@ async fn serve(
     let ws_id = ctx.membership.workspace_id;
     let user = ctx.user.id;
     let mut role = ctx.membership.role;
+    let _presence = PresenceGuard::new(state.inbox().clone(), ws_id, user);
     // Subscribe before replaying so nothing falls between the two.
     let mut rx = state.events().subscribe();
     let mut sent_up_to = last.unwrap_or_else(|| state.events().last_id());
@@ -116,19 +118,48 @@ async fn serve(
             }
         }
     }
+    // A fresh client gets its first page of chats; a reconnecting one only the deltas.
+    if last.is_none() {
+        let viewer = Viewer {
+            workspace: ws_id,
+            user,
+            role,
+        };
+        let filter = ChatFilter {
+            limit: INITIAL_CHATS,
+            ..ChatFilter::default()
+        };
+        match state.inbox().list(&viewer, &filter).await {
+            Ok(chats) => {
+                let msg = control(
+                    "initial_chats",
+                    json!({"chats": chats, "online": state.inbox().online(ws_id)}),
+                );
+                if socket.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the initial chats"),
+        }
+    }
     let mut recheck = tokio::time::interval(Duration::from_secs(30));
     recheck.tick().await;
     loop {
         tokio::select! {
             incoming = socket.recv() => {
                 let Some(Ok(msg)) = incoming else { return };
-                let reply = match msg {
-                    Message::Text(text) => command(&text),
+                let replies = match msg {
+                    Message::Text(text) => {
+                        let viewer = Viewer { workspace: ws_id, user, role };
+                        command(&state, &viewer, &text).await
+                    }
                     Message::Close(_) => return,
-                    _ => None,
+                    _ => Vec::new(),
                 };
-                if let Some(reply) = reply && socket.send(reply).await.is_err() {
-                    return;
+                for reply in replies {
+                    if socket.send(reply).await.is_err() {
+                        return;
+                    }
                 }
             }
             event = rx.recv() => {
@@ -164,16 +195,99 @@ async fn serve(
     }
 }
 
-fn command(text: &str) -> Option<Message> {
+/// Chats sent on connect.
+const INITIAL_CHATS: u32 = 50;
+/// Messages per frame of a `chat_messages` answer.
+const CHUNK: usize = 50;
+
+/// Marks the member online while the socket lives.
+struct PresenceGuard {
+    inbox: Inbox,
+    workspace: WorkspaceId,
+    user: UserId,
+}
+
+impl PresenceGuard {
+    fn new(inbox: Inbox, workspace: WorkspaceId, user: UserId) -> Self {
+        inbox.connected(workspace, user);
+        Self {
+            inbox,
+            workspace,
+            user,
+        }
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        self.inbox.disconnected(self.workspace, self.user);
+    }
+}
+
+fn store_error(e: &StoreError) -> Message {
+    let code = match e {
+        StoreError::NotFound => "not_found",
+        StoreError::Conflict(c) => c,
+        StoreError::Backend(_) => "internal",
+    };
+    control("error", json!({"code": code}))
+}
+
+/// Answers one client command. Every store call carries the member's viewer, so a command
+/// naming another operator's chat fails exactly like a missing one.
+async fn command(state: &AppState, viewer: &Viewer, text: &str) -> Vec<Message> {
     let v: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => return Some(control("error", json!({"code": "invalid_json"}))),
+        Err(_) => return vec![control("error", json!({"code": "invalid_json"}))],
     };
-    match v.get("type").and_then(|t| t.as_str()) {
-        Some("ping") => Some(control(
+    let chat_id = v.get("chat_id").and_then(|c| c.as_i64()).map(ChatId);
+    match (v.get("type").and_then(|t| t.as_str()), chat_id) {
+        (Some("ping"), _) => vec![control(
             "pong",
             json!({"ts": switchboard_domain::Timestamp::now().0}),
-        )),
-        Some(_) | None => Some(control("error", json!({"code": "unknown_command"}))),
+        )],
+        (Some("get_chat_messages"), Some(chat)) => {
+            let before = v.get("before").and_then(|b| b.as_i64()).map(MessageId);
+            let limit = v
+                .get("limit")
+                .and_then(|l| l.as_u64())
+                .map_or(50, |l| u32::try_from(l.clamp(1, 200)).unwrap_or(50));
+            match state.inbox().messages(viewer, chat, before, limit).await {
+                Ok(messages) => {
+                    let has_more = messages.len() == limit as usize;
+                    let chunks: Vec<&[switchboard_domain::Message]> =
+                        messages.chunks(CHUNK).collect();
+                    let total = chunks.len().max(1);
+                    if chunks.is_empty() {
+                        return vec![control(
+                            "chat_messages",
+                            json!({"chat_id": chat.0, "messages": [], "has_more": false, "chunk": 0, "chunks": 1}),
+                        )];
+                    }
+                    chunks
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, part)| {
+                            control(
+                                "chat_messages",
+                                json!({"chat_id": chat.0, "messages": part, "has_more": has_more, "chunk": i, "chunks": total}),
+                            )
+                        })
+                        .collect()
+                }
+                Err(e) => vec![store_error(&e)],
+            }
+        }
+        (Some("mark_as_read"), Some(chat)) => match state.inbox().mark_read(viewer, chat).await {
+            Ok(_) => vec![control(
+                "ok",
+                json!({"command": "mark_as_read", "chat_id": chat.0}),
+            )],
+            Err(e) => vec![store_error(&e)],
+        },
+        (Some("get_chat_messages" | "mark_as_read"), None) => {
+            vec![control("error", json!({"code": "validation_failed"}))]
+        }
+        (Some(_) | None, _) => vec![control("error", json!({"code": "unknown_command"}))],
     }
 }

@@ -5,15 +5,15 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::session::{Admin, Member};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json as j};
-use switchboard_domain::{Account, AccountId, ChatId};
+use switchboard_domain::{Account, AccountId};
 use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
 use switchboard_telegram::ExportFormat;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -32,7 +32,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_account))
         .routes(routes!(export_session))
         .routes(routes!(account_chats))
-        .routes(routes!(chat_messages))
 }
 
 impl From<ConnectError> for ApiError {
@@ -415,30 +414,4 @@ async fn account_chats(
         .list_account_chats(ctx.membership.workspace_id, AccountId(id))
         .await?;
     Ok(json(j!({"chats": chats})))
-}
-
-/// Paging of messages.
-#[derive(Deserialize, IntoParams)]
-pub struct MessagesQuery {
-    /// Older than this Telegram message id.
-    pub before: Option<i64>,
-    /// At most this many (1–200, default 50).
-    pub limit: Option<u32>,
-}
-
-/// A chat's messages, newest first.
-#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", tag = "accounts", params(("id" = i64, Path), MessagesQuery), responses(
-    (status = 200, description = "`{messages}`", body = Object)))]
-async fn chat_messages(
-    State(state): State<AppState>,
-    Admin(ctx): Admin,
-    Path(id): Path<i64>,
-    Query(q): Query<MessagesQuery>,
-) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let messages = state
-        .account_store()
-        .list_chat_messages(ctx.membership.workspace_id, ChatId(id), q.before, limit)
-        .await?;
-    Ok(json(j!({"messages": messages})))
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod inbox;
 mod system;
 mod team;
 
@@ -12,6 +13,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::routes())
         .merge(auth::routes())
+        .merge(inbox::routes())
         .merge(team::routes())
         .merge(system::routes())
 }

@@ -1,0 +1,172 @@
+//! Sending replies and read receipts through the live client of a personal account (the
+//! supervisor's; no other client is ever created for it).
+
+use crate::accounts::AccountSupervisor;
+use crate::outbox::{SendFailure, Sent, Transport};
+use std::time::Duration;
+use switchboard_domain::{Chat, OutboxItem, Timestamp};
+use switchboard_files::{FileId, FileStore};
+use switchboard_telegram::Error as TgError;
+use switchboard_telegram::send::{self, Attachment};
+
+/// How long one send may take before it counts as a failed attempt.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Personal-account transport: the supervisor plus where uploaded files live.
+#[derive(Clone)]
+pub struct AccountTransport {
+    supervisor: AccountSupervisor,
+    files: FileStore,
+}
+
+impl AccountTransport {
+    /// A transport over `supervisor`'s clients; attachments are read from `files`.
+    pub fn new(supervisor: AccountSupervisor, files: FileStore) -> Self {
+        Self { supervisor, files }
+    }
+
+    async fn peer(
+        &self,
+        chat: &Chat,
+    ) -> Result<
+        (
+            switchboard_telegram::grammers_client::Client,
+            switchboard_telegram::grammers_client::session::types::PeerRef,
+        ),
+        SendFailure,
+    > {
+        let account = chat.account_id.ok_or_else(|| SendFailure::Permanent {
+            code: "not_an_account_chat".into(),
+        })?;
+        let client = self
+            .supervisor
+            .client(account)
+            .ok_or_else(|| SendFailure::Retry {
+                code: "account_offline".into(),
+                after: None,
+            })?;
+        let cached = self
+            .supervisor
+            .store()
+            .get_cached_peer(account, chat.peer_id)
+            .await
+            .map_err(|_| SendFailure::Retry {
+                code: "store_error".into(),
+                after: None,
+            })?
+            .ok_or_else(|| SendFailure::Permanent {
+                code: "peer_unknown".into(),
+            })?;
+        let peer = send::peer_ref(&cached).ok_or_else(|| SendFailure::Permanent {
+            code: "peer_unknown".into(),
+        })?;
+        Ok((client, peer))
+    }
+
+    async fn attachment(
+        &self,
+        client: &switchboard_telegram::grammers_client::Client,
+        media: &serde_json::Value,
+    ) -> Result<Option<Attachment>, SendFailure> {
+        let Some(file_id) = media.get("file_id").and_then(|f| f.as_str()) else {
+            return Ok(None);
+        };
+        let id: FileId = file_id.parse().map_err(|_| SendFailure::Permanent {
+            code: "file_missing".into(),
+        })?;
+        let bytes =
+            tokio::fs::read(self.files.path(&id))
+                .await
+                .map_err(|_| SendFailure::Permanent {
+                    code: "file_missing".into(),
+                })?;
+        let name = media
+            .get("file_name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("file")
+            .to_string();
+        let file = send::upload(client, &bytes, &name)
+            .await
+            .map_err(|e| failure(&e))?;
+        Ok(Some(Attachment {
+            file,
+            as_photo: media.get("kind").and_then(|k| k.as_str()) == Some("photo"),
+            mime_type: media
+                .get("mime_type")
+                .and_then(|m| m.as_str())
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            file_name: name,
+        }))
+    }
+}
+
+/// Sorts a Telegram error into retry-later or give-up.
+pub fn failure(e: &TgError) -> SendFailure {
+    match e {
+        TgError::FloodWait { seconds } => SendFailure::Retry {
+            code: "FLOOD_WAIT".into(),
+            after: Some(Duration::from_secs(u64::from(*seconds))),
+        },
+        TgError::Unreachable(_) | TgError::ClientCrashed | TgError::Store(_) => {
+            SendFailure::Retry {
+                code: e.code().into(),
+                after: None,
+            }
+        }
+        TgError::Rpc { code, name } if *code >= 500 || *code == -503 => SendFailure::Retry {
+            code: name.clone(),
+            after: None,
+        },
+        TgError::Rpc { name, .. } => SendFailure::Permanent { code: name.clone() },
+        TgError::Unauthorized | TgError::Banned => SendFailure::Retry {
+            code: e.code().into(),
+            after: None,
+        },
+        other => SendFailure::Permanent {
+            code: other.code().into(),
+        },
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for AccountTransport {
+    async fn send(&self, item: &OutboxItem) -> Result<Sent, SendFailure> {
+        let (client, peer) = self.peer(&item.chat).await?;
+        let attachment = self.attachment(&client, &item.message.media).await?;
+        let reply_to = item
+            .message
+            .reply_to_tg_id
+            .and_then(|id| i32::try_from(id).ok());
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            send::send(
+                &client,
+                peer,
+                &item.message.text,
+                &item.message.entities,
+                reply_to,
+                attachment,
+                item.random_id,
+            ),
+        )
+        .await
+        .map_err(|_| SendFailure::Retry {
+            code: "send_timeout".into(),
+            after: None,
+        })?
+        .map_err(|e| failure(&e))?;
+        Ok(Sent {
+            tg_message_id: i64::from(sent.id),
+            sent_at: Timestamp(i64::from(sent.date) * 1000),
+        })
+    }
+
+    async fn mark_read(&self, chat: &Chat, max_tg_id: i64) -> Result<(), SendFailure> {
+        let (client, peer) = self.peer(chat).await?;
+        let max_id = i32::try_from(max_tg_id).unwrap_or(i32::MAX);
+        send::read_history(&client, peer, chat.peer_kind, max_id)
+            .await
+            .map_err(|e| failure(&e))
+    }
+}

@@ -1,0 +1,465 @@
+//! The operator inbox: what the HTTP API and the WebSocket call to read and act on chats, the
+//! publishing of chat and message events with the audience each chat's assignee allows,
+//! operator presence, and automatic assignment.
+//!
+//! Every read and write goes through the store with the caller's [`Viewer`], so visibility is
+//! enforced by the queries themselves; this layer adds the events and the side effects (waking
+//! the outbox, telling Telegram a chat was read).
+
+use crate::events::{Audience, EventBus};
+use crate::outbox::{Transport, Transports};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_domain::{
+    Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Direction, InboxStore, IngestOutcome, Message,
+    MessageEdit, MessageId, NewReply, Role, StoreError, StoreResult, Timestamp, UserId, Viewer,
+    WorkspaceId,
+};
+use tokio::sync::Notify;
+
+/// The audience of events about `chat`.
+pub fn chat_audience(chat: &Chat) -> Audience {
+    Audience::Chat {
+        chat_id: chat.id,
+        assignee: chat.assignee_id,
+    }
+}
+
+/// A viewer that sees the whole workspace, for the server's own lookups (never for requests).
+pub fn system_viewer(workspace: WorkspaceId) -> Viewer {
+    Viewer {
+        workspace,
+        user: UserId(0),
+        role: Role::Owner,
+    }
+}
+
+/// Who is online: open WebSocket connections per member.
+#[derive(Default)]
+struct Presence {
+    connections: HashMap<(WorkspaceId, UserId), usize>,
+}
+
+struct Inner {
+    store: Arc<dyn InboxStore>,
+    events: EventBus,
+    presence: Mutex<Presence>,
+    /// When each operator was last given a chat automatically (ties go to the longest idle).
+    last_assigned: Mutex<HashMap<UserId, Timestamp>>,
+    auto_assign: bool,
+    outbox_wake: Arc<Notify>,
+    transports: Transports,
+}
+
+/// The inbox service. Cloning shares it.
+#[derive(Clone)]
+pub struct Inbox {
+    inner: Arc<Inner>,
+}
+
+impl Inbox {
+    /// An inbox over `store`; `auto_assign` turns round-robin assignment on.
+    pub fn new(
+        store: Arc<dyn InboxStore>,
+        events: EventBus,
+        transports: Transports,
+        auto_assign: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                events,
+                presence: Mutex::new(Presence::default()),
+                last_assigned: Mutex::new(HashMap::new()),
+                auto_assign,
+                outbox_wake: Arc::new(Notify::new()),
+                transports,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn InboxStore> {
+        &self.inner.store
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Notified whenever a reply is queued.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.outbox_wake)
+    }
+
+    /// The senders of each kind of chat owner.
+    pub fn transports(&self) -> &Transports {
+        &self.inner.transports
+    }
+
+    // --- presence ---
+
+    /// A WebSocket of `user` opened; announces them online on their first connection.
+    pub fn connected(&self, workspace: WorkspaceId, user: UserId) {
+        let first = {
+            let mut p = self
+                .inner
+                .presence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let n = p.connections.entry((workspace, user)).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            self.publish_presence(workspace, user, true);
+        }
+    }
+
+    /// A WebSocket of `user` closed; announces them offline when it was their last.
+    pub fn disconnected(&self, workspace: WorkspaceId, user: UserId) {
+        let last = {
+            let mut p = self
+                .inner
+                .presence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match p.connections.get_mut(&(workspace, user)) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    p.connections.remove(&(workspace, user));
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.publish_presence(workspace, user, false);
+        }
+    }
+
+    /// Members of `workspace` with at least one open connection.
+    pub fn online(&self, workspace: WorkspaceId) -> Vec<UserId> {
+        let p = self
+            .inner
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut users: Vec<UserId> = p
+            .connections
+            .keys()
+            .filter(|(ws, _)| *ws == workspace)
+            .map(|(_, u)| *u)
+            .collect();
+        users.sort();
+        users
+    }
+
+    fn publish_presence(&self, workspace: WorkspaceId, user: UserId, online: bool) {
+        self.inner.events.publish(
+            workspace,
+            Audience::Workspace,
+            "presence",
+            json!({"user_id": user.0, "online": online}),
+        );
+    }
+
+    // --- ingestion ---
+
+    /// After messages were stored: assigns chats that just received inbound messages and have
+    /// no assignee, then publishes `chat_updated` and `new_message` for what changed.
+    pub async fn after_ingest(&self, workspace: WorkspaceId, outcome: &IngestOutcome) {
+        let mut chats: HashMap<ChatId, Chat> =
+            outcome.chats.iter().map(|c| (c.id, c.clone())).collect();
+        if self.inner.auto_assign {
+            let mut waiting: Vec<ChatId> = outcome
+                .inserted
+                .iter()
+                .filter(|m| m.direction == Direction::In)
+                .map(|m| m.chat_id)
+                .filter(|c| chats.get(c).is_some_and(|c| c.assignee_id.is_none()))
+                .collect();
+            waiting.sort();
+            waiting.dedup();
+            for chat in waiting {
+                match self.auto_assign(workspace, chat).await {
+                    Ok(Some(assigned)) => {
+                        chats.insert(chat, assigned);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(chat_id = %chat, error = %e, "auto-assignment failed"),
+                }
+            }
+        }
+        let mut ordered: Vec<&Chat> = chats.values().collect();
+        ordered.sort_by_key(|c| c.id);
+        for chat in ordered {
+            self.publish_chat(chat);
+        }
+        for m in &outcome.inserted {
+            let audience = chats.get(&m.chat_id).map_or(
+                Audience::Chat {
+                    chat_id: m.chat_id,
+                    assignee: None,
+                },
+                chat_audience,
+            );
+            self.inner
+                .events
+                .publish(workspace, audience, "new_message", json!({"message": m}));
+        }
+    }
+
+    /// Publishes `message_updated` for an edited or deleted message.
+    pub async fn message_changed(&self, workspace: WorkspaceId, message: &Message) {
+        let chat = self
+            .inner
+            .store
+            .get_chat(&system_viewer(workspace), message.chat_id)
+            .await;
+        let audience = match &chat {
+            Ok(c) => chat_audience(c),
+            // The chat is gone: nobody needs the event.
+            Err(_) => return,
+        };
+        self.inner.events.publish(
+            workspace,
+            audience,
+            "message_updated",
+            json!({"message": message}),
+        );
+    }
+
+    /// Picks the online operator below their cap with the fewest open chats (the one idle
+    /// longest among equals) and gives them the chat if it is still unassigned.
+    async fn auto_assign(&self, workspace: WorkspaceId, chat: ChatId) -> StoreResult<Option<Chat>> {
+        let online = self.online(workspace);
+        if online.is_empty() {
+            return Ok(None);
+        }
+        let loads = self.inner.store.operator_loads(workspace).await?;
+        let pick = {
+            let last = self
+                .inner
+                .last_assigned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            loads
+                .iter()
+                .filter(|l| online.contains(&l.user) && l.open_chats < l.max_chats)
+                .min_by_key(|l| {
+                    (
+                        l.open_chats,
+                        last.get(&l.user).copied().unwrap_or(Timestamp(0)),
+                        l.user,
+                    )
+                })
+                .map(|l| l.user)
+        };
+        let Some(user) = pick else {
+            return Ok(None);
+        };
+        let now = Timestamp::now();
+        let assigned = self.inner.store.auto_assign_chat(chat, user, now).await?;
+        if assigned.is_some() {
+            self.inner
+                .last_assigned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(user, now);
+        }
+        Ok(assigned)
+    }
+
+    fn publish_chat(&self, chat: &Chat) {
+        self.inner.events.publish(
+            chat.workspace_id,
+            chat_audience(chat),
+            "chat_updated",
+            json!({"chat": chat}),
+        );
+    }
+
+    /// Publishes a chat's new assignee, also to the operator who just lost it (so their list
+    /// drops it).
+    fn publish_reassigned(&self, before: Option<UserId>, chat: &Chat) {
+        self.publish_chat(chat);
+        if let Some(previous) = before
+            && chat.assignee_id != Some(previous)
+        {
+            self.inner.events.publish(
+                chat.workspace_id,
+                Audience::User { user_id: previous },
+                "chat_updated",
+                json!({"chat": chat, "removed": true}),
+            );
+        }
+    }
+
+    fn publish_message_status(&self, chat: &Chat, message: &Message) {
+        self.inner.events.publish(
+            chat.workspace_id,
+            chat_audience(chat),
+            "message_status",
+            json!({"message": message}),
+        );
+    }
+
+    // --- reads ---
+
+    /// Chats the viewer may see.
+    pub async fn list(&self, viewer: &Viewer, filter: &ChatFilter) -> StoreResult<Vec<Chat>> {
+        self.inner.store.list_inbox(viewer, filter).await
+    }
+
+    /// One chat.
+    pub async fn chat(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
+        self.inner.store.get_chat(viewer, chat).await
+    }
+
+    /// A page of a chat's messages, newest first.
+    pub async fn messages(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.inner
+            .store
+            .chat_messages(viewer, chat, before, limit)
+            .await
+    }
+
+    /// One message.
+    pub async fn message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        self.inner.store.get_message(viewer, message).await
+    }
+
+    /// Earlier versions of a message.
+    pub async fn history(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+    ) -> StoreResult<Vec<MessageEdit>> {
+        self.inner.store.message_history(viewer, message).await
+    }
+
+    // --- actions ---
+
+    /// Marks a chat read here and on Telegram (`readHistory` for personal accounts).
+    pub async fn mark_read(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
+        let (chat, newest) = self
+            .inner
+            .store
+            .mark_chat_read(viewer, chat, Timestamp::now())
+            .await?;
+        self.publish_chat(&chat);
+        if let (Some(max_id), Some(transport)) = (newest, self.transport_for(&chat)) {
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                if let Err(e) = transport.mark_read(&chat, max_id).await {
+                    tracing::info!(chat_id = %chat.id, code = e.code(), "read receipt not sent");
+                }
+            });
+        }
+        Ok(chat)
+    }
+
+    /// Sets a chat's status.
+    pub async fn set_status(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        status: ChatStatus,
+    ) -> StoreResult<Chat> {
+        let chat = self
+            .inner
+            .store
+            .set_chat_status(viewer, chat, status, Timestamp::now())
+            .await?;
+        self.publish_chat(&chat);
+        Ok(chat)
+    }
+
+    /// Assigns or unassigns a chat.
+    pub async fn assign(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        assignee: Option<UserId>,
+    ) -> StoreResult<Chat> {
+        let before = self.inner.store.get_chat(viewer, chat).await?.assignee_id;
+        let chat = self
+            .inner
+            .store
+            .assign_chat(viewer, chat, assignee, Timestamp::now())
+            .await?;
+        self.publish_reassigned(before, &chat);
+        Ok(chat)
+    }
+
+    /// Queues a reply (message and outbox item in one transaction) and wakes the sender.
+    pub async fn reply(
+        &self,
+        viewer: &Viewer,
+        chat: ChatId,
+        reply: &NewReply,
+    ) -> StoreResult<(Message, Chat)> {
+        let before = self.inner.store.get_chat(viewer, chat).await?.assignee_id;
+        let (message, chat) = self
+            .inner
+            .store
+            .enqueue_reply(viewer, chat, reply, Timestamp::now())
+            .await?;
+        self.publish_reassigned(before, &chat);
+        self.inner.events.publish(
+            chat.workspace_id,
+            chat_audience(&chat),
+            "new_message",
+            json!({"message": message}),
+        );
+        self.inner.outbox_wake.notify_one();
+        Ok((message, chat))
+    }
+
+    /// Sends a failed reply again.
+    pub async fn retry(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        let message = self
+            .inner
+            .store
+            .retry_reply(viewer, message, Timestamp::now())
+            .await?;
+        let chat = self.inner.store.get_chat(viewer, message.chat_id).await?;
+        self.publish_message_status(&chat, &message);
+        self.inner.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// Announces a reply's new delivery state (used by the outbox).
+    pub async fn delivery_changed(&self, message: &Message, workspace: WorkspaceId) {
+        match self
+            .inner
+            .store
+            .get_chat(&system_viewer(workspace), message.chat_id)
+            .await
+        {
+            Ok(chat) => self.publish_message_status(&chat, message),
+            Err(StoreError::NotFound) => {}
+            Err(e) => tracing::warn!(error = %e, "could not announce a delivery state"),
+        }
+    }
+
+    /// The transport that sends for `chat`'s owner.
+    pub fn transport_for(&self, chat: &Chat) -> Option<Arc<dyn Transport>> {
+        match ChatOwner::of(chat)? {
+            ChatOwner::Account(_) => self.inner.transports.accounts(),
+            ChatOwner::Bot(_) => self.inner.transports.bots(),
+        }
+    }
+}

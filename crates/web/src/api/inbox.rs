@@ -1,0 +1,570 @@
+//! The operator inbox (`/api/v1/chats/*`, `/api/v1/messages/*`, `/api/v1/files`): chats of
+//! personal accounts and bots together, scoped by the member's role — an operator sees the
+//! chats assigned to them and the unassigned queue; anything else is `404`, exactly like a chat
+//! that does not exist. Replies are queued with their outbox item in one transaction and sent
+//! in the background (`202`); their delivery state arrives as `message_status` events.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::session::Member;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json as j};
+use switchboard_domain::{
+    AccountId, AssigneeFilter, BotId, ChatFilter, ChatId, ChatStatus, MessageId, NewReply,
+    Timestamp, UserId, Viewer,
+};
+use switchboard_files::{FileError, FileId};
+use switchboard_services::SessionContext;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_chats))
+        .routes(routes!(get_chat))
+        .routes(routes!(chat_messages, send_reply))
+        .routes(routes!(mark_read))
+        .routes(routes!(set_status))
+        .routes(routes!(assign))
+        .routes(routes!(message_history))
+        .routes(routes!(retry_message))
+        .routes(routes!(message_media))
+        .routes(routes!(upload_file))
+        .routes(routes!(inbox_members))
+}
+
+/// The caller as the store sees them.
+pub(crate) fn viewer(ctx: &SessionContext) -> Viewer {
+    Viewer {
+        workspace: ctx.membership.workspace_id,
+        user: ctx.user.id,
+        role: ctx.membership.role,
+    }
+}
+
+/// Filters of the chat list.
+#[derive(Deserialize, IntoParams)]
+pub struct ChatsQuery {
+    /// `all` (default), `mine` or `unassigned`.
+    pub assignee: Option<String>,
+    /// `open`, `pending` or `resolved`.
+    pub status: Option<String>,
+    /// Only this personal account's chats.
+    pub account_id: Option<i64>,
+    /// Only this bot's chats.
+    pub bot_id: Option<i64>,
+    /// Cursor from the previous page: its `next_before_at`.
+    pub before_at: Option<i64>,
+    /// Cursor from the previous page: its `next_before_id`.
+    pub before_id: Option<i64>,
+    /// Page size (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+fn invalid() -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+}
+
+fn parse_status(s: &str) -> Result<ChatStatus, ApiError> {
+    s.parse::<ChatStatus>().map_err(|()| invalid())
+}
+
+/// Builds the store filter from query parameters; unknown values are `422`.
+pub(crate) fn chat_filter(q: &ChatsQuery) -> Result<ChatFilter, ApiError> {
+    let assignee = match q.assignee.as_deref() {
+        None | Some("all") => AssigneeFilter::All,
+        Some("mine") => AssigneeFilter::Mine,
+        Some("unassigned") => AssigneeFilter::Unassigned,
+        Some(_) => return Err(invalid()),
+    };
+    let before = match (q.before_at, q.before_id) {
+        (Some(at), Some(id)) => Some((Timestamp(at), ChatId(id))),
+        (None, None) => None,
+        _ => return Err(invalid()),
+    };
+    Ok(ChatFilter {
+        assignee,
+        status: q.status.as_deref().map(parse_status).transpose()?,
+        account: q.account_id.map(AccountId),
+        bot: q.bot_id.map(BotId),
+        before,
+        limit: q.limit.unwrap_or(50).clamp(1, 200),
+    })
+}
+
+/// The inbox's chats, newest activity first, with the cursor of the next page.
+#[utoipa::path(get, path = "/api/v1/chats", tag = "inbox", params(ChatsQuery), responses(
+    (status = 200, description = "`{chats, next_before_at, next_before_id}`", body = Object),
+    (status = 401, description = "unauthenticated", body = ErrorBody),
+    (status = 422, description = "validation_failed", body = ErrorBody)))]
+async fn list_chats(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Query(q): Query<ChatsQuery>,
+) -> Result<Response, ApiError> {
+    let filter = chat_filter(&q)?;
+    let chats = state.inbox().list(&viewer(&ctx), &filter).await?;
+    let next = (chats.len() == filter.limit as usize)
+        .then(|| chats.last())
+        .flatten()
+        .map(|c| (c.last_message_at.map_or(0, |t| t.0), c.id.0));
+    Ok(json(j!({
+        "chats": chats,
+        "next_before_at": next.map(|n| n.0),
+        "next_before_id": next.map(|n| n.1),
+    })))
+}
+
+/// One chat.
+#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 200, description = "`{chat}`", body = Object),
+    (status = 404, description = "not_found (also another operator's chat)", body = ErrorBody)))]
+async fn get_chat(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let chat = state.inbox().chat(&viewer(&ctx), ChatId(id)).await?;
+    Ok(json(j!({"chat": chat})))
+}
+
+/// Paging of messages.
+#[derive(Deserialize, IntoParams)]
+pub struct MessagesQuery {
+    /// Older than this message id.
+    pub before: Option<i64>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A chat's messages, newest first.
+#[utoipa::path(get, path = "/api/v1/chats/{id}/messages", tag = "inbox", params(("id" = i64, Path), MessagesQuery), responses(
+    (status = 200, description = "`{messages, has_more}`", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody)))]
+async fn chat_messages(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let messages = state
+        .inbox()
+        .messages(&viewer(&ctx), ChatId(id), q.before.map(MessageId), limit)
+        .await?;
+    let has_more = messages.len() == limit as usize;
+    Ok(json(j!({"messages": messages, "has_more": has_more})))
+}
+
+/// A reply.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    /// Text (or caption with an attachment); up to 4096 characters.
+    #[serde(default)]
+    pub text: String,
+    /// Bot-API style formatting entities.
+    #[serde(default)]
+    pub entities: Option<Value>,
+    /// Telegram id of the message replied to.
+    pub reply_to_tg_id: Option<i64>,
+    /// An attachment uploaded with `POST /api/v1/files`.
+    pub attachment: Option<Attachment>,
+}
+
+/// An uploaded file to attach.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    /// The id `POST /api/v1/files` returned.
+    pub file_id: String,
+    /// `photo`, `video`, `voice`, `audio` or `document`.
+    pub kind: String,
+    /// File name shown.
+    pub file_name: Option<String>,
+    /// MIME type.
+    pub mime_type: Option<String>,
+}
+
+const KINDS: [&str; 5] = ["photo", "video", "voice", "audio", "document"];
+const MAX_TEXT: usize = 4096;
+
+/// Queues a reply; it is sent in the background and its state arrives as `message_status`.
+#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "inbox", params(("id" = i64, Path)), request_body = ReplyRequest, responses(
+    (status = 202, description = "`{message}` (status `queued`)", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 422, description = "validation_failed / file_not_found", body = ErrorBody)))]
+async fn send_reply(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<ReplyRequest>,
+) -> Result<Response, ApiError> {
+    let text_len = req.text.chars().count();
+    if text_len > MAX_TEXT || (req.text.trim().is_empty() && req.attachment.is_none()) {
+        return Err(invalid());
+    }
+    let entities = req.entities.unwrap_or_else(|| j!([]));
+    if !entities.is_array() {
+        return Err(invalid());
+    }
+    let media = match req.attachment {
+        None => Value::Null,
+        Some(a) => {
+            if !KINDS.contains(&a.kind.as_str()) {
+                return Err(invalid());
+            }
+            let file: FileId = a.file_id.parse().map_err(|_| invalid())?;
+            if !state.files().contains(&file).await {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "file_not_found",
+                ));
+            }
+            j!({
+                "kind": a.kind,
+                "file_id": file.to_hex(),
+                "file_name": a.file_name.unwrap_or_else(|| "file".into()),
+                "mime_type": a.mime_type.unwrap_or_else(|| "application/octet-stream".into()),
+            })
+        }
+    };
+    let reply = NewReply {
+        text: req.text,
+        entities,
+        media,
+        reply_to_tg_id: req.reply_to_tg_id,
+        random_id: switchboard_services::outbox::random_id(),
+    };
+    let (message, _) = state
+        .inbox()
+        .reply(&viewer(&ctx), ChatId(id), &reply)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
+}
+
+/// Marks a chat read (also on Telegram for personal accounts).
+#[utoipa::path(post, path = "/api/v1/chats/{id}/read", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 200, description = "`{chat}`", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let chat = state.inbox().mark_read(&viewer(&ctx), ChatId(id)).await?;
+    Ok(json(j!({"chat": chat})))
+}
+
+/// A new status.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    /// `open`, `pending` or `resolved`.
+    pub status: String,
+}
+
+/// Sets a chat's status.
+#[utoipa::path(post, path = "/api/v1/chats/{id}/status", tag = "inbox", params(("id" = i64, Path)), request_body = StatusRequest, responses(
+    (status = 200, description = "`{chat}`", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 422, description = "validation_failed", body = ErrorBody)))]
+async fn set_status(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<StatusRequest>,
+) -> Result<Response, ApiError> {
+    let status = parse_status(&req.status)?;
+    let chat = state
+        .inbox()
+        .set_status(&viewer(&ctx), ChatId(id), status)
+        .await?;
+    Ok(json(j!({"chat": chat})))
+}
+
+/// A new assignee.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// The member to assign, or null to unassign.
+    pub user_id: Option<i64>,
+}
+
+/// Assigns a chat. Admins assign anyone of the workspace; an operator may take an unassigned
+/// chat or hand back their own.
+#[utoipa::path(post, path = "/api/v1/chats/{id}/assign", tag = "inbox", params(("id" = i64, Path)), request_body = AssignRequest, responses(
+    (status = 200, description = "`{chat}`", body = Object),
+    (status = 403, description = "assign_forbidden", body = ErrorBody),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 422, description = "not_a_member", body = ErrorBody)))]
+async fn assign(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<AssignRequest>,
+) -> Result<Response, ApiError> {
+    let chat = state
+        .inbox()
+        .assign(&viewer(&ctx), ChatId(id), req.user_id.map(UserId))
+        .await?;
+    Ok(json(j!({"chat": chat})))
+}
+
+/// Earlier versions of an edited message, oldest first.
+#[utoipa::path(get, path = "/api/v1/messages/{id}/history", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 200, description = "`{edits}`", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody)))]
+async fn message_history(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let edits = state.inbox().history(&viewer(&ctx), MessageId(id)).await?;
+    Ok(json(j!({"edits": edits})))
+}
+
+/// Sends a failed reply again.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 202, description = "`{message}` (queued again)", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 409, description = "not_failed", body = ErrorBody)))]
+async fn retry_message(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let message = state.inbox().retry(&viewer(&ctx), MessageId(id)).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
+}
+
+/// The media file of a message the member may see.
+#[utoipa::path(get, path = "/api/v1/messages/{id}/media", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 200, description = "the file, with its MIME type"),
+    (status = 404, description = "not_found (no such message, not visible, or no file yet)", body = ErrorBody)))]
+async fn message_media(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let message = state.inbox().message(&viewer(&ctx), MessageId(id)).await?;
+    let media = &message.media;
+    let file: FileId = media
+        .get("file_id")
+        .and_then(|f| f.as_str())
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(ApiError::not_found)?;
+    let bytes = match tokio::fs::read(state.files().path(&file)).await {
+        Ok(b) => b,
+        Err(_) => return Err(ApiError::not_found()),
+    };
+    let mime = media
+        .get("mime_type")
+        .and_then(|m| m.as_str())
+        .filter(|m| is_safe_inline_mime(m))
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// MIME types the browser may render inline; anything else is served as a download.
+fn is_safe_inline_mime(m: &str) -> bool {
+    matches!(
+        m,
+        "image/jpeg"
+            | "image/png"
+            | "image/gif"
+            | "image/webp"
+            | "video/mp4"
+            | "video/webm"
+            | "audio/mpeg"
+            | "audio/ogg"
+            | "audio/mp4"
+            | "application/pdf"
+            | "text/plain"
+    )
+}
+
+/// Uploads an attachment (multipart field `file`). The type must be one Telegram accepts and
+/// the bytes must look like it; the size is limited.
+#[utoipa::path(post, path = "/api/v1/files", tag = "inbox", responses(
+    (status = 201, description = "`{file_id, size, mime_type, kind, file_name}`", body = Object),
+    (status = 413, description = "file_too_large", body = ErrorBody),
+    (status = 415, description = "file_type_not_allowed", body = ErrorBody),
+    (status = 422, description = "validation_failed", body = ErrorBody)))]
+async fn upload_file(
+    State(state): State<AppState>,
+    Member(_ctx): Member,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large");
+    while let Some(mut field) = form.next_field().await.map_err(|_| invalid())? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let file_name = field
+            .file_name()
+            .map(sanitize_name)
+            .unwrap_or_else(|| "file".into());
+        let declared = field.content_type().unwrap_or("").to_string();
+        let mut writer = state.files().writer().await.map_err(file_error)?;
+        let mut head: Vec<u8> = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|_| too_large())? {
+            if head.len() < 64 {
+                head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
+            }
+            writer.write(&chunk).await.map_err(file_error)?;
+        }
+        if writer.size() == 0 {
+            return Err(invalid());
+        }
+        let sniffed = switchboard_files::sniff_mime(&head);
+        let (mime, kind) = allowed_type(&declared, sniffed, &file_name).ok_or_else(|| {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_not_allowed")
+        })?;
+        let stored = writer.commit().await.map_err(file_error)?;
+        return Ok((
+            StatusCode::CREATED,
+            axum::Json(j!({
+                "file_id": stored.sha256.to_hex(),
+                "size": stored.size,
+                "mime_type": mime,
+                "kind": kind,
+                "file_name": file_name,
+            })),
+        )
+            .into_response());
+    }
+    Err(invalid())
+}
+
+fn file_error(e: FileError) -> ApiError {
+    match e {
+        FileError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large")
+        }
+        other => {
+            tracing::error!(error = %other, "file store failure");
+            ApiError::internal()
+        }
+    }
+}
+
+/// Keeps a file name printable and short, without path parts.
+fn sanitize_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(128).collect();
+    if clean.trim().is_empty() {
+        "file".into()
+    } else {
+        clean
+    }
+}
+
+/// The MIME type and attachment kind of an upload, if allowed. Media types must be confirmed
+/// by the file's first bytes; documents of other kinds are accepted by declared type.
+fn allowed_type(
+    declared: &str,
+    sniffed: Option<&'static str>,
+    name: &str,
+) -> Option<(String, &'static str)> {
+    let kind_of = |m: &str| match m {
+        "image/jpeg" | "image/png" | "image/webp" => Some("photo"),
+        "image/gif" | "video/mp4" | "video/webm" => Some("video"),
+        "audio/ogg" => Some("voice"),
+        "audio/mpeg" | "audio/mp4" => Some("audio"),
+        _ => None,
+    };
+    if let Some(s) = sniffed {
+        return Some((s.to_string(), kind_of(s).unwrap_or("document")));
+    }
+    // No recognised signature: only harmless document types, and never one claiming to be a
+    // media type the bytes do not match.
+    if kind_of(declared).is_some() {
+        return None;
+    }
+    let doc_ok = matches!(
+        declared,
+        "text/plain"
+            | "text/csv"
+            | "application/json"
+            | "application/msword"
+            | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            | "application/vnd.ms-excel"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/octet-stream"
+    ) || (declared.is_empty() && name.contains('.'));
+    doc_ok.then(|| {
+        let m = if declared.is_empty() {
+            "application/octet-stream"
+        } else {
+            declared
+        };
+        (m.to_string(), "document")
+    })
+}
+
+/// Members of the workspace with presence and load (for the assignment control).
+#[utoipa::path(get, path = "/api/v1/inbox/members", tag = "inbox", responses(
+    (status = 200, description = "`{members: [{user_id, display_name, role, online, open_chats, max_chats}]}`", body = Object)))]
+async fn inbox_members(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+) -> Result<Response, ApiError> {
+    let ws = ctx.membership.workspace_id;
+    let members = state.store().list_members(ws).await?;
+    let online = state.inbox().online(ws);
+    let loads = state.inbox().store().operator_loads(ws).await?;
+    let list: Vec<Value> = members
+        .iter()
+        .map(|(membership, user)| {
+            let load = loads.iter().find(|l| l.user == user.id);
+            j!({
+                "user_id": user.id.0,
+                "display_name": user.display_name,
+                "role": membership.role.as_str(),
+                "online": online.contains(&user.id),
+                "open_chats": load.map(|l| l.open_chats),
+                "max_chats": membership.max_chats,
+            })
+        })
+        .collect();
+    Ok(json(j!({"members": list})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_must_match_their_bytes() {
+        assert_eq!(
+            allowed_type("image/png", Some("image/png"), "a.png"),
+            Some(("image/png".into(), "photo"))
+        );
+        assert_eq!(allowed_type("image/png", None, "a.png"), None);
+        assert_eq!(
+            allowed_type("text/plain", None, "a.txt"),
+            Some(("text/plain".into(), "document"))
+        );
+        assert_eq!(allowed_type("text/html", None, "a.html"), None);
+        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_name("a\u{0}b.txt"), "ab.txt");
+    }
+}
