@@ -77,11 +77,7 @@ pub async fn connect_personal_account(
             &json!({"session_string": telethon_string(app, key)}),
         )
         .await;
-    assert!(
-        res.status().is_success(),
-        "import failed: {}",
-        res.status()
-    );
+    assert!(res.status().is_success(), "import failed: {}", res.status());
     let body: Value = res.json().await.unwrap_or(Value::Null);
     let id = body["account"]["id"]
         .as_i64()
