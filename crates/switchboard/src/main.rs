@@ -154,18 +154,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { listen, data_dir } => {
             config.server.listen = listen;
             config.data_dir = data_dir.clone();
+            let world = demo::start_world(&mut config).await?;
             let running = switchboard::start(&config).await?;
             let (username, password) = demo::prepare(&*running.store, &running.auth).await?;
+            let ws = demo::first_workspace(&*running.store, "Demo").await?;
+            demo::connect_owner(&running, &world, ws).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let customers =
+                demo::simulate_customers(&world, std::time::Duration::from_secs(20), stop.clone());
             let creds = demo::DemoCredentials {
                 url: running.url(),
                 username,
                 password,
             };
             demo::write_credentials(&data_dir, &creds)?;
-            print_demo(&creds, &data_dir);
+            print_demo(&creds, &data_dir, &world.sim.control_url());
             shutdown_signal().await;
             tracing::info!("shutting down");
+            stop.cancel();
+            let _ = customers.await;
             running.shutdown().await?;
+            world.sim.shutdown().await;
         }
         Command::Sessions {
             action: SessionsAction::Import { dir },
@@ -245,12 +254,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_demo(creds: &demo::DemoCredentials, dir: &std::path::Path) {
+fn print_demo(creds: &demo::DemoCredentials, dir: &std::path::Path, phones: &str) {
     say(&format!(
-        "\nSwitchboard demo is running.\n\n  URL:      {}\n  Username: {}\n  Password: {}\n\n(also written to {}; press Ctrl-C to stop)\n",
+        "\nSwitchboard demo is running.\n\n  URL:      {}\n  Username: {}\n  Password: {}\n\nThe built-in Telegram simulator's phones (write in as a customer): {}\n(also written to {}; press Ctrl-C to stop)\n",
         creds.url,
         creds.username,
         creds.password,
+        phones,
         dir.join("demo.json").display()
     ));
 }
