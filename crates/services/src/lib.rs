@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod connect;
 pub mod events;
+pub mod media;
 pub mod secret;
 pub mod workers;
 

@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{AccountStore, Store, Timestamp};
+use switchboard_files::FileStore;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::connect::AccountService;
+use switchboard_services::media::MediaDownloads;
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::TelegramSettings;
 use switchboard_vault::{Keyring, MasterKey};
@@ -174,6 +176,7 @@ pub async fn start_with(
         Arc::clone(&keyring),
         telegram_settings(config),
         events.clone(),
+        Some(media_downloads(config).await),
     );
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
@@ -233,6 +236,18 @@ pub fn telegram_settings(config: &Config) -> TelegramSettings {
     s.dc_override = t.dc_override.as_deref().and_then(|a| a.parse().ok());
     s.sim_control_url = t.sim_control_url.clone();
     s
+}
+
+/// The file store under `<data_dir>/files` and the download limits; stale temporary files of a
+/// crash are swept first.
+pub async fn media_downloads(config: &Config) -> MediaDownloads {
+    let files = FileStore::new(config.files_dir(), config.media.max_file_bytes);
+    match files.remove_stale_temporaries().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "partial downloads of an earlier run removed"),
+        Err(e) => tracing::warn!(error = %e, "could not sweep the file store's temporary files"),
+    }
+    MediaDownloads::new(files, config.media.max_concurrent_downloads)
 }
 
 /// Loads the master keyring; creates a new key file on first start (logged loudly: losing it

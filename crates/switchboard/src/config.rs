@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Telegram connectivity.
     pub telegram: TelegramConfig,
+    /// Media files of ingested messages.
+    pub media: MediaConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -38,6 +40,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             telegram: TelegramConfig::default(),
+            media: MediaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -166,6 +169,26 @@ impl Default for TelegramConfig {
     }
 }
 
+/// Media download settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Largest file downloaded into the file store, in bytes; larger ones are marked
+    /// `too_large` in the message's media JSON.
+    pub max_file_bytes: u64,
+    /// Downloads running at once across all accounts (each account fetches one at a time).
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 20 * 1024 * 1024,
+            max_concurrent_downloads: 4,
+        }
+    }
+}
+
 /// Logging settings.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -272,6 +295,18 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "telegram.bot_api_url",
         "SWITCHBOARD_TELEGRAM_BOT_API_URL",
         Kind::Str,
+        false,
+    ),
+    (
+        "media.max_file_bytes",
+        "SWITCHBOARD_MEDIA_MAX_FILE_BYTES",
+        Kind::Int,
+        false,
+    ),
+    (
+        "media.max_concurrent_downloads",
+        "SWITCHBOARD_MEDIA_MAX_CONCURRENT_DOWNLOADS",
+        Kind::Int,
         false,
     ),
     ("log.level", "SWITCHBOARD_LOG", Kind::Str, false),
@@ -392,6 +427,11 @@ impl Config {
         }
     }
 
+    /// The content-addressed file store's directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+
     /// The master key file in force.
     pub fn master_key_path(&self) -> PathBuf {
         self.master_key_file
@@ -455,6 +495,7 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(c.auth.lock_after, 3);
         assert_eq!(c.auth.lock_minutes, 2);
+        assert_eq!(c.media.max_file_bytes, 20 * 1024 * 1024);
         assert_eq!(c.database_url(), "sqlite:///srv/sb/switchboard.db");
         assert!(loaded.warnings.is_empty());
     }

@@ -37,6 +37,7 @@ pub async fn import_folder(
         Arc::clone(&keyring),
         telegram_settings(config),
         EventBus::default(),
+        None,
     );
     let service = AccountService::new(
         Arc::clone(&stores.store),
