@@ -542,6 +542,14 @@ pub trait AccountStore: Send + Sync + 'static {
         peer_id: Option<i64>,
         tg_message_ids: &[i64],
     ) -> crate::StoreResult<Vec<Message>>;
+    /// Replaces a message's media JSON (e.g. once its file is downloaded). `None` if the message
+    /// is unknown or belongs to another account.
+    async fn set_message_media(
+        &self,
+        account: AccountId,
+        message: MessageId,
+        media: &serde_json::Value,
+    ) -> crate::StoreResult<Option<Message>>;
     /// Chats of an account, newest activity first.
     async fn list_account_chats(
         &self,

@@ -275,6 +275,22 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "В сессии неверный идентификатор пользователя.",
     ),
     (
+        "file_too_large",
+        "The file is larger than this server accepts.",
+        "Файл больше, чем принимает этот сервер.",
+    ),
+    (
+        "file_id_invalid",
+        "A file id is 64 hexadecimal digits.",
+        "Идентификатор файла — 64 шестнадцатеричные цифры.",
+    ),
+    ("file_not_found", "No such file.", "Такого файла нет."),
+    (
+        "file_store_failed",
+        "The file could not be stored or read. Try again later.",
+        "Не удалось сохранить или прочитать файл. Попробуйте позже.",
+    ),
+    (
         "session_too_large",
         "The session file is too large.",
         "Файл сессии слишком большой.",

@@ -7,6 +7,7 @@
 
 use crate::events::{Audience, EventBus};
 use crate::inbox::Inbox;
+use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use switchboard_telegram::grammers_client::session::updates::MessageBox;
 use switchboard_telegram::grammers_client::update::Update;
 use switchboard_telegram::{
     Connection, DbSession, Error as TgError, MappedUpdate, RetryOptions, TelegramSettings,
-    map_update,
+    map_update, update_media_file,
 };
 use switchboard_vault::Keyring;
 use tokio::sync::mpsc;
@@ -59,6 +60,7 @@ struct Inner {
     inbox: Inbox,
     /// The live client of each connected account, for sending.
     clients: Mutex<HashMap<AccountId, switchboard_telegram::grammers_client::Client>>,
+    media: Option<MediaDownloads>,
     running: Mutex<HashMap<AccountId, Running>>,
     workers: Mutex<HashMap<AccountId, AccountWorker>>,
     tracker: TaskTracker,
@@ -72,13 +74,15 @@ pub struct AccountSupervisor {
 }
 
 impl AccountSupervisor {
-    /// A supervisor with nothing running yet.
+    /// A supervisor with nothing running yet; with `media`, the files of ingested messages are
+    /// downloaded into its file store.
     pub fn new(
         store: Arc<dyn AccountStore>,
         keyring: Arc<Keyring>,
         settings: TelegramSettings,
         events: EventBus,
         inbox: Inbox,
+        media: Option<MediaDownloads>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -88,6 +92,7 @@ impl AccountSupervisor {
                 events,
                 inbox,
                 clients: Mutex::new(HashMap::new()),
+                media,
                 running: Mutex::new(HashMap::new()),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
@@ -288,6 +293,9 @@ fn jitter(d: Duration) -> Duration {
 async fn run_account(inner: &Inner, id: AccountId, ws: WorkspaceId, cancel: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
+    // The download queue outlives connections: files queued before a reconnect are fetched
+    // after it.
+    let (downloads, mut download_queue) = crate::media::queue();
     loop {
         if cancel.is_cancelled() {
             return;
@@ -300,7 +308,8 @@ async fn run_account(inner: &Inner, id: AccountId, ws: WorkspaceId, cancel: Canc
         report(inner, id, ws, status, None, None).await;
         first = false;
         bump_worker(inner, id, 1, 0);
-        match cycle(inner, id, ws, &cancel, &mut backoff).await {
+        let queue = (&downloads, &mut download_queue);
+        match cycle(inner, id, ws, &cancel, &mut backoff, queue).await {
             Ok(End::Cancelled) => return,
             Err(TgError::Unauthorized) => {
                 report(
@@ -378,6 +387,7 @@ async fn cycle(
     ws: WorkspaceId,
     cancel: &CancellationToken,
     backoff: &mut Duration,
+    (downloads, download_queue): (&DownloadSender, &mut DownloadReceiver),
 ) -> Result<End, TgError> {
     let session = Arc::new(
         DbSession::load(
@@ -430,7 +440,7 @@ async fn cycle(
         let writer = async {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let n = ingest(inner, id, ws, self_id, &batch)
+                let n = ingest(inner, id, ws, self_id, &batch, downloads)
                     .await
                     .map_err(|e| TgError::Unexpected(store_failure(&e)))?;
                 bump_worker(inner, id, 0, n);
@@ -438,10 +448,23 @@ async fn cycle(
             }
             Ok::<(), TgError>(())
         };
+        let recorder = Recorder {
+            store: &inner.store,
+            inbox: &inner.inbox,
+            account: id,
+            workspace: ws,
+        };
+        let fetcher = async {
+            if let Some(media) = &inner.media {
+                crate::media::run_downloads(media, &client, download_queue, &recorder).await;
+            }
+            std::future::pending::<()>().await
+        };
         tokio::select! {
             _ = cancel.cancelled() => Ok(End::Cancelled),
             r = reader => r.map(|()| End::Cancelled),
             r = writer => r.map(|()| End::Cancelled),
+            () = fetcher => Ok(End::Cancelled),
         }
     }
     .await;
@@ -481,15 +504,22 @@ async fn ingest(
     ws: WorkspaceId,
     self_id: Option<i64>,
     batch: &[Update],
+    downloads: &DownloadSender,
 ) -> Result<u64, StoreError> {
     let now = Timestamp::now();
     let mut inserted = 0u64;
     let mut pending: Vec<IncomingMessage> = Vec::new();
+    let mut files = BatchFiles::default();
     for u in batch {
         match map_update(u, self_id) {
-            Some(MappedUpdate::New(m)) => pending.push(m),
+            Some(MappedUpdate::New(mut m)) => {
+                if let (Some(media), Some((tg_id, file))) = (&inner.media, update_media_file(u)) {
+                    files.offer(&mut m.media, tg_id, file, media.files().max_bytes());
+                }
+                pending.push(m);
+            }
             Some(MappedUpdate::Edited { message, edited_at }) => {
-                inserted += flush(inner, id, ws, &mut pending, now).await?;
+                inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
                 if let Some(m) = inner
                     .store
                     .apply_message_edit(
@@ -509,7 +539,7 @@ async fn ingest(
                 peer_id,
                 tg_message_ids,
             }) => {
-                inserted += flush(inner, id, ws, &mut pending, now).await?;
+                inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
                 for m in inner
                     .store
                     .mark_messages_deleted(id, peer_id, &tg_message_ids)
@@ -521,7 +551,7 @@ async fn ingest(
             None => {}
         }
     }
-    inserted += flush(inner, id, ws, &mut pending, now).await?;
+    inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
     save_state(inner, id, batch).await?;
     Ok(inserted)
 }
@@ -532,12 +562,14 @@ async fn flush(
     ws: WorkspaceId,
     pending: &mut Vec<IncomingMessage>,
     now: Timestamp,
+    (files, downloads): (&BatchFiles, &DownloadSender),
 ) -> Result<u64, StoreError> {
     if pending.is_empty() {
         return Ok(0);
     }
     let outcome = inner.store.ingest_messages(id, pending, now).await?;
     pending.clear();
+    files.enqueue(id, &outcome.inserted, downloads);
     inner.inbox.after_ingest(ws, &outcome).await;
     Ok(outcome.inserted.len() as u64)
 }

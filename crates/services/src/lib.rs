@@ -9,6 +9,7 @@ pub mod auth;
 pub mod connect;
 pub mod events;
 pub mod inbox;
+pub mod media;
 pub mod outbox;
 pub mod secret;
 pub mod workers;

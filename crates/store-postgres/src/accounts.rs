@@ -627,6 +627,28 @@ impl AccountStore for PgStore {
         Ok(marked)
     }
 
+    async fn set_message_media(
+        &self,
+        account: AccountId,
+        message: MessageId,
+        media: &serde_json::Value,
+    ) -> StoreResult<Option<Message>> {
+        const OP: &str = "set_message_media";
+        let media = json_nullable(OP, &clean_json(media))?;
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET media = $1::jsonb WHERE id = $2 \
+               AND chat_id IN (SELECT id FROM chats WHERE account_id = $3) \
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(media)
+        .bind(message.0)
+        .bind(account.0)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
+        row.map(|r| read_message(OP, &r)).transpose()
+    }
+
     async fn list_account_chats(
         &self,
         workspace: WorkspaceId,

@@ -12,6 +12,7 @@ use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::connect::AccountService;
+use switchboard_services::media::MediaDownloads;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::TelegramSettings;
@@ -181,10 +182,7 @@ pub async fn start_with(
         max_upload_bytes: config.server.max_upload_bytes,
     };
     let events = EventBus::default();
-    let files = FileStore::new(
-        config.data_dir.join("files"),
-        config.server.max_upload_bytes as u64,
-    );
+    let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
     let transports = Transports::default();
     let inbox = Inbox::new(
         inbox_store,
@@ -198,6 +196,7 @@ pub async fn start_with(
         telegram_settings(config),
         events.clone(),
         inbox.clone(),
+        Some(media_downloads(config).await),
     );
     transports.set_accounts(Arc::new(AccountTransport::new(
         supervisor.clone(),
@@ -265,6 +264,18 @@ pub fn telegram_settings(config: &Config) -> TelegramSettings {
     s.dc_override = t.dc_override.as_deref().and_then(|a| a.parse().ok());
     s.sim_control_url = t.sim_control_url.clone();
     s
+}
+
+/// The file store under `<data_dir>/files` and the download limits; stale temporary files of a
+/// crash are swept first.
+pub async fn media_downloads(config: &Config) -> MediaDownloads {
+    let files = FileStore::new(config.files_dir(), config.media.max_file_bytes);
+    match files.remove_stale_temporaries().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "partial downloads of an earlier run removed"),
+        Err(e) => tracing::warn!(error = %e, "could not sweep the file store's temporary files"),
+    }
+    MediaDownloads::new(files, config.media.max_concurrent_downloads)
 }
 
 /// Loads the master keyring; creates a new key file on first start (logged loudly: losing it

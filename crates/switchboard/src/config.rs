@@ -27,6 +27,8 @@ pub struct Config {
     pub telegram: TelegramConfig,
     /// The operator inbox.
     pub inbox: InboxConfig,
+    /// Media files of ingested messages.
+    pub media: MediaConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -41,6 +43,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             telegram: TelegramConfig::default(),
             inbox: InboxConfig::default(),
+            media: MediaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -187,6 +190,26 @@ impl Default for TelegramConfig {
     }
 }
 
+/// Media download settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Largest file downloaded into the file store, in bytes; larger ones are marked
+    /// `too_large` in the message's media JSON.
+    pub max_file_bytes: u64,
+    /// Downloads running at once across all accounts (each account fetches one at a time).
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 20 * 1024 * 1024,
+            max_concurrent_downloads: 4,
+        }
+    }
+}
+
 /// Logging settings.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -306,6 +329,18 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "telegram.bot_api_url",
         "SWITCHBOARD_TELEGRAM_BOT_API_URL",
         Kind::Str,
+        false,
+    ),
+    (
+        "media.max_file_bytes",
+        "SWITCHBOARD_MEDIA_MAX_FILE_BYTES",
+        Kind::Int,
+        false,
+    ),
+    (
+        "media.max_concurrent_downloads",
+        "SWITCHBOARD_MEDIA_MAX_CONCURRENT_DOWNLOADS",
+        Kind::Int,
         false,
     ),
     ("log.level", "SWITCHBOARD_LOG", Kind::Str, false),
@@ -434,6 +469,11 @@ impl Config {
         }
     }
 
+    /// The content-addressed file store's directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+
     /// The master key file in force.
     pub fn master_key_path(&self) -> PathBuf {
         self.master_key_file
@@ -497,6 +537,7 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(c.auth.lock_after, 3);
         assert_eq!(c.auth.lock_minutes, 2);
+        assert_eq!(c.media.max_file_bytes, 20 * 1024 * 1024);
         assert_eq!(c.database_url(), "sqlite:///srv/sb/switchboard.db");
         assert!(loaded.warnings.is_empty());
     }

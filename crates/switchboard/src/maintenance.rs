@@ -45,6 +45,7 @@ pub async fn import_folder(
         telegram_settings(config),
         events,
         inbox,
+        None,
     );
     let service = AccountService::new(
         Arc::clone(&stores.store),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod import;
 pub mod login;
 pub mod mapping;
+pub mod media;
 pub mod send;
 pub mod session;
 pub mod settings;
@@ -23,6 +24,7 @@ pub use login::{
     CodeDelivery, CodeSent, LoggedIn, LoginStep, PhoneLogin, QrLogin, QrStatus, QrToken,
 };
 pub use mapping::{MappedUpdate, PeerDirectory, map_update};
+pub use media::{MediaFile, media_file, update_media_file};
 pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError};
 pub use settings::{ClientInfo, TelegramSettings};
 

@@ -586,22 +586,7 @@ mod tests {
 
     #[test]
     fn photo_media_reports_the_largest_size() {
-        let media = crate::testutil::media_photo(vec![
-            tl::types::PhotoSize {
-                r#type: "s".into(),
-                w: 90,
-                h: 67,
-                size: 1000,
-            }
-            .into(),
-            tl::types::PhotoSize {
-                r#type: "y".into(),
-                w: 800,
-                h: 600,
-                size: 50_000,
-            }
-            .into(),
-        ]);
+        let media = crate::testutil::media_photo(crate::testutil::small_and_large_sizes());
         let v = media_json(Some(&media));
         assert_eq!(v["kind"], "photo");
         assert_eq!(v["width"], 800);

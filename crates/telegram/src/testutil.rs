@@ -100,3 +100,23 @@ pub fn media_photo(sizes: Vec<tl::enums::PhotoSize>) -> tl::enums::MessageMedia 
     }
     .into()
 }
+
+/// A small and a large photo size (`s` 90×67, 1,000 bytes; `y` 800×600, 50,000 bytes).
+pub fn small_and_large_sizes() -> Vec<tl::enums::PhotoSize> {
+    vec![
+        tl::types::PhotoSize {
+            r#type: "s".into(),
+            w: 90,
+            h: 67,
+            size: 1000,
+        }
+        .into(),
+        tl::types::PhotoSize {
+            r#type: "y".into(),
+            w: 800,
+            h: 600,
+            size: 50_000,
+        }
+        .into(),
+    ]
+}

@@ -1,5 +1,7 @@
 //! The connect flows against tgsim: code login with wrong codes and 2FA, resend through every
-//! delivery method, FloodWait and other typed errors, QR login with and without 2FA.
+//! delivery method, FloodWait and other typed errors, QR login with and without 2FA, and a step
+//! Telegram does not answer in time. The tests run in parallel in one process, like the flows of
+//! one server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -249,5 +251,22 @@ async fn qr_login_without_password_and_token_refresh() {
     assert_eq!(done.profile.first_name, "Gina");
     assert!(done.session.saved_update_state().is_some());
     assert_eq!(flow.poll().await.unwrap_err().code(), "login_finished");
+    sim.shutdown().await;
+}
+
+/// A login step that Telegram does not answer in time fails as `telegram_unreachable` and leaves
+/// no client behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_telegram_does_not_answer_in_time_fails_as_unreachable() {
+    let sim = sim().await;
+    user(&sim, "+15550107", "Hank", None);
+    let mut settings = settings(&sim);
+    settings.step_timeout = Duration::from_millis(500);
+    sim.set_latency(None, Duration::from_secs(3));
+    let err = PhoneLogin::start(&settings, "+15550107").await.unwrap_err();
+    assert_eq!(err.code(), "telegram_unreachable");
+    sim.set_latency(None, Duration::ZERO);
+    // The abandoned client was stopped: nothing stays connected.
+    wait_all_closed(&sim).await;
     sim.shutdown().await;
 }

@@ -38,6 +38,7 @@ account_backend_tests!(
     concurrent_ingests_store_each_message_once,
     nul_characters_never_fail_a_write,
     edits_keep_the_history_oldest_first,
+    media_json_is_replaced_within_the_account_only,
     deletions_with_a_peer_touch_only_that_chat,
     deletions_without_a_peer_touch_only_private_and_basic_group_chats,
     messages_are_paged_newest_first,
@@ -1520,6 +1521,78 @@ async fn nul_characters_never_fail_a_write(db: Stores) {
     assert_eq!(edited.entities, json!(["\u{FFFD}"]));
     let history = db.accounts.list_message_edits(acme, m.id).await.unwrap();
     assert_eq!(history[0].old_text, "a\u{FFFD}b");
+}
+
+async fn media_json_is_replaced_within_the_account_only(db: Stores) {
+    let acme = workspace(&db, "Acme").await;
+    let a = account(&db, acme, 1).await;
+    let b = account(&db, acme, 2).await;
+    let mut photo = inbound(7, 1, 100);
+    photo.media = json!({"kind": "photo", "id": "55", "size": 3});
+    let out = db
+        .accounts
+        .ingest_messages(a.id, &[photo, inbound(7, 2, 200)], t(1_000))
+        .await
+        .unwrap();
+    let (with_media, other) = (out.inserted[0].clone(), out.inserted[1].clone());
+
+    let downloaded = json!({"kind": "photo", "id": "55", "size": 3, "file_id": "ab".repeat(32), "mime": "image/jpeg"});
+    let updated = db
+        .accounts
+        .set_message_media(a.id, with_media.id, &downloaded)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.id, with_media.id);
+    assert_eq!(updated.media, downloaded);
+    assert_eq!(updated.text, with_media.text, "only the media changes");
+
+    // Another account's message, or an unknown one, is left alone.
+    assert_eq!(
+        db.accounts
+            .set_message_media(b.id, with_media.id, &json!({"kind": "hijacked"}))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.accounts
+            .set_message_media(a.id, MessageId(i64::MAX), &downloaded)
+            .await
+            .unwrap(),
+        None
+    );
+    let listed = db
+        .accounts
+        .list_chat_messages(acme, with_media.chat_id, None, 10)
+        .await
+        .unwrap();
+    let stored = listed.iter().find(|m| m.id == with_media.id).unwrap();
+    assert_eq!(stored.media, downloaded);
+    let untouched = listed.iter().find(|m| m.id == other.id).unwrap();
+    assert_eq!(untouched.media, serde_json::Value::Null);
+
+    // NUL characters are cleaned like every other write; null clears the media.
+    let nul = json!({"kind": "document", "file_name": "a\u{0}b.pdf"});
+    let cleaned = db
+        .accounts
+        .set_message_media(a.id, other.id, &nul)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !cleaned.media["file_name"]
+            .as_str()
+            .unwrap()
+            .contains('\u{0}')
+    );
+    let cleared = db
+        .accounts
+        .set_message_media(a.id, other.id, &serde_json::Value::Null)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.media, serde_json::Value::Null);
 }
 
 async fn edits_keep_the_history_oldest_first(db: Stores) {

@@ -6,9 +6,11 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard_domain::{Role, Timestamp};
-use switchboard_sessions::{AuthKey, ExportParams};
+use switchboard_tests::accounts::{
+    account, import_session, messages_of, registered_user, telethon_string, wait_for, wait_status,
+};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 
@@ -18,74 +20,6 @@ app_tests!(
     import_validates_before_going_live,
     accounts_are_admin_only_and_isolated,
 );
-
-async fn wait_for<F, Fut>(what: &str, mut check: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn account(b: &Browser, id: i64) -> Value {
-    let list: Value = b.get("/api/v1/accounts").await.json().await.unwrap();
-    list["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == id)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-async fn wait_status(b: &Browser, id: i64, status: &str) -> Value {
-    wait_for(&format!("account {id} {status}"), || async {
-        Some(account(b, id).await).filter(|a| a["status"] == status)
-    })
-    .await
-}
-
-async fn messages_of(b: &Browser, account_id: i64) -> Vec<Value> {
-    let chats: Value = b
-        .get(&format!("/api/v1/accounts/{account_id}/chats"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for chat in chats["chats"].as_array().cloned().unwrap_or_default() {
-        let mut before: Option<i64> = None;
-        loop {
-            let q = before.map(|b| format!("&before={b}")).unwrap_or_default();
-            let page: Value = b
-                .get(&format!(
-                    "/api/v1/chats/{}/messages?limit=200{q}",
-                    chat["id"]
-                ))
-                .await
-                .json()
-                .await
-                .unwrap();
-            let msgs = page["messages"].as_array().cloned().unwrap_or_default();
-            if msgs.is_empty() {
-                break;
-            }
-            before = msgs.last().and_then(|m| m["tg_message_id"].as_i64());
-            out.extend(msgs);
-        }
-    }
-    out
-}
 
 /// Signs `phone` in through the API (code, then 2FA if `password`), returns the account id.
 async fn connect_by_code(app: &TestApp, b: &Browser, phone: &str, password: Option<&str>) -> i64 {
@@ -379,33 +313,8 @@ async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
     }
 }
 
-fn telethon_string(app: &TestApp, key: [u8; 256]) -> String {
-    let key = AuthKey::new(key);
-    switchboard_sessions::telethon::export_string(&ExportParams {
-        dc_id: 2,
-        server_addr: Some(app.sim.mtproto_addr()),
-        auth_key: &key,
-        user_id: None,
-        is_bot: None,
-        api_id: None,
-        test_mode: false,
-    })
-    .unwrap()
-    .expose()
-    .to_string()
-}
-
 async fn import_validates_before_going_live(app: &TestApp) {
-    let user = app
-        .sim
-        .create_user(tgsim::NewUser {
-            phone: "+15553000".into(),
-            first_name: "Imported".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    let key = app.sim.issue_auth_key();
-    app.sim.register_auth_key(user.id, key).unwrap();
+    let (user, key) = registered_user(&app.sim, "+15553000", "Imported");
     let b = app.login("admin", PASSWORD).await;
 
     let r = b
@@ -424,16 +333,7 @@ async fn import_validates_before_going_live(app: &TestApp) {
         "nothing stored for bad input"
     );
 
-    let r = b
-        .post(
-            "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(app, key)}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["account"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = import_session(&b, &telethon_string(&app.sim, key)).await;
     let a = wait_status(&b, id, "connected").await;
     assert_eq!(a["first_name"], "Imported");
     assert_eq!(
@@ -444,7 +344,7 @@ async fn import_validates_before_going_live(app: &TestApp) {
     let dup = b
         .post(
             "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(app, key)}),
+            &json!({"session_string": telethon_string(&app.sim, key)}),
         )
         .await;
     assert_eq!(dup.status(), 409);
@@ -472,7 +372,7 @@ async fn import_validates_before_going_live(app: &TestApp) {
     let r = b
         .post(
             "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(app, unknown)}),
+            &json!({"session_string": telethon_string(&app.sim, unknown)}),
         )
         .await;
     assert_eq!(r.status(), 201);

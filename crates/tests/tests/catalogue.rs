@@ -8,6 +8,7 @@ fn every_error_code_is_in_the_catalogue() {
     let codes = switchboard_sessions::SessionError::ALL_CODES
         .iter()
         .chain(switchboard_vault::VaultError::ALL_CODES)
+        .chain(switchboard_files::FileError::ALL_CODES)
         .chain(TELEGRAM_AND_CONNECT_CODES);
     for code in codes {
         if !i18n::has(code) {

@@ -156,7 +156,10 @@ impl Shared {
     }
 
     pub fn unregister_connection(&self, conn_id: u64) {
-        if let Some(c) = self.conns.lock().remove(&conn_id)
+        // One lock at a time: `counters` holds `key_counters` while it reads `conns`, so holding
+        // `conns` here while taking `key_counters` deadlocked both (issue 4's hanging tests).
+        let removed = self.conns.lock().remove(&conn_id);
+        if let Some(c) = removed
             && let Some(k) = self.key_counters.lock().get_mut(&c.key_id)
         {
             k.open = k.open.saturating_sub(1);
@@ -312,7 +315,11 @@ impl Shared {
         Ok(t)
     }
 
+    /// A snapshot of the counters. Lock order: `world`, then `key_counters`; `conns` and
+    /// `bot_calls` are read on their own (never take another lock while holding `conns`).
     pub fn counters(&self) -> Counters {
+        let connections_open = self.conns.lock().len() as u64;
+        let bot_api_calls = self.bot_calls.lock().clone();
         let w = self.world.lock();
         let kc = self.key_counters.lock();
         let mut accounts: BTreeMap<String, AccountCounters> = BTreeMap::new();
@@ -330,9 +337,9 @@ impl Shared {
         }
         Counters {
             connections_total: self.connections_total.load(Ordering::SeqCst),
-            connections_open: self.conns.lock().len() as u64,
+            connections_open,
             accounts,
-            bot_api_calls: self.bot_calls.lock().clone(),
+            bot_api_calls,
         }
     }
 }

@@ -1,0 +1,202 @@
+//! Downloading the files of ingested messages into the content-addressed file store. Ingestion
+//! never waits for a download: it marks files above the size limit `too_large` in the media
+//! JSON, and queues the others on the account's download queue, which the account's connection
+//! works through one file at a time (and at most `max_concurrent` across all accounts). When a
+//! file is stored, the message's media JSON gains `file_id` (the SHA-256), the real `size` and a
+//! `mime`, and a `message_updated` event goes out.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_domain::{AccountId, AccountStore, Message, MessageId, WorkspaceId};
+use switchboard_files::{FileError, FileStore};
+use switchboard_telegram::MediaFile;
+use switchboard_telegram::grammers_client::Client;
+use tokio::sync::{Semaphore, mpsc};
+
+/// Downloads waiting per account; beyond that new files are skipped (and logged), so a flood
+/// of media cannot grow memory without bound.
+const QUEUE_PER_ACCOUNT: usize = 256;
+
+/// The file store and the limits downloads run under.
+#[derive(Clone, Debug)]
+pub struct MediaDownloads {
+    files: FileStore,
+    slots: Arc<Semaphore>,
+}
+
+impl MediaDownloads {
+    /// Downloads into `files` (whose limit is the largest file fetched), at most
+    /// `max_concurrent` at a time across all accounts.
+    pub fn new(files: FileStore, max_concurrent: usize) -> Self {
+        Self {
+            files,
+            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// The file store.
+    pub fn files(&self) -> &FileStore {
+        &self.files
+    }
+}
+
+/// The pushing end of an account's download queue (boxed jobs keep an idle queue small).
+pub(crate) type DownloadSender = mpsc::Sender<Box<DownloadJob>>;
+/// The pulling end of an account's download queue.
+pub(crate) type DownloadReceiver = mpsc::Receiver<Box<DownloadJob>>;
+
+/// One file to fetch for one stored message.
+#[derive(Debug)]
+pub(crate) struct DownloadJob {
+    message: MessageId,
+    media: Value,
+    file: MediaFile,
+}
+
+/// An account's download queue: ingestion pushes, the connection pulls.
+pub(crate) fn queue() -> (DownloadSender, DownloadReceiver) {
+    mpsc::channel(QUEUE_PER_ACCOUNT)
+}
+
+/// The files of one ingest batch, by Telegram message id and media id.
+#[derive(Default)]
+pub(crate) struct BatchFiles {
+    files: HashMap<(i64, String), MediaFile>,
+}
+
+impl BatchFiles {
+    /// Remembers a new message's file, or marks its media `too_large` when it exceeds the limit.
+    pub(crate) fn offer(
+        &mut self,
+        media: &mut Value,
+        tg_message_id: i64,
+        file: MediaFile,
+        max_bytes: u64,
+    ) {
+        if file.size().is_some_and(|s| s > max_bytes) {
+            media["too_large"] = json!(true);
+            return;
+        }
+        self.files
+            .insert((tg_message_id, file.media_id.clone()), file);
+    }
+
+    /// Queues the downloads of freshly stored messages; never waits.
+    pub(crate) fn enqueue(&self, account: AccountId, inserted: &[Message], queue: &DownloadSender) {
+        if self.files.is_empty() {
+            return;
+        }
+        for m in inserted {
+            let Some(media_id) = m.media.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(tg_id) = m.tg_message_id else {
+                continue;
+            };
+            let Some(file) = self.files.get(&(tg_id, media_id.to_string())) else {
+                continue;
+            };
+            let job = Box::new(DownloadJob {
+                message: m.id,
+                media: m.media.clone(),
+                file: file.clone(),
+            });
+            if let Err(e) = queue.try_send(job) {
+                tracing::warn!(account_id = %account, message_id = %m.id.0, reason = %e, "media download skipped: queue full");
+            }
+        }
+    }
+}
+
+/// Where a download's outcome is recorded and announced.
+pub(crate) struct Recorder<'a> {
+    pub(crate) store: &'a Arc<dyn AccountStore>,
+    pub(crate) inbox: &'a crate::inbox::Inbox,
+    pub(crate) account: AccountId,
+    pub(crate) workspace: WorkspaceId,
+}
+
+impl Recorder<'_> {
+    async fn record(&self, message: MessageId, media: &Value) {
+        match self
+            .store
+            .set_message_media(self.account, message, media)
+            .await
+        {
+            Ok(Some(m)) => self.inbox.message_changed(self.workspace, &m).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(account_id = %self.account, error = %e, "could not record a downloaded file");
+            }
+        }
+    }
+}
+
+/// Works through an account's queue until the connection ends (the caller drops this future).
+pub(crate) async fn run_downloads(
+    media: &MediaDownloads,
+    client: &Client,
+    queue: &mut DownloadReceiver,
+    recorder: &Recorder<'_>,
+) {
+    while let Some(job) = queue.recv().await {
+        let Ok(_slot) = media.slots.acquire().await else {
+            return;
+        };
+        let message = job.message;
+        match fetch(media, client, *job).await {
+            Ok(Some(updated)) => recorder.record(message, &updated).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(account_id = %recorder.account, message_id = %message.0, error = %e, "media download failed");
+            }
+        }
+    }
+}
+
+/// Downloads one file; the media JSON to record, or `None` when nothing changes.
+async fn fetch(
+    downloads: &MediaDownloads,
+    client: &Client,
+    job: DownloadJob,
+) -> Result<Option<Value>, FileError> {
+    let DownloadJob {
+        mut media, file, ..
+    } = job;
+    let mut writer = downloads.files.writer().await?;
+    let mut chunks = client.iter_download(&file);
+    loop {
+        let chunk = match chunks.next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(FileError::Io {
+                    detail: format!("downloading from Telegram: {e}"),
+                });
+            }
+        };
+        match writer.write(&chunk).await {
+            Ok(()) => {}
+            Err(FileError::TooLarge { .. }) => {
+                // Telegram announced a smaller size than it sent.
+                media["too_large"] = json!(true);
+                return Ok(Some(media));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let stored = writer.commit().await?;
+    let declared = media
+        .get("mime")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    let mime = declared
+        .or_else(|| stored.sniffed_mime.map(str::to_string))
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    media["file_id"] = json!(stored.sha256.to_hex());
+    media["size"] = json!(stored.size);
+    media["mime"] = json!(mime);
+    Ok(Some(media))
+}
