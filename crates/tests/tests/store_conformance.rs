@@ -122,10 +122,13 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
             "account_update_states",
             "accounts",
             "audit_events",
+            "bot_updates",
+            "bots",
             "chats",
             "memberships",
             "message_edits",
             "messages",
+            "outbox",
             "users",
             "web_sessions",
             "workspaces"
@@ -138,6 +141,9 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
         ("memberships", "max_chats"),
         ("web_sessions", "token_hash"),
         ("audit_events", "details"),
+        ("chats", "assignee_id"),
+        ("messages", "status"),
+        ("outbox", "random_id"),
     ] {
         assert!(
             columns.contains(&(expected.0.to_string(), expected.1.to_string())),
