@@ -22,7 +22,150 @@ app_tests!(
     flood_wait_is_waited_out_and_the_reply_sent_once,
     replies_of_one_chat_leave_in_order,
     status_read_and_history_work,
+    attachments_are_checked_and_sent with small_uploads,
 );
+
+fn small_uploads(c: &mut switchboard::Config) {
+    c.server.max_upload_bytes = 64 * 1024;
+}
+
+/// Uploads `bytes` as the multipart field `file`.
+async fn upload(b: &Browser, name: &str, mime: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_string())
+        .mime_str(mime)
+        .unwrap();
+    let form = reqwest::multipart::Form::new().part("file", part);
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/files", b.base))
+        .header("cookie", &b.cookie)
+        .header("x-csrf-token", &b.csrf)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A small valid PNG (1×1, red).
+fn png() -> Vec<u8> {
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90,
+        0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x08, 0xd7, 0x63, 0xf8,
+        0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0x18, 0xdd, 0x8d, 0xb0, 0x00, 0x00, 0x00,
+        0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    PNG.to_vec()
+}
+
+async fn attachments_are_checked_and_sent(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550900", "Owner").await;
+    let hal = customer(app, "+15550901", "Hal").await;
+    customer_writes(app, &hal, &owner, "send me the floor plan please");
+    let chat = chat_titled(&admin, "Hal").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    let files_dir = app.config.data_dir.join("files");
+    let count_files = || {
+        walk(&files_dir)
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().contains("/tmp/"))
+            .count()
+    };
+
+    // Refused uploads leave nothing behind.
+    let r = upload(&admin, "fake.png", "image/png", b"not a picture at all".to_vec()).await;
+    assert_eq!(r.status(), 415);
+    assert_eq!(error_code(r).await, "file_type_not_allowed");
+    let r = upload(&admin, "page.html", "text/html", b"<script>x</script>".to_vec()).await;
+    assert_eq!(r.status(), 415);
+    let r = upload(&admin, "big.txt", "text/plain", vec![b'a'; 100 * 1024]).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "file_too_large");
+    assert_eq!(count_files(), 0, "nothing stored for refused uploads");
+
+    // A picture and a document go out as media.
+    let r = upload(&admin, "plan.png", "image/png", png()).await;
+    assert_eq!(r.status(), 201);
+    let photo: Value = r.json().await.unwrap();
+    assert_eq!(photo["kind"], "photo");
+    assert_eq!(photo["mime_type"], "image/png");
+    let r = upload(&admin, "terms.txt", "text/plain", b"Rent is due on the 1st.".to_vec()).await;
+    assert_eq!(r.status(), 201);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["kind"], "document");
+
+    for (file, caption) in [(&photo, "the plan"), (&doc, "the terms")] {
+        let r = admin
+            .post(
+                &format!("/api/v1/chats/{chat_id}/messages"),
+                &json!({"text": caption, "attachment": {
+                    "file_id": file["file_id"], "kind": file["kind"],
+                    "file_name": file["file_name"], "mime_type": file["mime_type"]}}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        let id = r.json::<Value>().await.unwrap()["message"]["id"].as_i64().unwrap();
+        let sent = wait_status(&admin, chat_id, id, "sent", 20).await;
+        // The sender of the reply can fetch its own attachment back.
+        let media = admin.get(&format!("/api/v1/messages/{id}/media")).await;
+        assert_eq!(media.status(), 200, "{sent}");
+        assert_eq!(
+            media.headers()["x-content-type-options"].to_str().unwrap(),
+            "nosniff"
+        );
+    }
+    let got: Vec<(String, Option<String>)> = app
+        .sim
+        .received_messages(hal.id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.from == Some(owner.id))
+        .map(|m| (m.text, m.media.map(|x| x.mime)))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, "the plan");
+    assert!(got[0].1.is_some(), "the photo arrived as media");
+    assert_eq!(got[1], ("the terms".to_string(), Some("text/plain".to_string())));
+
+    // An unknown file id and a malformed one are refused without writing anything.
+    let before = message_count(&admin, chat_id).await;
+    for bad in ["0".repeat(64), "../../etc/passwd".to_string()] {
+        let r = admin
+            .post(
+                &format!("/api/v1/chats/{chat_id}/messages"),
+                &json!({"text": "x", "attachment": {"file_id": bad, "kind": "document"}}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+    }
+    assert_eq!(message_count(&admin, chat_id).await, before);
+}
+
+async fn message_count(b: &Browser, chat: i64) -> usize {
+    let v: Value = b
+        .get(&format!("/api/v1/chats/{chat}/messages?limit=200"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["messages"].as_array().unwrap().len()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
 
 fn tg(user: &tgsim::UserInfo) -> tgsim::Peer {
     tgsim::Peer::User(user.id)

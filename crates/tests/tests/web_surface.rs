@@ -86,7 +86,18 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/accounts/{id}", "delete"),
         ("/api/v1/accounts/{id}/export", "post"),
         ("/api/v1/accounts/{id}/chats", "get"),
+        ("/api/v1/chats", "get"),
+        ("/api/v1/chats/{id}", "get"),
         ("/api/v1/chats/{id}/messages", "get"),
+        ("/api/v1/chats/{id}/messages", "post"),
+        ("/api/v1/chats/{id}/read", "post"),
+        ("/api/v1/chats/{id}/status", "post"),
+        ("/api/v1/chats/{id}/assign", "post"),
+        ("/api/v1/messages/{id}/history", "get"),
+        ("/api/v1/messages/{id}/retry", "post"),
+        ("/api/v1/messages/{id}/media", "get"),
+        ("/api/v1/files", "post"),
+        ("/api/v1/inbox/members", "get"),
     ];
     for (path, method) in expected {
         assert!(

@@ -364,6 +364,7 @@ async fn message_media(
     };
     let mime = media
         .get("mime_type")
+        .or_else(|| media.get("mime"))
         .and_then(|m| m.as_str())
         .filter(|m| is_safe_inline_mime(m))
         .unwrap_or("application/octet-stream")
