@@ -227,6 +227,36 @@ pub struct NewReply {
     pub random_id: i64,
 }
 
+impl NewReply {
+    /// The entities as stored: `null` means none, and U+0000 is replaced (see [`crate::nul`]).
+    pub fn stored_entities(&self) -> serde_json::Value {
+        if self.entities.is_null() {
+            serde_json::Value::Array(Vec::new())
+        } else {
+            crate::nul::clean_json(&self.entities).into_owned()
+        }
+    }
+}
+
+/// Raw bot updates as both stores keep them: each `update_id` once (the first wins), the
+/// payload parsed and written again without U+0000 — PostgreSQL's `JSONB` cannot hold
+/// `\u0000`, and one such update must not block a bot's webhook forever. Fails when a payload
+/// is not JSON.
+pub fn stored_updates(updates: &[(i64, String)]) -> Result<Vec<(i64, String)>, serde_json::Error> {
+    let mut seen = std::collections::HashSet::with_capacity(updates.len());
+    let mut out = Vec::with_capacity(updates.len());
+    for (update_id, payload) in updates {
+        if seen.insert(*update_id) {
+            let value: serde_json::Value = serde_json::from_str(payload)?;
+            out.push((
+                *update_id,
+                serde_json::to_string(&crate::nul::clean_json(&value))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// State of an outbox item.
 pub type OutboxState = DeliveryStatus;
 
@@ -284,8 +314,12 @@ pub trait InboxStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> crate::StoreResult<()>;
     /// Starts or stops supervision.
-    async fn set_bot_active(&self, id: BotId, active: bool, now: Timestamp)
-    -> crate::StoreResult<()>;
+    async fn set_bot_active(
+        &self,
+        id: BotId,
+        active: bool,
+        now: Timestamp,
+    ) -> crate::StoreResult<()>;
     /// Deletes a bot with its chats and messages.
     async fn delete_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<()>;
     /// Stores raw updates (JSON text) before they are processed; repeats of a stored
@@ -327,8 +361,11 @@ pub trait InboxStore: Send + Sync + 'static {
     // --- the inbox, scoped by the viewer ---
 
     /// Chats the viewer may see, newest activity first.
-    async fn list_inbox(&self, viewer: &Viewer, filter: &ChatFilter)
-    -> crate::StoreResult<Vec<Chat>>;
+    async fn list_inbox(
+        &self,
+        viewer: &Viewer,
+        filter: &ChatFilter,
+    ) -> crate::StoreResult<Vec<Chat>>;
     /// One chat the viewer may see.
     async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> crate::StoreResult<Chat>;
     /// Messages of a chat the viewer may see, newest first, older than `before` when given.
@@ -406,7 +443,8 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<Message>;
     /// Claims up to `limit` items due at `now` (oldest first), marking them `sending` and
     /// counting the attempt.
-    async fn claim_outbox(&self, now: Timestamp, limit: u32) -> crate::StoreResult<Vec<OutboxItem>>;
+    async fn claim_outbox(&self, now: Timestamp, limit: u32)
+    -> crate::StoreResult<Vec<OutboxItem>>;
     /// Records a successful send. If ingestion already stored Telegram's echo of the message,
     /// the echo is removed; its id is returned.
     async fn complete_outbox(

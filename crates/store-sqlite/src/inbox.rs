@@ -17,14 +17,15 @@ use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
     NewBot, NewReply, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult, Timestamp,
-    UserId, Viewer, WorkspaceId,
+    UserId, Viewer, WorkspaceId, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
      status_detail, active, hook_id, token_sealed, hook_secret_sealed, last_update_id, created_at";
 
 /// The viewer's visibility rule on the chats aliased `c`.
-const SCOPE: &str = "c.workspace_id = ?1 AND (?2 = 1 OR c.assignee_id IS NULL OR c.assignee_id = ?3)";
+const SCOPE: &str =
+    "c.workspace_id = ?1 AND (?2 = 1 OR c.assignee_id IS NULL OR c.assignee_id = ?3)";
 
 /// Largest page of chats or messages.
 const MAX_PAGE: u32 = 200;
@@ -77,11 +78,13 @@ async fn message_by_id(
     op: &'static str,
     message: i64,
 ) -> StoreResult<Message> {
-    let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
-        .bind(message)
-        .fetch_one(&mut **tx)
-        .await
-        .store_err(op)?;
+    let row = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+    ))
+    .bind(message)
+    .fetch_one(&mut **tx)
+    .await
+    .store_err(op)?;
     read_message(op, &row)
 }
 
@@ -137,11 +140,13 @@ impl InboxStore for SqliteStore {
 
     async fn find_bot_by_hook(&self, hook_id: &str) -> StoreResult<Option<Bot>> {
         const OP: &str = "find_bot_by_hook";
-        let row = sqlx::query(&format!("SELECT {BOT_COLUMNS} FROM bots WHERE hook_id = ?1"))
-            .bind(hook_id)
-            .fetch_optional(&self.pool)
-            .await
-            .store_err(OP)?;
+        let row = sqlx::query(&format!(
+            "SELECT {BOT_COLUMNS} FROM bots WHERE hook_id = ?1"
+        ))
+        .bind(hook_id)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
         row.map(|r| read_bot(OP, &r)).transpose()
     }
 
@@ -222,32 +227,34 @@ impl InboxStore for SqliteStore {
         if updates.is_empty() {
             return Ok(0);
         }
+        let updates = stored_updates(updates)
+            .map_err(|_| StoreError::Backend(format!("{OP}: an update is not JSON")))?;
         let mut tx = begin_immediate(&self.pool, OP).await?;
+        // The bot row first: a missing bot is `NotFound` before anything is written.
+        let done = sqlx::query(
+            "UPDATE bots SET last_update_id = max(coalesce(last_update_id, ?1), ?1) WHERE id = ?2",
+        )
+        .bind(updates.iter().map(|(id, _)| *id).max())
+        .bind(bot.0)
+        .execute(&mut *tx)
+        .await
+        .store_err(OP)?;
+        one_row(done.rows_affected())?;
         let mut stored = 0;
-        for (update_id, payload) in updates {
+        for (update_id, payload) in &updates {
             let done = sqlx::query(
                 "INSERT INTO bot_updates (bot_id, update_id, payload, received_at) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (bot_id, update_id) DO NOTHING",
             )
             .bind(bot.0)
             .bind(update_id)
-            .bind(clean(payload).as_ref())
+            .bind(payload)
             .bind(now.0)
             .execute(&mut *tx)
             .await
             .store_err(OP)?;
             stored += done.rows_affected() as usize;
         }
-        let newest = updates.iter().map(|(id, _)| *id).max();
-        let done = sqlx::query(
-            "UPDATE bots SET last_update_id = max(coalesce(last_update_id, ?1), ?1) WHERE id = ?2",
-        )
-        .bind(newest)
-        .bind(bot.0)
-        .execute(&mut *tx)
-        .await
-        .store_err(OP)?;
-        one_row(done.rows_affected())?;
         tx.commit().await.store_err(OP)?;
         Ok(stored)
     }
@@ -397,6 +404,23 @@ impl InboxStore for SqliteStore {
         rows.iter().map(|r| read_message(OP, r)).collect()
     }
 
+    async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        const OP: &str = "get_message";
+        let (ws, admin, user) = scope_args(viewer);
+        let row = sqlx::query(&format!(
+            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+             WHERE {SCOPE} AND m.id = ?4"
+        ))
+        .bind(ws)
+        .bind(admin)
+        .bind(user)
+        .bind(message.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_message(OP, &row)
+    }
+
     async fn message_history(
         &self,
         viewer: &Viewer,
@@ -501,7 +525,8 @@ impl InboxStore for SqliteStore {
             let me = Some(viewer.user);
             let take = current.assignee_id.is_none() && assignee == me;
             let hand_back = current.assignee_id == me && assignee.is_none();
-            if !(take || hand_back) {
+            let unchanged = current.assignee_id == assignee;
+            if !(take || hand_back || unchanged) {
                 return Err(StoreError::Conflict("assign_forbidden"));
             }
         }
@@ -601,7 +626,7 @@ impl InboxStore for SqliteStore {
         ))
         .bind(current.id.0)
         .bind(clean(&reply.text).as_ref())
-        .bind(json_text(OP, &clean_json(&reply.entities))?)
+        .bind(json_text(OP, &reply.stored_entities())?)
         .bind(json_nullable(OP, &clean_json(&reply.media))?)
         .bind(reply.reply_to_tg_id)
         .bind(now.0)
@@ -781,7 +806,12 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "fail_outbox";
-        let state = if retry_at.is_some() { "queued" } else { "failed" };
+        let state = if retry_at.is_some() {
+            "queued"
+        } else {
+            "failed"
+        };
+        let error = clean(error);
         let mut tx = begin_immediate(&self.pool, OP).await?;
         let message_id: i64 = sqlx::query_scalar(
             "UPDATE outbox SET state = ?1, last_error = ?2, \
@@ -789,7 +819,7 @@ impl InboxStore for SqliteStore {
              WHERE id = ?5 RETURNING message_id",
         )
         .bind(state)
-        .bind(error)
+        .bind(error.as_ref())
         .bind(retry_at.map(|t| t.0))
         .bind(now.0)
         .bind(item.0)
@@ -800,7 +830,7 @@ impl InboxStore for SqliteStore {
             "UPDATE messages SET status = ?1, error = ?2 WHERE id = ?3 RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(state)
-        .bind(error)
+        .bind(error.as_ref())
         .bind(message_id)
         .fetch_one(&mut *tx)
         .await
