@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use switchboard_domain::{
-    Bot, BotId, BotMode, BotStatus, Chat, IncomingMessage, InboxStore, NewBot, OutboxItem,
+    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, NewBot, OutboxItem,
     StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::botapi::{
-    ALLOWED_UPDATES, BotApi, BotApiError, BotUpdate, MediaKind, Upload, map_update,
-    token_bot_id, token_is_well_formed,
+    ALLOWED_UPDATES, BotApi, BotApiError, BotUpdate, MediaKind, Upload, map_update, token_bot_id,
+    token_is_well_formed,
 };
 use switchboard_vault::{Keyring, Sealed};
 use tokio::sync::Notify;
@@ -325,12 +325,7 @@ impl BotService {
         let Some(bot) = self.inner.store.find_bot_by_hook(hook_id).await? else {
             return Ok(HookOutcome::UnknownHook);
         };
-        let expected = open(
-            &self.inner,
-            &bot,
-            &bot.hook_secret_sealed,
-            "secret",
-        )?;
+        let expected = open(&self.inner, &bot, &bot.hook_secret_sealed, "secret")?;
         let given = secret.unwrap_or_default();
         if given.is_empty() || !bool::from(given.ct_eq(expected.as_slice())) {
             return Ok(HookOutcome::BadSecret);
@@ -430,7 +425,11 @@ fn open(
 fn api_of(inner: &Inner, bot: &Bot) -> Result<BotApi, BotError> {
     let token = open(inner, bot, &bot.token_sealed, "token")?;
     let token = std::str::from_utf8(&token).map_err(|_| BotError::Vault("token is not text"))?;
-    Ok(BotApi::new(inner.http.clone(), &inner.settings.api_url, token))
+    Ok(BotApi::new(
+        inner.http.clone(),
+        &inner.settings.api_url,
+        token,
+    ))
 }
 
 /// Saves and announces a bot's health.
@@ -488,7 +487,15 @@ async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &No
         };
         first = false;
         if bot.status != status || status == BotStatus::Connecting {
-            report(inner, &bot, status, bot.status_detail.clone().filter(|_| status == BotStatus::Reconnecting)).await;
+            report(
+                inner,
+                &bot,
+                status,
+                bot.status_detail
+                    .clone()
+                    .filter(|_| status == BotStatus::Reconnecting),
+            )
+            .await;
         }
         match cycle(inner, &bot, cancel, wake, &mut backoff).await {
             Ok(Stop::Cancelled) => return,
@@ -754,8 +761,14 @@ impl Transport for BotTransport {
         let m = &item.message;
         let result = match self.upload(&m.media).await? {
             Some(file) => {
-                api.send_media(item.chat.peer_id, &file, &m.text, &m.entities, m.reply_to_tg_id)
-                    .await
+                api.send_media(
+                    item.chat.peer_id,
+                    &file,
+                    &m.text,
+                    &m.entities,
+                    m.reply_to_tg_id,
+                )
+                .await
             }
             None => {
                 api.send_message(item.chat.peer_id, &m.text, &m.entities, m.reply_to_tg_id)
@@ -792,7 +805,9 @@ mod tests {
             }
         );
         assert_eq!(
-            failure(&BotApiError::Forbidden("Forbidden: bot was blocked by the user".into())),
+            failure(&BotApiError::Forbidden(
+                "Forbidden: bot was blocked by the user".into()
+            )),
             SendFailure::Permanent {
                 code: "bot_blocked".into()
             }

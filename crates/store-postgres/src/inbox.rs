@@ -274,6 +274,27 @@ impl InboxStore for PgStore {
         .store_err(OP)
     }
 
+    async fn apply_bot_message_edit(
+        &self,
+        bot: BotId,
+        peer_id: i64,
+        tg_message_id: i64,
+        new_text: &str,
+        entities: &serde_json::Value,
+        edited_at: Timestamp,
+    ) -> StoreResult<Option<Message>> {
+        crate::accounts::apply_edit(
+            &self.pool,
+            "apply_bot_message_edit",
+            ChatOwner::Bot(bot),
+            (peer_id, tg_message_id),
+            new_text,
+            entities,
+            edited_at,
+        )
+        .await
+    }
+
     async fn ingest_bot_messages(
         &self,
         bot: BotId,

@@ -37,6 +37,12 @@ pub async fn import_folder(
         Arc::clone(&keyring),
         telegram_settings(config),
         EventBus::default(),
+        switchboard_services::Inbox::new(
+            Arc::clone(&stores.inbox),
+            EventBus::default(),
+            switchboard_services::Transports::default(),
+            false,
+        ),
     );
     let service = AccountService::new(
         Arc::clone(&stores.store),

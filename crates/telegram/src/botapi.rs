@@ -237,7 +237,12 @@ impl BotApi {
     }
 
     /// Calls a method with JSON parameters and returns its `result`.
-    pub async fn call(&self, method: &str, params: &Value, timeout: Duration) -> Result<Value, BotApiError> {
+    pub async fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, BotApiError> {
         let res = self
             .http
             .post(self.url(method))
@@ -264,9 +269,7 @@ impl BotApi {
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or(status.as_u16());
         let description = self.scrub(json_str(&v, "description").unwrap_or(""));
-        let retry_after = v
-            .pointer("/parameters/retry_after")
-            .and_then(Value::as_u64);
+        let retry_after = v.pointer("/parameters/retry_after").and_then(Value::as_u64);
         Err(classify(code, description, retry_after))
     }
 
@@ -291,7 +294,8 @@ impl BotApi {
         timeout: Duration,
         allowed_updates: &[&str],
     ) -> Result<Vec<Value>, BotApiError> {
-        let mut params = json!({"timeout": timeout.as_secs(), "allowed_updates": allowed_updates, "limit": 100});
+        let mut params =
+            json!({"timeout": timeout.as_secs(), "allowed_updates": allowed_updates, "limit": 100});
         if let Some(o) = offset {
             params["offset"] = json!(o);
         }
@@ -349,9 +353,7 @@ impl BotApi {
             params["reply_parameters"] =
                 json!({"message_id": r, "allow_sending_without_reply": true});
         }
-        let v = self
-            .call("sendMessage", &params, REQUEST_TIMEOUT)
-            .await?;
+        let v = self.call("sendMessage", &params, REQUEST_TIMEOUT).await?;
         sent(&v)
     }
 
@@ -441,7 +443,11 @@ impl BotApi {
             .await
             .map_err(|e| self.network(e))?;
         if !res.status().is_success() {
-            return Err(classify(res.status().as_u16(), "download failed".into(), None));
+            return Err(classify(
+                res.status().as_u16(),
+                "download failed".into(),
+                None,
+            ));
         }
         let mut out = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(|e| self.network(e))? {
@@ -473,7 +479,9 @@ pub fn classify(code: u16, description: String, retry_after: Option<u64>) -> Bot
     match code {
         429 => BotApiError::RetryAfter(retry_after.unwrap_or(1).max(1)),
         401 => BotApiError::Unauthorized,
-        404 if description.to_ascii_lowercase().contains("not found") && !description.contains("method") => {
+        404 if description.to_ascii_lowercase().contains("not found")
+            && !description.contains("method") =>
+        {
             BotApiError::Unauthorized
         }
         403 => BotApiError::Forbidden(description),
@@ -565,21 +573,37 @@ mod tests {
 
     #[test]
     fn tokens_are_checked_for_shape() {
-        assert!(token_is_well_formed("5000000001:AAE-demo-switchboard-token"));
-        assert!(token_is_well_formed("123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"));
+        assert!(token_is_well_formed(
+            "5000000001:AAE-demo-switchboard-token"
+        ));
+        assert!(token_is_well_formed(
+            "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+        ));
         assert!(!token_is_well_formed("not a token"));
         assert!(!token_is_well_formed("12345:short"));
         assert!(!token_is_well_formed(":AAE-demo-switchboard-token"));
         assert!(!token_is_well_formed("12a45:AAE-demo-switchboard-token"));
         assert!(!token_is_well_formed("12345:AAE demo/switchboard-token"));
-        assert_eq!(token_bot_id("5000000001:AAE-demo-switchboard-token"), Some(5_000_000_001));
+        assert_eq!(
+            token_bot_id("5000000001:AAE-demo-switchboard-token"),
+            Some(5_000_000_001)
+        );
     }
 
     #[test]
     fn errors_are_classified() {
-        assert_eq!(classify(429, "Too Many Requests: retry after 3".into(), Some(3)), BotApiError::RetryAfter(3));
-        assert_eq!(classify(401, "Unauthorized".into(), None), BotApiError::Unauthorized);
-        assert_eq!(classify(404, "Not Found".into(), None), BotApiError::Unauthorized);
+        assert_eq!(
+            classify(429, "Too Many Requests: retry after 3".into(), Some(3)),
+            BotApiError::RetryAfter(3)
+        );
+        assert_eq!(
+            classify(401, "Unauthorized".into(), None),
+            BotApiError::Unauthorized
+        );
+        assert_eq!(
+            classify(404, "Not Found".into(), None),
+            BotApiError::Unauthorized
+        );
         let blocked = classify(403, "Forbidden: bot was blocked by the user".into(), None);
         assert_eq!(blocked.code(), "bot_blocked");
         assert!(blocked.is_permanent());
@@ -595,7 +619,10 @@ mod tests {
         let token = "5000000001:AAE-very-secret-token-value";
         let api = BotApi::new(reqwest::Client::new(), "http://127.0.0.1:9", token);
         assert!(!format!("{api:?}").contains("very-secret"));
-        assert_eq!(api.scrub(&format!("GET /bot{token}/getMe")), "GET /bot<token>/getMe");
+        assert_eq!(
+            api.scrub(&format!("GET /bot{token}/getMe")),
+            "GET /bot<token>/getMe"
+        );
     }
 
     #[tokio::test]
@@ -604,7 +631,10 @@ mod tests {
         let token = "5000000001:AAE-very-secret-token-value";
         let api = BotApi::new(BotApi::http_client(), "http://127.0.0.1:9", token);
         let e = api.get_me().await.err();
-        let text = format!("{e:?} {}", e.as_ref().map(ToString::to_string).unwrap_or_default());
+        let text = format!(
+            "{e:?} {}",
+            e.as_ref().map(ToString::to_string).unwrap_or_default()
+        );
         assert!(matches!(e, Some(BotApiError::Network(_))), "{text}");
         assert!(!text.contains("very-secret"), "{text}");
         assert!(!text.contains("5000000001"), "{text}");

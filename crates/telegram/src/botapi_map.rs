@@ -262,7 +262,8 @@ mod tests {
         assert_eq!(media(&sticker)["mime"], "image/webp");
         let loc = json!({"location": {"latitude": 55.75, "longitude": 37.61}});
         assert_eq!(media(&loc)["kind"], "location");
-        let contact = json!({"contact": {"phone_number": "+1555", "first_name": "Bob", "user_id": 5}});
+        let contact =
+            json!({"contact": {"phone_number": "+1555", "first_name": "Bob", "user_id": 5}});
         assert_eq!(media(&contact)["kind"], "contact");
         assert_eq!(media(&contact)["phone_number"], "+1555");
         for k in ["video", "audio"] {
@@ -294,7 +295,13 @@ mod tests {
         };
         assert_eq!(m.peer_kind, PeerKind::Channel);
         assert_eq!(m.sender_name.as_deref(), Some("News"));
-        assert_eq!(map_update(&json!({"update_id": 11, "poll": {}}), BOT), BotUpdate::Ignored);
-        assert_eq!(map_update(&json!({"update_id": 12, "message": {"date": 1}}), BOT), BotUpdate::Ignored);
+        assert_eq!(
+            map_update(&json!({"update_id": 11, "poll": {}}), BOT),
+            BotUpdate::Ignored
+        );
+        assert_eq!(
+            map_update(&json!({"update_id": 12, "message": {"date": 1}}), BOT),
+            BotUpdate::Ignored
+        );
     }
 }

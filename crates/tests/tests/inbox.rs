@@ -10,7 +10,8 @@ use switchboard_domain::Role;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    Ws, connect_personal_account, eventually, frames_within, open_ws, wait_frame,
+    Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, open_ws, reply,
+    wait_frame,
 };
 
 app_tests!(
@@ -44,39 +45,6 @@ fn received_from(app: &TestApp, customer: &tgsim::UserInfo, from: &tgsim::UserIn
         .filter(|m| m.from == Some(from.id))
         .map(|m| m.text)
         .collect()
-}
-
-async fn customer(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
-    app.sim
-        .create_user(tgsim::NewUser {
-            phone: phone.into(),
-            first_name: name.into(),
-            ..Default::default()
-        })
-        .unwrap()
-}
-
-/// Waits until a chat titled `title` is in `b`'s list and returns it.
-async fn chat_titled(b: &Browser, title: &str) -> Value {
-    eventually(20, "the chat to appear", || async {
-        let list: Value = b.get("/api/v1/chats").await.json().await.ok()?;
-        list["chats"]
-            .as_array()?
-            .iter()
-            .find(|c| c["title"] == title)
-            .cloned()
-    })
-    .await
-}
-
-async fn reply(b: &Browser, chat: i64, text: &str) -> Value {
-    let r = b
-        .post(&format!("/api/v1/chats/{chat}/messages"), &json!({"text": text}))
-        .await;
-    assert_eq!(r.status(), 202, "reply refused");
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["message"]["status"], "queued");
-    v["message"].clone()
 }
 
 async fn message_state(b: &Browser, chat: i64, id: i64) -> Value {
@@ -116,7 +84,10 @@ async fn a_customer_message_reaches_the_inbox_and_the_reply_reaches_the_customer
 
     // The message arrives live, and the chat (assigned to the only online operator).
     let new = wait_frame(&mut ws, "new_message", 20, |_| true).await;
-    assert_eq!(new["data"]["message"]["text"], "Hello, is the flat still available?");
+    assert_eq!(
+        new["data"]["message"]["text"],
+        "Hello, is the flat still available?"
+    );
     assert_eq!(new["data"]["message"]["direction"], "in");
     let chat = chat_titled(&op, "Alice").await;
     let chat_id = chat["id"].as_i64().unwrap();
@@ -160,13 +131,18 @@ async fn a_customer_message_reaches_the_inbox_and_the_reply_reaches_the_customer
         .iter()
         .filter(|m| m["direction"] == "out")
         .collect();
-    assert_eq!(outs.len(), 1, "no duplicate of the reply in the chat: {list}");
+    assert_eq!(
+        outs.len(),
+        1,
+        "no duplicate of the reply in the chat: {list}"
+    );
     assert_eq!(outs[0]["author_id"], op.me["id"]);
 }
 
 /// A second operator, signed in.
 async fn second_operator(app: &TestApp) -> Browser {
-    app.add_user(app.workspace, "operator2", Role::Operator).await;
+    app.add_user(app.workspace, "operator2", Role::Operator)
+        .await;
     app.login("operator2", PASSWORD).await
 }
 
@@ -210,9 +186,15 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
         .unwrap();
     let first_message = before["messages"][0]["id"].as_i64().unwrap();
     for (path, body) in [
-        (format!("/api/v1/chats/{chat_id}/messages"), json!({"text": "sneaky"})),
+        (
+            format!("/api/v1/chats/{chat_id}/messages"),
+            json!({"text": "sneaky"}),
+        ),
         (format!("/api/v1/chats/{chat_id}/read"), json!({})),
-        (format!("/api/v1/chats/{chat_id}/status"), json!({"status": "resolved"})),
+        (
+            format!("/api/v1/chats/{chat_id}/status"),
+            json!({"status": "resolved"}),
+        ),
         (
             format!("/api/v1/chats/{chat_id}/assign"),
             json!({"user_id": op2.me["id"]}),
@@ -256,7 +238,9 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
         json!({"type": "get_chat_messages", "chat_id": chat_id}),
         json!({"type": "mark_as_read", "chat_id": chat_id}),
     ] {
-        ws2.send(Message::Text(cmd.to_string().into())).await.unwrap();
+        ws2.send(Message::Text(cmd.to_string().into()))
+            .await
+            .unwrap();
         let err = wait_frame(&mut ws2, "error", 5, |_| true).await;
         assert_eq!(err["code"], "not_found", "{cmd}");
     }
@@ -266,15 +250,18 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
     assert_eq!(seen["data"]["message"]["text"], "are you there?");
     let leaked: Vec<Value> = frames_within(&mut ws2, 1500).await;
     assert!(
-        leaked
-            .iter()
-            .all(|f| !f.to_string().contains("are you there?") && f["data"]["chat"]["id"] != chat_id),
+        leaked.iter().all(
+            |f| !f.to_string().contains("are you there?") && f["data"]["chat"]["id"] != chat_id
+        ),
         "operator 2 received another operator's chat: {leaked:?}"
     );
 
     // Operator 1 may hand it back; then operator 2 may take it; operators cannot assign others.
     let r = op1
-        .post(&format!("/api/v1/chats/{chat_id}/assign"), &json!({"user_id": null}))
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": null}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     let r = op1
@@ -292,7 +279,10 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(op1.get(&format!("/api/v1/chats/{chat_id}")).await.status(), 404);
+    assert_eq!(
+        op1.get(&format!("/api/v1/chats/{chat_id}")).await.status(),
+        404
+    );
 }
 
 async fn other_workspaces_are_invisible(app: &TestApp) {
@@ -312,7 +302,13 @@ async fn other_workspaces_are_invisible(app: &TestApp) {
     let stranger = app.login("stranger", PASSWORD).await;
     let list: Value = stranger.get("/api/v1/chats").await.json().await.unwrap();
     assert!(list["chats"].as_array().unwrap().is_empty());
-    assert_eq!(stranger.get(&format!("/api/v1/chats/{chat_id}")).await.status(), 404);
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/chats/{chat_id}"))
+            .await
+            .status(),
+        404
+    );
     assert_eq!(
         stranger
             .get(&format!("/api/v1/chats/{chat_id}/messages"))
@@ -321,7 +317,10 @@ async fn other_workspaces_are_invisible(app: &TestApp) {
         404
     );
     let r = stranger
-        .post(&format!("/api/v1/chats/{chat_id}/messages"), &json!({"text": "x"}))
+        .post(
+            &format!("/api/v1/chats/{chat_id}/messages"),
+            &json!({"text": "x"}),
+        )
         .await;
     assert_eq!(r.status(), 404);
     let r = stranger
@@ -359,7 +358,8 @@ async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
     let op1 = app.login("operator", PASSWORD).await;
     let op2 = second_operator(app).await;
     // operator3 exists but is offline: never assigned.
-    app.add_user(app.workspace, "operator3", Role::Operator).await;
+    app.add_user(app.workspace, "operator3", Role::Operator)
+        .await;
     let mut ws1 = open_ws(app, &op1, None).await.unwrap();
     let _ws2 = open_ws(app, &op2, None).await.unwrap();
     wait_frame(&mut ws1, "initial_chats", 5, |_| true).await;
@@ -383,11 +383,20 @@ async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
     }
     let by1 = assignees.iter().filter(|a| **a == op1_id).count();
     let by2 = assignees.iter().filter(|a| **a == op2_id).count();
-    assert_eq!((by1, by2), (2, 2), "round robin between the two online: {assignees:?}");
+    assert_eq!(
+        (by1, by2),
+        (2, 2),
+        "round robin between the two online: {assignees:?}"
+    );
 
     // Capacity: operators have max_chats 5 in the harness; fill operator 1 up to it and check
     // that the next chats all go to operator 2.
-    let members: Value = admin.get("/api/v1/inbox/members").await.json().await.unwrap();
+    let members: Value = admin
+        .get("/api/v1/inbox/members")
+        .await
+        .json()
+        .await
+        .unwrap();
     let online: Vec<i64> = members["members"]
         .as_array()
         .unwrap()
@@ -410,7 +419,12 @@ async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
         .await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let members: Value = admin.get("/api/v1/inbox/members").await.json().await.unwrap();
+    let members: Value = admin
+        .get("/api/v1/inbox/members")
+        .await
+        .json()
+        .await
+        .unwrap();
     for m in members["members"].as_array().unwrap() {
         if m["role"] == "operator" {
             assert!(
@@ -419,7 +433,12 @@ async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
             );
         }
     }
-    let list: Value = admin.get("/api/v1/chats?assignee=unassigned").await.json().await.unwrap();
+    let list: Value = admin
+        .get("/api/v1/chats?assignee=unassigned")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         list["chats"].as_array().unwrap().len(),
         0,
@@ -463,7 +482,13 @@ async fn a_permanent_error_fails_the_reply_and_retry_resends_it(app: &TestApp) {
 
     // Retrying a message that has not failed is refused; the failed one is really resent.
     let r = admin
-        .post(&format!("/api/v1/messages/{}/retry", first_inbound(&admin, chat_id).await), &json!({}))
+        .post(
+            &format!(
+                "/api/v1/messages/{}/retry",
+                first_inbound(&admin, chat_id).await
+            ),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status(), 404, "an inbound message has no outbox item");
     let r = admin
@@ -471,7 +496,10 @@ async fn a_permanent_error_fails_the_reply_and_retry_resends_it(app: &TestApp) {
         .await;
     assert_eq!(r.status(), 202);
     wait_status(&admin, chat_id, id, "sent", 20).await;
-    assert_eq!(received_from(app, &dave, &owner), vec!["first try".to_string()]);
+    assert_eq!(
+        received_from(app, &dave, &owner),
+        vec!["first try".to_string()]
+    );
     let r = admin
         .post(&format!("/api/v1/messages/{id}/retry"), &json!({}))
         .await;
@@ -528,7 +556,11 @@ async fn replies_of_one_chat_leave_in_order(app: &TestApp) {
     let chat_id = chat["id"].as_i64().unwrap();
     let mut ids = Vec::new();
     for i in 0..3 {
-        ids.push(reply(&admin, chat_id, &format!("part {i}")).await["id"].as_i64().unwrap());
+        ids.push(
+            reply(&admin, chat_id, &format!("part {i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     for id in &ids {
         wait_status(&admin, chat_id, *id, "sent", 30).await;
@@ -567,7 +599,10 @@ async fn status_read_and_history_work(app: &TestApp) {
 
     for (status, code) in [("pending", 200), ("resolved", 200), ("closed", 422)] {
         let r = admin
-            .post(&format!("/api/v1/chats/{chat_id}/status"), &json!({"status": status}))
+            .post(
+                &format!("/api/v1/chats/{chat_id}/status"),
+                &json!({"status": status}),
+            )
             .await;
         assert_eq!(r.status(), code, "{status}");
     }
@@ -601,7 +636,9 @@ async fn status_read_and_history_work(app: &TestApp) {
     assert_eq!(texts, ["three", "two"]);
     let oldest = page["messages"][1]["id"].as_i64().unwrap();
     let rest: Value = admin
-        .get(&format!("/api/v1/chats/{chat_id}/messages?limit=2&before={oldest}"))
+        .get(&format!(
+            "/api/v1/chats/{chat_id}/messages?limit=2&before={oldest}"
+        ))
         .await
         .json()
         .await

@@ -87,6 +87,11 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/accounts/{id}/export", "post"),
         ("/api/v1/accounts/{id}/chats", "get"),
         ("/api/v1/chats/{id}/messages", "get"),
+        ("/api/v1/bots", "get"),
+        ("/api/v1/bots", "post"),
+        ("/api/v1/bots/{id}/{action}", "post"),
+        ("/api/v1/bots/{id}", "delete"),
+        ("/tg/hook/{hook_id}", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -99,6 +104,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         let concrete = path
             .replace("{user_id}", "1")
             .replace("{flow_id}", "x")
+            .replace("{hook_id}", "00")
             .replace("{id}", "1")
             .replace("{action}", "start");
         for method in ops.as_object().unwrap().keys() {

@@ -99,7 +99,11 @@ async fn add_bot(
         .details(j!({"username": bot.username, "mode": bot.mode.as_str()}))
         .record(state.store())
         .await;
-    Ok((StatusCode::CREATED, json(j!({"bot": bot_json(&state, &bot)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        json(j!({"bot": bot_json(&state, &bot)})),
+    )
+        .into_response())
 }
 
 /// Starts or stops a bot (`action` is `start` or `stop`).
@@ -117,12 +121,16 @@ async fn bot_action(
         "stop" => state.bots().stop(ws, id).await?,
         _ => return Err(ApiError::not_found()),
     };
-    Audit::new(if action == "start" { "bot.start" } else { "bot.stop" })
-        .workspace(ws)
-        .actor(ctx.user.id)
-        .target(format!("bot:{}", id.0))
-        .record(state.store())
-        .await;
+    Audit::new(if action == "start" {
+        "bot.start"
+    } else {
+        "bot.stop"
+    })
+    .workspace(ws)
+    .actor(ctx.user.id)
+    .target(format!("bot:{}", id.0))
+    .record(state.store())
+    .await;
     Ok(json(j!({"bot": bot_json(&state, &bot)})))
 }
 
@@ -152,8 +160,7 @@ async fn delete_bot(
     request_body(content = Object, description = "a Bot API `Update`"), responses(
     (status = 200, description = "Stored (or a duplicate)"),
     (status = 400, description = "malformed_update", body = ErrorBody),
-    (status = 401, description = "unauthenticated: wrong or missing secret", body = ErrorBody),
-    (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody)))]
 async fn webhook(
     State(state): State<AppState>,
     Path(hook_id): Path<String>,
@@ -165,8 +172,8 @@ async fn webhook(
         .map(|v| v.as_bytes());
     match state.bots().receive_hook(&hook_id, secret, &body).await? {
         HookOutcome::Accepted(_) => Ok(json(j!({"ok": true}))),
-        HookOutcome::UnknownHook => Err(ApiError::not_found()),
-        HookOutcome::BadSecret => Err(ApiError::unauthenticated()),
+        // The same answer for an unknown hook and a wrong secret: hooks cannot be probed.
+        HookOutcome::UnknownHook | HookOutcome::BadSecret => Err(ApiError::unauthenticated()),
         HookOutcome::Malformed => Err(ApiError::bad_request("malformed_update")),
     }
 }
