@@ -35,6 +35,9 @@ use zeroize::Zeroizing;
 /// Updates processed per transaction.
 const BATCH: u32 = 100;
 
+/// Media downloads running at once.
+const DOWNLOADS: usize = 4;
+
 /// Why a bot operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
@@ -138,6 +141,7 @@ struct Inner {
     http: reqwest::Client,
     settings: BotSettings,
     running: Mutex<HashMap<BotId, Running>>,
+    downloads: Arc<tokio::sync::Semaphore>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -178,6 +182,7 @@ impl BotService {
                 http: BotApi::http_client(),
                 settings,
                 running: Mutex::new(HashMap::new()),
+                downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
             }),
@@ -679,8 +684,68 @@ async fn flush(
     batch.clear();
     processed.clear();
     inner.inbox.after_ingest(bot.workspace_id, &outcome).await;
-    let _ = api;
+    for m in &outcome.inserted {
+        if m.media.get("tg_file_id").is_some() && m.media.get("file_id").is_none() {
+            spawn_download(inner, bot, api, m.id, m.media.clone());
+        }
+    }
     Ok(())
+}
+
+/// Fetches a message's file with `getFile` into the file store in the background (at most
+/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the media JSON.
+fn spawn_download(
+    inner: &Inner,
+    bot: &Bot,
+    api: &BotApi,
+    message: switchboard_domain::MessageId,
+    mut media: Value,
+) {
+    let (store, files, inbox, slots) = (
+        Arc::clone(&inner.store),
+        inner.files.clone(),
+        inner.inbox.clone(),
+        Arc::clone(&inner.downloads),
+    );
+    let (api, bot_id, ws, max) = (
+        api.clone(),
+        bot.id,
+        bot.workspace_id,
+        inner.settings.max_download_bytes,
+    );
+    inner.tracker.spawn(async move {
+        let Ok(_slot) = slots.acquire().await else {
+            return;
+        };
+        let Some(tg_file_id) = media.get("tg_file_id").and_then(Value::as_str) else {
+            return;
+        };
+        let bytes = match api.get_file(tg_file_id).await {
+            Ok(info) => api.download(&info, max).await,
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(bot_id = %bot_id, message_id = %message, code = e.code(), "media download failed");
+                return;
+            }
+        };
+        let stored = match files.put_bytes(&bytes).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(message_id = %message, error = %e, "could not store media");
+                return;
+            }
+        };
+        media["file_id"] = json!(stored.sha256.to_hex());
+        media["size"] = json!(stored.size);
+        match store.set_bot_message_media(bot_id, message, &media).await {
+            Ok(Some(m)) => inbox.message_changed(ws, &m).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(message_id = %message, error = %e, "could not record media"),
+        }
+    });
 }
 
 /// Sends replies of bot chats through the Bot API.

@@ -302,6 +302,26 @@ impl InboxStore for SqliteStore {
         Ok(outcome)
     }
 
+    async fn set_bot_message_media(
+        &self,
+        bot: BotId,
+        message: MessageId,
+        media: &serde_json::Value,
+    ) -> StoreResult<Option<Message>> {
+        const OP: &str = "set_bot_message_media";
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET media = ?1 WHERE id = ?2 \
+             AND chat_id IN (SELECT id FROM chats WHERE bot_id = ?3) RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(json_text(OP, &clean_json(media))?)
+        .bind(message.0)
+        .bind(bot.0)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
+        row.map(|r| read_message(OP, &r)).transpose()
+    }
+
     async fn apply_bot_message_edit(
         &self,
         bot: BotId,

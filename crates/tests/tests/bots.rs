@@ -203,6 +203,41 @@ async fn a_polling_bot_receives_and_answers(app: &TestApp) {
     })
     .await;
 
+    // A photo is downloaded with getFile into the file store and served to operators.
+    let photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6, 7, 8];
+    app.sim
+        .send_message(
+            alice.id,
+            tgsim::Peer::User(bot.id),
+            tgsim::OutgoingMessage {
+                text: "a photo".into(),
+                media: Some(tgsim::MediaUpload {
+                    kind: tgsim::MediaKind::Photo,
+                    data: photo.clone(),
+                    file_name: Some("p.jpg".into()),
+                    mime: Some("image/jpeg".into()),
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let with_file = eventually(20, "the photo to be downloaded", || async {
+        messages(&admin, chat_id)
+            .await
+            .into_iter()
+            .find(|m| m["text"] == "a photo" && m["media"]["file_id"].is_string())
+    })
+    .await;
+    assert_eq!(with_file["media"]["kind"], "photo");
+    let media_id = with_file["id"].as_i64().unwrap();
+    let got = admin
+        .get(&format!("/api/v1/messages/{media_id}/media"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.to_vec(), photo);
+
     // Stop and start: the status follows, and messages sent while stopped arrive after.
     let r = admin
         .post(&format!("/api/v1/bots/{id}/stop"), &json!({}))
