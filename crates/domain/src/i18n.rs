@@ -230,6 +230,96 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Этот аккаунт Telegram уже подключён к рабочему пространству.",
     ),
     (
+        "bot_token_invalid",
+        "This is not a bot token. Copy it from @BotFather: digits, a colon, then letters.",
+        "Это не токен бота. Скопируйте его у @BotFather: цифры, двоеточие, затем буквы.",
+    ),
+    (
+        "bot_token_rejected",
+        "Telegram rejected this bot token. Check it in @BotFather or issue a new one.",
+        "Telegram отклонил этот токен бота. Проверьте его в @BotFather или выпустите новый.",
+    ),
+    (
+        "bot_exists",
+        "This bot is already connected to the workspace.",
+        "Этот бот уже подключён к рабочему пространству.",
+    ),
+    (
+        "bot_api_failed",
+        "The Telegram Bot API did not answer as expected. Try again later.",
+        "Telegram Bot API ответил не так, как ожидалось. Попробуйте позже.",
+    ),
+    (
+        "malformed_update",
+        "The webhook body is not a Telegram update.",
+        "Тело запроса вебхука — не обновление Telegram.",
+    ),
+    (
+        "bot_blocked",
+        "The user blocked the bot; the message cannot be delivered.",
+        "Пользователь заблокировал бота; сообщение не может быть доставлено.",
+    ),
+    (
+        "bot_forbidden",
+        "The bot may not write to this chat.",
+        "Бот не может писать в этот чат.",
+    ),
+    (
+        "chat_not_found",
+        "Telegram does not know this chat.",
+        "Telegram не знает этот чат.",
+    ),
+    (
+        "retry_after",
+        "Telegram asked to wait before sending; the message will be retried.",
+        "Telegram попросил подождать с отправкой; сообщение будет отправлено повторно.",
+    ),
+    (
+        "bot_unauthorized",
+        "Telegram rejected the bot token; add the bot again with a valid token.",
+        "Telegram отклонил токен бота; добавьте бота заново с действующим токеном.",
+    ),
+    (
+        "bot_deleted",
+        "The bot of this chat was deleted.",
+        "Бот этого чата удалён.",
+    ),
+    (
+        "not_a_bot_chat",
+        "This chat does not belong to a bot.",
+        "Этот чат не принадлежит боту.",
+    ),
+    (
+        "bot_api_unavailable",
+        "The Telegram Bot API is temporarily unavailable.",
+        "Telegram Bot API временно недоступен.",
+    ),
+    (
+        "bot_api_rejected",
+        "The Telegram Bot API rejected the request.",
+        "Telegram Bot API отклонил запрос.",
+    ),
+    (
+        "bot_api_unreachable",
+        "The Telegram Bot API cannot be reached.",
+        "Нет связи с Telegram Bot API.",
+    ),
+    (
+        "bot_api_unexpected",
+        "The Telegram Bot API gave an unexpected answer.",
+        "Telegram Bot API дал неожиданный ответ.",
+    ),
+    (
+        "bot_api_conflict",
+        "Another program receives this bot's updates (or a webhook is set).",
+        "Обновления этого бота получает другая программа (или установлен вебхук).",
+    ),
+    (
+        "vault_error",
+        "A stored secret could not be read.",
+        "Не удалось прочитать сохранённый секрет.",
+    ),
+    (
         "session_string_empty",
         "The session string is empty.",
         "Строка сессии пуста.",
@@ -478,6 +568,23 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("nav_accounts", "Accounts", "Аккаунты"),
     ("nav_bots", "Bots", "Боты"),
     ("nav_leads", "Leads", "Лиды"),
+    ("bots_add_title", "Add a bot", "Добавить бота"),
+    (
+        "bots_token_label",
+        "Bot token from @BotFather",
+        "Токен бота от @BotFather",
+    ),
+    ("bots_add_submit", "Add bot", "Добавить бота"),
+    ("bots_start", "Start", "Запустить"),
+    ("bots_stop", "Stop", "Остановить"),
+    ("bots_delete", "Delete", "Удалить"),
+    (
+        "bots_delete_confirm",
+        "Delete this bot with all its chats?",
+        "Удалить этого бота со всеми его чатами?",
+    ),
+    ("bots_mode_webhook", "webhook", "вебхук"),
+    ("bots_mode_polling", "long polling", "long polling"),
     ("nav_team", "Team", "Команда"),
     ("nav_settings", "Settings", "Настройки"),
     (

@@ -345,6 +345,26 @@ pub trait InboxStore: Send + Sync + 'static {
         processed: &[i64],
         now: Timestamp,
     ) -> crate::StoreResult<IngestOutcome>;
+    /// Replaces the media JSON of a message of a bot's chat (once its file is downloaded).
+    /// `None` if the message is unknown or belongs to another bot.
+    async fn set_bot_message_media(
+        &self,
+        bot: BotId,
+        message: MessageId,
+        media: &serde_json::Value,
+    ) -> crate::StoreResult<Option<Message>>;
+    /// Applies an edit to a message of a bot's chat (as
+    /// [`crate::AccountStore::apply_message_edit`] does for accounts): keeps the previous text
+    /// in the history; an older edit never undoes a newer one. `None` if the message is unknown.
+    async fn apply_bot_message_edit(
+        &self,
+        bot: BotId,
+        peer_id: i64,
+        tg_message_id: i64,
+        new_text: &str,
+        entities: &serde_json::Value,
+        edited_at: Timestamp,
+    ) -> crate::StoreResult<Option<Message>>;
 
     // --- the inbox, scoped by the viewer ---
 

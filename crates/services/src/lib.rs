@@ -6,6 +6,7 @@ pub mod account_transport;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bots;
 pub mod connect;
 pub mod events;
 pub mod inbox;

@@ -542,55 +542,16 @@ impl AccountStore for PgStore {
         entities: &serde_json::Value,
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        const OP: &str = "apply_message_edit";
-        let new_text = clean(new_text);
-        let entities = json_text(OP, &clean_json(entities))?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
-        // Locked, so concurrent edits of one message each keep the text they replace.
-        let row = sqlx::query(&format!(
-            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
-             WHERE c.account_id = $1 AND c.peer_id = $2 AND m.tg_message_id = $3 \
-             FOR UPDATE OF m"
-        ))
-        .bind(account.0)
-        .bind(peer_id)
-        .bind(tg_message_id)
-        .fetch_optional(&mut *tx)
+        apply_edit(
+            &self.pool,
+            "apply_message_edit",
+            ChatOwner::Account(account),
+            (peer_id, tg_message_id),
+            new_text,
+            entities,
+            edited_at,
+        )
         .await
-        .store_err(OP)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let current = read_message(OP, &row)?;
-        if current.edited_at.is_some_and(|at| at > edited_at) {
-            // A replayed, older edit must not undo a newer one.
-            return Ok(Some(current));
-        }
-        if current.text != new_text {
-            sqlx::query(
-                "INSERT INTO message_edits (message_id, old_text, edited_at) VALUES ($1, $2, $3)",
-            )
-            .bind(current.id.0)
-            .bind(&current.text)
-            .bind(edited_at.0)
-            .execute(&mut *tx)
-            .await
-            .store_err(OP)?;
-        }
-        let row = sqlx::query(&format!(
-            "UPDATE messages SET text = $1, entities = $2::jsonb, edited_at = $3 WHERE id = $4 \
-             RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(new_text.as_ref())
-        .bind(entities)
-        .bind(edited_at.0)
-        .bind(current.id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let message = read_message(OP, &row)?;
-        tx.commit().await.store_err(OP)?;
-        Ok(Some(message))
     }
 
     async fn mark_messages_deleted(
@@ -1151,4 +1112,69 @@ pub(crate) fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message
         error: row.try_get("error").store_err(op)?,
         author_id: author_id.map(UserId),
     })
+}
+
+/// Applies an edit to the message `(peer_id, tg_message_id)` of a chat of `owner`: keeps the
+/// previous text in the history; an older edit never undoes a newer one.
+pub(crate) async fn apply_edit(
+    pool: &sqlx::PgPool,
+    op: &'static str,
+    owner: ChatOwner,
+    (peer_id, tg_message_id): (i64, i64),
+    new_text: &str,
+    entities: &serde_json::Value,
+    edited_at: Timestamp,
+) -> StoreResult<Option<Message>> {
+    let new_text = clean(new_text);
+    let entities = json_text(op, &clean_json(entities))?;
+    let mut tx = pool.begin().await.store_err(op)?;
+    let (owner_col, owner_id) = match owner {
+        ChatOwner::Account(a) => ("c.account_id", a.0),
+        ChatOwner::Bot(b) => ("c.bot_id", b.0),
+    };
+    // Locked, so concurrent edits of one message each keep the text they replace.
+    let row = sqlx::query(&format!(
+        "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+         WHERE {owner_col} = $1 AND c.peer_id = $2 AND m.tg_message_id = $3 \
+         FOR UPDATE OF m"
+    ))
+    .bind(owner_id)
+    .bind(peer_id)
+    .bind(tg_message_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .store_err(op)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let current = read_message(op, &row)?;
+    if current.edited_at.is_some_and(|at| at > edited_at) {
+        // A replayed, older edit must not undo a newer one.
+        return Ok(Some(current));
+    }
+    if current.text != new_text {
+        sqlx::query(
+            "INSERT INTO message_edits (message_id, old_text, edited_at) VALUES ($1, $2, $3)",
+        )
+        .bind(current.id.0)
+        .bind(&current.text)
+        .bind(edited_at.0)
+        .execute(&mut *tx)
+        .await
+        .store_err(op)?;
+    }
+    let row = sqlx::query(&format!(
+        "UPDATE messages SET text = $1, entities = $2::jsonb, edited_at = $3 WHERE id = $4 \
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(new_text.as_ref())
+    .bind(entities)
+    .bind(edited_at.0)
+    .bind(current.id.0)
+    .fetch_one(&mut *tx)
+    .await
+    .store_err(op)?;
+    let message = read_message(op, &row)?;
+    tx.commit().await.store_err(op)?;
+    Ok(Some(message))
 }

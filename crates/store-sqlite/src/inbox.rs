@@ -302,6 +302,47 @@ impl InboxStore for SqliteStore {
         Ok(outcome)
     }
 
+    async fn set_bot_message_media(
+        &self,
+        bot: BotId,
+        message: MessageId,
+        media: &serde_json::Value,
+    ) -> StoreResult<Option<Message>> {
+        const OP: &str = "set_bot_message_media";
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET media = ?1 WHERE id = ?2 \
+             AND chat_id IN (SELECT id FROM chats WHERE bot_id = ?3) RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(json_text(OP, &clean_json(media))?)
+        .bind(message.0)
+        .bind(bot.0)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
+        row.map(|r| read_message(OP, &r)).transpose()
+    }
+
+    async fn apply_bot_message_edit(
+        &self,
+        bot: BotId,
+        peer_id: i64,
+        tg_message_id: i64,
+        new_text: &str,
+        entities: &serde_json::Value,
+        edited_at: Timestamp,
+    ) -> StoreResult<Option<Message>> {
+        crate::accounts::apply_edit(
+            &self.pool,
+            "apply_bot_message_edit",
+            ChatOwner::Bot(bot),
+            (peer_id, tg_message_id),
+            new_text,
+            entities,
+            edited_at,
+        )
+        .await
+    }
+
     // --- the inbox ---
 
     async fn list_inbox(&self, viewer: &Viewer, filter: &ChatFilter) -> StoreResult<Vec<Chat>> {

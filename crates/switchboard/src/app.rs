@@ -11,6 +11,7 @@ use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
+use switchboard_services::bots::{BotService, BotSettings};
 use switchboard_services::connect::AccountService;
 use switchboard_services::media::MediaDownloads;
 use switchboard_services::outbox::{OutboxSettings, Transports};
@@ -110,6 +111,8 @@ pub struct Running {
     pub accounts: Arc<AccountService>,
     /// The operator inbox.
     pub inbox: Inbox,
+    /// Bots and their supervisor.
+    pub bots: BotService,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -132,6 +135,9 @@ impl Running {
             .await
         {
             tracing::warn!("some account clients did not stop within 10 s");
+        }
+        if !self.bots.shutdown(Duration::from_secs(10)).await {
+            tracing::warn!("some bot workers did not stop within 10 s");
         }
         if !self.workers.shutdown(Duration::from_secs(10)).await {
             tracing::warn!("some background workers did not stop within 10 s");
@@ -202,6 +208,19 @@ pub async fn start_with(
         supervisor.clone(),
         files.clone(),
     )));
+    let bots = BotService::new(
+        inbox.store().clone(),
+        Arc::clone(&keyring),
+        inbox.clone(),
+        files.clone(),
+        BotSettings {
+            api_url: config.telegram.bot_api_url.clone(),
+            public_url: config.server.public_url.clone(),
+            max_download_bytes: config.server.max_upload_bytes as u64,
+            ..BotSettings::default()
+        },
+    );
+    transports.set_bots(Arc::new(bots.transport()));
     spawn_outbox(&workers, inbox.clone());
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
@@ -212,6 +231,8 @@ pub async fn start_with(
     spawn_flow_purger(&workers, Arc::clone(&accounts));
     let started = supervisor.start_all().await.context("starting accounts")?;
     tracing::info!(accounts = started, "account clients started");
+    let started = bots.start_all().await.context("starting bots")?;
+    tracing::info!(bots = started, "bot workers started");
     let services = switchboard_web::Services {
         store: Arc::clone(&store),
         auth: Arc::clone(&auth),
@@ -220,6 +241,7 @@ pub async fn start_with(
         account_store: Arc::clone(&account_store),
         accounts: Arc::clone(&accounts),
         inbox: inbox.clone(),
+        bots: bots.clone(),
         files,
     };
     let router =
@@ -245,6 +267,7 @@ pub async fn start_with(
         account_store,
         accounts,
         inbox,
+        bots,
         shutdown,
         server,
     })

@@ -5,6 +5,8 @@
 //!
 //! It depends on the domain's ports only; the supervisor (services) owns the live clients.
 
+pub mod botapi;
+mod botapi_map;
 pub mod client;
 pub mod error;
 pub mod import;

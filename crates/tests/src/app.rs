@@ -56,6 +56,11 @@ impl TestApp {
         ));
         config.telegram.dc_override = Some(sim.mtproto_addr().to_string());
         config.telegram.sim_control_url = Some(sim.control_url());
+        config.telegram.bot_api_url = sim.bot_api_url();
+        // Bound before the tweak so that it can name the server's own URL (`server.listen`),
+        // e.g. as `server.public_url` for bot webhooks.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+        config.server.listen = listener.local_addr().ok()?;
         tweak(&mut config);
         let store = db.store();
         let stores = match &db {
@@ -70,7 +75,6 @@ impl TestApp {
                 inbox: Arc::new(pg.store().clone()),
             },
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
         let running = match switchboard::app::start_with(&config, stores, listener).await {
             Ok(r) => r,
             Err(e) => panic!("server did not start: {e:#}"),

@@ -162,3 +162,41 @@ pub async fn frames_within(ws: &mut Ws, ms: u64) -> Vec<Value> {
         }
     }
 }
+
+/// Creates a tgsim user (a customer).
+pub async fn customer(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: name.into(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("tgsim user: {e}"))
+}
+
+/// Waits until a chat titled `title` is in `b`'s list and returns it.
+pub async fn chat_titled(b: &Browser, title: &str) -> Value {
+    eventually(20, "the chat to appear", || async {
+        let list: Value = b.get("/api/v1/chats").await.json().await.ok()?;
+        list["chats"]
+            .as_array()?
+            .iter()
+            .find(|c| c["title"] == title)
+            .cloned()
+    })
+    .await
+}
+
+/// Posts a text reply to a chat; checks it is accepted and `queued`, returns the message.
+pub async fn reply(b: &Browser, chat: i64, text: &str) -> Value {
+    let r = b
+        .post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            &json!({"text": text}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "reply refused");
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(v["message"]["status"], "queued");
+    v["message"].clone()
+}

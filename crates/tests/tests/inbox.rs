@@ -10,7 +10,8 @@ use switchboard_domain::Role;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    Ws, connect_personal_account, eventually, frames_within, open_ws, wait_frame,
+    Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, open_ws, reply,
+    wait_frame,
 };
 
 app_tests!(
@@ -187,42 +188,6 @@ fn received_from(app: &TestApp, customer: &tgsim::UserInfo, from: &tgsim::UserIn
         .filter(|m| m.from == Some(from.id))
         .map(|m| m.text)
         .collect()
-}
-
-async fn customer(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
-    app.sim
-        .create_user(tgsim::NewUser {
-            phone: phone.into(),
-            first_name: name.into(),
-            ..Default::default()
-        })
-        .unwrap()
-}
-
-/// Waits until a chat titled `title` is in `b`'s list and returns it.
-async fn chat_titled(b: &Browser, title: &str) -> Value {
-    eventually(20, "the chat to appear", || async {
-        let list: Value = b.get("/api/v1/chats").await.json().await.ok()?;
-        list["chats"]
-            .as_array()?
-            .iter()
-            .find(|c| c["title"] == title)
-            .cloned()
-    })
-    .await
-}
-
-async fn reply(b: &Browser, chat: i64, text: &str) -> Value {
-    let r = b
-        .post(
-            &format!("/api/v1/chats/{chat}/messages"),
-            &json!({"text": text}),
-        )
-        .await;
-    assert_eq!(r.status(), 202, "reply refused");
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["message"]["status"], "queued");
-    v["message"].clone()
 }
 
 async fn message_state(b: &Browser, chat: i64, id: i64) -> Value {

@@ -98,6 +98,11 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/messages/{id}/media", "get"),
         ("/api/v1/files", "post"),
         ("/api/v1/inbox/members", "get"),
+        ("/api/v1/bots", "get"),
+        ("/api/v1/bots", "post"),
+        ("/api/v1/bots/{id}/{action}", "post"),
+        ("/api/v1/bots/{id}", "delete"),
+        ("/tg/hook/{hook_id}", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -110,6 +115,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         let concrete = path
             .replace("{user_id}", "1")
             .replace("{flow_id}", "x")
+            .replace("{hook_id}", "00")
             .replace("{id}", "1")
             .replace("{action}", "start");
         for method in ops.as_object().unwrap().keys() {

@@ -602,10 +602,39 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         Err(e) => return err(e),
     };
     debug!(bot = bot.0, method, "bot api call");
+    if let Some(e) = injected_fault(&shared, bot, &method) {
+        return err(e);
+    }
     match call(&shared, bot, &method.to_ascii_lowercase(), params).await {
         Ok(v) => ok(v),
         Err(e) => err(e),
     }
+}
+
+/// A fault rule for `bot.<method>` (and this bot, or any) answers the call: `rpc_error` with
+/// its code and message as the description, `flood_wait` with 429 and `retry_after`.
+fn injected_fault(shared: &Shared, bot: UserId, method: &str) -> Option<ApiError> {
+    let name = format!("bot.{method}");
+    if !shared
+        .faults
+        .lock()
+        .iter()
+        .any(|f| f.method.as_deref() == Some(name.as_str()))
+    {
+        return None;
+    }
+    Some(match shared.take_fault(Some(bot), &name)? {
+        crate::state::FaultKind::FloodWait { seconds } => ApiError {
+            code: 429,
+            description: format!("Too Many Requests: retry after {seconds}"),
+            retry_after: Some(u64::from(seconds)),
+        },
+        crate::state::FaultKind::RpcError { code, message } => ApiError {
+            code: u16::try_from(code).unwrap_or(400),
+            description: message,
+            retry_after: None,
+        },
+    })
 }
 
 fn download(shared: &Shared, rest: &str) -> Response {

@@ -19,6 +19,7 @@ use axum::response::IntoResponse;
 use std::sync::Arc;
 use switchboard_domain::{AccountStore, Store};
 use switchboard_files::FileStore;
+use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::{AuthService, EventBus, Inbox, Workers};
 use utoipa::OpenApi;
@@ -53,6 +54,7 @@ struct Inner {
     account_store: Arc<dyn AccountStore>,
     accounts: Arc<AccountService>,
     inbox: Inbox,
+    bots: BotService,
     files: FileStore,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
@@ -97,6 +99,11 @@ impl AppState {
     /// The operator inbox.
     pub fn inbox(&self) -> &Inbox {
         &self.0.inbox
+    }
+
+    /// Bots (Bot API).
+    pub fn bots(&self) -> &BotService {
+        &self.0.bots
     }
 
     /// The file store (attachments and downloaded media).
@@ -146,6 +153,8 @@ pub struct Services {
     pub accounts: Arc<AccountService>,
     /// The operator inbox.
     pub inbox: Inbox,
+    /// Bots.
+    pub bots: BotService,
     /// The file store.
     pub files: FileStore,
 }
@@ -160,6 +169,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         account_store,
         accounts,
         inbox,
+        bots,
         files,
     } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -178,6 +188,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         account_store,
         accounts,
         inbox,
+        bots,
         files,
         settings,
         metrics: Arc::clone(&metrics),

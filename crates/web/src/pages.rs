@@ -16,6 +16,7 @@ use switchboard_services::SessionContext;
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
+const BOTS_JS: &str = include_str!("../assets/bots.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -48,6 +49,18 @@ pub(crate) fn routes() -> Router<AppState> {
                         (header::CACHE_CONTROL, "no-cache"),
                     ],
                     JS,
+                )
+            }),
+        )
+        .route(
+            "/assets/bots.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    BOTS_JS,
                 )
             }),
         )
@@ -106,6 +119,7 @@ fn layout(locale: Locale, title: &str, body: Markup) -> Markup {
                 title { (title) " · " (t(locale, "app_name")) }
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/app.js" defer {}
+                script src="/assets/bots.js" defer {}
             }
             body { (body) }
         }
@@ -161,7 +175,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
     let content = match which {
         Section::Inbox => empty(locale, "empty_inbox"),
         Section::Accounts => accounts(&state, &ctx, locale).await,
-        Section::Bots => empty(locale, "empty_bots"),
+        Section::Bots => bots(&state, &ctx, locale).await,
         Section::Leads => empty(locale, "empty_leads"),
         Section::Team => team(&state, &ctx, locale).await,
         Section::Settings => html! {
@@ -213,6 +227,52 @@ async fn team(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup 
                         td { (u.display_name) }
                         td { (m.role.as_str()) }
                         td { (m.max_chats) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn bots(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {
+    let admin = ctx.membership.role.is_admin();
+    let list = if admin {
+        state
+            .bots()
+            .list(ctx.membership.workspace_id)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    html! {
+        section #bots-page {
+            p.hint { (t(locale, "empty_bots")) }
+            @if admin {
+                form #bot-add-form.card autocomplete="off" {
+                    h2 { (t(locale, "bots_add_title")) }
+                    label { (t(locale, "bots_token_label"))
+                        input name="token" type="password" autocomplete="off" spellcheck="false" required; }
+                    p.error role="alert" hidden {}
+                    button type="submit" { (t(locale, "bots_add_submit")) }
+                }
+            }
+            @if !list.is_empty() {
+                table.members #bots {
+                    tbody {
+                        @for b in &list {
+                            tr data-bot=(b.id.0) {
+                                td { (b.first_name) " @" (b.username) }
+                                td { (t(locale, &format!("bots_mode_{}", b.mode.as_str()))) }
+                                td { span.badge data-status=(b.status.as_str()) { (t(locale, &format!("status_{}", b.status.as_str()))) }
+                                     " " small.detail { (b.status_detail.clone().unwrap_or_default()) } }
+                                td.actions {
+                                    @if b.active { button.secondary data-bot-action="stop" { (t(locale, "bots_stop")) } }
+                                    @else { button.secondary data-bot-action="start" { (t(locale, "bots_start")) } }
+                                    button.danger data-bot-action="delete" data-confirm=(t(locale, "bots_delete_confirm")) { (t(locale, "bots_delete")) }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod auth;
+mod bots;
 mod inbox;
 mod system;
 mod team;
@@ -13,6 +14,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::routes())
         .merge(auth::routes())
+        .merge(bots::routes())
         .merge(inbox::routes())
         .merge(team::routes())
         .merge(system::routes())

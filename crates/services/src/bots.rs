@@ -1,0 +1,891 @@
+//! Bots (Bot API): adding one by token, starting, stopping and deleting it, receiving its
+//! updates (long polling, or the webhook handler calling [`BotService::receive_hook`]) and
+//! the supervisor that turns stored raw updates into inbox messages; plus [`BotTransport`],
+//! which sends replies through the Bot API.
+//!
+//! Raw updates are always stored (deduplicated by `update_id`) before anything else happens
+//! to them: before the long-polling offset moves past them, before the webhook answers 200.
+//! A processor then maps them and ingests them together with marking them processed, in one
+//! transaction, so a crash re-processes rather than loses. The token and the webhook secret
+//! are sealed by the vault with AAD bound to the bot, and never logged.
+
+use crate::events::{Audience, EventBus};
+use crate::inbox::Inbox;
+use crate::outbox::{SendFailure, Sent, Transport};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use switchboard_domain::{
+    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, NewBot, OutboxItem,
+    StoreError, Timestamp, WorkspaceId,
+};
+use switchboard_files::{FileId, FileStore};
+use switchboard_telegram::botapi::{
+    ALLOWED_UPDATES, BotApi, BotApiError, BotUpdate, MediaKind, Upload, map_update, token_bot_id,
+    token_is_well_formed,
+};
+use switchboard_vault::{Keyring, Sealed};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use zeroize::Zeroizing;
+
+/// Updates processed per transaction.
+const BATCH: u32 = 100;
+
+/// Media downloads running at once.
+const DOWNLOADS: usize = 4;
+
+/// Why a bot operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// The token is not shaped like a bot token.
+    #[error("malformed bot token")]
+    TokenInvalid,
+    /// Telegram does not know the token.
+    #[error("Telegram rejected the bot token")]
+    TokenRejected,
+    /// The workspace already has this bot.
+    #[error("the bot is already connected")]
+    Exists,
+    /// No such bot (in this workspace).
+    #[error("not found")]
+    NotFound,
+    /// Telegram failed otherwise.
+    #[error("Bot API: {0}")]
+    Telegram(BotApiError),
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// Sealing or opening a secret failed.
+    #[error("vault: {0}")]
+    Vault(&'static str),
+}
+
+impl BotError {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BotError::TokenInvalid => "bot_token_invalid",
+            BotError::TokenRejected => "bot_token_rejected",
+            BotError::Exists => "bot_exists",
+            BotError::NotFound => "not_found",
+            BotError::Telegram(e) => e.code(),
+            BotError::Store(_) => "store_error",
+            BotError::Vault(_) => "vault_error",
+        }
+    }
+}
+
+impl From<StoreError> for BotError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => BotError::NotFound,
+            StoreError::Conflict("bot_exists") => BotError::Exists,
+            other => BotError::Store(other),
+        }
+    }
+}
+
+/// What the webhook handler should answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HookOutcome {
+    /// Stored (true) or a duplicate `update_id` (false): answer 200.
+    Accepted(bool),
+    /// No bot has this hook id: 404.
+    UnknownHook,
+    /// The secret header is missing or wrong: 401.
+    BadSecret,
+    /// The body is not an update: 400.
+    Malformed,
+}
+
+/// Settings of the bot side.
+#[derive(Clone, Debug)]
+pub struct BotSettings {
+    /// Bot API base URL.
+    pub api_url: String,
+    /// Public base URL of this server: webhook mode when set.
+    pub public_url: Option<String>,
+    /// Long-poll timeout.
+    pub poll_timeout: Duration,
+    /// Largest media file downloaded.
+    pub max_download_bytes: u64,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            api_url: switchboard_telegram::botapi::DEFAULT_BASE_URL.into(),
+            public_url: None,
+            poll_timeout: Duration::from_secs(25),
+            max_download_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    wake: Arc<Notify>,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+struct Inner {
+    store: Arc<dyn InboxStore>,
+    keyring: Arc<Keyring>,
+    inbox: Inbox,
+    events: EventBus,
+    files: FileStore,
+    http: reqwest::Client,
+    settings: BotSettings,
+    running: Mutex<HashMap<BotId, Running>>,
+    downloads: Arc<tokio::sync::Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Bots and their supervisor. Cloning shares it.
+#[derive(Clone)]
+pub struct BotService {
+    inner: Arc<Inner>,
+}
+
+fn random_hex(n: usize) -> Result<String, BotError> {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).map_err(|_| BotError::Vault("no randomness"))?;
+    Ok(hex::encode(b))
+}
+
+fn aad(workspace: WorkspaceId, telegram_bot_id: i64, hook_id: &str, what: &str) -> Vec<u8> {
+    format!("bot:{}:{telegram_bot_id}:{hook_id}:{what}", workspace.0).into_bytes()
+}
+
+impl BotService {
+    /// A service with nothing running yet.
+    pub fn new(
+        store: Arc<dyn InboxStore>,
+        keyring: Arc<Keyring>,
+        inbox: Inbox,
+        files: FileStore,
+        settings: BotSettings,
+    ) -> Self {
+        let events = inbox.events().clone();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keyring,
+                inbox,
+                events,
+                files,
+                http: BotApi::http_client(),
+                settings,
+                running: Mutex::new(HashMap::new()),
+                downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
+                tracker: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn InboxStore> {
+        &self.inner.store
+    }
+
+    /// Adds a bot by token: checks it with `getMe`, seals it, and starts the bot.
+    pub async fn add(&self, workspace: WorkspaceId, token: &str) -> Result<Bot, BotError> {
+        let token = token.trim();
+        if !token_is_well_formed(token) {
+            return Err(BotError::TokenInvalid);
+        }
+        let api = BotApi::new(self.inner.http.clone(), &self.inner.settings.api_url, token);
+        let me = match api.get_me().await {
+            Ok(me) => me,
+            Err(BotApiError::Unauthorized) => return Err(BotError::TokenRejected),
+            Err(e) => return Err(BotError::Telegram(e)),
+        };
+        if token_bot_id(token) != Some(me.id) {
+            return Err(BotError::TokenRejected);
+        }
+        let hook_id = random_hex(16)?;
+        let secret = Zeroizing::new(random_hex(32)?);
+        let seal = |plain: &[u8], what: &str| {
+            self.inner
+                .keyring
+                .seal(plain, &aad(workspace, me.id, &hook_id, what))
+                .map(|s| s.to_bytes())
+                .map_err(|_| BotError::Vault("sealing failed"))
+        };
+        let new = NewBot {
+            workspace_id: workspace,
+            telegram_bot_id: me.id,
+            username: me.username,
+            first_name: me.first_name,
+            mode: if self.inner.settings.public_url.is_some() {
+                BotMode::Webhook
+            } else {
+                BotMode::Polling
+            },
+            token_sealed: seal(token.as_bytes(), "token")?,
+            hook_secret_sealed: seal(secret.as_bytes(), "secret")?,
+            hook_id: hook_id.clone(),
+        };
+        let bot = self.inner.store.create_bot(&new, Timestamp::now()).await?;
+        tracing::info!(bot_id = %bot.id, telegram_bot_id = bot.telegram_bot_id, mode = bot.mode.as_str(), "bot added");
+        self.start_worker(&bot);
+        Ok(bot)
+    }
+
+    /// Bots of a workspace.
+    pub async fn list(&self, workspace: WorkspaceId) -> Result<Vec<Bot>, BotError> {
+        Ok(self.inner.store.list_bots(workspace).await?)
+    }
+
+    /// True while the bot's worker runs.
+    pub fn is_running(&self, id: BotId) -> bool {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.get(&id).is_some_and(|r| !*r.done.borrow())
+    }
+
+    /// Starts a stopped bot.
+    pub async fn start(&self, workspace: WorkspaceId, id: BotId) -> Result<Bot, BotError> {
+        let bot = self.inner.store.get_bot(workspace, id).await?;
+        self.inner
+            .store
+            .set_bot_active(id, true, Timestamp::now())
+            .await?;
+        self.start_worker(&bot);
+        Ok(self.inner.store.get_bot(workspace, id).await?)
+    }
+
+    /// Stops a bot (its webhook is removed so Telegram keeps the updates).
+    pub async fn stop(&self, workspace: WorkspaceId, id: BotId) -> Result<Bot, BotError> {
+        let bot = self.inner.store.get_bot(workspace, id).await?;
+        self.inner
+            .store
+            .set_bot_active(id, false, Timestamp::now())
+            .await?;
+        self.stop_worker(id).await;
+        if bot.mode == BotMode::Webhook
+            && let Ok(api) = api_of(&self.inner, &bot)
+            && let Err(e) = api.delete_webhook().await
+        {
+            tracing::warn!(bot_id = %id, code = e.code(), "could not remove the webhook");
+        }
+        report(&self.inner, &bot, BotStatus::Stopped, None).await;
+        Ok(self.inner.store.get_bot(workspace, id).await?)
+    }
+
+    /// Deletes a bot with its chats (the webhook is removed, best effort).
+    pub async fn delete(&self, workspace: WorkspaceId, id: BotId) -> Result<(), BotError> {
+        let bot = self.inner.store.get_bot(workspace, id).await?;
+        self.stop_worker(id).await;
+        if let Ok(api) = api_of(&self.inner, &bot)
+            && let Err(e) = api.delete_webhook().await
+        {
+            tracing::warn!(bot_id = %id, code = e.code(), "could not remove the webhook");
+        }
+        self.inner.store.delete_bot(workspace, id).await?;
+        self.inner.events.publish(
+            workspace,
+            Audience::Workspace,
+            "bot_status",
+            json!({"bot_id": id.0, "status": "deleted", "detail": null}),
+        );
+        Ok(())
+    }
+
+    /// Starts every active bot; returns how many.
+    pub async fn start_all(&self) -> Result<usize, StoreError> {
+        let bots = self.inner.store.list_active_bots().await?;
+        let n = bots.len();
+        for b in &bots {
+            self.start_worker(b);
+        }
+        Ok(n)
+    }
+
+    /// Stops every worker; false if they did not all stop within `deadline`.
+    pub async fn shutdown(&self, deadline: Duration) -> bool {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        tokio::time::timeout(deadline, self.inner.tracker.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Handles a webhook delivery: checks the secret in constant time, stores the raw update
+    /// (a repeated `update_id` is dropped) and wakes the processor.
+    pub async fn receive_hook(
+        &self,
+        hook_id: &str,
+        secret: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<HookOutcome, BotError> {
+        if hook_id.len() > 64 || !hook_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(HookOutcome::UnknownHook);
+        }
+        let Some(bot) = self.inner.store.find_bot_by_hook(hook_id).await? else {
+            return Ok(HookOutcome::UnknownHook);
+        };
+        let expected = open(&self.inner, &bot, &bot.hook_secret_sealed, "secret")?;
+        let given = secret.unwrap_or_default();
+        if given.is_empty() || !bool::from(given.ct_eq(expected.as_slice())) {
+            return Ok(HookOutcome::BadSecret);
+        }
+        let Ok(update) = serde_json::from_slice::<Value>(body) else {
+            return Ok(HookOutcome::Malformed);
+        };
+        let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
+            return Ok(HookOutcome::Malformed);
+        };
+        let Ok(text) = std::str::from_utf8(body) else {
+            return Ok(HookOutcome::Malformed);
+        };
+        let n = self
+            .inner
+            .store
+            .store_bot_updates(bot.id, &[(update_id, text.to_string())], Timestamp::now())
+            .await?;
+        self.wake(bot.id);
+        Ok(HookOutcome::Accepted(n > 0))
+    }
+
+    fn wake(&self, id: BotId) {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = running.get(&id) {
+            r.wake.notify_one();
+        }
+    }
+
+    fn start_worker(&self, bot: &Bot) {
+        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = running.get(&bot.id)
+            && !*r.done.borrow()
+        {
+            return;
+        }
+        if self.inner.shutdown.is_cancelled() {
+            return;
+        }
+        let cancel = self.inner.shutdown.child_token();
+        let wake = Arc::new(Notify::new());
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        running.insert(
+            bot.id,
+            Running {
+                cancel: cancel.clone(),
+                wake: Arc::clone(&wake),
+                done: done_rx,
+            },
+        );
+        let inner = Arc::clone(&self.inner);
+        let id = bot.id;
+        self.inner.tracker.spawn(async move {
+            run_bot(&inner, id, &cancel, &wake).await;
+            let _ = done_tx.send(true);
+        });
+    }
+
+    async fn stop_worker(&self, id: BotId) {
+        let entry = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.remove(&id)
+        };
+        if let Some(Running {
+            cancel, mut done, ..
+        }) = entry
+        {
+            cancel.cancel();
+            let _ = done.wait_for(|d| *d).await;
+        }
+    }
+
+    /// The transport that sends replies of bot chats.
+    pub fn transport(&self) -> BotTransport {
+        BotTransport {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+fn open(
+    inner: &Inner,
+    bot: &Bot,
+    sealed: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, BotError> {
+    let sealed = Sealed::from_bytes(sealed).map_err(|_| BotError::Vault("corrupt sealed value"))?;
+    inner
+        .keyring
+        .open(
+            &sealed,
+            &aad(bot.workspace_id, bot.telegram_bot_id, &bot.hook_id, what),
+        )
+        .map_err(|_| BotError::Vault("cannot open sealed value"))
+}
+
+fn api_of(inner: &Inner, bot: &Bot) -> Result<BotApi, BotError> {
+    let token = open(inner, bot, &bot.token_sealed, "token")?;
+    let token = std::str::from_utf8(&token).map_err(|_| BotError::Vault("token is not text"))?;
+    Ok(BotApi::new(
+        inner.http.clone(),
+        &inner.settings.api_url,
+        token,
+    ))
+}
+
+/// Saves and announces a bot's health.
+async fn report(inner: &Inner, bot: &Bot, status: BotStatus, detail: Option<String>) {
+    if let Err(e) = inner
+        .store
+        .set_bot_status(bot.id, status, detail.as_deref(), Timestamp::now())
+        .await
+    {
+        tracing::error!(bot_id = %bot.id, error = %e, "could not save bot status");
+    }
+    inner.events.publish(
+        bot.workspace_id,
+        Audience::Workspace,
+        "bot_status",
+        json!({"bot_id": bot.id.0, "status": status.as_str(), "detail": detail}),
+    );
+}
+
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX);
+    d.mul_f64(0.75 + frac * 0.5)
+}
+
+enum Stop {
+    Cancelled,
+    Unauthorized,
+}
+
+async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &Notify) {
+    let mut backoff = Duration::from_secs(1);
+    let mut first = true;
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let bot = match inner.store.load_bot(id).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound) => return,
+            Err(e) => {
+                tracing::error!(bot_id = %id, error = %e, "could not load bot");
+                if !sleep_or_cancel(cancel, jitter(backoff)).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                continue;
+            }
+        };
+        let status = if first {
+            BotStatus::Connecting
+        } else {
+            BotStatus::Reconnecting
+        };
+        first = false;
+        if bot.status != status || status == BotStatus::Connecting {
+            report(
+                inner,
+                &bot,
+                status,
+                bot.status_detail
+                    .clone()
+                    .filter(|_| status == BotStatus::Reconnecting),
+            )
+            .await;
+        }
+        match cycle(inner, &bot, cancel, wake, &mut backoff).await {
+            Ok(Stop::Cancelled) => return,
+            Ok(Stop::Unauthorized) => {
+                report(
+                    inner,
+                    &bot,
+                    BotStatus::Unauthorized,
+                    Some("Telegram rejected the bot token".into()),
+                )
+                .await;
+                let _ = inner
+                    .store
+                    .set_bot_active(id, false, Timestamp::now())
+                    .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(bot_id = %id, code = e.code(), error = %e, "bot connection failed");
+                let wait = match &e {
+                    BotError::Telegram(BotApiError::RetryAfter(s)) => Duration::from_secs(*s),
+                    _ => jitter(backoff),
+                };
+                report(inner, &bot, BotStatus::Reconnecting, Some(e.code().into())).await;
+                if !sleep_or_cancel(cancel, wait).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+fn api_result<T>(r: Result<T, BotApiError>) -> Result<Result<T, Stop>, BotError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(BotApiError::Unauthorized) => Ok(Err(Stop::Unauthorized)),
+        Err(e) => Err(BotError::Telegram(e)),
+    }
+}
+
+/// One connection's life: check the token, set up webhook or polling, then receive and
+/// process until cancelled or the Bot API fails.
+async fn cycle(
+    inner: &Inner,
+    bot: &Bot,
+    cancel: &CancellationToken,
+    wake: &Notify,
+    backoff: &mut Duration,
+) -> Result<Stop, BotError> {
+    let api = api_of(inner, bot)?;
+    let checked = tokio::select! {
+        _ = cancel.cancelled() => return Ok(Stop::Cancelled),
+        r = api.get_me() => r,
+    };
+    if let Err(stop) = api_result(checked)? {
+        return Ok(stop);
+    }
+    match bot.mode {
+        BotMode::Webhook => {
+            let public = inner.settings.public_url.as_deref().unwrap_or_default();
+            let url = format!("{}/tg/hook/{}", public.trim_end_matches('/'), bot.hook_id);
+            let secret = open(inner, bot, &bot.hook_secret_sealed, "secret")?;
+            let secret = std::str::from_utf8(&secret).map_err(|_| BotError::Vault("secret"))?;
+            if let Err(stop) = api_result(api.set_webhook(&url, secret, ALLOWED_UPDATES).await)? {
+                return Ok(stop);
+            }
+            report(inner, bot, BotStatus::Connected, None).await;
+            *backoff = Duration::from_secs(1);
+            loop {
+                let notified = wake.notified();
+                process_pending(inner, bot, &api).await?;
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(Stop::Cancelled),
+                    _ = notified => {}
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+            }
+        }
+        BotMode::Polling => {
+            // A webhook left from an earlier mode would make getUpdates fail with 409.
+            if let Err(e) = api.delete_webhook().await {
+                tracing::debug!(bot_id = %bot.id, code = e.code(), "deleteWebhook failed");
+            }
+            report(inner, bot, BotStatus::Connected, None).await;
+            *backoff = Duration::from_secs(1);
+            let mut offset = bot.last_update_id.map(|u| u + 1);
+            loop {
+                process_pending(inner, bot, &api).await?;
+                let got = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(Stop::Cancelled),
+                    r = api.get_updates(offset, inner.settings.poll_timeout, ALLOWED_UPDATES) => r,
+                };
+                let updates = match api_result(got)? {
+                    Ok(u) => u,
+                    Err(stop) => return Ok(stop),
+                };
+                let raw: Vec<(i64, String)> = updates
+                    .iter()
+                    .filter_map(|u| {
+                        u.get("update_id")
+                            .and_then(Value::as_i64)
+                            .map(|id| (id, u.to_string()))
+                    })
+                    .collect();
+                if raw.is_empty() {
+                    continue;
+                }
+                // Stored before the offset moves past them: a crash here re-fetches.
+                inner
+                    .store
+                    .store_bot_updates(bot.id, &raw, Timestamp::now())
+                    .await?;
+                if let Some(max) = raw.iter().map(|(id, _)| *id).max() {
+                    offset = Some(max + 1);
+                }
+            }
+        }
+    }
+}
+
+/// Maps and ingests every stored, unprocessed update of the bot.
+async fn process_pending(inner: &Inner, bot: &Bot, api: &BotApi) -> Result<(), BotError> {
+    loop {
+        let pending = inner.store.pending_bot_updates(bot.id, BATCH).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut batch: Vec<IncomingMessage> = Vec::new();
+        let mut processed: Vec<i64> = Vec::new();
+        for (update_id, payload) in &pending {
+            let update: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+            match map_update(&update, bot.telegram_bot_id) {
+                BotUpdate::New(m) => batch.push(m),
+                BotUpdate::Edited { message, edited_at } => {
+                    flush(inner, bot, api, &mut batch, &mut processed).await?;
+                    if let Some(m) = inner
+                        .store
+                        .apply_bot_message_edit(
+                            bot.id,
+                            message.peer_id,
+                            message.tg_message_id,
+                            &message.text,
+                            &message.entities,
+                            edited_at,
+                        )
+                        .await?
+                    {
+                        inner.inbox.message_changed(bot.workspace_id, &m).await;
+                    }
+                }
+                BotUpdate::Ignored => {}
+            }
+            processed.push(*update_id);
+        }
+        flush(inner, bot, api, &mut batch, &mut processed).await?;
+    }
+}
+
+async fn flush(
+    inner: &Inner,
+    bot: &Bot,
+    api: &BotApi,
+    batch: &mut Vec<IncomingMessage>,
+    processed: &mut Vec<i64>,
+) -> Result<(), BotError> {
+    if batch.is_empty() && processed.is_empty() {
+        return Ok(());
+    }
+    let outcome = inner
+        .store
+        .ingest_bot_messages(bot.id, batch, processed, Timestamp::now())
+        .await?;
+    batch.clear();
+    processed.clear();
+    inner.inbox.after_ingest(bot.workspace_id, &outcome).await;
+    for m in &outcome.inserted {
+        if m.media.get("tg_file_id").is_some() && m.media.get("file_id").is_none() {
+            spawn_download(inner, bot, api, m.id, m.media.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a message's file with `getFile` into the file store in the background (at most
+/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the media JSON.
+fn spawn_download(
+    inner: &Inner,
+    bot: &Bot,
+    api: &BotApi,
+    message: switchboard_domain::MessageId,
+    mut media: Value,
+) {
+    let (store, files, inbox, slots) = (
+        Arc::clone(&inner.store),
+        inner.files.clone(),
+        inner.inbox.clone(),
+        Arc::clone(&inner.downloads),
+    );
+    let (api, bot_id, ws, max) = (
+        api.clone(),
+        bot.id,
+        bot.workspace_id,
+        inner.settings.max_download_bytes,
+    );
+    inner.tracker.spawn(async move {
+        let Ok(_slot) = slots.acquire().await else {
+            return;
+        };
+        let Some(tg_file_id) = media.get("tg_file_id").and_then(Value::as_str) else {
+            return;
+        };
+        let bytes = match api.get_file(tg_file_id).await {
+            Ok(info) => api.download(&info, max).await,
+            Err(e) => Err(e),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(bot_id = %bot_id, message_id = %message, code = e.code(), "media download failed");
+                return;
+            }
+        };
+        let stored = match files.put_bytes(&bytes).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(message_id = %message, error = %e, "could not store media");
+                return;
+            }
+        };
+        media["file_id"] = json!(stored.sha256.to_hex());
+        media["size"] = json!(stored.size);
+        match store.set_bot_message_media(bot_id, message, &media).await {
+            Ok(Some(m)) => inbox.message_changed(ws, &m).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(message_id = %message, error = %e, "could not record media"),
+        }
+    });
+}
+
+/// Sends replies of bot chats through the Bot API.
+#[derive(Clone)]
+pub struct BotTransport {
+    inner: Arc<Inner>,
+}
+
+/// Sorts a Bot API error into retry-later or give-up.
+pub fn failure(e: &BotApiError) -> SendFailure {
+    match e {
+        BotApiError::RetryAfter(s) => SendFailure::Retry {
+            code: "retry_after".into(),
+            after: Some(Duration::from_secs(*s)),
+        },
+        e if e.is_permanent() => SendFailure::Permanent {
+            code: e.code().into(),
+        },
+        e => SendFailure::Retry {
+            code: e.code().into(),
+            after: None,
+        },
+    }
+}
+
+impl BotTransport {
+    async fn api(&self, chat: &Chat) -> Result<BotApi, SendFailure> {
+        let id = chat.bot_id.ok_or_else(|| SendFailure::Permanent {
+            code: "not_a_bot_chat".into(),
+        })?;
+        let bot = match self.inner.store.load_bot(id).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound) => {
+                return Err(SendFailure::Permanent {
+                    code: "bot_deleted".into(),
+                });
+            }
+            Err(_) => {
+                return Err(SendFailure::Retry {
+                    code: "store_error".into(),
+                    after: None,
+                });
+            }
+        };
+        api_of(&self.inner, &bot).map_err(|e| SendFailure::Permanent {
+            code: e.code().into(),
+        })
+    }
+
+    async fn upload(&self, media: &Value) -> Result<Option<Upload>, SendFailure> {
+        let Some(file_id) = media.get("file_id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let missing = || SendFailure::Permanent {
+            code: "file_missing".into(),
+        };
+        let id: FileId = file_id.parse().map_err(|_| missing())?;
+        let bytes = tokio::fs::read(self.inner.files.path(&id))
+            .await
+            .map_err(|_| missing())?;
+        let text = |k: &str| media.get(k).and_then(Value::as_str);
+        Ok(Some(Upload {
+            kind: MediaKind::from_kind(text("kind").unwrap_or("document")),
+            file_name: text("file_name").unwrap_or("file").to_string(),
+            mime: text("mime_type")
+                .or_else(|| text("mime"))
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            bytes,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for BotTransport {
+    async fn send(&self, item: &OutboxItem) -> Result<Sent, SendFailure> {
+        let api = self.api(&item.chat).await?;
+        let m = &item.message;
+        let result = match self.upload(&m.media).await? {
+            Some(file) => {
+                api.send_media(
+                    item.chat.peer_id,
+                    &file,
+                    &m.text,
+                    &m.entities,
+                    m.reply_to_tg_id,
+                )
+                .await
+            }
+            None => {
+                api.send_message(item.chat.peer_id, &m.text, &m.entities, m.reply_to_tg_id)
+                    .await
+            }
+        };
+        let sent = result.map_err(|e| failure(&e))?;
+        Ok(Sent {
+            tg_message_id: sent.message_id,
+            sent_at: if sent.date > 0 {
+                Timestamp(sent.date * 1000)
+            } else {
+                Timestamp::now()
+            },
+        })
+    }
+
+    async fn mark_read(&self, _chat: &Chat, _max_tg_id: i64) -> Result<(), SendFailure> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_api_errors_become_send_failures() {
+        assert_eq!(
+            failure(&BotApiError::RetryAfter(3)),
+            SendFailure::Retry {
+                code: "retry_after".into(),
+                after: Some(Duration::from_secs(3))
+            }
+        );
+        assert_eq!(
+            failure(&BotApiError::Forbidden(
+                "Forbidden: bot was blocked by the user".into()
+            )),
+            SendFailure::Permanent {
+                code: "bot_blocked".into()
+            }
+        );
+        assert_eq!(
+            failure(&BotApiError::ChatNotFound),
+            SendFailure::Permanent {
+                code: "chat_not_found".into()
+            }
+        );
+        assert!(matches!(
+            failure(&BotApiError::Network("x".into())),
+            SendFailure::Retry { .. }
+        ));
+    }
+}

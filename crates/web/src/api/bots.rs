@@ -1,0 +1,179 @@
+//! Bots (`/api/v1/bots/*`): list, add by token, start, stop, delete (admins; audited), and the
+//! Bot API webhook `POST /tg/hook/{hook_id}` (no cookie: authenticated by the per-bot secret
+//! header, compared in constant time). The token is never part of any answer.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::session::Admin;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json as j};
+use switchboard_domain::{Bot, BotId};
+use switchboard_services::audit::Audit;
+use switchboard_services::bots::{BotError, HookOutcome};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_bots, add_bot))
+        .routes(routes!(bot_action))
+        .routes(routes!(delete_bot))
+        .routes(routes!(webhook))
+}
+
+impl From<BotError> for ApiError {
+    fn from(e: BotError) -> Self {
+        let code = e.code();
+        match &e {
+            BotError::TokenInvalid | BotError::TokenRejected => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
+            }
+            BotError::Exists => ApiError::new(StatusCode::CONFLICT, code),
+            BotError::NotFound => ApiError::not_found(),
+            BotError::Telegram(switchboard_telegram::botapi::BotApiError::RetryAfter(s)) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "flood_wait").retry_after(*s)
+            }
+            BotError::Telegram(_) => ApiError::new(StatusCode::BAD_GATEWAY, "bot_api_failed"),
+            BotError::Store(_) | BotError::Vault(_) => ApiError::internal(),
+        }
+    }
+}
+
+fn bot_json(state: &AppState, b: &Bot) -> Value {
+    j!({
+        "id": b.id.0,
+        "telegram_bot_id": b.telegram_bot_id,
+        "username": b.username,
+        "first_name": b.first_name,
+        "mode": b.mode.as_str(),
+        "status": b.status.as_str(),
+        "status_detail": b.status_detail,
+        "active": b.active,
+        "running": state.bots().is_running(b.id),
+        "last_update_id": b.last_update_id,
+        "created_at": b.created_at.0,
+    })
+}
+
+/// Bots of the workspace with their health.
+#[utoipa::path(get, path = "/api/v1/bots", tag = "bots", responses(
+    (status = 200, description = "`{bots: [...]}`", body = Object),
+    (status = 403, description = "forbidden", body = ErrorBody)))]
+async fn list_bots(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Response, ApiError> {
+    let bots = state.bots().list(ctx.membership.workspace_id).await?;
+    Ok(json(
+        j!({"bots": bots.iter().map(|b| bot_json(&state, b)).collect::<Vec<_>>()}),
+    ))
+}
+
+/// A bot token from @BotFather.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddBotRequest {
+    /// `<bot id>:<secret>`; never echoed back.
+    pub token: String,
+}
+
+/// Adds a bot by token (checked with `getMe`; stored sealed) and starts receiving its updates.
+#[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = AddBotRequest, responses(
+    (status = 201, description = "`{bot}`", body = Object),
+    (status = 409, description = "bot_exists", body = ErrorBody),
+    (status = 422, description = "bot_token_invalid, bot_token_rejected", body = ErrorBody),
+    (status = 502, description = "bot_api_failed", body = ErrorBody)))]
+async fn add_bot(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    ApiJson(req): ApiJson<AddBotRequest>,
+) -> Result<Response, ApiError> {
+    let ws = ctx.membership.workspace_id;
+    let bot = state.bots().add(ws, &req.token).await?;
+    Audit::new("bot.add")
+        .workspace(ws)
+        .actor(ctx.user.id)
+        .target(format!("bot:{}", bot.id.0))
+        .details(j!({"username": bot.username, "mode": bot.mode.as_str()}))
+        .record(state.store())
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        json(j!({"bot": bot_json(&state, &bot)})),
+    )
+        .into_response())
+}
+
+/// Starts or stops a bot (`action` is `start` or `stop`).
+#[utoipa::path(post, path = "/api/v1/bots/{id}/{action}", tag = "bots",
+    params(("id" = i64, Path), ("action" = String, Path, description = "start or stop")), responses(
+    (status = 200, description = "`{bot}`", body = Object), (status = 404, description = "not_found", body = ErrorBody)))]
+async fn bot_action(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path((id, action)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let (ws, id) = (ctx.membership.workspace_id, BotId(id));
+    let bot = match action.as_str() {
+        "start" => state.bots().start(ws, id).await?,
+        "stop" => state.bots().stop(ws, id).await?,
+        _ => return Err(ApiError::not_found()),
+    };
+    Audit::new(if action == "start" {
+        "bot.start"
+    } else {
+        "bot.stop"
+    })
+    .workspace(ws)
+    .actor(ctx.user.id)
+    .target(format!("bot:{}", id.0))
+    .record(state.store())
+    .await;
+    Ok(json(j!({"bot": bot_json(&state, &bot)})))
+}
+
+/// Deletes a bot with its chats and messages (its webhook is removed).
+#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "bots", params(("id" = i64, Path)), responses(
+    (status = 204, description = "Deleted"), (status = 404, description = "not_found", body = ErrorBody)))]
+async fn delete_bot(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let ws = ctx.membership.workspace_id;
+    state.bots().delete(ws, BotId(id)).await?;
+    Audit::new("bot.delete")
+        .workspace(ws)
+        .actor(ctx.user.id)
+        .target(format!("bot:{id}"))
+        .record(state.store())
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The Bot API webhook. Telegram sends `X-Telegram-Bot-Api-Secret-Token`; the raw update is
+/// stored before the 200 answer, and a repeated `update_id` is acknowledged without storing.
+/// The body is limited like every JSON body (`server.max_json_bytes`).
+#[utoipa::path(post, path = "/tg/hook/{hook_id}", tag = "bots", params(("hook_id" = String, Path)),
+    request_body(content = Object, description = "a Bot API `Update`"), responses(
+    (status = 200, description = "Stored (or a duplicate)"),
+    (status = 400, description = "malformed_update", body = ErrorBody),
+    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody)))]
+async fn webhook(
+    State(state): State<AppState>,
+    Path(hook_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let secret = headers
+        .get("x-telegram-bot-api-secret-token")
+        .map(|v| v.as_bytes());
+    match state.bots().receive_hook(&hook_id, secret, &body).await? {
+        HookOutcome::Accepted(_) => Ok(json(j!({"ok": true}))),
+        // The same answer for an unknown hook and a wrong secret: hooks cannot be probed.
+        HookOutcome::UnknownHook | HookOutcome::BadSecret => Err(ApiError::unauthenticated()),
+        HookOutcome::Malformed => Err(ApiError::bad_request("malformed_update")),
+    }
+}
