@@ -76,7 +76,7 @@ pub async fn messages_of(b: &Browser, account_id: i64) -> Vec<Value> {
             if msgs.is_empty() {
                 break;
             }
-            before = msgs.last().and_then(|m| m["tg_message_id"].as_i64());
+            before = msgs.last().and_then(|m| m["id"].as_i64());
             out.extend(msgs);
         }
     }
