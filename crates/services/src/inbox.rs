@@ -222,16 +222,15 @@ impl Inbox {
             .store
             .get_chat(&system_viewer(workspace), message.chat_id)
             .await;
-        let audience = match &chat {
-            Ok(c) => chat_audience(c),
+        let Ok(chat) = chat else {
             // The chat is gone: nobody needs the event.
-            Err(_) => return,
+            return;
         };
         self.inner.events.publish(
             workspace,
-            audience,
+            chat_audience(&chat),
             "message_updated",
-            json!({"message": message}),
+            json!({"message": message, "account_id": chat.account_id, "bot_id": chat.bot_id}),
         );
     }
 

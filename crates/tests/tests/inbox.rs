@@ -75,10 +75,22 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     };
 
     // Refused uploads leave nothing behind.
-    let r = upload(&admin, "fake.png", "image/png", b"not a picture at all".to_vec()).await;
+    let r = upload(
+        &admin,
+        "fake.png",
+        "image/png",
+        b"not a picture at all".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 415);
     assert_eq!(error_code(r).await, "file_type_not_allowed");
-    let r = upload(&admin, "page.html", "text/html", b"<script>x</script>".to_vec()).await;
+    let r = upload(
+        &admin,
+        "page.html",
+        "text/html",
+        b"<script>x</script>".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 415);
     let r = upload(&admin, "big.txt", "text/plain", vec![b'a'; 100 * 1024]).await;
     assert_eq!(r.status(), 413);
@@ -91,7 +103,13 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     let photo: Value = r.json().await.unwrap();
     assert_eq!(photo["kind"], "photo");
     assert_eq!(photo["mime_type"], "image/png");
-    let r = upload(&admin, "terms.txt", "text/plain", b"Rent is due on the 1st.".to_vec()).await;
+    let r = upload(
+        &admin,
+        "terms.txt",
+        "text/plain",
+        b"Rent is due on the 1st.".to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["kind"], "document");
@@ -106,7 +124,9 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
             )
             .await;
         assert_eq!(r.status(), 202);
-        let id = r.json::<Value>().await.unwrap()["message"]["id"].as_i64().unwrap();
+        let id = r.json::<Value>().await.unwrap()["message"]["id"]
+            .as_i64()
+            .unwrap();
         let sent = wait_status(&admin, chat_id, id, "sent", 20).await;
         // The sender of the reply can fetch its own attachment back.
         let media = admin.get(&format!("/api/v1/messages/{id}/media")).await;
@@ -127,7 +147,10 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, "the plan");
     assert!(got[0].1.is_some(), "the photo arrived as media");
-    assert_eq!(got[1], ("the terms".to_string(), Some("text/plain".to_string())));
+    assert_eq!(
+        got[1],
+        ("the terms".to_string(), Some("text/plain".to_string()))
+    );
 
     // An unknown file id and a malformed one are refused without writing anything.
     let before = message_count(&admin, chat_id).await;
