@@ -122,7 +122,7 @@ impl AccountSupervisor {
         let accounts = self.inner.store.list_active_accounts().await?;
         let mut n = 0;
         for a in accounts {
-            if self.start(a.id).await? {
+            if self.start_loaded(a.id, a.workspace_id) {
                 n += 1;
             }
         }
@@ -132,14 +132,18 @@ impl AccountSupervisor {
     /// Starts an account's client unless it already runs; true if it was started now.
     pub async fn start(&self, id: AccountId) -> Result<bool, StoreError> {
         let account = self.inner.store.load_account(id).await?;
+        Ok(self.start_loaded(id, account.workspace_id))
+    }
+
+    fn start_loaded(&self, id: AccountId, ws: WorkspaceId) -> bool {
         let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = running.get(&id)
             && !*r.done.borrow()
         {
-            return Ok(false);
+            return false;
         }
         if self.inner.shutdown.is_cancelled() {
-            return Ok(false);
+            return false;
         }
         let cancel = self.inner.shutdown.child_token();
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
@@ -150,14 +154,13 @@ impl AccountSupervisor {
                 done: done_rx,
             },
         );
-        self.set_worker(id, account.workspace_id, AccountStatus::Connecting, None);
+        self.set_worker(id, ws, AccountStatus::Connecting, None);
         let inner = Arc::clone(&self.inner);
-        let ws = account.workspace_id;
         self.inner.tracker.spawn(async move {
             run_account(&inner, id, ws, cancel).await;
             let _ = done_tx.send(true);
         });
-        Ok(true)
+        true
     }
 
     /// Stops an account's client and waits until its connection is closed.
@@ -174,12 +177,17 @@ impl AccountSupervisor {
 
     /// Stops then starts every running account (the `restart_clients` control action).
     pub async fn restart_all(&self) -> Result<usize, StoreError> {
-        let ids: Vec<AccountId> = {
-            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.keys().copied().collect()
+        let stopping: Vec<Running> = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.drain().map(|(_, r)| r).collect()
         };
-        for id in &ids {
-            self.stop(*id).await;
+        // Every client is told to stop first, then awaited: closing 1,000 connections one
+        // after another took most of a restart.
+        for r in &stopping {
+            r.cancel.cancel();
+        }
+        for Running { mut done, .. } in stopping {
+            let _ = done.wait_for(|d| *d).await;
         }
         self.start_all().await
     }
