@@ -1,6 +1,6 @@
 //! Switchboard's test support: fresh databases on both backends ([`db`]), the real server
-//! ([`app`]), a real headless browser ([`browser`]) and session files holding tgsim's keys
-//! ([`sessions`]). The suites that use it live in `tests/`.
+//! ([`app`]), account helpers ([`accounts`]), a real headless browser ([`browser`]) and session
+//! files holding tgsim's keys ([`sessions`]). The suites that use it live in `tests/`.
 
 pub mod accounts;
 pub mod app;

@@ -1,10 +1,10 @@
-//! Session files and strings as the client libraries write them, holding auth keys that tgsim
-//! issued, for the import and upload tests: Telethon and Pyrogram `.session` SQLite files, a
-//! Telethon string, and a seed-style `{phone}.json`.
+//! Session files as the client libraries write them, holding auth keys that tgsim
+//! issued, for the import and upload tests: Telethon and Pyrogram `.session` SQLite files and a
+//! seed-style `{phone}.json`.
 
+use crate::accounts::registered_user;
 use crate::app::TestApp;
 use serde_json::json;
-use switchboard_sessions::{AuthKey, ExportParams};
 
 /// A fresh tgsim user whose session (an auth key tgsim knows) is ready to import.
 pub struct SimAccount {
@@ -16,36 +16,8 @@ pub struct SimAccount {
 
 /// Creates a tgsim user with `phone` and `first_name` and registers a new auth key for them.
 pub fn sim_account(app: &TestApp, phone: &str, first_name: &str) -> SimAccount {
-    let user = app
-        .sim
-        .create_user(tgsim::NewUser {
-            phone: phone.into(),
-            first_name: first_name.into(),
-            ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("tgsim user {phone}: {e}"));
-    let key = app.sim.issue_auth_key();
-    if let Err(e) = app.sim.register_auth_key(user.id, key) {
-        panic!("registering a key for {phone}: {e}");
-    }
+    let (user, key) = registered_user(&app.sim, phone, first_name);
     SimAccount { user, key }
-}
-
-/// A Telethon string session for `key` at DC 2 (tgsim's address).
-pub fn telethon_string(app: &TestApp, key: [u8; 256]) -> String {
-    let key = AuthKey::new(key);
-    match switchboard_sessions::telethon::export_string(&ExportParams {
-        dc_id: 2,
-        server_addr: Some(app.sim.mtproto_addr()),
-        auth_key: &key,
-        user_id: None,
-        is_bot: None,
-        api_id: None,
-        test_mode: false,
-    }) {
-        Ok(s) => s.expose().to_string(),
-        Err(e) => panic!("telethon string: {e}"),
-    }
 }
 
 /// A Telethon v1 `.session` file (schema version 7) for `key` at DC 2.
