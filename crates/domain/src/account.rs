@@ -29,6 +29,17 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [AccountStatus; 7] = [
+        AccountStatus::Connecting,
+        AccountStatus::Connected,
+        AccountStatus::Reconnecting,
+        AccountStatus::FloodWait,
+        AccountStatus::Unauthorized,
+        AccountStatus::Banned,
+        AccountStatus::Stopped,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -456,6 +456,41 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "В этой папке нет пригодной сессии.",
     ),
     (
+        "session_file_type_unsupported",
+        "Only .session and .json files can be imported.",
+        "Импортировать можно только файлы .session и .json.",
+    ),
+    (
+        "session_file_duplicate",
+        "The same file was uploaded twice for this account.",
+        "Для этого аккаунта один и тот же файл загружен дважды.",
+    ),
+    (
+        "upload_file_too_large",
+        "A file is larger than the upload limit per file. Nothing was imported.",
+        "Файл больше допустимого размера. Ничего не импортировано.",
+    ),
+    (
+        "upload_too_large",
+        "The files together exceed the upload limit. Nothing was imported.",
+        "Файлы вместе превышают допустимый размер загрузки. Ничего не импортировано.",
+    ),
+    (
+        "upload_too_many_files",
+        "Too many files in one upload. Nothing was imported.",
+        "Слишком много файлов в одной загрузке. Ничего не импортировано.",
+    ),
+    (
+        "upload_empty",
+        "Choose at least one .session or .json file.",
+        "Выберите хотя бы один файл .session или .json.",
+    ),
+    (
+        "upload_invalid",
+        "Send the files as multipart/form-data.",
+        "Отправьте файлы как multipart/form-data.",
+    ),
+    (
         "session_io",
         "The session file could not be read.",
         "Не удалось прочитать файл сессии.",
@@ -658,6 +693,18 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Вставьте строку сессии Telethon, Pyrogram/Hydrogram/Kurigram или gramjs. Перед запуском она проверяется одним подключением.",
     ),
     ("acc_import_submit", "Import", "Импортировать"),
+    (
+        "acc_upload_hint",
+        "Or upload .session files (Telethon, Pyrogram), JSON + .session pairs, or a whole folder laid out as {phone}/{phone}.json and {phone}/{phone}.session.",
+        "Или загрузите файлы .session (Telethon, Pyrogram), пары JSON + .session или целую папку вида {phone}/{phone}.json и {phone}/{phone}.session.",
+    ),
+    ("acc_upload_files", "Session files", "Файлы сессий"),
+    (
+        "acc_upload_folder",
+        "A folder of accounts",
+        "Папка с аккаунтами",
+    ),
+    ("acc_upload_imported", "imported", "импортирован"),
     ("acc_name", "Account", "Аккаунт"),
     ("acc_status", "Status", "Состояние"),
     ("acc_actions", "Actions", "Действия"),

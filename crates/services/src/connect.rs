@@ -416,7 +416,24 @@ impl AccountService {
         };
         match validation {
             Validation::Valid(profile) => {
-                self.accounts.set_account_profile(id, &profile, now).await?;
+                // A session that did not name its user may be one the workspace already has.
+                let exists = self.accounts.list_accounts(ws).await.map(|all| {
+                    all.iter()
+                        .any(|a| a.id != id && a.telegram_user_id == Some(profile.telegram_user_id))
+                });
+                let stored = match exists {
+                    Ok(true) => Err(ConnectError::AccountExists),
+                    Ok(false) => self
+                        .accounts
+                        .set_account_profile(id, &profile, now)
+                        .await
+                        .map_err(ConnectError::from),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = stored {
+                    let _ = self.accounts.delete_account(ws, id).await;
+                    return Err(e);
+                }
                 self.accounts.set_account_active(id, true, now).await?;
                 self.supervisor.start(id).await?;
             }

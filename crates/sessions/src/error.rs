@@ -137,6 +137,18 @@ pub enum SessionError {
         /// The folder.
         dir: PathBuf,
     },
+    /// An uploaded file is neither a `.session` nor a `.json` file.
+    #[error("{name} is neither a .session nor a .json file")]
+    UnsupportedFileType {
+        /// The file's name as uploaded.
+        name: String,
+    },
+    /// Two uploaded files would be the same account's JSON (or `.session`).
+    #[error("{name} was uploaded twice")]
+    DuplicateFile {
+        /// The file's name as uploaded.
+        name: String,
+    },
     /// A file or directory could not be read.
     #[error("cannot read {}: {detail}", .path.display())]
     Io {
@@ -197,6 +209,8 @@ impl SessionError {
             Self::JsonNoSession => "session_json_no_session",
             Self::BundleMismatch { .. } => "session_bundle_mismatch",
             Self::FolderNoSession { .. } => "session_folder_no_session",
+            Self::UnsupportedFileType { .. } => "session_file_type_unsupported",
+            Self::DuplicateFile { .. } => "session_file_duplicate",
             Self::Io { .. } => "session_io",
             Self::TempFile { .. } => "session_temp_file",
             Self::ExportMissingField { .. } => "session_export_missing_field",
@@ -230,6 +244,8 @@ impl SessionError {
         "session_json_no_session",
         "session_bundle_mismatch",
         "session_folder_no_session",
+        "session_file_type_unsupported",
+        "session_file_duplicate",
         "session_io",
         "session_temp_file",
         "session_export_missing_field",
@@ -307,6 +323,12 @@ mod tests {
             E::JsonNoSession,
             E::BundleMismatch { field: "x" },
             E::FolderNoSession { dir: "d".into() },
+            E::UnsupportedFileType {
+                name: String::new(),
+            },
+            E::DuplicateFile {
+                name: String::new(),
+            },
             E::Io {
                 path: "p".into(),
                 detail: String::new(),

@@ -193,18 +193,22 @@ fn load(name: String, json_path: Option<PathBuf>, session_path: Option<PathBuf>)
         };
         parse_pair(json.as_deref(), session.as_deref())
     })();
-    let result = result.map(|mut session| {
-        if session.phone.is_none() && is_phone_like(&name) {
-            session.phone = normalize_phone(&name);
-        }
-        session
-    });
+    let result = result.map(|session| phone_from_name(session, &name));
     FolderEntry {
         name,
         json_path,
         session_path,
         result,
     }
+}
+
+/// The seed layout names folders (and files) after the phone number: a session without a
+/// phone takes it from such a name.
+pub(crate) fn phone_from_name(mut session: ImportedSession, name: &str) -> ImportedSession {
+    if session.phone.is_none() && is_phone_like(name) {
+        session.phone = normalize_phone(name);
+    }
+    session
 }
 
 /// Whether a folder name looks like a phone number (`+1 555-0100`, `573025288905`).

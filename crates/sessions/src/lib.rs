@@ -1,5 +1,5 @@
 //! Telegram session formats: parse Telethon, Pyrogram/Hydrogram/Kurigram and gramjs sessions
-//! (strings, `.session` SQLite files, JSON bundles, folders of accounts) into one
+//! (strings, `.session` SQLite files, JSON bundles, folders of accounts, uploaded files) into one
 //! [`ImportedSession`], and export Telethon and Pyrogram strings.
 //!
 //! Pure: no async runtime, no network. Byte layouts follow `shared/research/mtproto.md` §6.
@@ -15,6 +15,7 @@ mod model;
 pub mod pyrogram;
 mod sqlite;
 pub mod telethon;
+pub mod upload;
 
 pub use bundle::{MAX_JSON_BYTES, parse_json_bundle};
 pub use detect::{parse_any, parse_session_bytes, parse_session_file, parse_string};
@@ -25,3 +26,4 @@ pub use model::{
     ImportedUpdateState, PeerKind, Secret, SessionFormat,
 };
 pub use sqlite::{MAX_SESSION_FILE_BYTES, looks_like_sqlite};
+pub use upload::{UploadEntry, UploadedFile, group_uploads};

@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use switchboard_sessions::{
-    AuthKey, SessionFormat, import_folder, parse_any, parse_json_bundle, parse_pair,
+    AuthKey, SessionFormat, UploadedFile, group_uploads, import_folder, parse_any,
+    parse_json_bundle, parse_pair,
 };
 
 fn key() -> AuthKey {
@@ -270,6 +271,78 @@ fn folder_layout_imports_each_phone_independently() {
     let top = get("+18646884306").result.as_ref().unwrap();
     assert_eq!(top.format, SessionFormat::KurigramFile);
     assert_eq!(top.user_id, Some(5_550_001));
+}
+
+#[test]
+fn uploads_group_by_folder_and_stem() {
+    let file = |name: &str, bytes: Vec<u8>| UploadedFile {
+        name: name.into(),
+        bytes,
+    };
+    let entries = group_uploads(vec![
+        // The seed layout, as a browser's folder upload names the files.
+        file(
+            "batch/573025288905/573025288905.json",
+            vendor_json("777000111").into_bytes(),
+        ),
+        file("batch/573025288905/573025288905.session", telethon_file()),
+        // Different stems, alone in their folder: one account named after the folder.
+        file(
+            "batch/18646884306/+18646884306.json",
+            vendor_json("null").into_bytes(),
+        ),
+        file("batch/18646884306/18646884306.session", kurigram_file()),
+        // Top-level files; Windows separators and `..` are only names.
+        file("pyro.session", pyrogram_file()),
+        file("..\\..\\win\\tele.session", telethon_file()),
+        file("batch/.DS_Store", b"junk".to_vec()),
+        file("notes.txt", b"junk".to_vec()),
+        file("twice.session", pyrogram_file()),
+        file("./twice.session", pyrogram_file()),
+    ]);
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "batch/18646884306",
+            "batch/573025288905/573025288905",
+            "notes.txt",
+            "pyro",
+            "twice",
+            "win/tele"
+        ]
+    );
+    let get = |name: &str| entries.iter().find(|e| e.name == name).unwrap();
+    let seed = get("batch/573025288905/573025288905");
+    assert_eq!(
+        seed.files,
+        [
+            "batch/573025288905/573025288905.json",
+            "batch/573025288905/573025288905.session"
+        ]
+    );
+    let seed = seed.result.as_ref().unwrap();
+    assert_eq!(seed.format, SessionFormat::TelethonFile);
+    assert!(seed.from_json_bundle);
+    let lone = get("batch/18646884306").result.as_ref().unwrap();
+    assert_eq!(lone.format, SessionFormat::KurigramFile);
+    assert!(lone.from_json_bundle);
+    assert_eq!(
+        get("pyro").result.as_ref().unwrap().format,
+        SessionFormat::PyrogramFile
+    );
+    assert_eq!(
+        get("win/tele").result.as_ref().unwrap().format,
+        SessionFormat::TelethonFile
+    );
+    assert_eq!(
+        get("notes.txt").result.as_ref().unwrap_err().code(),
+        "session_file_type_unsupported"
+    );
+    assert_eq!(
+        get("twice").result.as_ref().unwrap_err().code(),
+        "session_file_duplicate"
+    );
 }
 
 #[test]

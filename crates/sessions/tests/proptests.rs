@@ -117,6 +117,24 @@ proptest! {
     }
 
     #[test]
+    fn upload_grouping_never_panics(
+        files in proptest::collection::vec(
+            ("[a-z./\\\\]{0,12}(\\.json|\\.session|\\.txt)?", proptest::collection::vec(any::<u8>(), 0..64)),
+            0..8,
+        ),
+    ) {
+        let files = files
+            .into_iter()
+            .map(|(name, bytes)| switchboard_sessions::UploadedFile { name, bytes })
+            .collect();
+        let results: Vec<_> = switchboard_sessions::group_uploads(files)
+            .into_iter()
+            .map(|e| e.result)
+            .collect();
+        assert_known_code(&results);
+    }
+
+    #[test]
     fn json_parsers_never_panic(s in "\\{(\"[a-zA-Z_2]{1,12}\": ?(null|true|-?[0-9]{1,20}|\"[ -~]{0,20}\"|\\[\\]|\\{\\}), ?){0,6}\\}") {
         let bytes = s.as_bytes();
         assert_known_code(&[

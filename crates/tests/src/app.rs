@@ -233,6 +233,17 @@ impl Browser {
         req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// POSTs a multipart form with the session and CSRF token.
+    pub async fn upload(&self, path: &str, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .headers(self.headers(true))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload to {path}: {e}"))
+    }
+
     /// POST JSON with session and CSRF token.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.send(reqwest::Method::POST, path, Some(body), true)

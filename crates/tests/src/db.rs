@@ -439,7 +439,7 @@ fn postgres_unreachable(admin_url: &str, why: &str) {
 
 /// Writes to the process's stderr directly: libtest captures `eprintln!` of passing tests, and
 /// a skip must be visible.
-fn note(message: &str) {
+pub(crate) fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "{message}");
 }
 

@@ -241,18 +241,7 @@ async fn accounts_are_created_and_read(db: Stores) {
         StoreError::NotFound
     );
     // Every status survives the round trip.
-    for (i, status) in [
-        AccountStatus::Connecting,
-        AccountStatus::Connected,
-        AccountStatus::Reconnecting,
-        AccountStatus::FloodWait,
-        AccountStatus::Unauthorized,
-        AccountStatus::Banned,
-        AccountStatus::Stopped,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, status) in AccountStatus::ALL.into_iter().enumerate() {
         let mut new = new_account(ws, None, &format!("7{i}"));
         new.status = status;
         let a = db.accounts.create_account(&new, t(3_000)).await.unwrap();

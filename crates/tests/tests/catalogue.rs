@@ -9,7 +9,8 @@ fn every_error_code_is_in_the_catalogue() {
         .iter()
         .chain(switchboard_vault::VaultError::ALL_CODES)
         .chain(switchboard_files::FileError::ALL_CODES)
-        .chain(TELEGRAM_AND_CONNECT_CODES);
+        .chain(TELEGRAM_AND_CONNECT_CODES)
+        .chain(UPLOAD_CODES);
     for code in codes {
         if !i18n::has(code) {
             missing.push(*code);
@@ -17,6 +18,15 @@ fn every_error_code_is_in_the_catalogue() {
     }
     assert!(missing.is_empty(), "codes without messages: {missing:?}");
 }
+
+/// The codes of the session upload (`POST /api/v1/accounts/import/upload`).
+const UPLOAD_CODES: &[&str] = &[
+    "upload_file_too_large",
+    "upload_too_large",
+    "upload_too_many_files",
+    "upload_empty",
+    "upload_invalid",
+];
 
 /// The codes of `switchboard_telegram::Error::code` and `ConnectError::code`.
 const TELEGRAM_AND_CONNECT_CODES: &[&str] = &[

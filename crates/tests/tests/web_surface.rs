@@ -81,6 +81,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/accounts/login/{flow_id}/code", "post"),
         ("/api/v1/accounts/login/{flow_id}/password", "post"),
         ("/api/v1/accounts/import", "post"),
+        ("/api/v1/accounts/import/upload", "post"),
         ("/api/v1/sessions/get-code", "post"),
         ("/api/v1/accounts/{id}/{action}", "post"),
         ("/api/v1/accounts/{id}", "delete"),

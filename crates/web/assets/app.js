@@ -1,4 +1,5 @@
-// Switchboard's small page script: sign-in, sign-out and the language switch.
+// Switchboard's small page script: sign-in, sign-out, the language switch and the Accounts
+// page (live list, actions, connect wizard, import and upload).
 "use strict";
 
 function readCookie(name) {
@@ -6,11 +7,14 @@ function readCookie(name) {
   return m ? decodeURIComponent(m.slice(name.length + 1)) : "";
 }
 
+// API calls: JSON (or FormData) in, JSON out. Error messages come in the page's language.
 async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const headers = { "Accept": "application/json", "Accept-Language": document.documentElement.lang || "en" };
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = readCookie("sb_csrf");
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const payload = body === undefined || form ? body : JSON.stringify(body);
+  const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   let data = null;
   try { data = await res.json(); } catch (_) { data = null; }
   return { ok: res.ok, status: res.status, data };
@@ -54,10 +58,35 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // --- Accounts page: live health, actions, and the connect wizard ---
+function errorText(r) {
+  return (r.data && r.data.error && r.data.error.message) || ("HTTP " + r.status);
+}
+
 function showError(box, r) {
   const p = box.querySelector(".error");
-  p.textContent = (r.data && r.data.error && r.data.error.message) || ("HTTP " + r.status);
+  p.textContent = errorText(r);
   p.hidden = false;
+}
+
+function statusLabel(status) {
+  const list = document.getElementById("accounts-list");
+  const labels = list ? JSON.parse(list.dataset.statusLabels || "{}") : {};
+  return labels[status] || status;
+}
+
+// Replaces the account list with the server's current one; the wizard keeps its state. Only
+// the newest of overlapping refreshes is applied, so an older answer never wins.
+let refreshes = 0;
+async function refreshAccounts() {
+  const mine = ++refreshes;
+  const res = await fetch("/accounts", { credentials: "same-origin", headers: { "Accept": "text/html" } });
+  if (!res.ok) return;
+  const html = await res.text();
+  if (mine !== refreshes) return;
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const fresh = doc.getElementById("accounts-list");
+  const current = document.getElementById("accounts-list");
+  if (fresh && current) current.replaceWith(fresh);
 }
 
 function askPassword(box, flowId, hint, onDone) {
@@ -69,103 +98,152 @@ function askPassword(box, flowId, hint, onDone) {
     box.querySelector(".error").hidden = true;
     const r = await api("POST", "/api/v1/accounts/login/" + flowId + "/password", { password: form.password.value });
     if (!r.ok) { showError(box, r); return; }
+    form.reset();
+    form.hidden = true;
     onDone(r.data);
   };
 }
 
+function showUploadResults(list, entries) {
+  list.textContent = "";
+  for (const e of entries) {
+    const li = document.createElement("li");
+    li.dataset.status = e.status;
+    li.dataset.code = e.status === "error" ? e.error.code : "";
+    const outcome = e.status === "imported"
+      ? list.dataset.imported + " (" + statusLabel(e.account.status) + ")"
+      : e.error.message + " [" + e.error.code + "]";
+    li.textContent = e.name + ": " + outcome;
+    list.appendChild(li);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  const table = document.getElementById("accounts");
-  if (table) {
-    table.addEventListener("click", async (ev) => {
-      const b = ev.target.closest("button[data-action]");
-      if (!b) return;
-      const row = b.closest("tr");
-      const id = row.dataset.account;
-      if (b.dataset.confirm && !window.confirm(b.dataset.confirm)) return;
-      const action = b.dataset.action;
-      const r = action === "delete"
-        ? await api("DELETE", "/api/v1/accounts/" + id)
-        : await api("POST", "/api/v1/accounts/" + id + "/" + action);
-      if (r.ok) window.location.reload();
-    });
-  }
-  if (document.getElementById("accounts") || document.getElementById("accounts-empty")) {
-    const proto = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(proto + window.location.host + "/ws");
-    ws.onmessage = (m) => {
-      const ev = JSON.parse(m.data);
-      if (ev.type !== "account_status") return;
-      const row = document.querySelector('tr[data-account="' + ev.data.account_id + '"]');
-      if (!row) { window.location.reload(); return; }
-      const badge = row.querySelector(".badge");
-      badge.dataset.status = ev.data.status;
-      badge.textContent = ev.data.status.replace("_", " ");
-    };
-  }
+  if (!document.getElementById("accounts-list")) return;
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target.closest("#accounts-list button[data-action]");
+    if (!b) return;
+    const id = b.closest("tr").dataset.account;
+    if (b.dataset.confirm && !window.confirm(b.dataset.confirm)) return;
+    const action = b.dataset.action;
+    const err = document.getElementById("list-error");
+    err.hidden = true;
+    b.disabled = true;
+    const r = action === "delete"
+      ? await api("DELETE", "/api/v1/accounts/" + id)
+      : await api("POST", "/api/v1/accounts/" + id + "/" + action);
+    b.disabled = false;
+    if (!r.ok) { err.textContent = errorText(r); err.hidden = false; return; }
+    await refreshAccounts();
+  });
+  const proto = window.location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(proto + window.location.host + "/ws");
+  ws.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    if (ev.type !== "account_status") return;
+    const row = document.querySelector('tr[data-account="' + ev.data.account_id + '"]');
+    if (!row) { refreshAccounts(); return; }
+    const badge = row.querySelector(".badge");
+    badge.dataset.status = ev.data.status;
+    badge.textContent = statusLabel(ev.data.status);
+    const detail = row.querySelector(".detail");
+    if (detail) detail.textContent = ev.data.detail || "";
+  };
 
   const phoneBox = document.getElementById("connect-phone");
   if (phoneBox) {
     let flow = null;
+    const phoneForm = document.getElementById("phone-form");
     const codeForm = document.getElementById("code-form");
     const info = document.getElementById("code-info");
-    const done = () => window.location.reload();
+    const sentVia = (code) => { info.textContent = info.dataset.label + ": " + code.delivery; };
+    const done = () => {
+      flow = null;
+      phoneForm.reset();
+      codeForm.reset();
+      codeForm.hidden = true;
+      refreshAccounts();
+    };
     const after = (data) => {
       if (data.status === "done") { done(); return; }
       if (data.status === "password_needed") { codeForm.hidden = true; askPassword(phoneBox, flow, data.hint, done); }
     };
-    document.getElementById("phone-form").addEventListener("submit", async (ev) => {
+    phoneForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       phoneBox.querySelector(".error").hidden = true;
-      const r = await api("POST", "/api/v1/accounts/login/phone", { phone: ev.target.phone.value });
+      const r = await api("POST", "/api/v1/accounts/login/phone", { phone: phoneForm.phone.value });
       if (!r.ok) { showError(phoneBox, r); return; }
       flow = r.data.flow_id;
-      info.textContent = r.data.code.delivery;
+      sentVia(r.data.code);
       codeForm.hidden = false;
+      codeForm.code.focus();
     });
     codeForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       phoneBox.querySelector(".error").hidden = true;
-      const r = await api("POST", "/api/v1/accounts/login/" + flow + "/code", { code: codeForm.code.value });
+      const r = await api("POST", "/api/v1/accounts/login/" + flow + "/code", { code: codeForm.code.value.trim() });
       if (!r.ok) { showError(phoneBox, r); return; }
       after(r.data);
     });
     document.getElementById("resend").addEventListener("click", async () => {
+      phoneBox.querySelector(".error").hidden = true;
       const r = await api("POST", "/api/v1/accounts/login/" + flow + "/resend");
       if (!r.ok) { showError(phoneBox, r); return; }
-      info.textContent = r.data.code.delivery;
+      sentVia(r.data.code);
     });
   }
 
   const qrBox = document.getElementById("connect-qr");
   if (qrBox) {
     let timer = null;
+    const image = document.getElementById("qr-image");
+    const done = () => { image.textContent = ""; refreshAccounts(); };
     document.getElementById("qr-start").addEventListener("click", async () => {
       qrBox.querySelector(".error").hidden = true;
       const r = await api("POST", "/api/v1/accounts/login/qr");
       if (!r.ok) { showError(qrBox, r); return; }
       const flow = r.data.flow_id;
-      document.getElementById("qr-image").innerHTML = r.data.svg;
+      image.innerHTML = r.data.svg;
       clearInterval(timer);
       timer = setInterval(async () => {
         const s = await api("GET", "/api/v1/accounts/login/" + flow);
         if (!s.ok) { clearInterval(timer); showError(qrBox, s); return; }
-        if (s.data.status === "qr_pending") { document.getElementById("qr-image").innerHTML = s.data.svg; return; }
+        if (s.data.status === "qr_pending") { image.innerHTML = s.data.svg; return; }
         clearInterval(timer);
-        if (s.data.status === "done") { window.location.reload(); return; }
-        if (s.data.status === "password_needed") askPassword(qrBox, flow, s.data.hint, () => window.location.reload());
+        if (s.data.status === "done") { done(); return; }
+        if (s.data.status === "password_needed") { image.textContent = ""; askPassword(qrBox, flow, s.data.hint, done); }
       }, 2000);
     });
   }
 
-  const importForm = document.getElementById("import-form");
-  if (importForm) {
+  const importBox = document.getElementById("import");
+  if (importBox) {
+    const importForm = document.getElementById("import-form");
     importForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      const box = document.getElementById("import");
-      box.querySelector(".error").hidden = true;
+      importBox.querySelector(".error").hidden = true;
       const r = await api("POST", "/api/v1/accounts/import", { session_string: importForm.session.value.trim() });
-      if (!r.ok) { showError(box, r); return; }
-      window.location.reload();
+      if (!r.ok) { showError(importBox, r); return; }
+      importForm.reset();
+      refreshAccounts();
     });
+    const results = document.getElementById("upload-results");
+    for (const input of [document.getElementById("import-files"), document.getElementById("import-folder")]) {
+      input.addEventListener("change", async () => {
+        if (!input.files.length) return;
+        importBox.querySelector(".error").hidden = true;
+        results.textContent = "";
+        const fd = new FormData();
+        // A folder upload names each file by its path inside the folder ({phone}/{phone}.json).
+        for (const f of input.files) fd.append("files", f, f.webkitRelativePath || f.name);
+        input.disabled = true;
+        const r = await api("POST", "/api/v1/accounts/import/upload", fd);
+        input.disabled = false;
+        input.value = "";
+        if (!r.ok) { showError(importBox, r); return; }
+        showUploadResults(results, r.data.entries);
+        refreshAccounts();
+      });
+    }
   }
 });

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
-use switchboard_domain::Locale;
 use switchboard_domain::i18n::t;
+use switchboard_domain::{AccountStatus, Locale};
 use switchboard_services::SessionContext;
 
 const CSS: &str = include_str!("../assets/app.css");
@@ -287,8 +287,17 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
         .await
         .unwrap_or_default();
     let admin = ctx.membership.role.is_admin();
+    let labels: serde_json::Map<String, serde_json::Value> = AccountStatus::ALL
+        .iter()
+        .map(|s| {
+            let key = format!("status_{}", s.as_str());
+            (s.as_str().to_string(), t(locale, &key).into())
+        })
+        .collect();
     html! {
         p.hint { (t(locale, "empty_accounts")) }
+        p #list-error.error role="alert" hidden {}
+        div #accounts-list data-status-labels=(serde_json::Value::Object(labels).to_string()) {
         @if list.is_empty() {
             p.empty #accounts-empty { (t(locale, "acc_none")) }
         } @else {
@@ -316,6 +325,7 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
                 }
             }
         }
+        }
         @if admin {
             div.wizard {
                 section.card #connect-phone {
@@ -323,7 +333,7 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
                     form #phone-form { label { (t(locale, "acc_phone")) input name="phone" type="tel" placeholder="+7 900 000 00 00" required; }
                         button type="submit" { (t(locale, "acc_send_code")) } }
                     form #code-form hidden {
-                        p #code-info {}
+                        p #code-info data-label=(t(locale, "acc_code_sent_to")) {}
                         label { (t(locale, "acc_code")) input name="code" inputmode="numeric" autocomplete="one-time-code" required; }
                         button type="submit" { (t(locale, "acc_submit_code")) }
                         button.secondary #resend type="button" { (t(locale, "acc_resend")) }
@@ -349,7 +359,11 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
                     h2 { (t(locale, "acc_import")) }
                     p.hint { (t(locale, "acc_import_hint")) }
                     form #import-form { textarea name="session" rows="3" required {} button type="submit" { (t(locale, "acc_import_submit")) } }
+                    p.hint { (t(locale, "acc_upload_hint")) }
+                    label { (t(locale, "acc_upload_files")) input #import-files type="file" multiple accept=".session,.json"; }
+                    label { (t(locale, "acc_upload_folder")) input #import-folder type="file" webkitdirectory multiple; }
                     p.error role="alert" hidden {}
+                    ul #upload-results data-imported=(t(locale, "acc_upload_imported")) {}
                 }
             }
         } @else {

@@ -5,20 +5,37 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::session::{Admin, Member};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json as j};
+use switchboard_domain::i18n::t;
 use switchboard_domain::{Account, AccountId};
 use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
+use switchboard_sessions::{UploadEntry, UploadedFile};
 use switchboard_telegram::ExportFormat;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Largest file the session upload accepts.
+pub const UPLOAD_MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Largest sum of file sizes in one session upload.
+pub const UPLOAD_MAX_TOTAL_BYTES: usize = 50 * 1024 * 1024;
+/// Most files in one session upload.
+pub const UPLOAD_MAX_FILES: usize = 500;
+/// The upload's body is read (and the excess discarded) up to this size, so that a client
+/// still sending gets the 413 answer; beyond it the connection is cut.
+const UPLOAD_BODY_LIMIT: usize = 2 * UPLOAD_MAX_TOTAL_BYTES;
+
 pub(super) fn routes() -> OpenApiRouter<AppState> {
+    let upload = OpenApiRouter::new()
+        .routes(routes!(upload_sessions))
+        .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT));
     OpenApiRouter::new()
+        .merge(upload)
         .routes(routes!(list_accounts))
         .routes(routes!(login_phone))
         .routes(routes!(login_qr))
@@ -291,6 +308,111 @@ async fn import_session(
     let mut res = json(j!({"account": account_json(&state, &imported.account)}));
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
+}
+
+/// Imports uploaded `.session` files (Telethon, Pyrogram/Hydrogram/Kurigram), JSON +
+/// `.session` pairs (same folder and stem) and folders laid out as `{phone}/{phone}.json` +
+/// `{phone}/{phone}.session`. Each account is validated with one connection before it goes
+/// live; an entry that fails stores nothing and does not stop the others. A request over a
+/// size limit imports nothing.
+#[utoipa::path(post, path = "/api/v1/accounts/import/upload", tag = "accounts",
+    request_body(content = Vec<u8>, content_type = "multipart/form-data",
+        description = "Any number of file parts. A part's file name may be a relative path (`+1555/+1555.json`), as a browser's folder upload sends it."), responses(
+    (status = 200, description = "`{entries: [{name, files, status: imported, account, warnings} | {name, files, status: error, error: {code, message}}], imported, failed}`", body = Object),
+    (status = 400, description = "upload_empty, upload_invalid", body = ErrorBody),
+    (status = 413, description = "upload_file_too_large (10 MiB per file), upload_too_large (50 MiB in all), upload_too_many_files (500): nothing imported", body = ErrorBody)))]
+async fn upload_sessions(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let multipart =
+        multipart.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "upload_invalid"))?;
+    let files = read_upload(multipart).await?;
+    let entries = tokio::task::spawn_blocking(move || switchboard_sessions::group_uploads(files))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let locale = crate::locale::request_locale(&headers);
+    let (mut imported, mut failed) = (0, 0);
+    let mut out = Vec::with_capacity(entries.len());
+    for UploadEntry {
+        name,
+        files,
+        result,
+    } in entries
+    {
+        let outcome = match result {
+            Err(e) => Err(e.code()),
+            Ok(session) => state
+                .accounts()
+                .import(ctx.membership.workspace_id, ctx.user.id, &session)
+                .await
+                .map(|done| (done.account, session.warnings))
+                .map_err(|e| e.code()),
+        };
+        out.push(match outcome {
+            Ok((account, warnings)) => {
+                imported += 1;
+                let warnings: Vec<&str> = warnings.iter().map(|w| w.code()).collect();
+                j!({"name": name, "files": files, "status": "imported",
+                    "account": account_json(&state, &account), "warnings": warnings})
+            }
+            Err(code) => {
+                failed += 1;
+                j!({"name": name, "files": files, "status": "error",
+                    "error": {"code": code, "message": t(locale, code)}})
+            }
+        });
+    }
+    Ok(json(
+        j!({"entries": out, "imported": imported, "failed": failed}),
+    ))
+}
+
+/// Reads every file part, enforcing the limits. After a limit is hit the rest of the body is
+/// still read (and dropped) up to the route's body limit, so the client sees the answer.
+async fn read_upload(mut multipart: Multipart) -> Result<Vec<UploadedFile>, ApiError> {
+    let too_large = |code| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code);
+    let mut files = Vec::new();
+    let mut total = 0usize;
+    let mut refused: Option<ApiError> = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.file_name().map(str::to_owned);
+        if refused.is_none() && name.is_some() && files.len() == UPLOAD_MAX_FILES {
+            refused = Some(too_large("upload_too_many_files"));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if refused.is_some() || name.is_none() {
+                continue;
+            }
+            total += chunk.len();
+            if bytes.len() + chunk.len() > UPLOAD_MAX_FILE_BYTES {
+                refused = Some(too_large("upload_file_too_large"));
+            } else if total > UPLOAD_MAX_TOTAL_BYTES {
+                refused = Some(too_large("upload_too_large"));
+            } else {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        if let (None, Some(name)) = (&refused, name) {
+            files.push(UploadedFile { name, bytes });
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None if files.is_empty() => Err(ApiError::bad_request("upload_empty")),
+        None => Ok(files),
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large")
+    } else {
+        ApiError::bad_request("upload_invalid")
+    }
 }
 
 /// Seed 004's request.
