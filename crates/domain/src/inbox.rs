@@ -284,8 +284,12 @@ pub trait InboxStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> crate::StoreResult<()>;
     /// Starts or stops supervision.
-    async fn set_bot_active(&self, id: BotId, active: bool, now: Timestamp)
-    -> crate::StoreResult<()>;
+    async fn set_bot_active(
+        &self,
+        id: BotId,
+        active: bool,
+        now: Timestamp,
+    ) -> crate::StoreResult<()>;
     /// Deletes a bot with its chats and messages.
     async fn delete_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<()>;
     /// Stores raw updates (JSON text) before they are processed; repeats of a stored
@@ -315,8 +319,11 @@ pub trait InboxStore: Send + Sync + 'static {
     // --- the inbox, scoped by the viewer ---
 
     /// Chats the viewer may see, newest activity first.
-    async fn list_inbox(&self, viewer: &Viewer, filter: &ChatFilter)
-    -> crate::StoreResult<Vec<Chat>>;
+    async fn list_inbox(
+        &self,
+        viewer: &Viewer,
+        filter: &ChatFilter,
+    ) -> crate::StoreResult<Vec<Chat>>;
     /// One chat the viewer may see.
     async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> crate::StoreResult<Chat>;
     /// Messages of a chat the viewer may see, newest first, older than `before` when given.
@@ -394,7 +401,8 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<Message>;
     /// Claims up to `limit` items due at `now` (oldest first), marking them `sending` and
     /// counting the attempt.
-    async fn claim_outbox(&self, now: Timestamp, limit: u32) -> crate::StoreResult<Vec<OutboxItem>>;
+    async fn claim_outbox(&self, now: Timestamp, limit: u32)
+    -> crate::StoreResult<Vec<OutboxItem>>;
     /// Records a successful send. If ingestion already stored Telegram's echo of the message,
     /// the echo is removed; its id is returned.
     async fn complete_outbox(

@@ -3,18 +3,18 @@
 
 pub mod account;
 pub mod i18n;
-pub mod inbox;
 pub mod ids;
+pub mod inbox;
 pub mod model;
 pub mod nul;
 pub mod store;
 pub mod time;
 
 pub use account::*;
-pub use inbox::*;
 pub use ids::{
     AccountId, AuditEventId, BotId, ChatId, MessageId, OutboxId, UserId, WebSessionId, WorkspaceId,
 };
+pub use inbox::*;
 pub use model::*;
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;

@@ -74,11 +74,12 @@ impl AccountTransport {
         let id: FileId = file_id.parse().map_err(|_| SendFailure::Permanent {
             code: "file_missing".into(),
         })?;
-        let bytes = tokio::fs::read(self.files.path(&id))
-            .await
-            .map_err(|_| SendFailure::Permanent {
-                code: "file_missing".into(),
-            })?;
+        let bytes =
+            tokio::fs::read(self.files.path(&id))
+                .await
+                .map_err(|_| SendFailure::Permanent {
+                    code: "file_missing".into(),
+                })?;
         let name = media
             .get("file_name")
             .and_then(|n| n.as_str())

@@ -12,9 +12,9 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{
-    Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Direction, InboxStore, IngestOutcome,
-    Message, MessageEdit, MessageId, NewReply, Role, StoreError, StoreResult, Timestamp, UserId,
-    Viewer, WorkspaceId,
+    Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Direction, InboxStore, IngestOutcome, Message,
+    MessageEdit, MessageId, NewReply, Role, StoreError, StoreResult, Timestamp, UserId, Viewer,
+    WorkspaceId,
 };
 use tokio::sync::Notify;
 
@@ -104,7 +104,11 @@ impl Inbox {
     /// A WebSocket of `user` opened; announces them online on their first connection.
     pub fn connected(&self, workspace: WorkspaceId, user: UserId) {
         let first = {
-            let mut p = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self
+                .inner
+                .presence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let n = p.connections.entry((workspace, user)).or_insert(0);
             *n += 1;
             *n == 1
@@ -117,7 +121,11 @@ impl Inbox {
     /// A WebSocket of `user` closed; announces them offline when it was their last.
     pub fn disconnected(&self, workspace: WorkspaceId, user: UserId) {
         let last = {
-            let mut p = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self
+                .inner
+                .presence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             match p.connections.get_mut(&(workspace, user)) {
                 Some(n) if *n > 1 => {
                     *n -= 1;
@@ -137,7 +145,11 @@ impl Inbox {
 
     /// Members of `workspace` with at least one open connection.
     pub fn online(&self, workspace: WorkspaceId) -> Vec<UserId> {
-        let p = self.inner.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let p = self
+            .inner
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut users: Vec<UserId> = p
             .connections
             .keys()
@@ -282,9 +294,7 @@ impl Inbox {
         {
             self.inner.events.publish(
                 chat.workspace_id,
-                Audience::User {
-                    user_id: previous,
-                },
+                Audience::User { user_id: previous },
                 "chat_updated",
                 json!({"chat": chat, "removed": true}),
             );
@@ -332,7 +342,11 @@ impl Inbox {
     }
 
     /// Earlier versions of a message.
-    pub async fn history(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Vec<MessageEdit>> {
+    pub async fn history(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+    ) -> StoreResult<Vec<MessageEdit>> {
         self.inner.store.message_history(viewer, message).await
     }
 

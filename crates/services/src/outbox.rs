@@ -10,9 +10,7 @@ use crate::inbox::Inbox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use switchboard_domain::{
-    Chat, ChatOwner, InboxStore, OutboxItem, PeerKind, StoreError, Timestamp,
-};
+use switchboard_domain::{Chat, ChatOwner, OutboxItem, PeerKind, StoreError, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 /// What Telegram answered to a successful send.
@@ -155,6 +153,13 @@ impl Pacer {
         }
         tokio::time::sleep_until(at.into()).await;
     }
+}
+
+/// A random non-zero MTProto `random_id` for a new outbox item.
+pub fn random_id() -> i64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    i64::from_le_bytes(b) | 1
 }
 
 /// The delay before retry number `attempt` (1-based): exponential, capped, with ±25% jitter.
@@ -300,7 +305,10 @@ mod tests {
         let key = PaceKey::Chat(switchboard_domain::ChatId(1));
         let a = p.reserve(key, Duration::from_secs(1));
         let b = p.reserve(key, Duration::from_secs(1));
-        let other = p.reserve(PaceKey::Chat(switchboard_domain::ChatId(2)), Duration::from_secs(1));
+        let other = p.reserve(
+            PaceKey::Chat(switchboard_domain::ChatId(2)),
+            Duration::from_secs(1),
+        );
         assert_eq!(b - a, Duration::from_secs(1));
         assert!(other <= a + Duration::from_millis(1));
     }

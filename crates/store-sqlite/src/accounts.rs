@@ -708,22 +708,22 @@ pub(crate) async fn ingest_in(
     batch: &[IncomingMessage],
     now: Timestamp,
 ) -> StoreResult<IngestOutcome> {
-const OP: &str = "ingest_messages";
-if batch.is_empty() {
-    return Ok(IngestOutcome::default());
-}
-let batch = clean_batch(batch);
-let plan = IngestPlan::new(&batch);
-let (table, column, owner_id) = match owner {
-    ChatOwner::Account(id) => ("accounts", "account_id", id.0),
-    ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
-};
-let workspace: i64 =
-    sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = ?1"))
-        .bind(owner_id)
-        .fetch_one(&mut **tx)
-        .await
-        .store_err(OP)?;
+    const OP: &str = "ingest_messages";
+    if batch.is_empty() {
+        return Ok(IngestOutcome::default());
+    }
+    let batch = clean_batch(batch);
+    let plan = IngestPlan::new(&batch);
+    let (table, column, owner_id) = match owner {
+        ChatOwner::Account(id) => ("accounts", "account_id", id.0),
+        ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
+    };
+    let workspace: i64 =
+        sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = ?1"))
+            .bind(owner_id)
+            .fetch_one(&mut **tx)
+            .await
+            .store_err(OP)?;
 
     // Chats: create the missing ones, refresh names that changed.
     let rows = sqlx::query(&format!(
@@ -980,7 +980,10 @@ pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreRes
 }
 
 /// JSON `null` is stored as SQL `NULL`.
-pub(crate) fn json_nullable(op: &'static str, value: &serde_json::Value) -> StoreResult<Option<String>> {
+pub(crate) fn json_nullable(
+    op: &'static str,
+    value: &serde_json::Value,
+) -> StoreResult<Option<String>> {
     if value.is_null() {
         Ok(None)
     } else {

@@ -24,7 +24,8 @@ const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_na
      status_detail, active, hook_id, token_sealed, hook_secret_sealed, last_update_id, created_at";
 
 /// The viewer's visibility rule on the chats aliased `c`.
-const SCOPE: &str = "c.workspace_id = ?1 AND (?2 = 1 OR c.assignee_id IS NULL OR c.assignee_id = ?3)";
+const SCOPE: &str =
+    "c.workspace_id = ?1 AND (?2 = 1 OR c.assignee_id IS NULL OR c.assignee_id = ?3)";
 
 /// Largest page of chats or messages.
 const MAX_PAGE: u32 = 200;
@@ -77,11 +78,13 @@ async fn message_by_id(
     op: &'static str,
     message: i64,
 ) -> StoreResult<Message> {
-    let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
-        .bind(message)
-        .fetch_one(&mut **tx)
-        .await
-        .store_err(op)?;
+    let row = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+    ))
+    .bind(message)
+    .fetch_one(&mut **tx)
+    .await
+    .store_err(op)?;
     read_message(op, &row)
 }
 
@@ -137,11 +140,13 @@ impl InboxStore for SqliteStore {
 
     async fn find_bot_by_hook(&self, hook_id: &str) -> StoreResult<Option<Bot>> {
         const OP: &str = "find_bot_by_hook";
-        let row = sqlx::query(&format!("SELECT {BOT_COLUMNS} FROM bots WHERE hook_id = ?1"))
-            .bind(hook_id)
-            .fetch_optional(&self.pool)
-            .await
-            .store_err(OP)?;
+        let row = sqlx::query(&format!(
+            "SELECT {BOT_COLUMNS} FROM bots WHERE hook_id = ?1"
+        ))
+        .bind(hook_id)
+        .fetch_optional(&self.pool)
+        .await
+        .store_err(OP)?;
         row.map(|r| read_bot(OP, &r)).transpose()
     }
 
@@ -760,7 +765,11 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "fail_outbox";
-        let state = if retry_at.is_some() { "queued" } else { "failed" };
+        let state = if retry_at.is_some() {
+            "queued"
+        } else {
+            "failed"
+        };
         let mut tx = begin_immediate(&self.pool, OP).await?;
         let message_id: i64 = sqlx::query_scalar(
             "UPDATE outbox SET state = ?1, last_error = ?2, \

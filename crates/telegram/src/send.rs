@@ -39,7 +39,11 @@ pub struct Attachment {
 }
 
 /// Uploads bytes as a file for [`send`].
-pub async fn upload(client: &Client, bytes: &[u8], name: &str) -> Result<tl::enums::InputFile, Error> {
+pub async fn upload(
+    client: &Client,
+    bytes: &[u8],
+    name: &str,
+) -> Result<tl::enums::InputFile, Error> {
     let mut cursor = std::io::Cursor::new(bytes.to_vec());
     let uploaded = client
         .upload_stream(&mut cursor, bytes.len(), name.to_string())
@@ -288,8 +292,14 @@ mod tests {
     fn the_sent_message_is_found_by_random_id() {
         let updates = tl::enums::Updates::Updates(tl::types::Updates {
             updates: vec![
-                tl::enums::Update::MessageId(tl::types::UpdateMessageId { id: 7, random_id: 1 }),
-                tl::enums::Update::MessageId(tl::types::UpdateMessageId { id: 9, random_id: 2 }),
+                tl::enums::Update::MessageId(tl::types::UpdateMessageId {
+                    id: 7,
+                    random_id: 1,
+                }),
+                tl::enums::Update::MessageId(tl::types::UpdateMessageId {
+                    id: 9,
+                    random_id: 2,
+                }),
             ],
             users: vec![],
             chats: vec![],

@@ -120,11 +120,21 @@ async fn serve(
     }
     // A fresh client gets its first page of chats; a reconnecting one only the deltas.
     if last.is_none() {
-        let viewer = Viewer { workspace: ws_id, user, role };
-        let filter = ChatFilter { limit: INITIAL_CHATS, ..ChatFilter::default() };
+        let viewer = Viewer {
+            workspace: ws_id,
+            user,
+            role,
+        };
+        let filter = ChatFilter {
+            limit: INITIAL_CHATS,
+            ..ChatFilter::default()
+        };
         match state.inbox().list(&viewer, &filter).await {
             Ok(chats) => {
-                let msg = control("initial_chats", json!({"chats": chats, "online": state.inbox().online(ws_id)}));
+                let msg = control(
+                    "initial_chats",
+                    json!({"chats": chats, "online": state.inbox().online(ws_id)}),
+                );
                 if socket.send(msg).await.is_err() {
                     return;
                 }
@@ -269,7 +279,10 @@ async fn command(state: &AppState, viewer: &Viewer, text: &str) -> Vec<Message> 
             }
         }
         (Some("mark_as_read"), Some(chat)) => match state.inbox().mark_read(viewer, chat).await {
-            Ok(_) => vec![control("ok", json!({"command": "mark_as_read", "chat_id": chat.0}))],
+            Ok(_) => vec![control(
+                "ok",
+                json!({"command": "mark_as_read", "chat_id": chat.0}),
+            )],
             Err(e) => vec![store_error(&e)],
         },
         (Some("get_chat_messages" | "mark_as_read"), None) => {

@@ -13,7 +13,7 @@ use serde_json::{Value, json as j};
 use switchboard_domain::{Account, AccountId};
 use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
 use switchboard_telegram::ExportFormat;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -238,20 +238,13 @@ async fn send_reply(
         entities,
         media,
         reply_to_tg_id: req.reply_to_tg_id,
-        random_id: random_id(),
+        random_id: switchboard_services::outbox::random_id(),
     };
     let (message, _) = state
         .inbox()
         .reply(&viewer(&ctx), ChatId(id), &reply)
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
-}
-
-/// A random non-zero `random_id`.
-fn random_id() -> i64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    i64::from_le_bytes(b) | 1
 }
 
 /// Marks a chat read (also on Telegram for personal accounts).
@@ -331,10 +324,7 @@ async fn message_history(
     Member(ctx): Member,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let edits = state
-        .inbox()
-        .history(&viewer(&ctx), MessageId(id))
-        .await?;
+    let edits = state.inbox().history(&viewer(&ctx), MessageId(id)).await?;
     Ok(json(j!({"edits": edits})))
 }
 
@@ -361,10 +351,7 @@ async fn message_media(
     Member(ctx): Member,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let message = state
-        .inbox()
-        .message(&viewer(&ctx), MessageId(id))
-        .await?;
+    let message = state.inbox().message(&viewer(&ctx), MessageId(id)).await?;
     let media = &message.media;
     let file: FileId = media
         .get("file_id")
@@ -469,7 +456,9 @@ async fn upload_file(
 
 fn file_error(e: FileError) -> ApiError {
     match e {
-        FileError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+        FileError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large")
+        }
         other => {
             tracing::error!(error = %other, "file store failure");
             ApiError::internal()
@@ -480,11 +469,7 @@ fn file_error(e: FileError) -> ApiError {
 /// Keeps a file name printable and short, without path parts.
 fn sanitize_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(128)
-        .collect();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(128).collect();
     if clean.trim().is_empty() {
         "file".into()
     } else {
