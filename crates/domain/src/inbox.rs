@@ -227,6 +227,36 @@ pub struct NewReply {
     pub random_id: i64,
 }
 
+impl NewReply {
+    /// The entities as stored: `null` means none, and U+0000 is replaced (see [`crate::nul`]).
+    pub fn stored_entities(&self) -> serde_json::Value {
+        if self.entities.is_null() {
+            serde_json::Value::Array(Vec::new())
+        } else {
+            crate::nul::clean_json(&self.entities).into_owned()
+        }
+    }
+}
+
+/// Raw bot updates as both stores keep them: each `update_id` once (the first wins), the
+/// payload parsed and written again without U+0000 — PostgreSQL's `JSONB` cannot hold
+/// `\u0000`, and one such update must not block a bot's webhook forever. Fails when a payload
+/// is not JSON.
+pub fn stored_updates(updates: &[(i64, String)]) -> Result<Vec<(i64, String)>, serde_json::Error> {
+    let mut seen = std::collections::HashSet::with_capacity(updates.len());
+    let mut out = Vec::with_capacity(updates.len());
+    for (update_id, payload) in updates {
+        if seen.insert(*update_id) {
+            let value: serde_json::Value = serde_json::from_str(payload)?;
+            out.push((
+                *update_id,
+                serde_json::to_string(&crate::nul::clean_json(&value))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// State of an outbox item.
 pub type OutboxState = DeliveryStatus;
 

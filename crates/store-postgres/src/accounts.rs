@@ -6,28 +6,33 @@ use crate::PgStore;
 use crate::error::{ResultExt, corrupt};
 use crate::store::one_row;
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use switchboard_domain::nul::{clean, clean_batch, clean_json, clean_opt};
 use switchboard_domain::{
-    Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
-    ChatStatus, DcKey, Direction, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewAccount, PeerKind, StoreError, StoreResult, Timestamp, UpdateState, WorkspaceId,
+    Account, AccountId, AccountProfile, AccountStatus, AccountStore, BotId, CachedPeer, Chat,
+    ChatId, ChatOwner, ChatStatus, DcKey, DeliveryStatus, Direction, IncomingMessage,
+    IngestOutcome, Message, MessageEdit, MessageId, NewAccount, PeerKind, StoreError, StoreResult,
+    Timestamp, UpdateState, UserId, WorkspaceId,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
      username, status, status_detail, flood_wait_until, active, ingest_groups, api_id, \
      api_hash_sealed, created_at, updated_at";
-const CHAT_COLUMNS: &str = "id, workspace_id, account_id, peer_id, peer_kind, title, username, \
-     status, unread_count, last_message_at, created_at";
-const MESSAGE_COLUMNS: &str = "id, chat_id, tg_message_id, direction, sender_id, sender_name, \
-     text, entities::text AS entities, media::text AS media, reply_to_tg_id, sent_at, \
-     edited_at, deleted";
+pub(crate) const CHAT_COLUMNS: &str = "id, workspace_id, account_id, bot_id, assignee_id, \
+     peer_id, peer_kind, title, username, status, unread_count, last_message_at, created_at";
+/// `CHAT_COLUMNS` qualified with the alias `c`.
+pub(crate) const C_CHAT_COLUMNS: &str = "c.id, c.workspace_id, c.account_id, c.bot_id, \
+     c.assignee_id, c.peer_id, c.peer_kind, c.title, c.username, c.status, c.unread_count, \
+     c.last_message_at, c.created_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "id, chat_id, tg_message_id, direction, sender_id, \
+     sender_name, text, entities::text AS entities, media::text AS media, reply_to_tg_id, \
+     sent_at, edited_at, deleted, status, error, author_id";
 /// `MESSAGE_COLUMNS` qualified with the alias `m`.
-const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.direction, m.sender_id, \
-     m.sender_name, m.text, m.entities::text AS entities, m.media::text AS media, \
-     m.reply_to_tg_id, m.sent_at, m.edited_at, m.deleted";
+pub(crate) const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.direction, \
+     m.sender_id, m.sender_name, m.text, m.entities::text AS entities, m.media::text AS media, \
+     m.reply_to_tg_id, m.sent_at, m.edited_at, m.deleted, m.status, m.error, m.author_id";
 /// Peer kinds whose deletions Telegram reports without naming the chat.
 const COMMON_BOX_KINDS: &str = "('user', 'bot', 'group')";
 
@@ -522,176 +527,10 @@ impl AccountStore for PgStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let batch = clean_batch(batch);
-        let plan = IngestPlan::new(&batch);
         let mut tx = self.pool.begin().await.store_err(OP)?;
-        let workspace: i64 = sqlx::query_scalar("SELECT workspace_id FROM accounts WHERE id = $1")
-            .bind(account.0)
-            .fetch_one(&mut *tx)
-            .await
-            .store_err(OP)?;
-
-        // Chats: refresh names that changed, create the missing ones.
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats WHERE account_id = $1 AND peer_id = ANY($2)"
-        ))
-        .bind(account.0)
-        .bind(plan.peers.iter().map(|p| p.peer_id).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let chat = read_chat(OP, row)?;
-            existing.insert(chat.peer_id, chat);
-        }
-        let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
-        let mut changed: BTreeSet<ChatId> = BTreeSet::new();
-        let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
-        for peer in &plan.peers {
-            let Some(chat) = existing.get(&peer.peer_id) else {
-                missing.push(peer);
-                continue;
-            };
-            chat_ids.insert(peer.peer_id, chat.id);
-            let title = peer.title.unwrap_or(&chat.title);
-            if title != chat.title || peer.username != chat.username.as_deref() {
-                sqlx::query(
-                    "UPDATE chats SET title = $1, username = $2, updated_at = $3 WHERE id = $4",
-                )
-                .bind(title)
-                .bind(peer.username)
-                .bind(now.0)
-                .bind(chat.id.0)
-                .execute(&mut *tx)
-                .await
-                .store_err(OP)?;
-                changed.insert(chat.id);
-            }
-        }
-        // New chats start with the batch's counts: none of their messages can be stored yet.
-        // A concurrent batch may have created one meanwhile (`xmax <> 0`: updated, not
-        // inserted); it is then renamed only, and counted like a known chat below.
-        let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
-        if !missing.is_empty() {
-            let rows = sqlx::query(
-                "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, \
-                     username, unread_count, last_message_at, created_at, updated_at) \
-                 SELECT $1, $2, p.peer_id, p.peer_kind, p.title, p.username, p.inbound, \
-                     p.last_at, $3, $3 \
-                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::integer[], \
-                             $9::bigint[]) \
-                     AS p(peer_id, peer_kind, title, username, inbound, last_at) \
-                 ON CONFLICT (account_id, peer_id) DO UPDATE SET \
-                     title = CASE WHEN excluded.title <> '' THEN excluded.title \
-                                  ELSE chats.title END, \
-                     username = excluded.username, updated_at = excluded.updated_at \
-                 RETURNING id, peer_id, xmax = 0 AS created",
-            )
-            .bind(workspace)
-            .bind(account.0)
-            .bind(now.0)
-            .bind(missing.iter().map(|p| p.peer_id).collect::<Vec<_>>())
-            .bind(missing.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
-            .bind(
-                missing
-                    .iter()
-                    .map(|p| p.title.unwrap_or(""))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(missing.iter().map(|p| p.username).collect::<Vec<_>>())
-            .bind(missing.iter().map(|p| p.inbound).collect::<Vec<_>>())
-            .bind(missing.iter().map(|p| p.last_at).collect::<Vec<_>>())
-            .fetch_all(&mut *tx)
-            .await
-            .store_err(OP)?;
-            for row in &rows {
-                let id = ChatId(row.try_get("id").store_err(OP)?);
-                chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
-                if row.try_get("created").store_err(OP)? {
-                    fresh.insert(id);
-                }
-                changed.insert(id);
-            }
-        }
-
-        // Messages: only the ones not stored yet come back from RETURNING.
-        let n = plan.messages.len();
-        let mut columns = MessageColumns::with_capacity(n);
-        for m in &plan.messages {
-            let chat = chat_ids
-                .get(&m.peer_id)
-                .copied()
-                .ok_or_else(|| StoreError::Backend(format!("{OP}: a chat went missing")))?;
-            columns.push(OP, chat, m)?;
-        }
-        let rows = sqlx::query(&format!(
-            "INSERT INTO messages (chat_id, tg_message_id, direction, sender_id, sender_name, \
-                 text, entities, media, reply_to_tg_id, sent_at, created_at) \
-             SELECT m.chat_id, m.tg_message_id, m.direction, m.sender_id, m.sender_name, m.text, \
-                 m.entities::jsonb, m.media::jsonb, m.reply_to_tg_id, m.sent_at, $1 \
-             FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], \
-                         $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
-                 AS m(chat_id, tg_message_id, direction, sender_id, sender_name, text, entities, \
-                      media, reply_to_tg_id, sent_at) \
-             ON CONFLICT (chat_id, tg_message_id) DO NOTHING \
-             RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(now.0)
-        .bind(columns.chat_id)
-        .bind(columns.tg_message_id)
-        .bind(columns.direction)
-        .bind(columns.sender_id)
-        .bind(columns.sender_name)
-        .bind(columns.text)
-        .bind(columns.entities)
-        .bind(columns.media)
-        .bind(columns.reply_to_tg_id)
-        .bind(columns.sent_at)
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let mut inserted = rows
-            .iter()
-            .map(|r| read_message(OP, r))
-            .collect::<StoreResult<Vec<_>>>()?;
-        inserted.sort_by_key(|m| m.id);
-
-        // Known chats with new messages: unread counts, reopening, last activity.
-        let bumps = ChatBump::of(&inserted, &fresh);
-        if !bumps.is_empty() {
-            sqlx::query(
-                "UPDATE chats AS c SET unread_count = c.unread_count + d.inbound, \
-                     status = CASE WHEN d.inbound > 0 AND c.status = 'resolved' THEN 'open' \
-                                   ELSE c.status END, \
-                     last_message_at = GREATEST(c.last_message_at, d.last_at), \
-                     updated_at = $1 \
-                 FROM UNNEST($2::bigint[], $3::integer[], $4::bigint[]) AS d(id, inbound, last_at) \
-                 WHERE c.id = d.id",
-            )
-            .bind(now.0)
-            .bind(bumps.keys().map(|c| c.0).collect::<Vec<_>>())
-            .bind(bumps.values().map(|b| b.inbound).collect::<Vec<_>>())
-            .bind(bumps.values().map(|b| b.last_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await
-            .store_err(OP)?;
-            changed.extend(bumps.keys().copied());
-        }
-
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats WHERE id = ANY($1) ORDER BY id"
-        ))
-        .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let chats = rows
-            .iter()
-            .map(|r| read_chat(OP, r))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let outcome = ingest_in(&mut tx, ChatOwner::Account(account), batch, now).await?;
         tx.commit().await.store_err(OP)?;
-        Ok(IngestOutcome { inserted, chats })
+        Ok(outcome)
     }
 
     async fn apply_message_edit(
@@ -858,6 +697,193 @@ impl AccountStore for PgStore {
     }
 }
 
+/// Ingests a batch into the chats of `owner` inside `tx` (see
+/// [`AccountStore::ingest_messages`]); shared by personal accounts and bots.
+pub(crate) async fn ingest_in(
+    tx: &mut Transaction<'static, Postgres>,
+    owner: ChatOwner,
+    batch: &[IncomingMessage],
+    now: Timestamp,
+) -> StoreResult<IngestOutcome> {
+    const OP: &str = "ingest_messages";
+    if batch.is_empty() {
+        return Ok(IngestOutcome::default());
+    }
+    let batch = clean_batch(batch);
+    let plan = IngestPlan::new(&batch);
+    let (table, column, owner_id) = match owner {
+        ChatOwner::Account(id) => ("accounts", "account_id", id.0),
+        ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
+    };
+    let workspace: i64 =
+        sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = $1"))
+            .bind(owner_id)
+            .fetch_one(&mut **tx)
+            .await
+            .store_err(OP)?;
+
+    // Chats: refresh names that changed, create the missing ones.
+    let rows = sqlx::query(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats WHERE {column} = $1 AND peer_id = ANY($2)"
+    ))
+    .bind(owner_id)
+    .bind(plan.peers.iter().map(|p| p.peer_id).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(OP)?;
+    let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let chat = read_chat(OP, row)?;
+        existing.insert(chat.peer_id, chat);
+    }
+    let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
+    let mut changed: BTreeSet<ChatId> = BTreeSet::new();
+    let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
+    for peer in &plan.peers {
+        let Some(chat) = existing.get(&peer.peer_id) else {
+            missing.push(peer);
+            continue;
+        };
+        chat_ids.insert(peer.peer_id, chat.id);
+        let title = peer.title.unwrap_or(&chat.title);
+        if title != chat.title || peer.username != chat.username.as_deref() {
+            sqlx::query(
+                "UPDATE chats SET title = $1, username = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(title)
+            .bind(peer.username)
+            .bind(now.0)
+            .bind(chat.id.0)
+            .execute(&mut **tx)
+            .await
+            .store_err(OP)?;
+            changed.insert(chat.id);
+        }
+    }
+    // New chats start with the batch's counts: none of their messages can be stored yet.
+    // A concurrent batch may have created one meanwhile (`xmax <> 0`: updated, not
+    // inserted); it is then renamed only, and counted like a known chat below.
+    let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
+    if !missing.is_empty() {
+        let rows = sqlx::query(&format!(
+            "INSERT INTO chats (workspace_id, {column}, peer_id, peer_kind, title, \
+                 username, unread_count, last_message_at, created_at, updated_at) \
+             SELECT $1, $2, p.peer_id, p.peer_kind, p.title, p.username, p.inbound, \
+                 p.last_at, $3, $3 \
+             FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::integer[], \
+                         $9::bigint[]) \
+                 AS p(peer_id, peer_kind, title, username, inbound, last_at) \
+             ON CONFLICT ({column}, peer_id) DO UPDATE SET \
+                 title = CASE WHEN excluded.title <> '' THEN excluded.title \
+                              ELSE chats.title END, \
+                 username = excluded.username, updated_at = excluded.updated_at \
+             RETURNING id, peer_id, xmax = 0 AS created"
+        ))
+        .bind(workspace)
+        .bind(owner_id)
+        .bind(now.0)
+        .bind(missing.iter().map(|p| p.peer_id).collect::<Vec<_>>())
+        .bind(missing.iter().map(|p| p.kind.as_str()).collect::<Vec<_>>())
+        .bind(
+            missing
+                .iter()
+                .map(|p| p.title.unwrap_or(""))
+                .collect::<Vec<_>>(),
+        )
+        .bind(missing.iter().map(|p| p.username).collect::<Vec<_>>())
+        .bind(missing.iter().map(|p| p.inbound).collect::<Vec<_>>())
+        .bind(missing.iter().map(|p| p.last_at).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await
+        .store_err(OP)?;
+        for row in &rows {
+            let id = ChatId(row.try_get("id").store_err(OP)?);
+            chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
+            if row.try_get("created").store_err(OP)? {
+                fresh.insert(id);
+            }
+            changed.insert(id);
+        }
+    }
+
+    // Messages: only the ones not stored yet come back from RETURNING.
+    let n = plan.messages.len();
+    let mut columns = MessageColumns::with_capacity(n);
+    for m in &plan.messages {
+        let chat = chat_ids
+            .get(&m.peer_id)
+            .copied()
+            .ok_or_else(|| StoreError::Backend(format!("{OP}: a chat went missing")))?;
+        columns.push(OP, chat, m)?;
+    }
+    let rows = sqlx::query(&format!(
+        "INSERT INTO messages (chat_id, tg_message_id, direction, sender_id, sender_name, \
+             text, entities, media, reply_to_tg_id, sent_at, created_at) \
+         SELECT m.chat_id, m.tg_message_id, m.direction, m.sender_id, m.sender_name, m.text, \
+             m.entities::jsonb, m.media::jsonb, m.reply_to_tg_id, m.sent_at, $1 \
+         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], \
+                     $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[]) \
+             AS m(chat_id, tg_message_id, direction, sender_id, sender_name, text, entities, \
+                  media, reply_to_tg_id, sent_at) \
+         ON CONFLICT (chat_id, tg_message_id) DO NOTHING \
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(now.0)
+    .bind(columns.chat_id)
+    .bind(columns.tg_message_id)
+    .bind(columns.direction)
+    .bind(columns.sender_id)
+    .bind(columns.sender_name)
+    .bind(columns.text)
+    .bind(columns.entities)
+    .bind(columns.media)
+    .bind(columns.reply_to_tg_id)
+    .bind(columns.sent_at)
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(OP)?;
+    let mut inserted = rows
+        .iter()
+        .map(|r| read_message(OP, r))
+        .collect::<StoreResult<Vec<_>>>()?;
+    inserted.sort_by_key(|m| m.id);
+
+    // Known chats with new messages: unread counts, reopening, last activity.
+    let bumps = ChatBump::of(&inserted, &fresh);
+    if !bumps.is_empty() {
+        sqlx::query(
+            "UPDATE chats AS c SET unread_count = c.unread_count + d.inbound, \
+                 status = CASE WHEN d.inbound > 0 AND c.status = 'resolved' THEN 'open' \
+                               ELSE c.status END, \
+                 last_message_at = GREATEST(c.last_message_at, d.last_at), \
+                 updated_at = $1 \
+             FROM UNNEST($2::bigint[], $3::integer[], $4::bigint[]) AS d(id, inbound, last_at) \
+             WHERE c.id = d.id",
+        )
+        .bind(now.0)
+        .bind(bumps.keys().map(|c| c.0).collect::<Vec<_>>())
+        .bind(bumps.values().map(|b| b.inbound).collect::<Vec<_>>())
+        .bind(bumps.values().map(|b| b.last_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .store_err(OP)?;
+        changed.extend(bumps.keys().copied());
+    }
+
+    let rows = sqlx::query(&format!(
+        "SELECT {CHAT_COLUMNS} FROM chats WHERE id = ANY($1) ORDER BY id"
+    ))
+    .bind(changed.iter().map(|c| c.0).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(OP)?;
+    let chats = rows
+        .iter()
+        .map(|r| read_chat(OP, r))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(IngestOutcome { inserted, chats })
+}
+
 /// What a batch says about one peer: its kind, and the names of its newest message.
 struct PeerInBatch<'a> {
     peer_id: i64,
@@ -990,13 +1016,16 @@ fn direction_str(direction: Direction) -> &'static str {
     }
 }
 
-fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
+pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
     serde_json::to_string(value)
         .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
 }
 
 /// JSON `null` is stored as SQL `NULL`.
-fn json_nullable(op: &'static str, value: &serde_json::Value) -> StoreResult<Option<String>> {
+pub(crate) fn json_nullable(
+    op: &'static str,
+    value: &serde_json::Value,
+) -> StoreResult<Option<String>> {
     if value.is_null() {
         Ok(None)
     } else {
@@ -1037,15 +1066,19 @@ fn read_peer(row: &PgRow) -> Result<CachedPeer, sqlx::Error> {
     })
 }
 
-fn read_chat(op: &'static str, row: &PgRow) -> StoreResult<Chat> {
+pub(crate) fn read_chat(op: &'static str, row: &PgRow) -> StoreResult<Chat> {
     let account_id: Option<i64> = row.try_get("account_id").store_err(op)?;
+    let bot_id: Option<i64> = row.try_get("bot_id").store_err(op)?;
+    let assignee_id: Option<i64> = row.try_get("assignee_id").store_err(op)?;
     let peer_kind: String = row.try_get("peer_kind").store_err(op)?;
     let status: String = row.try_get("status").store_err(op)?;
     let last_message_at: Option<i64> = row.try_get("last_message_at").store_err(op)?;
     Ok(Chat {
         id: ChatId(row.try_get("id").store_err(op)?),
         workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        account_id: AccountId(account_id.ok_or_else(|| corrupt(op, "chats.account_id"))?),
+        account_id: account_id.map(AccountId),
+        bot_id: bot_id.map(BotId),
+        assignee_id: assignee_id.map(UserId),
         peer_id: row.try_get("peer_id").store_err(op)?,
         peer_kind: peer_kind
             .parse::<PeerKind>()
@@ -1061,16 +1094,18 @@ fn read_chat(op: &'static str, row: &PgRow) -> StoreResult<Chat> {
     })
 }
 
-fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message> {
+pub(crate) fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message> {
     let tg_message_id: Option<i64> = row.try_get("tg_message_id").store_err(op)?;
     let direction: String = row.try_get("direction").store_err(op)?;
     let entities: String = row.try_get("entities").store_err(op)?;
     let media: Option<String> = row.try_get("media").store_err(op)?;
     let edited_at: Option<i64> = row.try_get("edited_at").store_err(op)?;
+    let status: String = row.try_get("status").store_err(op)?;
+    let author_id: Option<i64> = row.try_get("author_id").store_err(op)?;
     Ok(Message {
         id: MessageId(row.try_get("id").store_err(op)?),
         chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
-        tg_message_id: tg_message_id.ok_or_else(|| corrupt(op, "messages.tg_message_id"))?,
+        tg_message_id,
         direction: match direction.as_str() {
             "in" => Direction::In,
             "out" => Direction::Out,
@@ -1088,5 +1123,10 @@ fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message> {
         sent_at: Timestamp(row.try_get("sent_at").store_err(op)?),
         edited_at: edited_at.map(Timestamp),
         deleted: row.try_get("deleted").store_err(op)?,
+        status: status
+            .parse::<DeliveryStatus>()
+            .map_err(|()| corrupt(op, "messages.status"))?,
+        error: row.try_get("error").store_err(op)?,
+        author_id: author_id.map(UserId),
     })
 }

@@ -1,9 +1,11 @@
 //! Switchboard's storage on PostgreSQL: the connection pool, the embedded migrations, and the
-//! [`Store`](switchboard_domain::Store) and [`AccountStore`](switchboard_domain::AccountStore)
-//! implementations in [`store`] and [`accounts`].
+//! [`Store`](switchboard_domain::Store), [`AccountStore`](switchboard_domain::AccountStore) and
+//! [`InboxStore`](switchboard_domain::InboxStore) implementations in [`store`], [`accounts`]
+//! and [`inbox`].
 
 mod accounts;
 mod error;
+mod inbox;
 mod store;
 
 use sqlx::migrate::Migrator;

@@ -17,7 +17,7 @@ use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
     NewBot, NewReply, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult, Timestamp,
-    UserId, Viewer, WorkspaceId,
+    UserId, Viewer, WorkspaceId, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -227,32 +227,34 @@ impl InboxStore for SqliteStore {
         if updates.is_empty() {
             return Ok(0);
         }
+        let updates = stored_updates(updates)
+            .map_err(|_| StoreError::Backend(format!("{OP}: an update is not JSON")))?;
         let mut tx = begin_immediate(&self.pool, OP).await?;
+        // The bot row first: a missing bot is `NotFound` before anything is written.
+        let done = sqlx::query(
+            "UPDATE bots SET last_update_id = max(coalesce(last_update_id, ?1), ?1) WHERE id = ?2",
+        )
+        .bind(updates.iter().map(|(id, _)| *id).max())
+        .bind(bot.0)
+        .execute(&mut *tx)
+        .await
+        .store_err(OP)?;
+        one_row(done.rows_affected())?;
         let mut stored = 0;
-        for (update_id, payload) in updates {
+        for (update_id, payload) in &updates {
             let done = sqlx::query(
                 "INSERT INTO bot_updates (bot_id, update_id, payload, received_at) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (bot_id, update_id) DO NOTHING",
             )
             .bind(bot.0)
             .bind(update_id)
-            .bind(clean(payload).as_ref())
+            .bind(payload)
             .bind(now.0)
             .execute(&mut *tx)
             .await
             .store_err(OP)?;
             stored += done.rows_affected() as usize;
         }
-        let newest = updates.iter().map(|(id, _)| *id).max();
-        let done = sqlx::query(
-            "UPDATE bots SET last_update_id = max(coalesce(last_update_id, ?1), ?1) WHERE id = ?2",
-        )
-        .bind(newest)
-        .bind(bot.0)
-        .execute(&mut *tx)
-        .await
-        .store_err(OP)?;
-        one_row(done.rows_affected())?;
         tx.commit().await.store_err(OP)?;
         Ok(stored)
     }
@@ -381,6 +383,23 @@ impl InboxStore for SqliteStore {
         rows.iter().map(|r| read_message(OP, r)).collect()
     }
 
+    async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        const OP: &str = "get_message";
+        let (ws, admin, user) = scope_args(viewer);
+        let row = sqlx::query(&format!(
+            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+             WHERE {SCOPE} AND m.id = ?4"
+        ))
+        .bind(ws)
+        .bind(admin)
+        .bind(user)
+        .bind(message.0)
+        .fetch_one(&self.pool)
+        .await
+        .store_err(OP)?;
+        read_message(OP, &row)
+    }
+
     async fn message_history(
         &self,
         viewer: &Viewer,
@@ -485,7 +504,8 @@ impl InboxStore for SqliteStore {
             let me = Some(viewer.user);
             let take = current.assignee_id.is_none() && assignee == me;
             let hand_back = current.assignee_id == me && assignee.is_none();
-            if !(take || hand_back) {
+            let unchanged = current.assignee_id == assignee;
+            if !(take || hand_back || unchanged) {
                 return Err(StoreError::Conflict("assign_forbidden"));
             }
         }
@@ -585,7 +605,7 @@ impl InboxStore for SqliteStore {
         ))
         .bind(current.id.0)
         .bind(clean(&reply.text).as_ref())
-        .bind(json_text(OP, &clean_json(&reply.entities))?)
+        .bind(json_text(OP, &reply.stored_entities())?)
         .bind(json_nullable(OP, &clean_json(&reply.media))?)
         .bind(reply.reply_to_tg_id)
         .bind(now.0)
@@ -770,6 +790,7 @@ impl InboxStore for SqliteStore {
         } else {
             "failed"
         };
+        let error = clean(error);
         let mut tx = begin_immediate(&self.pool, OP).await?;
         let message_id: i64 = sqlx::query_scalar(
             "UPDATE outbox SET state = ?1, last_error = ?2, \
@@ -777,7 +798,7 @@ impl InboxStore for SqliteStore {
              WHERE id = ?5 RETURNING message_id",
         )
         .bind(state)
-        .bind(error)
+        .bind(error.as_ref())
         .bind(retry_at.map(|t| t.0))
         .bind(now.0)
         .bind(item.0)
@@ -788,7 +809,7 @@ impl InboxStore for SqliteStore {
             "UPDATE messages SET status = ?1, error = ?2 WHERE id = ?3 RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(state)
-        .bind(error)
+        .bind(error.as_ref())
         .bind(message_id)
         .fetch_one(&mut *tx)
         .await

@@ -1,7 +1,8 @@
 //! Switchboard's storage on an embedded SQLite database: opening the file (WAL), the embedded
-//! migrations, and the [`Store`](switchboard_domain::Store) and
-//! [`AccountStore`](switchboard_domain::AccountStore) implementations in [`store`] and
-//! [`accounts`].
+//! migrations, and the [`Store`](switchboard_domain::Store),
+//! [`AccountStore`](switchboard_domain::AccountStore) and
+//! [`InboxStore`](switchboard_domain::InboxStore) implementations in [`store`], [`accounts`]
+//! and [`inbox`].
 
 mod accounts;
 mod error;

@@ -32,11 +32,19 @@ pub async fn import_folder(
     let entries = switchboard_sessions::import_folder(dir)
         .with_context(|| format!("reading {}", dir.display()))?;
     let keyring = Arc::new(load_keyring(config)?);
+    let events = EventBus::default();
+    let inbox = switchboard_services::Inbox::new(
+        Arc::clone(&stores.inbox),
+        events.clone(),
+        switchboard_services::Transports::default(),
+        false,
+    );
     let supervisor = AccountSupervisor::new(
         Arc::clone(&stores.accounts),
         Arc::clone(&keyring),
         telegram_settings(config),
-        EventBus::default(),
+        events,
+        inbox,
     );
     let service = AccountService::new(
         Arc::clone(&stores.store),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, Store};
+use switchboard_domain::{AccountStore, InboxStore, Store};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -237,17 +237,19 @@ impl TestDb {
         }
     }
 
-    /// The database behind both ports, with raw SQL.
+    /// The database behind every port, with raw SQL.
     pub fn stores(&self) -> Stores {
         match self {
             TestDb::Sqlite { store, .. } => Stores {
                 store: Arc::new(store.clone()),
                 accounts: Arc::new(store.clone()),
+                inbox: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
                 store: Arc::new(db.store().clone()),
                 accounts: Arc::new(db.store().clone()),
+                inbox: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -256,6 +258,11 @@ impl TestDb {
     /// A store on the database, behind the account port.
     pub fn accounts(&self) -> Arc<dyn AccountStore> {
         self.stores().accounts
+    }
+
+    /// A store on the database, behind the inbox port.
+    pub fn inbox(&self) -> Arc<dyn InboxStore> {
+        self.stores().inbox
     }
 
     /// Closes the store and deletes the database.
@@ -284,14 +291,16 @@ where
     db.drop_db().await;
 }
 
-/// What a test of the account port gets: one database behind both ports, and raw SQL for the
-/// states no port method reaches yet (e.g. a resolved chat) and for counting rows.
+/// What a test of the account or inbox port gets: one database behind every port, and raw SQL
+/// for the states no port method reaches (e.g. a disabled user) and for counting rows.
 #[derive(Clone)]
 pub struct Stores {
     /// The database behind the [`Store`] port.
     pub store: Arc<dyn Store>,
     /// The same database behind the [`AccountStore`] port.
     pub accounts: Arc<dyn AccountStore>,
+    /// The same database behind the [`InboxStore`] port.
+    pub inbox: Arc<dyn InboxStore>,
     raw: RawPool,
 }
 
@@ -328,7 +337,8 @@ impl Stores {
     }
 }
 
-/// Like [`run_on`], for tests of the account port: `test` gets the database behind both ports.
+/// Like [`run_on`], for tests of the account and inbox ports: `test` gets the database behind
+/// every port.
 pub async fn run_accounts_on<F, Fut>(backend: Backend, test: F)
 where
     F: FnOnce(Stores) -> Fut,
@@ -374,8 +384,9 @@ macro_rules! backend_tests {
     };
 }
 
-/// Like [`backend_tests!`](crate::backend_tests) for `async fn(Stores)`: two tests per function,
-/// `<name>::sqlite` and `<name>::postgres`, each on a fresh database.
+/// Like [`backend_tests!`](crate::backend_tests) for `async fn(Stores)` (the account and inbox
+/// suites): two tests per function, `<name>::sqlite` and `<name>::postgres`, each on a fresh
+/// database.
 #[macro_export]
 macro_rules! account_backend_tests {
     ($($name:ident),+ $(,)?) => {

@@ -147,7 +147,7 @@ async fn tg_ids(db: &Stores, ws: WorkspaceId, chat: ChatId) -> Vec<i64> {
         .await
         .unwrap()
         .iter()
-        .map(|m| m.tg_message_id)
+        .map(|m| m.tg_message_id.unwrap())
         .collect()
 }
 
@@ -1109,7 +1109,7 @@ async fn ingest_creates_chats_and_stores_messages(db: Stores) {
     let stored_rich = outcome
         .inserted
         .iter()
-        .find(|m| m.tg_message_id == 3)
+        .find(|m| m.tg_message_id == Some(3))
         .unwrap();
     assert_eq!(stored_rich.direction, Direction::In);
     assert_eq!(stored_rich.text, rich.text);
@@ -1124,7 +1124,7 @@ async fn ingest_creates_chats_and_stores_messages(db: Stores) {
     let plain = outcome
         .inserted
         .iter()
-        .find(|m| m.tg_message_id == 2)
+        .find(|m| m.tg_message_id == Some(2))
         .unwrap();
     assert_eq!(plain.direction, Direction::Out);
     assert_eq!(plain.media, serde_json::Value::Null);
@@ -1133,7 +1133,7 @@ async fn ingest_creates_chats_and_stores_messages(db: Stores) {
     assert_eq!(outcome.chats.len(), 2);
     let bob = outcome.chats.iter().find(|c| c.peer_id == 500).unwrap();
     assert_eq!(bob.workspace_id, acme);
-    assert_eq!(bob.account_id, a.id);
+    assert_eq!(bob.account_id, Some(a.id));
     assert_eq!(bob.peer_kind, PeerKind::User);
     assert_eq!(bob.title, "Bob");
     assert_eq!(bob.username.as_deref(), Some("bob"));
@@ -1247,7 +1247,7 @@ async fn ingest_is_idempotent(db: Stores) {
         .await
         .unwrap();
     assert_eq!(third.inserted.len(), 1);
-    assert_eq!(third.inserted[0].tg_message_id, 4);
+    assert_eq!(third.inserted[0].tg_message_id, Some(4));
     assert_eq!(third.chats.len(), 1);
     assert_eq!(third.chats[0].id, seven.id);
     assert_eq!(third.chats[0].unread_count, 3);
@@ -1385,7 +1385,11 @@ async fn ingest_of_a_large_batch_inserts_every_message_once(db: Stores) {
         .unwrap();
     assert_eq!(outcome.inserted.len(), 1_200);
     assert_eq!(outcome.chats.len(), 30);
-    let got: BTreeSet<i64> = outcome.inserted.iter().map(|m| m.tg_message_id).collect();
+    let got: BTreeSet<i64> = outcome
+        .inserted
+        .iter()
+        .map(|m| m.tg_message_id.unwrap())
+        .collect();
     assert_eq!(got, (0..1_200).collect());
     assert_eq!(
         outcome
@@ -1437,7 +1441,7 @@ async fn concurrent_ingests_store_each_message_once(db: Stores) {
     for outcome in [one, two, three, four] {
         for m in outcome.unwrap().inserted {
             assert!(
-                stored.insert((m.chat_id, m.tg_message_id)),
+                stored.insert((m.chat_id, m.tg_message_id.unwrap())),
                 "stored twice: {m:?}"
             );
         }
@@ -1489,7 +1493,11 @@ async fn nul_characters_never_fail_a_write(db: Stores) {
         .await
         .unwrap();
     assert_eq!(out.inserted.len(), 2);
-    let m = out.inserted.iter().find(|m| m.tg_message_id == 1).unwrap();
+    let m = out
+        .inserted
+        .iter()
+        .find(|m| m.tg_message_id == Some(1))
+        .unwrap();
     assert_eq!(m.text, "a\u{FFFD}b");
     assert_eq!(m.sender_name.as_deref(), Some("S\u{FFFD}"));
     assert_eq!(
@@ -1658,7 +1666,7 @@ async fn deleted(db: &Stores, ws: WorkspaceId, chats: &[Chat]) -> BTreeSet<(Chat
             .unwrap()
         {
             if m.deleted {
-                out.insert((c.id, m.tg_message_id));
+                out.insert((c.id, m.tg_message_id.unwrap()));
             }
         }
     }
@@ -1681,7 +1689,7 @@ async fn deletions_with_a_peer_touch_only_that_chat(db: Stores) {
     assert_eq!(
         marked
             .iter()
-            .map(|m| (m.chat_id, m.tg_message_id, m.deleted))
+            .map(|m| (m.chat_id, m.tg_message_id.unwrap(), m.deleted))
             .collect::<Vec<_>>(),
         vec![(channel.id, 1, true), (channel.id, 3, true)]
     );
@@ -1744,7 +1752,7 @@ async fn deletions_without_a_peer_touch_only_private_and_basic_group_chats(db: S
         .unwrap();
     let got: BTreeSet<(ChatId, i64)> = marked
         .iter()
-        .map(|m| (m.chat_id, m.tg_message_id))
+        .map(|m| (m.chat_id, m.tg_message_id.unwrap()))
         .collect();
     assert_eq!(
         got,
@@ -1773,7 +1781,7 @@ async fn deletions_without_a_peer_touch_only_private_and_basic_group_chats(db: S
     assert_eq!(
         listed
             .iter()
-            .map(|m| (m.tg_message_id, m.deleted))
+            .map(|m| (m.tg_message_id.unwrap(), m.deleted))
             .collect::<Vec<_>>(),
         vec![(3, false), (2, true), (1, false)]
     );
@@ -1801,7 +1809,7 @@ async fn messages_are_paged_newest_first(db: Stores) {
                 .await
                 .unwrap()
                 .iter()
-                .map(|m| m.tg_message_id)
+                .map(|m| m.tg_message_id.unwrap())
                 .collect::<Vec<_>>()
         }
     };

@@ -1,0 +1,164 @@
+//! Helpers for end-to-end tests of the live product: connecting a personal account of a tgsim
+//! user without an interactive sign-in, the WebSocket as the browser opens it, and waiting for
+//! a condition with a deadline.
+
+use crate::app::{Browser, TestApp};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::time::Duration;
+use switchboard_sessions::AuthKey;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// A WebSocket connection to `/ws`.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs} s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Telethon string session for a tgsim auth key (data center 2 at the simulator).
+pub fn telethon_string(app: &TestApp, key: [u8; 256]) -> String {
+    let key = AuthKey::new(key);
+    match switchboard_sessions::telethon::export_string(&switchboard_sessions::ExportParams {
+        dc_id: 2,
+        server_addr: Some(app.sim.mtproto_addr()),
+        auth_key: &key,
+        user_id: None,
+        is_bot: None,
+        api_id: None,
+        test_mode: false,
+    }) {
+        Ok(s) => s.expose().to_string(),
+        Err(e) => panic!("exporting a test session: {e}"),
+    }
+}
+
+/// Creates a tgsim user and connects it as a personal account through the import API (as an
+/// admin), then waits until the account is `connected`. Returns the tgsim user and the
+/// account id.
+pub async fn connect_personal_account(
+    app: &TestApp,
+    admin: &Browser,
+    phone: &str,
+    first_name: &str,
+) -> (tgsim::UserInfo, i64) {
+    let user = app
+        .sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: first_name.into(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("tgsim user: {e}"));
+    let key = app.sim.issue_auth_key();
+    app.sim
+        .register_auth_key(user.id, key)
+        .unwrap_or_else(|e| panic!("tgsim key: {e}"));
+    let res = admin
+        .post(
+            "/api/v1/accounts/import",
+            &json!({"session_string": telethon_string(app, key)}),
+        )
+        .await;
+    assert!(res.status().is_success(), "import failed: {}", res.status());
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let id = body["account"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("import answer without an account id: {body}"));
+    eventually(20, "the account to connect", || async {
+        let list: Value = admin.get("/api/v1/accounts").await.json().await.ok()?;
+        let accounts = list["accounts"].as_array()?;
+        accounts
+            .iter()
+            .any(|a| a["id"].as_i64() == Some(id) && a["status"] == "connected")
+            .then_some(())
+    })
+    .await;
+    (user, id)
+}
+
+/// Opens `/ws` with the browser's cookie and the page's origin; `last_event_id` resumes.
+pub async fn open_ws(
+    app: &TestApp,
+    b: &Browser,
+    last_event_id: Option<u64>,
+) -> Result<Ws, tungstenite::Error> {
+    let query = last_event_id.map_or(String::new(), |id| format!("?last_event_id={id}"));
+    let url = format!("{}/ws{}", app.url.replace("http://", "ws://"), query);
+    let mut req = url.into_client_request()?;
+    if let Ok(v) = b.cookie.parse() {
+        req.headers_mut().insert("cookie", v);
+    }
+    if let Ok(v) = app.url.parse() {
+        req.headers_mut().insert("origin", v);
+    }
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The next JSON frame, or `None` if none arrives within `ms`.
+pub async fn next_frame(ws: &mut Ws, ms: u64) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Waits for a frame of type `ty` for which `pred` holds, skipping others; panics after
+/// `secs`.
+pub async fn wait_frame(ws: &mut Ws, ty: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            panic!("no `{ty}` frame within {secs} s");
+        }
+        let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        if let Some(v) = next_frame(ws, ms).await
+            && v["type"] == ty
+            && pred(&v)
+        {
+            return v;
+        }
+    }
+}
+
+/// Collects every frame arriving within `ms`.
+pub async fn frames_within(ws: &mut Ws, ms: u64) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return out;
+        }
+        let ms = u64::try_from(left.as_millis()).unwrap_or(0);
+        match next_frame(ws, ms).await {
+            Some(v) => out.push(v),
+            None => return out,
+        }
+    }
+}

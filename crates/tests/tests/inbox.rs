@@ -1,0 +1,695 @@
+//! The operator inbox end to end, on both backends: tgsim customers write to a connected
+//! personal account, chats reach operators over the API and `/ws`, replies leave through the
+//! outbox and reach the customers; who may see what is tried from the outside.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use switchboard_domain::Role;
+use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
+use switchboard_tests::app_tests;
+use switchboard_tests::live::{
+    Ws, connect_personal_account, eventually, frames_within, open_ws, wait_frame,
+};
+
+app_tests!(
+    a_customer_message_reaches_the_inbox_and_the_reply_reaches_the_customer,
+    operators_reach_only_their_own_and_unassigned_chats,
+    other_workspaces_are_invisible,
+    automatic_assignment_is_fair_and_respects_capacity,
+    a_permanent_error_fails_the_reply_and_retry_resends_it,
+    flood_wait_is_waited_out_and_the_reply_sent_once,
+    replies_of_one_chat_leave_in_order,
+    status_read_and_history_work,
+);
+
+fn tg(user: &tgsim::UserInfo) -> tgsim::Peer {
+    tgsim::Peer::User(user.id)
+}
+
+/// The customer writes `text` to the account's owner.
+fn customer_writes(app: &TestApp, customer: &tgsim::UserInfo, owner: &tgsim::UserInfo, text: &str) {
+    app.sim
+        .send_message(customer.id, tg(owner), tgsim::OutgoingMessage::text(text))
+        .unwrap();
+}
+
+/// Texts the customer has received from `from`.
+fn received_from(app: &TestApp, customer: &tgsim::UserInfo, from: &tgsim::UserInfo) -> Vec<String> {
+    app.sim
+        .received_messages(customer.id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.from == Some(from.id))
+        .map(|m| m.text)
+        .collect()
+}
+
+async fn customer(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// Waits until a chat titled `title` is in `b`'s list and returns it.
+async fn chat_titled(b: &Browser, title: &str) -> Value {
+    eventually(20, "the chat to appear", || async {
+        let list: Value = b.get("/api/v1/chats").await.json().await.ok()?;
+        list["chats"]
+            .as_array()?
+            .iter()
+            .find(|c| c["title"] == title)
+            .cloned()
+    })
+    .await
+}
+
+async fn reply(b: &Browser, chat: i64, text: &str) -> Value {
+    let r = b
+        .post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            &json!({"text": text}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "reply refused");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["message"]["status"], "queued");
+    v["message"].clone()
+}
+
+async fn message_state(b: &Browser, chat: i64, id: i64) -> Value {
+    let list: Value = b
+        .get(&format!("/api/v1/chats/{chat}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"].as_i64() == Some(id))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn wait_status(b: &Browser, chat: i64, id: i64, status: &str, secs: u64) -> Value {
+    eventually(secs, &format!("message {id} to be {status}"), || async {
+        let m = message_state(b, chat, id).await;
+        (m["status"] == status).then_some(m)
+    })
+    .await
+}
+
+async fn a_customer_message_reaches_the_inbox_and_the_reply_reaches_the_customer(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _account) = connect_personal_account(app, &admin, "+15550100", "Owner").await;
+    let op = app.login("operator", PASSWORD).await;
+    let mut ws = open_ws(app, &op, None).await.unwrap();
+    let initial = wait_frame(&mut ws, "initial_chats", 5, |_| true).await;
+    assert_eq!(initial["chats"].as_array().unwrap().len(), 0);
+
+    let alice = customer(app, "+15550101", "Alice").await;
+    customer_writes(app, &alice, &owner, "Hello, is the flat still available?");
+
+    // The message arrives live, and the chat (assigned to the only online operator).
+    let new = wait_frame(&mut ws, "new_message", 20, |_| true).await;
+    assert_eq!(
+        new["data"]["message"]["text"],
+        "Hello, is the flat still available?"
+    );
+    assert_eq!(new["data"]["message"]["direction"], "in");
+    let chat = chat_titled(&op, "Alice").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    assert_eq!(chat["unread_count"], 1);
+    assert_eq!(
+        chat["assignee_id"], op.me["id"],
+        "the only online operator gets the chat"
+    );
+
+    let sent = reply(&op, chat_id, "Yes, it is. When would you like to see it?").await;
+    let id = sent["id"].as_i64().unwrap();
+    let status = wait_frame(&mut ws, "message_status", 20, |f| {
+        f["data"]["message"]["id"].as_i64() == Some(id) && f["data"]["message"]["status"] == "sent"
+    })
+    .await;
+    assert!(status["data"]["message"]["tg_message_id"].is_i64());
+    eventually(10, "the customer to receive the reply", || async {
+        let got = received_from(app, &alice, &owner);
+        got.contains(&"Yes, it is. When would you like to see it?".to_string())
+            .then_some(())
+    })
+    .await;
+    // Exactly once, even after the echo of the sent message has been ingested.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = received_from(app, &alice, &owner);
+    assert_eq!(
+        got.iter()
+            .filter(|t| *t == "Yes, it is. When would you like to see it?")
+            .count(),
+        1
+    );
+    let list: Value = op
+        .get(&format!("/api/v1/chats/{chat_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let outs: Vec<&Value> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .collect();
+    assert_eq!(
+        outs.len(),
+        1,
+        "no duplicate of the reply in the chat: {list}"
+    );
+    assert_eq!(outs[0]["author_id"], op.me["id"]);
+}
+
+/// A second operator, signed in.
+async fn second_operator(app: &TestApp) -> Browser {
+    app.add_user(app.workspace, "operator2", Role::Operator)
+        .await;
+    app.login("operator2", PASSWORD).await
+}
+
+async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550200", "Owner").await;
+    let op1 = app.login("operator", PASSWORD).await;
+    let op2 = second_operator(app).await;
+    let bob = customer(app, "+15550201", "Bob").await;
+    customer_writes(app, &bob, &owner, "hi");
+    // Nobody is online: the chat waits unassigned and both operators see it.
+    let chat = chat_titled(&op2, "Bob").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    assert!(chat["assignee_id"].is_null());
+    chat_titled(&op1, "Bob").await;
+
+    // The admin gives it to operator 1.
+    let r = admin
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": op1.me["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // Operator 2 can no longer reach it in any way.
+    let list: Value = op2.get("/api/v1/chats").await.json().await.unwrap();
+    assert!(list["chats"].as_array().unwrap().is_empty(), "{list}");
+    for path in [
+        format!("/api/v1/chats/{chat_id}"),
+        format!("/api/v1/chats/{chat_id}/messages"),
+    ] {
+        let r = op2.get(&path).await;
+        assert_eq!(r.status(), 404, "GET {path}");
+    }
+    let before: Value = op1
+        .get(&format!("/api/v1/chats/{chat_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_message = before["messages"][0]["id"].as_i64().unwrap();
+    for (path, body) in [
+        (
+            format!("/api/v1/chats/{chat_id}/messages"),
+            json!({"text": "sneaky"}),
+        ),
+        (format!("/api/v1/chats/{chat_id}/read"), json!({})),
+        (
+            format!("/api/v1/chats/{chat_id}/status"),
+            json!({"status": "resolved"}),
+        ),
+        (
+            format!("/api/v1/chats/{chat_id}/assign"),
+            json!({"user_id": op2.me["id"]}),
+        ),
+        (format!("/api/v1/messages/{first_message}/retry"), json!({})),
+    ] {
+        let r = op2.post(&path, &body).await;
+        assert_eq!(r.status(), 404, "POST {path}");
+        assert_eq!(error_code(r).await, "not_found");
+    }
+    for path in [
+        format!("/api/v1/messages/{first_message}/history"),
+        format!("/api/v1/messages/{first_message}/media"),
+    ] {
+        assert_eq!(op2.get(&path).await.status(), 404, "GET {path}");
+    }
+    // Nothing was written by those attempts.
+    let after: Value = op1
+        .get(&format!("/api/v1/chats/{chat_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let still: Value = op1
+        .get(&format!("/api/v1/chats/{chat_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["chat"]["status"], "open");
+    assert_eq!(still["chat"]["assignee_id"], op1.me["id"]);
+
+    // Over the WebSocket: commands fail, and its events never arrive.
+    let mut ws2 = open_ws(app, &op2, None).await.unwrap();
+    let init = wait_frame(&mut ws2, "initial_chats", 5, |_| true).await;
+    assert!(init["chats"].as_array().unwrap().is_empty());
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    for cmd in [
+        json!({"type": "get_chat_messages", "chat_id": chat_id}),
+        json!({"type": "mark_as_read", "chat_id": chat_id}),
+    ] {
+        ws2.send(Message::Text(cmd.to_string().into()))
+            .await
+            .unwrap();
+        let err = wait_frame(&mut ws2, "error", 5, |_| true).await;
+        assert_eq!(err["code"], "not_found", "{cmd}");
+    }
+    let mut ws1 = open_ws(app, &op1, None).await.unwrap();
+    customer_writes(app, &bob, &owner, "are you there?");
+    let seen = wait_frame(&mut ws1, "new_message", 20, |_| true).await;
+    assert_eq!(seen["data"]["message"]["text"], "are you there?");
+    let leaked: Vec<Value> = frames_within(&mut ws2, 1500).await;
+    assert!(
+        leaked.iter().all(
+            |f| !f.to_string().contains("are you there?") && f["data"]["chat"]["id"] != chat_id
+        ),
+        "operator 2 received another operator's chat: {leaked:?}"
+    );
+
+    // Operator 1 may hand it back; then operator 2 may take it; operators cannot assign others.
+    let r = op1
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": null}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = op1
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": op2.me["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(r).await, "assign_forbidden");
+    let r = op2
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": op2.me["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        op1.get(&format!("/api/v1/chats/{chat_id}")).await.status(),
+        404
+    );
+}
+
+async fn other_workspaces_are_invisible(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550300", "Owner").await;
+    let carol = customer(app, "+15550301", "Carol").await;
+    customer_writes(app, &carol, &owner, "hello");
+    let chat = chat_titled(&admin, "Carol").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+
+    let other = app
+        .store
+        .create_workspace("Other", switchboard_domain::Timestamp::now())
+        .await
+        .unwrap();
+    app.add_user(other.id, "stranger", Role::Owner).await;
+    let stranger = app.login("stranger", PASSWORD).await;
+    let list: Value = stranger.get("/api/v1/chats").await.json().await.unwrap();
+    assert!(list["chats"].as_array().unwrap().is_empty());
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/chats/{chat_id}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/chats/{chat_id}/messages"))
+            .await
+            .status(),
+        404
+    );
+    let r = stranger
+        .post(
+            &format!("/api/v1/chats/{chat_id}/messages"),
+            &json!({"text": "x"}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = stranger
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": stranger.me["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    // An admin cannot assign a chat to someone outside the workspace.
+    let r = admin
+        .post(
+            &format!("/api/v1/chats/{chat_id}/assign"),
+            &json!({"user_id": stranger.me["id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(error_code(r).await, "not_a_member");
+    let mut ws = open_ws(app, &stranger, None).await.unwrap();
+    wait_frame(&mut ws, "initial_chats", 5, |f| {
+        f["chats"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
+    customer_writes(app, &carol, &owner, "second");
+    let frames = frames_within(&mut ws, 2000).await;
+    assert!(
+        frames.iter().all(|f| !f.to_string().contains("second")),
+        "{frames:?}"
+    );
+}
+
+async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550400", "Owner").await;
+    let op1 = app.login("operator", PASSWORD).await;
+    let op2 = second_operator(app).await;
+    // operator3 exists but is offline: never assigned.
+    app.add_user(app.workspace, "operator3", Role::Operator)
+        .await;
+    let mut ws1 = open_ws(app, &op1, None).await.unwrap();
+    let _ws2 = open_ws(app, &op2, None).await.unwrap();
+    wait_frame(&mut ws1, "initial_chats", 5, |_| true).await;
+    let op1_id = op1.me["id"].as_i64().unwrap();
+    let op2_id = op2.me["id"].as_i64().unwrap();
+
+    let mut assignees = Vec::new();
+    for i in 0..4 {
+        let c = customer(app, &format!("+1555041{i}"), &format!("Customer{i}")).await;
+        customer_writes(app, &c, &owner, "hello");
+        let chat = eventually(20, "assignment", || async {
+            let list: Value = admin.get("/api/v1/chats").await.json().await.ok()?;
+            list["chats"]
+                .as_array()?
+                .iter()
+                .find(|ch| ch["title"] == format!("Customer{i}") && ch["assignee_id"].is_i64())
+                .cloned()
+        })
+        .await;
+        assignees.push(chat["assignee_id"].as_i64().unwrap());
+    }
+    let by1 = assignees.iter().filter(|a| **a == op1_id).count();
+    let by2 = assignees.iter().filter(|a| **a == op2_id).count();
+    assert_eq!(
+        (by1, by2),
+        (2, 2),
+        "round robin between the two online: {assignees:?}"
+    );
+
+    // Capacity: operators have max_chats 5 in the harness; fill operator 1 up to it and check
+    // that the next chats all go to operator 2.
+    let members: Value = admin
+        .get("/api/v1/inbox/members")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let online: Vec<i64> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["online"] == true)
+        .map(|m| m["user_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(online.len(), 2, "{members}");
+    for i in 4..10 {
+        let c = customer(app, &format!("+1555042{i}"), &format!("Later{i}")).await;
+        customer_writes(app, &c, &owner, "hello");
+        eventually(20, "the chat to arrive", || async {
+            let list: Value = admin.get("/api/v1/chats").await.json().await.ok()?;
+            list["chats"]
+                .as_array()?
+                .iter()
+                .any(|ch| ch["title"] == format!("Later{i}"))
+                .then_some(())
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let members: Value = admin
+        .get("/api/v1/inbox/members")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for m in members["members"].as_array().unwrap() {
+        if m["role"] == "operator" {
+            assert!(
+                m["open_chats"].as_i64().unwrap() <= m["max_chats"].as_i64().unwrap(),
+                "over capacity: {m}"
+            );
+        }
+    }
+    let list: Value = admin
+        .get("/api/v1/chats?assignee=unassigned")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["chats"].as_array().unwrap().len(),
+        0,
+        "10 chats fit in 2 × 5"
+    );
+    let c = customer(app, "+15550499", "Overflow").await;
+    customer_writes(app, &c, &owner, "hello");
+    let overflow = chat_titled(&admin, "Overflow").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh: Value = admin
+        .get(&format!("/api/v1/chats/{}", overflow["id"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        fresh["chat"]["assignee_id"].is_null(),
+        "everyone is full: the chat waits in the queue"
+    );
+}
+
+async fn a_permanent_error_fails_the_reply_and_retry_resends_it(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550500", "Owner").await;
+    let dave = customer(app, "+15550501", "Dave").await;
+    customer_writes(app, &dave, &owner, "hi");
+    let chat = chat_titled(&admin, "Dave").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    app.sim.rpc_error(
+        Some(owner.id),
+        "messages.sendMessage",
+        400,
+        "USER_IS_BLOCKED",
+        1,
+    );
+    let m = reply(&admin, chat_id, "first try").await;
+    let id = m["id"].as_i64().unwrap();
+    let failed = wait_status(&admin, chat_id, id, "failed", 20).await;
+    assert_eq!(failed["error"], "USER_IS_BLOCKED");
+    assert!(received_from(app, &dave, &owner).is_empty());
+
+    // Retrying a message that has not failed is refused; the failed one is really resent.
+    let r = admin
+        .post(
+            &format!(
+                "/api/v1/messages/{}/retry",
+                first_inbound(&admin, chat_id).await
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 404, "an inbound message has no outbox item");
+    let r = admin
+        .post(&format!("/api/v1/messages/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 202);
+    wait_status(&admin, chat_id, id, "sent", 20).await;
+    assert_eq!(
+        received_from(app, &dave, &owner),
+        vec!["first try".to_string()]
+    );
+    let r = admin
+        .post(&format!("/api/v1/messages/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "not_failed");
+}
+
+async fn first_inbound(b: &Browser, chat: i64) -> i64 {
+    let list: Value = b
+        .get(&format!("/api/v1/chats/{chat}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["direction"] == "in")
+        .and_then(|m| m["id"].as_i64())
+        .unwrap()
+}
+
+async fn flood_wait_is_waited_out_and_the_reply_sent_once(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550600", "Owner").await;
+    let erin = customer(app, "+15550601", "Erin").await;
+    customer_writes(app, &erin, &owner, "hi");
+    let chat = chat_titled(&admin, "Erin").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    app.sim
+        .flood_wait(Some(owner.id), "messages.sendMessage", 2, 1);
+    let started = Instant::now();
+    let m = reply(&admin, chat_id, "after the wait").await;
+    let id = m["id"].as_i64().unwrap();
+    let sent = wait_status(&admin, chat_id, id, "sent", 30).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "sent before the FloodWait ended"
+    );
+    assert!(sent["error"].is_null());
+    assert_eq!(
+        received_from(app, &erin, &owner),
+        vec!["after the wait".to_string()]
+    );
+}
+
+async fn replies_of_one_chat_leave_in_order(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550700", "Owner").await;
+    let fay = customer(app, "+15550701", "Fay").await;
+    customer_writes(app, &fay, &owner, "hi");
+    let chat = chat_titled(&admin, "Fay").await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            reply(&admin, chat_id, &format!("part {i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    for id in &ids {
+        wait_status(&admin, chat_id, *id, "sent", 30).await;
+    }
+    assert_eq!(
+        received_from(app, &fay, &owner),
+        vec!["part 0".to_string(), "part 1".into(), "part 2".into()]
+    );
+}
+
+async fn status_read_and_history_work(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550800", "Owner").await;
+    let gus = customer(app, "+15550801", "Gus").await;
+    customer_writes(app, &gus, &owner, "one");
+    customer_writes(app, &gus, &owner, "two");
+    let chat = eventually(20, "two unread", || async {
+        let c = chat_titled(&admin, "Gus").await;
+        (c["unread_count"] == 2).then_some(c)
+    })
+    .await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    let mut ws: Ws = open_ws(app, &admin, None).await.unwrap();
+    wait_frame(&mut ws, "initial_chats", 5, |_| true).await;
+
+    let r = admin
+        .post(&format!("/api/v1/chats/{chat_id}/read"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["chat"]["unread_count"], 0);
+    wait_frame(&mut ws, "chat_updated", 5, |f| {
+        f["data"]["chat"]["id"].as_i64() == Some(chat_id) && f["data"]["chat"]["unread_count"] == 0
+    })
+    .await;
+
+    for (status, code) in [("pending", 200), ("resolved", 200), ("closed", 422)] {
+        let r = admin
+            .post(
+                &format!("/api/v1/chats/{chat_id}/status"),
+                &json!({"status": status}),
+            )
+            .await;
+        assert_eq!(r.status(), code, "{status}");
+    }
+    // A new inbound message reopens a resolved chat.
+    customer_writes(app, &gus, &owner, "three");
+    eventually(20, "the chat to reopen", || async {
+        let v: Value = admin
+            .get(&format!("/api/v1/chats/{chat_id}"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (v["chat"]["status"] == "open").then_some(())
+    })
+    .await;
+
+    // Paging: two pages of messages cover all three, newest first.
+    let page: Value = admin
+        .get(&format!("/api/v1/chats/{chat_id}/messages?limit=2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["has_more"], true);
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["three", "two"]);
+    let oldest = page["messages"][1]["id"].as_i64().unwrap();
+    let rest: Value = admin
+        .get(&format!(
+            "/api/v1/chats/{chat_id}/messages?limit=2&before={oldest}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["messages"][0]["text"], "one");
+
+    // Bad filters are refused.
+    let r = admin.get("/api/v1/chats?assignee=everyone").await;
+    assert_eq!(r.status(), 422);
+    let r = admin.get("/api/v1/chats?before_at=5").await;
+    assert_eq!(r.status(), 422);
+    let history: Value = admin
+        .get(&format!("/api/v1/messages/{oldest}/history"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["edits"], json!([]));
+}
