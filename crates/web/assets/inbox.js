@@ -586,7 +586,8 @@
   async function retry(id) {
     const r = await api("POST", "/api/v1/messages/" + id + "/retry");
     if (!r.ok) { showChatError(errorText(r)); return; }
-    if (r.data.message.chat_id === state.open) upsertMessage(r.data.message, false);
+    const m = state.messages.get(id);
+    if (r.data.message.chat_id === state.open && (!m || m.status === "failed")) upsertMessage(r.data.message, false);
   }
 
   function mediaEl(m) {
@@ -716,7 +717,9 @@
     $("composer-text").value = "";
     setReply(null);
     setAttachment(null);
-    if (state.open === chatId) upsertMessage(r.data.message, true);
+    // The socket may already have brought this message in a later state (sending, sent):
+    // the HTTP answer only adds it when it is not there yet.
+    if (state.open === chatId && !state.messages.has(r.data.message.id)) upsertMessage(r.data.message, true);
   }
 
   // ---------------------------------------------------------------- real time
