@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+mod inbox_page;
 pub mod locale;
 pub mod metrics;
 pub mod pages;

@@ -17,6 +17,7 @@ use switchboard_services::SessionContext;
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const BOTS_JS: &str = include_str!("../assets/bots.js");
+const INBOX_JS: &str = include_str!("../assets/inbox.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -40,30 +41,19 @@ pub(crate) fn routes() -> Router<AppState> {
                 )
             }),
         )
-        .route(
-            "/assets/app.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "no-cache"),
-                    ],
-                    JS,
-                )
-            }),
-        )
-        .route(
-            "/assets/bots.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "no-cache"),
-                    ],
-                    BOTS_JS,
-                )
-            }),
-        )
+        .route("/assets/app.js", get(|| async { script(JS) }))
+        .route("/assets/inbox.js", get(|| async { script(INBOX_JS) }))
+        .route("/assets/bots.js", get(|| async { script(BOTS_JS) }))
+}
+
+fn script(body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,7 +163,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
     };
     let locale = ctx.user.locale.unwrap_or_else(|| request_locale(&headers));
     let content = match which {
-        Section::Inbox => empty(locale, "empty_inbox"),
+        Section::Inbox => crate::inbox_page::inbox(&state, &ctx, locale).await,
         Section::Accounts => accounts(&state, &ctx, locale).await,
         Section::Bots => bots(&state, &ctx, locale).await,
         Section::Leads => empty(locale, "empty_leads"),
@@ -196,7 +186,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
             span.who { (ctx.user.display_name) " · " (ctx.membership.role.as_str()) }
             button #logout type="button" { (t(locale, "signout")) }
         }
-        main.page {
+        main.page.wide[which == Section::Inbox] {
             h1 { (title) }
             (content)
         }
