@@ -184,6 +184,23 @@ pub async fn connect_owner(
     Ok(())
 }
 
+/// Connects the demo bot (replacing one left from an earlier run: the simulator's update ids
+/// start anew with its world).
+pub async fn connect_bot(running: &crate::app::Running, ws: WorkspaceId) -> anyhow::Result<()> {
+    let bot_id: i64 = DEMO_BOT_TOKEN
+        .split(':')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .context("the demo bot token has no id")?;
+    for old in running.bots.list(ws).await? {
+        if old.telegram_bot_id == bot_id {
+            running.bots.delete(ws, old.id).await?;
+        }
+    }
+    running.bots.add(ws, DEMO_BOT_TOKEN).await?;
+    Ok(())
+}
+
 const CUSTOMER_LINES: &[&str] = &[
     "Здравствуйте! Квартира на Лесной ещё сдаётся?",
     "Hi! Is the 2-bedroom flat still available?",
@@ -209,9 +226,11 @@ pub fn simulate_customers(
     tokio::spawn(async move {
         let mut n: usize = 0;
         loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+            if n > 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
             }
             let Some(from) = customers.get(n % customers.len().max(1)).copied() else {
                 return;

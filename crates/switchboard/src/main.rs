@@ -159,6 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (username, password) = demo::prepare(&*running.store, &running.auth).await?;
             let ws = demo::first_workspace(&*running.store, "Demo").await?;
             demo::connect_owner(&running, &world, ws).await?;
+            demo::connect_bot(&running, ws).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let customers =
                 demo::simulate_customers(&world, std::time::Duration::from_secs(20), stop.clone());

@@ -167,8 +167,45 @@ async fn demo_prints_credentials_that_sign_in_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let cookie: String = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ");
     let me: serde_json::Value = res.json().await.unwrap();
     assert_eq!(me["role"], "owner");
+
+    // The inbox is alive: the demo account and bot are connected and customers write in.
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(format!("{url}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let start = Instant::now();
+    loop {
+        let accounts: serde_json::Value =
+            get("/api/v1/accounts").await.unwrap().json().await.unwrap();
+        let bots: serde_json::Value = get("/api/v1/bots").await.unwrap().json().await.unwrap();
+        let chats: serde_json::Value = get("/api/v1/chats").await.unwrap().json().await.unwrap();
+        let account_up = accounts["accounts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["status"] == "connected"));
+        let bot_up = bots["bots"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["status"] == "connected"));
+        let has_chat = chats["chats"].as_array().is_some_and(|c| !c.is_empty());
+        if account_up && bot_up && has_chat {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the demo inbox did not come alive: {accounts} {bots} {chats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
