@@ -165,6 +165,7 @@ pub(crate) async fn inbox(state: &AppState, ctx: &SessionContext, locale: Locale
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
