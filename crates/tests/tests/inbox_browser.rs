@@ -3,8 +3,8 @@
 //! chats appear live in the list (with unread badges), the operator opens each, sees the
 //! messages (formatting rendered, markup from Telegram shown as text), answers with Enter, sees
 //! the delivery state turn `sent`, and the customers receive the answers in tgsim.
-//!
-//! TODO(bots): the same for a customer writing to a bot, once bots land (branch `bots`).
+//! A third customer writes to a bot, and that chat is answered the same way, through the Bot
+//! API.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -145,7 +145,46 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
         .unwrap();
     c.wait_text(".msg.in .msg-text", "Thanks!").await;
 
-    // TODO(bots): a third customer writes to a bot; the chat appears, the operator answers,
-    // the customer receives the answer through the Bot API.
+    // A customer writes to a bot: the chat appears among the others and is answered the same
+    // way; the answer goes out through the Bot API.
+    let bot = app
+        .sim
+        .create_bot(tgsim::NewBot {
+            username: "shop_help_bot".into(),
+            first_name: "Shop help".into(),
+            token: None,
+        })
+        .unwrap();
+    let token = bot.token.clone().expect("tgsim gives bots a token");
+    let r = admin
+        .post("/api/v1/bots", &serde_json::json!({"token": token}))
+        .await;
+    assert_eq!(r.status(), 201);
+    eventually(20, "the bot to connect", || async {
+        let list: Value = admin.get("/api/v1/bots").await.json().await.ok()?;
+        list["bots"]
+            .as_array()?
+            .iter()
+            .any(|b| b["status"] == "connected")
+            .then_some(())
+    })
+    .await;
+    let carol = sim_user(app, "+15553003", "Carol");
+    app.sim
+        .send_message(
+            carol,
+            Peer::User(bot.id),
+            OutgoingMessage::text("Where is my parcel?"),
+        )
+        .unwrap();
+    c.wait_text("#chat-list .chat-row", "Carol").await;
+    answer(&c, "Carol", "It leaves the warehouse today").await;
+    eventually(30, "the bot's answer to reach the customer", || async {
+        let got = app.sim.received_messages(carol).ok()?;
+        got.iter()
+            .any(|m| m.text == "It leaves the warehouse today" && m.from == Some(bot.id))
+            .then_some(())
+    })
+    .await;
     c.quit().await;
 }
