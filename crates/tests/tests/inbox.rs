@@ -762,6 +762,50 @@ async fn status_read_and_history_work(app: &TestApp) {
         f["data"]["chat"]["id"].as_i64() == Some(chat_id) && f["data"]["chat"]["unread_count"] == 0
     })
     .await;
+    // Telegram is told too, through the account's own client.
+    eventually(10, "messages.readHistory to reach Telegram", || async {
+        let counters = app.sim.counters();
+        let calls = counters.accounts.get(&owner.id.0.to_string())?;
+        (calls
+            .calls
+            .get("messages.readHistory")
+            .copied()
+            .unwrap_or(0)
+            >= 1)
+            .then_some(())
+    })
+    .await;
+
+    // A reply to a customer's message arrives as a reply.
+    let first: Value = admin
+        .get(&format!("/api/v1/chats/{chat_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let one = first["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == "one")
+        .unwrap()
+        .clone();
+    let r = admin
+        .post(
+            &format!("/api/v1/chats/{chat_id}/messages"),
+            &json!({"text": "about that", "reply_to_tg_id": one["tg_message_id"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let answer = eventually(20, "the reply to arrive", || async {
+        app.sim
+            .received_messages(gus.id)
+            .ok()?
+            .into_iter()
+            .find(|m| m.text == "about that")
+    })
+    .await;
+    assert!(answer.reply_to.is_some(), "{answer:?}");
 
     for (status, code) in [("pending", 200), ("resolved", 200), ("closed", 422)] {
         let r = admin
@@ -799,7 +843,7 @@ async fn status_read_and_history_work(app: &TestApp) {
         .iter()
         .map(|m| m["text"].as_str().unwrap())
         .collect();
-    assert_eq!(texts, ["three", "two"]);
+    assert_eq!(texts, ["three", "about that"]);
     let oldest = page["messages"][1]["id"].as_i64().unwrap();
     let rest: Value = admin
         .get(&format!(
@@ -809,7 +853,13 @@ async fn status_read_and_history_work(app: &TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(rest["messages"][0]["text"], "one");
+    let rest: Vec<&str> = rest["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest, ["two", "one"]);
 
     // Bad filters are refused.
     let r = admin.get("/api/v1/chats?assignee=everyone").await;
