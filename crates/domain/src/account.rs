@@ -218,6 +218,12 @@ pub enum PeerKind {
 }
 
 impl PeerKind {
+    /// A one-to-one chat (a person or a bot), always ingested; the others are group chats,
+    /// ingested only when the account's `ingest_groups` is on.
+    pub fn is_private(self) -> bool {
+        matches!(self, PeerKind::User | PeerKind::Bot)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -462,6 +468,22 @@ pub trait AccountStore: Send + Sync + 'static {
         active: bool,
         now: Timestamp,
     ) -> crate::StoreResult<()>;
+    /// Turns the ingestion of group chats on or off; `NotFound` for an unknown account.
+    async fn set_account_ingest_groups(
+        &self,
+        id: AccountId,
+        ingest_groups: bool,
+        now: Timestamp,
+    ) -> crate::StoreResult<()>;
+    /// Replaces (or clears) the sealed `api_hash` override; `NotFound` for an unknown account.
+    async fn set_account_api_hash_sealed(
+        &self,
+        id: AccountId,
+        sealed: Option<&[u8]>,
+        now: Timestamp,
+    ) -> crate::StoreResult<()>;
+    /// Every sealed `api_hash` override of every account, by account, for key rotation.
+    async fn list_all_sealed_api_hashes(&self) -> crate::StoreResult<Vec<(AccountId, Vec<u8>)>>;
     /// Deletes an account with its session data, chats and messages.
     async fn delete_account(&self, workspace: WorkspaceId, id: AccountId)
     -> crate::StoreResult<()>;

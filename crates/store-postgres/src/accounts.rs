@@ -198,6 +198,54 @@ impl AccountStore for PgStore {
         one_row(done.rows_affected())
     }
 
+    async fn set_account_ingest_groups(
+        &self,
+        id: AccountId,
+        ingest_groups: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE accounts SET ingest_groups = $1, updated_at = $2 WHERE id = $3")
+                .bind(ingest_groups)
+                .bind(now.0)
+                .bind(id.0)
+                .execute(&self.pool)
+                .await
+                .store_err("set_account_ingest_groups")?;
+        one_row(done.rows_affected())
+    }
+
+    async fn set_account_api_hash_sealed(
+        &self,
+        id: AccountId,
+        sealed: Option<&[u8]>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE accounts SET api_hash_sealed = $1, updated_at = $2 WHERE id = $3")
+                .bind(sealed)
+                .bind(now.0)
+                .bind(id.0)
+                .execute(&self.pool)
+                .await
+                .store_err("set_account_api_hash_sealed")?;
+        one_row(done.rows_affected())
+    }
+
+    async fn list_all_sealed_api_hashes(&self) -> StoreResult<Vec<(AccountId, Vec<u8>)>> {
+        const OP: &str = "list_all_sealed_api_hashes";
+        let rows = sqlx::query(
+            "SELECT id, api_hash_sealed FROM accounts WHERE api_hash_sealed IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter()
+            .map(|r| Ok((AccountId(r.try_get("id")?), r.try_get("api_hash_sealed")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .store_err(OP)
+    }
+
     async fn delete_account(&self, workspace: WorkspaceId, id: AccountId) -> StoreResult<()> {
         // Session data, chats, messages and edits go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND workspace_id = $2")

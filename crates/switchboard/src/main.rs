@@ -188,14 +188,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 say(&format!("{}: {}", line.name, line.outcome));
             }
             say(&format!("{} folder(s) processed", report.len()));
+            let failed = report.iter().filter(|l| !l.ok).count();
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} of {} folder(s) failed; nothing was stored for them",
+                report.len()
+            );
         }
         Command::Keys {
             action: KeysAction::Rotate,
         } => {
             let stores = switchboard::open_stores(&config).await?;
-            let (id, n) = switchboard::maintenance::rotate_keys(&config, &*stores.accounts).await?;
+            let done = switchboard::maintenance::rotate_keys(&config, &*stores.accounts).await?;
             say(&format!(
-                "master key rotated to {id}; {n} secret(s) re-wrapped"
+                "master key rotated to {} (dropped {}); {} secret(s) re-wrapped",
+                done.new_key,
+                done.dropped.join(", "),
+                done.rewrapped
             ));
         }
         Command::Migrate => {

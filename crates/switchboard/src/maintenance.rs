@@ -4,14 +4,15 @@
 use crate::app::{Stores, load_keyring, telegram_settings};
 use crate::config::Config;
 use anyhow::Context;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, WorkspaceId};
+use switchboard_domain::{AccountId, AccountStore, Timestamp, WorkspaceId};
 use switchboard_services::EventBus;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::connect::AccountService;
-use switchboard_vault::Sealed;
+use switchboard_vault::{Keyring, Sealed, VaultError};
 
 /// One line of the import report.
 pub struct ImportLine {
@@ -19,6 +20,8 @@ pub struct ImportLine {
     pub name: String,
     /// `ok (status)` or the error code and message.
     pub outcome: String,
+    /// Whether this entry was imported.
+    pub ok: bool,
 }
 
 /// Imports every `{phone}/{phone}.json` + `{phone}.session` under `dir` into `workspace`. Each
@@ -57,19 +60,20 @@ pub async fn import_folder(
     let mut report = Vec::new();
     for entry in entries {
         let outcome = match entry.result {
-            Err(e) => format!("error {}: {e}", e.code()),
+            Err(e) => Err(format!("error {}: {e}", e.code())),
             Ok(session) => match service.import(workspace, actor, &session).await {
-                Ok(imported) => format!(
+                Ok(imported) => Ok(format!(
                     "ok (account {}, {})",
                     imported.account.id,
                     imported.account.status.as_str()
-                ),
-                Err(e) => format!("error {}: {e}", e.code()),
+                )),
+                Err(e) => Err(format!("error {}: {e}", e.code())),
             },
         };
         report.push(ImportLine {
             name: entry.name,
-            outcome,
+            ok: outcome.is_ok(),
+            outcome: outcome.unwrap_or_else(|e| e),
         });
     }
     // The server starts the imported accounts; close the validation clients here.
@@ -77,45 +81,96 @@ pub async fn import_folder(
     Ok(report)
 }
 
-/// Rotates the master key: adds a new current key to the key file, re-wraps every sealed value
-/// under it, then drops the old key. A crash at any step leaves every value readable.
-pub async fn rotate_keys(
-    config: &Config,
-    accounts: &dyn AccountStore,
-) -> anyhow::Result<(String, usize)> {
+/// What `keys rotate` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The new current key id.
+    pub new_key: String,
+    /// The key ids dropped from the key file.
+    pub dropped: Vec<String>,
+    /// Sealed values re-wrapped under the new key.
+    pub rewrapped: usize,
+}
+
+/// Rotates the master key: every sealed value (auth keys, `api_hash` overrides) is first
+/// re-wrapped in memory under a new key, so a missing or wrong key file fails before anything
+/// is written; then the key file gets the new key next to the old one, the values are written,
+/// and the old key is dropped. A crash at any step leaves every value readable.
+pub async fn rotate_keys(config: &Config, accounts: &dyn AccountStore) -> anyhow::Result<Rotation> {
     let path = config.master_key_path();
-    let mut keyring = load_keyring(config)?;
+    anyhow::ensure!(
+        path.exists(),
+        "the master key file {} does not exist; `keys rotate` needs the key that sealed the \
+         stored secrets (set master_key_file / SWITCHBOARD_MASTER_KEY_FILE)",
+        path.display()
+    );
+    let mut keyring = Keyring::from_file(&path)
+        .map_err(vault_error)
+        .with_context(|| format!("reading the master key {}", path.display()))?;
+    let old_ids: Vec<String> = keyring
+        .key_ids()
+        .iter()
+        .map(|id| id.as_str().to_string())
+        .collect();
     let new_id = keyring.rotate().context("generating the new master key")?;
+
+    let mut dc_keys: BTreeMap<AccountId, BTreeMap<i32, Vec<u8>>> = BTreeMap::new();
+    for (account, dc, bytes) in accounts.list_all_sealed_dc_keys().await? {
+        if let Some(fresh) = rewrapped(&keyring, &bytes)
+            .with_context(|| format!("account {account}, data center {dc}: auth key"))?
+        {
+            dc_keys.entry(account).or_default().insert(dc, fresh);
+        }
+    }
+    let mut api_hashes = Vec::new();
+    for (account, bytes) in accounts.list_all_sealed_api_hashes().await? {
+        if let Some(fresh) =
+            rewrapped(&keyring, &bytes).with_context(|| format!("account {account}: api_hash"))?
+        {
+            api_hashes.push((account, fresh));
+        }
+    }
+
     keyring
         .write(&path)
         .context("writing the key file with the new key")?;
-    let mut rewrapped = 0;
-    let sealed = accounts.list_all_sealed_dc_keys().await?;
-    let mut by_account: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
-    for (account, dc, _) in sealed {
-        by_account.entry(account).or_default().push(dc);
-    }
-    for (account, _) in by_account {
+    let mut count = 0;
+    for (account, fresh) in dc_keys {
         for mut key in accounts.list_dc_keys(account).await? {
-            let Some(bytes) = key.auth_key_sealed.as_ref() else {
-                continue;
-            };
-            let sealed = Sealed::from_bytes(bytes)
-                .map_err(|e| anyhow::anyhow!("account {account} dc {}: {}", key.dc_id, e.code()))?;
-            if !keyring.needs_rewrap(&sealed) {
-                continue;
+            if let Some(bytes) = fresh.get(&key.dc_id) {
+                key.auth_key_sealed = Some(bytes.clone());
+                accounts.upsert_dc_key(account, &key).await?;
+                count += 1;
             }
-            let fresh = keyring
-                .rewrap(&sealed)
-                .map_err(|e| anyhow::anyhow!("account {account} dc {}: {}", key.dc_id, e.code()))?;
-            key.auth_key_sealed = Some(fresh.to_bytes());
-            accounts.upsert_dc_key(account, &key).await?;
-            rewrapped += 1;
         }
+    }
+    for (account, fresh) in api_hashes {
+        accounts
+            .set_account_api_hash_sealed(account, Some(&fresh), Timestamp::now())
+            .await?;
+        count += 1;
     }
     keyring.drop_retired();
     keyring
         .write(&path)
         .context("writing the key file without the old key")?;
-    Ok((new_id.as_str().to_string(), rewrapped))
+    Ok(Rotation {
+        new_key: new_id.as_str().to_string(),
+        dropped: old_ids,
+        rewrapped: count,
+    })
+}
+
+/// The value re-wrapped under the keyring's current key; `None` when it already is.
+fn rewrapped(keyring: &Keyring, bytes: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    let sealed = Sealed::from_bytes(bytes).map_err(vault_error)?;
+    if !keyring.needs_rewrap(&sealed) {
+        return Ok(None);
+    }
+    let fresh = keyring.rewrap(&sealed).map_err(vault_error)?;
+    Ok(Some(fresh.to_bytes()))
+}
+
+fn vault_error(e: VaultError) -> anyhow::Error {
+    anyhow::anyhow!("{e} ({})", e.code())
 }

@@ -1,12 +1,18 @@
-//! The command line as a user runs it: `config check`, `migrate`, `admin create-user` and
-//! `demo` (started, signed in to with the printed credentials, stopped with Ctrl-C).
+//! The command line as a user runs it: `config check`, `migrate`, `admin create-user`,
+//! `demo` (started, signed in to with the printed credentials, stopped with Ctrl-C), and the
+//! maintenance commands `sessions import DIR` and `keys rotate` against tgsim on both backends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use switchboard_domain::{AccountStore, Timestamp, WorkspaceId};
+use switchboard_telegram::{DbSession, TelegramSettings, Validation, api_hash_aad, validate};
+use switchboard_tests::db::{Backend, TestDb};
+use switchboard_vault::{Keyring, Sealed};
 
 fn switchboard(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
@@ -231,3 +237,371 @@ async fn demo_prints_credentials_that_sign_in_and_stops_on_ctrl_c() {
         "{stdout}"
     );
 }
+
+// --- maintenance: `sessions import DIR` and `keys rotate`, on both backends ---
+
+/// The part of Telethon's v1 `.session` schema (`CURRENT_VERSION = 7`) a bundle needs.
+const TELETHON_SCHEMA: &str = "create table version (version integer primary key);
+    insert into version values (7);
+    create table sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer);";
+
+/// A data dir, a database of one backend, tgsim, and a config file pointing the binary at them.
+struct Maintenance {
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    db: TestDb,
+    sim: tgsim::Handle,
+}
+
+impl Maintenance {
+    async fn new(backend: Backend) -> Option<Self> {
+        let db = TestDb::fresh(backend).await?;
+        let sim = tgsim::start(tgsim::Config::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\n[database]\nurl = {:?}\n[telegram]\napi_id = 12345\n\
+                 api_hash = \"0123456789abcdef0123456789abcdef\"\ndc_override = \"{}\"\n\
+                 sim_control_url = {:?}\n",
+                dir.path().display().to_string(),
+                db.url(),
+                sim.mtproto_addr(),
+                sim.control_url(),
+            ),
+        )
+        .unwrap();
+        let m = Self {
+            dir,
+            config,
+            db,
+            sim,
+        };
+        // The import needs an owner to attribute the accounts to.
+        let pw = m.dir.path().join("pw");
+        std::fs::write(&pw, "a long enough password\n").unwrap();
+        let out = m.run(&[
+            "admin",
+            "create-user",
+            "--username",
+            "owner",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--role",
+            "owner",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        Some(m)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        switchboard(self.dir.path())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the binary without blocking the runtime tgsim runs on.
+    async fn run_async(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = switchboard(self.dir.path());
+        cmd.arg("--config").arg(&self.config).args(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("master.key")
+    }
+
+    /// A tgsim user signed in with a fresh key, written as `{phone}/{phone}.json` + `.session`.
+    fn seed_account(&self, folder: &Path, phone: &str, name: &str) -> tgsim::UserInfo {
+        let user = self
+            .sim
+            .create_user(tgsim::NewUser {
+                phone: phone.into(),
+                first_name: name.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let key = self.sim.issue_auth_key();
+        self.sim.register_auth_key(user.id, key).unwrap();
+        let dir = folder.join(phone);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{phone}.json")),
+            format!(
+                r#"{{"app_id": 2040, "app_hash": "b18441a1ff607e10a989891a5462e627", "phone": "{phone}",
+                    "id": {}, "first_name": "{name}", "twoFA": null, "session_file": "{phone}"}}"#,
+                user.id.0
+            ),
+        )
+        .unwrap();
+        let session = dir.join(format!("{phone}.session"));
+        let conn = rusqlite::Connection::open(&session).unwrap();
+        conn.execute_batch(TELETHON_SCHEMA).unwrap();
+        let addr = self.sim.mtproto_addr();
+        conn.execute(
+            "insert into sessions values (2, ?1, ?2, ?3, null)",
+            rusqlite::params![addr.ip().to_string(), addr.port(), &key[..]],
+        )
+        .unwrap();
+        user
+    }
+
+    /// The workspace the commands use (`admin create-user` made it, with id 1).
+    async fn workspace(&self) -> WorkspaceId {
+        self.db
+            .store()
+            .get_workspace(WorkspaceId(1))
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn stop(self) {
+        self.sim.shutdown().await;
+        self.db.drop_db().await;
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn telegram_settings(sim: &tgsim::Handle) -> TelegramSettings {
+    TelegramSettings::simulator(
+        12345,
+        "0123456789abcdef0123456789abcdef",
+        sim.mtproto_addr(),
+        sim.control_url(),
+    )
+}
+
+/// Every sealed value in the database: `(what, bytes)`.
+async fn sealed_values(accounts: &dyn AccountStore) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = accounts
+        .list_all_sealed_dc_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(a, dc, bytes)| (format!("account:{}:dc:{dc}", a.0), bytes))
+        .collect();
+    for (a, bytes) in accounts.list_all_sealed_api_hashes().await.unwrap() {
+        out.push((format!("account:{}:api_hash", a.0), bytes));
+    }
+    out
+}
+
+async fn sessions_import_dir_imports_good_folders_and_reports_bad_ones(backend: Backend) {
+    let Some(m) = Maintenance::new(backend).await else {
+        return;
+    };
+    let folder = m.dir.path().join("accounts");
+    let ann = m.seed_account(&folder, "15554000", "Ann");
+    let ben = m.seed_account(&folder, "15554001", "Ben");
+    // A malformed entry: the JSON is fine, the .session is not a session file.
+    let bad = folder.join("15554002");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("15554002.json"), r#"{"phone": "15554002"}"#).unwrap();
+    std::fs::write(bad.join("15554002.session"), b"this is not SQLite").unwrap();
+
+    let out = m
+        .run_async(&["sessions", "import", folder.to_str().unwrap()])
+        .await;
+    let text = stdout(&out);
+    assert!(!out.status.success(), "a failed entry fails the command");
+    assert!(
+        stderr(&out).contains("1 of 3 folder(s) failed"),
+        "{}",
+        stderr(&out)
+    );
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {text}"))
+            .to_string()
+    };
+    assert!(line("15554000").contains("ok (account"), "{text}");
+    assert!(line("15554001").contains("ok (account"), "{text}");
+    let bad_line = line("15554002");
+    assert!(bad_line.contains("error session_"), "{bad_line}");
+    assert!(text.contains("3 folder(s) processed"), "{text}");
+
+    let ws = m.workspace().await;
+    let accounts = m.db.accounts().list_accounts(ws).await.unwrap();
+    let mut users: Vec<i64> = accounts.iter().filter_map(|a| a.telegram_user_id).collect();
+    users.sort_unstable();
+    assert_eq!(
+        users,
+        vec![ann.id.0, ben.id.0],
+        "nothing stored for the bad one"
+    );
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a.phone.as_deref() != Some("15554002"))
+    );
+    for a in &accounts {
+        assert!(a.active, "imported accounts go live");
+        assert!(!m.db.accounts().list_dc_keys(a.id).await.unwrap().is_empty());
+    }
+    // The validation connections were closed before the command exited.
+    assert_eq!(m.sim.counters().connections_open, 0);
+
+    // Importing the same folder again stores no duplicates.
+    let again = m
+        .run_async(&["sessions", "import", folder.to_str().unwrap()])
+        .await;
+    assert!(!again.status.success());
+    assert!(
+        stdout(&again).contains("account_exists"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(m.db.accounts().list_accounts(ws).await.unwrap().len(), 2);
+    m.stop().await;
+}
+
+async fn keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key(backend: Backend) {
+    let Some(m) = Maintenance::new(backend).await else {
+        return;
+    };
+    let folder = m.dir.path().join("accounts");
+    m.seed_account(&folder, "15554100", "Cat");
+    m.seed_account(&folder, "15554101", "Dan");
+    let out = m
+        .run_async(&["sessions", "import", folder.to_str().unwrap()])
+        .await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let store = m.db.accounts();
+    let ws = m.workspace().await;
+    let accounts = store.list_accounts(ws).await.unwrap();
+    assert_eq!(accounts.len(), 2);
+
+    // One account has its own api_hash, sealed under the current key.
+    let old = Keyring::from_file(&m.key_file()).unwrap();
+    let old_id = old.current_id().clone();
+    let with_hash = accounts[0].id;
+    let sealed = old
+        .seal(
+            b"fedcba9876543210fedcba9876543210",
+            &api_hash_aad(with_hash),
+        )
+        .unwrap();
+    store
+        .set_account_api_hash_sealed(with_hash, Some(&sealed.to_bytes()), Timestamp::now())
+        .await
+        .unwrap();
+    let before = sealed_values(&*store).await;
+    assert_eq!(
+        before.len(),
+        3,
+        "two auth keys and one api_hash: {before:?}"
+    );
+
+    // A missing key file: a clear error, no new key file, nothing changed.
+    let key_text = std::fs::read(m.key_file()).unwrap();
+    std::fs::remove_file(m.key_file()).unwrap();
+    let out = m.run_async(&["keys", "rotate"]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(!m.key_file().exists(), "no key is made up");
+    assert_eq!(sealed_values(&*store).await, before);
+
+    // A key file with another key: a clear error, the file and the database unchanged.
+    let wrong = m.dir.path().join("wrong.key");
+    switchboard_vault::MasterKey::write_new(&wrong).unwrap();
+    std::fs::copy(&wrong, m.key_file()).unwrap();
+    let wrong_text = std::fs::read(m.key_file()).unwrap();
+    let out = m.run_async(&["keys", "rotate"]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("vault_unknown_key_id"), "{err}");
+    assert!(
+        err.contains(old_id.as_str()),
+        "names the key it needs: {err}"
+    );
+    assert_eq!(std::fs::read(m.key_file()).unwrap(), wrong_text);
+    assert_eq!(sealed_values(&*store).await, before);
+
+    // The right key: every value moves to the new key, the old key is gone.
+    std::fs::write(m.key_file(), &key_text).unwrap();
+    let out = m.run_async(&["keys", "rotate"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 secret(s) re-wrapped"),
+        "{}",
+        stdout(&out)
+    );
+    let new = Keyring::from_file(&m.key_file()).unwrap();
+    assert_ne!(new.current_id(), &old_id);
+    assert_eq!(new.key_ids().len(), 1, "the old key is dropped");
+    let after = sealed_values(&*store).await;
+    assert_eq!(after.len(), before.len());
+    for (aad, bytes) in &after {
+        let sealed = Sealed::from_bytes(bytes).unwrap();
+        assert_eq!(sealed.key_id(), new.current_id(), "{aad}");
+        assert!(new.open(&sealed, aad.as_bytes()).is_ok(), "{aad}");
+        assert!(old.open(&sealed, aad.as_bytes()).is_err(), "{aad}");
+    }
+    let hash = store.load_account(with_hash).await.unwrap().api_hash_sealed;
+    let hash = new
+        .open(
+            &Sealed::from_bytes(&hash.unwrap()).unwrap(),
+            &api_hash_aad(with_hash),
+        )
+        .unwrap();
+    assert_eq!(&hash[..], b"fedcba9876543210fedcba9876543210");
+
+    // The accounts' sessions load with the new key and still sign in to Telegram.
+    let settings = telegram_settings(&m.sim);
+    let keyring = Arc::new(new);
+    for a in &accounts {
+        let session = DbSession::load(&settings, Arc::clone(&store), Arc::clone(&keyring), a.id)
+            .await
+            .unwrap();
+        match validate(&settings, Arc::new(session)).await.unwrap() {
+            Validation::Valid(p) => assert_eq!(Some(p.telegram_user_id), a.telegram_user_id),
+            other => panic!("account {} after rotation: {other:?}", a.id),
+        }
+    }
+
+    // Rotating again with nothing left under an old key still works.
+    let out = m.run_async(&["keys", "rotate"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    m.stop().await;
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    sessions_import_dir_imports_good_folders_and_reports_bad_ones,
+    keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key,
+);

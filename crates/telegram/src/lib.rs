@@ -27,7 +27,7 @@ pub use login::{
 };
 pub use mapping::{MappedUpdate, PeerDirectory, map_update};
 pub use media::{MediaFile, media_file, update_media_file};
-pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError};
+pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError, api_hash_aad};
 pub use settings::{ClientInfo, TelegramSettings};
 
 /// grammers' client crate, re-exported so callers use exactly the pinned version.

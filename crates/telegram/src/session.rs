@@ -143,6 +143,11 @@ fn dc_aad(account: AccountId, dc_id: i32) -> Vec<u8> {
     format!("account:{}:dc:{}", account.0, dc_id).into_bytes()
 }
 
+/// The AAD an account's sealed `api_hash` override is bound to.
+pub fn api_hash_aad(account: AccountId) -> Vec<u8> {
+    format!("account:{}:api_hash", account.0).into_bytes()
+}
+
 fn v4_pair(addr: SocketAddrV4) -> (SocketAddrV4, SocketAddrV6) {
     (
         addr,

@@ -25,6 +25,7 @@ account_backend_tests!(
     deleting_an_account_removes_its_session_chats_and_messages,
     home_dc_and_dc_keys_round_trip,
     sealed_bytes_are_stored_verbatim,
+    sealed_api_hashes_are_listed_and_replaced,
     cached_peers_round_trip,
     update_state_round_trips,
     single_field_update_setters_upsert,
@@ -466,6 +467,22 @@ async fn status_profile_and_active_flag_are_updated(db: Stores) {
         .unwrap();
     assert!(db.accounts.load_account(b.id).await.unwrap().active);
     assert_eq!(db.accounts.list_active_accounts().await.unwrap().len(), 3);
+
+    // Group ingestion is off by default and toggled per account.
+    assert!(!c.ingest_groups);
+    db.accounts
+        .set_account_ingest_groups(c.id, true, t(80))
+        .await
+        .unwrap();
+    let got = db.accounts.load_account(c.id).await.unwrap();
+    assert!(got.ingest_groups);
+    assert_eq!(got.updated_at, t(80));
+    assert!(!db.accounts.load_account(a.id).await.unwrap().ingest_groups);
+    db.accounts
+        .set_account_ingest_groups(c.id, false, t(90))
+        .await
+        .unwrap();
+    assert!(!db.accounts.load_account(c.id).await.unwrap().ingest_groups);
 }
 
 async fn setters_of_an_unknown_account_are_not_found(db: Stores) {
@@ -491,6 +508,18 @@ async fn setters_of_an_unknown_account_are_not_found(db: Stores) {
     );
     assert_err!(
         db.accounts.set_account_active(missing, false, t(1)).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        db.accounts
+            .set_account_api_hash_sealed(missing, Some(&[1]), t(1))
+            .await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        db.accounts
+            .set_account_ingest_groups(missing, true, t(1))
+            .await,
         StoreError::NotFound
     );
     assert_err!(
@@ -768,6 +797,43 @@ async fn sealed_bytes_are_stored_verbatim(db: Stores) {
         db.accounts.list_dc_keys(a.id).await.unwrap()[1].auth_key_sealed,
         Some(Vec::new())
     );
+}
+
+async fn sealed_api_hashes_are_listed_and_replaced(db: Stores) {
+    let acme = workspace(&db, "Acme").await;
+    let other = workspace(&db, "Other").await;
+    let mut with_hash = new_account(acme, Some(1), "1");
+    with_hash.api_hash_sealed = Some(vec![1, 2, 3]);
+    let a = db.accounts.create_account(&with_hash, t(1)).await.unwrap();
+    let b = account(&db, acme, 2).await;
+    let mut elsewhere = new_account(other, Some(3), "3");
+    elsewhere.api_hash_sealed = Some(vec![9]);
+    let c = db.accounts.create_account(&elsewhere, t(1)).await.unwrap();
+    // Every workspace, only accounts that have one, by id.
+    assert_eq!(
+        db.accounts.list_all_sealed_api_hashes().await.unwrap(),
+        vec![(a.id, vec![1, 2, 3]), (c.id, vec![9])]
+    );
+
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    db.accounts
+        .set_account_api_hash_sealed(b.id, Some(&every_byte), t(50))
+        .await
+        .unwrap();
+    db.accounts
+        .set_account_api_hash_sealed(a.id, None, t(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.accounts.list_all_sealed_api_hashes().await.unwrap(),
+        vec![(b.id, every_byte.clone()), (c.id, vec![9])]
+    );
+    let b = db.accounts.load_account(b.id).await.unwrap();
+    assert_eq!(b.api_hash_sealed, Some(every_byte));
+    assert_eq!(b.updated_at, t(50));
+    let a = db.accounts.load_account(a.id).await.unwrap();
+    assert_eq!(a.api_hash_sealed, None);
+    assert_eq!(a.updated_at, t(60));
 }
 
 async fn cached_peers_round_trip(db: Stores) {
