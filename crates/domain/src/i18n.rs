@@ -710,6 +710,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("acc_actions", "Actions", "Действия"),
     ("acc_start", "Start", "Запустить"),
     ("acc_stop", "Stop", "Остановить"),
+    ("acc_ingest_groups", "Store group chats", "Сохранять группы"),
     ("acc_logout", "Log out", "Выйти из аккаунта"),
     ("acc_delete", "Delete", "Удалить"),
     (

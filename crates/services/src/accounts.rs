@@ -3,17 +3,20 @@
 //! the server runs, reconnects with backoff, waits out FloodWaits, moves revoked sessions to
 //! `unauthorized`, and ingests what each client receives: messages are stored (idempotently,
 //! in batches) before the update state that covers them is saved, so a crash re-fetches rather
-//! than loses.
+//! than loses. Private chats are always ingested, group chats only when the account's
+//! `ingest_groups` is on.
 
 use crate::events::{Audience, EventBus};
 use crate::inbox::Inbox;
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::{
-    AccountId, AccountStatus, AccountStore, IncomingMessage, StoreError, Timestamp, WorkspaceId,
+    Account, AccountId, AccountStatus, AccountStore, IncomingMessage, StoreError, Timestamp,
+    WorkspaceId,
 };
 use switchboard_telegram::grammers_client::sender::UpdatesConfiguration;
 use switchboard_telegram::grammers_client::session::updates::MessageBox;
@@ -50,6 +53,8 @@ pub struct AccountWorker {
 struct Running {
     cancel: CancellationToken,
     done: tokio::sync::watch::Receiver<bool>,
+    /// The account's `ingest_groups`, read by its worker at every batch.
+    ingest_groups: Arc<AtomicBool>,
 }
 
 struct Inner {
@@ -122,7 +127,7 @@ impl AccountSupervisor {
         let accounts = self.inner.store.list_active_accounts().await?;
         let mut n = 0;
         for a in accounts {
-            if self.start_loaded(a.id, a.workspace_id) {
+            if self.start_loaded(&a) {
                 n += 1;
             }
         }
@@ -132,10 +137,11 @@ impl AccountSupervisor {
     /// Starts an account's client unless it already runs; true if it was started now.
     pub async fn start(&self, id: AccountId) -> Result<bool, StoreError> {
         let account = self.inner.store.load_account(id).await?;
-        Ok(self.start_loaded(id, account.workspace_id))
+        Ok(self.start_loaded(&account))
     }
 
-    fn start_loaded(&self, id: AccountId, ws: WorkspaceId) -> bool {
+    fn start_loaded(&self, account: &Account) -> bool {
+        let (id, ws) = (account.id, account.workspace_id);
         let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = running.get(&id)
             && !*r.done.borrow()
@@ -147,20 +153,36 @@ impl AccountSupervisor {
         }
         let cancel = self.inner.shutdown.child_token();
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let ingest_groups = Arc::new(AtomicBool::new(account.ingest_groups));
         running.insert(
             id,
             Running {
                 cancel: cancel.clone(),
                 done: done_rx,
+                ingest_groups: Arc::clone(&ingest_groups),
             },
         );
         self.set_worker(id, ws, AccountStatus::Connecting, None);
         let inner = Arc::clone(&self.inner);
+        let worker = Worker {
+            id,
+            ws,
+            ingest_groups,
+        };
         self.inner.tracker.spawn(async move {
-            run_account(&inner, id, ws, cancel).await;
+            run_account(&inner, &worker, cancel).await;
             let _ = done_tx.send(true);
         });
         true
+    }
+
+    /// Tells a running account's worker whether to ingest group chats (from its next batch on);
+    /// the stored flag is what a later start reads.
+    pub fn set_ingest_groups(&self, id: AccountId, on: bool) {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = running.get(&id) {
+            r.ingest_groups.store(on, Ordering::Relaxed);
+        }
     }
 
     /// Stops an account's client and waits until its connection is closed.
@@ -169,7 +191,10 @@ impl AccountSupervisor {
             let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
             running.remove(&id)
         };
-        if let Some(Running { cancel, mut done }) = entry {
+        if let Some(Running {
+            cancel, mut done, ..
+        }) = entry
+        {
             cancel.cancel();
             let _ = done.wait_for(|d| *d).await;
         }
@@ -297,8 +322,16 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.75 + frac * 0.5)
 }
 
-#[tracing::instrument(skip(inner, cancel), fields(account_id = %id))]
-async fn run_account(inner: &Inner, id: AccountId, ws: WorkspaceId, cancel: CancellationToken) {
+/// What one account's worker task knows about its account.
+struct Worker {
+    id: AccountId,
+    ws: WorkspaceId,
+    ingest_groups: Arc<AtomicBool>,
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %worker.id))]
+async fn run_account(inner: &Inner, worker: &Worker, cancel: CancellationToken) {
+    let (id, ws) = (worker.id, worker.ws);
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
     // The download queue outlives connections: files queued before a reconnect are fetched
@@ -317,7 +350,7 @@ async fn run_account(inner: &Inner, id: AccountId, ws: WorkspaceId, cancel: Canc
         first = false;
         bump_worker(inner, id, 1, 0);
         let queue = (&downloads, &mut download_queue);
-        match cycle(inner, id, ws, &cancel, &mut backoff, queue).await {
+        match cycle(inner, worker, &cancel, &mut backoff, queue).await {
             Ok(End::Cancelled) => return,
             Err(TgError::Unauthorized) => {
                 report(
@@ -391,12 +424,12 @@ async fn run_account(inner: &Inner, id: AccountId, ws: WorkspaceId, cancel: Canc
 /// the connection fails. The connection is always closed before returning.
 async fn cycle(
     inner: &Inner,
-    id: AccountId,
-    ws: WorkspaceId,
+    worker: &Worker,
     cancel: &CancellationToken,
     backoff: &mut Duration,
     (downloads, download_queue): (&DownloadSender, &mut DownloadReceiver),
 ) -> Result<End, TgError> {
+    let (id, ws) = (worker.id, worker.ws);
     let session = Arc::new(
         DbSession::load(
             &inner.settings,
@@ -448,7 +481,8 @@ async fn cycle(
         let writer = async {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let n = ingest(inner, id, ws, self_id, &batch, downloads)
+                let groups = worker.ingest_groups.load(Ordering::Relaxed);
+                let n = ingest(inner, id, ws, self_id, groups, &batch, downloads)
                     .await
                     .map_err(|e| TgError::Unexpected(store_failure(&e)))?;
                 bump_worker(inner, id, 0, n);
@@ -505,12 +539,14 @@ fn update_state(
 }
 
 /// Stores a batch in order (consecutive new messages in one transaction), publishes the
-/// changes, then saves the update state the batch reached. Returns messages inserted.
+/// changes, then saves the update state the batch reached. New messages of group chats are
+/// skipped unless `ingest_groups`. Returns messages inserted.
 async fn ingest(
     inner: &Inner,
     id: AccountId,
     ws: WorkspaceId,
     self_id: Option<i64>,
+    ingest_groups: bool,
     batch: &[Update],
     downloads: &DownloadSender,
 ) -> Result<u64, StoreError> {
@@ -520,12 +556,13 @@ async fn ingest(
     let mut files = BatchFiles::default();
     for u in batch {
         match map_update(u, self_id) {
-            Some(MappedUpdate::New(mut m)) => {
+            Some(MappedUpdate::New(mut m)) if ingest_groups || m.peer_kind.is_private() => {
                 if let (Some(media), Some((tg_id, file))) = (&inner.media, update_media_file(u)) {
                     files.offer(&mut m.media, tg_id, file, media.files().max_bytes());
                 }
                 pending.push(m);
             }
+            Some(MappedUpdate::New(_)) => {}
             Some(MappedUpdate::Edited { message, edited_at }) => {
                 inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
                 if let Some(m) = inner

@@ -574,6 +574,30 @@ impl AccountService {
         Ok(self.accounts.get_account(ws, id).await?)
     }
 
+    /// Turns the ingestion of group chats on or off (private chats are always ingested); a
+    /// running client follows from its next batch.
+    pub async fn set_ingest_groups(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        id: AccountId,
+        on: bool,
+    ) -> Result<Account, ConnectError> {
+        self.accounts.get_account(ws, id).await?;
+        self.accounts
+            .set_account_ingest_groups(id, on, Timestamp::now())
+            .await?;
+        self.supervisor.set_ingest_groups(id, on);
+        Audit::new("account.updated")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .details(serde_json::json!({"ingest_groups": on}))
+            .record(&*self.store)
+            .await;
+        Ok(self.accounts.get_account(ws, id).await?)
+    }
+
     /// Deletes an account with everything it owns.
     pub async fn delete(
         &self,

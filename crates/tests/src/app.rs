@@ -63,22 +63,7 @@ impl TestApp {
         config.server.listen = listener.local_addr().ok()?;
         tweak(&mut config);
         let store = db.store();
-        let stores = match &db {
-            TestDb::Sqlite { store, .. } => switchboard::Stores {
-                store: Arc::new(store.clone()),
-                accounts: Arc::new(store.clone()),
-                inbox: Arc::new(store.clone()),
-            },
-            TestDb::Postgres(pg) => switchboard::Stores {
-                store: Arc::new(pg.store().clone()),
-                accounts: Arc::new(pg.store().clone()),
-                inbox: Arc::new(pg.store().clone()),
-            },
-        };
-        let running = match switchboard::app::start_with(&config, stores, listener).await {
-            Ok(r) => r,
-            Err(e) => panic!("server did not start: {e:#}"),
-        };
+        let running = serve(&config, &db, listener).await;
         let url = running.url();
         let ws = match store.create_workspace("Test", Timestamp::now()).await {
             Ok(ws) => ws.id,
@@ -140,17 +125,94 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
+    /// Stops the whole server (HTTP, every account client and worker) and starts a new one on
+    /// the same database, data directory and tgsim, like an operator restarting the service.
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|| async {}).await
+    }
+
+    /// [`TestApp::restart`], running `while_down` after the old server stopped and before the
+    /// new one starts.
+    pub async fn restart_with<F, Fut>(self, while_down: F) -> TestApp
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let TestApp {
+            running,
+            store,
+            workspace,
+            http,
+            config,
+            sim,
+            db,
+            ..
+        } = self;
+        shut_down(running).await;
+        let Some(db) = db else {
+            panic!("the database is gone")
+        };
+        while_down().await;
+        // The same address when it is free again (URLs handed out stay valid), else a new port.
+        let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+            Ok(l) => l,
+            Err(_) => match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => panic!("cannot listen on 127.0.0.1: {e}"),
+            },
+        };
+        let mut config = config;
+        if let Ok(addr) = listener.local_addr() {
+            config.server.listen = addr;
+        }
+        let running = serve(&config, &db, listener).await;
+        TestApp {
+            url: running.url(),
+            running,
+            store,
+            workspace,
+            http,
+            config,
+            sim,
+            db: Some(db),
+        }
+    }
+
     /// Stops the server and deletes the database.
     pub async fn stop(mut self) {
         let db = self.db.take();
-        if let Err(e) = self.running.shutdown().await {
-            panic!("shutdown: {e:#}");
-        }
+        shut_down(self.running).await;
         self.sim.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.config.data_dir);
         if let Some(db) = db {
             db.drop_db().await;
         }
+    }
+}
+
+async fn shut_down(running: Running) {
+    if let Err(e) = running.shutdown().await {
+        panic!("shutdown: {e:#}");
+    }
+}
+
+/// Starts the real server on port 0 over `db`.
+async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) -> Running {
+    let stores = match db {
+        TestDb::Sqlite { store, .. } => switchboard::Stores {
+            store: Arc::new(store.clone()),
+            accounts: Arc::new(store.clone()),
+            inbox: Arc::new(store.clone()),
+        },
+        TestDb::Postgres(pg) => switchboard::Stores {
+            store: Arc::new(pg.store().clone()),
+            accounts: Arc::new(pg.store().clone()),
+            inbox: Arc::new(pg.store().clone()),
+        },
+    };
+    match switchboard::app::start_with(config, stores, listener).await {
+        Ok(r) => r,
+        Err(e) => panic!("server did not start: {e:#}"),
     }
 }
 

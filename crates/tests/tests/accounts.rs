@@ -1,6 +1,7 @@
 //! Personal accounts end to end, through the real server and tgsim over MTProto, on both
-//! backends: sign-in by code with 2FA, exactly one live client per account, ingestion, catching
-//! up after being stopped, import (valid, revoked, malformed), export, and isolation.
+//! backends: sign-in by code with 2FA and by QR (with and without 2FA), exactly one live client
+//! per account, ingestion, catching up after being stopped and after a whole-server restart,
+//! import (valid, revoked, malformed), export, and isolation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +17,9 @@ use switchboard_tests::app_tests;
 
 app_tests!(
     code_login_with_2fa_connects_one_client_and_ingests,
+    qr_login_through_the_api_with_and_without_2fa,
     messages_sent_while_stopped_arrive_exactly_once,
+    group_chats_are_ingested_only_when_enabled,
     import_validates_before_going_live,
     accounts_are_admin_only_and_isolated,
 );
@@ -55,6 +58,38 @@ async fn connect_by_code(app: &TestApp, b: &Browser, phone: &str, password: Opti
     }
     assert_eq!(step["status"], "done", "{step}");
     step["account"]["id"].as_i64().unwrap()
+}
+
+/// A tgsim user without a password.
+fn tg_user(app: &TestApp, phone: &str, first_name: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: first_name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// Waits until the account has `1 + count` messages (one sent before, then `prefix 0..count`),
+/// then checks that none is stored twice and none is missing.
+async fn assert_each_arrived_once(b: &Browser, id: i64, prefix: &str, count: usize) {
+    wait_for(&format!("the {count} messages {prefix:?}"), || async {
+        (messages_of(b, id).await.len() > count).then_some(Value::Null)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = texts_of(b, id).await;
+    assert_eq!(texts.len(), count + 1, "nothing doubled");
+    let mut unique = texts.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), count + 1, "each message once");
+    for i in 0..count {
+        assert!(
+            texts.contains(&format!("{prefix} {i}")),
+            "{prefix} {i} is missing"
+        );
+    }
 }
 
 fn open_connections(app: &TestApp, user: tgsim::UserId) -> u64 {
@@ -223,23 +258,126 @@ async fn code_login_with_2fa_connects_one_client_and_ingests(app: &TestApp) {
     assert_eq!(bad.status(), 422);
 }
 
+/// Starts a QR sign-in through the API and checks the token is the one tgsim shows the phone.
+async fn start_qr(app: &TestApp, b: &Browser) -> String {
+    let r = b.post("/api/v1/accounts/login/qr", &json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["status"], "qr_pending", "{started}");
+    let url = started["qr"]["url"].as_str().unwrap();
+    let pending = app.sim.qr_logins();
+    let latest = pending.last().expect("tgsim has the pending login");
+    assert_eq!(url, format!("tg://login?token={}", latest.token));
+    assert_eq!(started["qr"]["expires_at"], i64::from(latest.expires));
+    assert!(started["svg"].as_str().unwrap().contains("<svg"));
+    started["flow_id"].as_str().unwrap().to_string()
+}
+
+/// Polls a QR flow until it leaves `qr_pending`.
+async fn poll_qr_until_scanned(b: &Browser, flow: &str) -> Value {
+    wait_for("the QR approval", || async {
+        let r = b.get(&format!("/api/v1/accounts/login/{flow}")).await;
+        assert_eq!(r.status(), 200);
+        let step: Value = r.json().await.unwrap();
+        (step["status"] != "qr_pending").then_some(step)
+    })
+    .await
+}
+
+async fn qr_login_through_the_api_with_and_without_2fa(app: &TestApp) {
+    let plain = tg_user(app, "+15551500", "Quinn");
+    let guarded = app
+        .sim
+        .create_user(tgsim::NewUser {
+            phone: "+15551501".into(),
+            first_name: "Rita".into(),
+            password: Some("qr-2fa-secret".into()),
+            password_hint: Some("the usual".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = app.login("admin", PASSWORD).await;
+    let operator = app.login("operator", PASSWORD).await;
+    let r = operator.post("/api/v1/accounts/login/qr", &json!({})).await;
+    assert_eq!(r.status(), 403, "QR sign-in is for admins");
+
+    // Without 2FA: pending until the phone approves, then done and connected.
+    let flow = start_qr(app, &b).await;
+    let still: Value = b
+        .get(&format!("/api/v1/accounts/login/{flow}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "qr_pending");
+    // Operators cannot reach sign-in flows.
+    let r = operator
+        .get(&format!("/api/v1/accounts/login/{flow}"))
+        .await;
+    assert_eq!(r.status(), 403);
+    app.sim.approve_latest_qr_login(plain.id).unwrap();
+    let done = poll_qr_until_scanned(&b, &flow).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let id = done["account"]["id"].as_i64().unwrap();
+    let a = wait_status(&b, id, "connected").await;
+    assert_eq!(a["telegram_user_id"], plain.id.0);
+    assert_eq!(a["first_name"], "Quinn");
+    let r = b.get(&format!("/api/v1/accounts/login/{flow}")).await;
+    assert_eq!(error_code(r).await, "login_flow_not_found");
+
+    // With 2FA: the approval switches the flow to the password form.
+    let flow = start_qr(app, &b).await;
+    app.sim.approve_latest_qr_login(guarded.id).unwrap();
+    let step = poll_qr_until_scanned(&b, &flow).await;
+    assert_eq!(step["status"], "password_needed", "{step}");
+    assert_eq!(step["hint"], "the usual");
+    // A code does not fit a QR flow.
+    let r = b
+        .post(
+            &format!("/api/v1/accounts/login/{flow}/code"),
+            &json!({"code": "12345"}),
+        )
+        .await;
+    assert_eq!(error_code(r).await, "login_wrong_step");
+    let r = b
+        .post(
+            &format!("/api/v1/accounts/login/{flow}/password"),
+            &json!({"password": "wrong"}),
+        )
+        .await;
+    assert_eq!(error_code(r).await, "password_invalid");
+    let r = b
+        .post(
+            &format!("/api/v1/accounts/login/{flow}/password"),
+            &json!({"password": "qr-2fa-secret"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "done", "{done}");
+    let id2 = done["account"]["id"].as_i64().unwrap();
+    assert_ne!(id, id2);
+    let a = wait_status(&b, id2, "connected").await;
+    assert_eq!(a["telegram_user_id"], guarded.id.0);
+
+    // Each account has exactly one live client; the flows' clients are closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open_connections(app, plain.id), 1);
+    assert_eq!(open_connections(app, guarded.id), 1);
+    let list: Value = b.get("/api/v1/accounts").await.json().await.unwrap();
+    assert_eq!(list["accounts"].as_array().unwrap().len(), 2);
+    let audit = app.store.list_audit(app.workspace, None, 50).await.unwrap();
+    assert!(
+        !serde_json::to_string(&audit)
+            .unwrap()
+            .contains("qr-2fa-secret"),
+        "the password is never audited"
+    );
+}
+
 async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
-    let owner = app
-        .sim
-        .create_user(tgsim::NewUser {
-            phone: "+15552000".into(),
-            first_name: "Owner".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    let customer = app
-        .sim
-        .create_user(tgsim::NewUser {
-            phone: "+15552001".into(),
-            first_name: "Client".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let owner = tg_user(app, "+15552000", "Owner");
+    let customer = tg_user(app, "+15552001", "Client");
     let b = app.login("admin", PASSWORD).await;
     let id = connect_by_code(app, &b, "+15552000", None).await;
     wait_status(&b, id, "connected").await;
@@ -288,29 +426,269 @@ async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let all = wait_for("the 100 missed messages", || async {
-        let m = messages_of(&b, id).await;
-        (m.len() >= 101).then_some(Value::Array(m))
+    assert_each_arrived_once(&b, id, "missed", 100).await;
+}
+
+/// The server is stopped as a whole (HTTP, supervisor, workers) while a customer writes 100
+/// messages; a new server on the same database and data directory catches up from the stored
+/// update state and stores each of them exactly once.
+async fn messages_sent_while_the_server_is_down_arrive_exactly_once(app: TestApp) -> TestApp {
+    let owner = tg_user(&app, "+15552500", "Owner");
+    let customer = tg_user(&app, "+15552501", "Client");
+    let b = app.login("admin", PASSWORD).await;
+    let id = connect_by_code(&app, &b, "+15552500", None).await;
+    wait_status(&b, id, "connected").await;
+    app.sim
+        .send_message(
+            customer.id,
+            tgsim::Peer::User(owner.id),
+            tgsim::OutgoingMessage::text("before"),
+        )
+        .unwrap();
+    wait_for("the first message", || async {
+        (messages_of(&b, id).await.len() == 1).then_some(Value::Null)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let all_again = messages_of(&b, id).await;
-    assert_eq!(all_again.len(), 101, "nothing doubled");
-    let mut texts: Vec<String> = all
+
+    let sim = app.sim.clone();
+    // Stop the server; the account's client goes with it. A customer writes while it is down.
+    let app = app
+        .restart_with(|| async {
+            // tgsim notices the closed connection a moment after the client closed it.
+            let open = || {
+                sim.counters()
+                    .accounts
+                    .get(&owner.id.0.to_string())
+                    .map(|c| c.open_connections)
+                    .unwrap_or(0)
+            };
+            let start = std::time::Instant::now();
+            while open() > 0 && start.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(open(), 0, "the stopped server left no connection open");
+            for i in 0..100 {
+                sim.send_message(
+                    customer.id,
+                    tgsim::Peer::User(owner.id),
+                    tgsim::OutgoingMessage::text(format!("while down {i}")),
+                )
+                .unwrap();
+            }
+        })
+        .await;
+    let b = app.login("admin", PASSWORD).await;
+    let a = wait_status(&b, id, "connected").await;
+    assert_eq!(a["running"], true, "active accounts start at boot");
+    assert_each_arrived_once(&b, id, "while down", 100).await;
+    assert_eq!(
+        open_connections(&app, owner.id),
+        1,
+        "one client after the restart"
+    );
+    app
+}
+
+mod messages_sent_while_the_server_is_down_arrive_exactly_once {
+    use switchboard_tests::app::TestApp;
+    use switchboard_tests::db::Backend;
+
+    async fn run(backend: Backend) {
+        let Some(app) = TestApp::spawn(backend, |_| {}).await else {
+            return;
+        };
+        super::messages_sent_while_the_server_is_down_arrive_exactly_once(app)
+            .await
+            .stop()
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
+
+async fn texts_of(b: &Browser, account_id: i64) -> Vec<String> {
+    let mut t: Vec<String> = messages_of(b, account_id)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    t.sort();
+    t
+}
+
+async fn wait_for_text(b: &Browser, account_id: i64, text: &str) {
+    wait_for(&format!("message {text:?}"), || async {
+        texts_of(b, account_id)
+            .await
+            .iter()
+            .any(|t| t == text)
+            .then_some(Value::Null)
+    })
+    .await;
+}
+
+async fn set_ingest_groups(b: &Browser, id: i64, on: bool) -> Value {
+    let r = b
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/accounts/{id}"),
+            Some(&json!({"ingest_groups": on})),
+            true,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["account"]["ingest_groups"], on);
+    body
+}
+
+/// Private chats are always stored; basic groups and supergroups only while the account's
+/// `ingest_groups` is on, switched through `PATCH /api/v1/accounts/{id}` while it runs.
+async fn group_chats_are_ingested_only_when_enabled(app: &TestApp) {
+    let owner = tg_user(app, "+15552700", "Owner");
+    let friend = tg_user(app, "+15552701", "Friend");
+    let group = app
+        .sim
+        .create_group(tgsim::NewGroup {
+            title: "Basic group".into(),
+            creator: friend.id,
+            members: vec![owner.id],
+            supergroup: false,
+            username: None,
+        })
+        .unwrap();
+    let supergroup = app
+        .sim
+        .create_group(tgsim::NewGroup {
+            title: "Supergroup".into(),
+            creator: friend.id,
+            members: vec![owner.id],
+            supergroup: true,
+            username: None,
+        })
+        .unwrap();
+    let b = app.login("admin", PASSWORD).await;
+    let id = connect_by_code(app, &b, "+15552700", None).await;
+    let a = wait_status(&b, id, "connected").await;
+    assert_eq!(a["ingest_groups"], false, "off by default");
+    let say = |to: tgsim::Peer, text: &str| {
+        app.sim
+            .send_message(friend.id, to, tgsim::OutgoingMessage::text(text))
+            .unwrap();
+    };
+
+    // Off: group messages are skipped, the private one (sent last) is stored.
+    say(group.peer, "group while off");
+    say(supergroup.peer, "supergroup while off");
+    say(tgsim::Peer::User(owner.id), "private while off");
+    wait_for_text(&b, id, "private while off").await;
+
+    // The switch: admins only, with the CSRF token, a boolean, a known account.
+    let path = format!("/api/v1/accounts/{id}");
+    let operator = app.login("operator", PASSWORD).await;
+    let r = operator
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&json!({"ingest_groups": true})),
+            true,
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = b
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&json!({"ingest_groups": true})),
+            false,
+        )
+        .await;
+    assert_eq!(error_code(r).await, "csrf_failed");
+    let r = b
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&json!({"ingest_groups": "yes"})),
+            true,
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(error_code(r).await, "invalid_json");
+    let r = b
+        .send(
+            Method::PATCH,
+            "/api/v1/accounts/999999",
+            Some(&json!({"ingest_groups": true})),
+            true,
+        )
+        .await;
+    assert_eq!(error_code(r).await, "not_found");
+    assert_eq!(
+        account(&b, id).await["ingest_groups"],
+        false,
+        "nothing changed"
+    );
+
+    // On: group and supergroup messages are stored, without restarting the client.
+    set_ingest_groups(&b, id, true).await;
+    assert_eq!(account(&b, id).await["ingest_groups"], true);
+    say(group.peer, "group while on");
+    say(supergroup.peer, "supergroup while on");
+    wait_for_text(&b, id, "group while on").await;
+    wait_for_text(&b, id, "supergroup while on").await;
+    let chats: Value = b
+        .get(&format!("/api/v1/accounts/{id}/chats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut titles: Vec<&str> = chats["chats"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["text"].as_str().unwrap().to_string())
+        .map(|c| c["title"].as_str().unwrap())
         .collect();
-    texts.sort();
-    texts.dedup();
-    assert_eq!(texts.len(), 101);
-    for i in 0..100 {
-        assert!(
-            texts.contains(&format!("missed {i}")),
-            "missed {i} is missing"
-        );
-    }
+    titles.sort_unstable();
+    assert_eq!(titles, vec!["Basic group", "Friend", "Supergroup"]);
+
+    // Off again: group messages are skipped again; private ones still arrive.
+    set_ingest_groups(&b, id, false).await;
+    say(group.peer, "group while off again");
+    say(tgsim::Peer::User(owner.id), "private while off again");
+    wait_for_text(&b, id, "private while off again").await;
+    assert_eq!(
+        texts_of(&b, id).await,
+        vec![
+            "group while on",
+            "private while off",
+            "private while off again",
+            "supergroup while on",
+        ],
+        "messages sent to groups while off are never stored"
+    );
+    assert_eq!(
+        open_connections(app, owner.id),
+        1,
+        "the switch kept the one client"
+    );
+
+    let audit = app.store.list_audit(app.workspace, None, 50).await.unwrap();
+    let changes: Vec<&Value> = audit
+        .iter()
+        .filter(|e| {
+            e.action == "account.updated" && e.target.as_deref() == Some(&format!("account:{id}"))
+        })
+        .map(|e| &e.details)
+        .collect();
+    assert_eq!(changes.len(), 2, "each change is audited: {changes:?}");
 }
 
 async fn import_validates_before_going_live(app: &TestApp) {

@@ -84,6 +84,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/accounts/import/upload", "post"),
         ("/api/v1/sessions/get-code", "post"),
         ("/api/v1/accounts/{id}/{action}", "post"),
+        ("/api/v1/accounts/{id}", "patch"),
         ("/api/v1/accounts/{id}", "delete"),
         ("/api/v1/accounts/{id}/export", "post"),
         ("/api/v1/accounts/{id}/chats", "get"),

@@ -136,6 +136,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!r.ok) { err.textContent = errorText(r); err.hidden = false; return; }
     await refreshAccounts();
   });
+  document.addEventListener("change", async (ev) => {
+    const box = ev.target.closest("#accounts-list input[data-setting]");
+    if (!box) return;
+    const id = box.closest("tr").dataset.account;
+    box.disabled = true;
+    const r = await api("PATCH", "/api/v1/accounts/" + id, { [box.dataset.setting]: box.checked });
+    box.disabled = false;
+    if (!r.ok) box.checked = !box.checked;
+  });
   const proto = window.location.protocol === "https:" ? "wss://" : "ws://";
   const ws = new WebSocket(proto + window.location.host + "/ws");
   ws.onmessage = (m) => {

@@ -305,6 +305,8 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
                             td { span.badge data-status=(a.status.as_str()) { (t(locale, &format!("status_{}", a.status.as_str()))) }
                                  @if let Some(d) = &a.status_detail { " " small.detail { (d) } } }
                             @if admin { td.actions {
+                                label.toggle { input type="checkbox" data-setting="ingest_groups" checked[a.ingest_groups]; " " (t(locale, "acc_ingest_groups")) }
+                                " "
                                 @if a.active { button.secondary data-action="stop" { (t(locale, "acc_stop")) } }
                                 @else { button.secondary data-action="start" { (t(locale, "acc_start")) } }
                                 button.secondary data-action="logout" { (t(locale, "acc_logout")) }

@@ -46,7 +46,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(import_session))
         .routes(routes!(get_code))
         .routes(routes!(account_action))
-        .routes(routes!(delete_account))
+        .routes(routes!(update_account, delete_account))
         .routes(routes!(export_session))
         .routes(routes!(account_chats))
 }
@@ -101,6 +101,7 @@ fn account_json(state: &AppState, a: &Account) -> Value {
         "status_detail": a.status_detail,
         "flood_wait_until": a.flood_wait_until.map(|t| t.0),
         "active": a.active,
+        "ingest_groups": a.ingest_groups,
         "running": state.accounts().supervisor().is_running(a.id),
         "ingested": worker.map(|w| w.ingested).unwrap_or(0),
         "created_at": a.created_at.0,
@@ -464,6 +465,37 @@ async fn account_action(
         "logout" => state.accounts().logout(ws, user, id).await?,
         _ => return Err(ApiError::not_found()),
     };
+    Ok(json(j!({"account": account_json(&state, &a)})))
+}
+
+/// Settings of an account that can be changed.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    /// Store messages of group chats too (private chats are always stored).
+    pub ingest_groups: bool,
+}
+
+/// Changes an account's settings (admins; audited).
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), request_body = AccountUpdate, responses(
+    (status = 200, description = "`{account}`", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 422, description = "invalid_json", body = ErrorBody)))]
+async fn update_account(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<AccountUpdate>,
+) -> Result<Response, ApiError> {
+    let a = state
+        .accounts()
+        .set_ingest_groups(
+            ctx.membership.workspace_id,
+            ctx.user.id,
+            AccountId(id),
+            req.ingest_groups,
+        )
+        .await?;
     Ok(json(j!({"account": account_json(&state, &a)})))
 }
 
