@@ -17,7 +17,57 @@ app_tests!(
     phone_wizard_in_russian_with_2fa_then_logout_and_delete,
     qr_wizard_with_2fa_and_a_live_list,
     folder_upload_shows_each_entry,
+    flood_wait_counts_down_in_the_wizard,
 );
+
+async fn flood_wait_counts_down_in_the_wizard(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: "+15557100".into(),
+            first_name: "Flood".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    app.sim.flood_wait(None, "auth.sendCode", 30, 1);
+    c.sign_in("admin", PASSWORD).await;
+    c.open("/accounts").await;
+    c.fill("#phone-form input[name=phone]", "+1 555 7100").await;
+    c.click("#phone-form button[type=submit]").await;
+    c.wait_text("#connect-phone .error", " s)").await;
+    let left = c
+        .eval(
+            "return Number(document.querySelector('#connect-phone .error').dataset.waitSeconds);",
+            vec![],
+        )
+        .await;
+    let left = left.as_i64().unwrap();
+    assert!(
+        (20..=30).contains(&left),
+        "countdown starts near 30 s: {left}"
+    );
+    let disabled = c
+        .eval(
+            "return document.querySelector('#phone-form button[type=submit]').disabled;",
+            vec![],
+        )
+        .await;
+    assert_eq!(disabled, true, "the form waits out the FloodWait");
+    // It counts down.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let later = c
+        .eval(
+            "return Number(document.querySelector('#connect-phone .error').dataset.waitSeconds);",
+            vec![],
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    assert!(later < left, "{later} < {left}");
+    c.quit().await;
+}
 
 async fn phone_wizard_in_russian_with_2fa_then_logout_and_delete(app: &TestApp) {
     let Some(c) = Chrome::for_app(app).await else {

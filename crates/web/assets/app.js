@@ -17,7 +17,8 @@ async function api(method, path, body) {
   const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
   let data = null;
   try { data = await res.json(); } catch (_) { data = null; }
-  return { ok: res.ok, status: res.status, data };
+  const retryAfter = parseInt(res.headers.get("Retry-After") || "0", 10) || 0;
+  return { ok: res.ok, status: res.status, data, retryAfter };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -62,10 +63,26 @@ function errorText(r) {
   return (r.data && r.data.error && r.data.error.message) || ("HTTP " + r.status);
 }
 
+// Shows an API error in the wizard step `box`. When Telegram asked to wait (FLOOD_WAIT, a
+// 429 with Retry-After), the step's buttons stay disabled and the message counts down.
 function showError(box, r) {
   const p = box.querySelector(".error");
-  p.textContent = errorText(r);
+  clearInterval(p._countdown);
+  const text = errorText(r);
+  p.textContent = text;
   p.hidden = false;
+  let left = r.retryAfter || 0;
+  if (left <= 0) return;
+  const buttons = box.querySelectorAll("button");
+  const tick = () => {
+    p.dataset.waitSeconds = String(left);
+    p.textContent = text + " (" + left + " s)";
+    buttons.forEach((b) => { b.disabled = left > 0; });
+    if (left <= 0) { clearInterval(p._countdown); p.textContent = text; }
+    left -= 1;
+  };
+  tick();
+  p._countdown = setInterval(tick, 1000);
 }
 
 function statusLabel(status) {
