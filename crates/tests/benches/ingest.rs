@@ -173,12 +173,7 @@ async fn bench(backend: Backend) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    switchboard_tests::db::bench_runtime().block_on(async {
         for backend in Backend::ALL {
             bench(backend).await;
         }

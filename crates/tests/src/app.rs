@@ -84,6 +84,11 @@ impl TestApp {
         Some(app)
     }
 
+    /// The database behind the server, with raw SQL for counting rows.
+    pub fn stores(&self) -> Option<crate::db::Stores> {
+        self.db.as_ref().map(TestDb::stores)
+    }
+
     /// Creates a user with [`PASSWORD`] in a workspace.
     pub async fn add_user(&self, ws: WorkspaceId, username: &str, role: Role) {
         let member = NewMember {

@@ -183,6 +183,18 @@ impl Drop for PgTestDb {
     }
 }
 
+/// The runtime benchmarks run on: two worker threads, like the 2-core machine of the targets.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => panic!("tokio runtime: {e}"),
+    }
+}
+
 /// A fresh, migrated database of either backend, with the URL a server would be given.
 #[derive(Debug)]
 pub enum TestDb {

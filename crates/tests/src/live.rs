@@ -35,10 +35,15 @@ where
 
 /// A Telethon string session for a tgsim auth key (data center 2 at the simulator).
 pub fn telethon_string(app: &TestApp, key: [u8; 256]) -> String {
+    telethon_session(&app.sim, key)
+}
+
+/// A Telethon string session for an auth key of the simulator `sim`.
+pub fn telethon_session(sim: &tgsim::Handle, key: [u8; 256]) -> String {
     let key = AuthKey::new(key);
     match switchboard_sessions::telethon::export_string(&switchboard_sessions::ExportParams {
         dc_id: 2,
-        server_addr: Some(app.sim.mtproto_addr()),
+        server_addr: Some(sim.mtproto_addr()),
         auth_key: &key,
         user_id: None,
         is_bot: None,
