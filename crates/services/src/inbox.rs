@@ -189,6 +189,7 @@ impl Inbox {
             for chat in waiting {
                 match self.auto_assign(workspace, chat).await {
                     Ok(Some(assigned)) => {
+                        self.publish_taken(&assigned);
                         chats.insert(chat, assigned);
                     }
                     Ok(None) => {}
@@ -288,6 +289,9 @@ impl Inbox {
     /// drops it).
     fn publish_reassigned(&self, before: Option<UserId>, chat: &Chat) {
         self.publish_chat(chat);
+        if before.is_none() {
+            self.publish_taken(chat);
+        }
         if let Some(previous) = before
             && chat.assignee_id != Some(previous)
         {
@@ -296,6 +300,19 @@ impl Inbox {
                 Audience::User { user_id: previous },
                 "chat_updated",
                 json!({"chat": chat, "removed": true}),
+            );
+        }
+    }
+
+    /// An unassigned chat (which every operator could see) now has an assignee: the others are
+    /// told to drop it; only its id and new assignee go out.
+    fn publish_taken(&self, chat: &Chat) {
+        if let Some(assignee) = chat.assignee_id {
+            self.inner.events.publish(
+                chat.workspace_id,
+                Audience::Workspace,
+                "chat_updated",
+                json!({"chat_id": chat.id, "assignee_id": assignee, "removed": true}),
             );
         }
     }

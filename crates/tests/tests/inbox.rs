@@ -325,7 +325,13 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
     assert!(chat["assignee_id"].is_null());
     chat_titled(&op1, "Bob").await;
 
-    // The admin gives it to operator 1.
+    // The admin gives it to operator 1; operator 2, who saw it in the queue, is told to drop it
+    // (only its id and new assignee).
+    let mut watch2 = open_ws(app, &op2, None).await.unwrap();
+    wait_frame(&mut watch2, "initial_chats", 5, |f| {
+        f["chats"].as_array().is_some_and(|c| c.len() == 1)
+    })
+    .await;
     let r = admin
         .post(
             &format!("/api/v1/chats/{chat_id}/assign"),
@@ -333,6 +339,16 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status(), 200);
+    let dropped = wait_frame(&mut watch2, "chat_updated", 5, |f| {
+        f["data"]["removed"] == true
+    })
+    .await;
+    assert_eq!(dropped["data"]["chat_id"].as_i64(), Some(chat_id));
+    assert_eq!(dropped["data"]["assignee_id"], op1.me["id"]);
+    assert!(
+        dropped["data"]["chat"].is_null(),
+        "no chat details leak: {dropped}"
+    );
 
     // Operator 2 can no longer reach it in any way.
     let list: Value = op2.get("/api/v1/chats").await.json().await.unwrap();
