@@ -434,10 +434,4 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(
-    // Fails on PostgreSQL when killed at 3,355 of 10,000 stored: 246 messages never arrive after
-    // the restart (see BENCHMARKS.md, "Open problem"). Run with `--run-ignored all`.
-    #[ignore = "intermittent loss after a restart, under investigation"]
-    kill_during_a_burst,
-    kill_while_sending_replies,
-);
+on_both_backends!(kill_during_a_burst, kill_while_sending_replies);
