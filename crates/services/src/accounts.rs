@@ -619,12 +619,21 @@ async fn flush(
     Ok(outcome.inserted.len() as u64)
 }
 
-/// Saves the highest state per message box reached by the batch.
+/// Saves the highest state per message box reached by the batch, except the state of the
+/// batch's trailing run of updates that share one state: every message of one `getDifference`
+/// (slice) carries the difference's final state, so that run may be only the first part of a
+/// difference whose rest has not been committed yet. Its state is saved with the next batch;
+/// until then a restart fetches the run again (and the store drops the duplicates).
 async fn save_state(inner: &Inner, id: AccountId, batch: &[Update]) -> Result<(), StoreError> {
+    let states: Vec<_> = batch.iter().filter_map(update_state).collect();
+    let complete = match states.last() {
+        Some(last) => states.len() - states.iter().rev().take_while(|s| *s == last).count(),
+        None => 0,
+    };
     let mut common: Option<(i32, i32, i32)> = None;
     let mut qts: Option<i32> = None;
     let mut channels: HashMap<i64, i32> = HashMap::new();
-    for s in batch.iter().filter_map(update_state) {
+    for s in states.into_iter().take(complete) {
         match s.message_box {
             Some(MessageBox::Common { pts }) if common.is_none_or(|(p, _, _)| pts >= p) => {
                 common = Some((pts, s.date, s.seq));
