@@ -9,6 +9,7 @@
 use crate::events::{Audience, EventBus};
 use crate::inbox::Inbox;
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
+use crate::retry::{jitter, sleep_or_cancel};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -306,20 +307,6 @@ async fn report(
 
 enum End {
     Cancelled,
-}
-
-async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
-}
-
-fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX);
-    d.mul_f64(0.75 + frac * 0.5)
 }
 
 /// What one account's worker task knows about its account.

@@ -12,6 +12,7 @@
 use crate::events::{Audience, EventBus};
 use crate::inbox::Inbox;
 use crate::outbox::{SendFailure, Sent, Transport};
+use crate::retry::{jitter, sleep_or_cancel};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -454,13 +455,6 @@ async fn report(inner: &Inner, bot: &Bot, status: BotStatus, detail: Option<Stri
     );
 }
 
-fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX);
-    d.mul_f64(0.75 + frac * 0.5)
-}
-
 enum Stop {
     Cancelled,
     Unauthorized,
@@ -531,13 +525,6 @@ async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &No
                 backoff = (backoff * 2).min(Duration::from_secs(60));
             }
         }
-    }
-}
-
-async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
     }
 }
 

@@ -169,10 +169,7 @@ pub fn backoff(settings: &OutboxSettings, attempt: i32) -> Duration {
         .base_delay
         .saturating_mul(2u32.saturating_pow(exp))
         .min(settings.max_delay);
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX);
-    d.mul_f64(0.75 + frac * 0.5)
+    crate::retry::jitter(d)
 }
 
 /// Runs the sender until `cancel` fires.
