@@ -221,7 +221,7 @@ async fn connect_account(rig: &Rig, api: &Api) -> tgsim::UserInfo {
         .unwrap();
     let key = rig.sim.issue_auth_key();
     rig.sim.register_auth_key(owner.id, key).unwrap();
-    let session = switchboard_tests::live::telethon_session(&rig.sim, key);
+    let session = switchboard_tests::accounts::telethon_string(&rig.sim, key);
     let (status, body) = api
         .post(
             "/api/v1/accounts/import",

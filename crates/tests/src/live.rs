@@ -2,12 +2,12 @@
 //! user without an interactive sign-in, the WebSocket as the browser opens it, and waiting for
 //! a condition with a deadline.
 
+use crate::accounts::telethon_string;
 use crate::app::{Browser, TestApp};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
-use switchboard_sessions::AuthKey;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -30,28 +30,6 @@ where
             panic!("timed out after {secs} s waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A Telethon string session for a tgsim auth key (data center 2 at the simulator).
-pub fn telethon_string(app: &TestApp, key: [u8; 256]) -> String {
-    telethon_session(&app.sim, key)
-}
-
-/// A Telethon string session for an auth key of the simulator `sim`.
-pub fn telethon_session(sim: &tgsim::Handle, key: [u8; 256]) -> String {
-    let key = AuthKey::new(key);
-    match switchboard_sessions::telethon::export_string(&switchboard_sessions::ExportParams {
-        dc_id: 2,
-        server_addr: Some(sim.mtproto_addr()),
-        auth_key: &key,
-        user_id: None,
-        is_bot: None,
-        api_id: None,
-        test_mode: false,
-    }) {
-        Ok(s) => s.expose().to_string(),
-        Err(e) => panic!("exporting a test session: {e}"),
     }
 }
 
@@ -79,7 +57,7 @@ pub async fn connect_personal_account(
     let res = admin
         .post(
             "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(app, key)}),
+            &json!({"session_string": telethon_string(&app.sim, key)}),
         )
         .await;
     assert!(res.status().is_success(), "import failed: {}", res.status());
