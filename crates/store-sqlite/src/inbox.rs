@@ -38,13 +38,16 @@ fn scope_args(viewer: &Viewer) -> (i64, i64, i64) {
     )
 }
 
-/// Reads the chat `chat` if the viewer may see it, inside `tx`.
-async fn visible_chat(
-    tx: &mut Transaction<'static, Sqlite>,
+/// Reads the chat `chat` if the viewer may see it (from the pool or inside a transaction).
+async fn visible_chat<'e, E>(
+    executor: E,
     op: &'static str,
     viewer: &Viewer,
     chat: ChatId,
-) -> StoreResult<Chat> {
+) -> StoreResult<Chat>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
     let (ws, admin, user) = scope_args(viewer);
     let row = sqlx::query(&format!(
         "SELECT {C_CHAT_COLUMNS} FROM chats AS c WHERE {SCOPE} AND c.id = ?4"
@@ -53,7 +56,7 @@ async fn visible_chat(
     .bind(admin)
     .bind(user)
     .bind(chat.0)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(executor)
     .await
     .store_err(op)?
     .ok_or(StoreError::NotFound)?;
@@ -382,19 +385,7 @@ impl InboxStore for SqliteStore {
     }
 
     async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
-        const OP: &str = "get_chat";
-        let (ws, admin, user) = scope_args(viewer);
-        let row = sqlx::query(&format!(
-            "SELECT {C_CHAT_COLUMNS} FROM chats AS c WHERE {SCOPE} AND c.id = ?4"
-        ))
-        .bind(ws)
-        .bind(admin)
-        .bind(user)
-        .bind(chat.0)
-        .fetch_one(&self.pool)
-        .await
-        .store_err(OP)?;
-        read_chat(OP, &row)
+        visible_chat(&self.pool, "get_chat", viewer, chat).await
     }
 
     async fn chat_messages(
@@ -407,7 +398,7 @@ impl InboxStore for SqliteStore {
         const OP: &str = "chat_messages";
         let (ws, admin, user) = scope_args(viewer);
         let mut tx = self.pool.begin().await.store_err(OP)?;
-        let chat = visible_chat(&mut tx, OP, viewer, chat).await?;
+        let chat = visible_chat(&mut *tx, OP, viewer, chat).await?;
         let rows = sqlx::query(&format!(
             "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
              WHERE {SCOPE} AND c.id = ?4 AND m.id < ?5 ORDER BY m.id DESC LIMIT ?6"
@@ -490,7 +481,7 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<(Chat, Option<i64>)> {
         const OP: &str = "mark_chat_read";
         let mut tx = begin_immediate(&self.pool, OP).await?;
-        let chat = visible_chat(&mut tx, OP, viewer, chat).await?;
+        let chat = visible_chat(&mut *tx, OP, viewer, chat).await?;
         let newest: Option<i64> = sqlx::query_scalar(
             "SELECT max(tg_message_id) FROM messages WHERE chat_id = ?1 AND direction = 'in'",
         )
@@ -518,7 +509,7 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Chat> {
         const OP: &str = "set_chat_status";
         let mut tx = begin_immediate(&self.pool, OP).await?;
-        let chat = visible_chat(&mut tx, OP, viewer, chat).await?;
+        let chat = visible_chat(&mut *tx, OP, viewer, chat).await?;
         sqlx::query("UPDATE chats SET status = ?1, updated_at = ?2 WHERE id = ?3")
             .bind(status.as_str())
             .bind(now.0)
@@ -540,7 +531,7 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Chat> {
         const OP: &str = "assign_chat";
         let mut tx = begin_immediate(&self.pool, OP).await?;
-        let current = visible_chat(&mut tx, OP, viewer, chat).await?;
+        let current = visible_chat(&mut *tx, OP, viewer, chat).await?;
         if !viewer.role.is_admin() {
             let me = Some(viewer.user);
             let take = current.assignee_id.is_none() && assignee == me;
@@ -636,7 +627,7 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<(Message, Chat)> {
         const OP: &str = "enqueue_reply";
         let mut tx = begin_immediate(&self.pool, OP).await?;
-        let current = visible_chat(&mut tx, OP, viewer, chat).await?;
+        let current = visible_chat(&mut *tx, OP, viewer, chat).await?;
         let take = current.assignee_id.is_none() && !viewer.role.is_admin();
         let row = sqlx::query(&format!(
             "INSERT INTO messages (chat_id, direction, text, entities, media, reply_to_tg_id, \
