@@ -257,9 +257,6 @@ pub fn stored_updates(updates: &[(i64, String)]) -> Result<Vec<(i64, String)>, s
     Ok(out)
 }
 
-/// State of an outbox item.
-pub type OutboxState = DeliveryStatus;
-
 /// One reply waiting to be sent, with what the sender needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxItem {

@@ -94,11 +94,6 @@ impl Inbox {
         Arc::clone(&self.inner.outbox_wake)
     }
 
-    /// The senders of each kind of chat owner.
-    pub fn transports(&self) -> &Transports {
-        &self.inner.transports
-    }
-
     // --- presence ---
 
     /// A WebSocket of `user` opened; announces them online on their first connection.
@@ -218,21 +213,32 @@ impl Inbox {
 
     /// Publishes `message_updated` for an edited or deleted message.
     pub async fn message_changed(&self, workspace: WorkspaceId, message: &Message) {
-        let chat = self
+        if let Some(chat) = self.chat_of(workspace, message).await {
+            self.inner.events.publish(
+                workspace,
+                chat_audience(&chat),
+                "message_updated",
+                json!({"message": message, "account_id": chat.account_id, "bot_id": chat.bot_id}),
+            );
+        }
+    }
+
+    /// The chat of a message, for the audience of its events; `None` when it is gone (nobody
+    /// needs the event then).
+    async fn chat_of(&self, workspace: WorkspaceId, message: &Message) -> Option<Chat> {
+        match self
             .inner
             .store
             .get_chat(&system_viewer(workspace), message.chat_id)
-            .await;
-        let Ok(chat) = chat else {
-            // The chat is gone: nobody needs the event.
-            return;
-        };
-        self.inner.events.publish(
-            workspace,
-            chat_audience(&chat),
-            "message_updated",
-            json!({"message": message, "account_id": chat.account_id, "bot_id": chat.bot_id}),
-        );
+            .await
+        {
+            Ok(chat) => Some(chat),
+            Err(StoreError::NotFound) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not find the chat of a changed message");
+                None
+            }
+        }
     }
 
     /// Picks the online operator below their cap with the fewest open chats (the one idle
@@ -459,15 +465,8 @@ impl Inbox {
 
     /// Announces a reply's new delivery state (used by the outbox).
     pub async fn delivery_changed(&self, message: &Message, workspace: WorkspaceId) {
-        match self
-            .inner
-            .store
-            .get_chat(&system_viewer(workspace), message.chat_id)
-            .await
-        {
-            Ok(chat) => self.publish_message_status(&chat, message),
-            Err(StoreError::NotFound) => {}
-            Err(e) => tracing::warn!(error = %e, "could not announce a delivery state"),
+        if let Some(chat) = self.chat_of(workspace, message).await {
+            self.publish_message_status(&chat, message);
         }
     }
 
