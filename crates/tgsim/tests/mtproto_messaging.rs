@@ -392,6 +392,19 @@ async fn flood_wait_is_slept_through_and_dropped_connections_reconnect() {
 
     let before = mine.connections;
     assert!(sim.drop_connections(alice.id) >= 1);
+    // A request sent on the dying connection fails with `Dropped` (grammers does not resend
+    // it), so wait until the simulator has closed it and the client has read the close.
+    let open =
+        |sim: &tgsim::Handle| sim.counters().accounts[&alice.id.0.to_string()].open_connections;
+    let t = Instant::now();
+    while open(&sim) > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the connection never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let me = c.client.get_me().await.unwrap();
     assert_eq!(me.id().bare_id_unchecked(), alice.id.0);
     let after = sim.counters().accounts[&alice.id.0.to_string()].connections;
