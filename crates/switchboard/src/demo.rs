@@ -184,6 +184,25 @@ pub async fn connect_owner(
     Ok(())
 }
 
+/// Waits (up to 15 s) until the workspace's accounts are connected.
+pub async fn wait_connected(running: &crate::app::Running, ws: WorkspaceId) {
+    for _ in 0..150 {
+        let connected = running
+            .account_store
+            .list_accounts(ws)
+            .await
+            .is_ok_and(|list| {
+                list.iter()
+                    .all(|a| a.status == switchboard_domain::AccountStatus::Connected)
+            });
+        if connected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!("the demo account is not connected yet; customers write anyway");
+}
+
 /// Connects the demo bot (replacing one left from an earlier run: the simulator's update ids
 /// start anew with its world).
 pub async fn connect_bot(running: &crate::app::Running, ws: WorkspaceId) -> anyhow::Result<()> {

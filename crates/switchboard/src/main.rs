@@ -159,6 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (username, password) = demo::prepare(&*running.store, &running.auth).await?;
             let ws = demo::first_workspace(&*running.store, "Demo").await?;
             demo::connect_owner(&running, &world, ws).await?;
+            // Customers start writing once the account listens, so the first message is live.
+            demo::wait_connected(&running, ws).await;
             demo::connect_bot(&running, ws).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let customers =
