@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -249,6 +250,13 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
+    // Without TCP_NODELAY a small WebSocket frame waits for the browser's delayed ACK (up to
+    // 40 ms) whenever the previous one is unacknowledged: the whole latency budget.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
