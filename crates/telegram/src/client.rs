@@ -21,6 +21,11 @@ use crate::error::Error;
 use crate::session::{DbSession, DcRouting};
 use crate::settings::TelegramSettings;
 
+/// Updates received but not yet taken by the update stream. grammers drops what does not fit
+/// (100 by default) and recovers the gap with `updates.getDifference`: correct, but a burst
+/// then costs a second fetch and a re-sort of every update. Slots hold nothing until used.
+const UPDATES_BUFFER: std::num::NonZeroUsize = std::num::NonZeroUsize::new(20_000).unwrap();
+
 /// The raw updates a client receives; give it to `Client::stream_updates`.
 pub type UpdatesReceiver = mpsc::Receiver<UpdatesLike>;
 
@@ -176,6 +181,7 @@ pub fn connect(
         lang_code: info.lang_code.clone(),
         use_ipv6: matches!(session.routing(), DcRouting::Override(a) if a.is_ipv6()),
         retry_policy: Box::new(Policy(retry)),
+        updates_channel_capacity: UPDATES_BUFFER,
         ..Default::default()
     };
     let SenderPool {
