@@ -32,24 +32,34 @@ pub enum Audience {
 }
 
 /// One published event.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Event {
     /// Increasing id (per process).
     pub id: u64,
     /// The workspace it belongs to.
-    #[serde(skip)]
     pub workspace: WorkspaceId,
     /// Who may see it.
-    #[serde(skip)]
     pub audience: Audience,
     /// Event name, e.g. `account_status` (the names of seed 003 are kept).
-    #[serde(rename = "type")]
     pub name: &'static str,
-    /// The payload.
-    pub data: serde_json::Value,
+    /// The frame every client receives, `{"id","type","data"}`, serialized once when published
+    /// (not once per subscriber).
+    frame: String,
 }
 
 impl Event {
+    /// The serialized frame, `{"id":…,"type":…,"data":…}`.
+    pub fn frame(&self) -> &str {
+        &self.frame
+    }
+
+    /// The payload, parsed back from the frame (for inspection; clients get [`Event::frame`]).
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&self.frame)
+            .map(|mut v| v["data"].take())
+            .unwrap_or_default()
+    }
+
     /// True if a member with `role` and id `user` of `workspace` may receive this event.
     pub fn visible_to(&self, workspace: WorkspaceId, user: UserId, role: Role) -> bool {
         if self.workspace != workspace {
@@ -99,26 +109,33 @@ impl EventBus {
         }
     }
 
-    /// Publishes an event and returns its id.
+    /// Publishes an event and returns its id. The payload is serialized here, once.
     pub fn publish(
         &self,
         workspace: WorkspaceId,
         audience: Audience,
         name: &'static str,
-        data: serde_json::Value,
+        data: impl Serialize,
     ) -> u64 {
+        let data = serde_json::to_string(&data).unwrap_or_else(|e| {
+            tracing::error!(error = %e, event = name, "an event payload failed to serialize");
+            "null".to_string()
+        });
         // Id assignment and the append to the replay window happen under one lock so the
         // window is ordered by id.
         let mut recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = self.inner.next_id.lock().unwrap_or_else(|p| p.into_inner());
         let id = *next;
         *next += 1;
+        drop(next);
+        // `name` is one of our own identifiers (no characters JSON would escape).
+        let frame = format!(r#"{{"id":{id},"type":"{name}","data":{data}}}"#);
         let event = Arc::new(Event {
             id,
             workspace,
             audience,
             name,
-            data,
+            frame,
         });
         if recent.len() == self.inner.window {
             recent.pop_front();
@@ -190,7 +207,10 @@ mod tests {
         for i in 0..5 {
             bus.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({"i": i}));
         }
-        assert_eq!(rx.recv().await.unwrap().id, 1);
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.id, 1);
+        assert_eq!(first.frame(), r#"{"id":1,"type":"ping","data":{"i":0}}"#);
+        assert_eq!(first.data(), json!({"i": 0}));
         assert_eq!(bus.last_id(), 5);
         let ids: Vec<u64> = bus.since(2).unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, [3, 4, 5]);

@@ -8,6 +8,7 @@
 
 use crate::events::{Audience, EventBus};
 use crate::outbox::{Transport, Transports};
+use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -205,9 +206,12 @@ impl Inbox {
                 },
                 chat_audience,
             );
-            self.inner
-                .events
-                .publish(workspace, audience, "new_message", json!({"message": m}));
+            self.inner.events.publish(
+                workspace,
+                audience,
+                "new_message",
+                MessageData { message: m },
+            );
         }
     }
 
@@ -287,7 +291,7 @@ impl Inbox {
             chat.workspace_id,
             chat_audience(chat),
             "chat_updated",
-            json!({"chat": chat}),
+            ChatData { chat },
         );
     }
 
@@ -328,7 +332,7 @@ impl Inbox {
             chat.workspace_id,
             chat_audience(chat),
             "message_status",
-            json!({"message": message}),
+            MessageData { message },
         );
     }
 
@@ -477,4 +481,16 @@ impl Inbox {
             ChatOwner::Bot(_) => self.inner.transports.bots(),
         }
     }
+}
+
+/// The payload `{"message": …}`, serialized without building a JSON tree first.
+#[derive(Serialize)]
+struct MessageData<'a> {
+    message: &'a Message,
+}
+
+/// The payload `{"chat": …}`.
+#[derive(Serialize)]
+struct ChatData<'a> {
+    chat: &'a Chat,
 }

@@ -146,10 +146,10 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
 
     // Each download was announced.
     let events = app.running.events.since(0).unwrap();
-    let updates: Vec<&Value> = events
+    let updates: Vec<Value> = events
         .iter()
         .filter(|e| e.name == "message_updated")
-        .map(|e| &e.data)
+        .map(|e| e.data())
         .filter(|d| d["message"]["media"]["file_id"].is_string())
         .collect();
     assert_eq!(updates.len(), 2, "{updates:?}");

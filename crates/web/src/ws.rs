@@ -61,9 +61,9 @@ async fn ws(
         .on_upgrade(move |socket| serve(socket, state, ctx, token, q.last_event_id))
 }
 
-/// `{"id","type","data"}`, serialized straight from the shared event (no copy of its data).
+/// `{"id","type","data"}`, serialized once when the event was published.
 fn frame(event: &Event) -> Message {
-    Message::Text(serde_json::to_string(event).unwrap_or_default().into())
+    Message::Text(event.frame().into())
 }
 
 fn control(kind: &str, extra: serde_json::Value) -> Message {
