@@ -456,10 +456,12 @@ async fn cycle(
         // The reader only pulls updates; the writer stores them in batches. Updates the reader
         // pulled but the writer has not committed are fetched again after a restart, because
         // the saved update state only advances after a commit.
-        let (tx, mut rx) = mpsc::channel::<Update>(4 * MAX_BATCH);
+        // Boxed: an update is large, and it is moved into the channel, out of it and into
+        // the batch.
+        let (tx, mut rx) = mpsc::channel::<Box<Update>>(4 * MAX_BATCH);
         let reader = async move {
             loop {
-                let u = stream.next().await.map_err(TgError::from)?;
+                let u = Box::new(stream.next().await.map_err(TgError::from)?);
                 if tx.send(u).await.is_err() {
                     return Ok::<(), TgError>(());
                 }
@@ -534,7 +536,7 @@ async fn ingest(
     ws: WorkspaceId,
     self_id: Option<i64>,
     ingest_groups: bool,
-    batch: &[Update],
+    batch: &[Box<Update>],
     downloads: &DownloadSender,
 ) -> Result<u64, StoreError> {
     let now = Timestamp::now();
@@ -611,8 +613,8 @@ async fn flush(
 /// (slice) carries the difference's final state, so that run may be only the first part of a
 /// difference whose rest has not been committed yet. Its state is saved with the next batch;
 /// until then a restart fetches the run again (and the store drops the duplicates).
-async fn save_state(inner: &Inner, id: AccountId, batch: &[Update]) -> Result<(), StoreError> {
-    let states: Vec<_> = batch.iter().filter_map(update_state).collect();
+async fn save_state(inner: &Inner, id: AccountId, batch: &[Box<Update>]) -> Result<(), StoreError> {
+    let states: Vec<_> = batch.iter().filter_map(|u| update_state(u)).collect();
     let complete = match states.last() {
         Some(last) => states.len() - states.iter().rev().take_while(|s| *s == last).count(),
         None => 0,
