@@ -323,7 +323,9 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<IngestOutcome> {
         const OP: &str = "ingest_bot_messages";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        // The raw updates were stored durably first; if this commit is lost they are still
+        // pending and are processed again.
+        let mut tx = crate::accounts::begin_relaxed(&self.pool, OP).await?;
         let outcome = ingest_in(&mut tx, ChatOwner::Bot(bot), batch, now).await?;
         if !processed.is_empty() {
             sqlx::query(
