@@ -21,6 +21,7 @@ app_tests!(
     messages_sent_while_stopped_arrive_exactly_once,
     group_chats_are_ingested_only_when_enabled,
     import_validates_before_going_live,
+    an_imported_session_misses_nothing_sent_while_it_goes_live,
     accounts_are_admin_only_and_isolated,
 );
 
@@ -757,6 +758,38 @@ async fn import_validates_before_going_live(app: &TestApp) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["account"]["status"], "unauthorized");
     assert_eq!(body["account"]["running"], false);
+}
+
+/// A customer writes continuously from the moment the import is answered, through the live
+/// client's start: the session's update state is saved when the import is validated, so the
+/// messages sent before the update stream began are caught up, each exactly once.
+async fn an_imported_session_misses_nothing_sent_while_it_goes_live(app: &TestApp) {
+    let (owner, key) = registered_user(&app.sim, "+15553100", "Fresh");
+    let customer = tg_user(app, "+15553101", "Early");
+    let b = app.login("admin", PASSWORD).await;
+    let id = import_session(&b, &telethon_string(&app.sim, key)).await;
+    const SENT: usize = 60;
+    for i in 0..SENT {
+        app.sim
+            .send_message(
+                customer.id,
+                tgsim::Peer::User(owner.id),
+                tgsim::OutgoingMessage::text(format!("early {i}")),
+            )
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_status(&b, id, "connected").await;
+    wait_for("every early message", || async {
+        (messages_of(&b, id).await.len() >= SENT).then_some(Value::Null)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut texts = texts_of(&b, id).await;
+    assert_eq!(texts.len(), SENT, "nothing doubled: {texts:?}");
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), SENT, "each message once");
 }
 
 async fn accounts_are_admin_only_and_isolated(app: &TestApp) {
