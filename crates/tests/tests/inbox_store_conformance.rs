@@ -27,6 +27,8 @@ account_backend_tests!(
     ingesting_bot_messages_marks_their_updates_processed,
     a_failed_bot_ingestion_leaves_its_updates_pending,
     bot_chats_belong_to_the_bot,
+    bot_message_edits_keep_the_history_and_never_go_back,
+    bot_message_media_is_replaced_within_the_bot_only,
     admins_see_the_whole_workspace_and_nothing_else,
     operators_see_their_own_and_unassigned_chats_only,
     inbox_filters_by_assignee_status_account_and_bot,
@@ -674,6 +676,102 @@ async fn a_failed_bot_ingestion_leaves_its_updates_pending(db: Stores) {
         db.inbox.pending_bot_updates(bot, 10).await.unwrap().len(),
         2
     );
+}
+
+async fn bot_message_edits_keep_the_history_and_never_go_back(db: Stores) {
+    let w = world(&db).await;
+    let bot = w.bot.id;
+    let out = db
+        .inbox
+        .ingest_bot_messages(bot, &[inbound(5, 1, 10)], &[], t(10))
+        .await
+        .unwrap();
+    let original = out.inserted[0].clone();
+
+    let edited = db
+        .inbox
+        .apply_bot_message_edit(bot, 5, 1, "second", &json!([{"type": "bold"}]), t(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.id, original.id);
+    assert_eq!(edited.text, "second");
+    assert_eq!(edited.entities, json!([{"type": "bold"}]));
+    assert_eq!(edited.edited_at, Some(t(20)));
+
+    // An older edit arriving late never undoes the newer one.
+    let late = db
+        .inbox
+        .apply_bot_message_edit(bot, 5, 1, "first edit", &json!([]), t(15))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.text, "second", "the newest text stays");
+    let history = db
+        .inbox
+        .message_history(&w.admin, original.id)
+        .await
+        .unwrap();
+    let old: Vec<&str> = history.iter().map(|e| e.old_text.as_str()).collect();
+    assert_eq!(
+        old.first().copied(),
+        Some("message 1"),
+        "history starts with the original"
+    );
+
+    // Another bot, another peer or an unknown message id: nothing found, nothing changed.
+    for (b, peer, tg) in [(w.other_bot.id, 5, 1), (bot, 6, 1), (bot, 5, 99)] {
+        assert_eq!(
+            db.inbox
+                .apply_bot_message_edit(b, peer, tg, "hijacked", &json!([]), t(30))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let now = db.inbox.get_message(&w.admin, original.id).await.unwrap();
+    assert_eq!(now.text, "second");
+}
+
+async fn bot_message_media_is_replaced_within_the_bot_only(db: Stores) {
+    let w = world(&db).await;
+    let bot = w.bot.id;
+    let mut photo = inbound(5, 1, 10);
+    photo.media = json!({"kind": "photo", "file_id": "tg-file"});
+    let out = db
+        .inbox
+        .ingest_bot_messages(bot, &[photo], &[], t(10))
+        .await
+        .unwrap();
+    let m = out.inserted[0].clone();
+
+    let downloaded = json!({"kind": "photo", "file_id": "ab".repeat(32), "mime": "image/jpeg"});
+    let updated = db
+        .inbox
+        .set_bot_message_media(bot, m.id, &downloaded)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.media, downloaded);
+    assert_eq!(updated.text, m.text, "only the media changes");
+
+    // Another bot's message, or an unknown one, is left alone.
+    assert_eq!(
+        db.inbox
+            .set_bot_message_media(w.other_bot.id, m.id, &json!({"kind": "hijacked"}))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.inbox
+            .set_bot_message_media(bot, MessageId(m.id.0 + 1_000), &json!({"kind": "x"}))
+            .await
+            .unwrap(),
+        None
+    );
+    let now = db.inbox.get_message(&w.admin, m.id).await.unwrap();
+    assert_eq!(now.media, downloaded);
 }
 
 async fn bot_chats_belong_to_the_bot(db: Stores) {
