@@ -47,7 +47,7 @@ pub(crate) type DownloadSender = mpsc::Sender<Box<DownloadJob>>;
 pub(crate) type DownloadReceiver = mpsc::Receiver<Box<DownloadJob>>;
 
 /// One file to fetch for one stored message.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct DownloadJob {
     message: MessageId,
     media: Value,
@@ -145,15 +145,30 @@ pub(crate) async fn run_downloads(
             return;
         };
         let message = job.message;
-        match fetch(media, client, *job).await {
-            Ok(Some(updated)) => recorder.record(message, &updated).await,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(account_id = %recorder.account, message_id = %message.0, error = %e, "media download failed");
+        let mut attempt = 1;
+        loop {
+            match fetch(media, client, (*job).clone()).await {
+                Ok(Some(updated)) => recorder.record(message, &updated).await,
+                Ok(None) => {}
+                Err(e) if attempt < DOWNLOAD_ATTEMPTS => {
+                    tracing::info!(account_id = %recorder.account, message_id = %message.0, attempt, error = %e, "media download failed; retrying");
+                    tokio::time::sleep(crate::retry::jitter(RETRY_AFTER * attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(account_id = %recorder.account, message_id = %message.0, attempts = attempt, error = %e, "media download failed");
+                }
             }
+            break;
         }
     }
 }
+
+/// Tries per file before it is left undownloaded (the inbox then shows it as unavailable).
+const DOWNLOAD_ATTEMPTS: u32 = 3;
+/// The wait before the second try; the third waits twice as long (with jitter).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Downloads one file; the media JSON to record, or `None` when nothing changes.
 async fn fetch(

@@ -1,7 +1,8 @@
 //! Media of personal accounts, end to end on both backends: a tgsim user sends a photo and
 //! documents to a connected account; the files land in the content-addressed store with the
 //! bytes tgsim holds, the message's media JSON gets the file id, a `message_updated` event goes
-//! out, and a file above the configured limit is marked `too_large` and not fetched.
+//! out, a download that fails is tried again, and a file above the configured limit is marked
+//! `too_large` and not fetched.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,6 +66,14 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
     pdf.extend(pattern(5000, 2));
     let huge = pattern(LIMIT as usize + 1, 3);
     let to = tgsim::Peer::User(owner.id);
+    // The first download request fails: the file is fetched again on a later attempt.
+    app.sim.rpc_error(
+        Some(owner.id),
+        "upload.getFile",
+        400,
+        "SIMULATED_FAILURE",
+        1,
+    );
     let sends = [
         media(tgsim::MediaKind::Photo, photo.clone(), None, None),
         media(
@@ -99,6 +108,10 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
         (with_media.len() == 3 && done == 3).then(|| Value::Array(msgs.clone()))
     })
     .await;
+    assert!(
+        app.sim.faults().is_empty(),
+        "the injected failure was hit, and the file still arrived"
+    );
     let by_text = |t: &str, name: Option<&str>| -> Value {
         msgs.as_array()
             .unwrap()
