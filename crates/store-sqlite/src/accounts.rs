@@ -65,7 +65,7 @@ impl AccountStore for SqliteStore {
         .bind(account.api_id)
         .bind(account.api_hash_sealed.as_deref())
         .bind(now.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .conflict_as(OP, "account_exists")?;
         read_account(OP, &row)
@@ -155,7 +155,7 @@ impl AccountStore for SqliteStore {
         .bind(flood_wait_until.map(|t| t.0))
         .bind(now.0)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("set_account_status")?;
         one_row(done.rows_affected())
@@ -180,7 +180,7 @@ impl AccountStore for SqliteStore {
         .bind(clean_opt(profile.username.as_deref()))
         .bind(now.0)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .conflict_as("set_account_profile", "account_exists")?;
         one_row(done.rows_affected())
@@ -196,7 +196,7 @@ impl AccountStore for SqliteStore {
             .bind(active)
             .bind(now.0)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("set_account_active")?;
         one_row(done.rows_affected())
@@ -213,7 +213,7 @@ impl AccountStore for SqliteStore {
                 .bind(ingest_groups)
                 .bind(now.0)
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .store_err("set_account_ingest_groups")?;
         one_row(done.rows_affected())
@@ -230,7 +230,7 @@ impl AccountStore for SqliteStore {
                 .bind(sealed)
                 .bind(now.0)
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .store_err("set_account_api_hash_sealed")?;
         one_row(done.rows_affected())
@@ -255,7 +255,7 @@ impl AccountStore for SqliteStore {
         let done = sqlx::query("DELETE FROM accounts WHERE id = ?1 AND workspace_id = ?2")
             .bind(id.0)
             .bind(workspace.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("delete_account")?;
         one_row(done.rows_affected())
@@ -275,7 +275,7 @@ impl AccountStore for SqliteStore {
         let done = sqlx::query("UPDATE accounts SET home_dc = ?1 WHERE id = ?2")
             .bind(dc_id)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("set_account_home_dc")?;
         one_row(done.rows_affected())
@@ -316,7 +316,7 @@ impl AccountStore for SqliteStore {
         .bind(&key.ipv4)
         .bind(&key.ipv6)
         .bind(key.auth_key_sealed.as_deref())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("upsert_dc_key")?;
         Ok(())
@@ -387,7 +387,7 @@ impl AccountStore for SqliteStore {
         let mut unique: Vec<&CachedPeer> = latest.into_values().collect();
         unique.sort_by_key(|p| p.peer_id);
 
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         for chunk in unique.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO account_peers (account_id, peer_id, access_hash, subtype) VALUES {} \
@@ -452,7 +452,7 @@ impl AccountStore for SqliteStore {
         channels: &[(i64, i32)],
     ) -> StoreResult<()> {
         const OP: &str = "set_update_state";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         sqlx::query(
             "INSERT INTO account_update_states (account_id, pts, qts, date, seq) \
              VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -507,7 +507,7 @@ impl AccountStore for SqliteStore {
         .bind(pts)
         .bind(date)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("set_update_primary")?;
         Ok(())
@@ -521,7 +521,7 @@ impl AccountStore for SqliteStore {
         )
         .bind(id.0)
         .bind(qts)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("set_update_qts")?;
         Ok(())
@@ -535,7 +535,7 @@ impl AccountStore for SqliteStore {
         .bind(id.0)
         .bind(channel_id)
         .bind(pts)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("set_channel_pts")?;
         Ok(())
@@ -543,7 +543,7 @@ impl AccountStore for SqliteStore {
 
     async fn wipe_account_session(&self, id: AccountId) -> StoreResult<()> {
         const OP: &str = "wipe_account_session";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let done = sqlx::query("UPDATE accounts SET home_dc = NULL WHERE id = ?1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -577,7 +577,7 @@ impl AccountStore for SqliteStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let outcome = ingest_in(&mut tx, ChatOwner::Account(account), batch, now).await?;
         tx.commit().await.store_err(OP)?;
         Ok(outcome)
@@ -593,7 +593,7 @@ impl AccountStore for SqliteStore {
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         apply_edit(
-            &self.pool,
+            &self.writer,
             "apply_message_edit",
             ChatOwner::Account(account),
             (peer_id, tg_message_id),
@@ -632,7 +632,7 @@ impl AccountStore for SqliteStore {
         if let Some(peer_id) = peer_id {
             query = query.bind(peer_id);
         }
-        let rows = query.fetch_all(&self.pool).await.store_err(OP)?;
+        let rows = query.fetch_all(&self.writer).await.store_err(OP)?;
         let mut marked = rows
             .iter()
             .map(|r| read_message(OP, r))
@@ -657,7 +657,7 @@ impl AccountStore for SqliteStore {
         .bind(media)
         .bind(message.0)
         .bind(account.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .store_err(OP)?;
         row.map(|r| read_message(OP, &r)).transpose()

@@ -112,7 +112,7 @@ impl InboxStore for SqliteStore {
         .bind(&bot.token_sealed)
         .bind(&bot.hook_secret_sealed)
         .bind(now.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .conflict_as(OP, "bot_exists")?;
         read_bot(OP, &row)
@@ -191,7 +191,7 @@ impl InboxStore for SqliteStore {
         .bind(detail.map(clean).as_deref())
         .bind(now.0)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err(OP)?;
         one_row(done.rows_affected())
@@ -203,7 +203,7 @@ impl InboxStore for SqliteStore {
             .bind(active)
             .bind(now.0)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err(OP)?;
         one_row(done.rows_affected())
@@ -214,7 +214,7 @@ impl InboxStore for SqliteStore {
         let done = sqlx::query("DELETE FROM bots WHERE id = ?1 AND workspace_id = ?2")
             .bind(id.0)
             .bind(workspace.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err(OP)?;
         one_row(done.rows_affected())
@@ -232,7 +232,7 @@ impl InboxStore for SqliteStore {
         }
         let updates = stored_updates(updates)
             .map_err(|_| StoreError::Backend(format!("{OP}: an update is not JSON")))?;
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         // The bot row first: a missing bot is `NotFound` before anything is written.
         let done = sqlx::query(
             "UPDATE bots SET last_update_id = max(coalesce(last_update_id, ?1), ?1) WHERE id = ?2",
@@ -287,7 +287,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<IngestOutcome> {
         const OP: &str = "ingest_bot_messages";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let outcome = ingest_in(&mut tx, ChatOwner::Bot(bot), batch, now).await?;
         if !processed.is_empty() {
             sqlx::query(
@@ -319,7 +319,7 @@ impl InboxStore for SqliteStore {
         .bind(json_text(OP, &clean_json(media))?)
         .bind(message.0)
         .bind(bot.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .store_err(OP)?;
         row.map(|r| read_message(OP, &r)).transpose()
@@ -335,7 +335,7 @@ impl InboxStore for SqliteStore {
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         crate::accounts::apply_edit(
-            &self.pool,
+            &self.writer,
             "apply_bot_message_edit",
             ChatOwner::Bot(bot),
             (peer_id, tg_message_id),
@@ -480,7 +480,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<(Chat, Option<i64>)> {
         const OP: &str = "mark_chat_read";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let chat = visible_chat(&mut *tx, OP, viewer, chat).await?;
         let newest: Option<i64> = sqlx::query_scalar(
             "SELECT max(tg_message_id) FROM messages WHERE chat_id = ?1 AND direction = 'in'",
@@ -508,7 +508,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Chat> {
         const OP: &str = "set_chat_status";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let chat = visible_chat(&mut *tx, OP, viewer, chat).await?;
         sqlx::query("UPDATE chats SET status = ?1, updated_at = ?2 WHERE id = ?3")
             .bind(status.as_str())
@@ -530,7 +530,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Chat> {
         const OP: &str = "assign_chat";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let current = visible_chat(&mut *tx, OP, viewer, chat).await?;
         if !viewer.role.is_admin() {
             let me = Some(viewer.user);
@@ -583,7 +583,7 @@ impl InboxStore for SqliteStore {
         .bind(user.0)
         .bind(now.0)
         .bind(chat.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .store_err(OP)?;
         row.map(|r| read_chat(OP, &r)).transpose()
@@ -626,7 +626,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<(Message, Chat)> {
         const OP: &str = "enqueue_reply";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let current = visible_chat(&mut *tx, OP, viewer, chat).await?;
         let take = current.assignee_id.is_none() && !viewer.role.is_admin();
         let row = sqlx::query(&format!(
@@ -683,7 +683,7 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
         let (ws, admin, user) = scope_args(viewer);
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let state: Option<String> = sqlx::query_scalar(&format!(
             "SELECT o.state FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id \
              WHERE {SCOPE} AND o.message_id = ?4"
@@ -724,7 +724,7 @@ impl InboxStore for SqliteStore {
 
     async fn claim_outbox(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<OutboxItem>> {
         const OP: &str = "claim_outbox";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         // Only the oldest unsent item of each chat is due: replies leave in the order written.
         let rows = sqlx::query(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?1 \
@@ -771,7 +771,7 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<(Message, Option<MessageId>)> {
         const OP: &str = "complete_outbox";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let row = sqlx::query(
             "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = ?1 WHERE id = ?2 \
              RETURNING message_id, chat_id",
@@ -823,7 +823,7 @@ impl InboxStore for SqliteStore {
             "failed"
         };
         let error = clean(error);
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let message_id: i64 = sqlx::query_scalar(
             "UPDATE outbox SET state = ?1, last_error = ?2, \
                  next_attempt_at = coalesce(?3, next_attempt_at), updated_at = ?4 \
@@ -853,7 +853,7 @@ impl InboxStore for SqliteStore {
 
     async fn recover_outbox(&self, now: Timestamp) -> StoreResult<(usize, usize)> {
         const OP: &str = "recover_outbox";
-        let mut tx = begin_immediate(&self.pool, OP).await?;
+        let mut tx = begin_immediate(&self.writer, OP).await?;
         let requeued = sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
              WHERE state = 'sending' \

@@ -43,7 +43,12 @@ impl Default for SqliteOptions {
 /// The SQLite backend of [`Store`](switchboard_domain::Store). Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Reads (WAL readers never wait for the writer).
     pool: SqlitePool,
+    /// Every write, through one connection: writers queue here in order and each starts the
+    /// moment the previous one committed. Competing for SQLite's lock instead would leave
+    /// them in its busy handler, which sleeps 1–100 ms between tries.
+    writer: SqlitePool,
 }
 
 /// Opens (creating if missing, with its directory) the database at `url` — `sqlite:///abs/path.db`
@@ -66,16 +71,29 @@ pub async fn connect(url: &str, opts: &SqliteOptions) -> Result<SqliteStore, Err
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(opts.max_connections.max(1))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .map_err(|source| Error::Open { path, source })?;
-    Ok(SqliteStore { pool })
+        .map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        })?;
+    // An in-memory database exists once per connection: it must share the pool.
+    let writer = if is_in_memory(url) {
+        pool.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open { path, source })?
+    };
+    Ok(SqliteStore { pool, writer })
 }
 
 impl SqliteStore {
     /// Applies the migrations not yet applied; a no-op when the schema is current.
     pub async fn migrate(&self) -> Result<(), Error> {
-        MIGRATOR.run(&self.pool).await.map_err(Error::Migrate)
+        MIGRATOR.run(&self.writer).await.map_err(Error::Migrate)
     }
 
     /// The `(version, description)` of every embedded migration, in order.
@@ -94,6 +112,7 @@ impl SqliteStore {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -63,7 +63,7 @@ impl Store for SqliteStore {
         )
         .bind(name)
         .bind(now.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
         read_workspace(&row).store_err(OP)
@@ -92,7 +92,7 @@ impl Store for SqliteStore {
         .bind(&user.display_name)
         .bind(user.locale.map(Locale::code))
         .bind(now.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .conflict_as(OP, "username_taken")?;
         read_user(OP, &row, "created_at")
@@ -137,7 +137,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
             .bind(password_hash)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("set_password_hash")?;
         one_row(done.rows_affected())
@@ -147,7 +147,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE users SET locale = ?1 WHERE id = ?2")
             .bind(locale.map(Locale::code))
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("set_user_locale")?;
         one_row(done.rows_affected())
@@ -170,7 +170,7 @@ impl Store for SqliteStore {
         .bind(lock_after)
         .bind(lock_until.0)
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
         row.try_get("failed_logins").store_err(OP)
@@ -180,7 +180,7 @@ impl Store for SqliteStore {
         let done =
             sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1")
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .store_err("reset_login_failures")?;
         one_row(done.rows_affected())
@@ -206,7 +206,7 @@ impl Store for SqliteStore {
         .bind(role.as_str())
         .bind(max_chats)
         .bind(now.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .conflict_as(OP, "already_member")?;
         read_membership(OP, &row)
@@ -281,7 +281,7 @@ impl Store for SqliteStore {
         .bind(max_chats)
         .bind(workspace.0)
         .bind(user.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
         read_membership(OP, &row)
@@ -291,7 +291,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2")
             .bind(workspace.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("remove_membership")?;
         one_row(done.rows_affected())
@@ -314,7 +314,7 @@ impl Store for SqliteStore {
         .bind(session.expires_at.0)
         .bind(session.ip.as_deref())
         .bind(session.user_agent.as_deref())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .conflict_as(OP, "session_exists")?;
         read_session(&row).store_err(OP)
@@ -351,7 +351,7 @@ impl Store for SqliteStore {
         .bind(now.0)
         .bind(expires_at.0)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .store_err("touch_web_session")?;
         one_row(done.rows_affected())
@@ -360,7 +360,7 @@ impl Store for SqliteStore {
     async fn delete_web_session(&self, token_hash: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM web_sessions WHERE token_hash = ?1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("delete_web_session")?;
         Ok(done.rows_affected() > 0)
@@ -369,7 +369,7 @@ impl Store for SqliteStore {
     async fn delete_user_web_sessions(&self, user: UserId) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM web_sessions WHERE user_id = ?1")
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("delete_user_web_sessions")?;
         Ok(done.rows_affected())
@@ -379,7 +379,7 @@ impl Store for SqliteStore {
         // `<=` mirrors `find_web_session`: a session is valid while `expires_at > now`.
         let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= ?1")
             .bind(now.0)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .store_err("purge_expired_web_sessions")?;
         Ok(done.rows_affected())
@@ -403,7 +403,7 @@ impl Store for SqliteStore {
         .bind(event.ip.as_deref())
         .bind(details)
         .bind(event.created_at.0)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
         read_audit(OP, &row)
