@@ -125,6 +125,9 @@ async fn read_frame(
     Ok(Some(rest[4..body_end].to_vec()))
 }
 
+/// Bytes gathered from queued packets before one write.
+const MAX_WRITE: usize = 64 * 1024;
+
 fn frame(seq: i32, payload: &[u8]) -> Vec<u8> {
     let len = (payload.len() + 12) as i32;
     let mut out = Vec::with_capacity(len as usize);
@@ -301,34 +304,45 @@ async fn run_connection(stream: TcpStream, shared: Arc<Shared>) {
             content_count: 0,
         };
         let mut out_seq = 0i32;
+        // What is already queued goes out in one write (as Telegram's servers pack updates
+        // into few segments), so a burst costs one system call per batch, not per update.
+        let mut out = Vec::new();
         loop {
             let item = tokio::select! {
                 _ = writer_drop.cancelled() => break,
                 item = rx.recv() => item,
             };
-            let Some(item) = item else { break };
-            let (body, content, response) = match item {
-                Out::Body {
+            let Some(mut item) = item else { break };
+            out.clear();
+            loop {
+                let Out::Body {
                     body,
                     content,
                     response,
-                } => (body, content, response),
-            };
-            let mut plain = Vec::with_capacity(body.len() + 32);
-            plain.extend_from_slice(&server_salt.to_le_bytes());
-            plain.extend_from_slice(
-                &writer_session
-                    .load(std::sync::atomic::Ordering::SeqCst)
-                    .to_le_bytes(),
-            );
-            plain.extend_from_slice(&seq.msg_id(response).to_le_bytes());
-            plain.extend_from_slice(&seq.seq_no(content).to_le_bytes());
-            plain.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            plain.extend_from_slice(&body);
-            let packet = crypto::encrypt_to_client(&key, key_id, &plain);
-            let f = frame(out_seq, &packet);
-            out_seq += 1;
-            if wr.write_all(&f).await.is_err() {
+                } = item;
+                let mut plain = Vec::with_capacity(body.len() + 32);
+                plain.extend_from_slice(&server_salt.to_le_bytes());
+                plain.extend_from_slice(
+                    &writer_session
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        .to_le_bytes(),
+                );
+                plain.extend_from_slice(&seq.msg_id(response).to_le_bytes());
+                plain.extend_from_slice(&seq.seq_no(content).to_le_bytes());
+                plain.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                plain.extend_from_slice(&body);
+                let packet = crypto::encrypt_to_client(&key, key_id, &plain);
+                out.extend_from_slice(&frame(out_seq, &packet));
+                out_seq += 1;
+                if out.len() >= MAX_WRITE {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(next) => item = next,
+                    Err(_) => break,
+                }
+            }
+            if wr.write_all(&out).await.is_err() {
                 break;
             }
         }
