@@ -1,11 +1,13 @@
-//! The inbox end to end on both backends: tgsim customers write to a connected personal
-//! account while an operator's WebSocket is open.
+//! The inbox end to end on both backends: tgsim customers write to connected personal accounts
+//! while an operator's WebSocket is open.
 //!
-//! * Throughput: a burst of 20,000 messages from 20 customers; the time until all are stored
-//!   (counted in the database) and until all `new_message` frames reached the WebSocket, as
-//!   messages per second, with a check that none is lost or duplicated.
-//! * Latency: 100 and 1,000 messages a second for 10 s each; the time from the simulator
-//!   accepting a message to its frame arriving on the WebSocket (p50, p99, max).
+//! * Throughput: a burst of 20,000 messages from 20 customers, first all to one account, then
+//!   spread over four; the time until all are stored (counted in the database) and until all
+//!   `new_message` frames reached the WebSocket, as messages per second, with a check that
+//!   none is lost or duplicated, and the CPU this process and PostgreSQL used meanwhile.
+//! * Latency: 100 and 1,000 messages a second (spread over the four accounts) for 10 s each;
+//!   the time from the simulator accepting a message to its frame arriving on the WebSocket
+//!   (p50, p99, max).
 //!
 //! Everything (tgsim, the server, the client) runs in this one process on a 2-thread runtime.
 //! Run with `cargo bench -p switchboard-tests --bench inbox`; `INBOX_BENCH_BURST` and
@@ -24,12 +26,40 @@ use switchboard_tests::live::{Ws, connect_personal_account, open_ws, wait_frame}
 use tokio_tungstenite::tungstenite::Message;
 
 const CUSTOMERS: usize = 20;
+/// Personal accounts connected; the throughput is measured into one of them, then into all.
+const ACCOUNTS: usize = 4;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// User + system CPU time in a `/proc/<pid>/stat` line, with the process's command name
+/// (Linux; clock ticks are 1/100 s).
+fn cpu_in_stat(stat: &str) -> Option<(&str, Duration)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    // After the command name: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?;
+    Some((&stat[open + 1..close], Duration::from_millis(ticks * 10)))
+}
+
+/// CPU used so far by this process (tgsim, the server and the measuring client) and by the
+/// PostgreSQL server's processes (zero where `/proc` is missing).
+fn cpu_now() -> (Duration, Duration) {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    let own = cpu_in_stat(&read("/proc/self/stat".into())).map_or(Duration::ZERO, |c| c.1);
+    let mut postgres = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Some((comm, cpu)) = cpu_in_stat(&read(entry.path().join("stat")))
+            && comm == "postgres"
+        {
+            postgres += cpu;
+        }
+    }
+    (own, postgres)
 }
 
 /// What the WebSocket reader saw: arrival time of each inbound message's text.
@@ -91,28 +121,37 @@ async fn stored(stores: &Stores, prefix: &str) -> (i64, i64) {
 
 struct World {
     app: TestApp,
-    owner: tgsim::UserInfo,
+    /// The connected personal accounts' tgsim users.
+    owners: Vec<tgsim::UserId>,
     customers: Vec<tgsim::UserInfo>,
     ws: Option<Ws>,
     stores: Stores,
     backend: &'static str,
 }
 
-async fn throughput(w: &mut World, burst: usize) {
-    let prefix = "burst ".to_string();
+async fn throughput(w: &mut World, burst: usize, accounts: usize) {
+    let prefix = format!("burst{accounts} ");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let ws = w.ws.take().unwrap();
     let reader = tokio::spawn(read_frames(ws, prefix.clone(), burst, Arc::clone(&seen)));
+    // Rows after this id are the burst's (the warm-up is stored already); counting them by the
+    // key keeps the polling cheap, the full check by text runs once at the end.
+    let base = w
+        .stores
+        .scalar("SELECT coalesce(max(id), 0) FROM messages")
+        .await;
+    let cpu_before = cpu_now();
     let start = Instant::now();
     let sim = w.app.sim.clone();
-    let (owner, customers) = (w.owner.id, w.customers.clone());
+    let (owners, customers) = (w.owners[..accounts].to_vec(), w.customers.clone());
+    let text_prefix = prefix.clone();
     let sending = tokio::task::spawn_blocking(move || {
         for i in 0..burst {
             let c = &customers[i % customers.len()];
             sim.send_message(
                 c.id,
-                tgsim::Peer::User(owner),
-                tgsim::OutgoingMessage::text(format!("burst {i:06} from {}", c.first_name)),
+                tgsim::Peer::User(owners[i % owners.len()]),
+                tgsim::OutgoingMessage::text(format!("{text_prefix}{i:06} from {}", c.first_name)),
             )
             .unwrap();
         }
@@ -121,9 +160,14 @@ async fn throughput(w: &mut World, burst: usize) {
     // Count what is stored until everything is (or nothing moves for 30 s).
     let mut last = (0, Instant::now());
     let stored_at = loop {
-        let (n, _) = stored(&w.stores, &prefix).await;
+        let n = w
+            .stores
+            .scalar(&format!(
+                "SELECT count(*) FROM messages WHERE id > {base} AND direction = 'in'"
+            ))
+            .await;
         if n as usize >= burst {
-            break Some(start.elapsed());
+            break Some((start.elapsed(), cpu_now()));
         }
         if n != last.0 {
             last = (n, Instant::now());
@@ -139,15 +183,23 @@ async fn throughput(w: &mut World, burst: usize) {
     let pushed_at = s.arrivals.values().max().map(|t| t.duration_since(start));
     let backend = w.backend;
     println!(
-        "{backend:<8} burst {burst} msgs from {CUSTOMERS} customers: sent by tgsim in {:.2} s",
+        "{backend:<8} burst {burst} msgs from {CUSTOMERS} customers to {accounts} account(s): sent by tgsim in {:.2} s",
         sent_in.as_secs_f64()
     );
     match stored_at {
-        Some(t) => println!(
-            "{backend:<8}   stored  {burst} in {:>6.2} s = {:>8.0} msg/s (rows {total}, distinct {distinct})",
-            t.as_secs_f64(),
-            burst as f64 / t.as_secs_f64()
-        ),
+        Some((t, cpu_after)) => {
+            println!(
+                "{backend:<8}   stored  {burst} in {:>6.2} s = {:>8.0} msg/s (rows {total}, distinct {distinct})",
+                t.as_secs_f64(),
+                burst as f64 / t.as_secs_f64()
+            );
+            let own = (cpu_after.0 - cpu_before.0).as_secs_f64();
+            let pg = (cpu_after.1 - cpu_before.1).as_secs_f64();
+            println!(
+                "{backend:<8}   cpu     {own:.2} s in this process + {pg:.2} s in PostgreSQL = {:.2} of 2 cores busy",
+                (own + pg) / t.as_secs_f64()
+            );
+        }
         None => println!("{backend:<8}   stored  only {total} of {burst}: LOST"),
     }
     match pushed_at {
@@ -182,7 +234,7 @@ async fn latency(w: &mut World, label: &str, rate: usize, secs: usize) {
     let ws = w.ws.take().unwrap();
     let reader = tokio::spawn(read_frames(ws, prefix.clone(), total, Arc::clone(&seen)));
     let sim = w.app.sim.clone();
-    let (owner, customers) = (w.owner.id, w.customers.clone());
+    let (owners, customers) = (w.owners.clone(), w.customers.clone());
     let send_prefix = prefix.clone();
     // Sends on a fixed schedule (message i at i / rate), in ticks of 1 ms, and stamps each.
     let sends = tokio::task::spawn_blocking(move || {
@@ -198,7 +250,7 @@ async fn latency(w: &mut World, label: &str, rate: usize, secs: usize) {
             let text = format!("{send_prefix}{i:06}");
             sim.send_message(
                 c.id,
-                tgsim::Peer::User(owner),
+                tgsim::Peer::User(owners[i % owners.len()]),
                 tgsim::OutgoingMessage::text(text.clone()),
             )
             .unwrap();
@@ -238,7 +290,12 @@ async fn bench(backend: Backend) {
         return;
     };
     let admin = app.login("admin", PASSWORD).await;
-    let (owner, _) = connect_personal_account(&app, &admin, "+15559000000", "Owner").await;
+    let mut owners = Vec::new();
+    for i in 0..ACCOUNTS {
+        let phone = format!("+1555900{i:04}");
+        let (owner, _) = connect_personal_account(&app, &admin, &phone, &format!("Owner{i}")).await;
+        owners.push(owner.id);
+    }
     let mut customers = Vec::new();
     for i in 0..CUSTOMERS {
         customers.push(
@@ -257,7 +314,7 @@ async fn bench(backend: Backend) {
     let stores = app.stores().unwrap();
     let mut w = World {
         app,
-        owner,
+        owners,
         customers,
         ws: Some(ws),
         stores,
@@ -265,7 +322,9 @@ async fn bench(backend: Backend) {
     };
     // Warm-up: every customer's chat exists before measuring.
     latency(&mut w, "warm-up", 100, 1).await;
-    throughput(&mut w, env_or("INBOX_BENCH_BURST", 20_000)).await;
+    let burst = env_or("INBOX_BENCH_BURST", 20_000);
+    throughput(&mut w, burst, 1).await;
+    throughput(&mut w, burst, ACCOUNTS).await;
     let secs = env_or("INBOX_BENCH_SECS", 10);
     for rate in [100, 1_000] {
         latency(&mut w, &format!("rate{rate}"), rate, secs).await;
