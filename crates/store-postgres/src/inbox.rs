@@ -691,10 +691,17 @@ impl InboxStore for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .store_err(OP)?;
-        match state.as_deref() {
-            None => return Err(StoreError::NotFound),
-            Some("failed") => {}
-            Some(_) => return Err(StoreError::Conflict("not_failed")),
+        let refused = match state.as_deref() {
+            None => Some(StoreError::NotFound),
+            Some("failed") => None,
+            Some(_) => Some(StoreError::Conflict("not_failed")),
+        };
+        if let Some(e) = refused {
+            // Release the row lock now: a dropped transaction is only rolled back when its
+            // connection is next used, and until then `claim_outbox` (SKIP LOCKED) would pass
+            // over the item.
+            tx.rollback().await.store_err(OP)?;
+            return Err(e);
         }
         sqlx::query(
             "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, \
