@@ -2,6 +2,7 @@
 //! the caller owns ([`PoolTask`]), the `Client` and the raw updates receiver. No global state;
 //! the supervisor calls [`connect`] once per account, the login flows once per flow.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use grammers_mtsender::{
     ConnectionParams, InvocationError, RetryContext, RetryPolicy, SenderPool, SenderPoolFatHandle,
 };
 use grammers_session::updates::UpdatesLike;
+use grammers_tl_types as tl;
 use switchboard_domain::{AccountId, AccountStore};
 use switchboard_vault::Keyring;
 use tokio::sync::mpsc;
@@ -21,10 +23,13 @@ use crate::error::Error;
 use crate::session::{DbSession, DcRouting};
 use crate::settings::TelegramSettings;
 
-/// Updates received but not yet taken by the update stream. grammers drops what does not fit
-/// (100 by default) and recovers the gap with `updates.getDifference`: correct, but a burst
-/// then costs a second fetch and a re-sort of every update. Slots hold nothing until used.
+/// grammers' own channel from the sender to the stream. It drops what does not fit (100 by
+/// default), and a dropped *tail* is noticed only by the next update or after 15 minutes
+/// without one; [`relay`] drains it as fast as it can, and this absorbs the moments the relay
+/// is not scheduled. Slots hold nothing until used.
 const UPDATES_BUFFER: std::num::NonZeroUsize = std::num::NonZeroUsize::new(20_000).unwrap();
+/// Updates handed from the relay to the stream ahead of its consumer.
+const RELAY_HANDOFF: usize = 64;
 
 /// The raw updates a client receives; give it to `Client::stream_updates`.
 pub type UpdatesReceiver = mpsc::Receiver<UpdatesLike>;
@@ -193,7 +198,7 @@ pub fn connect(
     let client = Client::new(handle.clone());
     Connection {
         client,
-        updates,
+        updates: relay(updates, settings.update_backlog),
         pool: PoolTask {
             handle,
             task: Some(task),
@@ -263,5 +268,150 @@ mod tests {
         );
         assert_eq!(p.should_retry(&ctx(flood(3), 2)), ControlFlow::Break(()));
         assert_eq!(p.should_retry(&ctx(flood(30), 1)), ControlFlow::Break(()));
+    }
+}
+
+/// Stands between grammers' sender and the update stream: takes every update the moment it is
+/// received (so grammers never drops one) and holds up to `backlog` of them until the stream's
+/// consumer wants them. When the consumer falls further behind, the held updates are replaced
+/// by a single `updatesTooLong`, which the stream treats as a gap: it fetches what it missed
+/// with `updates.getDifference`, slice by slice as it is consumed. Memory stays bounded and
+/// nothing is lost; the end of the input (`ConnectionClosed`) is passed on after the rest.
+pub fn relay(mut from: UpdatesReceiver, backlog: usize) -> UpdatesReceiver {
+    let (tx, to) = mpsc::channel(RELAY_HANDOFF);
+    let backlog = backlog.max(1);
+    tokio::spawn(async move {
+        let mut held = VecDeque::new();
+        let mut open = true;
+        while open || !held.is_empty() {
+            // Take everything already received, without waiting.
+            while open {
+                match from.try_recv() {
+                    Ok(u) => hold(&mut held, u, backlog),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                }
+            }
+            // Hand over as much as the stream has room for.
+            while !held.is_empty() {
+                match tx.try_reserve() {
+                    Ok(permit) => {
+                        if let Some(u) = held.pop_front() {
+                            permit.send(u);
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Full(())) => break,
+                    Err(mpsc::error::TrySendError::Closed(())) => return,
+                }
+            }
+            // Then wait for either more input or room in the stream.
+            tokio::select! {
+                u = from.recv(), if open => match u {
+                    Some(u) => hold(&mut held, u, backlog),
+                    None => open = false,
+                },
+                permit = tx.reserve(), if !held.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(u) = held.pop_front() {
+                            permit.send(u);
+                        }
+                    }
+                    Err(_) => return,
+                },
+                else => {}
+            }
+        }
+    });
+    to
+}
+
+/// Appends an update to the held ones; past `backlog`, replaces them all by `updatesTooLong`.
+fn hold(held: &mut VecDeque<UpdatesLike>, u: UpdatesLike, backlog: usize) {
+    if held.len() >= backlog {
+        tracing::info!(
+            backlog,
+            "the update consumer fell behind; fetching the backlog with getDifference"
+        );
+        held.clear();
+        held.push_back(UpdatesLike::Updates(tl::enums::Updates::TooLong));
+    }
+    held.push_back(u);
+}
+
+#[cfg(test)]
+mod relay_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn marked(i: i32) -> UpdatesLike {
+        UpdatesLike::Updates(tl::enums::Updates::UpdateShort(tl::types::UpdateShort {
+            update: tl::enums::Update::Config,
+            date: i,
+        }))
+    }
+
+    fn mark(u: &UpdatesLike) -> Option<i32> {
+        match u {
+            UpdatesLike::Updates(tl::enums::Updates::UpdateShort(s)) => Some(s.date),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_that_keeps_up_gets_everything_in_order() {
+        let (tx, rx) = mpsc::channel(UPDATES_BUFFER.get());
+        // A backlog as large as the burst: nothing is cut.
+        let mut out = relay(rx, 20_000);
+        let producer = tokio::spawn(async move {
+            for i in 0..20_000 {
+                // As grammers does: never wait, drop what does not fit.
+                assert!(tx.try_send(marked(i)).is_ok(), "update {i} was dropped");
+                if i % 500 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let mut next = 0;
+        while next < 20_000 {
+            let u = tokio::time::timeout(Duration::from_secs(5), out.recv())
+                .await
+                .unwrap_or_else(|_| panic!("stalled after {next}"))
+                .unwrap();
+            assert_eq!(mark(&u), Some(next));
+            next += 1;
+            if next % 1_000 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        producer.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_consumer_gets_too_long_then_the_newest() {
+        let (tx, rx) = mpsc::channel(1_000);
+        let mut out = relay(rx, 100);
+        for i in 0..1_000 {
+            tx.send(marked(i)).await.unwrap();
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(u) = out.recv().await {
+            got.push(u);
+        }
+        let too_long = got
+            .iter()
+            .position(|u| matches!(u, UpdatesLike::Updates(tl::enums::Updates::TooLong)))
+            .unwrap();
+        let marks: Vec<i32> = got.iter().filter_map(mark).collect();
+        assert!(marks.windows(2).all(|w| w[0] < w[1]), "in order");
+        assert_eq!(marks.last(), Some(&999), "the newest arrives");
+        assert!(got.len() < 1_000, "the backlog was cut");
+        assert!(
+            got[too_long + 1..].len() <= 100,
+            "at most the backlog follows"
+        );
     }
 }

@@ -25,6 +25,10 @@ pub struct TelegramSettings {
     pub flood_sleep_threshold: Duration,
     /// How long one step of a login flow or a validation may wait for Telegram.
     pub step_timeout: Duration,
+    /// Received updates held per connection while the consumer is busy; beyond it they are
+    /// dropped for one `updatesTooLong`, and the stream fetches them again with
+    /// `updates.getDifference` at its own pace (bounded memory, nothing lost).
+    pub update_backlog: usize,
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -37,6 +41,7 @@ impl fmt::Debug for TelegramSettings {
             .field("client_info", &self.client_info)
             .field("flood_sleep_threshold", &self.flood_sleep_threshold)
             .field("step_timeout", &self.step_timeout)
+            .field("update_backlog", &self.update_backlog)
             .finish()
     }
 }
@@ -79,6 +84,7 @@ impl TelegramSettings {
             client_info: ClientInfo::default(),
             flood_sleep_threshold: Duration::from_secs(60),
             step_timeout: Duration::from_secs(30),
+            update_backlog: 10_000,
         }
     }
 

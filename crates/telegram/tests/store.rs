@@ -428,3 +428,105 @@ async fn revoked_import_is_unauthorized_and_export_round_trips_between_accounts(
     }
     sim.shutdown().await;
 }
+
+/// The consumer of the update stream stalls while 400 messages arrive; only 20 may be held
+/// for it. The rest are dropped for one `updatesTooLong`, and the stream fetches them with
+/// `getDifference` once the consumer reads again: every message arrives, each exactly once,
+/// long before grammers' 15-minute "no updates" check would have noticed the loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_consumer_loses_nothing_beyond_the_update_backlog() {
+    const SENT: usize = 400;
+    let sim = sim().await;
+    let frank = user(&sim, "+15550304", "Frank", None);
+    let grace = user(&sim, "+15550305", "Grace", None);
+    let key = sim.issue_auth_key();
+    sim.register_auth_key(frank.id, key).unwrap();
+    let mut settings = settings(&sim);
+    settings.update_backlog = 20;
+    let db = Db::new().await;
+    let account = db.account("15550304").await;
+    let imported = switchboard_sessions::parse_string(&telethon_string(&sim, key)).unwrap();
+    let (_, validation) = import_into_account(
+        &settings,
+        Arc::clone(&db.store),
+        Arc::clone(&db.keyring),
+        account.id,
+        &imported,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(validation, Validation::Valid(_)));
+    let conn = connect_account(
+        &settings,
+        Arc::clone(&db.store),
+        Arc::clone(&db.keyring),
+        account.id,
+    )
+    .await
+    .unwrap();
+    conn.client.get_me().await.unwrap();
+    let mut stream = conn
+        .client
+        .stream_updates(conn.updates, UpdatesConfiguration { catch_up: true })
+        .await
+        .unwrap();
+
+    // One message read first: the catch-up at the stream's start is behind us.
+    sim.send_message(
+        grace.id,
+        tgsim::Peer::User(frank.id),
+        tgsim::OutgoingMessage::text("hello"),
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let update: Update = stream.next().await.unwrap();
+            if let Some(MappedUpdate::New(_)) = map_update(&update, Some(frank.id.0)) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the first message");
+    let differences = |sim: &tgsim::Handle| {
+        sim.counters()
+            .accounts
+            .get(&frank.id.0.to_string())
+            .and_then(|a| a.calls.get("updates.getDifference").copied())
+            .unwrap_or(0)
+    };
+    let before = differences(&sim);
+
+    // Nobody reads the stream while the messages are pushed.
+    for i in 0..SENT {
+        sim.send_message(
+            grace.id,
+            tgsim::Peer::User(frank.id),
+            tgsim::OutgoingMessage::text(format!("flood {i:04}")),
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while got.len() < SENT {
+            let update: Update = stream.next().await.unwrap();
+            if let Some(MappedUpdate::New(m)) = map_update(&update, Some(frank.id.0)) {
+                got.push(m.text);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {SENT} arrived", got.len()));
+    let expected: Vec<String> = (0..SENT).map(|i| format!("flood {i:04}")).collect();
+    got.sort();
+    assert_eq!(got, expected, "every message exactly once");
+    assert!(
+        differences(&sim) > before,
+        "the dropped updates were fetched with getDifference"
+    );
+    drop(stream);
+    conn.pool.quit().await.unwrap();
+    sim.shutdown().await;
+}

@@ -333,6 +333,13 @@ async fn bench(backend: Backend) {
 }
 
 fn main() {
+    // `RUST_LOG=info` (or finer) shows what the server logs while it is measured.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     switchboard_tests::db::bench_runtime().block_on(async {
         for backend in Backend::ALL {
             bench(backend).await;
