@@ -749,6 +749,10 @@ pub(crate) async fn begin_relaxed(
     Ok(tx)
 }
 
+/// First keys of the advisory locks that serialize the ingestion of one account or bot.
+const INGEST_LOCK_ACCOUNT: i32 = 0x5342_0001;
+const INGEST_LOCK_BOT: i32 = 0x5342_0002;
+
 /// Ingests a batch into the chats of `owner` inside `tx` (see
 /// [`AccountStore::ingest_messages`]); shared by personal accounts and bots.
 pub(crate) async fn ingest_in(
@@ -767,6 +771,18 @@ pub(crate) async fn ingest_in(
         ChatOwner::Account(id) => ("accounts", "account_id", id.0),
         ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
     };
+    // One ingestion per owner at a time: two batches upserting the same new chats in
+    // different orders would deadlock. (An account or bot has one writer anyway; this makes
+    // an overlap, e.g. while a worker is replaced, wait instead of failing.)
+    sqlx::query("SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::integer)")
+        .bind(match owner {
+            ChatOwner::Account(_) => INGEST_LOCK_ACCOUNT,
+            ChatOwner::Bot(_) => INGEST_LOCK_BOT,
+        })
+        .bind(owner_id)
+        .execute(&mut **tx)
+        .await
+        .store_err(OP)?;
     let workspace: i64 =
         sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = $1"))
             .bind(owner_id)
