@@ -800,6 +800,14 @@ impl Handle {
         }
     }
 
+    /// How long QR login tokens exported from now on stay valid (30 s by default, as on
+    /// Telegram); shorter lets a test see a client regenerate its token.
+    pub fn set_qr_token_ttl(&self, ttl: Duration) {
+        self.shared
+            .qr_token_ttl
+            .store(ttl.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Removes all fault rules and latency.
     pub fn clear_faults(&self) {
         self.shared.faults.lock().clear();

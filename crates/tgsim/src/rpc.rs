@@ -577,7 +577,11 @@ fn export_login_token(c: &Call, import: Option<Vec<u8>>) -> R {
         return Err(bad("AUTH_TOKEN_INVALID"));
     }
     let token: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
-    let expires = now + 30;
+    let ttl = c
+        .shared
+        .qr_token_ttl
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let expires = now + i32::try_from(ttl).unwrap_or(i32::MAX);
     w.qr_tokens.push(world::QrToken {
         token: token.clone(),
         key_id: c.key_id,

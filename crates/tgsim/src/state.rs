@@ -90,6 +90,9 @@ pub(crate) struct KeyCounters {
 }
 
 /// Everything the listeners share.
+/// Seconds a QR login token is valid, as on Telegram.
+pub(crate) const DEFAULT_QR_TOKEN_TTL: u64 = 30;
+
 pub(crate) struct Shared {
     pub world: Mutex<World>,
     pub conns: Mutex<HashMap<u64, ConnEntry>>,
@@ -99,6 +102,8 @@ pub(crate) struct Shared {
     pub key_counters: Mutex<HashMap<u64, KeyCounters>>,
     pub bot_calls: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     pub connections_total: AtomicU64,
+    /// Seconds an exported QR login token stays valid.
+    pub qr_token_ttl: AtomicU64,
     pub bots: BotHub,
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
@@ -115,6 +120,7 @@ impl Shared {
             key_counters: Mutex::new(HashMap::new()),
             bot_calls: Mutex::new(BTreeMap::new()),
             connections_total: AtomicU64::new(0),
+            qr_token_ttl: AtomicU64::new(DEFAULT_QR_TOKEN_TTL),
             bots: BotHub::default(),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
