@@ -83,6 +83,27 @@ impl Db {
             .unwrap()
     }
 
+    /// Imports a Telethon string of tgsim `key` into the account and validates it.
+    async fn import_key(
+        &self,
+        sim: &tgsim::Handle,
+        settings: &switchboard_telegram::TelegramSettings,
+        id: AccountId,
+        key: [u8; 256],
+    ) -> Validation {
+        let imported = switchboard_sessions::parse_string(&telethon_string(sim, key)).unwrap();
+        let (_, v) = import_into_account(
+            settings,
+            Arc::clone(&self.store),
+            Arc::clone(&self.keyring),
+            id,
+            &imported,
+        )
+        .await
+        .unwrap();
+        v
+    }
+
     async fn load(
         &self,
         settings: &switchboard_telegram::TelegramSettings,
@@ -383,16 +404,7 @@ async fn revoked_import_is_unauthorized_and_export_round_trips_between_accounts(
     let key = sim.issue_auth_key();
     sim.register_auth_key(dave.id, key).unwrap();
     let first = db.account("15550303").await;
-    let imported = switchboard_sessions::parse_string(&telethon_string(&sim, key)).unwrap();
-    let (_, v) = import_into_account(
-        &settings,
-        Arc::clone(&db.store),
-        Arc::clone(&db.keyring),
-        first.id,
-        &imported,
-    )
-    .await
-    .unwrap();
+    let v = db.import_key(&sim, &settings, first.id, key).await;
     let Validation::Valid(profile) = v else {
         panic!("expected Valid")
     };
@@ -445,16 +457,7 @@ async fn a_stalled_consumer_loses_nothing_beyond_the_update_backlog() {
     settings.update_backlog = 20;
     let db = Db::new().await;
     let account = db.account("15550304").await;
-    let imported = switchboard_sessions::parse_string(&telethon_string(&sim, key)).unwrap();
-    let (_, validation) = import_into_account(
-        &settings,
-        Arc::clone(&db.store),
-        Arc::clone(&db.keyring),
-        account.id,
-        &imported,
-    )
-    .await
-    .unwrap();
+    let validation = db.import_key(&sim, &settings, account.id, key).await;
     assert!(matches!(validation, Validation::Valid(_)));
     let conn = connect_account(
         &settings,
