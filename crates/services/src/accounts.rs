@@ -459,14 +459,16 @@ async fn cycle(
         // Boxed: an update is large, and it is moved into the channel, out of it and into
         // the batch.
         let (tx, mut rx) = mpsc::channel::<Box<Update>>(4 * MAX_BATCH);
-        let reader = async move {
+        // A task of its own, so grammers' update bookkeeping runs on one core while the
+        // writer maps, stores and publishes on the other.
+        let mut reader = tokio::spawn(async move {
             loop {
                 let u = Box::new(stream.next().await.map_err(TgError::from)?);
                 if tx.send(u).await.is_err() {
                     return Ok::<(), TgError>(());
                 }
             }
-        };
+        });
         let writer = async {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -491,12 +493,21 @@ async fn cycle(
             }
             std::future::pending::<()>().await
         };
-        tokio::select! {
+        let end = tokio::select! {
             _ = cancel.cancelled() => Ok(End::Cancelled),
-            r = reader => r.map(|()| End::Cancelled),
+            r = &mut reader => match r {
+                Ok(r) => r.map(|()| End::Cancelled),
+                Err(_) => Err(TgError::Unexpected("the update reader stopped")),
+            },
             r = writer => r.map(|()| End::Cancelled),
             () = fetcher => Ok(End::Cancelled),
+        };
+        // The stream (and its client) is gone before the connection is closed below.
+        if !reader.is_finished() {
+            reader.abort();
+            let _ = reader.await;
         }
+        end
     }
     .await;
     inner
