@@ -374,6 +374,17 @@ where
     }
 }
 
+/// Asserts that a store result is the given error (a pattern of `StoreError`).
+#[macro_export]
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat) => {
+        match $result {
+            Err($pattern) => {}
+            other => panic!("expected {}, got {other:?}", stringify!($pattern)),
+        }
+    };
+}
+
 /// Turns each named `async fn(Arc<dyn Store>)` into two tests, `<name>::sqlite` and
 /// `<name>::postgres`, each on a fresh database. A function left out of the list is dead code,
 /// which clippy rejects.

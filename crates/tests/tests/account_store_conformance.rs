@@ -12,6 +12,7 @@ use switchboard_domain::{
     UpdateState, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
+use switchboard_tests::assert_err;
 use switchboard_tests::db::Stores;
 
 account_backend_tests!(
@@ -45,16 +46,6 @@ account_backend_tests!(
     messages_are_paged_newest_first,
     chats_and_messages_are_invisible_to_other_workspaces,
 );
-
-/// Asserts that a store result is the given error.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat) => {
-        match $result {
-            Err($pattern) => {}
-            other => panic!("expected {}, got {other:?}", stringify!($pattern)),
-        }
-    };
-}
 
 fn t(ms: i64) -> Timestamp {
     Timestamp(ms)

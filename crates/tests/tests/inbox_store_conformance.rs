@@ -15,6 +15,7 @@ use switchboard_domain::{
     WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
+use switchboard_tests::assert_err;
 use switchboard_tests::db::Stores;
 
 account_backend_tests!(
@@ -51,16 +52,6 @@ account_backend_tests!(
     next_due_is_the_earliest_queued_item,
     concurrent_claims_never_return_the_same_item,
 );
-
-/// Asserts that a store result is the given error.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat) => {
-        match $result {
-            Err($pattern) => {}
-            other => panic!("expected {}, got {other:?}", stringify!($pattern)),
-        }
-    };
-}
 
 fn t(ms: i64) -> Timestamp {
     Timestamp(ms)

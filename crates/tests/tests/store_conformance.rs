@@ -9,6 +9,7 @@ use switchboard_domain::{
     AuditEventId, Locale, NewAuditEvent, NewUser, NewWebSession, Role, Store, StoreError,
     Timestamp, User, UserId, Username, WorkspaceId,
 };
+use switchboard_tests::assert_err;
 use switchboard_tests::backend_tests;
 
 backend_tests!(
@@ -31,16 +32,6 @@ backend_tests!(
     audit_is_paged_newest_first_and_isolated_per_workspace,
     audit_is_listed_by_target,
 );
-
-/// Asserts that a store result is the given error.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat) => {
-        match $result {
-            Err($pattern) => {}
-            other => panic!("expected {}, got {other:?}", stringify!($pattern)),
-        }
-    };
-}
 
 fn t(ms: i64) -> Timestamp {
     Timestamp(ms)
