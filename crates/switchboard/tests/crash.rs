@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use switchboard_tests::db::{Backend, Stores, TestDb};
+use switchboard_tests::free_port;
 
 const BURST: usize = 10_000;
 const CUSTOMERS: usize = 10;
@@ -24,14 +25,6 @@ struct Rig {
     config: PathBuf,
     child: Option<Child>,
     url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Rig {

@@ -27,6 +27,7 @@ use switchboard_domain::{AccountStatus, Role, Timestamp};
 use switchboard_services::{NewMember, Secret};
 use switchboard_sessions::{AuthKey, ExportParams};
 use switchboard_tests::db::{Backend, TestDb};
+use switchboard_tests::free_port;
 
 /// How long accounts are left alone before their memory is read.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -48,14 +49,6 @@ fn rss_kib(pid: &str) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The simulator as a separate process.

@@ -56,7 +56,7 @@ impl Chrome {
                 return None;
             }
         }
-        let port = free_port();
+        let port = crate::free_port();
         let driver = match Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -343,13 +343,6 @@ fn stop_group(child: &mut Child) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
-}
-
-fn free_port() -> u16 {
-    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port for chromedriver: {e}"),
-    }
 }
 
 async fn wait_for_port(port: u16) {

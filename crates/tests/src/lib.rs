@@ -8,3 +8,11 @@ pub mod browser;
 pub mod db;
 pub mod live;
 pub mod sessions;
+
+/// A local TCP port that was free a moment ago (for a child process to listen on).
+pub fn free_port() -> u16 {
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("no free local port: {e}"),
+    }
+}
