@@ -141,13 +141,16 @@ pub(crate) async fn run_downloads(
     recorder: &Recorder<'_>,
 ) {
     while let Some(job) = queue.recv().await {
-        let Ok(_slot) = media.slots.acquire().await else {
-            return;
-        };
         let message = job.message;
         let mut attempt = 1;
         loop {
-            match fetch(media, client, (*job).clone()).await {
+            // A download slot (shared by all accounts) is held per attempt, not while waiting.
+            let Ok(slot) = media.slots.acquire().await else {
+                return;
+            };
+            let result = fetch(media, client, (*job).clone()).await;
+            drop(slot);
+            match result {
                 Ok(Some(updated)) => recorder.record(message, &updated).await,
                 Ok(None) => {}
                 Err(e) if attempt < DOWNLOAD_ATTEMPTS => {
