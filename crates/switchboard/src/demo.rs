@@ -131,9 +131,10 @@ pub async fn start_world(config: &mut crate::Config) -> anyhow::Result<DemoWorld
         .context("the demo world has no owner account")?;
     let users = sim.users();
     let bot = users.iter().find(|u| u.bot).cloned();
+    // People only: not bots, not the owner, not Telegram's service-notifications account.
     let customers = users
         .into_iter()
-        .filter(|u| !u.bot && u.id != owner.id)
+        .filter(|u| !u.bot && u.id != owner.id && u.id != tgsim::world::SERVICE_USER)
         .collect();
     Ok(DemoWorld {
         sim,
@@ -269,4 +270,26 @@ pub fn simulate_customers(
             n += 1;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[tokio::test]
+    async fn demo_customers_are_people_other_than_the_owner() {
+        let mut config = crate::Config::default();
+        let world = super::start_world(&mut config).await.unwrap();
+        assert!(!world.customers.is_empty());
+        for c in &world.customers {
+            assert!(!c.bot, "{} is a bot", c.first_name);
+            assert_ne!(c.id, world.owner.id);
+            assert_ne!(
+                c.id,
+                tgsim::world::SERVICE_USER,
+                "Telegram's service account does not write in as a customer"
+            );
+        }
+        world.sim.shutdown().await;
+    }
 }
