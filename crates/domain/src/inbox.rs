@@ -227,7 +227,27 @@ pub struct NewReply {
     pub random_id: i64,
 }
 
+/// A file an operator uploaded as an attachment, owned by their workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUpload {
+    /// The workspace it was uploaded in.
+    pub workspace: WorkspaceId,
+    /// The file store id (hex SHA-256 of the bytes).
+    pub file_id: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// MIME type as accepted.
+    pub mime_type: String,
+    /// Who uploaded it.
+    pub uploaded_by: UserId,
+}
+
 impl NewReply {
+    /// The file store id of the attachment, if any.
+    pub fn attachment_file(&self) -> Option<&str> {
+        self.media.get("file_id").and_then(|f| f.as_str())
+    }
+
     /// The entities as stored: `null` means none, and U+0000 is replaced (see [`crate::nul`]).
     pub fn stored_entities(&self) -> serde_json::Value {
         if self.entities.is_null() {
@@ -430,8 +450,12 @@ pub trait InboxStore: Send + Sync + 'static {
 
     // --- the outbox ---
 
+    /// Records that `upload.file_id` was uploaded in `upload.workspace` (again: no change).
+    async fn record_upload(&self, upload: &NewUpload, now: Timestamp) -> crate::StoreResult<()>;
+
     /// Writes a reply and its outbox item in one transaction. An operator replying to an
-    /// unassigned chat takes it.
+    /// unassigned chat takes it. An attachment must be an upload of the viewer's workspace,
+    /// else `Conflict("file_not_found")` — the same for another workspace's file as for none.
     async fn enqueue_reply(
         &self,
         viewer: &Viewer,

@@ -94,8 +94,14 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         max_chats: i32,
     ) -> StoreResult<Membership>;
-    /// Removes a member from a workspace.
-    async fn remove_membership(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<()>;
+    /// Removes a member from a workspace and, in the same transaction, unassigns the chats of
+    /// that workspace assigned to them (they return to the queue); returns those chats.
+    async fn remove_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<crate::account::Chat>>;
 
     // --- web sessions ---
 

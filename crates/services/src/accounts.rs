@@ -51,6 +51,34 @@ pub struct AccountWorker {
     pub ingested: u64,
 }
 
+/// Shortest time between two restarts of one workspace's clients.
+pub const RESTART_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Why a workspace's clients were not restarted.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// They were restarted less than [`RESTART_INTERVAL`] ago.
+    #[error("restarted too recently; retry in {retry_after_secs} s")]
+    TooSoon {
+        /// Seconds until a restart is allowed again.
+        retry_after_secs: u64,
+    },
+    /// The accounts could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tells every client to stop, then waits for each: closing 1,000 connections one after
+/// another took most of a restart.
+async fn stop_all(stopping: Vec<Running>) {
+    for r in &stopping {
+        r.cancel.cancel();
+    }
+    for Running { mut done, .. } in stopping {
+        let _ = done.wait_for(|d| *d).await;
+    }
+}
+
 struct Running {
     cancel: CancellationToken,
     done: tokio::sync::watch::Receiver<bool>,
@@ -68,6 +96,8 @@ struct Inner {
     clients: Mutex<HashMap<AccountId, switchboard_telegram::grammers_client::Client>>,
     media: Option<MediaDownloads>,
     running: Mutex<HashMap<AccountId, Running>>,
+    /// When each workspace's clients were last restarted on request.
+    restarts: Mutex<HashMap<WorkspaceId, std::time::Instant>>,
     workers: Mutex<HashMap<AccountId, AccountWorker>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -100,6 +130,7 @@ impl AccountSupervisor {
                 clients: Mutex::new(HashMap::new()),
                 media,
                 running: Mutex::new(HashMap::new()),
+                restarts: Mutex::new(HashMap::new()),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -201,21 +232,54 @@ impl AccountSupervisor {
         }
     }
 
-    /// Stops then starts every running account (the `restart_clients` control action).
+    /// Stops then starts every running account of every workspace.
     pub async fn restart_all(&self) -> Result<usize, StoreError> {
         let stopping: Vec<Running> = {
             let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
             running.drain().map(|(_, r)| r).collect()
         };
-        // Every client is told to stop first, then awaited: closing 1,000 connections one
-        // after another took most of a restart.
-        for r in &stopping {
-            r.cancel.cancel();
-        }
-        for Running { mut done, .. } in stopping {
-            let _ = done.wait_for(|d| *d).await;
-        }
+        stop_all(stopping).await;
         self.start_all().await
+    }
+
+    /// Stops then starts the active accounts of one workspace (the `restart_clients` control
+    /// action); at most once per [`RESTART_INTERVAL`] per workspace, also when asked in
+    /// parallel. Returns how many were started.
+    pub async fn restart_workspace(&self, workspace: WorkspaceId) -> Result<usize, RestartError> {
+        {
+            let mut restarts = self
+                .inner
+                .restarts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if let Some(since) = restarts.get(&workspace).map(|at| now.duration_since(*at))
+                && since < RESTART_INTERVAL
+            {
+                let left = RESTART_INTERVAL - since;
+                return Err(RestartError::TooSoon {
+                    retry_after_secs: left.as_secs().max(1),
+                });
+            }
+            restarts.insert(workspace, now);
+        }
+        let accounts: Vec<Account> = self
+            .inner
+            .store
+            .list_active_accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.workspace_id == workspace)
+            .collect();
+        let stopping: Vec<Running> = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            accounts
+                .iter()
+                .filter_map(|a| running.remove(&a.id))
+                .collect()
+        };
+        stop_all(stopping).await;
+        Ok(accounts.iter().filter(|a| self.start_loaded(a)).count())
     }
 
     /// True while the account's worker runs.

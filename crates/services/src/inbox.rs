@@ -6,7 +6,7 @@
 //! enforced by the queries themselves; this layer adds the events and the side effects (waking
 //! the outbox, telling Telegram a chat was read).
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, Event, EventBus};
 use crate::outbox::{Transport, Transports};
 use serde::Serialize;
 use serde_json::json;
@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{
     Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Direction, InboxStore, IngestOutcome, Message,
-    MessageEdit, MessageId, NewReply, Role, StoreError, StoreResult, Timestamp, UserId, Viewer,
-    WorkspaceId,
+    MessageEdit, MessageId, NewReply, NewUpload, Role, StoreError, StoreResult, Timestamp, UserId,
+    Viewer, WorkspaceId,
 };
 use tokio::sync::Notify;
 
@@ -215,6 +215,25 @@ impl Inbox {
         }
     }
 
+    /// After a member was removed (their chats unassigned with the membership): tells everyone
+    /// the chats are back in the queue, then gives the unresolved ones to online operators.
+    pub async fn member_removed(&self, workspace: WorkspaceId, member: UserId, released: &[Chat]) {
+        for chat in released {
+            self.publish_reassigned(Some(member), chat);
+            if !self.inner.auto_assign || chat.status == ChatStatus::Resolved {
+                continue;
+            }
+            match self.auto_assign(workspace, chat.id).await {
+                Ok(Some(assigned)) => {
+                    self.publish_taken(&assigned);
+                    self.publish_chat(&assigned);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(chat_id = %chat.id, error = %e, "auto-assignment failed"),
+            }
+        }
+    }
+
     /// Publishes `message_updated` for an edited or deleted message.
     pub async fn message_changed(&self, workspace: WorkspaceId, message: &Message) {
         if let Some(chat) = self.chat_of(workspace, message).await {
@@ -362,6 +381,43 @@ impl Inbox {
             .await
     }
 
+    /// The events of `events` the viewer may see now (a replay): each event's own audience
+    /// must admit the viewer, and an event about a chat only while the chat is still visible
+    /// to them — one reassigned away since is not replayed.
+    pub async fn still_visible(&self, viewer: &Viewer, events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+        let mut chats: HashMap<ChatId, bool> = HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            if !e.visible_to(viewer.workspace, viewer.user, viewer.role) {
+                continue;
+            }
+            if let Audience::Chat { chat_id, .. } = e.audience
+                && !viewer.role.is_admin()
+            {
+                let visible = match chats.get(&chat_id) {
+                    Some(v) => *v,
+                    None => {
+                        let v = match self.inner.store.get_chat(viewer, chat_id).await {
+                            Ok(_) => true,
+                            Err(StoreError::NotFound) => false,
+                            Err(err) => {
+                                tracing::warn!(chat_id = %chat_id, error = %err, "replay visibility check failed");
+                                false
+                            }
+                        };
+                        chats.insert(chat_id, v);
+                        v
+                    }
+                };
+                if !visible {
+                    continue;
+                }
+            }
+            out.push(e);
+        }
+        out
+    }
+
     /// One message.
     pub async fn message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
         self.inner.store.get_message(viewer, message).await
@@ -428,6 +484,14 @@ impl Inbox {
             .await?;
         self.publish_reassigned(before, &chat);
         Ok(chat)
+    }
+
+    /// Records an uploaded attachment as its workspace's.
+    pub async fn record_upload(&self, upload: &NewUpload) -> StoreResult<()> {
+        self.inner
+            .store
+            .record_upload(upload, Timestamp::now())
+            .await
     }
 
     /// Queues a reply (message and outbox item in one transaction) and wakes the sender.

@@ -19,8 +19,8 @@ use switchboard_domain::nul::{clean, clean_json};
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult, Timestamp,
-    UserId, Viewer, WorkspaceId, stored_updates,
+    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult,
+    Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -615,6 +615,23 @@ impl InboxStore for PgStore {
 
     // --- the outbox ---
 
+    async fn record_upload(&self, upload: &NewUpload, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO uploads (workspace_id, file_id, size, mime_type, uploaded_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, file_id) DO NOTHING",
+        )
+        .bind(upload.workspace.0)
+        .bind(&upload.file_id)
+        .bind(upload.size)
+        .bind(&upload.mime_type)
+        .bind(upload.uploaded_by.0)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .store_err("record_upload")?;
+        Ok(())
+    }
+
     async fn enqueue_reply(
         &self,
         viewer: &Viewer,
@@ -625,6 +642,19 @@ impl InboxStore for PgStore {
         const OP: &str = "enqueue_reply";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let current = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
+        if let Some(file) = reply.attachment_file() {
+            let owned: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM uploads WHERE workspace_id = $1 AND file_id = $2",
+            )
+            .bind(viewer.workspace.0)
+            .bind(file)
+            .fetch_optional(&mut *tx)
+            .await
+            .store_err(OP)?;
+            if owned.is_none() {
+                return Err(StoreError::Conflict("file_not_found"));
+            }
+        }
         let take = current.assignee_id.is_none() && !viewer.role.is_admin();
         let row = sqlx::query(&format!(
             "INSERT INTO messages (chat_id, direction, text, entities, media, reply_to_tg_id, \

@@ -1,14 +1,15 @@
 //! The SQL of every store operation on PostgreSQL, and the mapping between rows and domain models.
 
 use crate::PgStore;
+use crate::accounts::{CHAT_COLUMNS, read_chat};
 use crate::error::{ResultExt, corrupt};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use switchboard_domain::{
-    AuditEvent, AuditEventId, Locale, Membership, NewAuditEvent, NewUser, NewWebSession, Role,
-    Store, StoreError, StoreResult, Timestamp, User, UserCredentials, UserId, Username, WebSession,
-    WebSessionId, Workspace, WorkspaceId,
+    AuditEvent, AuditEventId, Chat, Locale, Membership, NewAuditEvent, NewUser, NewWebSession,
+    Role, Store, StoreError, StoreResult, Timestamp, User, UserCredentials, UserId, Username,
+    WebSession, WebSessionId, Workspace, WorkspaceId,
 };
 
 const USER_COLUMNS: &str = "id, username, display_name, locale, disabled, created_at";
@@ -286,14 +287,38 @@ impl Store for PgStore {
         read_membership(OP, &row)
     }
 
-    async fn remove_membership(&self, workspace: WorkspaceId, user: UserId) -> StoreResult<()> {
+    async fn remove_membership(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Chat>> {
+        const OP: &str = "remove_membership";
+        let mut tx = self.pool.begin().await.store_err(OP)?;
         let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
             .bind(workspace.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .store_err("remove_membership")?;
-        one_row(done.rows_affected())
+            .store_err(OP)?;
+        one_row(done.rows_affected())?;
+        let rows = sqlx::query(&format!(
+            "UPDATE chats SET assignee_id = NULL, updated_at = $3 \
+             WHERE workspace_id = $1 AND assignee_id = $2 RETURNING {CHAT_COLUMNS}"
+        ))
+        .bind(workspace.0)
+        .bind(user.0)
+        .bind(now.0)
+        .fetch_all(&mut *tx)
+        .await
+        .store_err(OP)?;
+        let mut chats = rows
+            .iter()
+            .map(|r| read_chat(OP, r))
+            .collect::<StoreResult<Vec<Chat>>>()?;
+        chats.sort_by_key(|c| c.id);
+        tx.commit().await.store_err(OP)?;
+        Ok(chats)
     }
 
     // --- web sessions ---

@@ -84,6 +84,16 @@ impl TestApp {
         Some(app)
     }
 
+    /// Creates another workspace with `owner` (an owner, with [`PASSWORD`]) and signs them in.
+    pub async fn other_workspace(&self, name: &str, owner: &str) -> (WorkspaceId, Browser) {
+        let ws = match self.store.create_workspace(name, Timestamp::now()).await {
+            Ok(ws) => ws.id,
+            Err(e) => panic!("workspace: {e}"),
+        };
+        self.add_user(ws, owner, Role::Owner).await;
+        (ws, self.login(owner, PASSWORD).await)
+    }
+
     /// The database behind the server, with raw SQL for counting rows.
     pub fn stores(&self) -> Option<crate::db::Stores> {
         self.db.as_ref().map(TestDb::stores)
@@ -347,6 +357,32 @@ macro_rules! app_tests {
                     let Some(app) = $crate::app::TestApp::spawn($crate::db::Backend::Postgres, |_c| { $(super::$tweak(_c);)? }).await else { return };
                     super::$name(&app).await;
                     app.stop().await;
+                }
+            }
+        )+
+    };
+}
+
+/// [`app_tests!`] for `async fn(TestApp) -> TestApp`: tests that take the app by value (to
+/// restart it) and hand it back to be stopped.
+#[macro_export]
+macro_rules! owned_app_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                async fn run(backend: $crate::db::Backend) {
+                    let Some(app) = $crate::app::TestApp::spawn(backend, |_| {}).await else { return };
+                    super::$name(app).await.stop().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::db::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::db::Backend::Postgres).await;
                 }
             }
         )+

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, IncomingMessage, Message, MessageId, NewAccount, NewBot,
-    NewReply, NewUser, OutboxItem, PeerKind, Role, StoreError, Timestamp, UserId, Username, Viewer,
-    WorkspaceId,
+    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, Role, StoreError, Timestamp, UserId,
+    Username, Viewer, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -51,6 +51,8 @@ account_backend_tests!(
     recovery_requeues_account_items_and_fails_bot_items,
     next_due_is_the_earliest_queued_item,
     concurrent_claims_never_return_the_same_item,
+    removing_a_member_unassigns_their_chats_of_that_workspace,
+    an_attachment_must_be_an_upload_of_the_viewers_workspace,
 );
 
 fn t(ms: i64) -> Timestamp {
@@ -1988,4 +1990,143 @@ async fn concurrent_claims_never_return_the_same_item(db: Stores) {
         .await,
         CHATS
     );
+}
+
+// --- workspace boundaries ---
+
+async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
+    let w = world(&db).await;
+    let open = account_chat(&db, &w, 5, 100).await;
+    let resolved = account_chat(&db, &w, 6, 110).await;
+    let kept = account_chat(&db, &w, 7, 120).await;
+    assign(&db, &w.admin, open.id, Some(&w.op1)).await;
+    assign(&db, &w.admin, resolved.id, Some(&w.op1)).await;
+    db.inbox
+        .set_chat_status(&w.admin, resolved.id, ChatStatus::Resolved, t(6))
+        .await
+        .unwrap();
+    assign(&db, &w.admin, kept.id, Some(&w.op2)).await;
+    // op1 also works in the other workspace, on one of its chats.
+    db.store
+        .add_membership(w.other_ws, w.op1.user, Role::Operator, 5, t(1))
+        .await
+        .unwrap();
+    let elsewhere = bot_chat(&db, w.other_bot.id, 8, 130).await;
+    assign(&db, &w.outsider, elsewhere.id, Some(&w.op1)).await;
+
+    let released = db
+        .store
+        .remove_membership(w.ws, w.op1.user, t(7_000))
+        .await
+        .unwrap();
+    let ids: Vec<ChatId> = released.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [open.id, resolved.id]);
+    assert!(released.iter().all(|c| c.assignee_id.is_none()));
+    for chat in [open.id, resolved.id] {
+        let now = db.inbox.get_chat(&w.admin, chat).await.unwrap();
+        assert_eq!(now.assignee_id, None, "back in the queue");
+    }
+    assert_eq!(
+        db.inbox
+            .get_chat(&w.admin, kept.id)
+            .await
+            .unwrap()
+            .assignee_id,
+        Some(w.op2.user),
+        "another operator's chat stays theirs"
+    );
+    assert_eq!(
+        db.inbox
+            .get_chat(&w.outsider, elsewhere.id)
+            .await
+            .unwrap()
+            .assignee_id,
+        Some(w.op1.user),
+        "the other workspace's assignment is untouched"
+    );
+    assert_err!(
+        db.store.get_membership(w.ws, w.op1.user).await,
+        StoreError::NotFound
+    );
+    assert!(
+        db.store
+            .get_membership(w.other_ws, w.op1.user)
+            .await
+            .is_ok()
+    );
+    // A second removal finds nothing.
+    assert_err!(
+        db.store.remove_membership(w.ws, w.op1.user, t(8_000)).await,
+        StoreError::NotFound
+    );
+}
+
+fn upload(ws: WorkspaceId, by: &Viewer, file_id: &str) -> NewUpload {
+    NewUpload {
+        workspace: ws,
+        file_id: file_id.to_string(),
+        size: 70,
+        mime_type: "image/png".to_string(),
+        uploaded_by: by.user,
+    }
+}
+
+fn with_attachment(file_id: &str, random_id: i64) -> NewReply {
+    let mut r = reply("the plan", random_id);
+    r.media = json!({"kind": "photo", "file_id": file_id, "mime_type": "image/png"});
+    r
+}
+
+async fn an_attachment_must_be_an_upload_of_the_viewers_workspace(db: Stores) {
+    let w = world(&db).await;
+    let ours = "ab".repeat(32);
+    let unknown = "cd".repeat(32);
+    db.inbox
+        .record_upload(&upload(w.ws, &w.op1, &ours), t(10))
+        .await
+        .unwrap();
+    db.inbox
+        .record_upload(&upload(w.ws, &w.op1, &ours), t(11))
+        .await
+        .unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM uploads").await, 1);
+
+    let chat = account_chat(&db, &w, 5, 100).await;
+    let (message, _) = db
+        .inbox
+        .enqueue_reply(&w.admin, chat.id, &with_attachment(&ours, 1), t(1_000))
+        .await
+        .unwrap();
+    assert_eq!(message.media["file_id"], ours.as_str());
+
+    // The other workspace knows the id, but the file is not its upload: the same answer as
+    // for an id nobody uploaded, and nothing is written.
+    let theirs = bot_chat(&db, w.other_bot.id, 9, 200).await;
+    let before = count(&db, "SELECT count(*) FROM messages").await;
+    for (file, random_id) in [(&ours, 2), (&unknown, 3)] {
+        assert_err!(
+            db.inbox
+                .enqueue_reply(
+                    &w.outsider,
+                    theirs.id,
+                    &with_attachment(file, random_id),
+                    t(2_000)
+                )
+                .await,
+            StoreError::Conflict("file_not_found")
+        );
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM messages").await, before);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 1);
+
+    // Once the other workspace uploads the same bytes, the file is its own too.
+    db.inbox
+        .record_upload(&upload(w.other_ws, &w.outsider, &ours), t(12))
+        .await
+        .unwrap();
+    db.inbox
+        .enqueue_reply(&w.outsider, theirs.id, &with_attachment(&ours, 4), t(3_000))
+        .await
+        .unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM uploads").await, 2);
 }

@@ -120,6 +120,7 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
             "message_edits",
             "messages",
             "outbox",
+            "uploads",
             "users",
             "web_sessions",
             "workspaces"
@@ -496,13 +497,20 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
         StoreError::NotFound
     );
 
-    store.remove_membership(acme.id, boris.id).await.unwrap();
+    assert!(
+        store
+            .remove_membership(acme.id, boris.id, t(9_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "boris had no chats"
+    );
     assert_err!(
         store.get_membership(acme.id, boris.id).await,
         StoreError::NotFound
     );
     assert_err!(
-        store.remove_membership(acme.id, boris.id).await,
+        store.remove_membership(acme.id, boris.id, t(9_000)).await,
         StoreError::NotFound
     );
     assert_eq!(
@@ -745,7 +753,7 @@ async fn sessions_need_a_membership_and_end_with_it(store: Arc<dyn Store>) {
         .create_web_session(&session(2, anna, ws, 5_000))
         .await
         .unwrap();
-    store.remove_membership(ws, anna).await.unwrap();
+    store.remove_membership(ws, anna, t(1_000)).await.unwrap();
     assert_eq!(
         store.find_web_session(&token(2), t(1_000)).await.unwrap(),
         None

@@ -131,8 +131,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict("assign_forbidden") => {
                 ApiError::new(StatusCode::FORBIDDEN, "assign_forbidden")
             }
-            StoreError::Conflict("not_a_member") => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_member")
+            StoreError::Conflict(code @ ("not_a_member" | "file_not_found")) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
             }
             StoreError::Conflict(code @ ("not_failed" | "bot_exists" | "account_exists")) => {
                 ApiError::new(StatusCode::CONFLICT, code)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json as j};
 use switchboard_domain::{
     AccountId, AssigneeFilter, BotId, ChatFilter, ChatId, ChatStatus, MessageId, NewReply,
-    Timestamp, UserId, Viewer,
+    NewUpload, Timestamp, UserId, Viewer,
 };
 use switchboard_files::{FileError, FileId};
 use switchboard_services::SessionContext;
@@ -411,7 +411,7 @@ fn is_safe_inline_mime(m: &str) -> bool {
     (status = 422, description = "validation_failed", body = ErrorBody)))]
 async fn upload_file(
     State(state): State<AppState>,
-    Member(_ctx): Member,
+    Member(ctx): Member,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large");
@@ -440,6 +440,7 @@ async fn upload_file(
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_not_allowed")
         })?;
         let stored = writer.commit().await.map_err(file_error)?;
+        record_upload(&state, &ctx, &stored, &mime).await?;
         return Ok((
             StatusCode::CREATED,
             axum::Json(j!({
@@ -453,6 +454,23 @@ async fn upload_file(
             .into_response());
     }
     Err(invalid())
+}
+
+/// Records the upload as its workspace's, the only one whose replies may attach it.
+async fn record_upload(
+    state: &AppState,
+    ctx: &SessionContext,
+    stored: &switchboard_files::StoredFile,
+    mime: &str,
+) -> Result<(), ApiError> {
+    let upload = NewUpload {
+        workspace: ctx.membership.workspace_id,
+        file_id: stored.sha256.to_hex(),
+        size: i64::try_from(stored.size).unwrap_or(i64::MAX),
+        mime_type: mime.to_string(),
+        uploaded_by: ctx.user.id,
+    };
+    Ok(state.inbox().record_upload(&upload).await?)
 }
 
 fn file_error(e: FileError) -> ApiError {

@@ -4,10 +4,12 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody, json};
 use crate::session::Admin;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{AuditEvent, AuditEventId};
 use switchboard_services::WorkerStatus;
+use switchboard_services::accounts::RestartError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -106,13 +108,15 @@ async fn status(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Resp
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlRequest {
-    /// `restart_clients`: stop and start every account client.
+    /// `restart_clients`: stop and start the account clients of the caller's workspace.
     pub action: String,
 }
 
-/// Runs a control action (admins only, audited).
+/// Runs a control action on the caller's workspace (owners and admins only, audited, at most
+/// once per 30 seconds per workspace).
 #[utoipa::path(post, path = "/api/v1/system/control", tag = "system", request_body = ControlRequest, responses(
     (status = 200, description = "`{action, restarted}`", body = Object),
+    (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
     (status = 422, description = "validation_failed: unknown action", body = ErrorBody)))]
 async fn control(
     State(state): State<AppState>,
@@ -121,11 +125,23 @@ async fn control(
 ) -> Result<Response, ApiError> {
     if req.action != "restart_clients" {
         return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         ));
     }
-    let n = state.accounts().supervisor().restart_all().await?;
+    let n = match state
+        .accounts()
+        .supervisor()
+        .restart_workspace(ctx.membership.workspace_id)
+        .await
+    {
+        Ok(n) => n,
+        Err(RestartError::TooSoon { retry_after_secs }) => {
+            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+                .retry_after(retry_after_secs));
+        }
+        Err(RestartError::Store(e)) => return Err(e.into()),
+    };
     switchboard_services::audit::Audit::new("system.restart_clients")
         .workspace(ctx.membership.workspace_id)
         .actor(ctx.user.id)

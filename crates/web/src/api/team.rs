@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{Membership, Role, User, UserId};
+use switchboard_domain::{Membership, Role, Timestamp, User, UserId};
 use switchboard_services::NewMember;
 use switchboard_services::audit::Audit;
 use utoipa::ToSchema;
@@ -214,7 +214,10 @@ async fn remove_member(
     {
         return Err(ApiError::forbidden());
     }
-    state.store().remove_membership(ws, UserId(user_id)).await?;
+    let released = state
+        .store()
+        .remove_membership(ws, UserId(user_id), Timestamp::now())
+        .await?;
     state
         .store()
         .delete_user_web_sessions(UserId(user_id))
@@ -224,7 +227,12 @@ async fn remove_member(
         .actor(ctx.user.id)
         .target(format!("user:{user_id}"))
         .ip(client_ip(&ext).as_deref())
+        .details(serde_json::json!({"chats_released": released.len()}))
         .record(state.store())
+        .await;
+    state
+        .inbox()
+        .member_removed(ws, UserId(user_id), &released)
         .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
