@@ -304,6 +304,16 @@ impl AuthService {
     /// Resolves a session token to its identity, sliding the expiry; `None` if unknown,
     /// expired (idle or absolute) or the user lost access.
     pub async fn authenticate(&self, token: &str) -> Result<Option<SessionContext>, AuthError> {
+        self.resolve(token, true).await
+    }
+
+    /// [`AuthService::authenticate`] without sliding the expiry: whether a session is still valid,
+    /// for checks that are not the member's activity (an open WebSocket).
+    pub async fn check(&self, token: &str) -> Result<Option<SessionContext>, AuthError> {
+        self.resolve(token, false).await
+    }
+
+    async fn resolve(&self, token: &str, slide: bool) -> Result<Option<SessionContext>, AuthError> {
         let now = Timestamp::now();
         let hash = token_hash(token);
         let Some(session) = self.store.find_web_session(&hash, now).await? else {
@@ -326,8 +336,11 @@ impl AuthService {
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        // Sliding expiry, written at most once a minute to keep reads cheap.
-        if now.0 - session.last_seen_at.0 >= 60_000 {
+        // Sliding expiry, written at most once a minute (or a quarter of the idle timeout when
+        // that is shorter) to keep reads cheap.
+        let every = self.policy.session_idle.min(Duration::from_secs(240)) / 4;
+        let every = i64::try_from(every.as_millis()).unwrap_or(60_000);
+        if slide && now.0 - session.last_seen_at.0 >= every {
             self.store
                 .touch_web_session(&hash, now, now.plus(self.policy.session_idle))
                 .await?;

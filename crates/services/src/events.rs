@@ -2,6 +2,13 @@
 //! updates) is published here once and fanned out to WebSocket clients, each of which receives
 //! only what its permissions allow. Events carry increasing ids; a recent window is kept so a
 //! client that reconnects with its last event id receives what it missed.
+//!
+//! Ids carry the process's boot epoch: the first id of a process is its start time in
+//! microseconds since the Unix epoch, and ids count up from there. An id a client kept from an
+//! earlier process (or from a process that started later, when clocks disagree) is therefore
+//! outside this process's range, and [`EventBus::since`] tells the client to reload instead of
+//! replaying from a number that means something else now. Ids stay below 2^53, so JavaScript
+//! holds them exactly.
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -34,7 +41,7 @@ pub enum Audience {
 /// One published event.
 #[derive(Clone, Debug)]
 pub struct Event {
-    /// Increasing id (per process).
+    /// Increasing id; the first of a process is its boot epoch (see the module docs).
     pub id: u64,
     /// The workspace it belongs to.
     pub workspace: WorkspaceId,
@@ -86,6 +93,7 @@ struct BusInner {
     tx: broadcast::Sender<Arc<Event>>,
     recent: Mutex<VecDeque<Arc<Event>>>,
     next_id: Mutex<u64>,
+    first_id: u64,
     window: usize,
 }
 
@@ -96,14 +104,21 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    /// A bus that keeps the last `window` events for replay.
+    /// A bus that keeps the last `window` events for replay; its ids start at the boot epoch.
     pub fn new(window: usize) -> Self {
+        Self::starting_at(window, boot_epoch())
+    }
+
+    /// A bus whose first event gets the id `first_id` (at least 1).
+    pub fn starting_at(window: usize, first_id: u64) -> Self {
+        let first_id = first_id.max(1);
         let (tx, _) = broadcast::channel(window.clamp(16, 65_536));
         Self {
             inner: Arc::new(BusInner {
                 tx,
                 recent: Mutex::new(VecDeque::with_capacity(window.min(65_536))),
-                next_id: Mutex::new(1),
+                next_id: Mutex::new(first_id),
+                first_id,
                 window: window.max(1),
             }),
         }
@@ -150,21 +165,45 @@ impl EventBus {
         self.inner.tx.subscribe()
     }
 
-    /// Events after `last_id` still in the window; `None` if some were already forgotten
-    /// (the client must then reload its state).
+    /// Events after `last_id` still in the window; `None` if some were already forgotten or
+    /// `last_id` is not an id of this process (the client must then reload its state).
     pub fn since(&self, last_id: u64) -> Option<Vec<Arc<Event>>> {
         let recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let oldest = recent.front().map(|e| e.id).unwrap_or(last_id + 1);
+        if !self.is_ours(last_id) {
+            return None;
+        }
+        let oldest = recent.front().map_or(last_id + 1, |e| e.id);
         if last_id + 1 < oldest {
             return None;
         }
         Some(recent.iter().filter(|e| e.id > last_id).cloned().collect())
     }
 
-    /// The id of the newest event (0 if none).
-    pub fn last_id(&self) -> u64 {
-        self.inner.next_id.lock().map(|n| *n - 1).unwrap_or(0)
+    /// True if `id` was handed out by this process: an event's id, or the "nothing yet" id just
+    /// before the first.
+    pub fn is_ours(&self, id: u64) -> bool {
+        (self.inner.first_id - 1..=self.last_id()).contains(&id)
     }
+
+    /// The id of the newest event (the one before [`EventBus::first_id`] if none).
+    pub fn last_id(&self) -> u64 {
+        self.inner
+            .next_id
+            .lock()
+            .map_or(self.inner.first_id - 1, |n| *n - 1)
+    }
+
+    /// The id of this process's first event.
+    pub fn first_id(&self) -> u64 {
+        self.inner.first_id
+    }
+}
+
+/// Now in microseconds since the Unix epoch, the first event id of this process.
+fn boot_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1))
 }
 
 #[cfg(test)]
@@ -175,7 +214,7 @@ mod tests {
 
     #[test]
     fn visibility_rules() {
-        let bus = EventBus::new(10);
+        let bus = EventBus::starting_at(10, 1);
         let ws = WorkspaceId(1);
         bus.publish(
             ws,
@@ -202,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn replay_window_and_live_subscription() {
-        let bus = EventBus::new(3);
+        let bus = EventBus::starting_at(3, 1);
         let mut rx = bus.subscribe();
         for i in 0..5 {
             bus.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({"i": i}));
@@ -219,5 +258,23 @@ mod tests {
             "event 2 was forgotten: the client must reload"
         );
         assert_eq!(bus.since(5).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn ids_of_another_process_require_a_reload() {
+        let before = EventBus::new(10);
+        let id = before.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({}));
+        assert!(id < 1 << 53, "JavaScript holds the id exactly");
+        // The restarted process: a later boot epoch.
+        let after = EventBus::starting_at(10, id + 1_000_000);
+        assert!(after.since(id).is_none(), "an id from before the restart");
+        assert!(after.since(after.last_id()).unwrap().is_empty());
+        after.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({}));
+        assert_eq!(after.since(after.first_id() - 1).unwrap().len(), 1);
+        assert!(
+            after.since(after.last_id() + 5).is_none(),
+            "an id this process never handed out (a clock that went back)"
+        );
+        assert!(after.first_id() > id);
     }
 }

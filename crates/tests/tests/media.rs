@@ -158,7 +158,11 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
     assert_eq!(stored.len(), 2, "{stored:?}");
 
     // Each download was announced.
-    let events = app.running.events.since(0).unwrap();
+    let events = app
+        .running
+        .events
+        .since(app.running.events.first_id() - 1)
+        .unwrap();
     let updates: Vec<Value> = events
         .iter()
         .filter(|e| e.name == "message_updated")

@@ -772,6 +772,9 @@
         onChatMessages(f);
         break;
       case "resync_required":
+        // The server restarted or our last event is too old: the event id starts again from
+        // the server's, and the list, the members and the open chat are fetched anew.
+        if (typeof f.last_event_id === "number") state.lastEventId = f.last_event_id;
         loadChats(true);
         loadMembers();
         if (state.open) openChat(state.open, true);

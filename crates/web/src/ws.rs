@@ -1,7 +1,9 @@
 //! `/ws`: the real-time channel. Authenticated by the session cookie (and the page's origin),
 //! it streams the events the member may see as deltas, replays what a reconnecting client
-//! missed (`?last_event_id=N`), and answers client commands. The session is re-checked
-//! periodically, so a removed member or an expired session is disconnected.
+//! missed (`?last_event_id=N`, re-checked against what the member may see now; an id from
+//! before a restart answers `resync_required`), and answers client commands. The session is
+//! re-checked periodically without sliding its expiry, so a removed member or an expired
+//! session is disconnected, and an open socket alone does not keep a session alive.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -98,16 +100,27 @@ async fn serve(
     if let Some(last) = last {
         match state.events().since(last) {
             Some(missed) => {
-                for e in missed.iter().filter(|e| e.visible_to(ws_id, user, role)) {
-                    if socket.send(frame(e)).await.is_err() {
+                sent_up_to = missed.last().map_or(last, |e| e.id);
+                // Visibility is that of now, not of when the events were published: a chat
+                // reassigned meanwhile is not replayed to the operator who lost it.
+                let viewer = Viewer {
+                    workspace: ws_id,
+                    user,
+                    role,
+                };
+                for e in state.inbox().still_visible(&viewer, missed).await {
+                    if socket.send(frame(&e)).await.is_err() {
                         return;
                     }
                 }
-                sent_up_to = missed.last().map(|e| e.id).unwrap_or(last);
             }
             None => {
+                // The id is from another process (a restart) or too old: the client reloads,
+                // and every event from the subscription on is sent.
+                sent_up_to = 0;
+                let now = state.events().last_id();
                 if socket
-                    .send(control("resync_required", json!({})))
+                    .send(control("resync_required", json!({"last_event_id": now})))
                     .await
                     .is_err()
                 {
@@ -140,7 +153,9 @@ async fn serve(
             Err(e) => tracing::warn!(error = %e, "could not list the initial chats"),
         }
     }
-    let mut recheck = tokio::time::interval(Duration::from_secs(30));
+    // Often enough that a session is ended within a quarter of its idle timeout.
+    let idle = state.auth().policy().session_idle;
+    let mut recheck = tokio::time::interval((idle / 4).clamp(RECHECK_MIN, RECHECK_MAX));
     recheck.tick().await;
     loop {
         tokio::select! {
@@ -191,7 +206,8 @@ async fn serve(
                 }
             }
             _ = recheck.tick() => {
-                match state.auth().authenticate(&token).await {
+                // A check, not a use: an open socket does not keep the session alive.
+                match state.auth().check(&token).await {
                     Ok(Some(fresh)) => role = fresh.membership.role,
                     _ => {
                         let _ = socket.send(control("session_ended", json!({}))).await;
@@ -204,6 +220,9 @@ async fn serve(
     }
 }
 
+/// Bounds of the interval at which an open socket re-checks its session.
+const RECHECK_MIN: Duration = Duration::from_millis(250);
+const RECHECK_MAX: Duration = Duration::from_secs(30);
 /// Most frames written before one flush.
 const MAX_FEED: usize = 64;
 /// Chats sent on connect.
