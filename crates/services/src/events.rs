@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{ChatId, Role, UserId, WorkspaceId};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 /// Who may see an event within its workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -95,6 +96,7 @@ struct BusInner {
     next_id: Mutex<u64>,
     first_id: u64,
     window: usize,
+    closed: CancellationToken,
 }
 
 impl Default for EventBus {
@@ -120,6 +122,7 @@ impl EventBus {
                 next_id: Mutex::new(first_id),
                 first_id,
                 window: window.max(1),
+                closed: CancellationToken::new(),
             }),
         }
     }
@@ -191,6 +194,17 @@ impl EventBus {
             .next_id
             .lock()
             .map_or(self.inner.first_id - 1, |n| *n - 1)
+    }
+
+    /// Tells every live subscriber to end (the server is stopping): open sockets close and
+    /// their clients reconnect, to the next process.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+    }
+
+    /// Resolves once [`EventBus::close`] was called.
+    pub async fn closed(&self) {
+        self.inner.closed.cancelled().await;
     }
 
     /// The id of this process's first event.

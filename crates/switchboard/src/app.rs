@@ -127,6 +127,8 @@ impl Running {
     /// Stops accepting requests, lets in-flight ones finish and stops the workers.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        // Open WebSockets are not requests the graceful shutdown waits for: they are closed.
+        self.events.close();
         let served = self.server.await.context("server task")?;
         served.context("serving HTTP")?;
         if !self

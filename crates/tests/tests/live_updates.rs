@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use switchboard_services::Audience;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
@@ -13,6 +14,7 @@ use switchboard_tests::live::{
     open_ws, wait_frame,
 };
 use switchboard_tests::{app_tests, owned_app_tests};
+use tokio_tungstenite::tungstenite::Message;
 
 owned_app_tests!(a_client_connected_before_a_restart_receives_messages_after_it);
 
@@ -71,6 +73,22 @@ async fn stored(b: &Browser, chat: i64, text: &str) {
     .await;
 }
 
+/// Waits for the server to close the socket as it stops (code 1012, "service restart"), so
+/// the page reconnects instead of waiting on a socket nobody serves.
+async fn closed_for_restart(ws: &mut Ws) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), 1012);
+                return;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the socket was not closed for the restart: {other:?}"),
+        }
+    }
+}
+
 /// The id of the newest event among `frames`, as the inbox page tracks it.
 fn newest_id(frames: &[Value], before: u64) -> u64 {
     frames
@@ -118,8 +136,8 @@ async fn a_client_connected_before_a_restart_receives_messages_after_it(app: Tes
     last = newest_id(&frames_within(&mut ws, 300).await, last);
     assert!(last >= 500, "the page has seen the burst");
 
-    drop(ws);
     let app = app.restart().await;
+    closed_for_restart(&mut ws).await;
     // The page reconnects with the last id it processed, on the same session.
     let mut ws = open_ws(&app, &admin, Some(last)).await.unwrap();
     wait_frame(&mut ws, "hello", 5, |_| true).await;

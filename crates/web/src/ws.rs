@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::locale::cookie;
 use crate::session::same_origin;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -204,6 +204,12 @@ async fn serve(
                     }
                     Err(RecvError::Closed) => return,
                 }
+            }
+            () = state.events().closed() => {
+                // The server is stopping: the client reconnects to the next process.
+                let close = CloseFrame { code: close_code::RESTART, reason: "restarting".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
             }
             _ = recheck.tick() => {
                 // A check, not a use: an open socket does not keep the session alive.
