@@ -19,6 +19,9 @@ use switchboard_domain::{
 };
 use tokio::sync::Notify;
 
+/// The event telling a removed member's sockets to re-check their session.
+pub const MEMBER_REMOVED: &str = "member_removed";
+
 /// The audience of events about `chat`.
 pub fn chat_audience(chat: &Chat) -> Audience {
     Audience::Chat {
@@ -218,6 +221,14 @@ impl Inbox {
     /// After a member was removed (their chats unassigned with the membership): tells everyone
     /// the chats are back in the queue, then gives the unresolved ones to online operators.
     pub async fn member_removed(&self, workspace: WorkspaceId, member: UserId, released: &[Chat]) {
+        // Their open sockets re-check the session at once and end, instead of receiving the
+        // workspace's events until their next periodic check.
+        self.inner.events.publish(
+            workspace,
+            Audience::User { user_id: member },
+            MEMBER_REMOVED,
+            json!({}),
+        );
         for chat in released {
             self.publish_reassigned(Some(member), chat);
             if !self.inner.auto_assign || chat.status == ChatStatus::Resolved {

@@ -232,6 +232,8 @@ async fn a_removed_members_chats_return_to_the_queue(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(now["chat"]["assignee_id"], op2_id, "{now}");
-    // The removed operator's session is gone with the membership.
+    // The removed operator's session is gone with the membership, and their open socket is
+    // ended at once (not at its next periodic check, 30 s later).
+    wait_frame(&mut op_ws, "session_ended", 5, |_| true).await;
     assert_eq!(op.get("/api/v1/chats").await.status(), 401);
 }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 use switchboard_domain::{ChatFilter, ChatId, MessageId, StoreError, UserId, Viewer, WorkspaceId};
+use switchboard_services::inbox::MEMBER_REMOVED;
 use switchboard_services::{Event, Inbox, SessionContext};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
@@ -184,6 +185,9 @@ async fn serve(
                         while let Some(e) = next.take() {
                             if e.id > sent_up_to && e.visible_to(ws_id, user, role) {
                                 sent_up_to = e.id;
+                                if e.name == MEMBER_REMOVED {
+                                    recheck.reset_immediately();
+                                }
                                 if socket.feed(frame(&e)).await.is_err() {
                                     return;
                                 }
