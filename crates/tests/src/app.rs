@@ -353,6 +353,32 @@ macro_rules! app_tests {
     };
 }
 
+/// Like [`app_tests!`], for tests that restart the server: each `async fn(TestApp) -> TestApp`
+/// gets the app by value (for [`TestApp::restart`]) and hands back the one to stop.
+#[macro_export]
+macro_rules! restarting_app_tests {
+    ($($name:ident $(with $tweak:ident)?),+ $(,)?) => {
+        $(
+            mod $name {
+                async fn run(backend: $crate::db::Backend) {
+                    let Some(app) = $crate::app::TestApp::spawn(backend, |_c| { $(super::$tweak(_c);)? }).await else { return };
+                    super::$name(app).await.stop().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::db::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::db::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
 /// Role helper for tests reading `/me`.
 pub fn role_of(me: &Value) -> Option<Role> {
     me["role"].as_str().and_then(|r| r.parse().ok())

@@ -6,7 +6,6 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::locale::cookie;
-use crate::session::same_origin;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -45,7 +44,7 @@ async fn ws(
     Query(q): Query<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !state.same_origin(&headers) {
         return ApiError::new(StatusCode::FORBIDDEN, "csrf_failed").into_response();
     }
     let Some(token) = cookie(&headers, state.cookie_name()).map(str::to_string) else {
