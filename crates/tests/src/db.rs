@@ -339,8 +339,9 @@ impl Stores {
         done.unwrap_or_else(|e| panic!("cannot run {sql}: {e}"))
     }
 
-    /// Every binary column of the schema (`BLOB` on SQLite, `bytea` on PostgreSQL) as
-    /// `(table, column)`, sorted: where secrets sealed by the vault are kept.
+    /// Every binary column of the application schema (`BLOB` on SQLite, `bytea` on
+    /// PostgreSQL; not sqlx's migration table) as `(table, column)`, sorted: where secrets
+    /// sealed by the vault are kept.
     pub async fn binary_columns(&self) -> Vec<(String, String)> {
         let found =
             match &self.raw {
@@ -348,14 +349,16 @@ impl Stores {
                     sqlx::query_as::<_, (String, String)>(
                         "SELECT m.name, p.name FROM sqlite_schema AS m \
                      JOIN pragma_table_info(m.name) AS p \
-                     WHERE m.type = 'table' AND upper(p.type) = 'BLOB'",
+                     WHERE m.type = 'table' AND upper(p.type) = 'BLOB' \
+                       AND m.name <> '_sqlx_migrations'",
                     )
                     .fetch_all(pool)
                     .await
                 }
                 RawPool::Postgres(pool) => sqlx::query_as::<_, (String, String)>(
                     "SELECT table_name::text, column_name::text FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND data_type = 'bytea'",
+                     WHERE table_schema = current_schema() AND data_type = 'bytea' \
+                       AND table_name <> '_sqlx_migrations'",
                 )
                 .fetch_all(pool)
                 .await,
