@@ -36,29 +36,23 @@ async fn add_bot(app: &TestApp, admin: &Browser, username: &str) -> (tgsim::User
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.unwrap();
     let id = v["bot"]["id"].as_i64().unwrap();
-    wait_bot_connected(admin, id).await;
+    wait_connected(admin, "bots", id).await;
     (bot, id)
 }
 
-async fn wait_bot_connected(admin: &Browser, id: i64) {
-    eventually(20, "the bot to be connected", || async {
-        let list: Value = admin.get("/api/v1/bots").await.json().await.ok()?;
-        list["bots"]
+/// Waits until `GET /api/v1/{what}` lists `id` as connected (`what`: `bots` or `accounts`).
+async fn wait_connected(admin: &Browser, what: &str, id: i64) {
+    eventually(20, &format!("{what} {id} to be connected"), || async {
+        let list: Value = admin
+            .get(&format!("/api/v1/{what}"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        list[what]
             .as_array()?
             .iter()
             .any(|b| b["id"].as_i64() == Some(id) && b["status"] == "connected")
-            .then_some(())
-    })
-    .await;
-}
-
-async fn wait_account_connected(admin: &Browser, id: i64) {
-    eventually(20, "the account to be connected", || async {
-        let list: Value = admin.get("/api/v1/accounts").await.json().await.ok()?;
-        list["accounts"]
-            .as_array()?
-            .iter()
-            .any(|a| a["id"].as_i64() == Some(id) && a["status"] == "connected")
             .then_some(())
     })
     .await;
@@ -176,8 +170,8 @@ async fn accounts_and_a_polling_bot_work_after_a_rotation(app: TestApp) -> TestA
     assert_ne!(after.current_id(), before.current_id());
 
     let admin = app.login("admin", PASSWORD).await;
-    wait_account_connected(&admin, account).await;
-    wait_bot_connected(&admin, bot_id).await;
+    wait_connected(&admin, "accounts", account).await;
+    wait_connected(&admin, "bots", bot_id).await;
     arrives(&app, &admin, &eve, &owner, "to the account, after").await;
     let chat = arrives(&app, &admin, &eve, &bot, "to the bot, after").await;
     // The bot answers with its token too.
@@ -212,7 +206,7 @@ async fn a_webhook_bot_verifies_its_secret_after_a_rotation(app: TestApp) -> Tes
     assert!(seen.contains(&("bots".to_string(), "hook_secret_sealed".to_string())));
 
     let admin = app.login("admin", PASSWORD).await;
-    wait_bot_connected(&admin, bot_id).await;
+    wait_connected(&admin, "bots", bot_id).await;
     // tgsim delivers through the webhook with the secret; the server still checks it.
     arrives(&app, &admin, &fay, &bot, "through the hook, after").await;
     let chat = chat_titled(&admin, "Fay").await;
