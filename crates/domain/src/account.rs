@@ -482,8 +482,6 @@ pub trait AccountStore: Send + Sync + 'static {
         sealed: Option<&[u8]>,
         now: Timestamp,
     ) -> crate::StoreResult<()>;
-    /// Every sealed `api_hash` override of every account, by account, for key rotation.
-    async fn list_all_sealed_api_hashes(&self) -> crate::StoreResult<Vec<(AccountId, Vec<u8>)>>;
     /// Deletes an account with its session data, chats and messages.
     async fn delete_account(&self, workspace: WorkspaceId, id: AccountId)
     -> crate::StoreResult<()>;
@@ -498,8 +496,6 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn list_dc_keys(&self, id: AccountId) -> crate::StoreResult<Vec<DcKey>>;
     /// Inserts or replaces one data center.
     async fn upsert_dc_key(&self, id: AccountId, key: &DcKey) -> crate::StoreResult<()>;
-    /// Every sealed auth key of every account, for key rotation: `(account, dc, sealed)`.
-    async fn list_all_sealed_dc_keys(&self) -> crate::StoreResult<Vec<(AccountId, i32, Vec<u8>)>>;
     /// Reads one cached peer.
     async fn get_cached_peer(
         &self,

@@ -362,6 +362,18 @@ pub trait InboxStore: Send + Sync + 'static {
         processed: &[i64],
         now: Timestamp,
     ) -> crate::StoreResult<IngestOutcome>;
+    /// Messages of `owner`'s chats whose media names a Telegram file (`id` for accounts,
+    /// `tg_file_id` for bots) but has no stored file (`file_id`) and is not `too_large`, and
+    /// that are not deleted: downloads that failed or were cut short by a stop or a crash.
+    /// Only messages stored before `stored_before`; oldest first, after `after`, at most
+    /// `limit`.
+    async fn messages_missing_files(
+        &self,
+        owner: ChatOwner,
+        stored_before: Timestamp,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> crate::StoreResult<Vec<Message>>;
     /// Replaces the media JSON of a message of a bot's chat (once its file is downloaded).
     /// `None` if the message is unknown or belongs to another bot.
     async fn set_bot_message_media(
@@ -410,8 +422,9 @@ pub trait InboxStore: Send + Sync + 'static {
         viewer: &Viewer,
         message: MessageId,
     ) -> crate::StoreResult<Vec<MessageEdit>>;
-    /// Zeroes the unread count; returns the chat and the newest inbound Telegram message id
-    /// (what `readHistory` needs).
+    /// Zeroes the unread count; returns the chat and, when something was unread, the newest
+    /// inbound Telegram message id (what `readHistory` needs); `None` when nothing was unread
+    /// (then nothing changes), so that two concurrent calls tell Telegram once.
     async fn mark_chat_read(
         &self,
         viewer: &Viewer,

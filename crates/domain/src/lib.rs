@@ -7,6 +7,7 @@ pub mod ids;
 pub mod inbox;
 pub mod model;
 pub mod nul;
+pub mod sealed;
 pub mod store;
 pub mod time;
 
@@ -16,5 +17,6 @@ pub use ids::{
 };
 pub use inbox::*;
 pub use model::*;
+pub use sealed::{SEALED_COLUMNS, SealedColumn, SealedReplacement, SealedValue};
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;

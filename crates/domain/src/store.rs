@@ -5,6 +5,7 @@
 
 use crate::ids::{UserId, WorkspaceId};
 use crate::model::*;
+use crate::sealed::{SealedColumn, SealedReplacement, SealedValue};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 
@@ -143,4 +144,17 @@ pub trait Store: Send + Sync + 'static {
     /// workspace), newest first.
     async fn list_audit_for_target(&self, target: &str, limit: u32)
     -> StoreResult<Vec<AuditEvent>>;
+
+    // --- secrets at rest (key rotation) ---
+
+    /// Every non-NULL value of a sealed column (one of [`crate::SEALED_COLUMNS`], else
+    /// `Backend`), ordered by primary key.
+    async fn sealed_values(&self, column: &SealedColumn) -> StoreResult<Vec<SealedValue>>;
+    /// Replaces sealed values of a column in one transaction, each only where the column still
+    /// holds the value read before; returns how many were replaced.
+    async fn replace_sealed_values(
+        &self,
+        column: &SealedColumn,
+        values: &[SealedReplacement],
+    ) -> StoreResult<u64>;
 }

@@ -388,6 +388,9 @@ async fn run_account(inner: &Inner, worker: &Worker, cancel: CancellationToken) 
     // The download queue outlives connections: files queued before a reconnect are fetched
     // after it.
     let (downloads, mut download_queue) = crate::media::queue();
+    // Downloads left unfinished before this worker started are looked for once, on its first
+    // connection.
+    let mut recover = Some(Timestamp::now());
     loop {
         if cancel.is_cancelled() {
             return;
@@ -401,7 +404,7 @@ async fn run_account(inner: &Inner, worker: &Worker, cancel: CancellationToken) 
         first = false;
         bump_worker(inner, id, 1, 0);
         let queue = (&downloads, &mut download_queue);
-        match cycle(inner, worker, &cancel, &mut backoff, queue).await {
+        match cycle(inner, worker, &cancel, &mut backoff, queue, &mut recover).await {
             Ok(End::Cancelled) => return,
             Err(TgError::Unauthorized) => {
                 report(
@@ -479,6 +482,7 @@ async fn cycle(
     cancel: &CancellationToken,
     backoff: &mut Duration,
     (downloads, download_queue): (&DownloadSender, &mut DownloadReceiver),
+    recover: &mut Option<Timestamp>,
 ) -> Result<End, TgError> {
     let (id, ws) = (worker.id, worker.ws);
     let session = Arc::new(
@@ -553,7 +557,18 @@ async fn cycle(
         };
         let fetcher = async {
             if let Some(media) = &inner.media {
-                crate::media::run_downloads(media, &client, download_queue, &recorder).await;
+                let recovering = async {
+                    if let Some(started) = *recover {
+                        crate::media::recover_downloads(
+                            media, &client, downloads, &recorder, started,
+                        )
+                        .await;
+                        *recover = None;
+                    }
+                };
+                let downloading =
+                    crate::media::run_downloads(media, &client, download_queue, &recorder);
+                tokio::join!(recovering, downloading);
             }
             std::future::pending::<()>().await
         };

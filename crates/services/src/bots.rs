@@ -463,6 +463,9 @@ enum Stop {
 async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &Notify) {
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
+    // Downloads left unfinished before this worker started are looked for once, when its
+    // token is first accepted.
+    let mut recover = Some(Timestamp::now());
     loop {
         if cancel.is_cancelled() {
             return;
@@ -496,7 +499,7 @@ async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &No
             )
             .await;
         }
-        match cycle(inner, &bot, cancel, wake, &mut backoff).await {
+        match cycle(inner, &bot, cancel, wake, &mut backoff, &mut recover).await {
             Ok(Stop::Cancelled) => return,
             Ok(Stop::Unauthorized) => {
                 report(
@@ -544,6 +547,7 @@ async fn cycle(
     cancel: &CancellationToken,
     wake: &Notify,
     backoff: &mut Duration,
+    recover: &mut Option<Timestamp>,
 ) -> Result<Stop, BotError> {
     let api = api_of(inner, bot)?;
     let checked = tokio::select! {
@@ -552,6 +556,9 @@ async fn cycle(
     };
     if let Err(stop) = api_result(checked)? {
         return Ok(stop);
+    }
+    if let Some(started) = recover.take() {
+        spawn_recovery(inner, bot, &api, started, cancel.child_token());
     }
     match bot.mode {
         BotMode::Webhook => {
@@ -686,39 +693,107 @@ fn spawn_download(
     bot: &Bot,
     api: &BotApi,
     message: switchboard_domain::MessageId,
-    mut media: Value,
+    media: Value,
 ) {
-    let (store, files, inbox, slots) = (
-        Arc::clone(&inner.store),
-        inner.files.clone(),
-        inner.inbox.clone(),
-        Arc::clone(&inner.downloads),
-    );
-    let (api, bot_id, ws, max) = (
-        api.clone(),
-        bot.id,
-        bot.workspace_id,
-        inner.settings.max_download_bytes,
-    );
+    let downloader = Downloader::new(inner, bot, api);
+    inner
+        .tracker
+        .spawn(async move { downloader.fetch(message, media).await });
+}
+
+/// Messages looked at per page when finding downloads anew.
+const RECOVER_PAGE: u32 = 100;
+
+/// Finds the bot's messages stored before `started` whose file was never stored (a download
+/// that failed, or was still running when the server stopped or crashed) and fetches them
+/// again, one after the other, in the background, until `cancel` fires.
+fn spawn_recovery(
+    inner: &Inner,
+    bot: &Bot,
+    api: &BotApi,
+    started: Timestamp,
+    cancel: CancellationToken,
+) {
+    let downloader = Downloader::new(inner, bot, api);
     inner.tracker.spawn(async move {
-        let Ok(_slot) = slots.acquire().await else {
+        let owner = switchboard_domain::ChatOwner::Bot(downloader.bot);
+        let mut after = None;
+        let mut fetched = 0usize;
+        loop {
+            let page = match downloader
+                .store
+                .messages_missing_files(owner, started, after, RECOVER_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(bot_id = %downloader.bot, error = %e, "could not look for unfinished downloads");
+                    return;
+                }
+            };
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.id);
+            for m in page {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    () = downloader.fetch(m.id, m.media) => fetched += 1,
+                }
+            }
+        }
+        if fetched > 0 {
+            tracing::info!(bot_id = %downloader.bot, fetched, "unfinished media downloads tried again");
+        }
+    });
+}
+
+/// What fetching one file of a bot's message needs.
+struct Downloader {
+    store: Arc<dyn InboxStore>,
+    files: FileStore,
+    inbox: Inbox,
+    slots: Arc<tokio::sync::Semaphore>,
+    api: BotApi,
+    bot: BotId,
+    workspace: WorkspaceId,
+    max_bytes: u64,
+}
+
+impl Downloader {
+    fn new(inner: &Inner, bot: &Bot, api: &BotApi) -> Self {
+        Self {
+            store: Arc::clone(&inner.store),
+            files: inner.files.clone(),
+            inbox: inner.inbox.clone(),
+            slots: Arc::clone(&inner.downloads),
+            api: api.clone(),
+            bot: bot.id,
+            workspace: bot.workspace_id,
+            max_bytes: inner.settings.max_download_bytes,
+        }
+    }
+
+    /// Downloads the file named by the media JSON's `tg_file_id` and records it.
+    async fn fetch(&self, message: switchboard_domain::MessageId, mut media: Value) {
+        let Ok(_slot) = self.slots.acquire().await else {
             return;
         };
         let Some(tg_file_id) = media.get("tg_file_id").and_then(Value::as_str) else {
             return;
         };
-        let bytes = match api.get_file(tg_file_id).await {
-            Ok(info) => api.download(&info, max).await,
+        let bytes = match self.api.get_file(tg_file_id).await {
+            Ok(info) => self.api.download(&info, self.max_bytes).await,
             Err(e) => Err(e),
         };
         let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(bot_id = %bot_id, message_id = %message, code = e.code(), "media download failed");
+                tracing::warn!(bot_id = %self.bot, message_id = %message, code = e.code(), "media download failed");
                 return;
             }
         };
-        let stored = match files.put_bytes(&bytes).await {
+        let stored = match self.files.put_bytes(&bytes).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(message_id = %message, error = %e, "could not store media");
@@ -727,12 +802,16 @@ fn spawn_download(
         };
         media["file_id"] = json!(stored.sha256.to_hex());
         media["size"] = json!(stored.size);
-        match store.set_bot_message_media(bot_id, message, &media).await {
-            Ok(Some(m)) => inbox.message_changed(ws, &m).await,
+        match self
+            .store
+            .set_bot_message_media(self.bot, message, &media)
+            .await
+        {
+            Ok(Some(m)) => self.inbox.message_changed(self.workspace, &m).await,
             Ok(None) => {}
             Err(e) => tracing::warn!(message_id = %message, error = %e, "could not record media"),
         }
-    });
+    }
 }
 
 /// Sends replies of bot chats through the Bot API.

@@ -19,6 +19,7 @@ use switchboard_telegram::{
 };
 use switchboard_vault::Keyring;
 use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::task::TaskTracker;
 
 /// How long an unfinished sign-in flow is kept.
 const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
@@ -97,6 +98,106 @@ pub struct Imported {
     pub account: Account,
 }
 
+/// What one import needs, owned by the import's task.
+struct ImportJob {
+    store: Arc<dyn Store>,
+    accounts: Arc<dyn AccountStore>,
+    keyring: Arc<Keyring>,
+    supervisor: AccountSupervisor,
+}
+
+impl ImportJob {
+    async fn run(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        imported: &ImportedSession,
+    ) -> Result<Imported, ConnectError> {
+        let now = Timestamp::now();
+        if let Some(uid) = imported.user_id {
+            let accounts = self.accounts.list_accounts(ws).await?;
+            if accounts.iter().any(|a| a.telegram_user_id == Some(uid)) {
+                return Err(ConnectError::AccountExists);
+            }
+        }
+        let new = NewAccount {
+            workspace_id: ws,
+            phone: imported.phone.clone(),
+            telegram_user_id: imported.user_id,
+            first_name: imported.first_name.clone().unwrap_or_default(),
+            last_name: imported.last_name.clone(),
+            username: imported.username.clone(),
+            status: AccountStatus::Connecting,
+            active: false,
+            ingest_groups: false,
+            api_id: None,
+            api_hash_sealed: None,
+        };
+        let account = self.accounts.create_account(&new, now).await?;
+        let id = account.id;
+        let result = switchboard_telegram::import_into_account(
+            self.supervisor.settings(),
+            Arc::clone(&self.accounts),
+            Arc::clone(&self.keyring),
+            id,
+            imported,
+        )
+        .await;
+        let validation = match result {
+            Ok((_, v)) => v,
+            Err(e) => {
+                // Nothing is kept for an import that could not be written or checked.
+                let _ = self.accounts.delete_account(ws, id).await;
+                return Err(e.into());
+            }
+        };
+        match validation {
+            Validation::Valid(profile) => {
+                // A session that did not name its user may be one the workspace already has.
+                let exists = self.accounts.list_accounts(ws).await.map(|all| {
+                    all.iter()
+                        .any(|a| a.id != id && a.telegram_user_id == Some(profile.telegram_user_id))
+                });
+                let stored = match exists {
+                    Ok(true) => Err(ConnectError::AccountExists),
+                    Ok(false) => self
+                        .accounts
+                        .set_account_profile(id, &profile, now)
+                        .await
+                        .map_err(ConnectError::from),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = stored {
+                    let _ = self.accounts.delete_account(ws, id).await;
+                    return Err(e);
+                }
+                self.accounts.set_account_active(id, true, now).await?;
+                self.supervisor.start(id).await?;
+            }
+            Validation::Unauthorized { reason } => {
+                self.accounts
+                    .set_account_status(id, AccountStatus::Unauthorized, Some(&reason), None, now)
+                    .await?;
+            }
+            Validation::Banned { reason } => {
+                self.accounts
+                    .set_account_status(id, AccountStatus::Banned, Some(&reason), None, now)
+                    .await?;
+            }
+        }
+        Audit::new("account.imported")
+            .workspace(ws)
+            .actor(actor)
+            .target(format!("account:{id}"))
+            .details(serde_json::json!({"format": imported.format.code()}))
+            .record(&*self.store)
+            .await;
+        Ok(Imported {
+            account: self.accounts.get_account(ws, id).await?,
+        })
+    }
+}
+
 /// Connect, import, logout, delete, export.
 pub struct AccountService {
     store: Arc<dyn Store>,
@@ -104,6 +205,9 @@ pub struct AccountService {
     keyring: Arc<Keyring>,
     supervisor: AccountSupervisor,
     flows: Mutex<HashMap<String, FlowEntry>>,
+    /// Imports in progress: each runs in a task of its own, so a caller that goes away (an
+    /// HTTP client that disconnects) neither cuts one short nor leaves half an account.
+    imports: TaskTracker,
 }
 
 impl AccountService {
@@ -120,7 +224,17 @@ impl AccountService {
             keyring,
             supervisor,
             flows: Mutex::new(HashMap::new()),
+            imports: TaskTracker::new(),
         }
+    }
+
+    /// Waits (up to `deadline`) for imports in progress to finish (the server calls it when it
+    /// stops, after HTTP); true when none is left.
+    pub async fn finish_imports(&self, deadline: Duration) -> bool {
+        self.imports.close();
+        tokio::time::timeout(deadline, self.imports.wait())
+            .await
+            .is_ok()
     }
 
     /// The supervisor.
@@ -369,95 +483,26 @@ impl AccountService {
 
     /// Imports a parsed session as a new account, validating it with one connection first.
     /// A session that fails validation is kept as `unauthorized`/`banned` (so the operator sees
-    /// it and can sign in again); one that cannot be written at all leaves nothing behind.
+    /// it and can sign in again); one that cannot be written at all leaves nothing behind. The
+    /// import runs in a task of its own: when the caller goes away half-way (an HTTP client
+    /// that disconnects), it still completes — or leaves nothing, as above.
     pub async fn import(
         &self,
         ws: WorkspaceId,
         actor: UserId,
         imported: &ImportedSession,
     ) -> Result<Imported, ConnectError> {
-        let now = Timestamp::now();
-        if let Some(uid) = imported.user_id {
-            let accounts = self.accounts.list_accounts(ws).await?;
-            if accounts.iter().any(|a| a.telegram_user_id == Some(uid)) {
-                return Err(ConnectError::AccountExists);
-            }
-        }
-        let new = NewAccount {
-            workspace_id: ws,
-            phone: imported.phone.clone(),
-            telegram_user_id: imported.user_id,
-            first_name: imported.first_name.clone().unwrap_or_default(),
-            last_name: imported.last_name.clone(),
-            username: imported.username.clone(),
-            status: AccountStatus::Connecting,
-            active: false,
-            ingest_groups: false,
-            api_id: None,
-            api_hash_sealed: None,
+        let job = ImportJob {
+            store: Arc::clone(&self.store),
+            accounts: Arc::clone(&self.accounts),
+            keyring: Arc::clone(&self.keyring),
+            supervisor: self.supervisor.clone(),
         };
-        let account = self.accounts.create_account(&new, now).await?;
-        let id = account.id;
-        let result = switchboard_telegram::import_into_account(
-            self.supervisor.settings(),
-            Arc::clone(&self.accounts),
-            Arc::clone(&self.keyring),
-            id,
-            imported,
-        )
-        .await;
-        let validation = match result {
-            Ok((_, v)) => v,
-            Err(e) => {
-                // Nothing is kept for an import that could not be written or checked.
-                let _ = self.accounts.delete_account(ws, id).await;
-                return Err(e.into());
-            }
-        };
-        match validation {
-            Validation::Valid(profile) => {
-                // A session that did not name its user may be one the workspace already has.
-                let exists = self.accounts.list_accounts(ws).await.map(|all| {
-                    all.iter()
-                        .any(|a| a.id != id && a.telegram_user_id == Some(profile.telegram_user_id))
-                });
-                let stored = match exists {
-                    Ok(true) => Err(ConnectError::AccountExists),
-                    Ok(false) => self
-                        .accounts
-                        .set_account_profile(id, &profile, now)
-                        .await
-                        .map_err(ConnectError::from),
-                    Err(e) => Err(e.into()),
-                };
-                if let Err(e) = stored {
-                    let _ = self.accounts.delete_account(ws, id).await;
-                    return Err(e);
-                }
-                self.accounts.set_account_active(id, true, now).await?;
-                self.supervisor.start(id).await?;
-            }
-            Validation::Unauthorized { reason } => {
-                self.accounts
-                    .set_account_status(id, AccountStatus::Unauthorized, Some(&reason), None, now)
-                    .await?;
-            }
-            Validation::Banned { reason } => {
-                self.accounts
-                    .set_account_status(id, AccountStatus::Banned, Some(&reason), None, now)
-                    .await?;
-            }
-        }
-        Audit::new("account.imported")
-            .workspace(ws)
-            .actor(actor)
-            .target(format!("account:{id}"))
-            .details(serde_json::json!({"format": imported.format.code()}))
-            .record(&*self.store)
-            .await;
-        Ok(Imported {
-            account: self.accounts.get_account(ws, id).await?,
-        })
+        let imported = imported.clone();
+        self.imports
+            .spawn(async move { job.run(ws, actor, &imported).await })
+            .await
+            .map_err(|_| ConnectError::Store(StoreError::Backend("the import failed".into())))?
     }
 
     /// The seed's shortcut: a usable stored session for this phone means no code is requested.

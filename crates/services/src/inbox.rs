@@ -8,6 +8,7 @@
 
 use crate::events::{Audience, Event, EventBus};
 use crate::outbox::{Transport, Transports};
+use crate::read_receipts::ReadReceipts;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -53,6 +54,7 @@ struct Inner {
     last_assigned: Mutex<HashMap<UserId, Timestamp>>,
     auto_assign: bool,
     outbox_wake: Arc<Notify>,
+    read_receipts: ReadReceipts,
     transports: Transports,
 }
 
@@ -78,6 +80,7 @@ impl Inbox {
                 last_assigned: Mutex::new(HashMap::new()),
                 auto_assign,
                 outbox_wake: Arc::new(Notify::new()),
+                read_receipts: ReadReceipts::default(),
                 transports,
             }),
         }
@@ -96,6 +99,11 @@ impl Inbox {
     /// Notified whenever a reply is queued.
     pub fn outbox_wake(&self) -> Arc<Notify> {
         Arc::clone(&self.inner.outbox_wake)
+    }
+
+    /// The queue of read receipts to Telegram (drained by [`crate::read_receipts::run`]).
+    pub fn read_receipts(&self) -> &ReadReceipts {
+        &self.inner.read_receipts
     }
 
     // --- presence ---
@@ -445,7 +453,8 @@ impl Inbox {
 
     // --- actions ---
 
-    /// Marks a chat read here and on Telegram (`readHistory` for personal accounts).
+    /// Marks a chat read here and, when something was unread, on Telegram (`readHistory` for
+    /// personal accounts, sent by the `read_receipts` worker: see [`crate::read_receipts`]).
     pub async fn mark_read(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
         let (chat, newest) = self
             .inner
@@ -453,13 +462,8 @@ impl Inbox {
             .mark_chat_read(viewer, chat, Timestamp::now())
             .await?;
         self.publish_chat(&chat);
-        if let (Some(max_id), Some(transport)) = (newest, self.transport_for(&chat)) {
-            let chat = chat.clone();
-            tokio::spawn(async move {
-                if let Err(e) = transport.mark_read(&chat, max_id).await {
-                    tracing::info!(chat_id = %chat.id, code = e.code(), "read receipt not sent");
-                }
-            });
+        if let Some(max_id) = newest {
+            self.inner.read_receipts.queue(&chat, max_id);
         }
         Ok(chat)
     }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod inbox;
 pub mod media;
 pub mod outbox;
+pub mod read_receipts;
 mod retry;
 pub mod secret;
 pub mod workers;

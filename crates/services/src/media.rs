@@ -3,12 +3,16 @@
 //! JSON, and queues the others on the account's download queue, which the account's connection
 //! works through one file at a time (and at most `max_concurrent` across all accounts). When a
 //! file is stored, the message's media JSON gains `file_id` (the SHA-256), the real `size` and a
-//! `mime`, and a `message_updated` event goes out.
+//! `mime`, and a `message_updated` event goes out. Downloads that failed or were still queued
+//! when the server stopped (or crashed) are found again when the account's worker starts
+//! ([`recover_downloads`]).
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use switchboard_domain::{AccountId, AccountStore, Message, MessageId, WorkspaceId};
+use switchboard_domain::{
+    AccountId, AccountStore, ChatId, ChatOwner, Message, MessageId, Timestamp, WorkspaceId,
+};
 use switchboard_files::{FileError, FileStore};
 use switchboard_telegram::MediaFile;
 use switchboard_telegram::grammers_client::Client;
@@ -166,6 +170,115 @@ pub(crate) async fn run_downloads(
             break;
         }
     }
+}
+
+/// Messages looked at per page (and per `getMessages` call) when finding downloads anew.
+const RECOVER_PAGE: u32 = 100;
+
+/// Finds the account's messages stored before `started` whose file was never stored — a
+/// download that failed, or that was still queued when the server stopped or crashed — asks
+/// Telegram for their files again (locations expire) and queues them, waiting for room in the
+/// queue. A file now known to be too large is marked so. Stops quietly on an error; the next
+/// start tries again.
+pub(crate) async fn recover_downloads(
+    media: &MediaDownloads,
+    client: &Client,
+    queue: &DownloadSender,
+    recorder: &Recorder<'_>,
+    started: Timestamp,
+) {
+    let store = recorder.inbox.store();
+    let owner = ChatOwner::Account(recorder.account);
+    let mut after = None;
+    let mut queued = 0usize;
+    loop {
+        let page = match store
+            .messages_missing_files(owner, started, after, RECOVER_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(account_id = %recorder.account, error = %e, "could not look for unfinished downloads");
+                return;
+            }
+        };
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.id);
+        let mut by_chat: BTreeMap<ChatId, Vec<&Message>> = BTreeMap::new();
+        for m in &page {
+            by_chat.entry(m.chat_id).or_default().push(m);
+        }
+        for (chat, messages) in by_chat {
+            match refetch_chat(media, client, recorder, chat, &messages).await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        if queue.send(Box::new(job)).await.is_err() {
+                            return;
+                        }
+                        queued += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(account_id = %recorder.account, chat_id = %chat, error = %e, "unfinished downloads of a chat not found again");
+                }
+            }
+        }
+    }
+    if queued > 0 {
+        tracing::info!(account_id = %recorder.account, queued, "unfinished media downloads queued again");
+    }
+}
+
+/// The download jobs of `messages` of one chat, with file locations fetched anew; marks files
+/// now known to be too large.
+async fn refetch_chat(
+    media: &MediaDownloads,
+    client: &Client,
+    recorder: &Recorder<'_>,
+    chat: ChatId,
+    messages: &[&Message],
+) -> Result<Vec<DownloadJob>, String> {
+    let chat = recorder
+        .inbox
+        .store()
+        .get_chat(&crate::inbox::system_viewer(recorder.workspace), chat)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cached = recorder
+        .store
+        .get_cached_peer(recorder.account, chat.peer_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the chat's peer is not cached")?;
+    let peer = switchboard_telegram::send::peer_ref(&cached).ok_or("the chat's peer is invalid")?;
+    let ids: Vec<i64> = messages.iter().filter_map(|m| m.tg_message_id).collect();
+    let files = switchboard_telegram::refetch_files(client, peer, chat.peer_kind, &ids)
+        .await
+        .map_err(|e| e.to_string())?;
+    let files: HashMap<i64, MediaFile> = files.into_iter().collect();
+    let mut jobs = Vec::new();
+    for m in messages {
+        let Some(file) = m.tg_message_id.and_then(|id| files.get(&id)) else {
+            continue;
+        };
+        if m.media.get("id").and_then(Value::as_str) != Some(file.media_id.as_str()) {
+            continue;
+        }
+        if file.size().is_some_and(|s| s > media.files.max_bytes()) {
+            let mut marked = m.media.clone();
+            marked["too_large"] = json!(true);
+            recorder.record(m.id, &marked).await;
+            continue;
+        }
+        jobs.push(DownloadJob {
+            message: m.id,
+            media: m.media.clone(),
+            file: file.clone(),
+        });
+    }
+    Ok(jobs)
 }
 
 /// Tries per file before it is left undownloaded (the inbox then shows it as unavailable).

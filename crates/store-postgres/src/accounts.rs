@@ -232,20 +232,6 @@ impl AccountStore for PgStore {
         one_row(done.rows_affected())
     }
 
-    async fn list_all_sealed_api_hashes(&self) -> StoreResult<Vec<(AccountId, Vec<u8>)>> {
-        const OP: &str = "list_all_sealed_api_hashes";
-        let rows = sqlx::query(
-            "SELECT id, api_hash_sealed FROM accounts WHERE api_hash_sealed IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .store_err(OP)?;
-        rows.iter()
-            .map(|r| Ok((AccountId(r.try_get("id")?), r.try_get("api_hash_sealed")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
-    }
-
     async fn delete_account(&self, workspace: WorkspaceId, id: AccountId) -> StoreResult<()> {
         // Session data, chats, messages and edits go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND workspace_id = $2")
@@ -316,27 +302,6 @@ impl AccountStore for PgStore {
         .await
         .store_err("upsert_dc_key")?;
         Ok(())
-    }
-
-    async fn list_all_sealed_dc_keys(&self) -> StoreResult<Vec<(AccountId, i32, Vec<u8>)>> {
-        const OP: &str = "list_all_sealed_dc_keys";
-        let rows = sqlx::query(
-            "SELECT account_id, dc_id, auth_key_sealed FROM account_dc_keys \
-             WHERE auth_key_sealed IS NOT NULL ORDER BY account_id, dc_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .store_err(OP)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    AccountId(r.try_get("account_id")?),
-                    r.try_get("dc_id")?,
-                    r.try_get("auth_key_sealed")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
     }
 
     async fn get_cached_peer(

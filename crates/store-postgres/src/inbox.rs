@@ -274,6 +274,37 @@ impl InboxStore for PgStore {
         .store_err(OP)
     }
 
+    async fn messages_missing_files(
+        &self,
+        owner: ChatOwner,
+        stored_before: Timestamp,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        const OP: &str = "messages_missing_files";
+        let (owner_col, owner_id) = match owner {
+            ChatOwner::Account(a) => ("c.account_id", a.0),
+            ChatOwner::Bot(b) => ("c.bot_id", b.0),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
+             WHERE {owner_col} = $1 AND m.id > $2 AND m.created_at < $4 \
+               AND m.tg_message_id IS NOT NULL \
+               AND NOT m.deleted \
+               AND (m.media ? 'id' OR m.media ? 'tg_file_id') \
+               AND NOT (m.media ? 'file_id') AND NOT (m.media ? 'too_large') \
+             ORDER BY m.id LIMIT $3"
+        ))
+        .bind(owner_id)
+        .bind(after.map_or(0, |m| m.0))
+        .bind(i64::from(limit))
+        .bind(stored_before.0)
+        .fetch_all(&self.pool)
+        .await
+        .store_err(OP)?;
+        rows.iter().map(|r| read_message(OP, r)).collect()
+    }
+
     async fn set_bot_message_media(
         &self,
         bot: BotId,
@@ -479,6 +510,9 @@ impl InboxStore for PgStore {
         const OP: &str = "mark_chat_read";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let chat = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
+        if chat.unread_count == 0 {
+            return Ok((chat, None));
+        }
         let newest: Option<i64> = sqlx::query_scalar(
             "SELECT max(tg_message_id) FROM messages WHERE chat_id = $1 AND direction = 'in'",
         )

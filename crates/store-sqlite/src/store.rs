@@ -8,8 +8,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_domain::{
     AuditEvent, AuditEventId, Chat, Locale, Membership, NewAuditEvent, NewUser, NewWebSession,
-    Role, Store, StoreError, StoreResult, Timestamp, User, UserCredentials, UserId, Username,
-    WebSession, WebSessionId, Workspace, WorkspaceId,
+    Role, SealedColumn, SealedReplacement, SealedValue, Store, StoreError, StoreResult, Timestamp,
+    User, UserCredentials, UserId, Username, WebSession, WebSessionId, Workspace, WorkspaceId,
 };
 
 const USER_COLUMNS: &str = "id, username, display_name, locale, disabled, created_at";
@@ -469,6 +469,89 @@ impl Store for SqliteStore {
         .await
         .store_err(OP)?;
         rows.iter().map(|r| read_audit(OP, r)).collect()
+    }
+    // --- secrets at rest (key rotation) ---
+
+    async fn sealed_values(&self, column: &SealedColumn) -> StoreResult<Vec<SealedValue>> {
+        const OP: &str = "sealed_values";
+        let (table, sealed) = listed(OP, column)?;
+        let keys = column.key.join(", ");
+        let sql = format!(
+            "SELECT {keys}, {sealed} FROM {table} WHERE {sealed} IS NOT NULL ORDER BY {keys}"
+        );
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .store_err(OP)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedValue {
+                    row: column
+                        .key
+                        .iter()
+                        .map(|k| r.try_get::<i64, _>(*k))
+                        .collect::<Result<_, _>>()?,
+                    bytes: r.try_get(sealed)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .store_err(OP)
+    }
+
+    async fn replace_sealed_values(
+        &self,
+        column: &SealedColumn,
+        values: &[SealedReplacement],
+    ) -> StoreResult<u64> {
+        const OP: &str = "replace_sealed_values";
+        let (table, sealed) = listed(OP, column)?;
+        let row_matches: Vec<String> = column
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} = ?{}", i + 3))
+            .collect();
+        let sql = format!(
+            "UPDATE {table} SET {sealed} = ?1 WHERE {sealed} = ?2 AND {}",
+            row_matches.join(" AND ")
+        );
+        let mut tx = crate::accounts::begin_immediate(&self.writer, OP).await?;
+        let mut replaced = 0;
+        for value in values {
+            let mut query = sqlx::query(&sql).bind(&value.new).bind(&value.old);
+            for k in row_key(OP, column, value)? {
+                query = query.bind(*k);
+            }
+            replaced += query.execute(&mut *tx).await.store_err(OP)?.rows_affected();
+        }
+        tx.commit().await.store_err(OP)?;
+        Ok(replaced)
+    }
+}
+
+/// The table and column of a listed sealed column: SQL is built only from those names.
+fn listed(op: &'static str, column: &SealedColumn) -> StoreResult<(&'static str, &'static str)> {
+    if column.is_listed() {
+        Ok((column.table, column.column))
+    } else {
+        Err(StoreError::Backend(format!("{op}: not a sealed column")))
+    }
+}
+
+/// The primary key of a replacement's row, checked against the column's key.
+fn row_key<'a>(
+    op: &'static str,
+    column: &SealedColumn,
+    value: &'a SealedReplacement,
+) -> StoreResult<&'a [i64]> {
+    if value.row.len() == column.key.len() {
+        Ok(&value.row)
+    } else {
+        Err(StoreError::Backend(format!(
+            "{op}: {} values for the key of {}",
+            value.row.len(),
+            column.table
+        )))
     }
 }
 

@@ -131,6 +131,9 @@ impl Running {
         self.events.close();
         let served = self.server.await.context("server task")?;
         served.context("serving HTTP")?;
+        if !self.accounts.finish_imports(Duration::from_secs(30)).await {
+            tracing::warn!("some session imports did not finish within 30 s");
+        }
         if !self
             .accounts
             .supervisor()
@@ -181,6 +184,14 @@ pub async fn start_with(
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
     let workers = Workers::new();
     spawn_session_purger(&workers, Arc::clone(&store));
+    let public_origin = match config.server.public_url.as_deref() {
+        Some(url) => Some(
+            switchboard_web::session::public_origin(url).with_context(|| {
+                format!("server.public_url {url:?} is not an absolute http(s) URL")
+            })?,
+        ),
+        None => None,
+    };
     let settings = WebSettings {
         secure_cookies: config
             .server
@@ -189,6 +200,7 @@ pub async fn start_with(
             .is_some_and(|u| u.starts_with("https://")),
         max_json_bytes: config.server.max_json_bytes,
         max_upload_bytes: config.server.max_upload_bytes,
+        public_origin,
     };
     let events = EventBus::default();
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
@@ -225,6 +237,7 @@ pub async fn start_with(
     );
     transports.set_bots(Arc::new(bots.transport()));
     spawn_outbox(&workers, inbox.clone());
+    spawn_read_receipts(&workers, inbox.clone());
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
         Arc::clone(&account_store),
@@ -333,6 +346,16 @@ fn spawn_outbox(workers: &Workers, inbox: Inbox) {
         let inbox = inbox.clone();
         async move {
             switchboard_services::outbox::run(inbox, OutboxSettings::default(), cancel).await;
+            Ok(())
+        }
+    });
+}
+
+fn spawn_read_receipts(workers: &Workers, inbox: Inbox) {
+    workers.spawn("read_receipts", move |cancel| {
+        let inbox = inbox.clone();
+        async move {
+            switchboard_services::read_receipts::run(inbox, cancel).await;
             Ok(())
         }
     });

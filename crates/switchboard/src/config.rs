@@ -332,6 +332,12 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         false,
     ),
     (
+        "telegram.sim_control_url",
+        "SWITCHBOARD_TELEGRAM_SIM_CONTROL_URL",
+        Kind::Str,
+        false,
+    ),
+    (
         "media.max_file_bytes",
         "SWITCHBOARD_MEDIA_MAX_FILE_BYTES",
         Kind::Int,
@@ -502,6 +508,9 @@ fn insert_path(root: &mut toml::Table, path: &str, value: toml::Value) {
         table = next;
     }
 }
+
+#[cfg(test)]
+mod readme_tests;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use base64::Engine;
 use serde::Serialize;
+use std::io::Write;
 use std::path::Path;
 use switchboard_domain::{Role, Store, StoreError, Timestamp, Username, WorkspaceId};
 use switchboard_services::{AuthService, NewMember};
@@ -54,17 +55,28 @@ pub async fn first_workspace(store: &dyn Store, name: &str) -> anyhow::Result<Wo
     }
 }
 
-/// Writes `demo.json` (mode 0600 on Unix: it holds a password).
+/// Writes `demo.json`. It holds a password, so it is never readable by others, not even for a
+/// moment: the text goes to a new file created with mode 0600 (on Unix) which then replaces
+/// the old one, so a reader that opened an earlier `demo.json` does not see the new password.
 pub fn write_credentials(dir: &Path, creds: &DemoCredentials) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("demo.json");
     let text = serde_json::to_string_pretty(creds)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".demo.json.");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
+    let mut file = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -275,6 +287,46 @@ pub fn simulate_customers(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[cfg(unix)]
+    #[test]
+    fn demo_json_is_never_readable_by_others() {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.json");
+        let creds = |password: &str| super::DemoCredentials {
+            url: "http://127.0.0.1:8080".into(),
+            username: "admin".into(),
+            password: password.into(),
+        };
+        super::write_credentials(dir.path(), &creds("first-password")).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "created owner-only");
+        // A file left world-readable (by an older version, or by hand), opened by someone
+        // else while it was: the next password must not reach them through that handle.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut earlier_reader = std::fs::File::open(&path).unwrap();
+        super::write_credentials(dir.path(), &creds("second-password")).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let mut seen = String::new();
+        earlier_reader.read_to_string(&mut seen).unwrap();
+        assert!(
+            !seen.contains("second-password"),
+            "the new password was written into the world-readable file: {seen}"
+        );
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(now.contains("second-password"), "{now}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("demo.json")],
+            "no temporary file is left"
+        );
+    }
 
     #[tokio::test]
     async fn demo_customers_are_people_other_than_the_owner() {

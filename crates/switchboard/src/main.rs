@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysAction::Rotate,
         } => {
             let stores = switchboard::open_stores(&config).await?;
-            let done = switchboard::maintenance::rotate_keys(&config, &*stores.accounts).await?;
+            let done = switchboard::maintenance::rotate_keys(&config, &*stores.store).await?;
             say(&format!(
                 "master key rotated to {} (dropped {}); {} secret(s) re-wrapped",
                 done.new_key,

@@ -4,11 +4,10 @@
 use crate::app::{Stores, load_keyring, telegram_settings};
 use crate::config::Config;
 use anyhow::Context;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountId, AccountStore, Timestamp, WorkspaceId};
+use switchboard_domain::{SEALED_COLUMNS, SealedReplacement, Store, WorkspaceId};
 use switchboard_services::EventBus;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::connect::AccountService;
@@ -92,11 +91,13 @@ pub struct Rotation {
     pub rewrapped: usize,
 }
 
-/// Rotates the master key: every sealed value (auth keys, `api_hash` overrides) is first
-/// re-wrapped in memory under a new key, so a missing or wrong key file fails before anything
-/// is written; then the key file gets the new key next to the old one, the values are written,
-/// and the old key is dropped. A crash at any step leaves every value readable.
-pub async fn rotate_keys(config: &Config, accounts: &dyn AccountStore) -> anyhow::Result<Rotation> {
+/// Rotates the master key: every sealed value of every column of [`SEALED_COLUMNS`] (account
+/// auth keys and `api_hash` overrides, bot tokens and webhook secrets, and whatever secret is
+/// listed there later) is first re-wrapped in memory under a new key, so a missing or wrong key
+/// file fails before anything is written; then the key file gets the new key next to the old
+/// one, the values are written, and the old key is dropped. A crash at any step leaves every
+/// value readable.
+pub async fn rotate_keys(config: &Config, store: &dyn Store) -> anyhow::Result<Rotation> {
     let path = config.master_key_path();
     anyhow::ensure!(
         path.exists(),
@@ -114,41 +115,38 @@ pub async fn rotate_keys(config: &Config, accounts: &dyn AccountStore) -> anyhow
         .collect();
     let new_id = keyring.rotate().context("generating the new master key")?;
 
-    let mut dc_keys: BTreeMap<AccountId, BTreeMap<i32, Vec<u8>>> = BTreeMap::new();
-    for (account, dc, bytes) in accounts.list_all_sealed_dc_keys().await? {
-        if let Some(fresh) = rewrapped(&keyring, &bytes)
-            .with_context(|| format!("account {account}, data center {dc}: auth key"))?
-        {
-            dc_keys.entry(account).or_default().insert(dc, fresh);
+    let mut plan = Vec::new();
+    for column in SEALED_COLUMNS {
+        let mut replacements = Vec::new();
+        for value in store.sealed_values(column).await? {
+            let fresh = rewrapped(&keyring, &value.bytes).with_context(|| {
+                format!("{}.{} of row {:?}", column.table, column.column, value.row)
+            })?;
+            if let Some(new) = fresh {
+                replacements.push(SealedReplacement {
+                    row: value.row,
+                    old: value.bytes,
+                    new,
+                });
+            }
         }
-    }
-    let mut api_hashes = Vec::new();
-    for (account, bytes) in accounts.list_all_sealed_api_hashes().await? {
-        if let Some(fresh) =
-            rewrapped(&keyring, &bytes).with_context(|| format!("account {account}: api_hash"))?
-        {
-            api_hashes.push((account, fresh));
-        }
+        plan.push((column, replacements));
     }
 
     keyring
         .write(&path)
         .context("writing the key file with the new key")?;
     let mut count = 0;
-    for (account, fresh) in dc_keys {
-        for mut key in accounts.list_dc_keys(account).await? {
-            if let Some(bytes) = fresh.get(&key.dc_id) {
-                key.auth_key_sealed = Some(bytes.clone());
-                accounts.upsert_dc_key(account, &key).await?;
-                count += 1;
-            }
-        }
-    }
-    for (account, fresh) in api_hashes {
-        accounts
-            .set_account_api_hash_sealed(account, Some(&fresh), Timestamp::now())
-            .await?;
-        count += 1;
+    for (column, replacements) in plan {
+        let replaced = store.replace_sealed_values(column, &replacements).await?;
+        anyhow::ensure!(
+            replaced == replacements.len() as u64,
+            "{}.{} changed while the key was rotated (is the server running?); run `keys \
+             rotate` again with the server stopped",
+            column.table,
+            column.column
+        );
+        count += replacements.len();
     }
     keyring.drop_retired();
     keyring

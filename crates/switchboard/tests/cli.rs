@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_domain::{AccountStore, Timestamp, WorkspaceId};
+use switchboard_domain::{SEALED_COLUMNS, Store, Timestamp, WorkspaceId};
 use switchboard_telegram::{DbSession, TelegramSettings, Validation, api_hash_aad, validate};
 use switchboard_tests::db::{Backend, TestDb};
 use switchboard_vault::{Keyring, Sealed};
@@ -388,17 +388,20 @@ fn telegram_settings(sim: &tgsim::Handle) -> TelegramSettings {
     )
 }
 
-/// Every sealed value in the database: `(what, bytes)`.
-async fn sealed_values(accounts: &dyn AccountStore) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = accounts
-        .list_all_sealed_dc_keys()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(a, dc, bytes)| (format!("account:{}:dc:{dc}", a.0), bytes))
-        .collect();
-    for (a, bytes) in accounts.list_all_sealed_api_hashes().await.unwrap() {
-        out.push((format!("account:{}:api_hash", a.0), bytes));
+/// Every sealed value of the accounts in the database: `(the AAD it is bound to, bytes)`.
+async fn sealed_values(store: &dyn Store) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for column in SEALED_COLUMNS {
+        for v in store.sealed_values(column).await.unwrap() {
+            let aad = match (column.table, column.column) {
+                ("account_dc_keys", "auth_key_sealed") => {
+                    format!("account:{}:dc:{}", v.row[0], v.row[1])
+                }
+                ("accounts", "api_hash_sealed") => format!("account:{}:api_hash", v.row[0]),
+                (table, column) => panic!("this test has no {table}.{column} values"),
+            };
+            out.push((aad, v.bytes));
+        }
     }
     out
 }
@@ -503,7 +506,7 @@ async fn keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key(backend: Backe
         .set_account_api_hash_sealed(with_hash, Some(&sealed.to_bytes()), Timestamp::now())
         .await
         .unwrap();
-    let before = sealed_values(&*store).await;
+    let before = sealed_values(&*m.db.store()).await;
     assert_eq!(
         before.len(),
         3,
@@ -517,7 +520,7 @@ async fn keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key(backend: Backe
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert!(!m.key_file().exists(), "no key is made up");
-    assert_eq!(sealed_values(&*store).await, before);
+    assert_eq!(sealed_values(&*m.db.store()).await, before);
 
     // A key file with another key: a clear error, the file and the database unchanged.
     let wrong = m.dir.path().join("wrong.key");
@@ -533,7 +536,7 @@ async fn keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key(backend: Backe
         "names the key it needs: {err}"
     );
     assert_eq!(std::fs::read(m.key_file()).unwrap(), wrong_text);
-    assert_eq!(sealed_values(&*store).await, before);
+    assert_eq!(sealed_values(&*m.db.store()).await, before);
 
     // The right key: every value moves to the new key, the old key is gone.
     std::fs::write(m.key_file(), &key_text).unwrap();
@@ -547,7 +550,7 @@ async fn keys_rotate_rewraps_every_secret_and_refuses_a_wrong_key(backend: Backe
     let new = Keyring::from_file(&m.key_file()).unwrap();
     assert_ne!(new.current_id(), &old_id);
     assert_eq!(new.key_ids().len(), 1, "the old key is dropped");
-    let after = sealed_values(&*store).await;
+    let after = sealed_values(&*m.db.store()).await;
     assert_eq!(after.len(), before.len());
     for (aad, bytes) in &after {
         let sealed = Sealed::from_bytes(bytes).unwrap();

@@ -26,7 +26,7 @@ pub use login::{
     CodeDelivery, CodeSent, LoggedIn, LoginStep, PhoneLogin, QrLogin, QrStatus, QrToken,
 };
 pub use mapping::{MappedUpdate, PeerDirectory, map_update};
-pub use media::{MediaFile, media_file, update_media_file};
+pub use media::{MediaFile, media_file, refetch_files, update_media_file};
 pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError, api_hash_aad};
 pub use settings::{ClientInfo, TelegramSettings};
 

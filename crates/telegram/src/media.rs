@@ -2,9 +2,13 @@
 //! size) and documents (which covers video, voice, audio, stickers and animations). Pure: built
 //! from raw TL media; the download itself is grammers' `Client::iter_download`.
 
+use crate::error::Error;
+use grammers_client::Client;
 use grammers_client::media::Downloadable;
 use grammers_client::tl;
 use grammers_client::update::Update;
+use grammers_session::types::PeerRef;
+use switchboard_domain::PeerKind;
 
 /// A downloadable file of a message.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +121,53 @@ pub fn update_media_file(update: &Update) -> Option<(i64, MediaFile)> {
         return None;
     };
     Some((i64::from(raw.id), media_file(raw.media.as_ref()?)?))
+}
+
+/// The files of messages of one chat, fetched again from Telegram (`messages.getMessages`, or
+/// `channels.getMessages` for supergroups and channels): a download left over from an earlier
+/// run needs a fresh location, since file references expire. By Telegram message id; messages
+/// that are gone or have no file are left out.
+pub async fn refetch_files(
+    client: &Client,
+    peer: PeerRef,
+    kind: PeerKind,
+    ids: &[i64],
+) -> Result<Vec<(i64, MediaFile)>, Error> {
+    let id: Vec<tl::enums::InputMessage> = ids
+        .iter()
+        .filter_map(|id| i32::try_from(*id).ok())
+        .map(|id| tl::types::InputMessageId { id }.into())
+        .collect();
+    let found = match kind {
+        PeerKind::Supergroup | PeerKind::Channel => {
+            client
+                .invoke(&tl::functions::channels::GetMessages {
+                    channel: peer.into(),
+                    id,
+                })
+                .await?
+        }
+        _ => {
+            client
+                .invoke(&tl::functions::messages::GetMessages { id })
+                .await?
+        }
+    };
+    let messages = match found {
+        tl::enums::messages::Messages::Messages(m) => m.messages,
+        tl::enums::messages::Messages::Slice(m) => m.messages,
+        tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+        tl::enums::messages::Messages::NotModified(_) => Vec::new(),
+    };
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tl::enums::Message::Message(raw) => {
+                Some((i64::from(raw.id), media_file(raw.media.as_ref()?)?))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -363,15 +363,15 @@ macro_rules! app_tests {
     };
 }
 
-/// [`app_tests!`] for `async fn(TestApp) -> TestApp`: tests that take the app by value (to
-/// restart it) and hand it back to be stopped.
+/// Like [`app_tests!`], for tests that restart the server: each `async fn(TestApp) -> TestApp`
+/// gets the app by value (for [`TestApp::restart`]) and hands back the one to stop.
 #[macro_export]
-macro_rules! owned_app_tests {
-    ($($name:ident),+ $(,)?) => {
+macro_rules! restarting_app_tests {
+    ($($name:ident $(with $tweak:ident)?),+ $(,)?) => {
         $(
             mod $name {
                 async fn run(backend: $crate::db::Backend) {
-                    let Some(app) = $crate::app::TestApp::spawn(backend, |_| {}).await else { return };
+                    let Some(app) = $crate::app::TestApp::spawn(backend, |_c| { $(super::$tweak(_c);)? }).await else { return };
                     super::$name(app).await.stop().await;
                 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, InboxStore, Store};
+use switchboard_domain::{AccountStore, InboxStore, SealedColumn, Store};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -339,6 +339,55 @@ impl Stores {
         done.unwrap_or_else(|e| panic!("cannot run {sql}: {e}"))
     }
 
+    /// Every binary column of the application schema (`BLOB` on SQLite, `bytea` on
+    /// PostgreSQL; not sqlx's migration table) as `(table, column)`, sorted: where secrets
+    /// sealed by the vault are kept.
+    pub async fn binary_columns(&self) -> Vec<(String, String)> {
+        let found =
+            match &self.raw {
+                RawPool::Sqlite(pool) => {
+                    sqlx::query_as::<_, (String, String)>(
+                        "SELECT m.name, p.name FROM sqlite_schema AS m \
+                     JOIN pragma_table_info(m.name) AS p \
+                     WHERE m.type = 'table' AND upper(p.type) = 'BLOB' \
+                       AND m.name <> '_sqlx_migrations'",
+                    )
+                    .fetch_all(pool)
+                    .await
+                }
+                RawPool::Postgres(pool) => sqlx::query_as::<_, (String, String)>(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND data_type = 'bytea' \
+                       AND table_name <> '_sqlx_migrations'",
+                )
+                .fetch_all(pool)
+                .await,
+            };
+        let mut columns = found.unwrap_or_else(|e| panic!("cannot list binary columns: {e}"));
+        columns.sort();
+        columns
+    }
+
+    /// Every non-NULL value of every binary column: `(table, column, bytes)`.
+    pub async fn binary_values(&self) -> Vec<(String, String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (table, column) in self.binary_columns().await {
+            let sql = format!("SELECT {column} FROM {table} WHERE {column} IS NOT NULL");
+            let values = match &self.raw {
+                RawPool::Sqlite(pool) => {
+                    sqlx::query_scalar::<_, Vec<u8>>(&sql).fetch_all(pool).await
+                }
+                RawPool::Postgres(pool) => {
+                    sqlx::query_scalar::<_, Vec<u8>>(&sql).fetch_all(pool).await
+                }
+            };
+            for bytes in values.unwrap_or_else(|e| panic!("cannot run {sql}: {e}")) {
+                out.push((table.clone(), column.clone(), bytes));
+            }
+        }
+        out
+    }
+
     /// The single `BIGINT` a query returns, e.g. `SELECT count(*) FROM …`. Panics on failure.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let value = match &self.raw {
@@ -347,6 +396,14 @@ impl Stores {
         };
         value.unwrap_or_else(|e| panic!("cannot run {sql}: {e}"))
     }
+}
+
+/// The listed sealed column `table.column` (see [`switchboard_domain::SEALED_COLUMNS`]).
+pub fn sealed_column(table: &str, column: &str) -> &'static SealedColumn {
+    switchboard_domain::SEALED_COLUMNS
+        .iter()
+        .find(|c| c.table == table && c.column == column)
+        .unwrap_or_else(|| panic!("{table}.{column} is not a listed sealed column"))
 }
 
 /// Like [`run_on`], for tests of the account and inbox ports: `test` gets the database behind

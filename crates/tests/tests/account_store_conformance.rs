@@ -13,7 +13,7 @@ use switchboard_domain::{
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
-use switchboard_tests::db::Stores;
+use switchboard_tests::db::{Stores, sealed_column};
 
 account_backend_tests!(
     accounts_are_created_and_read,
@@ -695,7 +695,7 @@ async fn deleting_an_account_removes_its_session_chats_and_messages(db: Stores) 
     );
     let chat_keep = chat(&db, acme, keep.id, 10).await;
     assert_eq!(tg_ids(&db, acme, chat_keep.id).await, vec![2, 1]);
-    let all_keys = db.accounts.list_all_sealed_dc_keys().await.unwrap();
+    let all_keys = sealed_dc_keys(&db).await;
     assert_eq!(all_keys, vec![(keep.id, 2, vec![7; 32])]);
     let sql = "SELECT count(*) FROM message_edits";
     assert_eq!(db.scalar(sql).await, 1);
@@ -747,7 +747,7 @@ async fn home_dc_and_dc_keys_round_trip(db: Stores) {
 
     // Every sealed key of every account, for rotation; DCs without a key are left out.
     assert_eq!(
-        db.accounts.list_all_sealed_dc_keys().await.unwrap(),
+        sealed_dc_keys(&db).await,
         vec![
             (a.id, 1, vec![9; 40]),
             (a.id, 2, vec![2; 40]),
@@ -802,7 +802,7 @@ async fn sealed_api_hashes_are_listed_and_replaced(db: Stores) {
     let c = db.accounts.create_account(&elsewhere, t(1)).await.unwrap();
     // Every workspace, only accounts that have one, by id.
     assert_eq!(
-        db.accounts.list_all_sealed_api_hashes().await.unwrap(),
+        sealed_api_hashes(&db).await,
         vec![(a.id, vec![1, 2, 3]), (c.id, vec![9])]
     );
 
@@ -816,7 +816,7 @@ async fn sealed_api_hashes_are_listed_and_replaced(db: Stores) {
         .await
         .unwrap();
     assert_eq!(
-        db.accounts.list_all_sealed_api_hashes().await.unwrap(),
+        sealed_api_hashes(&db).await,
         vec![(b.id, every_byte.clone()), (c.id, vec![9])]
     );
     let b = db.accounts.load_account(b.id).await.unwrap();
@@ -1114,10 +1114,7 @@ async fn wipe_forgets_the_session_but_keeps_the_account_and_chats(db: Stores) {
         db.accounts.get_update_state(b.id).await.unwrap().unwrap().1,
         vec![(5, 5)]
     );
-    assert_eq!(
-        db.accounts.list_all_sealed_dc_keys().await.unwrap(),
-        vec![(b.id, 2, vec![1; 8])]
-    );
+    assert_eq!(sealed_dc_keys(&db).await, vec![(b.id, 2, vec![1; 8])]);
 }
 
 // --- ingestion ---
@@ -2018,4 +2015,31 @@ async fn chats_and_messages_are_invisible_to_other_workspaces(db: Stores) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Every sealed auth key of every account, through the store's sealed-column listing:
+/// `(account, dc, sealed)`.
+async fn sealed_dc_keys(db: &Stores) -> Vec<(AccountId, i32, Vec<u8>)> {
+    let column = sealed_column("account_dc_keys", "auth_key_sealed");
+    let values = db.store.sealed_values(column).await.unwrap();
+    values
+        .into_iter()
+        .map(|v| {
+            (
+                AccountId(v.row[0]),
+                i32::try_from(v.row[1]).unwrap(),
+                v.bytes,
+            )
+        })
+        .collect()
+}
+
+/// Every sealed `api_hash` override of every account, by account.
+async fn sealed_api_hashes(db: &Stores) -> Vec<(AccountId, Vec<u8>)> {
+    let column = sealed_column("accounts", "api_hash_sealed");
+    let values = db.store.sealed_values(column).await.unwrap();
+    values
+        .into_iter()
+        .map(|v| (AccountId(v.row[0]), v.bytes))
+        .collect()
 }

@@ -13,7 +13,7 @@ use switchboard_tests::accounts::{
     account, import_session, messages_of, registered_user, telethon_string, wait_for, wait_status,
 };
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
-use switchboard_tests::{app_tests, owned_app_tests};
+use switchboard_tests::app_tests;
 
 app_tests!(
     code_login_with_2fa_connects_one_client_and_ingests,
@@ -21,11 +21,10 @@ app_tests!(
     messages_sent_while_stopped_arrive_exactly_once,
     group_chats_are_ingested_only_when_enabled,
     import_validates_before_going_live,
+    an_import_whose_client_disconnects_completes_or_leaves_nothing,
     an_imported_session_misses_nothing_sent_while_it_goes_live,
     accounts_are_admin_only_and_isolated,
 );
-
-owned_app_tests!(messages_sent_while_the_server_is_down_arrive_exactly_once);
 
 /// Signs `phone` in through the API (code, then 2FA if `password`), returns the account id.
 async fn connect_by_code(app: &TestApp, b: &Browser, phone: &str, password: Option<&str>) -> i64 {
@@ -492,6 +491,10 @@ async fn messages_sent_while_the_server_is_down_arrive_exactly_once(app: TestApp
     app
 }
 
+switchboard_tests::restarting_app_tests!(
+    messages_sent_while_the_server_is_down_arrive_exactly_once
+);
+
 async fn texts_of(b: &Browser, account_id: i64) -> Vec<String> {
     let mut t: Vec<String> = messages_of(b, account_id)
         .await
@@ -857,4 +860,83 @@ async fn accounts_are_admin_only_and_isolated(app: &TestApp) {
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(account(&admin, id).await, Value::Null);
+}
+
+/// Sends `POST path` with `body` as the signed-in browser over a raw connection, waits until
+/// `started` says the server is at work on it, then drops the connection without reading the
+/// answer, as a browser tab closed mid-request does.
+async fn post_and_hang_up<F, Fut>(app: &TestApp, b: &Browser, path: &str, body: &Value, started: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use tokio::io::AsyncWriteExt;
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n{body}",
+        host = app.running.addr,
+        cookie = b.cookie,
+        csrf = b.csrf,
+        len = body.len(),
+    );
+    let mut conn = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never started on {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(conn);
+}
+
+async fn an_import_whose_client_disconnects_completes_or_leaves_nothing(app: &TestApp) {
+    let (user, key) = registered_user(&app.sim, "+15553050", "Leaver");
+    let customer = tg_user(app, "+15553051", "Stays");
+    let b = app.login("admin", PASSWORD).await;
+    let store = &app.running.account_store;
+    // Telegram answers slowly, so that the client is gone while the session is validated.
+    app.sim
+        .set_latency(Some(user.id), Duration::from_millis(1500));
+    post_and_hang_up(
+        app,
+        &b,
+        "/api/v1/accounts/import",
+        &json!({"session_string": telethon_string(&app.sim, key)}),
+        || async { !store.list_accounts(app.workspace).await.unwrap().is_empty() },
+    )
+    .await;
+    app.sim.set_latency(Some(user.id), Duration::ZERO);
+
+    // Either the account was imported whole and works, or nothing of it is left; never an
+    // account that stays `connecting` and inactive with a stored session.
+    let settled = wait_for("the import to settle", || async {
+        let accounts = store.list_accounts(app.workspace).await.unwrap();
+        match accounts.as_slice() {
+            [] => Some(Value::Null),
+            [a] if a.active && a.status == switchboard_domain::AccountStatus::Connected => {
+                Some(json!(a.id.0))
+            }
+            _ => None,
+        }
+    })
+    .await;
+    if let Some(id) = settled.as_i64() {
+        assert_eq!(account(&b, id).await["first_name"], "Leaver");
+        app.sim
+            .send_message(
+                customer.id,
+                tgsim::Peer::User(user.id),
+                tgsim::OutgoingMessage::text("after the hang-up"),
+            )
+            .unwrap();
+        wait_for_text(&b, id, "after the hang-up").await;
+    } else {
+        assert_eq!(open_connections(app, user.id), 0);
+    }
 }

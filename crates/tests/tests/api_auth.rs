@@ -20,6 +20,7 @@ app_tests!(
     idle_sessions_expire with short_sessions,
     writes_without_the_csrf_token_are_refused,
     cross_site_sign_in_is_refused,
+    behind_a_proxy_the_origin_is_the_public_url with behind_a_proxy,
     operator_gets_403_from_admin_endpoints,
     admin_manages_members_only_in_their_own_workspace,
     malformed_wrong_type_and_oversized_bodies_write_nothing,
@@ -29,6 +30,12 @@ app_tests!(
 
 fn few_ip_failures(c: &mut Config) {
     c.auth.ip_max_failures = 3;
+}
+
+/// Served at `https://hub.example.test` through a reverse proxy that forwards to our
+/// 127.0.0.1 address (so `Host` is not the browser's).
+fn behind_a_proxy(c: &mut Config) {
+    c.server.public_url = Some("https://hub.example.test/".into());
 }
 
 fn short_sessions(c: &mut Config) {
@@ -269,6 +276,53 @@ async fn cross_site_sign_in_is_refused(app: &TestApp) {
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(error_code(r).await, "csrf_failed");
+}
+
+async fn behind_a_proxy_the_origin_is_the_public_url(app: &TestApp) {
+    let login = |origin: &str| {
+        app.http
+            .post(app.at("/api/v1/auth/login"))
+            .header("origin", origin)
+            .json(&json!({"username": "admin", "password": PASSWORD}))
+            .send()
+    };
+    let ours = login("https://hub.example.test").await.unwrap();
+    assert_eq!(ours.status(), 200, "the public URL's origin signs in");
+    for foreign in [
+        app.url.as_str(),
+        "http://hub.example.test",
+        "https://hub.example.test:8443",
+        "https://evil.example",
+    ] {
+        let r = login(foreign).await.unwrap();
+        assert_eq!(r.status(), 403, "{foreign}");
+        assert!(r.headers().get("set-cookie").is_none());
+        assert_eq!(error_code(r).await, "csrf_failed", "{foreign}");
+    }
+    let b = app.login("admin", PASSWORD).await;
+    let add = |origin: &str, username: &str| {
+        reqwest::Client::new()
+            .post(app.at("/api/v1/team/members"))
+            .header("cookie", &b.cookie)
+            .header("x-csrf-token", &b.csrf)
+            .header("origin", origin)
+            .json(&json!({"username": username, "password": PASSWORD, "role": "operator"}))
+            .send()
+    };
+    assert_eq!(add(&app.url, "via_host").await.unwrap().status(), 403);
+    assert_eq!(
+        add("https://hub.example.test", "via_proxy")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let members = app.store.list_members(app.workspace).await.unwrap();
+    assert_eq!(
+        members.len(),
+        3,
+        "only the write from the public origin went through"
+    );
 }
 
 async fn operator_gets_403_from_admin_endpoints(app: &TestApp) {

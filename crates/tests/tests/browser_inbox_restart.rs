@@ -9,10 +9,10 @@ use switchboard_services::Audience;
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::browser::Chrome;
 use switchboard_tests::live::{connect_personal_account, customer};
-use switchboard_tests::owned_app_tests;
+use switchboard_tests::restarting_app_tests;
 use tgsim::{OutgoingMessage, Peer};
 
-owned_app_tests!(the_open_page_shows_new_chats_after_a_restart);
+restarting_app_tests!(the_open_page_shows_new_chats_after_a_restart);
 
 async fn the_open_page_shows_new_chats_after_a_restart(app: TestApp) -> TestApp {
     let Some(c) = Chrome::for_app(&app).await else {

@@ -23,6 +23,7 @@ app_tests!(
     flood_wait_is_waited_out_and_the_reply_sent_once,
     replies_of_one_chat_leave_in_order,
     status_read_and_history_work,
+    read_receipts_go_once_per_chat_and_only_when_something_is_unread,
     attachments_are_checked_and_sent with small_uploads,
 );
 
@@ -889,4 +890,86 @@ async fn status_read_and_history_work(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(history["edits"], json!([]));
+}
+
+/// `messages.readHistory` calls of the account of `owner` that tgsim counted.
+fn read_history_calls(app: &TestApp, owner: &tgsim::UserInfo) -> u64 {
+    app.sim
+        .counters()
+        .accounts
+        .get(&owner.id.0.to_string())
+        .and_then(|c| c.calls.get("messages.readHistory").copied())
+        .unwrap_or(0)
+}
+
+async fn read_receipts_go_once_per_chat_and_only_when_something_is_unread(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550810", "Owner").await;
+    let ida = customer(app, "+15550811", "Ida").await;
+    let unread = |n: i64| {
+        let admin = &admin;
+        async move {
+            eventually(20, &format!("{n} unread"), || async {
+                let c = chat_titled(admin, "Ida").await;
+                (c["unread_count"] == n).then(|| c["id"].as_i64().unwrap())
+            })
+            .await
+        }
+    };
+    let read_all = |times: usize, chat_id: i64| {
+        let admin = &admin;
+        async move {
+            let path = format!("/api/v1/chats/{chat_id}/read");
+            let body = json!({});
+            let reads = (0..times).map(|_| admin.post(&path, &body));
+            for r in futures_util::future::join_all(reads).await {
+                assert_eq!(r.status(), 200);
+            }
+        }
+    };
+    let newest_received = || {
+        app.sim
+            .messages(owner.id)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.from == Some(ida.id))
+            .map(|m| m.id)
+            .max()
+    };
+    let read_on_telegram = || app.sim.read_inbox_max_id(owner.id, tg(&ida));
+
+    let calls = || read_history_calls(app, &owner);
+    let interval = switchboard_services::read_receipts::READ_RECEIPT_INTERVAL;
+
+    customer_writes(app, &ida, &owner, "one");
+    let chat_id = unread(1).await;
+    // A burst of parallel reads of one unread chat tells Telegram once.
+    read_all(8, chat_id).await;
+    eventually(10, "the read receipt", || async {
+        (read_on_telegram() == newest_received()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(interval + Duration::from_millis(500)).await;
+    assert_eq!(calls(), 1, "one receipt for a burst of reads");
+    // Nothing unread: nothing to tell.
+    read_all(3, chat_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(calls(), 1, "no receipt for reading a read chat");
+    // New messages read one by one: the first receipt goes at once, the next ones within the
+    // interval are merged into one, sent when the interval is over, up to the newest message.
+    for text in ["two", "three", "four"] {
+        customer_writes(app, &ida, &owner, text);
+        unread(1).await;
+        read_all(1, chat_id).await;
+    }
+    eventually(15, "the merged read receipt", || async {
+        (read_on_telegram() == newest_received()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(interval + Duration::from_millis(500)).await;
+    assert_eq!(
+        calls(),
+        3,
+        "one receipt for \"two\", one for \"three\" and \"four\""
+    );
 }

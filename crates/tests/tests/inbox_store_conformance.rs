@@ -30,6 +30,7 @@ account_backend_tests!(
     bot_chats_belong_to_the_bot,
     bot_message_edits_keep_the_history_and_never_go_back,
     bot_message_media_is_replaced_within_the_bot_only,
+    messages_missing_files_are_found_per_owner,
     admins_see_the_whole_workspace_and_nothing_else,
     operators_see_their_own_and_unassigned_chats_only,
     inbox_filters_by_assignee_status_account_and_bot,
@@ -767,6 +768,112 @@ async fn bot_message_media_is_replaced_within_the_bot_only(db: Stores) {
     assert_eq!(now.media, downloaded);
 }
 
+async fn messages_missing_files_are_found_per_owner(db: Stores) {
+    let w = world(&db).await;
+    let with_media = |tg_id: i64, at: i64, media: serde_json::Value| {
+        let mut m = inbound(7, tg_id, at);
+        m.media = media;
+        m
+    };
+    let tg_ids = |found: Vec<Message>| -> Vec<i64> {
+        found.iter().map(|m| m.tg_message_id.unwrap()).collect()
+    };
+    // The account's: Telegram media ids, some downloaded, too large, deleted or without media.
+    let batch = [
+        with_media(1, 10, json!({"kind": "photo", "id": "11"})),
+        with_media(
+            2,
+            11,
+            json!({"kind": "document", "id": "12", "file_id": "ab".repeat(32)}),
+        ),
+        with_media(
+            3,
+            12,
+            json!({"kind": "document", "id": "13", "too_large": true}),
+        ),
+        with_media(4, 13, json!({"kind": "geo"})),
+        inbound(7, 5, 14),
+        with_media(6, 15, json!({"kind": "document", "id": "16"})),
+        with_media(7, 16, json!({"kind": "document", "id": "17"})),
+    ];
+    db.accounts
+        .ingest_messages(w.account, &batch, t(100))
+        .await
+        .unwrap();
+    db.accounts
+        .mark_messages_deleted(w.account, None, &[7])
+        .await
+        .unwrap();
+    // Stored later: left to the downloads queued at ingestion.
+    db.accounts
+        .ingest_messages(w.account, &[with_media(8, 17, json!({"id": "18"}))], t(300))
+        .await
+        .unwrap();
+    // The bot's: Bot API file ids.
+    db.inbox
+        .ingest_bot_messages(
+            w.bot.id,
+            &[
+                with_media(1, 10, json!({"kind": "photo", "tg_file_id": "AgAD"})),
+                with_media(
+                    2,
+                    11,
+                    json!({"kind": "photo", "tg_file_id": "AgAE", "file_id": "cd".repeat(32)}),
+                ),
+            ],
+            &[],
+            t(100),
+        )
+        .await
+        .unwrap();
+
+    let account = switchboard_domain::ChatOwner::Account(w.account);
+    let found = db
+        .inbox
+        .messages_missing_files(account, t(200), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(tg_ids(found.clone()), vec![1, 6]);
+    assert_eq!(found[0].media["id"], "11");
+    // Paged by message id.
+    let first = db
+        .inbox
+        .messages_missing_files(account, t(200), None, 1)
+        .await
+        .unwrap();
+    let rest = db
+        .inbox
+        .messages_missing_files(account, t(200), Some(first[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!((tg_ids(first), tg_ids(rest)), (vec![1], vec![6]));
+    assert_eq!(
+        tg_ids(
+            db.inbox
+                .messages_missing_files(account, t(400), None, 10)
+                .await
+                .unwrap()
+        ),
+        vec![1, 6, 8]
+    );
+    let bot = switchboard_domain::ChatOwner::Bot(w.bot.id);
+    let found = db
+        .inbox
+        .messages_missing_files(bot, t(200), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(tg_ids(found.clone()), vec![1]);
+    assert_eq!(found[0].media["tg_file_id"], "AgAD");
+    let other = switchboard_domain::ChatOwner::Bot(w.other_bot.id);
+    assert!(
+        db.inbox
+            .messages_missing_files(other, t(200), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn bot_chats_belong_to_the_bot(db: Stores) {
     let w = world(&db).await;
     let batch = [
@@ -1205,6 +1312,27 @@ async fn visible_chats_can_be_read_and_acted_on(db: Stores) {
         .unwrap();
     assert_eq!(newest, Some(5));
     assert_eq!(read.unread_count, 0);
+    // Nothing unread: nothing to tell Telegram, also when two ask at once.
+    let again = futures_util::future::join_all(
+        [&w.op1, &w.admin].map(|v| db.inbox.mark_chat_read(v, chat.id, t(60))),
+    )
+    .await;
+    for r in again {
+        let (read, newest) = r.unwrap();
+        assert_eq!((read.unread_count, newest), (0, None));
+    }
+    // A new message is unread again; of two concurrent calls, one reports it.
+    db.accounts
+        .ingest_messages(w.account, &[inbound(77, 6, 70)], t(70))
+        .await
+        .unwrap();
+    let both = futures_util::future::join_all(
+        [&w.op1, &w.admin].map(|v| db.inbox.mark_chat_read(v, chat.id, t(80))),
+    )
+    .await;
+    let mut newest: Vec<Option<i64>> = both.into_iter().map(|r| r.unwrap().1).collect();
+    newest.sort();
+    assert_eq!(newest, vec![None, Some(6)]);
 }
 
 /// Tries every viewer-scoped method of `viewer` on `chat` (whose message `message` has a failed

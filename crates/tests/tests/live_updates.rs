@@ -13,10 +13,10 @@ use switchboard_tests::live::{
     Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, next_frame,
     open_ws, wait_frame,
 };
-use switchboard_tests::{app_tests, owned_app_tests};
+use switchboard_tests::{app_tests, restarting_app_tests};
 use tokio_tungstenite::tungstenite::Message;
 
-owned_app_tests!(a_client_connected_before_a_restart_receives_messages_after_it);
+restarting_app_tests!(a_client_connected_before_a_restart_receives_messages_after_it);
 
 app_tests!(
     a_replay_leaves_out_chats_reassigned_away_since,

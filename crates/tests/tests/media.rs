@@ -2,7 +2,8 @@
 //! documents to a connected account; the files land in the content-addressed store with the
 //! bytes tgsim holds, the message's media JSON gets the file id, a `message_updated` event goes
 //! out, a download that fails is tried again, and a file above the configured limit is marked
-//! `too_large` and not fetched.
+//! `too_large` and not fetched. Downloads that failed or were still queued when the server
+//! stopped are fetched after it starts again, for accounts and bots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +17,7 @@ use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::app_tests;
 
 app_tests!(received_media_is_downloaded_into_the_file_store with small_media_limit);
+switchboard_tests::restarting_app_tests!(unfinished_downloads_are_fetched_after_a_restart);
 
 const LIMIT: u64 = 1024 * 1024;
 
@@ -171,4 +173,137 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
         .collect();
     assert_eq!(updates.len(), 2, "{updates:?}");
     assert!(updates.iter().all(|d| d["account_id"] == account));
+}
+
+/// Every message with media of every chat the admin sees (accounts' and bots').
+async fn media_messages(b: &switchboard_tests::app::Browser) -> Vec<Value> {
+    let chats: Value = b.get("/api/v1/chats").await.json().await.unwrap();
+    let mut out = Vec::new();
+    for chat in chats["chats"].as_array().unwrap() {
+        let id = chat["id"].as_i64().unwrap();
+        let msgs: Value = b
+            .get(&format!("/api/v1/chats/{id}/messages"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        out.extend(
+            msgs["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| !m["media"].is_null())
+                .cloned(),
+        );
+    }
+    out
+}
+
+async fn unfinished_downloads_are_fetched_after_a_restart(app: TestApp) -> TestApp {
+    let (owner, key) = registered_user(&app.sim, "+15554100", "Owner");
+    let (sender, _) = registered_user(&app.sim, "+15554101", "Client");
+    let b = app.login("admin", PASSWORD).await;
+    let account = import_session(&b, &telethon_string(&app.sim, key)).await;
+    wait_status(&b, account, "connected").await;
+    let bot = app
+        .sim
+        .create_bot(tgsim::NewBot {
+            username: "files_bot".into(),
+            first_name: "Files".into(),
+            token: None,
+        })
+        .unwrap();
+    let r = b
+        .post(
+            "/api/v1/bots",
+            &serde_json::json!({"token": bot.token.clone().unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+
+    // While this server runs, Telegram fails every download: the account's first file fails
+    // its attempts, the second waits in the queue behind it; the bot's fails too.
+    app.sim.rpc_error(
+        Some(owner.id),
+        "upload.getFile",
+        400,
+        "SIMULATED_FAILURE",
+        1000,
+    );
+    app.sim.rpc_error(
+        Some(bot.id),
+        "bot.getFile",
+        500,
+        "Internal Server Error",
+        1000,
+    );
+    let pdf = |seed: u8| {
+        let mut d = b"%PDF-1.7\n".to_vec();
+        d.extend(pattern(3000, seed));
+        d
+    };
+    let sent = [
+        (tgsim::Peer::User(owner.id), pdf(11)),
+        (tgsim::Peer::User(owner.id), pdf(12)),
+        (tgsim::Peer::User(bot.id), pdf(13)),
+    ];
+    for (to, data) in &sent {
+        let m = media(
+            tgsim::MediaKind::Document,
+            data.clone(),
+            Some("a.pdf"),
+            Some("application/pdf"),
+        );
+        app.sim.send_message(sender.id, *to, m).unwrap();
+    }
+    wait_for("three stored messages whose downloads failed", || async {
+        let counters = app.sim.counters();
+        let account_tried = counters
+            .accounts
+            .get(&owner.id.0.to_string())
+            .and_then(|c| c.calls.get("upload.getFile").copied())
+            .unwrap_or(0);
+        let bot_tried = counters
+            .bot_api_calls
+            .get(&bot.id.0.to_string())
+            .and_then(|c| c.get("getFile").copied())
+            .unwrap_or(0);
+        let msgs = media_messages(&b).await;
+        (msgs.len() == 3 && account_tried > 0 && bot_tried > 0).then_some(Value::Null)
+    })
+    .await;
+    assert!(
+        media_messages(&b)
+            .await
+            .iter()
+            .all(|m| m["media"]["file_id"].is_null()),
+        "nothing could be downloaded yet"
+    );
+
+    // Telegram recovers while the server is down; after the start every file is fetched.
+    let sim = app.sim.clone();
+    let app = app.restart_with(|| async move { sim.clear_faults() }).await;
+    let b = app.login("admin", PASSWORD).await;
+    let msgs = wait_for("every file after the restart", || async {
+        let msgs = media_messages(&b).await;
+        msgs.iter()
+            .all(|m| m["media"]["file_id"].is_string())
+            .then(|| Value::Array(msgs.clone()))
+    })
+    .await;
+    let msgs = msgs.as_array().unwrap();
+    assert_eq!(msgs.len(), 3);
+    let files = switchboard_files::FileStore::new(app.config.data_dir.join("files"), LIMIT);
+    let mut stored: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| {
+            let id: FileId = m["media"]["file_id"].as_str().unwrap().parse().unwrap();
+            std::fs::read(files.path(&id)).unwrap()
+        })
+        .collect();
+    stored.sort();
+    let mut expected: Vec<Vec<u8>> = sent.iter().map(|(_, d)| d.clone()).collect();
+    expected.sort();
+    assert_eq!(stored, expected, "the bytes Telegram holds");
+    app
 }

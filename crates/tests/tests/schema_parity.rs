@@ -42,6 +42,44 @@ async fn both_backends_have_the_same_tables_and_columns() {
     assert_eq!(sqlite_columns, pg_columns);
 }
 
+/// Key rotation re-wraps the columns of `SEALED_COLUMNS`; a secret kept in a column missing
+/// from that list would stay under the old key and become unreadable when it is dropped.
+#[tokio::test]
+async fn every_binary_column_is_a_listed_sealed_column() {
+    let listed: Vec<(String, String)> = {
+        let mut l: Vec<_> = switchboard_domain::SEALED_COLUMNS
+            .iter()
+            .map(|c| (c.table.to_string(), c.column.to_string()))
+            .collect();
+        l.sort();
+        l
+    };
+    for backend in switchboard_tests::db::Backend::ALL {
+        let listed = listed.clone();
+        switchboard_tests::db::run_accounts_on(backend, |db| async move {
+            let binary = db.binary_columns().await;
+            assert_eq!(
+                binary, listed,
+                "every binary column holds sealed secrets and must be in SEALED_COLUMNS \
+                 (crates/domain/src/sealed.rs), and every listed column must exist"
+            );
+            for column in switchboard_domain::SEALED_COLUMNS {
+                let names = db.store.schema_columns().await.unwrap();
+                for key in column.key {
+                    assert!(
+                        names.contains(&(column.table.to_string(), key.to_string())),
+                        "{}.{key} (the key of {}) does not exist",
+                        column.table,
+                        column.column
+                    );
+                }
+                assert!(db.store.sealed_values(column).await.unwrap().is_empty());
+            }
+        })
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn migrating_twice_is_a_no_op_on_sqlite() {
     let (dir, store) = fresh_sqlite().await;

@@ -9,7 +9,8 @@ use switchboard_tests::app_tests;
 app_tests!(
     health_readiness_and_metrics,
     openapi_documents_every_endpoint,
-    pages_need_a_session_and_show_the_shell
+    pages_need_a_session_and_show_the_shell,
+    no_page_may_be_framed,
 );
 
 async fn health_readiness_and_metrics(app: &TestApp) {
@@ -28,6 +29,17 @@ async fn health_readiness_and_metrics(app: &TestApp) {
     assert_eq!(r["database"], true);
     assert_eq!(r["workers"], true);
     let _ = app.http.get(app.at("/api/v1/me")).send().await.unwrap();
+    // Methods a client invents are counted as `other`, not as labels of their own.
+    for method in ["BREW", "PROPFIND", "X-ANYTHING-1", "X-ANYTHING-2"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = app
+            .http
+            .request(m, app.at("/api/v1/me"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{method}: {}", r.status());
+    }
     let m = app
         .http
         .get(app.at("/metrics"))
@@ -41,6 +53,16 @@ async fn health_readiness_and_metrics(app: &TestApp) {
     assert!(
         m.contains("route=\"/api/v1/me\"") && m.contains("status=\"401\""),
         "{m}"
+    );
+    let methods: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("switchboard_http_requests_total{"))
+        .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(methods.contains("other") && methods.contains("GET"), "{m}");
+    assert!(
+        methods.iter().all(|m| ["GET", "POST", "other"].contains(m)),
+        "invented methods are not labels of their own: {methods:?}"
     );
 }
 
@@ -211,4 +233,32 @@ async fn pages_need_a_session_and_show_the_shell(app: &TestApp) {
     let missing = app.http.get(app.at("/no-such-page")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("<html"));
+}
+
+async fn no_page_may_be_framed(app: &TestApp) {
+    let b = app.login("operator", PASSWORD).await;
+    for path in [
+        "/login",
+        "/inbox",
+        "/accounts",
+        "/settings",
+        "/no-such-page",
+        "/api/v1/me",
+    ] {
+        let r = app
+            .http
+            .get(app.at(path))
+            .header("cookie", &b.cookie)
+            .send()
+            .await
+            .unwrap();
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+    }
 }

@@ -824,6 +824,13 @@ impl Handle {
         self.shared.counters()
     }
 
+    /// How far `user` has read their conversation with `peer` (the `max_id` of their last
+    /// `messages.readHistory`), if they ever read it.
+    pub fn read_inbox_max_id(&self, user: UserId, peer: Peer) -> Option<i32> {
+        let w = self.shared.world.lock();
+        w.users.get(&user)?.read_inbox.get(&peer).copied()
+    }
+
     /// Content of a stored file by its Bot API file id.
     pub fn file(&self, file_id: &str) -> Option<(String, Vec<u8>)> {
         let hex = file_id.strip_prefix("BQACAgIAAx")?;

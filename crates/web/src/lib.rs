@@ -15,7 +15,7 @@ pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use std::sync::Arc;
 use switchboard_domain::{AccountStore, Store};
@@ -23,6 +23,7 @@ use switchboard_files::FileStore;
 use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::{AuthService, EventBus, Inbox, Workers};
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -35,6 +36,9 @@ pub struct WebSettings {
     pub max_json_bytes: usize,
     /// Largest uploaded attachment, in bytes.
     pub max_upload_bytes: usize,
+    /// The origin of `server.public_url` (see [`session::public_origin`]): when set, the only
+    /// origin browsers may write from.
+    pub public_origin: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -43,6 +47,7 @@ impl Default for WebSettings {
             secure_cookies: false,
             max_json_bytes: 64 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
+            public_origin: None,
         }
     }
 }
@@ -115,6 +120,11 @@ impl AppState {
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
+    }
+
+    /// True when a request comes from our own origin (see [`session::same_origin`]).
+    pub fn same_origin(&self, headers: &axum::http::HeaderMap) -> bool {
+        session::same_origin(headers, self.0.settings.public_origin.as_deref())
     }
 
     /// Name of the session cookie (`__Host-` prefixed when secure).
@@ -202,6 +212,10 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_json))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(pages::CONTENT_SECURITY_POLICY),
+        ))
         .layer(axum::middleware::from_fn(locale::localize_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics,

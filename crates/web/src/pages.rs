@@ -14,6 +14,12 @@ use switchboard_domain::i18n::t;
 use switchboard_domain::{AccountStatus, Locale};
 use switchboard_services::SessionContext;
 
+/// The Content-Security-Policy of every response: our own scripts, styles and connections
+/// only, no plugins, and no framing by any site (clickjacking).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const BOTS_JS: &str = include_str!("../assets/bots.js");

@@ -27,24 +27,38 @@ pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
 }
 
 /// True when the request comes from our own origin (or a non-browser client). Browsers send
-/// `Sec-Fetch-Site` and `Origin`; a cross-site value is refused.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// `Sec-Fetch-Site` and `Origin`; a cross-site value is refused. Our origin is the one of
+/// `server.public_url` when it is set (`ours`, see [`public_origin`]): behind a
+/// reverse proxy the `Host` header need not be the browser's; otherwise the `Host` header.
+pub fn same_origin(headers: &HeaderMap, ours: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
         return false;
     }
-    match (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-    ) {
-        (Some(origin), Some(host)) => {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if let Some(ours) = ours {
+        return public_origin(origin).is_some_and(|o| o == ours);
+    }
+    match headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+        Some(host) => {
             let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
             origin_host.eq_ignore_ascii_case(host)
         }
-        (Some(_), None) => false,
-        _ => true,
+        None => false,
     }
+}
+
+/// The origin (`scheme://host[:port]`, as browsers send it in `Origin`) of a public URL such as
+/// `server.public_url`; `None` when it is not an absolute http(s) URL.
+pub fn public_origin(public_url: &str) -> Option<String> {
+    let url = url::Url::parse(public_url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
 }
 
 async fn resolve(parts: &mut Parts, state: &AppState) -> Result<SessionContext, ApiError> {
@@ -65,7 +79,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<SessionContext, 
             .unwrap_or("");
         if presented.is_empty()
             || !state.auth().csrf_matches(&ctx, presented)
-            || !same_origin(&parts.headers)
+            || !state.same_origin(&parts.headers)
         {
             return Err(ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,

@@ -8,7 +8,6 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::locale::cookie;
-use crate::session::same_origin;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -48,7 +47,7 @@ async fn ws(
     Query(q): Query<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !state.same_origin(&headers) {
         return ApiError::new(StatusCode::FORBIDDEN, "csrf_failed").into_response();
     }
     let Some(token) = cookie(&headers, state.cookie_name()).map(str::to_string) else {

@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::locale::LANG_COOKIE;
-use crate::session::{Member, client_ip, same_origin};
+use crate::session::{Member, client_ip};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -102,7 +102,7 @@ async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if !same_origin(&headers) {
+    if !state.same_origin(&headers) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
     }
     let ip = client_ip(&ext);
