@@ -174,7 +174,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         files,
     } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(api::routes())
+        .merge(api::routes(&settings))
         .merge(health::routes())
         .merge(ws::routes())
         .split_for_parts();
