@@ -14,6 +14,7 @@ pub mod media;
 pub mod outbox;
 mod retry;
 pub mod secret;
+pub mod throttle;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};

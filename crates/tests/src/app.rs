@@ -120,6 +120,15 @@ impl TestApp {
         Browser::from_login(self, res).await
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.at("/metrics")).send().await;
+        let res = res.unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        res.text()
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+    }
+
     /// POSTs JSON without a session.
     pub async fn post_json_anon(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
@@ -347,6 +356,34 @@ macro_rules! app_tests {
                     let Some(app) = $crate::app::TestApp::spawn($crate::db::Backend::Postgres, |_c| { $(super::$tweak(_c);)? }).await else { return };
                     super::$name(&app).await;
                     app.stop().await;
+                }
+            }
+        )+
+    };
+}
+
+/// Like [`app_tests!`], for tests that take the app by value and hand it back (to restart it):
+/// `async fn name(app: TestApp) -> TestApp`.
+#[macro_export]
+macro_rules! owned_app_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                async fn run(backend: $crate::db::Backend) {
+                    let Some(app) = $crate::app::TestApp::spawn(backend, |_| {}).await else {
+                        return;
+                    };
+                    super::$name(app).await.stop().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::db::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::db::Backend::Postgres).await;
                 }
             }
         )+

@@ -13,7 +13,7 @@ use switchboard_tests::accounts::{
     account, import_session, messages_of, registered_user, telethon_string, wait_for, wait_status,
 };
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
-use switchboard_tests::app_tests;
+use switchboard_tests::{app_tests, owned_app_tests};
 
 app_tests!(
     code_login_with_2fa_connects_one_client_and_ingests,
@@ -490,30 +490,7 @@ async fn messages_sent_while_the_server_is_down_arrive_exactly_once(app: TestApp
     app
 }
 
-mod messages_sent_while_the_server_is_down_arrive_exactly_once {
-    use switchboard_tests::app::TestApp;
-    use switchboard_tests::db::Backend;
-
-    async fn run(backend: Backend) {
-        let Some(app) = TestApp::spawn(backend, |_| {}).await else {
-            return;
-        };
-        super::messages_sent_while_the_server_is_down_arrive_exactly_once(app)
-            .await
-            .stop()
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(Backend::Postgres).await;
-    }
-}
+owned_app_tests!(messages_sent_while_the_server_is_down_arrive_exactly_once);
 
 async fn texts_of(b: &Browser, account_id: i64) -> Vec<String> {
     let mut t: Vec<String> = messages_of(b, account_id)

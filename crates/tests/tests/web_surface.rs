@@ -28,15 +28,7 @@ async fn health_readiness_and_metrics(app: &TestApp) {
     assert_eq!(r["database"], true);
     assert_eq!(r["workers"], true);
     let _ = app.http.get(app.at("/api/v1/me")).send().await.unwrap();
-    let m = app
-        .http
-        .get(app.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = app.metrics().await;
     assert!(m.contains("switchboard_http_requests_total"), "{m}");
     assert!(
         m.contains("route=\"/api/v1/me\"") && m.contains("status=\"401\""),

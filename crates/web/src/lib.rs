@@ -3,6 +3,7 @@
 //! `/readyz` and `/metrics`.
 
 pub mod api;
+pub mod client_addr;
 pub mod error;
 pub mod health;
 mod inbox_page;
@@ -35,6 +36,8 @@ pub struct WebSettings {
     pub max_json_bytes: usize,
     /// Largest uploaded attachment, in bytes.
     pub max_upload_bytes: usize,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for WebSettings {
@@ -43,6 +46,7 @@ impl Default for WebSettings {
             secure_cookies: false,
             max_json_bytes: 64 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -181,6 +185,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let metrics = Arc::new(metrics);
     let max_json = settings.max_json_bytes;
+    let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
     let state = AppState(Arc::new(Inner {
         store,
         auth,
@@ -208,6 +213,10 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
             metrics::track,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            client_addr::attach,
+        ))
         .with_state(state)
 }
 
