@@ -442,6 +442,22 @@ async fn webhook_checks_the_secret_and_stores_each_update_once(app: &TestApp) {
     let big = long_update(900_004, &bob);
     assert!(big.len() >= 200 * 1024, "{}", big.len());
     assert_eq!(post_hook(app, &hook, Some(&secret), &big).await, 200);
+    // Past 2 MiB the answer is a coded 413.
+    let huge = format!(
+        "{{\"update_id\": 900005, \"pad\": \"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let r = app
+        .http
+        .post(app.at(&format!("/tg/hook/{hook}")))
+        .header("content-type", "application/json")
+        .header("X-Telegram-Bot-Api-Secret-Token", &secret)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "payload_too_large");
     eventually(20, "the long update to be ingested", || async {
         messages(&admin, chat_id)
             .await

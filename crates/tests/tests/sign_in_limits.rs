@@ -86,12 +86,10 @@ fn count(answers: &[(u16, String)], code: &str) -> usize {
 async fn parallel_wrong_passwords_are_held_to_the_lock(app: &TestApp) {
     let lock_after = usize::try_from(app.config.auth.lock_after).unwrap();
     let before = password_checks(app).await;
-    let answers = join_all(
-        (0..40).map(|i| async move {
-            let guess = format!("guess number {i}");
-            attempt(app, &app.http, "admin", &guess, &[]).await
-        }),
-    )
+    let answers = join_all((0..40).map(|i| async move {
+        let guess = format!("guess number {i}");
+        attempt(app, &app.http, "admin", &guess, &[]).await
+    }))
     .await;
     let checks = password_checks(app).await - before;
     let invalid = count(&answers, "invalid_credentials");

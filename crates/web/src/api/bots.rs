@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::session::Admin;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -167,13 +168,21 @@ async fn delete_bot(
     request_body(content = Object, description = "a Bot API `Update`"), responses(
     (status = 200, description = "Stored (or a duplicate)"),
     (status = 400, description = "malformed_update", body = ErrorBody),
-    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody)))]
+    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody),
+    (status = 413, description = "payload_too_large: over 2 MiB", body = ErrorBody)))]
 async fn webhook(
     State(state): State<AppState>,
     Path(hook_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        } else {
+            ApiError::bad_request("malformed_update")
+        }
+    })?;
     let secret = headers
         .get("x-telegram-bot-api-secret-token")
         .map(|v| v.as_bytes());
