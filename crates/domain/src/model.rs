@@ -61,6 +61,23 @@ impl fmt::Debug for UserCredentials {
     }
 }
 
+/// What a sign-in attempt may do, decided (and counted) before the password is checked, so that
+/// parallel guesses cannot all slip under the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The attempt may check the password; it already counts as the `failures`-th consecutive
+    /// failure, until a success clears the count.
+    Counted {
+        /// Consecutive failures including this attempt.
+        failures: i32,
+    },
+    /// The username is locked until then; the attempt was not counted.
+    Locked {
+        /// When the lock ends.
+        until: Timestamp,
+    },
+}
+
 /// A new user to create.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewUser {

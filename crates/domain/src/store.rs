@@ -58,14 +58,17 @@ pub trait Store: Send + Sync + 'static {
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
     /// Sets or clears a user's preferred language.
     async fn set_user_locale(&self, id: UserId, locale: Option<Locale>) -> StoreResult<()>;
-    /// Counts a failed sign-in; when the count reaches `lock_after`, locks until `lock_until`.
-    /// Returns the new failure count.
-    async fn record_login_failure(
+    /// Takes a sign-in attempt before its password is checked. A user locked at `now` gets
+    /// [`LoginAttempt::Locked`] and nothing changes; otherwise the attempt counts as a failure
+    /// (a lock that has run out starts the count anew) and the count reaching `lock_after`
+    /// locks the user until `lock_until`. A success clears it with `reset_login_failures`.
+    async fn begin_login_attempt(
         &self,
         id: UserId,
         lock_after: i32,
+        now: Timestamp,
         lock_until: Timestamp,
-    ) -> StoreResult<i32>;
+    ) -> StoreResult<LoginAttempt>;
     /// Clears failures and any lock after a successful sign-in.
     async fn reset_login_failures(&self, id: UserId) -> StoreResult<()>;
 
@@ -144,6 +147,8 @@ pub trait Store: Send + Sync + 'static {
     /// workspace), newest first.
     async fn list_audit_for_target(&self, target: &str, limit: u32)
     -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes audit events created before `before`; returns how many.
+    async fn purge_audit_before(&self, before: Timestamp) -> StoreResult<u64>;
 
     // --- secrets at rest (key rotation) ---
 

@@ -25,6 +25,12 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// This time minus a duration (saturating).
+    pub fn minus(self, d: Duration) -> Self {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(ms))
+    }
+
     /// Milliseconds since the epoch.
     pub fn millis(self) -> i64 {
         self.0

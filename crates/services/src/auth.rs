@@ -1,19 +1,30 @@
 //! Operator sign-in: Argon2id passwords, lockout per username, throttling per client address,
 //! opaque session tokens stored as SHA-256 hashes, and CSRF tokens bound to the session.
+//!
+//! Both limits are taken before the password is checked — the attempt counts as a failure
+//! until it succeeds — so parallel guesses cannot all pass a check made before any of them
+//! was recorded. Argon2 runs behind a semaphore sized to the CPUs: a flood of sign-ins waits
+//! its turn instead of holding one 19 MiB Argon2 buffer per request.
 
 use crate::audit::Audit;
+use crate::throttle::{AddressLimiter, Admission};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 use switchboard_domain::{
-    Membership, NewUser, NewWebSession, Role, Store, StoreError, Timestamp, User, UserId, Username,
-    WebSession, WorkspaceId,
+    LoginAttempt, Membership, NewUser, NewWebSession, Role, Store, StoreError, Timestamp, User,
+    UserId, Username, WebSession, WorkspaceId,
 };
+use tokio::sync::Semaphore;
 
 /// The knobs of sign-in security.
 #[derive(Clone, Debug)]
@@ -144,11 +155,27 @@ pub struct NewMember<'a> {
     pub max_chats: i32,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    reason: &'static str,
+}
+
+/// Counters of sign-in work, exported at `/metrics`.
+#[derive(Default)]
+struct AuthMetrics {
+    /// Argon2 password verifications (including the decoy ones for unknown usernames).
+    password_checks: Counter,
+    /// Attempts refused before any password check, by reason.
+    refused: Family<RefusedLabels, Counter>,
+}
+
 /// Sign-in and session management.
 pub struct AuthService {
     store: Arc<dyn Store>,
     policy: AuthPolicy,
-    ip_failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    addresses: AddressLimiter,
+    hashing: Arc<Semaphore>,
+    metrics: AuthMetrics,
     dummy_hash: String,
 }
 
@@ -156,10 +183,13 @@ impl AuthService {
     /// Creates the service.
     pub fn new(store: Arc<dyn Store>, policy: AuthPolicy) -> Result<Self, AuthError> {
         let dummy_hash = hash_password_blocking("dummy password for timing")?;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             store,
+            addresses: AddressLimiter::new(policy.ip_max_failures, policy.ip_window),
             policy,
-            ip_failures: Mutex::new(HashMap::new()),
+            hashing: Arc::new(Semaphore::new(cpus)),
+            metrics: AuthMetrics::default(),
             dummy_hash,
         })
     }
@@ -169,101 +199,135 @@ impl AuthService {
         &self.policy
     }
 
+    /// Registers the sign-in counters (`auth_password_checks`, `auth_refused{reason}`).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "auth_password_checks",
+            "Argon2 password verifications",
+            self.metrics.password_checks.clone(),
+        );
+        registry.register(
+            "auth_refused",
+            "Sign-in attempts refused before any password check, by reason",
+            self.metrics.refused.clone(),
+        );
+    }
+
+    fn refused(&self, reason: &'static str) {
+        self.metrics
+            .refused
+            .get_or_create(&RefusedLabels { reason })
+            .inc();
+    }
+
     /// Checks a username and password and opens a session.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
-        ip: Option<&str>,
+        ip: Option<IpAddr>,
         user_agent: Option<&str>,
     ) -> Result<LoginOutcome, AuthError> {
-        if let Some(ip) = ip
-            && let Some(wait) = self.ip_blocked(ip)
-        {
-            Audit::new("auth.login_throttled")
-                .ip(Some(ip))
-                .record(&*self.store)
-                .await;
-            return Err(AuthError::RateLimited {
-                retry_after_secs: wait,
-            });
-        }
+        let ip_text = ip.map(|a| a.to_string());
+        let ip_str = ip_text.as_deref();
+        let ticket = match ip.map(|a| (a, self.addresses.admit(a))) {
+            None => None,
+            Some((_, Admission::Allowed(ticket))) => Some(ticket),
+            Some((
+                addr,
+                Admission::Refused {
+                    retry_after_secs,
+                    first,
+                },
+            )) => {
+                self.refused("rate_limited");
+                // One record when a client starts being throttled; the flood after it is
+                // only counted (`auth_refused{reason="rate_limited"}`).
+                if first {
+                    Audit::new("auth.login_throttled")
+                        .ip(ip_str)
+                        .details(serde_json::json!({
+                            "client": crate::throttle::ClientKey::of(addr).to_string(),
+                        }))
+                        .record(&*self.store)
+                        .await;
+                }
+                return Err(AuthError::RateLimited { retry_after_secs });
+            }
+        };
         let now = Timestamp::now();
         let Ok(name) = Username::parse(username) else {
             self.burn_time(password).await;
-            self.note_ip_failure(ip);
             return Err(AuthError::InvalidCredentials);
         };
         let creds = self.store.find_credentials(&name).await?;
         let Some(creds) = creds else {
             self.burn_time(password).await;
-            self.note_ip_failure(ip);
             Audit::new("auth.login_failed")
                 .target(format!("username:{name}"))
-                .ip(ip)
+                .ip(ip_str)
                 .details(serde_json::json!({"reason": "unknown_user"}))
                 .record(&*self.store)
                 .await;
             return Err(AuthError::InvalidCredentials);
         };
         let user_id = creds.user.id;
-        if let Some(until) = creds.locked_until
-            && until > now
+        let failures = match self
+            .store
+            .begin_login_attempt(
+                user_id,
+                self.policy.lock_after,
+                now,
+                now.plus(self.policy.lock_for),
+            )
+            .await?
         {
-            self.note_ip_failure(ip);
-            Audit::new("auth.login_refused_locked")
-                .actor(user_id)
-                .target(format!("username:{name}"))
-                .ip(ip)
-                .record(&*self.store)
-                .await;
-            let secs = u64::try_from((until.0 - now.0).max(0) / 1000).unwrap_or(0) + 1;
-            return Err(AuthError::Locked {
-                retry_after_secs: secs,
-            });
-        }
-        let hash = creds
-            .password_hash
-            .clone()
-            .unwrap_or_else(|| self.dummy_hash.clone());
-        let ok = verify_password(password, &hash).await && creds.password_hash.is_some();
+            LoginAttempt::Counted { failures } => failures,
+            LoginAttempt::Locked { until } => {
+                // Counted, not audited one by one: the lock itself was audited.
+                self.refused("account_locked");
+                let secs = u64::try_from((until.0 - now.0).max(0) / 1000).unwrap_or(0) + 1;
+                return Err(AuthError::Locked {
+                    retry_after_secs: secs,
+                });
+            }
+        };
+        let hash = creds.password_hash.as_deref().unwrap_or(&self.dummy_hash);
+        let ok = self.verify_password(password, hash).await && creds.password_hash.is_some();
         if !ok || creds.user.disabled {
-            self.note_ip_failure(ip);
-            let lock_until = now.plus(self.policy.lock_for);
-            let count = self
-                .store
-                .record_login_failure(user_id, self.policy.lock_after, lock_until)
-                .await?;
             Audit::new("auth.login_failed")
                 .actor(user_id)
                 .target(format!("username:{name}"))
-                .ip(ip)
-                .details(serde_json::json!({"reason": if creds.user.disabled {"disabled"} else {"wrong_password"}, "failures": count}))
+                .ip(ip_str)
+                .details(serde_json::json!({"reason": if creds.user.disabled {"disabled"} else {"wrong_password"}, "failures": failures}))
                 .record(&*self.store)
                 .await;
-            if count >= self.policy.lock_after {
+            if failures >= self.policy.lock_after {
                 Audit::new("auth.user_locked")
                     .actor(user_id)
                     .target(format!("username:{name}"))
-                    .ip(ip)
+                    .ip(ip_str)
                     .record(&*self.store)
                     .await;
             }
             return Err(AuthError::InvalidCredentials);
         }
         self.store.reset_login_failures(user_id).await?;
+        if let Some(ticket) = ticket {
+            self.addresses.release(ticket);
+        }
         let memberships = self.store.list_user_memberships(user_id).await?;
         let Some(membership) = memberships.into_iter().next() else {
             return Err(AuthError::NoWorkspace);
         };
         let outcome = self
-            .open_session(creds.user, membership, ip, user_agent, now)
+            .open_session(creds.user, membership, ip_str, user_agent, now)
             .await?;
         Audit::new("auth.login_succeeded")
             .workspace(outcome.membership.workspace_id)
             .actor(outcome.user.id)
             .target(format!("user:{}", outcome.user.id))
-            .ip(ip)
+            .ip(ip_str)
             .record(&*self.store)
             .await;
         Ok(outcome)
@@ -394,7 +458,7 @@ impl AuthService {
         if password.chars().count() < self.policy.min_password_len {
             return Err(AuthError::WeakPassword);
         }
-        let hash = hash_password(password).await?;
+        let hash = self.hash_password(password).await?;
         let now = Timestamp::now();
         let user = self
             .store
@@ -432,45 +496,30 @@ impl AuthService {
         if password.chars().count() < self.policy.min_password_len {
             return Err(AuthError::WeakPassword);
         }
-        let hash = hash_password(password).await?;
+        let hash = self.hash_password(password).await?;
         self.store.set_password_hash(user, &hash).await?;
         self.store.reset_login_failures(user).await?;
         Ok(())
     }
 
-    fn ip_blocked(&self, ip: &str) -> Option<u64> {
-        let mut map = self.ip_failures.lock().unwrap_or_else(|p| p.into_inner());
-        let window = self.policy.ip_window;
-        let q = map.get_mut(ip)?;
-        while q.front().is_some_and(|t| t.elapsed() >= window) {
-            q.pop_front();
-        }
-        if q.len() >= self.policy.ip_max_failures {
-            let oldest = q.front()?;
-            Some(window.saturating_sub(oldest.elapsed()).as_secs() + 1)
-        } else {
-            None
-        }
-    }
-
-    fn note_ip_failure(&self, ip: Option<&str>) {
-        let Some(ip) = ip else { return };
-        let mut map = self.ip_failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            // Bound memory under a spray of addresses: forget the idle ones.
-            let window = self.policy.ip_window;
-            map.retain(|_, q| q.back().is_some_and(|t| t.elapsed() < window));
-        }
-        let q = map.entry(ip.to_string()).or_default();
-        q.push_back(Instant::now());
-        while q.len() > self.policy.ip_max_failures {
-            q.pop_front();
-        }
-    }
-
     async fn burn_time(&self, password: &str) {
         // Same work as a real check, so timing does not reveal whether a username exists.
-        let _ = verify_password(password, &self.dummy_hash).await;
+        let _ = self.verify_password(password, &self.dummy_hash).await;
+    }
+
+    /// Verifies a password against a PHC hash, one Argon2 per CPU at a time.
+    async fn verify_password(&self, password: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return false;
+        };
+        self.metrics.password_checks.inc();
+        verify_password(password, hash).await
+    }
+
+    /// Hashes a password, one Argon2 per CPU at a time.
+    async fn hash_password(&self, password: &str) -> Result<String, AuthError> {
+        let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Hash)?;
+        hash_password(password).await
     }
 }
 

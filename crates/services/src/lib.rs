@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod read_receipts;
 mod retry;
 pub mod secret;
+pub mod throttle;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use switchboard_domain::{
-    AuditEvent, AuditEventId, Chat, Locale, Membership, NewAuditEvent, NewUser, NewWebSession,
-    Role, SealedColumn, SealedReplacement, SealedValue, Store, StoreError, StoreResult, Timestamp,
-    User, UserCredentials, UserId, Username, WebSession, WebSessionId, Workspace, WorkspaceId,
+    AuditEvent, AuditEventId, Chat, Locale, LoginAttempt, Membership, NewAuditEvent, NewUser,
+    NewWebSession, Role, SealedColumn, SealedReplacement, SealedValue, Store, StoreError,
+    StoreResult, Timestamp, User, UserCredentials, UserId, Username, WebSession, WebSessionId,
+    Workspace, WorkspaceId,
 };
 
 const USER_COLUMNS: &str = "id, username, display_name, locale, disabled, created_at";
@@ -153,27 +154,51 @@ impl Store for PgStore {
         one_row(done.rows_affected())
     }
 
-    async fn record_login_failure(
+    async fn begin_login_attempt(
         &self,
         id: UserId,
         lock_after: i32,
+        now: Timestamp,
         lock_until: Timestamp,
-    ) -> StoreResult<i32> {
-        const OP: &str = "record_login_failure";
-        // One statement, so concurrent failures are all counted. Right-hand sides see the old
-        // row, hence `failed_logins + 1` in the lock condition.
-        let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1, \
-                 locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3 RETURNING failed_logins",
+    ) -> StoreResult<LoginAttempt> {
+        const OP: &str = "begin_login_attempt";
+        // One statement, so parallel attempts are counted one by one. Right-hand sides see
+        // the old row; a lock that has run out (`locked_until <= now`) starts the count anew.
+        let counted = sqlx::query(
+            "UPDATE users SET \
+                 failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
+                 locked_until = CASE \
+                     WHEN (CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END) >= $1 \
+                     THEN $2 ELSE NULL END \
+             WHERE id = $3 AND (locked_until IS NULL OR locked_until <= $4) \
+             RETURNING failed_logins",
         )
         .bind(lock_after)
         .bind(lock_until.0)
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.try_get("failed_logins").store_err(OP)
+        if let Some(row) = counted {
+            return Ok(LoginAttempt::Counted {
+                failures: row.try_get("failed_logins").store_err(OP)?,
+            });
+        }
+        let until: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .store_err(OP)?;
+        match until {
+            None => Err(StoreError::NotFound),
+            // Unlocked in between by a success: the attempt is refused like a locked one for
+            // the moment it took; the next one is counted.
+            Some(until) => Ok(LoginAttempt::Locked {
+                until: Timestamp(until.unwrap_or(now.0)),
+            }),
+        }
     }
 
     async fn reset_login_failures(&self, id: UserId) -> StoreResult<()> {
@@ -469,6 +494,15 @@ impl Store for PgStore {
         .store_err(OP)?;
         rows.iter().map(|r| read_audit(OP, r)).collect()
     }
+    async fn purge_audit_before(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE created_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await
+            .store_err("purge_audit_before")?;
+        Ok(done.rows_affected())
+    }
+
     // --- secrets at rest (key rotation) ---
 
     async fn sealed_values(&self, column: &SealedColumn) -> StoreResult<Vec<SealedValue>> {

@@ -192,6 +192,7 @@ pub async fn start_with(
         ),
         None => None,
     };
+    spawn_audit_purger(&workers, Arc::clone(&store), config.audit.retention_days);
     let settings = WebSettings {
         secure_cookies: config
             .server
@@ -201,6 +202,7 @@ pub async fn start_with(
         max_json_bytes: config.server.max_json_bytes,
         max_upload_bytes: config.server.max_upload_bytes,
         public_origin,
+        trusted_proxies: config.server.trusted_proxies.clone(),
     };
     let events = EventBus::default();
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
@@ -260,8 +262,9 @@ pub async fn start_with(
         bots: bots.clone(),
         files,
     };
-    let router =
-        switchboard_web::router(services, settings, switchboard_web::metrics::Metrics::new());
+    let mut metrics = switchboard_web::metrics::Metrics::new();
+    auth.register_metrics(metrics.registry_mut());
+    let router = switchboard_web::router(services, settings, metrics);
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -394,6 +397,36 @@ fn spawn_session_purger(workers: &Workers, store: Arc<dyn Store>) {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                }
+            }
+        }
+    });
+}
+
+/// How often old audit events are looked for.
+const AUDIT_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes audit events older than `retention_days` (0 keeps them), at start and hourly.
+fn spawn_audit_purger(workers: &Workers, store: Arc<dyn Store>, retention_days: u32) {
+    if retention_days == 0 {
+        return;
+    }
+    let retention = Duration::from_secs(u64::from(retention_days) * 86_400);
+    workers.spawn("audit_purger", move |cancel| {
+        let store = Arc::clone(&store);
+        async move {
+            loop {
+                let cutoff = Timestamp::now().minus(retention);
+                let purged = store
+                    .purge_audit_before(cutoff)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if purged > 0 {
+                    tracing::info!(purged, retention_days, "old audit events removed");
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(AUDIT_PURGE_EVERY) => {}
                 }
             }
         }

@@ -3,9 +3,10 @@
 //! file are an error, unknown `SWITCHBOARD_*` variables a warning. `Debug` redacts secrets and
 //! database passwords.
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use switchboard_services::Secret;
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// Media files of ingested messages.
     pub media: MediaConfig,
+    /// The audit trail.
+    pub audit: AuditConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -44,6 +47,7 @@ impl Default for Config {
             telegram: TelegramConfig::default(),
             inbox: InboxConfig::default(),
             media: MediaConfig::default(),
+            audit: AuditConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -61,6 +65,10 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Largest uploaded attachment, in bytes.
     pub max_upload_bytes: usize,
+    /// Reverse proxies (addresses or CIDR networks) whose `Forwarded`/`X-Forwarded-For`
+    /// headers name the client; from anyone else these headers are ignored.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +78,38 @@ impl Default for ServerConfig {
             public_url: None,
             max_json_bytes: 64 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Reads `["10.0.0.0/8", "192.0.2.1", "::1"]`: a bare address is a network of one.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{s:?} is not an IP address or CIDR network"))
+                })
+        })
+        .collect()
+}
+
+/// Audit trail settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Audit events older than this many days are deleted (hourly); 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
         }
     }
 }
@@ -234,6 +274,8 @@ enum Kind {
     Str,
     Int,
     Bool,
+    /// Comma-separated strings.
+    List,
 }
 
 /// Every key settable from the environment: (path in the TOML, variable, kind, secret).
@@ -262,6 +304,12 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "server.max_upload_bytes",
         "SWITCHBOARD_MAX_UPLOAD_BYTES",
         Kind::Int,
+        false,
+    ),
+    (
+        "server.trusted_proxies",
+        "SWITCHBOARD_TRUSTED_PROXIES",
+        Kind::List,
         false,
     ),
     (
@@ -346,6 +394,12 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
     (
         "media.max_concurrent_downloads",
         "SWITCHBOARD_MEDIA_MAX_CONCURRENT_DOWNLOADS",
+        Kind::Int,
+        false,
+    ),
+    (
+        "audit.retention_days",
+        "SWITCHBOARD_AUDIT_RETENTION_DAYS",
         Kind::Int,
         false,
     ),
@@ -449,6 +503,14 @@ impl Config {
                         .trim()
                         .parse()
                         .map_err(|_| ConfigError::NotAnInteger(name.clone()))?,
+                ),
+                Kind::List => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| toml::Value::String(v.to_string()))
+                        .collect(),
                 ),
                 Kind::Bool => match value.trim() {
                     "true" | "1" => toml::Value::Boolean(true),
@@ -598,6 +660,39 @@ mod tests {
             Err(ConfigError::NotAnInteger(_))
         ));
         assert!(Config::load(None, env(&[("SWITCHBOARD_LISTEN", "not an address")])).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        let c = Config::load(Some(f.path()), env(&[])).unwrap().config;
+        assert_eq!(
+            c.server.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        let c = Config::load(
+            None,
+            env(&[("SWITCHBOARD_TRUSTED_PROXIES", "192.0.2.1, 2001:db8::/32")]),
+        )
+        .unwrap()
+        .config;
+        assert_eq!(
+            c.server.trusted_proxies,
+            vec![
+                "192.0.2.1/32".parse::<IpNet>().unwrap(),
+                "2001:db8::/32".parse().unwrap()
+            ]
+        );
+        assert!(Config::default().server.trusted_proxies.is_empty());
+        assert_eq!(Config::default().audit.retention_days, 180);
+        let err = Config::load(None, env(&[("SWITCHBOARD_TRUSTED_PROXIES", "proxy.local")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("proxy.local"), "{err}");
     }
 
     #[test]

@@ -130,6 +130,15 @@ impl TestApp {
         Browser::from_login(self, res).await
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.at("/metrics")).send().await;
+        let res = res.unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        res.text()
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+    }
+
     /// POSTs JSON without a session.
     pub async fn post_json_anon(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http

@@ -183,3 +183,64 @@ pub async fn reply(b: &Browser, chat: i64, text: &str) -> Value {
     assert_eq!(v["message"]["status"], "queued");
     v["message"].clone()
 }
+
+/// A real PNG of random pixels (incompressible) of at least `min_bytes`, as a phone camera's
+/// picture is: a valid image whose size comes from its content.
+pub fn noise_png(min_bytes: usize) -> Vec<u8> {
+    use std::io::Write;
+    let width: u32 = 1024;
+    let row = 1 + 3 * width as usize;
+    let height = u32::try_from(min_bytes / row + 1).unwrap_or(u32::MAX);
+    let mut raw = Vec::with_capacity(row * height as usize);
+    for _ in 0..height {
+        raw.push(0); // filter: none
+        raw.extend(std::iter::repeat_with(|| fastrand::u8(..)).take(row - 1));
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::none());
+    z.write_all(&raw).unwrap_or_else(|e| panic!("deflate: {e}"));
+    let idat = z.finish().unwrap_or_else(|e| panic!("deflate: {e}"));
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(&data);
+        png.extend_from_slice(kind);
+        png.extend_from_slice(&data);
+        png.extend_from_slice(&crc.finalize().to_be_bytes());
+    }
+    png
+}
+
+/// Uploads `bytes` to `POST /api/v1/files` as the multipart field `file`.
+pub async fn upload_file(b: &Browser, name: &str, mime: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_string())
+        .mime_str(mime)
+        .unwrap_or_else(|e| panic!("mime {mime}: {e}"));
+    b.upload(
+        "/api/v1/files",
+        reqwest::multipart::Form::new().part("file", part),
+    )
+    .await
+}
+
+/// Replies to a chat with an uploaded file (the answer of [`upload_file`]) and a caption;
+/// checks it is accepted and returns the message's id.
+pub async fn reply_with_file(b: &Browser, chat: i64, file: &Value, caption: &str) -> i64 {
+    let r = b
+        .post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            &json!({"text": caption, "attachment": {
+                "file_id": file["file_id"], "kind": file["kind"],
+                "file_name": file["file_name"], "mime_type": file["mime_type"]}}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "reply with a file refused");
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    v["message"]["id"].as_i64().unwrap_or_default()
+}

@@ -12,7 +12,10 @@ use switchboard::Config;
 use switchboard_domain::{BotId, i18n};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
-use switchboard_tests::live::{chat_titled, customer, eventually, open_ws, reply, wait_frame};
+use switchboard_tests::live::{
+    chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file, upload_file,
+    wait_frame,
+};
 
 app_tests!(
     a_polling_bot_receives_and_answers,
@@ -203,6 +206,23 @@ async fn a_polling_bot_receives_and_answers(app: &TestApp) {
     })
     .await;
 
+    // A 5 MiB photo goes out through the Bot API's multipart upload and arrives whole.
+    let picture = noise_png(5 * 1024 * 1024);
+    let r = upload_file(&admin, "big.png", "image/png", picture.clone()).await;
+    assert_eq!(r.status(), 201);
+    let file: Value = r.json().await.unwrap();
+    let m = reply_with_file(&admin, chat_id, &file, "the big picture").await;
+    wait_message_status(&admin, chat_id, m, "sent", 30).await;
+    let media = app
+        .sim
+        .received_messages(alice.id)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.from == Some(bot.id) && m.text == "the big picture")
+        .and_then(|m| m.media)
+        .expect("the customer received the photo");
+    assert!(app.sim.file(&media.file_id).unwrap().1 == picture);
+
     // A photo is downloaded with getFile into the file store and served to operators.
     let photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5, 6, 7, 8];
     app.sim
@@ -334,6 +354,27 @@ fn update(update_id: i64, message_id: i64, from: &tgsim::UserInfo, text: &str) -
     .to_string()
 }
 
+/// A message as long as Telegram allows (4096 characters), each word a link, replying to (and
+/// so carrying) another such message: over 200 KiB of JSON.
+fn long_update(update_id: i64, from: &tgsim::UserInfo) -> String {
+    let text = format!("long {}", "word ".repeat(818));
+    let entities: Vec<Value> = (0..818)
+        .map(|i| json!({"type": "text_link", "offset": 5 + i * 5, "length": 4,
+            "url": format!("https://shop.example.com/catalogue/item/{i}?utm_source=telegram&utm_medium=channel&utm_campaign=winter")}))
+        .collect();
+    let user = json!({"id": from.id.0, "is_bot": false, "first_name": from.first_name, "username": "a_customer_with_a_long_name"});
+    let chat = json!({"id": from.id.0, "type": "private", "first_name": from.first_name});
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_700_000_000, "chat": chat, "from": user,
+        "text": text, "entities": entities,
+        "reply_to_message": {"message_id": update_id - 1, "date": 1_699_999_000, "chat": chat,
+            "from": user, "text": text.replacen("long", "quoted", 1), "entities": entities},
+        "quote": {"text": "word word word", "position": 5, "is_manual": true,
+            "entities": [{"type": "bold", "offset": 0, "length": 4}]}
+    }})
+    .to_string()
+}
+
 async fn webhook_checks_the_secret_and_stores_each_update_once(app: &TestApp) {
     let admin = app.login("admin", PASSWORD).await;
     let bot = sim_bot(app, "hook_bot");
@@ -396,6 +437,35 @@ async fn webhook_checks_the_secret_and_stores_each_update_once(app: &TestApp) {
         .collect();
     assert_eq!(texts.iter().filter(|t| *t == "only once").count(), 1);
     assert!(!texts.contains(&"forged".to_string()));
+
+    // A long message with entities quoting another long one: a 200 KiB update is stored.
+    let big = long_update(900_004, &bob);
+    assert!(big.len() >= 200 * 1024, "{}", big.len());
+    assert_eq!(post_hook(app, &hook, Some(&secret), &big).await, 200);
+    // Past 2 MiB the answer is a coded 413.
+    let huge = format!(
+        "{{\"update_id\": 900005, \"pad\": \"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let r = app
+        .http
+        .post(app.at(&format!("/tg/hook/{hook}")))
+        .header("content-type", "application/json")
+        .header("X-Telegram-Bot-Api-Secret-Token", &secret)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(error_code(r).await, "payload_too_large");
+    eventually(20, "the long update to be ingested", || async {
+        messages(&admin, chat_id)
+            .await
+            .iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.starts_with("long ")))
+            .then_some(())
+    })
+    .await;
 
     // An edit delivered later changes the message and keeps its history.
     let edit = json!({"update_id": 900_003, "edited_message": {

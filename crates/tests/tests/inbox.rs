@@ -10,8 +10,8 @@ use switchboard_domain::Role;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, open_ws, reply,
-    wait_frame,
+    Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, noise_png,
+    open_ws, reply, reply_with_file, upload_file, wait_frame,
 };
 
 app_tests!(
@@ -24,41 +24,8 @@ app_tests!(
     replies_of_one_chat_leave_in_order,
     status_read_and_history_work,
     read_receipts_go_once_per_chat_and_only_when_something_is_unread,
-    attachments_are_checked_and_sent with small_uploads,
+    attachments_are_checked_and_sent,
 );
-
-fn small_uploads(c: &mut switchboard::Config) {
-    c.server.max_upload_bytes = 64 * 1024;
-}
-
-/// Uploads `bytes` as the multipart field `file`.
-async fn upload(b: &Browser, name: &str, mime: &str, bytes: Vec<u8>) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(bytes)
-        .file_name(name.to_string())
-        .mime_str(mime)
-        .unwrap();
-    let form = reqwest::multipart::Form::new().part("file", part);
-    reqwest::Client::new()
-        .post(format!("{}/api/v1/files", b.base))
-        .header("cookie", &b.cookie)
-        .header("x-csrf-token", &b.csrf)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A small valid PNG (1×1, red).
-fn png() -> Vec<u8> {
-    const PNG: &[u8] = &[
-        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
-        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90,
-        0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x08, 0xd7, 0x63, 0xf8,
-        0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0x18, 0xdd, 0x8d, 0xb0, 0x00, 0x00, 0x00,
-        0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-    ];
-    PNG.to_vec()
-}
 
 async fn attachments_are_checked_and_sent(app: &TestApp) {
     let admin = app.login("admin", PASSWORD).await;
@@ -76,7 +43,7 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     };
 
     // Refused uploads leave nothing behind.
-    let r = upload(
+    let r = upload_file(
         &admin,
         "fake.png",
         "image/png",
@@ -85,7 +52,7 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     .await;
     assert_eq!(r.status(), 415);
     assert_eq!(error_code(r).await, "file_type_not_allowed");
-    let r = upload(
+    let r = upload_file(
         &admin,
         "page.html",
         "text/html",
@@ -93,18 +60,23 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     )
     .await;
     assert_eq!(r.status(), 415);
-    let r = upload(&admin, "big.txt", "text/plain", vec![b'a'; 100 * 1024]).await;
+    // At the default configuration: one byte over `server.max_upload_bytes` is refused.
+    let limit = switchboard::Config::default().server.max_upload_bytes;
+    assert_eq!(app.config.server.max_upload_bytes, limit);
+    let r = upload_file(&admin, "big.txt", "text/plain", vec![b'a'; limit + 1]).await;
     assert_eq!(r.status(), 413);
     assert_eq!(error_code(r).await, "file_too_large");
     assert_eq!(count_files(), 0, "nothing stored for refused uploads");
 
-    // A picture and a document go out as media.
-    let r = upload(&admin, "plan.png", "image/png", png()).await;
+    // A 5 MiB photo (far above the JSON body limit) and a document go out as media.
+    let picture = noise_png(5 * 1024 * 1024);
+    let r = upload_file(&admin, "plan.png", "image/png", picture.clone()).await;
     assert_eq!(r.status(), 201);
     let photo: Value = r.json().await.unwrap();
     assert_eq!(photo["kind"], "photo");
     assert_eq!(photo["mime_type"], "image/png");
-    let r = upload(
+    assert_eq!(photo["size"].as_u64(), Some(picture.len() as u64));
+    let r = upload_file(
         &admin,
         "terms.txt",
         "text/plain",
@@ -116,18 +88,7 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
     assert_eq!(doc["kind"], "document");
 
     for (file, caption) in [(&photo, "the plan"), (&doc, "the terms")] {
-        let r = admin
-            .post(
-                &format!("/api/v1/chats/{chat_id}/messages"),
-                &json!({"text": caption, "attachment": {
-                    "file_id": file["file_id"], "kind": file["kind"],
-                    "file_name": file["file_name"], "mime_type": file["mime_type"]}}),
-            )
-            .await;
-        assert_eq!(r.status(), 202);
-        let id = r.json::<Value>().await.unwrap()["message"]["id"]
-            .as_i64()
-            .unwrap();
+        let id = reply_with_file(&admin, chat_id, file, caption).await;
         let sent = wait_status(&admin, chat_id, id, "sent", 20).await;
         // The sender of the reply can fetch its own attachment back.
         let media = admin.get(&format!("/api/v1/messages/{id}/media")).await;
@@ -137,17 +98,28 @@ async fn attachments_are_checked_and_sent(app: &TestApp) {
             "nosniff"
         );
     }
-    let got: Vec<(String, Option<String>)> = app
+    let received: Vec<tgsim::MessageView> = app
         .sim
         .received_messages(hal.id)
         .unwrap()
         .into_iter()
         .filter(|m| m.from == Some(owner.id))
+        .collect();
+    let photo_media = received[0]
+        .media
+        .clone()
+        .expect("the photo arrived as media");
+    let (_, photo_bytes) = app.sim.file(&photo_media.file_id).unwrap();
+    assert!(
+        photo_bytes == picture,
+        "the customer received the whole photo"
+    );
+    let got: Vec<(String, Option<String>)> = received
+        .into_iter()
         .map(|m| (m.text, m.media.map(|x| x.mime)))
         .collect();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, "the plan");
-    assert!(got[0].1.is_some(), "the photo arrived as media");
     assert_eq!(
         got[1],
         ("the terms".to_string(), Some("text/plain".to_string()))

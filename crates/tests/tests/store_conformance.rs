@@ -6,8 +6,8 @@
 use serde_json::json;
 use std::sync::Arc;
 use switchboard_domain::{
-    AuditEventId, Locale, NewAuditEvent, NewUser, NewWebSession, Role, Store, StoreError,
-    Timestamp, User, UserId, Username, WorkspaceId,
+    AuditEventId, Locale, LoginAttempt, NewAuditEvent, NewUser, NewWebSession, Role, Store,
+    StoreError, Timestamp, User, UserId, Username, WorkspaceId,
 };
 use switchboard_tests::assert_err;
 use switchboard_tests::backend_tests;
@@ -31,6 +31,7 @@ backend_tests!(
     audit_events_round_trip,
     audit_is_paged_newest_first_and_isolated_per_workspace,
     audit_is_listed_by_target,
+    audit_events_older_than_the_retention_are_purged,
 );
 
 fn t(ms: i64) -> Timestamp {
@@ -315,95 +316,79 @@ async fn password_hash_and_locale_are_updated(store: Arc<dyn Store>) {
     );
 }
 
+/// Anna's consecutive failures and lock.
+async fn lock_state(store: &Arc<dyn Store>) -> (i32, Option<Timestamp>) {
+    let creds = store
+        .find_credentials(&name("anna"))
+        .await
+        .unwrap()
+        .unwrap();
+    (creds.failed_logins, creds.locked_until)
+}
+
 async fn login_failures_are_counted_and_lock_at_the_threshold(store: Arc<dyn Store>) {
     let anna = user(&store, "anna").await;
+    let now = t(5_000);
     let lock_until = t(9_000);
-    assert_eq!(
-        store
-            .record_login_failure(anna.id, 3, lock_until)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .record_login_failure(anna.id, 3, lock_until)
-            .await
-            .unwrap(),
-        2
-    );
-    let creds = store
-        .find_credentials(&name("anna"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((creds.failed_logins, creds.locked_until), (2, None));
+    let attempt = |now: Timestamp, until: Timestamp| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .begin_login_attempt(anna.id, 3, now, until)
+                .await
+                .unwrap()
+        }
+    };
+    let counted = |failures| LoginAttempt::Counted { failures };
+    assert_eq!(attempt(now, lock_until).await, counted(1));
+    assert_eq!(attempt(now, lock_until).await, counted(2));
+    assert_eq!(lock_state(&store).await, (2, None));
 
-    assert_eq!(
-        store
-            .record_login_failure(anna.id, 3, lock_until)
-            .await
-            .unwrap(),
-        3
-    );
-    let creds = store
-        .find_credentials(&name("anna"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (creds.failed_logins, creds.locked_until),
-        (3, Some(lock_until))
-    );
+    // The attempt that reaches the threshold is counted (it may check its password) and locks.
+    assert_eq!(attempt(now, lock_until).await, counted(3));
+    assert_eq!(lock_state(&store).await, (3, Some(lock_until)));
 
-    // Another failure past the threshold extends the lock.
+    // While locked, attempts are refused and change nothing.
     assert_eq!(
-        store
-            .record_login_failure(anna.id, 3, t(12_000))
-            .await
-            .unwrap(),
-        4
+        attempt(t(8_999), t(20_000)).await,
+        LoginAttempt::Locked { until: lock_until }
     );
-    let creds = store
-        .find_credentials(&name("anna"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(creds.locked_until, Some(t(12_000)));
+    assert_eq!(lock_state(&store).await, (3, Some(lock_until)));
 
+    // Once the lock has run out, the count starts anew.
+    assert_eq!(attempt(t(9_000), t(20_000)).await, counted(1));
+    assert_eq!(lock_state(&store).await, (1, None));
+
+    // A success clears the count and any lock.
+    attempt(now, lock_until).await;
+    attempt(now, lock_until).await;
     store.reset_login_failures(anna.id).await.unwrap();
-    let creds = store
-        .find_credentials(&name("anna"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((creds.failed_logins, creds.locked_until), (0, None));
-    assert_eq!(
-        store
-            .record_login_failure(anna.id, 3, lock_until)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(lock_state(&store).await, (0, None));
+    assert_eq!(attempt(now, lock_until).await, counted(1));
 
-    // Concurrent failures are all counted (the pool runs them on several connections).
+    // Parallel attempts are counted one by one: exactly `lock_after` get through, the rest
+    // find the user locked (the pool runs them on several connections).
     store.reset_login_failures(anna.id).await.unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.record_login_failure(anna.id, 100, lock_until).await })
-        })
+    let tasks: Vec<_> = (0..12)
+        .map(|_| tokio::spawn(attempt(now, lock_until)))
         .collect();
     let mut counts = Vec::new();
+    let mut locked = 0;
     for task in tasks {
-        counts.push(task.await.unwrap().unwrap());
+        match task.await.unwrap() {
+            LoginAttempt::Counted { failures } => counts.push(failures),
+            LoginAttempt::Locked { until } => {
+                assert_eq!(until, lock_until);
+                locked += 1;
+            }
+        }
     }
     counts.sort_unstable();
-    assert_eq!(counts, (1..=8).collect::<Vec<i32>>());
+    assert_eq!((counts, locked), (vec![1, 2, 3], 9));
 
     let missing = UserId(anna.id.0 + 100);
     assert_err!(
-        store.record_login_failure(missing, 3, lock_until).await,
+        store.begin_login_attempt(missing, 3, now, lock_until).await,
         StoreError::NotFound
     );
     assert_err!(
@@ -936,4 +921,40 @@ async fn audit_is_listed_by_target(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn audit_events_older_than_the_retention_are_purged(store: Arc<dyn Store>) {
+    let acme = store.create_workspace("Acme", t(1)).await.unwrap().id;
+    for at in [100, 200, 299] {
+        store
+            .append_audit(&event(Some(acme), "old", None, at))
+            .await
+            .unwrap();
+    }
+    let kept_at_cutoff = store
+        .append_audit(&event(Some(acme), "at_cutoff", None, 300))
+        .await
+        .unwrap();
+    let kept_global = store
+        .append_audit(&event(None, "new", Some("username:ghost"), 400))
+        .await
+        .unwrap();
+    store
+        .append_audit(&event(None, "old_global", Some("username:ghost"), 50))
+        .await
+        .unwrap();
+
+    assert_eq!(store.purge_audit_before(t(300)).await.unwrap(), 4);
+    assert_eq!(
+        store.list_audit(acme, None, 10).await.unwrap(),
+        vec![kept_at_cutoff]
+    );
+    assert_eq!(
+        store
+            .list_audit_for_target("username:ghost", 10)
+            .await
+            .unwrap(),
+        vec![kept_global]
+    );
+    assert_eq!(store.purge_audit_before(t(300)).await.unwrap(), 0);
 }

@@ -367,7 +367,25 @@ struct ApiError {
     retry_after: Option<u64>,
 }
 
+/// Largest request the Bot API reads: files up to 50 MB are uploaded with multipart, as on
+/// Telegram, plus the framing.
+pub(crate) const MAX_REQUEST_BYTES: usize = 50 * 1024 * 1024 + 64 * 1024;
+
 impl ApiError {
+    /// A body that is too large or not multipart as announced: Telegram answers
+    /// `413 Request Entity Too Large` for the first.
+    fn multipart(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError {
+                code: 413,
+                description: "Request Entity Too Large".into(),
+                retry_after: None,
+            }
+        } else {
+            ApiError::bad(format!("bad multipart: {e}"))
+        }
+    }
+
     fn bad(d: impl Into<String>) -> Self {
         ApiError {
             code: 400,
@@ -483,20 +501,13 @@ async fn read_params(req: Request) -> Result<Params, ApiError> {
         let mut mp = axum::extract::Multipart::from_request(req, &())
             .await
             .map_err(|e| ApiError::bad(format!("bad multipart: {e}")))?;
-        while let Some(field) = mp
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad(format!("bad multipart: {e}")))?
-        {
+        while let Some(field) = mp.next_field().await.map_err(ApiError::multipart)? {
             let Some(name) = field.name().map(str::to_string) else {
                 continue;
             };
             let file_name = field.file_name().map(str::to_string);
             let mime = field.content_type().map(str::to_string);
-            let data = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::bad(format!("bad multipart: {e}")))?;
+            let data = field.bytes().await.map_err(ApiError::multipart)?;
             if file_name.is_some() {
                 files.insert(
                     name,
@@ -511,7 +522,7 @@ async fn read_params(req: Request) -> Result<Params, ApiError> {
             }
         }
     } else {
-        let body: Bytes = axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024)
+        let body: Bytes = axum::body::to_bytes(req.into_body(), MAX_REQUEST_BYTES)
             .await
             .map_err(|_| ApiError::bad("request body too large"))?;
         if ctype.starts_with("application/json") && !body.is_empty() {

@@ -353,6 +353,9 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
     shared.tasks.spawn(mtproto::serve(mt, shared.clone()));
     let bot_router = axum::Router::new()
         .fallback(botapi::handle)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            botapi::MAX_REQUEST_BYTES,
+        ))
         .with_state(shared.clone());
     let cancel = shared.cancel.clone();
     shared.tasks.spawn(async move {

@@ -3,6 +3,7 @@
 //! `/readyz` and `/metrics`.
 
 pub mod api;
+pub mod client_addr;
 pub mod error;
 pub mod health;
 mod inbox_page;
@@ -39,6 +40,8 @@ pub struct WebSettings {
     /// The origin of `server.public_url` (see [`session::public_origin`]): when set, the only
     /// origin browsers may write from.
     pub public_origin: Option<String>,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for WebSettings {
@@ -48,6 +51,7 @@ impl Default for WebSettings {
             max_json_bytes: 64 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
             public_origin: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -184,13 +188,14 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         files,
     } = services;
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(api::routes())
+        .merge(api::routes(&settings))
         .merge(health::routes())
         .merge(ws::routes())
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let metrics = Arc::new(metrics);
     let max_json = settings.max_json_bytes;
+    let trusted_proxies = Arc::new(settings.trusted_proxies.clone());
     let state = AppState(Arc::new(Inner {
         store,
         auth,
@@ -222,6 +227,10 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
             metrics::track,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            client_addr::attach,
+        ))
         .with_state(state)
 }
 

@@ -2,12 +2,13 @@
 //! every state-changing request authenticated by cookie must carry the session's CSRF token.
 
 use crate::AppState;
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::locale::cookie;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use switchboard_services::SessionContext;
 
 /// Header carrying the CSRF token on writes.
@@ -19,11 +20,14 @@ pub struct Member(pub SessionContext);
 /// A signed-in member whose role is owner or admin.
 pub struct Admin(pub SessionContext);
 
-/// Client address of the request, when known.
+/// Client address of the request, when known (behind trusted proxies, the one they report).
+pub fn client_addr(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
+    parts_ext.get::<ClientAddr>().map(|c| c.0)
+}
+
+/// [`client_addr`] as text, for audit records.
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
-    parts_ext
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+    client_addr(parts_ext).map(|ip| ip.to_string())
 }
 
 /// True when the request comes from our own origin (or a non-browser client). Browsers send

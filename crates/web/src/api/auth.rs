@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::locale::LANG_COOKIE;
-use crate::session::{Member, client_ip};
+use crate::session::{Member, client_addr, client_ip};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -105,13 +105,13 @@ async fn login(
     if !state.same_origin(&headers) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
     }
-    let ip = client_ip(&ext);
+    let ip = client_addr(&ext);
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let out = state
         .auth()
-        .login(&req.username, &req.password, ip.as_deref(), ua)
+        .login(&req.username, &req.password, ip, ua)
         .await?;
     let max_age = (out.expires_at.0 - switchboard_domain::Timestamp::now().0) / 1000;
     let mut res = json(MeResponse::new(

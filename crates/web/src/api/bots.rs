@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::session::Admin;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -18,12 +19,19 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Largest webhook update accepted: a long message with its entities and the quoted message
+/// it replies to is well over the JSON limit of the rest of the API.
+pub(crate) const WEBHOOK_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 pub(super) fn routes() -> OpenApiRouter<AppState> {
+    let hook = OpenApiRouter::new()
+        .routes(routes!(webhook))
+        .layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY_BYTES));
     OpenApiRouter::new()
+        .merge(hook)
         .routes(routes!(list_bots, add_bot))
         .routes(routes!(bot_action))
         .routes(routes!(delete_bot))
-        .routes(routes!(webhook))
 }
 
 impl From<BotError> for ApiError {
@@ -155,18 +163,26 @@ async fn delete_bot(
 
 /// The Bot API webhook. Telegram sends `X-Telegram-Bot-Api-Secret-Token`; the raw update is
 /// stored before the 200 answer, and a repeated `update_id` is acknowledged without storing.
-/// The body is limited like every JSON body (`server.max_json_bytes`).
+/// The body may be up to 2 MiB.
 #[utoipa::path(post, path = "/tg/hook/{hook_id}", tag = "bots", params(("hook_id" = String, Path)),
     request_body(content = Object, description = "a Bot API `Update`"), responses(
     (status = 200, description = "Stored (or a duplicate)"),
     (status = 400, description = "malformed_update", body = ErrorBody),
-    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody)))]
+    (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody),
+    (status = 413, description = "payload_too_large: over 2 MiB", body = ErrorBody)))]
 async fn webhook(
     State(state): State<AppState>,
     Path(hook_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        } else {
+            ApiError::bad_request("malformed_update")
+        }
+    })?;
     let secret = headers
         .get("x-telegram-bot-api-secret-token")
         .map(|v| v.as_bytes());

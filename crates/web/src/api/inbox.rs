@@ -4,10 +4,11 @@
 //! that does not exist. Replies are queued with their outbox item in one transaction and sent
 //! in the background (`202`); their delivery state arrives as `message_status` events.
 
-use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::session::Member;
-use axum::extract::{Multipart, Path, Query, State};
+use crate::{AppState, WebSettings};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -22,8 +23,21 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+/// What a multipart upload may carry besides the file itself (boundaries, part headers).
+const UPLOAD_OVERHEAD_BYTES: usize = 64 * 1024;
+
+pub(super) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
+    // The upload is streamed to the file store, so its body limit is the file limit (plus the
+    // multipart framing), not the JSON limit every other route has.
+    let upload = OpenApiRouter::new()
+        .routes(routes!(upload_file))
+        .layer(DefaultBodyLimit::max(
+            settings
+                .max_upload_bytes
+                .saturating_add(UPLOAD_OVERHEAD_BYTES),
+        ));
     OpenApiRouter::new()
+        .merge(upload)
         .routes(routes!(list_chats))
         .routes(routes!(get_chat))
         .routes(routes!(chat_messages, send_reply))
@@ -33,7 +47,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(message_history))
         .routes(routes!(retry_message))
         .routes(routes!(message_media))
-        .routes(routes!(upload_file))
         .routes(routes!(inbox_members))
 }
 
@@ -402,8 +415,9 @@ fn is_safe_inline_mime(m: &str) -> bool {
     )
 }
 
-/// Uploads an attachment (multipart field `file`). The type must be one Telegram accepts and
-/// the bytes must look like it; the size is limited.
+/// Uploads an attachment (multipart field `file`), streamed to the file store. The type must be
+/// one Telegram accepts and the bytes must look like it; above `server.max_upload_bytes` it is
+/// `file_too_large` and nothing is kept.
 #[utoipa::path(post, path = "/api/v1/files", tag = "inbox", responses(
     (status = 201, description = "`{file_id, size, mime_type, kind, file_name}`", body = Object),
     (status = 413, description = "file_too_large", body = ErrorBody),
@@ -412,10 +426,10 @@ fn is_safe_inline_mime(m: &str) -> bool {
 async fn upload_file(
     State(state): State<AppState>,
     Member(ctx): Member,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large");
-    while let Some(mut field) = form.next_field().await.map_err(|_| invalid())? {
+    let mut form = form.map_err(|_| invalid())?;
+    while let Some(mut field) = form.next_field().await.map_err(upload_error)? {
         if field.name() != Some("file") {
             continue;
         }
@@ -426,11 +440,16 @@ async fn upload_file(
         let declared = field.content_type().unwrap_or("").to_string();
         let mut writer = state.files().writer().await.map_err(file_error)?;
         let mut head: Vec<u8> = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(|_| too_large())? {
+        while let Some(chunk) = field.chunk().await.map_err(upload_error)? {
             if head.len() < 64 {
                 head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
             }
-            writer.write(&chunk).await.map_err(file_error)?;
+            if let Err(e) = writer.write(&chunk).await {
+                // Read what is left (the body limit bounds it), so that a client still
+                // sending receives the answer instead of a reset connection.
+                while let Ok(Some(_)) = field.chunk().await {}
+                return Err(file_error(e));
+            }
         }
         if writer.size() == 0 {
             return Err(invalid());
@@ -471,6 +490,15 @@ async fn record_upload(
         uploaded_by: ctx.user.id,
     };
     Ok(state.inbox().record_upload(&upload).await?)
+}
+
+/// A broken upload body: over the route's limit is `file_too_large`, anything else malformed.
+fn upload_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large")
+    } else {
+        invalid()
+    }
 }
 
 fn file_error(e: FileError) -> ApiError {

@@ -7,15 +7,16 @@ mod inbox;
 mod system;
 mod team;
 
-use crate::AppState;
+use crate::{AppState, WebSettings};
 use utoipa_axum::router::OpenApiRouter;
 
-pub(crate) fn routes() -> OpenApiRouter<AppState> {
+/// Every API route; routes that take more than a JSON body set their own body limit.
+pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::routes())
         .merge(auth::routes())
         .merge(bots::routes())
-        .merge(inbox::routes())
+        .merge(inbox::routes(settings))
         .merge(team::routes())
         .merge(system::routes())
 }
