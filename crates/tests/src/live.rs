@@ -15,6 +15,17 @@ use tokio_tungstenite::tungstenite::{self, Message};
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// `from` writes `text` to `to` (a personal account or a bot) in tgsim.
+pub fn writes(app: &TestApp, from: &tgsim::UserInfo, to: &tgsim::UserInfo, text: &str) {
+    app.sim
+        .send_message(
+            from.id,
+            tgsim::Peer::User(to.id),
+            tgsim::OutgoingMessage::text(text),
+        )
+        .unwrap_or_else(|e| panic!("tgsim send: {e}"));
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `secs`.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where

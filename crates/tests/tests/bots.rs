@@ -14,7 +14,7 @@ use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
     chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file, upload_file,
-    wait_frame,
+    wait_frame, writes,
 };
 
 app_tests!(
@@ -104,17 +104,6 @@ async fn wait_message_status(b: &Browser, chat: i64, id: i64, status: &str, secs
             .find(|m| m["id"].as_i64() == Some(id) && m["status"] == status)
     })
     .await
-}
-
-/// `user` writes `text` to `bot` in tgsim.
-fn writes(app: &TestApp, user: &tgsim::UserInfo, bot: &tgsim::UserInfo, text: &str) {
-    app.sim
-        .send_message(
-            user.id,
-            tgsim::Peer::User(bot.id),
-            tgsim::OutgoingMessage::text(text),
-        )
-        .unwrap();
 }
 
 /// The highest `update_id` the server stored for the bot.

@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use switchboard::Config;
 use switchboard_domain::{AccountId, BotId, Timestamp};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
-use switchboard_tests::live::{chat_titled, connect_personal_account, customer, eventually, reply};
+use switchboard_tests::live::{
+    chat_titled, connect_personal_account, customer, eventually, reply, writes,
+};
 use switchboard_vault::{Keyring, Sealed};
 
 /// Webhook mode: the server's own address is its public URL, so tgsim posts to it.
@@ -66,13 +68,7 @@ async fn arrives(
     to: &tgsim::UserInfo,
     text: &str,
 ) -> i64 {
-    app.sim
-        .send_message(
-            from.id,
-            tgsim::Peer::User(to.id),
-            tgsim::OutgoingMessage::text(text),
-        )
-        .unwrap();
+    writes(app, from, to, text);
     eventually(20, &format!("{text:?} in the inbox"), || async {
         let chats: Value = admin.get("/api/v1/chats").await.json().await.ok()?;
         for chat in chats["chats"].as_array()? {

@@ -11,7 +11,7 @@ use switchboard_services::Audience;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::live::{
     Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, next_frame,
-    open_ws, wait_frame,
+    open_ws, wait_frame, writes,
 };
 use switchboard_tests::{app_tests, restarting_app_tests};
 use tokio_tungstenite::tungstenite::Message;
@@ -26,16 +26,6 @@ app_tests!(
 /// The idle timeout is the limit under test.
 fn short_idle_sessions(c: &mut switchboard::Config) {
     c.auth.session_idle_secs = 4;
-}
-
-fn writes(app: &TestApp, from: &tgsim::UserInfo, to: &tgsim::UserInfo, text: &str) {
-    app.sim
-        .send_message(
-            from.id,
-            tgsim::Peer::User(to.id),
-            tgsim::OutgoingMessage::text(text),
-        )
-        .unwrap();
 }
 
 /// Assigns the chat to `user` as the admin `b`.
