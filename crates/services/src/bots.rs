@@ -748,6 +748,7 @@ pub fn failure(e: &BotApiError) -> SendFailure {
             code: "retry_after".into(),
             after: Some(Duration::from_secs(*s)),
         },
+        BotApiError::Uncertain(_) => SendFailure::Uncertain,
         e if e.is_permanent() => SendFailure::Permanent {
             code: e.code().into(),
         },
@@ -874,5 +875,9 @@ mod tests {
             failure(&BotApiError::Network("x".into())),
             SendFailure::Retry { .. }
         ));
+        assert_eq!(
+            failure(&BotApiError::Uncertain("timed out".into())),
+            SendFailure::Uncertain
+        );
     }
 }
