@@ -287,8 +287,8 @@ mod tests {
         assert_eq!(p.should_retry(&ctx(flood(3), 2)), ControlFlow::Break(()));
         assert_eq!(p.should_retry(&ctx(flood(30), 1)), ControlFlow::Break(()));
         // The waits, slept through or not, are what the supervisor shows.
-        let until = health.state().flood_until.unwrap();
-        assert!(until.0 - switchboard_domain::Timestamp::now().0 > 25_000);
+        let until = health.state().flood_until.map_or(0, |t| t.0);
+        assert!(until - switchboard_domain::Timestamp::now().0 > 25_000);
     }
 }
 
