@@ -305,6 +305,16 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Нет связи с Telegram Bot API.",
     ),
     (
+        "send_uncertain",
+        "The message may or may not have been sent: Telegram's answer was lost. Check the chat in Telegram, then send it again or mark it as sent.",
+        "Сообщение могло быть отправлено или нет: ответ Telegram потерян. Проверьте чат в Telegram и отправьте снова или отметьте как отправленное.",
+    ),
+    (
+        "not_uncertain",
+        "Only a message whose sending is uncertain can be marked as sent.",
+        "Отметить как отправленное можно только сообщение с неизвестным исходом отправки.",
+    ),
+    (
         "bot_api_unexpected",
         "The Telegram Bot API gave an unexpected answer.",
         "Telegram Bot API дал неожиданный ответ.",
@@ -790,6 +800,17 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("inbox_msg_sent", "sent", "отправлено"),
     ("inbox_msg_failed", "not sent", "не отправлено"),
     ("inbox_retry", "Retry", "Повторить"),
+    (
+        "inbox_msg_uncertain",
+        "may have been sent",
+        "возможно, отправлено",
+    ),
+    ("inbox_send_again", "Send again", "Отправить снова"),
+    (
+        "inbox_mark_sent",
+        "Mark as sent",
+        "Отметить как отправленное",
+    ),
     ("inbox_reply", "Reply", "Ответить"),
     ("inbox_replying_to", "Reply to", "Ответ на"),
     (

@@ -57,6 +57,11 @@ text_enum!(
     }
 );
 
+/// The error of a reply whose request reached Telegram while its answer was lost, with nothing
+/// to guard a repeat (the Bot API): it may or may not have been posted, so it ends `failed`
+/// with this code and an operator decides (send again, or mark it sent).
+pub const SEND_UNCERTAIN: &str = "send_uncertain";
+
 text_enum!(
     /// How a bot receives updates.
     BotMode {
@@ -476,6 +481,15 @@ pub trait InboxStore: Send + Sync + 'static {
         reply: &NewReply,
         now: Timestamp,
     ) -> crate::StoreResult<(Message, Chat)>;
+    /// Records that a reply whose send was uncertain ([`SEND_UNCERTAIN`]) did reach the chat,
+    /// as the operator checked: it ends `sent` (without a Telegram id).
+    /// `Conflict("not_uncertain")` for any other message.
+    async fn mark_reply_sent(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+        now: Timestamp,
+    ) -> crate::StoreResult<Message>;
     /// Puts a failed reply back in the queue.
     async fn retry_reply(
         &self,
@@ -504,10 +518,16 @@ pub trait InboxStore: Send + Sync + 'static {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> crate::StoreResult<Message>;
-    /// After a restart: items left `sending` go back to `queued` when their chat belongs to a
-    /// personal account (MTProto's `random_id` makes the resend safe) and end `failed` with
-    /// `send_uncertain` for bots (the Bot API has no such guard). Returns how many of each.
-    async fn recover_outbox(&self, now: Timestamp) -> crate::StoreResult<(usize, usize)>;
+    /// Returns items left `sending` since `stuck_since` or earlier (all of them after a
+    /// restart; those stuck past a deadline while running): they go back to `queued` when
+    /// their chat belongs to a personal account (MTProto's `random_id` makes the resend safe)
+    /// and end `failed` with [`SEND_UNCERTAIN`] for bots (the Bot API has no such guard).
+    /// Returns how many of each.
+    async fn recover_outbox(
+        &self,
+        stuck_since: Timestamp,
+        now: Timestamp,
+    ) -> crate::StoreResult<(usize, usize)>;
     /// The earliest time an item is due, if any is queued.
     async fn next_outbox_due(&self) -> crate::StoreResult<Option<Timestamp>>;
 }

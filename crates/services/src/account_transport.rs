@@ -101,6 +101,54 @@ impl AccountTransport {
     }
 }
 
+impl AccountTransport {
+    /// The message an earlier attempt of `item` posted, found in the chat's history; if
+    /// Telegram's history does not show it, the operator decides.
+    async fn already_sent(
+        &self,
+        client: &switchboard_telegram::grammers_client::Client,
+        peer: switchboard_telegram::grammers_client::session::types::PeerRef,
+        item: &OutboxItem,
+    ) -> Result<Sent, SendFailure> {
+        let recent = self
+            .supervisor
+            .store()
+            .list_chat_messages(item.chat.workspace_id, item.chat.id, None, 200)
+            .await
+            .map_err(|_| SendFailure::Retry {
+                code: "store_error".into(),
+                after: None,
+            })?;
+        // Ids other replies of the chat already hold are not this one.
+        let taken: Vec<i64> = recent
+            .iter()
+            .filter(|m| m.author_id.is_some() && m.id != item.message.id)
+            .filter_map(|m| m.tg_message_id)
+            .collect();
+        let since = item.message.sent_at.0 / 1000 - CLOCK_SLACK_SECS;
+        let since = i32::try_from(since).unwrap_or(0);
+        match send::find_sent(client, peer, &item.message.text, since, &taken).await {
+            Ok(Some(sent)) => {
+                tracing::info!(outbox_id = %item.id, tg_message_id = sent.id,
+                    "a repeated send was already posted; recorded as sent");
+                Ok(sent_of(sent))
+            }
+            Ok(None) => Err(SendFailure::Uncertain),
+            Err(e) => Err(failure(&e)),
+        }
+    }
+}
+
+/// How far Telegram's clock may be behind ours when looking for a message sent earlier.
+const CLOCK_SLACK_SECS: i64 = 60;
+
+fn sent_of(sent: send::SentMessage) -> Sent {
+    Sent {
+        tg_message_id: i64::from(sent.id),
+        sent_at: Timestamp(i64::from(sent.date) * 1000),
+    }
+}
+
 /// Sorts a Telegram error into retry-later or give-up.
 pub fn failure(e: &TgError) -> SendFailure {
     match e {
@@ -154,12 +202,16 @@ impl Transport for AccountTransport {
         .map_err(|_| SendFailure::Retry {
             code: "send_timeout".into(),
             after: None,
-        })?
-        .map_err(|e| failure(&e))?;
-        Ok(Sent {
-            tg_message_id: i64::from(sent.id),
-            sent_at: Timestamp(i64::from(sent.date) * 1000),
-        })
+        })?;
+        let sent = match sent {
+            Ok(sent) => sent,
+            // An earlier attempt reached Telegram (its answer was lost, or we crashed).
+            Err(TgError::Rpc { name, .. }) if name == "RANDOM_ID_DUPLICATE" => {
+                return self.already_sent(&client, peer, item).await;
+            }
+            Err(e) => return Err(failure(&e)),
+        };
+        Ok(sent_of(sent))
     }
 
     async fn mark_read(&self, chat: &Chat, max_tg_id: i64) -> Result<(), SendFailure> {

@@ -12,6 +12,8 @@ use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads,
 use crate::retry::{jitter, sleep_or_cancel};
 use serde_json::json;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,12 +21,14 @@ use switchboard_domain::{
     Account, AccountId, AccountStatus, AccountStore, IncomingMessage, StoreError, Timestamp,
     WorkspaceId,
 };
+use switchboard_telegram::grammers_client::Client;
 use switchboard_telegram::grammers_client::sender::UpdatesConfiguration;
 use switchboard_telegram::grammers_client::session::updates::MessageBox;
+use switchboard_telegram::grammers_client::tl;
 use switchboard_telegram::grammers_client::update::Update;
 use switchboard_telegram::{
-    Connection, DbSession, Error as TgError, MappedUpdate, RetryOptions, TelegramSettings,
-    map_update, update_media_file,
+    Connection, ConnectionHealth, DbSession, Error as TgError, HealthState, MappedUpdate,
+    RetryOptions, TelegramSettings, map_update, update_media_file,
 };
 use switchboard_vault::Keyring;
 use tokio::sync::mpsc;
@@ -499,6 +503,7 @@ async fn cycle(
         updates,
         pool,
         session: _,
+        health,
     } = switchboard_telegram::connect(
         &inner.settings,
         Arc::clone(&session),
@@ -572,14 +577,18 @@ async fn cycle(
             }
             std::future::pending::<()>().await
         };
+        // Only a cancellation ends the cycle well. The writer also ends when the reader failed
+        // (the channel closes): then the reader's error is the end, never a quiet stop that
+        // would leave the account without a client while it still shows `connected`.
         let end = tokio::select! {
             _ = cancel.cancelled() => Ok(End::Cancelled),
-            r = &mut reader => match r {
-                Ok(r) => r.map(|()| End::Cancelled),
-                Err(_) => Err(TgError::Unexpected("the update reader stopped")),
+            r = &mut reader => reader_end(r),
+            r = writer => match r {
+                Ok(()) => reader_end((&mut reader).await),
+                Err(e) => Err(e),
             },
-            r = writer => r.map(|()| End::Cancelled),
             () = fetcher => Ok(End::Cancelled),
+            e = watch_connection(inner, worker, &client, &health) => Err(e),
         };
         // The stream (and its client) is gone before the connection is closed below.
         if !reader.is_finished() {
@@ -599,6 +608,104 @@ async fn cycle(
         tracing::debug!(error = %e, "pool stopped with an error");
     }
     result
+}
+
+/// How the update reader ended: it only ends with an error (or a crash).
+fn reader_end(r: Result<Result<(), TgError>, tokio::task::JoinError>) -> Result<End, TgError> {
+    match r {
+        Ok(Ok(())) => Err(TgError::Unexpected("the update stream ended")),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(TgError::Unexpected("the update reader stopped")),
+    }
+}
+
+/// How long a client may stay down after its connection was lost, or after the FloodWait it
+/// was given ended, before it is replaced by a new client (which catches up with
+/// `updates.getDifference`).
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+/// How often a lost connection is probed while no wait stands.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How long one probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the watch looks again without news.
+const WATCH_TICK: Duration = Duration::from_secs(1);
+
+/// What the account shows for a connection's health at `now`.
+fn shown_status(state: &HealthState, now: Timestamp) -> (AccountStatus, Option<Timestamp>) {
+    if state.flood_waiting(now) {
+        (AccountStatus::FloodWait, state.flood_until)
+    } else if state.lost_since.is_some() {
+        (AccountStatus::Reconnecting, None)
+    } else {
+        (AccountStatus::Connected, None)
+    }
+}
+
+/// Watches a connected client's real connection for as long as it runs: shows `reconnecting`
+/// when its socket closed or a request failed for want of one, `flood_wait` (until when) while
+/// Telegram's wait stands, and `connected` again once a request succeeds. A lost connection is
+/// probed (`updates.getState`: grammers reconnects only for a request) every
+/// [`PROBE_EVERY`] once no wait stands. Returns — so the client is replaced — when it has not
+/// recovered [`RECOVERY_BOUND`] after the loss or the end of the wait.
+async fn watch_connection(
+    inner: &Inner,
+    worker: &Worker,
+    client: &Client,
+    health: &ConnectionHealth,
+) -> TgError {
+    let (id, ws) = (worker.id, worker.ws);
+    let mut shown = (AccountStatus::Connected, None);
+    let mut probe: Option<Pin<Box<dyn Future<Output = bool> + Send>>> = None;
+    let mut next_probe = tokio::time::Instant::now();
+    loop {
+        let state = health.state();
+        let now = Timestamp::now();
+        let wanted = shown_status(&state, now);
+        if wanted != shown {
+            let detail = match wanted.0 {
+                AccountStatus::Reconnecting => Some("connection lost".to_string()),
+                AccountStatus::FloodWait => Some("FLOOD_WAIT".to_string()),
+                _ => None,
+            };
+            tracing::info!(status = wanted.0.as_str(), "account connection changed");
+            report(inner, id, ws, wanted.0, detail, wanted.1).await;
+            shown = wanted;
+        }
+        if let Some(since) = state.down_since()
+            && !state.flood_waiting(now)
+            && now.0.saturating_sub(since.0) > millis(RECOVERY_BOUND)
+        {
+            tracing::warn!("the connection did not recover; starting a new client");
+            return TgError::Unreachable("the connection did not recover in time".into());
+        }
+        if state.troubled()
+            && !state.flood_waiting(now)
+            && probe.is_none()
+            && tokio::time::Instant::now() >= next_probe
+        {
+            let client = client.clone();
+            tracing::debug!("probing the connection");
+            probe = Some(Box::pin(async move {
+                let call = client.invoke(&tl::functions::updates::GetState {});
+                matches!(tokio::time::timeout(PROBE_TIMEOUT, call).await, Ok(Ok(_)))
+            }));
+        }
+        tokio::select! {
+            () = health.changed() => {}
+            () = tokio::time::sleep(WATCH_TICK) => {}
+            ok = async { if let Some(p) = probe.as_mut() { p.await } else { std::future::pending().await } } => {
+                probe = None;
+                next_probe = tokio::time::Instant::now() + PROBE_EVERY;
+                if ok {
+                    health.recovered();
+                }
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn store_failure(e: &StoreError) -> &'static str {

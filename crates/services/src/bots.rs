@@ -827,6 +827,7 @@ pub fn failure(e: &BotApiError) -> SendFailure {
             code: "retry_after".into(),
             after: Some(Duration::from_secs(*s)),
         },
+        BotApiError::Uncertain(_) => SendFailure::Uncertain,
         e if e.is_permanent() => SendFailure::Permanent {
             code: e.code().into(),
         },
@@ -953,5 +954,9 @@ mod tests {
             failure(&BotApiError::Network("x".into())),
             SendFailure::Retry { .. }
         ));
+        assert_eq!(
+            failure(&BotApiError::Uncertain("timed out".into())),
+            SendFailure::Uncertain
+        );
     }
 }

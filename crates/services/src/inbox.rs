@@ -546,6 +546,18 @@ impl Inbox {
         Ok(message)
     }
 
+    /// Records that a reply whose send was uncertain did reach the chat (the operator checked).
+    pub async fn mark_sent(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+        let message = self
+            .inner
+            .store
+            .mark_reply_sent(viewer, message, Timestamp::now())
+            .await?;
+        let chat = self.inner.store.get_chat(viewer, message.chat_id).await?;
+        self.publish_message_status(&chat, &message);
+        Ok(message)
+    }
+
     /// Announces a reply's new delivery state (used by the outbox).
     pub async fn delivery_changed(&self, message: &Message, workspace: WorkspaceId) {
         if let Some(chat) = self.chat_of(workspace, message).await {

@@ -4,13 +4,19 @@
 //! transport of its chat's owner, and records the outcome: sent, retried later with exponential
 //! backoff and jitter (or after Telegram's `FLOOD_WAIT_X` / `retry_after`), or failed with a
 //! stable reason. A crash while sending loses nothing: personal-account items go back to the
-//! queue and are resent with the same MTProto `random_id`, which Telegram deduplicates.
+//! queue and are resent with the same MTProto `random_id` — Telegram answers a repeat with
+//! `RANDOM_ID_DUPLICATE`, which counts as sent. A bot send whose answer was lost ends
+//! `send_uncertain` for an operator to decide. A sweep returns items left `sending` past a
+//! deadline, so one stuck item never blocks its chat.
 
 use crate::inbox::Inbox;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use switchboard_domain::{Chat, ChatOwner, OutboxItem, PeerKind, StoreError, Timestamp};
+use switchboard_domain::{
+    Chat, ChatOwner, Message, OutboxItem, PeerKind, SEND_UNCERTAIN, StoreError, StoreResult,
+    Timestamp,
+};
 use tokio_util::sync::CancellationToken;
 
 /// What Telegram answered to a successful send.
@@ -37,6 +43,10 @@ pub enum SendFailure {
         /// Stable code (e.g. `USER_IS_BLOCKED`, `bot_blocked`).
         code: String,
     },
+    /// The request reached Telegram but its answer was lost, and nothing guards a repeat (the
+    /// Bot API has no `random_id`): the message may or may not have been posted. It ends
+    /// `failed` with [`SEND_UNCERTAIN`] for an operator to decide; it is never resent by itself.
+    Uncertain,
 }
 
 impl SendFailure {
@@ -44,6 +54,7 @@ impl SendFailure {
     pub fn code(&self) -> &str {
         match self {
             SendFailure::Retry { code, .. } | SendFailure::Permanent { code } => code,
+            SendFailure::Uncertain => SEND_UNCERTAIN,
         }
     }
 }
@@ -103,6 +114,12 @@ pub struct OutboxSettings {
     pub group_gap: Duration,
     /// Gap between messages of one bot overall (30 a second).
     pub bot_gap: Duration,
+    /// An item `sending` for longer than this is returned by the sweep (resent for accounts,
+    /// `send_uncertain` for bots): longer than any send, with its timeouts and the retries of
+    /// its bookkeeping, may take.
+    pub stuck_after: Duration,
+    /// How often the sweep looks for stuck items.
+    pub sweep_every: Duration,
 }
 
 impl Default for OutboxSettings {
@@ -115,6 +132,8 @@ impl Default for OutboxSettings {
             private_gap: Duration::from_secs(1),
             group_gap: Duration::from_secs(3),
             bot_gap: Duration::from_millis(34),
+            stuck_after: Duration::from_secs(600),
+            sweep_every: Duration::from_secs(60),
         }
     }
 }
@@ -172,16 +191,34 @@ pub fn backoff(settings: &OutboxSettings, attempt: i32) -> Duration {
     crate::retry::jitter(d)
 }
 
+/// Returns items `sending` since `stuck_since` or earlier (see
+/// [`switchboard_domain::InboxStore::recover_outbox`]) and announces nothing itself: the
+/// items' new states reach operators when they are sent or read again.
+async fn sweep(inbox: &Inbox, stuck_since: Timestamp, why: &'static str) {
+    match inbox
+        .store()
+        .recover_outbox(stuck_since, Timestamp::now())
+        .await
+    {
+        Ok((0, 0)) => {}
+        Ok((requeued, uncertain)) => {
+            tracing::warn!(
+                requeued,
+                uncertain,
+                why,
+                "returned outbox items left sending"
+            );
+            inbox.outbox_wake().notify_one();
+        }
+        Err(e) => tracing::error!(error = %e, why, "could not return outbox items left sending"),
+    }
+}
+
 /// Runs the sender until `cancel` fires.
 pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationToken) {
     let store = Arc::clone(inbox.store());
-    match store.recover_outbox(Timestamp::now()).await {
-        Ok((0, 0)) => {}
-        Ok((requeued, uncertain)) => {
-            tracing::info!(requeued, uncertain, "outbox recovered after a restart");
-        }
-        Err(e) => tracing::error!(error = %e, "outbox recovery failed"),
-    }
+    sweep(&inbox, Timestamp::now(), "restart").await;
+    let mut next_sweep = Instant::now() + settings.sweep_every;
     let wake = inbox.outbox_wake();
     let pacer = Arc::new(Pacer::default());
     let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
@@ -190,6 +227,12 @@ pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationTok
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if Instant::now() >= next_sweep {
+            let stuck_ms = i64::try_from(settings.stuck_after.as_millis()).unwrap_or(i64::MAX);
+            let stuck_since = Timestamp(Timestamp::now().0.saturating_sub(stuck_ms));
+            sweep(&inbox, stuck_since, "deadline").await;
+            next_sweep = Instant::now() + settings.sweep_every;
         }
         let free = slots.available_permits();
         let claimed = if free == 0 {
@@ -241,7 +284,6 @@ pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationTok
 
 /// Sends one item and records the outcome.
 async fn deliver(inbox: &Inbox, pacer: &Pacer, settings: &OutboxSettings, item: OutboxItem) {
-    let store = inbox.store();
     let workspace = item.chat.workspace_id;
     inbox.delivery_changed(&item.message, workspace).await;
     let result = match inbox.transport_for(&item.chat) {
@@ -254,8 +296,39 @@ async fn deliver(inbox: &Inbox, pacer: &Pacer, settings: &OutboxSettings, item: 
             after: None,
         }),
     };
+    // The outcome is recorded even if the database fails for a while: an item left `sending`
+    // would hold back every later reply of its chat until the sweep's deadline.
+    let mut attempt = 0;
+    loop {
+        match record(inbox, settings, &item, &result).await {
+            Ok(message) => return inbox.delivery_changed(&message, workspace).await,
+            Err(StoreError::NotFound) => return, // the chat was deleted meanwhile
+            Err(e) if attempt < RECORD_ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!(outbox_id = %item.id, error = %e, attempt, "could not record a send; retrying");
+                tokio::time::sleep(backoff(settings, attempt)).await;
+            }
+            Err(e) => {
+                return tracing::error!(outbox_id = %item.id, error = %e,
+                    "could not record a send; the sweep will return the item");
+            }
+        }
+    }
+}
+
+/// Times the outcome of a send is written before the item is left to the sweep.
+const RECORD_ATTEMPTS: i32 = 6;
+
+/// Writes the outcome of a send.
+async fn record(
+    inbox: &Inbox,
+    settings: &OutboxSettings,
+    item: &OutboxItem,
+    result: &Result<Sent, SendFailure>,
+) -> StoreResult<Message> {
+    let store = inbox.store();
     let now = Timestamp::now();
-    let recorded = match result {
+    match result {
         Ok(sent) => store
             .complete_outbox(item.id, sent.tg_message_id, sent.sent_at, now)
             .await
@@ -265,20 +338,19 @@ async fn deliver(inbox: &Inbox, pacer: &Pacer, settings: &OutboxSettings, item: 
                 }
                 message
             }),
-        Err(SendFailure::Permanent { code }) => store.fail_outbox(item.id, &code, None, now).await,
+        Err(SendFailure::Permanent { code }) => store.fail_outbox(item.id, code, None, now).await,
+        Err(SendFailure::Uncertain) => {
+            tracing::warn!(outbox_id = %item.id, "a send may have reached Telegram; the operator decides");
+            store.fail_outbox(item.id, SEND_UNCERTAIN, None, now).await
+        }
         Err(SendFailure::Retry { code, after }) => {
             let retry_at = if item.attempts >= settings.max_attempts && after.is_none() {
                 None
             } else {
                 Some(now.plus(after.unwrap_or_else(|| backoff(settings, item.attempts))))
             };
-            store.fail_outbox(item.id, &code, retry_at, now).await
+            store.fail_outbox(item.id, code, retry_at, now).await
         }
-    };
-    match recorded {
-        Ok(message) => inbox.delivery_changed(&message, workspace).await,
-        Err(StoreError::NotFound) => {} // the chat was deleted meanwhile
-        Err(e) => tracing::error!(outbox_id = %item.id, error = %e, "could not record a send"),
     }
 }
 

@@ -19,8 +19,8 @@ use switchboard_domain::nul::{clean, clean_json};
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult,
-    Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
+    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, SEND_UNCERTAIN, StoreError,
+    StoreResult, Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -742,31 +742,13 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
-        let (ws, admin, user) = scope_args(viewer);
         let mut tx = self.pool.begin().await.store_err(OP)?;
-        let state: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT o.state FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id \
-             WHERE {SCOPE} AND o.message_id = $4 FOR UPDATE OF o"
-        ))
-        .bind(ws)
-        .bind(admin)
-        .bind(user)
-        .bind(message.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let refused = match state.as_deref() {
+        let refused = match outbox_state(&mut tx, OP, viewer, message).await? {
             None => Some(StoreError::NotFound),
-            Some("failed") => None,
+            Some((state, _)) if state == "failed" => None,
             Some(_) => Some(StoreError::Conflict("not_failed")),
         };
-        if let Some(e) = refused {
-            // Release the row lock now: a dropped transaction is only rolled back when its
-            // connection is next used, and until then `claim_outbox` (SKIP LOCKED) would pass
-            // over the item.
-            tx.rollback().await.store_err(OP)?;
-            return Err(e);
-        }
+        let mut tx = refuse(tx, OP, refused).await?;
         sqlx::query(
             "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, \
                  last_error = NULL, updated_at = $1 WHERE message_id = $2",
@@ -778,6 +760,42 @@ impl InboxStore for PgStore {
         .store_err(OP)?;
         let row = sqlx::query(&format!(
             "UPDATE messages SET status = 'queued', error = NULL WHERE id = $1 \
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(message.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store_err(OP)?;
+        let message = read_message(OP, &row)?;
+        tx.commit().await.store_err(OP)?;
+        Ok(message)
+    }
+
+    async fn mark_reply_sent(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+        now: Timestamp,
+    ) -> StoreResult<Message> {
+        const OP: &str = "mark_reply_sent";
+        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let refused = match outbox_state(&mut tx, OP, viewer, message).await? {
+            None => Some(StoreError::NotFound),
+            Some((state, Some(error))) if state == "failed" && error == SEND_UNCERTAIN => None,
+            Some(_) => Some(StoreError::Conflict("not_uncertain")),
+        };
+        let mut tx = refuse(tx, OP, refused).await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = $1 \
+             WHERE message_id = $2",
+        )
+        .bind(now.0)
+        .bind(message.0)
+        .execute(&mut *tx)
+        .await
+        .store_err(OP)?;
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET status = 'sent', error = NULL WHERE id = $1 \
              RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(message.0)
@@ -975,7 +993,11 @@ impl InboxStore for PgStore {
         Ok(message)
     }
 
-    async fn recover_outbox(&self, now: Timestamp) -> StoreResult<(usize, usize)> {
+    async fn recover_outbox(
+        &self,
+        stuck_since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(usize, usize)> {
         const OP: &str = "recover_outbox";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         // Account items are resent (MTProto's random_id makes a repeat harmless); bot items
@@ -984,23 +1006,27 @@ impl InboxStore for PgStore {
             "UPDATE outbox AS o SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
              FROM chats AS c \
              WHERE c.id = o.chat_id AND c.account_id IS NOT NULL AND o.state = 'sending' \
+               AND o.updated_at <= $2 \
              RETURNING o.message_id",
         )
         .bind(now.0)
+        .bind(stuck_since.0)
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
         let failed: Vec<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET state = 'failed', last_error = 'send_uncertain', updated_at = $1 \
-             WHERE state = 'sending' RETURNING message_id",
+            "UPDATE outbox SET state = 'failed', last_error = $3, updated_at = $1 \
+             WHERE state = 'sending' AND updated_at <= $2 RETURNING message_id",
         )
         .bind(now.0)
+        .bind(stuck_since.0)
+        .bind(SEND_UNCERTAIN)
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
         for (ids, status, error) in [
             (&requeued, "queued", None),
-            (&failed, "failed", Some("send_uncertain")),
+            (&failed, "failed", Some(SEND_UNCERTAIN)),
         ] {
             sqlx::query("UPDATE messages SET status = $1, error = $2 WHERE id = ANY($3)")
                 .bind(status)
@@ -1021,6 +1047,46 @@ impl InboxStore for PgStore {
                 .await
                 .store_err("next_outbox_due")?;
         Ok(due.map(Timestamp))
+    }
+}
+
+/// The outbox state and last error of a reply the viewer may see, its row locked; `None` when
+/// there is none.
+async fn outbox_state(
+    tx: &mut Transaction<'_, Postgres>,
+    op: &'static str,
+    viewer: &Viewer,
+    message: MessageId,
+) -> StoreResult<Option<(String, Option<String>)>> {
+    let (ws, admin, user) = scope_args(viewer);
+    sqlx::query_as(&format!(
+        "SELECT o.state, o.last_error FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id \
+         WHERE {SCOPE} AND o.message_id = $4 FOR UPDATE OF o"
+    ))
+    .bind(ws)
+    .bind(admin)
+    .bind(user)
+    .bind(message.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .store_err(op)
+}
+
+/// Rolls back and returns `refused` when there is one, else hands the transaction back.
+/// Releasing the row lock at once matters: a dropped transaction is only rolled back when its
+/// connection is next used, and until then `claim_outbox` (SKIP LOCKED) would pass over the
+/// item.
+async fn refuse<'a>(
+    tx: Transaction<'a, Postgres>,
+    op: &'static str,
+    refused: Option<StoreError>,
+) -> StoreResult<Transaction<'a, Postgres>> {
+    match refused {
+        Some(e) => {
+            tx.rollback().await.store_err(op)?;
+            Err(e)
+        }
+        None => Ok(tx),
     }
 }
 

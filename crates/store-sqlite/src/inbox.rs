@@ -16,8 +16,8 @@ use switchboard_domain::nul::{clean, clean_json};
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, StoreError, StoreResult,
-    Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
+    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, SEND_UNCERTAIN, StoreError,
+    StoreResult, Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -748,22 +748,10 @@ impl InboxStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
-        let (ws, admin, user) = scope_args(viewer);
         let mut tx = begin_immediate(&self.writer, OP).await?;
-        let state: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT o.state FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id \
-             WHERE {SCOPE} AND o.message_id = ?4"
-        ))
-        .bind(ws)
-        .bind(admin)
-        .bind(user)
-        .bind(message.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .store_err(OP)?;
-        match state.as_deref() {
+        match outbox_state(&mut tx, OP, viewer, message).await? {
             None => return Err(StoreError::NotFound),
-            Some("failed") => {}
+            Some((state, _)) if state == "failed" => {}
             Some(_) => return Err(StoreError::Conflict("not_failed")),
         }
         sqlx::query(
@@ -777,6 +765,41 @@ impl InboxStore for SqliteStore {
         .store_err(OP)?;
         let row = sqlx::query(&format!(
             "UPDATE messages SET status = 'queued', error = NULL WHERE id = ?1 \
+             RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(message.0)
+        .fetch_one(&mut *tx)
+        .await
+        .store_err(OP)?;
+        let message = read_message(OP, &row)?;
+        tx.commit().await.store_err(OP)?;
+        Ok(message)
+    }
+
+    async fn mark_reply_sent(
+        &self,
+        viewer: &Viewer,
+        message: MessageId,
+        now: Timestamp,
+    ) -> StoreResult<Message> {
+        const OP: &str = "mark_reply_sent";
+        let mut tx = begin_immediate(&self.writer, OP).await?;
+        match outbox_state(&mut tx, OP, viewer, message).await? {
+            None => return Err(StoreError::NotFound),
+            Some((state, Some(error))) if state == "failed" && error == SEND_UNCERTAIN => {}
+            Some(_) => return Err(StoreError::Conflict("not_uncertain")),
+        }
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = ?1 \
+             WHERE message_id = ?2",
+        )
+        .bind(now.0)
+        .bind(message.0)
+        .execute(&mut *tx)
+        .await
+        .store_err(OP)?;
+        let row = sqlx::query(&format!(
+            "UPDATE messages SET status = 'sent', error = NULL WHERE id = ?1 \
              RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(message.0)
@@ -917,30 +940,37 @@ impl InboxStore for SqliteStore {
         Ok(message)
     }
 
-    async fn recover_outbox(&self, now: Timestamp) -> StoreResult<(usize, usize)> {
+    async fn recover_outbox(
+        &self,
+        stuck_since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(usize, usize)> {
         const OP: &str = "recover_outbox";
         let mut tx = begin_immediate(&self.writer, OP).await?;
         let requeued = sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 \
-             WHERE state = 'sending' \
+             WHERE state = 'sending' AND updated_at <= ?2 \
                AND chat_id IN (SELECT id FROM chats WHERE account_id IS NOT NULL) \
              RETURNING message_id",
         )
         .bind(now.0)
+        .bind(stuck_since.0)
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
         let failed = sqlx::query(
-            "UPDATE outbox SET state = 'failed', last_error = 'send_uncertain', updated_at = ?1 \
-             WHERE state = 'sending' RETURNING message_id",
+            "UPDATE outbox SET state = 'failed', last_error = ?3, updated_at = ?1 \
+             WHERE state = 'sending' AND updated_at <= ?2 RETURNING message_id",
         )
         .bind(now.0)
+        .bind(stuck_since.0)
+        .bind(SEND_UNCERTAIN)
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
         for (rows, status, error) in [
             (&requeued, "queued", None),
-            (&failed, "failed", Some("send_uncertain")),
+            (&failed, "failed", Some(SEND_UNCERTAIN)),
         ] {
             let ids = rows
                 .iter()
@@ -971,6 +1001,27 @@ impl InboxStore for SqliteStore {
                 .store_err(OP)?;
         Ok(due.map(Timestamp))
     }
+}
+
+/// The outbox state and last error of a reply the viewer may see; `None` when there is none.
+async fn outbox_state(
+    tx: &mut Transaction<'_, Sqlite>,
+    op: &'static str,
+    viewer: &Viewer,
+    message: MessageId,
+) -> StoreResult<Option<(String, Option<String>)>> {
+    let (ws, admin, user) = scope_args(viewer);
+    sqlx::query_as(&format!(
+        "SELECT o.state, o.last_error FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id \
+         WHERE {SCOPE} AND o.message_id = ?4"
+    ))
+    .bind(ws)
+    .bind(admin)
+    .bind(user)
+    .bind(message.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .store_err(op)
 }
 
 fn read_bot(op: &'static str, row: &SqliteRow) -> StoreResult<Bot> {

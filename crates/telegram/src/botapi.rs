@@ -48,9 +48,15 @@ pub enum BotApiError {
         /// Telegram's description.
         description: String,
     },
-    /// The request did not complete.
+    /// The request never reached the Bot API (the connection could not be made): safe to
+    /// repeat.
     #[error("the Bot API is unreachable: {0}")]
     Network(String),
+    /// The request was sent but its answer never came (a timeout, a connection broken while
+    /// waiting or reading): Telegram may have carried it out, so a send must not be repeated
+    /// blindly.
+    #[error("the Bot API request was sent but its answer was lost: {0}")]
+    Uncertain(String),
     /// The answer was not what the Bot API documents.
     #[error("unexpected Bot API answer: {0}")]
     Unexpected(String),
@@ -69,6 +75,7 @@ impl BotApiError {
             BotApiError::Api { code, .. } if *code >= 500 => "bot_api_unavailable",
             BotApiError::Api { .. } => "bot_api_rejected",
             BotApiError::Network(_) => "bot_api_unreachable",
+            BotApiError::Uncertain(_) => "send_uncertain",
             BotApiError::Unexpected(_) => "bot_api_unexpected",
         }
     }
@@ -232,8 +239,15 @@ impl BotApi {
         }
     }
 
+    /// Sorts a transport failure: only a failed connect proves the request was never sent.
     fn network(&self, e: reqwest::Error) -> BotApiError {
-        BotApiError::Network(self.scrub(&e.without_url().to_string()))
+        let connect = e.is_connect();
+        let text = self.scrub(&e.without_url().to_string());
+        if connect {
+            BotApiError::Network(text)
+        } else {
+            BotApiError::Uncertain(text)
+        }
     }
 
     /// Calls a method with JSON parameters and returns its `result`.

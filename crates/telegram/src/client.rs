@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
+use crate::health::ConnectionHealth;
 use crate::session::{DbSession, DcRouting};
 use crate::settings::TelegramSettings;
 
@@ -62,10 +63,19 @@ impl RetryOptions {
     }
 }
 
-struct Policy(RetryOptions);
+struct Policy(RetryOptions, ConnectionHealth);
 
 impl RetryPolicy for Policy {
     fn should_retry(&self, ctx: &RetryContext) -> ControlFlow<(), Duration> {
+        // Every failed request passes here, whether it is retried or not: what it says about
+        // the connection is recorded first.
+        match &ctx.error {
+            InvocationError::Rpc(rpc) if rpc.code == 420 => {
+                self.1.flood_wait(rpc.value.unwrap_or(0));
+            }
+            InvocationError::Io(_) | InvocationError::Dropped(_) => self.1.lost(),
+            _ => {}
+        }
         match &ctx.error {
             InvocationError::Rpc(rpc)
                 if rpc.code == 420
@@ -150,6 +160,8 @@ pub struct Connection {
     pub pool: PoolTask,
     /// The session the client reads and writes.
     pub session: Arc<DbSession>,
+    /// What the connection is doing (closed, waiting), as its requests and updates show it.
+    pub health: ConnectionHealth,
 }
 
 impl std::fmt::Debug for Connection {
@@ -178,6 +190,7 @@ pub fn connect(
     retry: RetryOptions,
 ) -> Connection {
     let info = &settings.client_info;
+    let health = ConnectionHealth::default();
     let params = ConnectionParams {
         device_model: info.device_model.clone(),
         system_version: info.system_version.clone(),
@@ -185,7 +198,7 @@ pub fn connect(
         system_lang_code: info.system_lang_code.clone(),
         lang_code: info.lang_code.clone(),
         use_ipv6: matches!(session.routing(), DcRouting::Override(a) if a.is_ipv6()),
-        retry_policy: Box::new(Policy(retry)),
+        retry_policy: Box::new(Policy(retry, health.clone())),
         updates_channel_capacity: UPDATES_BUFFER,
         ..Default::default()
     };
@@ -198,12 +211,13 @@ pub fn connect(
     let client = Client::new(handle.clone());
     Connection {
         client,
-        updates: relay(updates, settings.update_backlog),
+        updates: relay(updates, settings.update_backlog, health.clone()),
         pool: PoolTask {
             handle,
             task: Some(task),
         },
         session,
+        health,
     }
 }
 
@@ -246,7 +260,7 @@ mod tests {
 
     #[test]
     fn interactive_policy_returns_every_flood_wait_and_retries_io_once() {
-        let p = Policy(RetryOptions::interactive());
+        let p = Policy(RetryOptions::interactive(), ConnectionHealth::default());
         assert_eq!(p.should_retry(&ctx(flood(1), 1)), ControlFlow::Break(()));
         let io = || InvocationError::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert_eq!(
@@ -258,16 +272,23 @@ mod tests {
 
     #[test]
     fn live_policy_sleeps_through_short_flood_waits_only() {
-        let p = Policy(RetryOptions {
-            flood_sleep_threshold: Duration::from_secs(10),
-            io_retries: 1,
-        });
+        let health = ConnectionHealth::default();
+        let p = Policy(
+            RetryOptions {
+                flood_sleep_threshold: Duration::from_secs(10),
+                io_retries: 1,
+            },
+            health.clone(),
+        );
         assert_eq!(
             p.should_retry(&ctx(flood(3), 1)),
             ControlFlow::Continue(Duration::from_secs(3))
         );
         assert_eq!(p.should_retry(&ctx(flood(3), 2)), ControlFlow::Break(()));
         assert_eq!(p.should_retry(&ctx(flood(30), 1)), ControlFlow::Break(()));
+        // The waits, slept through or not, are what the supervisor shows.
+        let until = health.state().flood_until.map_or(0, |t| t.0);
+        assert!(until - switchboard_domain::Timestamp::now().0 > 25_000);
     }
 }
 
@@ -277,7 +298,12 @@ mod tests {
 /// by a single `updatesTooLong`, which the stream treats as a gap: it fetches what it missed
 /// with `updates.getDifference`, slice by slice as it is consumed. Memory stays bounded and
 /// nothing is lost; the end of the input (`ConnectionClosed`) is passed on after the rest.
-pub fn relay(mut from: UpdatesReceiver, backlog: usize) -> UpdatesReceiver {
+/// What arrives is also recorded in `health`: a closed connection, or one that is alive.
+pub fn relay(
+    mut from: UpdatesReceiver,
+    backlog: usize,
+    health: ConnectionHealth,
+) -> UpdatesReceiver {
     let (tx, to) = mpsc::channel(RELAY_HANDOFF);
     let backlog = backlog.max(1);
     tokio::spawn(async move {
@@ -287,7 +313,7 @@ pub fn relay(mut from: UpdatesReceiver, backlog: usize) -> UpdatesReceiver {
             // Take everything already received, without waiting.
             while open {
                 match from.try_recv() {
-                    Ok(u) => hold(&mut held, u, backlog),
+                    Ok(u) => hold(&mut held, observed(&health, u), backlog),
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => open = false,
                 }
@@ -307,7 +333,7 @@ pub fn relay(mut from: UpdatesReceiver, backlog: usize) -> UpdatesReceiver {
             // Then wait for either more input or room in the stream.
             tokio::select! {
                 u = from.recv(), if open => match u {
-                    Some(u) => hold(&mut held, u, backlog),
+                    Some(u) => hold(&mut held, observed(&health, u), backlog),
                     None => open = false,
                 },
                 permit = tx.reserve(), if !held.is_empty() => match permit {
@@ -323,6 +349,15 @@ pub fn relay(mut from: UpdatesReceiver, backlog: usize) -> UpdatesReceiver {
         }
     });
     to
+}
+
+/// Records what an input says about the connection, and passes it on.
+fn observed(health: &ConnectionHealth, u: UpdatesLike) -> UpdatesLike {
+    match u {
+        UpdatesLike::ConnectionClosed => health.lost(),
+        _ => health.alive(),
+    }
+    u
 }
 
 /// Appends an update to the held ones; past `backlog`, replaces them all by `updatesTooLong`.
@@ -361,7 +396,7 @@ mod relay_tests {
     async fn a_consumer_that_keeps_up_gets_everything_in_order() {
         let (tx, rx) = mpsc::channel(UPDATES_BUFFER.get());
         // A backlog as large as the burst: nothing is cut.
-        let mut out = relay(rx, 20_000);
+        let mut out = relay(rx, 20_000, ConnectionHealth::default());
         let producer = tokio::spawn(async move {
             for i in 0..20_000 {
                 // As grammers does: never wait, drop what does not fit.
@@ -389,7 +424,7 @@ mod relay_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stalled_consumer_gets_too_long_then_the_newest() {
         let (tx, rx) = mpsc::channel(1_000);
-        let mut out = relay(rx, 100);
+        let mut out = relay(rx, 100, ConnectionHealth::default());
         for i in 0..1_000 {
             tx.send(marked(i)).await.unwrap();
             if i % 50 == 0 {

@@ -9,6 +9,7 @@ pub mod botapi;
 mod botapi_map;
 pub mod client;
 pub mod error;
+pub mod health;
 pub mod import;
 pub mod login;
 pub mod mapping;
@@ -21,6 +22,7 @@ mod testutil;
 
 pub use client::{Connection, PoolTask, RetryOptions, UpdatesReceiver, connect, connect_account};
 pub use error::Error;
+pub use health::{ConnectionHealth, HealthState};
 pub use import::{Validation, export_account, import_into_account, validate};
 pub use login::{
     CodeDelivery, CodeSent, LoggedIn, LoginStep, PhoneLogin, QrLogin, QrStatus, QrToken,

@@ -1,7 +1,7 @@
 //! Sending replies and read receipts from a personal account. Messages are sent with raw
 //! `messages.sendMessage` / `messages.sendMedia` calls so that the outbox's own `random_id` is
-//! used: resending an item after a crash can never post it twice (Telegram deduplicates by
-//! `random_id`). Bot-API style formatting entities are translated to MTProto entities.
+//! used: resending an item after a crash can never post it twice (Telegram refuses a repeated
+//! `random_id` with `RANDOM_ID_DUPLICATE`; [`find_sent`] then finds the message it refers to). Bot-API style formatting entities are translated to MTProto entities.
 
 use crate::error::Error;
 use grammers_client::Client;
@@ -166,6 +166,57 @@ pub async fn send(
     sent_from_updates(&updates, random_id).ok_or(Error::Unexpected(
         "the answer to a sent message does not name it",
     ))
+}
+
+/// How many of the chat's newest messages [`find_sent`] looks through.
+const HISTORY_WINDOW: i32 = 100;
+
+/// Finds the message Telegram refers to when it answers `RANDOM_ID_DUPLICATE` (it was sent
+/// before, but its answer never arrived): among the chat's newest messages
+/// (`messages.getHistory`), the oldest outgoing one with `text` dated `since` (Unix seconds)
+/// or later whose id is not in `taken` (the ids other replies of the chat already hold).
+pub async fn find_sent(
+    client: &Client,
+    peer: PeerRef,
+    text: &str,
+    since: i32,
+    taken: &[i64],
+) -> Result<Option<SentMessage>, Error> {
+    let history = client
+        .invoke(&tl::functions::messages::GetHistory {
+            peer: peer.into(),
+            offset_id: 0,
+            offset_date: 0,
+            add_offset: 0,
+            limit: HISTORY_WINDOW,
+            max_id: 0,
+            min_id: 0,
+            hash: 0,
+        })
+        .await?;
+    let list = match history {
+        tl::enums::messages::Messages::Messages(m) => m.messages,
+        tl::enums::messages::Messages::Slice(m) => m.messages,
+        tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+        tl::enums::messages::Messages::NotModified(_) => Vec::new(),
+    };
+    Ok(list
+        .into_iter()
+        .filter_map(|m| match m {
+            tl::enums::Message::Message(m)
+                if m.out
+                    && m.message == text
+                    && m.date >= since
+                    && !taken.contains(&i64::from(m.id)) =>
+            {
+                Some(SentMessage {
+                    id: m.id,
+                    date: m.date,
+                })
+            }
+            _ => None,
+        })
+        .min_by_key(|m| m.id))
 }
 
 /// Finds the id and date of the message sent with `random_id` in Telegram's answer.

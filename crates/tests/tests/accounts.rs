@@ -19,6 +19,7 @@ app_tests!(
     code_login_with_2fa_connects_one_client_and_ingests,
     qr_login_through_the_api_with_and_without_2fa,
     messages_sent_while_stopped_arrive_exactly_once,
+    health_follows_the_connection_through_an_outage,
     group_chats_are_ingested_only_when_enabled,
     import_validates_before_going_live,
     an_import_whose_client_disconnects_completes_or_leaves_nothing,
@@ -429,6 +430,74 @@ async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
         .await;
     assert_eq!(r.status(), 200);
     assert_each_arrived_once(&b, id, "missed", 100).await;
+}
+
+/// tgsim closes the account's connection while every method answers `FLOOD_WAIT_5` for 12 s:
+/// the API shows the outage within seconds — before the first wait could have ended
+/// (`reconnecting`, then `flood_wait` with its end), the
+/// account returns to `connected` once Telegram answers again — at the product's default
+/// recovery bound — and a message a customer sent during the outage is in the inbox once.
+async fn health_follows_the_connection_through_an_outage(app: &TestApp) {
+    let owner = tg_user(app, "+15552700", "Owner");
+    let customer = tg_user(app, "+15552701", "Client");
+    let write = |text: &str| {
+        app.sim
+            .send_message(
+                customer.id,
+                tgsim::Peer::User(owner.id),
+                tgsim::OutgoingMessage::text(text),
+            )
+            .unwrap();
+    };
+    let b = app.login("admin", PASSWORD).await;
+    let id = connect_by_code(app, &b, "+15552700", None).await;
+    wait_status(&b, id, "connected").await;
+    write("before");
+    wait_for_text(&b, id, "before").await;
+
+    app.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(owner.id),
+        method: None,
+        kind: tgsim::FaultKind::FloodWait { seconds: 5 },
+        count: u32::MAX,
+    });
+    let outage = std::time::Instant::now();
+    assert!(app.sim.drop_connections(owner.id) > 0);
+    let down = wait_for("the outage to show", || async {
+        let a = account(&b, id).await;
+        (a["status"] == "reconnecting" || a["status"] == "flood_wait").then_some(a)
+    })
+    .await;
+    assert!(
+        outage.elapsed() < Duration::from_secs(3),
+        "shown after {:?}: {down}",
+        outage.elapsed()
+    );
+    write("during the outage");
+    let waiting = wait_status(&b, id, "flood_wait").await;
+    let until = waiting["flood_wait_until"].as_i64().unwrap();
+    assert!(
+        until > Timestamp::now().0 - 1_000 && until <= Timestamp::now().0 + 5_500,
+        "{waiting}"
+    );
+    assert!(
+        outage.elapsed() < Duration::from_secs(12),
+        "the wait must show while it stands"
+    );
+
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(outage.elapsed())).await;
+    app.sim.clear_faults();
+    let cleared = std::time::Instant::now();
+    wait_status(&b, id, "connected").await;
+    assert!(
+        cleared.elapsed() < Duration::from_secs(20),
+        "connected again {:?} after the faults ended",
+        cleared.elapsed()
+    );
+    wait_for_text(&b, id, "during the outage").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(texts_of(&b, id).await, ["before", "during the outage"]);
+    assert_eq!(open_connections(app, owner.id), 1, "one live connection");
 }
 
 /// The server is stopped as a whole (HTTP, supervisor, workers) while a customer writes 100

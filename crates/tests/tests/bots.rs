@@ -1,13 +1,14 @@
 //! Bots end to end through the real server and tgsim's Bot API, on both backends: adding a
 //! bot by token, long polling and webhook delivery (secret, duplicates, malformed bodies),
-//! replies through the outbox (429 waited out, a blocked user failing the reply), and the
-//! token never leaving the server.
+//! replies through the outbox (429 waited out, a blocked user failing the reply, a lost answer
+//! left to the operator), and the token never leaving the server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use switchboard::Config;
 use switchboard_domain::{BotId, i18n};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
@@ -21,6 +22,7 @@ app_tests!(
     a_polling_bot_receives_and_answers,
     webhook_checks_the_secret_and_stores_each_update_once with webhook_mode,
     replies_wait_out_429_and_a_blocked_user_fails_them,
+    a_reply_whose_answer_was_lost_is_uncertain_until_the_operator_decides,
 );
 
 /// Webhook mode: the server's own address is its public URL, so tgsim posts to it.
@@ -501,12 +503,11 @@ async fn replies_wait_out_429_and_a_blocked_user_fails_them(app: &TestApp) {
             .then_some(())
     })
     .await;
-    let counters = app.sim.counters();
-    let calls = serde_json::to_value(&counters).unwrap()["bot_api_calls"][bot.id.0.to_string()]
-        ["sendMessage"]
-        .as_i64()
-        .unwrap_or(0);
-    assert_eq!(calls, 2, "one refused and one accepted sendMessage");
+    assert_eq!(
+        send_message_calls(app, &bot),
+        2,
+        "one refused and one accepted sendMessage"
+    );
 
     // The user blocked the bot: the reply ends failed with the reason, and is not retried.
     app.sim.rpc_error(
@@ -523,6 +524,67 @@ async fn replies_wait_out_429_and_a_blocked_user_fails_them(app: &TestApp) {
     assert_eq!(failed["error"], "bot_blocked");
     assert!(i18n::has("bot_blocked"));
     assert!(!received_from(app, &carol, &bot).contains(&"are you there?".to_string()));
+}
+
+fn send_message_calls(app: &TestApp, bot: &tgsim::UserInfo) -> i64 {
+    let counters = serde_json::to_value(app.sim.counters()).unwrap();
+    counters["bot_api_calls"][bot.id.0.to_string()]["sendMessage"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// The Bot API carries out `sendMessage` and the answer is lost on the way: the reply may have
+/// been posted and the Bot API has no guard against a repeat, so it is not resent; it ends
+/// `send_uncertain` for the operator, who checks and marks it sent (or sends it again).
+async fn a_reply_whose_answer_was_lost_is_uncertain_until_the_operator_decides(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let bot = sim_bot(app, "lossy_bot");
+    let id = add_bot(&admin, bot.token.as_deref().unwrap()).await["id"]
+        .as_i64()
+        .unwrap();
+    wait_bot_status(&admin, id, "connected").await;
+    let dan = customer(app, "+15550204", "Dan").await;
+    writes(app, &dan, &bot, "hi");
+    let chat_id = chat_titled(&admin, "Dan").await["id"].as_i64().unwrap();
+
+    app.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(bot.id),
+        method: Some("bot.sendMessage".into()),
+        kind: tgsim::FaultKind::LoseAnswer,
+        count: 1,
+    });
+    let m = reply(&admin, chat_id, "your order shipped").await["id"]
+        .as_i64()
+        .unwrap();
+    let uncertain = wait_message_status(&admin, chat_id, m, "failed", 30).await;
+    assert_eq!(uncertain["error"], "send_uncertain");
+    assert!(i18n::has("send_uncertain"));
+    // Never resent by itself: the customer has it once, and no second sendMessage follows.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(send_message_calls(app, &bot), 1);
+    assert_eq!(
+        received_from(app, &dan, &bot),
+        vec!["your order shipped".to_string()]
+    );
+
+    // The operator sees it arrived and marks it sent; only an uncertain reply can be.
+    let r = admin
+        .post(&format!("/api/v1/messages/{m}/mark_sent"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let marked: Value = r.json().await.unwrap();
+    assert_eq!(marked["message"]["status"], "sent");
+    assert!(marked["message"]["error"].is_null());
+    assert_eq!(
+        wait_message_status(&admin, chat_id, m, "sent", 5).await["id"],
+        m
+    );
+    let r = admin
+        .post(&format!("/api/v1/messages/{m}/mark_sent"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "not_uncertain");
+    assert_eq!(send_message_calls(app, &bot), 1);
 }
 
 #[test]

@@ -21,6 +21,7 @@ app_tests!(
     automatic_assignment_is_fair_and_respects_capacity,
     a_permanent_error_fails_the_reply_and_retry_resends_it,
     flood_wait_is_waited_out_and_the_reply_sent_once,
+    a_reply_whose_answer_was_lost_ends_sent_once,
     replies_of_one_chat_leave_in_order,
     status_read_and_history_work,
     read_receipts_go_once_per_chat_and_only_when_something_is_unread,
@@ -700,6 +701,63 @@ async fn flood_wait_is_waited_out_and_the_reply_sent_once(app: &TestApp) {
         received_from(app, &erin, &owner),
         vec!["after the wait".to_string()]
     );
+}
+
+/// Telegram carries out the first `messages.sendMessage` but the connection closes before its
+/// answer: the outbox resends with the same `random_id`, Telegram answers
+/// `RANDOM_ID_DUPLICATE`, and the reply ends `sent` with the id of the one message posted.
+async fn a_reply_whose_answer_was_lost_ends_sent_once(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, _) = connect_personal_account(app, &admin, "+15550650", "Owner").await;
+    let hal = customer(app, "+15550651", "Hal").await;
+    customer_writes(app, &hal, &owner, "hi");
+    let chat_id = chat_titled(&admin, "Hal").await["id"].as_i64().unwrap();
+    // An earlier identical reply, sent normally, must not be taken for the lost one.
+    let first = reply(&admin, chat_id, "on my way").await["id"]
+        .as_i64()
+        .unwrap();
+    let first = wait_status(&admin, chat_id, first, "sent", 30).await;
+    app.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(owner.id),
+        method: Some("messages.sendMessage".into()),
+        kind: tgsim::FaultKind::LoseAnswer,
+        count: 1,
+    });
+    let m = reply(&admin, chat_id, "on my way").await["id"]
+        .as_i64()
+        .unwrap();
+    let sent = wait_status(&admin, chat_id, m, "sent", 60).await;
+    assert!(sent["error"].is_null(), "{sent}");
+
+    let posted: Vec<tgsim::MessageView> = app
+        .sim
+        .messages(owner.id)
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.out && v.text == "on my way")
+        .collect();
+    assert_eq!(posted.len(), 2, "each reply posted exactly once");
+    assert_eq!(first["tg_message_id"], i64::from(posted[0].id));
+    assert_eq!(sent["tg_message_id"], i64::from(posted[1].id));
+    let calls = app.sim.counters().accounts[&owner.id.0.to_string()].calls["messages.sendMessage"];
+    assert_eq!(
+        calls, 3,
+        "one send, then the lost one and its refused repeat"
+    );
+    // The chat holds the two replies and no separate echo of either.
+    let list: Value = admin
+        .get(&format!("/api/v1/chats/{chat_id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let outs = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .count();
+    assert_eq!(outs, 2, "{list}");
 }
 
 async fn replies_of_one_chat_leave_in_order(app: &TestApp) {

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, IncomingMessage, Message, MessageId, NewAccount, NewBot,
-    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, Role, StoreError, Timestamp, UserId,
-    Username, Viewer, WorkspaceId,
+    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, Role, SEND_UNCERTAIN, StoreError,
+    Timestamp, UserId, Username, Viewer, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -50,6 +50,8 @@ account_backend_tests!(
     failing_requeues_or_ends_failed,
     only_failed_replies_are_retried,
     recovery_requeues_account_items_and_fails_bot_items,
+    the_sweep_returns_only_items_stuck_past_the_deadline,
+    only_uncertain_replies_are_marked_sent,
     next_due_is_the_earliest_queued_item,
     concurrent_claims_never_return_the_same_item,
     removing_a_member_unassigns_their_chats_of_that_workspace,
@@ -2008,7 +2010,7 @@ async fn recovery_requeues_account_items_and_fails_bot_items(db: Stores) {
     assert_eq!(claim(&db, 1_000).await.len(), 2);
     let waiting = send(&db, &w.admin, waiting_chat.id, "waiting", 1_500).await;
 
-    let (requeued, failed) = db.inbox.recover_outbox(t(2_000)).await.unwrap();
+    let (requeued, failed) = db.inbox.recover_outbox(t(2_000), t(2_000)).await.unwrap();
     assert_eq!((requeued, failed), (1, 1));
     let account_msg = messages(&db, &w.admin, a.id).await[0].clone();
     assert_eq!(account_msg.id, of_account.id);
@@ -2039,8 +2041,134 @@ async fn recovery_requeues_account_items_and_fails_bot_items(db: Stores) {
         .unwrap();
 
     // Nothing left to recover a second time but what was claimed since.
-    assert_eq!(db.inbox.recover_outbox(t(3_000)).await.unwrap(), (2, 0));
-    assert_eq!(db.inbox.recover_outbox(t(3_001)).await.unwrap(), (0, 0));
+    assert_eq!(
+        db.inbox.recover_outbox(t(3_000), t(3_000)).await.unwrap(),
+        (2, 0)
+    );
+    assert_eq!(
+        db.inbox.recover_outbox(t(3_001), t(3_001)).await.unwrap(),
+        (0, 0)
+    );
+}
+
+async fn the_sweep_returns_only_items_stuck_past_the_deadline(db: Stores) {
+    let w = world(&db).await;
+    let a = account_chat(&db, &w, 5, 100).await;
+    let b = bot_chat(&db, w.bot.id, 6, 100).await;
+    let early = account_chat(&db, &w, 7, 100).await;
+    send(&db, &w.admin, early.id, "claimed early", 1_000).await;
+    assert_eq!(claim(&db, 1_000).await.len(), 1);
+    let of_account = send(&db, &w.admin, a.id, "account", 5_000).await;
+    let of_bot = send(&db, &w.admin, b.id, "bot", 5_000).await;
+    assert_eq!(claim(&db, 5_000).await.len(), 2);
+
+    // Items claimed after the deadline's start are being sent: left alone.
+    assert_eq!(
+        db.inbox.recover_outbox(t(999), t(6_000)).await.unwrap(),
+        (0, 0)
+    );
+    // Only the one claimed at 1 000 is stuck at a deadline of 4 999.
+    assert_eq!(
+        db.inbox.recover_outbox(t(4_999), t(6_000)).await.unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        messages(&db, &w.admin, early.id).await[0].status,
+        DeliveryStatus::Queued
+    );
+    assert_eq!(
+        messages(&db, &w.admin, a.id).await[0].status,
+        DeliveryStatus::Sending
+    );
+    // Later both others are stuck: the account item is requeued, the bot item is uncertain.
+    assert_eq!(
+        db.inbox.recover_outbox(t(5_000), t(9_000)).await.unwrap(),
+        (1, 1)
+    );
+    let account_msg = messages(&db, &w.admin, a.id).await[0].clone();
+    assert_eq!(account_msg.id, of_account.id);
+    assert_eq!(account_msg.status, DeliveryStatus::Queued);
+    let bot_msg = messages(&db, &w.admin, b.id).await[0].clone();
+    assert_eq!(bot_msg.id, of_bot.id);
+    assert_eq!(bot_msg.status, DeliveryStatus::Failed);
+    assert_eq!(bot_msg.error.as_deref(), Some(SEND_UNCERTAIN));
+    // The chat is no longer blocked: its next reply is claimable after the requeued one.
+    let items = claim(&db, 9_000).await;
+    let got: BTreeSet<_> = items.iter().map(|i| i.message.id).collect();
+    assert!(got.contains(&of_account.id), "{got:?}");
+}
+
+async fn only_uncertain_replies_are_marked_sent(db: Stores) {
+    let w = world(&db).await;
+    let b = bot_chat(&db, w.bot.id, 5, 100).await;
+    assign(&db, &w.admin, b.id, Some(&w.op1)).await;
+    let uncertain = send(&db, &w.op1, b.id, "maybe", 1_000).await;
+    let item = claim(&db, 1_000).await.pop().unwrap();
+
+    // Sending, or failed for another reason: refused, nothing changed.
+    assert_err!(
+        db.inbox
+            .mark_reply_sent(&w.op1, uncertain.id, t(1_001))
+            .await,
+        StoreError::Conflict("not_uncertain")
+    );
+    db.inbox
+        .fail_outbox(item.id, "bot_blocked", None, t(1_002))
+        .await
+        .unwrap();
+    assert_err!(
+        db.inbox
+            .mark_reply_sent(&w.op1, uncertain.id, t(1_003))
+            .await,
+        StoreError::Conflict("not_uncertain")
+    );
+    db.inbox
+        .retry_reply(&w.op1, uncertain.id, t(1_004))
+        .await
+        .unwrap();
+    let item = claim(&db, 1_004).await.pop().unwrap();
+    db.inbox
+        .fail_outbox(item.id, SEND_UNCERTAIN, None, t(1_005))
+        .await
+        .unwrap();
+    // Another operator cannot see it; an inbound message has no outbox item.
+    assert_err!(
+        db.inbox
+            .mark_reply_sent(&w.op2, uncertain.id, t(1_006))
+            .await,
+        StoreError::NotFound
+    );
+    let inbound_id = messages(&db, &w.admin, b.id)
+        .await
+        .iter()
+        .find(|m| m.direction == Direction::In)
+        .unwrap()
+        .id;
+    assert_err!(
+        db.inbox.mark_reply_sent(&w.op1, inbound_id, t(1_006)).await,
+        StoreError::NotFound
+    );
+
+    let marked = db
+        .inbox
+        .mark_reply_sent(&w.op1, uncertain.id, t(1_007))
+        .await
+        .unwrap();
+    assert_eq!(marked.status, DeliveryStatus::Sent);
+    assert_eq!(marked.error, None);
+    assert_eq!(marked.tg_message_id, None);
+    // Sent for good: neither claimed again, nor retried, nor marked twice.
+    assert!(claim(&db, 2_000).await.is_empty());
+    assert_err!(
+        db.inbox.retry_reply(&w.op1, uncertain.id, t(2_001)).await,
+        StoreError::Conflict("not_failed")
+    );
+    assert_err!(
+        db.inbox
+            .mark_reply_sent(&w.op1, uncertain.id, t(2_002))
+            .await,
+        StoreError::Conflict("not_uncertain")
+    );
 }
 
 async fn next_due_is_the_earliest_queued_item(db: Stores) {

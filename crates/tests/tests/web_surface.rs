@@ -119,6 +119,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/chats/{id}/assign", "post"),
         ("/api/v1/messages/{id}/history", "get"),
         ("/api/v1/messages/{id}/retry", "post"),
+        ("/api/v1/messages/{id}/mark_sent", "post"),
         ("/api/v1/messages/{id}/media", "get"),
         ("/api/v1/files", "post"),
         ("/api/v1/inbox/members", "get"),

@@ -613,18 +613,47 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         Err(e) => return err(e),
     };
     debug!(bot = bot.0, method, "bot api call");
-    if let Some(e) = injected_fault(&shared, bot, &method) {
-        return err(e);
-    }
-    match call(&shared, bot, &method.to_ascii_lowercase(), params).await {
+    let lose_answer = match injected_fault(&shared, bot, &method) {
+        Some(Injected::Answer(e)) => return err(e),
+        Some(Injected::LoseAnswer) => true,
+        None => false,
+    };
+    let answer = match call(&shared, bot, &method.to_ascii_lowercase(), params).await {
         Ok(v) => ok(v),
         Err(e) => err(e),
+    };
+    if lose_answer {
+        debug!(bot = bot.0, method, "answer lost by an injected fault");
+        return lost_answer();
     }
+    answer
+}
+
+/// What an injected fault does to a Bot API call.
+enum Injected {
+    /// Answer with this error instead of carrying the call out.
+    Answer(ApiError),
+    /// Carry the call out, then lose the answer.
+    LoseAnswer,
+}
+
+/// Response headers, then a broken connection instead of the body.
+fn lost_answer() -> Response {
+    let body = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("answer lost"))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// A fault rule for `bot.<method>` (and this bot, or any) answers the call: `rpc_error` with
-/// its code and message as the description, `flood_wait` with 429 and `retry_after`.
-fn injected_fault(shared: &Shared, bot: UserId, method: &str) -> Option<ApiError> {
+/// its code and message as the description, `flood_wait` with 429 and `retry_after`;
+/// `lose_answer` lets the call happen and loses its answer.
+fn injected_fault(shared: &Shared, bot: UserId, method: &str) -> Option<Injected> {
     let name = format!("bot.{method}");
     if !shared
         .faults
@@ -635,16 +664,17 @@ fn injected_fault(shared: &Shared, bot: UserId, method: &str) -> Option<ApiError
         return None;
     }
     Some(match shared.take_fault(Some(bot), &name)? {
-        crate::state::FaultKind::FloodWait { seconds } => ApiError {
+        crate::state::FaultKind::FloodWait { seconds } => Injected::Answer(ApiError {
             code: 429,
             description: format!("Too Many Requests: retry after {seconds}"),
             retry_after: Some(u64::from(seconds)),
-        },
-        crate::state::FaultKind::RpcError { code, message } => ApiError {
+        }),
+        crate::state::FaultKind::RpcError { code, message } => Injected::Answer(ApiError {
             code: u16::try_from(code).unwrap_or(400),
             description: message,
             retry_after: None,
-        },
+        }),
+        crate::state::FaultKind::LoseAnswer => Injected::LoseAnswer,
     })
 }
 
@@ -875,7 +905,7 @@ fn send(shared: &Arc<Shared>, bot: UserId, p: &Params, msg: NewMessage) -> Resul
             retry_after: Some(retry),
         });
     }
-    let (bx, id, effects, _) = w.send_message(bot, peer, msg, None, None)?;
+    let (bx, id, effects) = w.send_message(bot, peer, msg, None, None)?;
     shared.dispatch(&w, effects);
     message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
 }

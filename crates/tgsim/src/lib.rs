@@ -633,7 +633,7 @@ impl Handle {
     ) -> Result<SentMessage, Error> {
         let nm = self.to_new_message(msg);
         let (bx, id) = self.shared.apply(|w| {
-            let (bx, id, effects, _) = w.send_message(from, to, nm, None, None)?;
+            let (bx, id, effects) = w.send_message(from, to, nm, None, None)?;
             Ok(((bx, id), effects))
         })?;
         let peer = match bx {

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::crypto;
@@ -80,6 +81,8 @@ pub(crate) struct ConnCtx {
     pub api_id: i32,
     /// Device model from initConnection.
     pub device: String,
+    /// Closes this connection.
+    pub drop: CancellationToken,
 }
 
 fn crc(data: &[u8]) -> u32 {
@@ -359,6 +362,7 @@ async fn run_connection(stream: TcpStream, shared: Arc<Shared>) {
             layer: 0,
             api_id: 0,
             device: String::new(),
+            drop: reader_drop.clone(),
         };
         let mut session_known = false;
         let mut packet = Some(first);
@@ -499,12 +503,17 @@ fn process_message<'a>(
                 });
             }
             _ => {
-                let reply = rpc::handle(shared, ctx, msg_id, body).await;
-                let _ = ctx.tx.send(Out::Body {
-                    body: reply,
-                    content: true,
-                    response: true,
-                });
+                match rpc::handle(shared, ctx, msg_id, body).await {
+                    Some(reply) => {
+                        let _ = ctx.tx.send(Out::Body {
+                            body: reply,
+                            content: true,
+                            response: true,
+                        });
+                    }
+                    // A `lose_answer` fault: the connection closes instead.
+                    None => ctx.drop.cancel(),
+                }
             }
         }
     })

@@ -39,16 +39,41 @@ fn unauthorized() -> RpcError {
     RpcError::new(401, "AUTH_KEY_UNREGISTERED")
 }
 
-/// Handles one RPC and returns the `rpc_result` body.
+/// Handles one RPC and returns the `rpc_result` body, or `None` when a `lose_answer` fault
+/// says the answer is lost (the caller closes the connection).
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     ctx: &mut ConnCtx,
     req_msg_id: u64,
+    body: Vec<u8>,
+) -> Option<Vec<u8>> {
+    let (method, fault, reply) = handle_call(shared, ctx, req_msg_id, body).await;
+    match fault {
+        Some(FaultKind::LoseAnswer) => {
+            debug!(method, "answer lost by an injected fault");
+            None
+        }
+        _ => Some(reply),
+    }
+}
+
+/// Handles one RPC: the method's name, the fault applied to it, and the answer.
+async fn handle_call(
+    shared: &Arc<Shared>,
+    ctx: &mut ConnCtx,
+    req_msg_id: u64,
     mut body: Vec<u8>,
-) -> Vec<u8> {
+) -> (&'static str, Option<FaultKind>, Vec<u8>) {
+    let invalid = |req_msg_id| {
+        (
+            "",
+            None,
+            rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID"),
+        )
+    };
     loop {
         if body.len() < 4 {
-            return rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID");
+            return invalid(req_msg_id);
         }
         let id = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
         let inner = &body[4..];
@@ -59,7 +84,7 @@ pub(crate) async fn handle(
                         ctx.layer = r.layer;
                         r.query.0
                     }
-                    Err(_) => return rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID"),
+                    Err(_) => return invalid(req_msg_id),
                 }
             }
             tl::functions::InitConnection::<Rest>::CONSTRUCTOR_ID => {
@@ -69,19 +94,19 @@ pub(crate) async fn handle(
                         ctx.device = r.device_model;
                         r.query.0
                     }
-                    Err(_) => return rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID"),
+                    Err(_) => return invalid(req_msg_id),
                 }
             }
             tl::functions::InvokeWithoutUpdates::<Rest>::CONSTRUCTOR_ID => {
                 match tl::functions::InvokeWithoutUpdates::<Rest>::from_bytes(inner) {
                     Ok(r) => r.query.0,
-                    Err(_) => return rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID"),
+                    Err(_) => return invalid(req_msg_id),
                 }
             }
             tl::functions::InvokeAfterMsg::<Rest>::CONSTRUCTOR_ID => {
                 match tl::functions::InvokeAfterMsg::<Rest>::from_bytes(inner) {
                     Ok(r) => r.query.0,
-                    Err(_) => return rpc_error(req_msg_id, 400, "INPUT_REQUEST_INVALID"),
+                    Err(_) => return invalid(req_msg_id),
                 }
             }
             _ => break,
@@ -99,19 +124,24 @@ pub(crate) async fn handle(
     if let Some(d) = shared.latency_for(user) {
         tokio::time::sleep(d).await;
     }
-    if let Some(f) = shared.take_fault(user, method) {
-        return match f {
-            FaultKind::FloodWait { seconds } => {
-                rpc_error(req_msg_id, 420, &format!("FLOOD_WAIT_{seconds}"))
-            }
-            FaultKind::RpcError { code, message } => rpc_error(req_msg_id, code, &message),
-        };
+    let fault = shared.take_fault(user, method);
+    match &fault {
+        Some(FaultKind::FloodWait { seconds }) => {
+            let answer = rpc_error(req_msg_id, 420, &format!("FLOOD_WAIT_{seconds}"));
+            return (method, fault, answer);
+        }
+        Some(FaultKind::RpcError { code, message }) => {
+            let answer = rpc_error(req_msg_id, *code, message);
+            return (method, fault, answer);
+        }
+        Some(FaultKind::LoseAnswer) | None => {}
     }
     debug!(method, key_id = ctx.key_id, "rpc");
-    match dispatch(shared, ctx, id, &body[4..]) {
+    let answer = match dispatch(shared, ctx, id, &body[4..]) {
         Ok(bytes) => rpc_result(req_msg_id, &bytes),
         Err(e) => rpc_error(req_msg_id, e.code, &e.name),
-    }
+    };
+    (method, fault, answer)
 }
 
 struct Call<'a> {
@@ -1138,8 +1168,7 @@ fn send_message(c: &Call) -> R {
         reply_to: reply_id(r.reply_to.as_ref()),
         ..Default::default()
     };
-    let (bx, id, effects, _dup) =
-        w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
+    let (bx, id, effects) = w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
     c.shared.dispatch(&w, effects);
     match bx {
         BoxRef::User(_) => {
@@ -1294,16 +1323,8 @@ fn send_media(c: &Call) -> R {
     let me = c.user()?;
     let mut w = c.shared.world.lock();
     let peer = input_peer(&w, me, &r.peer)?;
-    let dup = w
-        .users
-        .get(&me)
-        .and_then(|u| u.random_ids.get(&r.random_id))
-        .copied();
-    let media = if dup.is_some() {
-        None
-    } else {
-        Some(input_media(&mut w, c.key_id, &r.media)?)
-    };
+    w.check_random_id(me, r.random_id)?;
+    let media = Some(input_media(&mut w, c.key_id, &r.media)?);
     let msg = NewMessage {
         text: r.message,
         entities: tl_build::entities_from_tl(r.entities.as_ref()),
@@ -1311,8 +1332,7 @@ fn send_media(c: &Call) -> R {
         media,
         ..Default::default()
     };
-    let (bx, id, effects, _dup) =
-        w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
+    let (bx, id, effects) = w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
     c.shared.dispatch(&w, effects);
     tl_build::sent_updates(&w, me, bx, id, r.random_id)
         .map(|u| u.to_bytes())
@@ -1365,7 +1385,7 @@ fn send_multi_media(c: &Call) -> R {
             grouped_id: Some(grouped_id),
             ..Default::default()
         };
-        let (bx, id, eff, _) =
+        let (bx, id, eff) =
             w.send_message(me, peer, msg, Some(single.random_id), Some(c.key_id))?;
         sent.push((bx, id, single.random_id));
         effects.extend(eff);

@@ -40,6 +40,9 @@ pub enum FaultKind {
         /// Error message (e.g. `PEER_FLOOD`).
         message: String,
     },
+    /// The call is carried out, then its answer is lost: MTProto closes the connection instead
+    /// of answering; the Bot API breaks the connection after the response headers.
+    LoseAnswer,
 }
 
 /// A fault injected on MTProto calls.

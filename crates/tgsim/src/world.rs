@@ -977,6 +977,8 @@ impl World {
 
     /// Sends a message from `from` to `to`, delivering copies to every box concerned.
     /// Returns the sender-side box and message id plus the effects (excluding the sender's key).
+    /// A `random_id` the sender already used answers `400 RANDOM_ID_DUPLICATE`, as Telegram
+    /// does: the message was sent before and is not sent again.
     pub fn send_message(
         &mut self,
         from: UserId,
@@ -984,11 +986,9 @@ impl World {
         msg: NewMessage,
         random_id: Option<i64>,
         except_key: Option<u64>,
-    ) -> Result<(BoxRef, i32, Vec<Effect>, bool), RpcError> {
-        if let Some(rid) = random_id
-            && let Some((bx, id)) = self.user(from)?.random_ids.get(&rid)
-        {
-            return Ok((*bx, *id, vec![], true));
+    ) -> Result<(BoxRef, i32, Vec<Effect>), RpcError> {
+        if let Some(rid) = random_id {
+            self.check_random_id(from, rid)?;
         }
         self.can_write(from, to)?;
         if msg.text.is_empty() && msg.media.is_none() {
@@ -1001,7 +1001,15 @@ impl World {
         if let Some(rid) = random_id {
             self.user_mut(from)?.random_ids.insert(rid, (bx, id));
         }
-        Ok((bx, id, effects, false))
+        Ok((bx, id, effects))
+    }
+
+    /// `400 RANDOM_ID_DUPLICATE` when `from` already sent a message with `random_id`.
+    pub fn check_random_id(&self, from: UserId, random_id: i64) -> Result<(), RpcError> {
+        if self.user(from)?.random_ids.contains_key(&random_id) {
+            return Err(bad("RANDOM_ID_DUPLICATE"));
+        }
+        Ok(())
     }
 
     /// Forwards messages (keeping the original origin) from a conversation to another.
@@ -1059,7 +1067,7 @@ impl World {
         let mut out = Vec::new();
         let mut effects = Vec::new();
         for (msg, rid) in sources.into_iter().zip(random_ids) {
-            let (bx, id, eff, _) = self.send_message(actor, to, msg, Some(*rid), except_key)?;
+            let (bx, id, eff) = self.send_message(actor, to, msg, Some(*rid), except_key)?;
             out.push((bx, id, *rid));
             effects.extend(eff);
         }
@@ -1583,14 +1591,12 @@ mod tests {
             text: "hi".into(),
             ..Default::default()
         };
-        let (_, id1, _, dup) = w
-            .send_message(a, Peer::User(b), msg.clone(), Some(5), None)
+        w.send_message(a, Peer::User(b), msg.clone(), Some(5), None)
             .unwrap();
-        assert!(!dup);
-        let (_, id2, eff, dup) = w
+        let dup = w
             .send_message(a, Peer::User(b), msg.clone(), Some(5), None)
-            .unwrap();
-        assert!(dup && eff.is_empty() && id1 == id2);
+            .unwrap_err();
+        assert_eq!((dup.code, dup.name.as_str()), (400, "RANDOM_ID_DUPLICATE"));
         w.send_message(b, Peer::User(a), msg, None, None).unwrap();
         assert_eq!(w.users[&a].mbox.pts, 3);
         assert_eq!(w.users[&b].mbox.pts, 3);

@@ -68,7 +68,7 @@ async fn private_chat_dialogs_history_live_updates_and_idempotent_send() {
             .any(|m| m.text == "hi bob" && m.from == Some(alice.id))
     );
 
-    // A repeated random_id yields the same message, not a second one.
+    // A repeated random_id is refused as Telegram does, and no second message is posted.
     let req = tl::functions::messages::SendMessage {
         no_webpage: false,
         silent: false,
@@ -97,9 +97,9 @@ async fn private_chat_dialogs_history_live_updates_and_idempotent_send() {
         tl::enums::Updates::UpdateShortSentMessage(s) => s.id,
         other => panic!("unexpected {other:?}"),
     };
-    let a = id_of(c.client.invoke(&req).await.unwrap());
-    let b = id_of(c.client.invoke(&req).await.unwrap());
-    assert_eq!(a, b);
+    assert!(id_of(c.client.invoke(&req).await.unwrap()) > 0);
+    let dup = c.client.invoke(&req).await.unwrap_err();
+    assert!(dup.is("RANDOM_ID_DUPLICATE"), "{dup:?}");
     let copies = sim
         .received_messages(bob.id)
         .unwrap()

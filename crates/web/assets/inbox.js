@@ -551,8 +551,15 @@
     }
     if (m.deleted) meta.append(" ", el("span", { class: "deleted-label" }, tr("inbox_deleted")));
     if (out) {
-      meta.append(" ", el("span", { class: "msg-status", "data-status": m.status }, tr("inbox_msg_" + m.status)));
-      if (m.status === "failed") {
+      const uncertain = m.status === "failed" && m.error === "send_uncertain";
+      meta.append(" ", el("span", { class: "msg-status", "data-status": uncertain ? "uncertain" : m.status },
+        tr(uncertain ? "inbox_msg_uncertain" : "inbox_msg_" + m.status)));
+      if (uncertain) {
+        // Telegram may have posted it: the operator checks and decides.
+        meta.append(" ", el("span", { class: "error" }, tr("send_uncertain")));
+        meta.append(" ", el("button", { type: "button", class: "retry", onclick: () => retry(m.id) }, tr("inbox_send_again")));
+        meta.append(" ", el("button", { type: "button", class: "mark-sent", onclick: () => markSent(m.id) }, tr("inbox_mark_sent")));
+      } else if (m.status === "failed") {
         if (m.error) meta.append(" ", el("span", { class: "error" }, m.error));
         meta.append(" ", el("button", { type: "button", class: "retry", onclick: () => retry(m.id) }, tr("inbox_retry")));
       }
@@ -588,6 +595,12 @@
     if (!r.ok) { showChatError(errorText(r)); return; }
     const m = state.messages.get(id);
     if (r.data.message.chat_id === state.open && (!m || m.status === "failed")) upsertMessage(r.data.message, false);
+  }
+
+  async function markSent(id) {
+    const r = await api("POST", "/api/v1/messages/" + id + "/mark_sent");
+    if (!r.ok) { showChatError(errorText(r)); return; }
+    if (r.data.message.chat_id === state.open) upsertMessage(r.data.message, false);
   }
 
   function mediaEl(m) {

@@ -134,9 +134,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(code @ ("not_a_member" | "file_not_found")) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
             }
-            StoreError::Conflict(code @ ("not_failed" | "bot_exists" | "account_exists")) => {
-                ApiError::new(StatusCode::CONFLICT, code)
-            }
+            StoreError::Conflict(
+                code @ ("not_failed" | "not_uncertain" | "bot_exists" | "account_exists"),
+            ) => ApiError::new(StatusCode::CONFLICT, code),
             StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");

@@ -46,6 +46,7 @@ pub(super) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .routes(routes!(assign))
         .routes(routes!(message_history))
         .routes(routes!(retry_message))
+        .routes(routes!(mark_message_sent))
         .routes(routes!(message_media))
         .routes(routes!(inbox_members))
 }
@@ -353,6 +354,23 @@ async fn retry_message(
 ) -> Result<Response, ApiError> {
     let message = state.inbox().retry(&viewer(&ctx), MessageId(id)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
+}
+
+/// Records that a reply whose sending was uncertain (`send_uncertain`) did reach the chat.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/mark_sent", tag = "inbox", params(("id" = i64, Path)), responses(
+    (status = 200, description = "`{message}` (sent)", body = Object),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 409, description = "not_uncertain", body = ErrorBody)))]
+async fn mark_message_sent(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let message = state
+        .inbox()
+        .mark_sent(&viewer(&ctx), MessageId(id))
+        .await?;
+    Ok(json(j!({"message": message})))
 }
 
 /// The media file of a message the member may see.
