@@ -1,6 +1,6 @@
 //! Idle accounts at scale, on both backends: resident memory per connected idle account with
-//! 1,000 accounts on tgsim, and the time to bring them all up after a restart (DESIGN.md §6:
-//! ≤ 1 MiB per account).
+//! 1,000 accounts on tgsim, and the time to bring them all up after a restart (target in
+//! docs/architecture.md, "Targets": ≤ 1 MiB per account).
 //!
 //! tgsim runs as its own process (`target/release/tgsim`, or `TGSIM_BIN`), so its memory is
 //! not counted. The bench process creates the tgsim users and their registered auth keys through
