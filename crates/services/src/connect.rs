@@ -1,5 +1,6 @@
 //! Connecting personal accounts: the sign-in flows (phone code with resend and 2FA; QR with
-//! 2FA), session import, the seed's `get-code` shortcut, logout, delete and export. Each flow
+//! 2FA), session import, the `get-code` shortcut (kept from the session-reuse service Switchboard
+//! replaces: docs/architecture.md), logout, delete and export. Each flow
 //! owns one temporary client for its whole life and closes it before the account's one live
 //! client is started by the supervisor.
 
@@ -505,7 +506,8 @@ impl AccountService {
             .map_err(|_| ConnectError::Store(StoreError::Backend("the import failed".into())))?
     }
 
-    /// The seed's shortcut: a usable stored session for this phone means no code is requested.
+    /// The session-reuse shortcut (`session_exists` / `code_sent`, see docs/architecture.md): a
+    /// usable stored session for this phone means no code is requested.
     pub async fn get_code(
         &self,
         ws: WorkspaceId,

@@ -48,7 +48,8 @@ pub struct Event {
     pub workspace: WorkspaceId,
     /// Who may see it.
     pub audience: Audience,
-    /// Event name, e.g. `account_status` (the names of seed 003 are kept).
+    /// Event name, e.g. `account_status` (the names of the CRM Switchboard replaces are kept:
+    /// docs/architecture.md, "Where names in the code come from").
     pub name: &'static str,
     /// The frame every client receives, `{"id","type","data"}`, serialized once when published
     /// (not once per subscriber).

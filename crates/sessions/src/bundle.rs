@@ -1,5 +1,5 @@
-//! "JSON + .session" bundles as sold and shared by account vendors, and the JSON files the
-//! seeds wrote (`session_string`, `phone_number`, `api_id`, ...).
+//! "JSON + .session" bundles as sold and shared by account vendors, and the JSON files of the
+//! phone folder layout (`session_string`, `phone_number`, `api_id`, ...; docs/architecture.md).
 //!
 //! There is no spec; field names vary, so keys are matched after lower-casing and dropping
 //! `_`, `-` and spaces (`twoFA`, `two_fa` and `2FA` all match). Identifying fields (API id,

@@ -202,7 +202,7 @@ fn load(name: String, json_path: Option<PathBuf>, session_path: Option<PathBuf>)
     }
 }
 
-/// The seed layout names folders (and files) after the phone number: a session without a
+/// The phone folder layout names folders (and files) after the phone number: a session without a
 /// phone takes it from such a name.
 pub(crate) fn phone_from_name(mut session: ImportedSession, name: &str) -> ImportedSession {
     if session.phone.is_none() && is_phone_like(name) {

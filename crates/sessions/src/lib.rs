@@ -2,7 +2,8 @@
 //! (strings, `.session` SQLite files, JSON bundles, folders of accounts, uploaded files) into one
 //! [`ImportedSession`], and export Telethon and Pyrogram strings.
 //!
-//! Pure: no async runtime, no network. Byte layouts follow `shared/research/mtproto.md` §6.
+//! Pure: no async runtime, no network. Each format's byte layout is stated in its module
+//! ([`telethon`], [`pyrogram`], [`gramjs`]) and in this crate's README.
 
 mod b64;
 pub mod bundle;

@@ -1,5 +1,5 @@
 //! Uploaded files (a browser's file or folder picker) grouped into accounts: `.session` files
-//! alone, JSON + `.session` pairs sharing a folder and a stem, and the seed layout
+//! alone, JSON + `.session` pairs sharing a folder and a stem, and the phone folder layout
 //! `{phone}/{phone}.json` + `{phone}/{phone}.session` sent with relative paths as file names.
 //!
 //! Like [`crate::import_folder`], one bad account never stops the others; unlike it, nothing

@@ -14,7 +14,9 @@ fn key() -> AuthKey {
     AuthKey::new(key_bytes())
 }
 
-/// The vendor JSON from mtproto.md §6.7, with a user id and 2FA password filled in.
+/// A vendor JSON as account sellers ship it next to a Telethon `.session` (`app_id`/`app_hash`
+/// of Telegram Desktop, client fingerprint fields, `twoFA`), with a user id and 2FA password
+/// filled in.
 fn vendor_json(user_id: &str) -> String {
     format!(
         r#"{{"app_id": 2040, "app_hash": "b18441a1ff607e10a989891a5462e627", "device": "KVM", "sdk": "Windows 10 x64",
@@ -108,7 +110,7 @@ fn telethon_file_with_self(id: i64) -> Vec<u8> {
 
 #[test]
 fn seed_style_json_with_session_string() {
-    // The seeds' `{phone}.json`: everything as strings, the session inline.
+    // The phone folder layout's `{phone}.json`: everything as strings, the session inline.
     let json = format!(
         r#"{{"account_id": "8312419180", "phone_number": "+573025288905", "session_string": "{TELETHON_V4}", "api_id": "12345", "api_hash": "abcdef"}}"#
     );
@@ -201,7 +203,7 @@ fn pair_tolerates_broken_json_next_to_a_good_session() {
 fn folder_layout_imports_each_phone_independently() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    // 1. The seed layout: JSON + Telethon .session.
+    // 1. The phone folder layout: JSON + Telethon .session.
     write(
         &r.join("573025288905/573025288905.json"),
         vendor_json("777000111").as_bytes(),
@@ -280,7 +282,7 @@ fn uploads_group_by_folder_and_stem() {
         bytes,
     };
     let entries = group_uploads(vec![
-        // The seed layout, as a browser's folder upload names the files.
+        // The phone folder layout, as a browser's folder upload names the files.
         file(
             "batch/573025288905/573025288905.json",
             vendor_json("777000111").into_bytes(),

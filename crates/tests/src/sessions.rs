@@ -1,6 +1,6 @@
 //! Session files as the client libraries write them, holding auth keys that tgsim
 //! issued, for the import and upload tests: Telethon and Pyrogram `.session` SQLite files and a
-//! seed-style `{phone}.json`.
+//! `{phone}.json` of the phone folder layout (docs/architecture.md).
 
 use crate::accounts::registered_user;
 use crate::app::TestApp;

@@ -1,7 +1,7 @@
 //! Uploading session files (`POST /api/v1/accounts/import/upload`) through the real server
 //! and tgsim, on both backends: `.session` files of Telethon and Pyrogram, JSON + `.session`
-//! bundles, the seed's `{phone}/{phone}.json|.session` folder; malformed entries rejected with
-//! their codes and nothing stored; size limits and access control.
+//! bundles, the phone folder layout `{phone}/{phone}.json|.session`; malformed entries
+//! rejected with their codes and nothing stored; size limits and access control.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -169,7 +169,7 @@ async fn upload_imports_files_bundles_and_folders(app: &TestApp) {
     assert_eq!(by_user(pyro.user.id.0)["first_name"], "Pyro");
     assert_eq!(by_user(bundle.user.id.0)["phone"], "15556003");
     assert_eq!(by_user(seed_a.user.id.0)["phone"], "15556004");
-    // A .session alone in a seed folder takes its phone from the folder's name.
+    // A .session alone in a phone folder takes its phone from the folder's name.
     assert_eq!(by_user(seed_b.user.id.0)["phone"], "15556005");
     // A key Telegram does not know is kept as unauthorized, not started.
     assert_eq!(account("revoked")["status"], "unauthorized");

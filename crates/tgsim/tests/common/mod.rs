@@ -16,8 +16,9 @@ use tokio::task::JoinHandle;
 pub const API_ID: i32 = 12345;
 pub const API_HASH: &str = "0123456789abcdef0123456789abcdef";
 
-/// `MemorySession` that also answers `peer(PeerId::self_user())` (grammers' MemorySession
-/// looks the sentinel up literally, see mtproto.md §2.3).
+/// `MemorySession` that also answers `peer(PeerId::self_user())`: grammers' MemorySession
+/// looks the sentinel id up literally and answers `None`, so `UpdatesReceiver` would skip its
+/// initial `updates.getState` and could not resolve a gap before the first pts update.
 pub struct TestSession {
     inner: MemorySession,
     me: Mutex<Option<PeerInfo>>,
