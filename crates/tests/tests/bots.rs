@@ -14,8 +14,8 @@ use switchboard_domain::{BotId, i18n};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file, upload_file,
-    wait_frame, writes,
+    chat_messages, chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file,
+    upload_file, wait_frame, writes,
 };
 
 app_tests!(
@@ -96,13 +96,7 @@ async fn wait_bot_status(admin: &Browser, id: i64, status: &str) {
 }
 
 async fn messages(b: &Browser, chat: i64) -> Vec<Value> {
-    let v: Value = b
-        .get(&format!("/api/v1/chats/{chat}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["messages"].as_array().cloned().unwrap_or_default()
+    chat_messages(b, chat).await
 }
 
 async fn wait_message_status(b: &Browser, chat: i64, id: i64, status: &str, secs: u64) -> Value {
