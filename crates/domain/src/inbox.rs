@@ -282,6 +282,16 @@ pub fn stored_updates(updates: &[(i64, String)]) -> Result<Vec<(i64, String)>, s
     Ok(out)
 }
 
+/// A reply whose outbox item [`InboxStore::recover_outbox`] returned, in its new state
+/// (`queued` again, or `failed` with [`SEND_UNCERTAIN`]), for announcing it to operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveredReply {
+    /// The workspace of its chat.
+    pub workspace: WorkspaceId,
+    /// The message, as it now is.
+    pub message: Message,
+}
+
 /// One reply waiting to be sent, with what the sender needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -522,12 +532,12 @@ pub trait InboxStore: Send + Sync + 'static {
     /// restart; those stuck past a deadline while running): they go back to `queued` when
     /// their chat belongs to a personal account (MTProto's `random_id` makes the resend safe)
     /// and end `failed` with [`SEND_UNCERTAIN`] for bots (the Bot API has no such guard).
-    /// Returns how many of each.
+    /// Returns the replies changed, in their new state (ordered by message id).
     async fn recover_outbox(
         &self,
         stuck_since: Timestamp,
         now: Timestamp,
-    ) -> crate::StoreResult<(usize, usize)>;
+    ) -> crate::StoreResult<Vec<RecoveredReply>>;
     /// The earliest time an item is due, if any is queued.
     async fn next_outbox_due(&self) -> crate::StoreResult<Option<Timestamp>>;
 }

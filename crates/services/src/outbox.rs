@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use switchboard_domain::{
-    Chat, ChatOwner, Message, OutboxItem, PeerKind, SEND_UNCERTAIN, StoreError, StoreResult,
-    Timestamp,
+    Chat, ChatOwner, DeliveryStatus, Message, OutboxItem, PeerKind, SEND_UNCERTAIN, StoreError,
+    StoreResult, Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -192,22 +192,29 @@ pub fn backoff(settings: &OutboxSettings, attempt: i32) -> Duration {
 }
 
 /// Returns items `sending` since `stuck_since` or earlier (see
-/// [`switchboard_domain::InboxStore::recover_outbox`]) and announces nothing itself: the
-/// items' new states reach operators when they are sent or read again.
+/// [`switchboard_domain::InboxStore::recover_outbox`]) and announces each reply's new state
+/// (`message_status`), as a send does, so open inbox pages stop showing it `sending`.
 async fn sweep(inbox: &Inbox, stuck_since: Timestamp, why: &'static str) {
     match inbox
         .store()
         .recover_outbox(stuck_since, Timestamp::now())
         .await
     {
-        Ok((0, 0)) => {}
-        Ok((requeued, uncertain)) => {
+        Ok(changed) if changed.is_empty() => {}
+        Ok(changed) => {
+            let requeued = changed
+                .iter()
+                .filter(|r| r.message.status == DeliveryStatus::Queued)
+                .count();
             tracing::warn!(
                 requeued,
-                uncertain,
+                uncertain = changed.len() - requeued,
                 why,
                 "returned outbox items left sending"
             );
+            for r in &changed {
+                inbox.delivery_changed(&r.message, r.workspace).await;
+            }
             inbox.outbox_wake().notify_one();
         }
         Err(e) => tracing::error!(error = %e, why, "could not return outbox items left sending"),

@@ -19,8 +19,9 @@ use switchboard_domain::nul::{clean, clean_json};
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, SEND_UNCERTAIN, StoreError,
-    StoreResult, Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
+    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
+    SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
+    stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -997,7 +998,7 @@ impl InboxStore for PgStore {
         &self,
         stuck_since: Timestamp,
         now: Timestamp,
-    ) -> StoreResult<(usize, usize)> {
+    ) -> StoreResult<Vec<RecoveredReply>> {
         const OP: &str = "recover_outbox";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         // Account items are resent (MTProto's random_id makes a repeat harmless); bot items
@@ -1024,20 +1025,32 @@ impl InboxStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
+        let mut changed = Vec::with_capacity(requeued.len() + failed.len());
         for (ids, status, error) in [
             (&requeued, "queued", None),
             (&failed, "failed", Some(SEND_UNCERTAIN)),
         ] {
-            sqlx::query("UPDATE messages SET status = $1, error = $2 WHERE id = ANY($3)")
-                .bind(status)
-                .bind(error)
-                .bind(ids)
-                .execute(&mut *tx)
-                .await
-                .store_err(OP)?;
+            let rows = sqlx::query(&format!(
+                "UPDATE messages AS m SET status = $1, error = $2 FROM chats AS c \
+                 WHERE m.id = ANY($3) AND c.id = m.chat_id \
+                 RETURNING {M_MESSAGE_COLUMNS}, c.workspace_id"
+            ))
+            .bind(status)
+            .bind(error)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await
+            .store_err(OP)?;
+            for row in &rows {
+                changed.push(RecoveredReply {
+                    workspace: WorkspaceId(row.try_get("workspace_id").store_err(OP)?),
+                    message: read_message(OP, row)?,
+                });
+            }
         }
         tx.commit().await.store_err(OP)?;
-        Ok((requeued.len(), failed.len()))
+        changed.sort_by_key(|r| r.message.id);
+        Ok(changed)
     }
 
     async fn next_outbox_due(&self) -> StoreResult<Option<Timestamp>> {

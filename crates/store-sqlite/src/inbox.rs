@@ -16,8 +16,9 @@ use switchboard_domain::nul::{clean, clean_json};
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, SEND_UNCERTAIN, StoreError,
-    StoreResult, Timestamp, UserId, Viewer, WorkspaceId, stored_updates,
+    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
+    SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
+    stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -944,7 +945,7 @@ impl InboxStore for SqliteStore {
         &self,
         stuck_since: Timestamp,
         now: Timestamp,
-    ) -> StoreResult<(usize, usize)> {
+    ) -> StoreResult<Vec<RecoveredReply>> {
         const OP: &str = "recover_outbox";
         let mut tx = begin_immediate(&self.writer, OP).await?;
         let requeued = sqlx::query(
@@ -968,6 +969,7 @@ impl InboxStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
+        let mut changed = Vec::with_capacity(requeued.len() + failed.len());
         for (rows, status, error) in [
             (&requeued, "queued", None),
             (&failed, "failed", Some(SEND_UNCERTAIN)),
@@ -977,19 +979,29 @@ impl InboxStore for SqliteStore {
                 .map(|r| r.try_get::<i64, _>("message_id"))
                 .collect::<Result<Vec<_>, _>>()
                 .store_err(OP)?;
-            sqlx::query(
+            let rows = sqlx::query(&format!(
                 "UPDATE messages SET status = ?1, error = ?2 \
-                 WHERE id IN (SELECT value FROM json_each(?3))",
-            )
+                 WHERE id IN (SELECT value FROM json_each(?3)) \
+                 RETURNING {MESSAGE_COLUMNS}, \
+                   (SELECT workspace_id FROM chats WHERE chats.id = messages.chat_id) \
+                     AS workspace_id"
+            ))
             .bind(status)
             .bind(error)
             .bind(json_ids(ids.into_iter()))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .store_err(OP)?;
+            for row in &rows {
+                changed.push(RecoveredReply {
+                    workspace: WorkspaceId(row.try_get("workspace_id").store_err(OP)?),
+                    message: read_message(OP, row)?,
+                });
+            }
         }
         tx.commit().await.store_err(OP)?;
-        Ok((requeued.len(), failed.len()))
+        changed.sort_by_key(|r| r.message.id);
+        Ok(changed)
     }
 
     async fn next_outbox_due(&self) -> StoreResult<Option<Timestamp>> {

@@ -238,7 +238,7 @@ pub async fn start_with(
         },
     );
     transports.set_bots(Arc::new(bots.transport()));
-    spawn_outbox(&workers, inbox.clone());
+    spawn_outbox(&workers, inbox.clone(), &config.inbox);
     spawn_read_receipts(&workers, inbox.clone());
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
@@ -344,11 +344,16 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
     Ok(Keyring::new(key))
 }
 
-fn spawn_outbox(workers: &Workers, inbox: Inbox) {
+fn spawn_outbox(workers: &Workers, inbox: Inbox, config: &crate::config::InboxConfig) {
+    let settings = OutboxSettings {
+        stuck_after: Duration::from_secs(config.outbox_stuck_after_secs),
+        sweep_every: Duration::from_secs(config.outbox_sweep_secs.max(1)),
+        ..OutboxSettings::default()
+    };
     workers.spawn("outbox", move |cancel| {
-        let inbox = inbox.clone();
+        let (inbox, settings) = (inbox.clone(), settings.clone());
         async move {
-            switchboard_services::outbox::run(inbox, OutboxSettings::default(), cancel).await;
+            switchboard_services::outbox::run(inbox, settings, cancel).await;
             Ok(())
         }
     });

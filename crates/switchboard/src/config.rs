@@ -121,11 +121,20 @@ pub struct InboxConfig {
     /// Give chats that need an answer to online operators automatically (round-robin by
     /// load, respecting each operator's `max_chats`).
     pub auto_assign: bool,
+    /// A reply left `sending` this long is returned by the outbox sweep (resent for personal
+    /// accounts, `send_uncertain` for bots).
+    pub outbox_stuck_after_secs: u64,
+    /// How often the outbox sweep looks for replies left `sending`.
+    pub outbox_sweep_secs: u64,
 }
 
 impl Default for InboxConfig {
     fn default() -> Self {
-        Self { auto_assign: true }
+        Self {
+            auto_assign: true,
+            outbox_stuck_after_secs: 600,
+            outbox_sweep_secs: 60,
+        }
     }
 }
 
@@ -316,6 +325,18 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "inbox.auto_assign",
         "SWITCHBOARD_INBOX_AUTO_ASSIGN",
         Kind::Bool,
+        false,
+    ),
+    (
+        "inbox.outbox_stuck_after_secs",
+        "SWITCHBOARD_INBOX_OUTBOX_STUCK_AFTER_SECS",
+        Kind::Int,
+        false,
+    ),
+    (
+        "inbox.outbox_sweep_secs",
+        "SWITCHBOARD_INBOX_OUTBOX_SWEEP_SECS",
+        Kind::Int,
         false,
     ),
     ("database.url", "SWITCHBOARD_DATABASE_URL", Kind::Str, true),

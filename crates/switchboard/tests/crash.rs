@@ -1,7 +1,8 @@
 //! Crash safety of the real binary on both backends: `switchboard serve` is killed with
 //! SIGKILL in the middle of a 10,000-message burst, and again in the middle of sending 50
-//! replies; after a restart on the same database every inbound message is stored exactly once
-//! and every reply reached its customer exactly once and ended `sent`.
+//! replies, and again while media downloads are in flight or failing; after a restart on the
+//! same database every inbound message is stored exactly once, every reply reached its customer
+//! exactly once and ended `sent`, and every file is stored once with Telegram's exact bytes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,9 +39,10 @@ impl Rig {
             &config,
             format!(
                 "[telegram]\nsim_control_url = \"{}\"\ndc_override = \"{}\"\napi_id = 12345\n\
-                 api_hash = \"0123456789abcdef0123456789abcdef\"\n",
+                 api_hash = \"0123456789abcdef0123456789abcdef\"\nbot_api_url = \"{}\"\n",
                 sim.control_url(),
-                sim.mtproto_addr()
+                sim.mtproto_addr(),
+                sim.bot_api_url()
             ),
         )
         .unwrap();
@@ -407,6 +409,165 @@ async fn kill_while_sending_replies(backend: Backend) {
     rig.finish().await;
 }
 
+const IN_FILES: &str =
+    "SELECT count(*) FROM messages WHERE direction = 'in' AND text LIKE 'file %'";
+const FETCHED: &str = "SELECT count(*) FROM messages WHERE direction = 'in' AND text LIKE 'file %' \
+     AND CAST(media AS TEXT) LIKE '%\"file_id\"%'";
+
+/// Bytes that are not all the same, so a wrong offset changes them.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    let mut d = b"%PDF-1.7\n".to_vec();
+    d.extend((0..len).map(|i| {
+        (i as u64)
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(u64::from(seed)) as u8
+    }));
+    d
+}
+
+/// Every file under `root` but its `tmp` directory, and the files left in `tmp`.
+fn stored_files(root: &std::path::Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut stored, mut tmp) = (Vec::new(), Vec::new());
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.starts_with(root.join("tmp")) {
+                tmp.push(path);
+            } else {
+                stored.push(path);
+            }
+        }
+    }
+    (stored, tmp)
+}
+
+/// Killed while an account's downloads are in flight (tgsim answers slowly) and a bot's fail
+/// (tgsim answers 500), then started again with Telegram healthy: every file is fetched and
+/// stored exactly once with the bytes Telegram holds, nothing half-written is left.
+async fn kill_while_media_downloads_are_pending(backend: Backend) {
+    let Some(mut rig) = Rig::new(backend).await else {
+        return;
+    };
+    rig.start().await;
+    let api = Api::login(&rig.url).await;
+    let owner = connect_account(&rig, &api).await;
+    let bot = rig
+        .sim
+        .create_bot(tgsim::NewBot {
+            username: "files_bot".into(),
+            first_name: "Files".into(),
+            token: None,
+        })
+        .unwrap();
+    let (status, body) = api
+        .post(
+            "/api/v1/bots",
+            &json!({"token": bot.token.clone().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    eventually(30, "the bot to connect", async || {
+        api.get("/api/v1/bots").await["bots"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["status"] == "connected"))
+    })
+    .await;
+    let customer = customers(&rig, 1).remove(0);
+
+    // Each account file takes a few slow 512 KiB chunks; every bot download fails for now.
+    rig.sim
+        .set_latency(Some(owner.id), Duration::from_millis(150));
+    rig.sim.rpc_error(
+        Some(bot.id),
+        "bot.getFile",
+        500,
+        "Internal Server Error",
+        10_000,
+    );
+    let sent: Vec<(String, tgsim::UserId, Vec<u8>)> = (0..6u8)
+        .map(|i| {
+            let to = if i < 4 { owner.id } else { bot.id };
+            (
+                format!("file {i}"),
+                to,
+                pattern(1_200_000 + usize::from(i), i),
+            )
+        })
+        .collect();
+    for (text, to, data) in &sent {
+        let m = tgsim::OutgoingMessage {
+            text: text.clone(),
+            media: Some(tgsim::MediaUpload {
+                kind: tgsim::MediaKind::Document,
+                data: data.clone(),
+                file_name: Some(format!("{text}.pdf")),
+                mime: Some("application/pdf".into()),
+            }),
+            ..Default::default()
+        };
+        rig.sim
+            .send_message(customer.id, tgsim::Peer::User(*to), m)
+            .unwrap();
+    }
+    eventually(60, "every message, and a first file stored", async || {
+        rig.count(IN_FILES).await == 6 && rig.count(FETCHED).await >= 1
+    })
+    .await;
+    rig.kill();
+    let at_kill = rig.count(FETCHED).await;
+    assert!(
+        at_kill < 4,
+        "the kill came too late to prove anything ({at_kill} of 6 files stored)"
+    );
+    eprintln!(
+        "{}: killed with {at_kill} of 6 files stored",
+        backend.name()
+    );
+
+    // Telegram is healthy again while the server is down.
+    rig.sim.clear_faults();
+    rig.start().await;
+    eventually(60, "every file after the restart", async || {
+        rig.count(FETCHED).await == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rig.count(IN_FILES).await, 6, "no message stored twice");
+
+    // Each message names the file with its exact bytes, each file is stored once.
+    let api = Api::login(&rig.url).await;
+    let root = rig.dir.path().join("files");
+    let chats = api.get("/api/v1/chats").await;
+    let mut named = Vec::new();
+    for chat in chats["chats"].as_array().unwrap() {
+        let msgs = api
+            .get(&format!("/api/v1/chats/{}/messages", chat["id"]))
+            .await;
+        for m in msgs["messages"].as_array().unwrap() {
+            let Some(hex) = m["media"]["file_id"].as_str() else {
+                continue;
+            };
+            let (_, _, data) = sent
+                .iter()
+                .find(|(text, _, _)| m["text"] == text.as_str())
+                .unwrap_or_else(|| panic!("an unexpected message {m}"));
+            let path = root.join(&hex[0..2]).join(&hex[2..4]).join(hex);
+            assert_eq!(&std::fs::read(&path).unwrap(), data, "{}", m["text"]);
+            named.push(path);
+        }
+    }
+    assert_eq!(named.len(), 6);
+    let (mut stored, tmp) = stored_files(&root);
+    stored.sort();
+    named.sort();
+    assert_eq!(stored, named, "exactly the six files are stored, once each");
+    assert!(tmp.is_empty(), "half-written files left: {tmp:?}");
+    rig.finish().await;
+}
+
 macro_rules! on_both_backends {
     ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {
         $(
@@ -427,4 +588,8 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(kill_during_a_burst, kill_while_sending_replies);
+on_both_backends!(
+    kill_during_a_burst,
+    kill_while_sending_replies,
+    kill_while_media_downloads_are_pending
+);

@@ -168,6 +168,17 @@ pub async fn customer(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo
         .unwrap_or_else(|e| panic!("tgsim user: {e}"))
 }
 
+/// The newest page of a chat's messages as `b` sees them (newest first).
+pub async fn chat_messages(b: &Browser, chat: i64) -> Vec<Value> {
+    let v: Value = b
+        .get(&format!("/api/v1/chats/{chat}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    v["messages"].as_array().cloned().unwrap_or_default()
+}
+
 /// Waits until a chat titled `title` is in `b`'s list and returns it.
 pub async fn chat_titled(b: &Browser, title: &str) -> Value {
     eventually(20, "the chat to appear", || async {

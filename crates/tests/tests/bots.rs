@@ -14,8 +14,8 @@ use switchboard_domain::{BotId, i18n};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file, upload_file,
-    wait_frame, writes,
+    chat_messages, chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file,
+    upload_file, wait_frame, writes,
 };
 
 app_tests!(
@@ -23,7 +23,14 @@ app_tests!(
     webhook_checks_the_secret_and_stores_each_update_once with webhook_mode,
     replies_wait_out_429_and_a_blocked_user_fails_them,
     a_reply_whose_answer_was_lost_is_uncertain_until_the_operator_decides,
+    the_sweep_announces_a_reply_it_returns with quick_outbox_sweep,
 );
+
+/// The outbox sweep's deadline and period, lowered for the test of that very limit.
+fn quick_outbox_sweep(c: &mut Config) {
+    c.inbox.outbox_stuck_after_secs = 2;
+    c.inbox.outbox_sweep_secs = 1;
+}
 
 /// Webhook mode: the server's own address is its public URL, so tgsim posts to it.
 fn webhook_mode(c: &mut Config) {
@@ -89,13 +96,7 @@ async fn wait_bot_status(admin: &Browser, id: i64, status: &str) {
 }
 
 async fn messages(b: &Browser, chat: i64) -> Vec<Value> {
-    let v: Value = b
-        .get(&format!("/api/v1/chats/{chat}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["messages"].as_array().cloned().unwrap_or_default()
+    chat_messages(b, chat).await
 }
 
 async fn wait_message_status(b: &Browser, chat: i64, id: i64, status: &str, secs: u64) -> Value {
@@ -585,6 +586,51 @@ async fn a_reply_whose_answer_was_lost_is_uncertain_until_the_operator_decides(a
     assert_eq!(r.status(), 409);
     assert_eq!(error_code(r).await, "not_uncertain");
     assert_eq!(send_message_calls(app, &bot), 1);
+}
+
+/// A bot reply left `sending` (its process hung, or its outcome could not be written) is
+/// returned by the sweep past `inbox.outbox_stuck_after_secs` as `send_uncertain`, and an
+/// operator's open page hears of it at once (`message_status`), not at its next reload.
+async fn the_sweep_announces_a_reply_it_returns(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let op = app.login("operator", PASSWORD).await;
+    let mut ws = open_ws(app, &op, None).await.unwrap();
+    let bot = sim_bot(app, "stuck_bot");
+    let id = add_bot(&admin, bot.token.as_deref().unwrap()).await["id"]
+        .as_i64()
+        .unwrap();
+    wait_bot_status(&admin, id, "connected").await;
+    let erin = customer(app, "+15550205", "Erin").await;
+    writes(app, &erin, &bot, "hi");
+    // The operator is online: the chat is theirs, so their socket hears of its messages.
+    let chat_id = chat_titled(&op, "Erin").await["id"].as_i64().unwrap();
+    let m = reply(&op, chat_id, "on its way").await["id"]
+        .as_i64()
+        .unwrap();
+    wait_message_status(&op, chat_id, m, "sent", 30).await;
+
+    // The reply is left `sending`, as by a send whose outcome was never written.
+    let db = app.stores().unwrap();
+    assert_eq!(
+        db.execute(&format!(
+            "UPDATE outbox SET state = 'sending' WHERE message_id = {m}"
+        ))
+        .await,
+        1
+    );
+    db.execute(&format!(
+        "UPDATE messages SET status = 'sending' WHERE id = {m}"
+    ))
+    .await;
+
+    let frame = wait_frame(&mut ws, "message_status", 15, |f| {
+        f["data"]["message"]["id"].as_i64() == Some(m) && f["data"]["message"]["status"] == "failed"
+    })
+    .await;
+    assert_eq!(frame["data"]["message"]["error"], "send_uncertain");
+    let now = wait_message_status(&op, chat_id, m, "failed", 5).await;
+    assert_eq!(now["error"], "send_uncertain");
+    assert_eq!(send_message_calls(app, &bot), 1, "never resent by itself");
 }
 
 #[test]

@@ -9,13 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use switchboard_tests::app::{PASSWORD, TestApp};
+use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::app_tests;
 use switchboard_tests::browser::Chrome;
-use switchboard_tests::live::{connect_personal_account, eventually};
+use switchboard_tests::live::{chat_messages, connect_personal_account, eventually};
 use tgsim::{Entity, NewUser, OutgoingMessage, Peer, UserId};
 
-app_tests!(operator_answers_live_chats_in_the_browser);
+app_tests!(
+    operator_answers_live_chats_in_the_browser,
+    operator_decides_an_uncertain_reply_in_the_browser,
+);
 
 fn sim_user(app: &TestApp, phone: &str, name: &str) -> UserId {
     app.sim
@@ -37,9 +40,8 @@ async fn received(app: &TestApp, user: UserId, text: &str) {
     .await;
 }
 
-/// Opens the chat titled `title` in the list, answers `answer` with the Enter key, and waits
-/// for the UI to show it sent.
-async fn answer(c: &Chrome, title: &str, answer: &str) {
+/// Opens the chat titled `title` in the list.
+async fn open_chat(c: &Chrome, title: &str) {
     let rows = c.texts("#chat-list .chat-title").await;
     let index = rows
         .iter()
@@ -48,6 +50,12 @@ async fn answer(c: &Chrome, title: &str, answer: &str) {
     c.click(&format!("#chat-list li:nth-child({}) button", index + 1))
         .await;
     c.wait_text("#chat-title", title).await;
+}
+
+/// Opens the chat titled `title` in the list, answers `answer` with the Enter key, and waits
+/// for the UI to show it sent.
+async fn answer(c: &Chrome, title: &str, answer: &str) {
+    open_chat(c, title).await;
     // Typed, then sent with the Enter key (WebDriver's U+E007).
     c.fill("#composer-text", &format!("{answer}\u{e007}")).await;
     c.wait_text(".msg.out[data-status=sent]", answer).await;
@@ -147,10 +155,33 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
 
     // A customer writes to a bot: the chat appears among the others and is answered the same
     // way; the answer goes out through the Bot API.
+    let bot = connected_bot(app, &admin, "shop_help_bot").await;
+    let carol = sim_user(app, "+15553003", "Carol");
+    app.sim
+        .send_message(
+            carol,
+            Peer::User(bot.id),
+            OutgoingMessage::text("Where is my parcel?"),
+        )
+        .unwrap();
+    c.wait_text("#chat-list .chat-row", "Carol").await;
+    answer(&c, "Carol", "It leaves the warehouse today").await;
+    eventually(30, "the bot's answer to reach the customer", || async {
+        let got = app.sim.received_messages(carol).ok()?;
+        got.iter()
+            .any(|m| m.text == "It leaves the warehouse today" && m.from == Some(bot.id))
+            .then_some(())
+    })
+    .await;
+    c.quit().await;
+}
+
+/// Adds a tgsim bot through the API and waits until it is connected.
+async fn connected_bot(app: &TestApp, admin: &Browser, username: &str) -> tgsim::UserInfo {
     let bot = app
         .sim
         .create_bot(tgsim::NewBot {
-            username: "shop_help_bot".into(),
+            username: username.into(),
             first_name: "Shop help".into(),
             token: None,
         })
@@ -169,22 +200,124 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
             .then_some(())
     })
     .await;
-    let carol = sim_user(app, "+15553003", "Carol");
+    bot
+}
+
+/// `sendMessage` calls tgsim's Bot API counted for `bot`.
+fn send_message_calls(app: &TestApp, bot: &tgsim::UserInfo) -> u64 {
     app.sim
-        .send_message(
-            carol,
-            Peer::User(bot.id),
-            OutgoingMessage::text("Where is my parcel?"),
+        .counters()
+        .bot_api_calls
+        .get(&bot.id.0.to_string())
+        .and_then(|c| c.get("sendMessage").copied())
+        .unwrap_or(0)
+}
+
+/// How many messages with exactly `text` `user` has received from `from` in tgsim.
+fn received_count(app: &TestApp, user: UserId, from: UserId, text: &str) -> usize {
+    app.sim
+        .received_messages(user)
+        .unwrap()
+        .iter()
+        .filter(|m| m.from == Some(from) && m.text == text)
+        .count()
+}
+
+/// The reply with exactly `text` in `chat`, as the API shows it to `b`.
+async fn api_reply(b: &Browser, chat: i64, text: &str) -> Value {
+    chat_messages(b, chat)
+        .await
+        .into_iter()
+        .find(|m| m["direction"] == "out" && m["text"] == text)
+        .unwrap_or_else(|| panic!("no reply {text:?} in chat {chat}"))
+}
+
+/// Answers `text` in the open chat while tgsim loses the Bot API's answer, waits until the page
+/// shows it "may have been sent" with both choices, and returns its id.
+async fn uncertain_answer(app: &TestApp, c: &Chrome, bot: &tgsim::UserInfo, text: &str) -> i64 {
+    app.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(bot.id),
+        method: Some("bot.sendMessage".into()),
+        kind: tgsim::FaultKind::LoseAnswer,
+        count: 1,
+    });
+    c.fill("#composer-text", &format!("{text}\u{e007}")).await;
+    c.wait_text(".msg.out[data-status=failed] .msg-text", text)
+        .await;
+    let id = c
+        .eval(
+            "return [...document.querySelectorAll('.msg.out')].find(e => \
+             e.querySelector('.msg-text').innerText === arguments[0]).dataset.id;",
+            vec![Value::from(text)],
         )
+        .await;
+    let id: i64 = id.as_str().unwrap().parse().unwrap();
+    let msg = format!("#msg-{id}");
+    c.wait_text(
+        &format!("{msg} .msg-status[data-status=uncertain]"),
+        "may have been sent",
+    )
+    .await;
+    assert_eq!(c.text(&format!("{msg} button.retry")).await, "Send again");
+    assert_eq!(
+        c.text(&format!("{msg} button.mark-sent")).await,
+        "Mark as sent"
+    );
+    id
+}
+
+/// A bot reply whose answer Telegram lost shows "may have been sent" with two choices. The
+/// operator marks one sent (the page and the API say `sent`, nothing is resent) and sends
+/// another again (it goes out exactly once more and ends `sent`).
+async fn operator_decides_an_uncertain_reply_in_the_browser(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    let admin = app.login("admin", PASSWORD).await;
+    let bot = connected_bot(app, &admin, "uncertain_help_bot").await;
+    c.sign_in("operator", PASSWORD).await;
+    c.open("/inbox").await;
+    c.wait_text("#chat-list-empty", "No chats").await;
+    let dora = sim_user(app, "+15553004", "Dora");
+    app.sim
+        .send_message(dora, Peer::User(bot.id), OutgoingMessage::text("Any news?"))
         .unwrap();
-    c.wait_text("#chat-list .chat-row", "Carol").await;
-    answer(&c, "Carol", "It leaves the warehouse today").await;
-    eventually(30, "the bot's answer to reach the customer", || async {
-        let got = app.sim.received_messages(carol).ok()?;
-        got.iter()
-            .any(|m| m.text == "It leaves the warehouse today" && m.from == Some(bot.id))
-            .then_some(())
+    c.wait_text("#chat-list .chat-row", "Dora").await;
+    open_chat(&c, "Dora").await;
+    let op = app.login("operator", PASSWORD).await;
+    let chats: Value = op.get("/api/v1/chats").await.json().await.unwrap();
+    let chat = chats["chats"][0]["id"].as_i64().unwrap();
+
+    // Marked sent: the page and the API agree, and nothing more goes to Telegram.
+    let first = "It shipped this morning";
+    let id = uncertain_answer(app, &c, &bot, first).await;
+    assert_eq!(api_reply(&op, chat, first).await["error"], "send_uncertain");
+    assert_eq!(send_message_calls(app, &bot), 1);
+    c.click(&format!("#msg-{id} button.mark-sent")).await;
+    c.wait(&format!("#msg-{id}[data-status=sent]")).await;
+    c.wait_text(&format!("#msg-{id} .msg-status"), "sent").await;
+    c.wait_gone(&format!("#msg-{id} button")).await;
+    let marked = api_reply(&op, chat, first).await;
+    assert_eq!(marked["status"], "sent", "{marked}");
+    assert!(marked["error"].is_null(), "{marked}");
+
+    // Sent again: exactly one more sendMessage, and it ends sent.
+    let second = "Tracking number follows";
+    let id = uncertain_answer(app, &c, &bot, second).await;
+    assert_eq!(send_message_calls(app, &bot), 2);
+    c.click(&format!("#msg-{id} button.retry")).await;
+    c.wait(&format!("#msg-{id}[data-status=sent]")).await;
+    eventually(10, "the resent reply to be sent", || async {
+        (api_reply(&op, chat, second).await["status"] == "sent").then_some(())
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(send_message_calls(app, &bot), 3, "resent exactly once");
+    assert_eq!(
+        received_count(app, dora, bot.id, second),
+        2,
+        "the lost answer's message and the one sent again"
+    );
+    assert_eq!(received_count(app, dora, bot.id, first), 1);
     c.quit().await;
 }

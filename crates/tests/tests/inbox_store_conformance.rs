@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, IncomingMessage, Message, MessageId, NewAccount, NewBot,
-    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, Role, SEND_UNCERTAIN, StoreError,
-    Timestamp, UserId, Username, Viewer, WorkspaceId,
+    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, RecoveredReply, Role, SEND_UNCERTAIN,
+    StoreError, Timestamp, UserId, Username, Viewer, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -2000,6 +2000,23 @@ async fn only_failed_replies_are_retried(db: Stores) {
         .unwrap();
 }
 
+/// How many returned replies were requeued and how many ended uncertain.
+fn counts(changed: &[RecoveredReply]) -> (usize, usize) {
+    let requeued = changed
+        .iter()
+        .filter(|r| r.message.status == DeliveryStatus::Queued && r.message.error.is_none())
+        .count();
+    let uncertain = changed
+        .iter()
+        .filter(|r| {
+            r.message.status == DeliveryStatus::Failed
+                && r.message.error.as_deref() == Some(SEND_UNCERTAIN)
+        })
+        .count();
+    assert_eq!(requeued + uncertain, changed.len(), "{changed:?}");
+    (requeued, uncertain)
+}
+
 async fn recovery_requeues_account_items_and_fails_bot_items(db: Stores) {
     let w = world(&db).await;
     let a = account_chat(&db, &w, 5, 100).await;
@@ -2010,8 +2027,31 @@ async fn recovery_requeues_account_items_and_fails_bot_items(db: Stores) {
     assert_eq!(claim(&db, 1_000).await.len(), 2);
     let waiting = send(&db, &w.admin, waiting_chat.id, "waiting", 1_500).await;
 
-    let (requeued, failed) = db.inbox.recover_outbox(t(2_000), t(2_000)).await.unwrap();
-    assert_eq!((requeued, failed), (1, 1));
+    let changed = db.inbox.recover_outbox(t(2_000), t(2_000)).await.unwrap();
+    assert_eq!(counts(&changed), (1, 1));
+    // What changed is returned in its new state, with its workspace, for announcing it.
+    let returned: Vec<_> = changed
+        .iter()
+        .map(|r| {
+            (
+                r.workspace,
+                r.message.id,
+                r.message.status,
+                r.message.error.clone(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (w.ws, of_account.id, DeliveryStatus::Queued, None),
+        (
+            w.ws,
+            of_bot.id,
+            DeliveryStatus::Failed,
+            Some(SEND_UNCERTAIN.to_string()),
+        ),
+    ];
+    expected.sort_by_key(|e| e.1);
+    assert_eq!(returned, expected);
     let account_msg = messages(&db, &w.admin, a.id).await[0].clone();
     assert_eq!(account_msg.id, of_account.id);
     assert_eq!(account_msg.status, DeliveryStatus::Queued);
@@ -2042,11 +2082,11 @@ async fn recovery_requeues_account_items_and_fails_bot_items(db: Stores) {
 
     // Nothing left to recover a second time but what was claimed since.
     assert_eq!(
-        db.inbox.recover_outbox(t(3_000), t(3_000)).await.unwrap(),
+        counts(&db.inbox.recover_outbox(t(3_000), t(3_000)).await.unwrap()),
         (2, 0)
     );
     assert_eq!(
-        db.inbox.recover_outbox(t(3_001), t(3_001)).await.unwrap(),
+        counts(&db.inbox.recover_outbox(t(3_001), t(3_001)).await.unwrap()),
         (0, 0)
     );
 }
@@ -2064,12 +2104,12 @@ async fn the_sweep_returns_only_items_stuck_past_the_deadline(db: Stores) {
 
     // Items claimed after the deadline's start are being sent: left alone.
     assert_eq!(
-        db.inbox.recover_outbox(t(999), t(6_000)).await.unwrap(),
+        counts(&db.inbox.recover_outbox(t(999), t(6_000)).await.unwrap()),
         (0, 0)
     );
     // Only the one claimed at 1 000 is stuck at a deadline of 4 999.
     assert_eq!(
-        db.inbox.recover_outbox(t(4_999), t(6_000)).await.unwrap(),
+        counts(&db.inbox.recover_outbox(t(4_999), t(6_000)).await.unwrap()),
         (1, 0)
     );
     assert_eq!(
@@ -2082,7 +2122,7 @@ async fn the_sweep_returns_only_items_stuck_past_the_deadline(db: Stores) {
     );
     // Later both others are stuck: the account item is requeued, the bot item is uncertain.
     assert_eq!(
-        db.inbox.recover_outbox(t(5_000), t(9_000)).await.unwrap(),
+        counts(&db.inbox.recover_outbox(t(5_000), t(9_000)).await.unwrap()),
         (1, 1)
     );
     let account_msg = messages(&db, &w.admin, a.id).await[0].clone();
