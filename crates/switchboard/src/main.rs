@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchboard::config::{Config, Loaded};
 use switchboard::demo;
@@ -28,10 +27,11 @@ enum Command {
     /// Run the server (the default).
     Serve,
     /// Run a ready-to-try server with an embedded database and print how to sign in.
+    #[cfg(feature = "demo")]
     Demo {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
         /// Where the demo keeps its database and files.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
@@ -139,7 +139,7 @@ fn init_logging(config: &Config) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = load(&cli)?;
+    let config = load(&cli)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let mut running = switchboard::start(&config).await?;
@@ -151,7 +151,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        #[cfg(feature = "demo")]
         Command::Demo { listen, data_dir } => {
+            let mut config = config;
             config.server.listen = listen;
             config.data_dir = data_dir.clone();
             let world = demo::start_world(&mut config).await?;
@@ -266,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "demo")]
 fn print_demo(creds: &demo::DemoCredentials, dir: &std::path::Path, phones: &str) {
     say(&format!(
         "\nSwitchboard demo is running.\n\n  URL:      {}\n  Username: {}\n  Password: {}\n\nThe built-in Telegram simulator's phones (write in as a customer): {}\n(also written to {}; press Ctrl-C to stop)\n",

@@ -134,6 +134,7 @@ fn migrate_and_create_user_then_sign_in_is_possible() {
     assert!(!out.status.success());
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_prints_credentials_that_sign_in_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();

@@ -500,7 +500,7 @@ async fn admin_connection(admin_url: &str) -> Result<PgConnection, String> {
     }
 }
 
-/// Fails the test under CI; elsewhere prints the skip notice once per test binary.
+/// Fails the test under CI; elsewhere prints the skip notice once per process.
 fn postgres_unreachable(admin_url: &str, why: &str) {
     let shown = redact(admin_url);
     if ci_is_set() {

@@ -91,19 +91,41 @@ function statusLabel(status) {
   return labels[status] || status;
 }
 
+// Shows an `account_status` event on the account's row; false when the list has no such row.
+function applyStatus(data) {
+  const row = document.querySelector('tr[data-account="' + data.account_id + '"]');
+  if (!row) return false;
+  const badge = row.querySelector(".badge");
+  badge.dataset.status = data.status;
+  badge.textContent = statusLabel(data.status);
+  const detail = row.querySelector(".detail");
+  if (detail) detail.textContent = data.detail || "";
+  return true;
+}
+
 // Replaces the account list with the server's current one; the wizard keeps its state. Only
-// the newest of overlapping refreshes is applied, so an older answer never wins.
+// the newest of overlapping refreshes is applied, so an older answer never wins. The list may
+// have been rendered before a status event that arrived while it was on its way: the events
+// seen since the refresh started are applied again on the fresh list, so none is undone.
 let refreshes = 0;
+const statusSinceRefresh = new Set();
 async function refreshAccounts() {
   const mine = ++refreshes;
-  const res = await fetch("/accounts", { credentials: "same-origin", headers: { "Accept": "text/html" } });
-  if (!res.ok) return;
-  const html = await res.text();
-  if (mine !== refreshes) return;
-  const doc = new DOMParser().parseFromString(html, "text/html");
-  const fresh = doc.getElementById("accounts-list");
-  const current = document.getElementById("accounts-list");
-  if (fresh && current) current.replaceWith(fresh);
+  const since = new Map();
+  statusSinceRefresh.add(since);
+  try {
+    const res = await fetch("/accounts", { credentials: "same-origin", headers: { "Accept": "text/html" } });
+    if (!res.ok) return;
+    const html = await res.text();
+    if (mine !== refreshes) return;
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    const fresh = doc.getElementById("accounts-list");
+    const current = document.getElementById("accounts-list");
+    if (fresh && current) current.replaceWith(fresh);
+    for (const data of since.values()) applyStatus(data);
+  } finally {
+    statusSinceRefresh.delete(since);
+  }
 }
 
 function askPassword(box, flowId, hint, onDone) {
@@ -167,13 +189,8 @@ document.addEventListener("DOMContentLoaded", () => {
   ws.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     if (ev.type !== "account_status") return;
-    const row = document.querySelector('tr[data-account="' + ev.data.account_id + '"]');
-    if (!row) { refreshAccounts(); return; }
-    const badge = row.querySelector(".badge");
-    badge.dataset.status = ev.data.status;
-    badge.textContent = statusLabel(ev.data.status);
-    const detail = row.querySelector(".detail");
-    if (detail) detail.textContent = ev.data.detail || "";
+    for (const since of statusSinceRefresh) since.set(ev.data.account_id, ev.data);
+    if (!applyStatus(ev.data)) refreshAccounts();
   };
 
   const phoneBox = document.getElementById("connect-phone");

@@ -1,0 +1,27 @@
+//! The cross-crate test suite as one test binary (one link instead of one per file). Each
+//! module is one area; nextest names a test `suite <module>::<test>`, so
+//! `cargo nextest run -p switchboard-tests -E 'test(/^inbox::/)'` runs one area.
+//!
+//! To add a file: put it in this directory and add its `mod` line below (keep the order).
+
+mod account_store_conformance;
+mod accounts;
+mod accounts_upload;
+mod api_auth;
+mod bots;
+mod browser_accounts;
+mod browser_inbox_restart;
+mod catalogue;
+mod inbox;
+mod inbox_browser;
+mod inbox_store_conformance;
+mod key_rotation;
+mod live_updates;
+mod media;
+mod realtime;
+mod schema_parity;
+mod sign_in_limits;
+mod store_conformance;
+mod store_setup;
+mod web_surface;
+mod workspace_boundaries;
