@@ -5,6 +5,7 @@
 use crate::account::{Chat, ChatStatus, IncomingMessage, IngestOutcome, Message, MessageEdit};
 use crate::ids::{BotId, ChatId, MessageId, OutboxId, UserId, WorkspaceId};
 use crate::model::Role;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -184,6 +185,58 @@ impl Viewer {
     /// True if this viewer may see and act on a chat with this assignee.
     pub fn may_see(&self, assignee: Option<UserId>) -> bool {
         self.role.is_admin() || assignee.is_none_or(|a| a == self.user)
+    }
+
+    /// The assignment rule: may this viewer change a chat's assignee from `current` to `wanted`?
+    /// Owners and admins may assign anyone; any other member may only take an unassigned chat
+    /// for themselves, hand their own chat back, or leave the assignee as it is. Refused with
+    /// `Conflict("assign_forbidden")`. Membership of `wanted` is the store's to check.
+    pub fn check_assignment(
+        &self,
+        current: Option<UserId>,
+        wanted: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        if self.role.is_admin() {
+            return Ok(());
+        }
+        let me = Some(self.user);
+        let take = current.is_none() && wanted == me;
+        let hand_back = current == me && wanted.is_none();
+        let unchanged = current == wanted;
+        if take || hand_back || unchanged {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("assign_forbidden"))
+        }
+    }
+
+    /// The auto-take rule of a reply: true if this viewer's reply to a chat assigned to
+    /// `current` assigns the chat to them — an operator's reply to an unassigned chat takes it;
+    /// an owner's or admin's reply leaves the assignee alone.
+    pub fn reply_takes_chat(&self, current: Option<UserId>) -> bool {
+        current.is_none() && !self.role.is_admin()
+    }
+}
+
+/// The retry rule of the outbox: a reply may be queued again only when its outbox row is
+/// `failed`. `state` is the row's state and last error, `None` if the viewer sees no such
+/// reply (`NotFound`); any other state is `Conflict("not_failed")`.
+pub fn check_retry(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
+    match state {
+        None => Err(StoreError::NotFound),
+        Some(("failed", _)) => Ok(()),
+        Some(_) => Err(StoreError::Conflict("not_failed")),
+    }
+}
+
+/// The mark-as-sent rule of the outbox: a reply may be marked sent by hand only when it failed
+/// with [`SEND_UNCERTAIN`] (Telegram may have delivered it). `state` as for [`check_retry`];
+/// any other state is `Conflict("not_uncertain")`.
+pub fn check_mark_sent(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
+    match state {
+        None => Err(StoreError::NotFound),
+        Some(("failed", Some(SEND_UNCERTAIN))) => Ok(()),
+        Some(_) => Err(StoreError::Conflict("not_uncertain")),
     }
 }
 
@@ -540,4 +593,123 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<Vec<RecoveredReply>>;
     /// The earliest time an item is due, if any is queued.
     async fn next_outbox_due(&self) -> crate::StoreResult<Option<Timestamp>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: UserId = UserId(1);
+    const OTHER: UserId = UserId(2);
+
+    fn viewer(role: Role) -> Viewer {
+        Viewer {
+            workspace: WorkspaceId(1),
+            user: ME,
+            role,
+        }
+    }
+
+    fn forbidden(r: Result<(), StoreError>) -> bool {
+        matches!(r, Err(StoreError::Conflict("assign_forbidden")))
+    }
+
+    #[test]
+    fn admins_and_owners_may_assign_anyone() {
+        for role in [Role::Owner, Role::Admin] {
+            let v = viewer(role);
+            for current in [None, Some(ME), Some(OTHER)] {
+                for wanted in [None, Some(ME), Some(OTHER)] {
+                    assert!(v.check_assignment(current, wanted).is_ok(), "{role:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_operator_may_take_hand_back_or_leave_unchanged() {
+        let v = viewer(Role::Operator);
+        assert!(v.check_assignment(None, Some(ME)).is_ok(), "take");
+        assert!(v.check_assignment(Some(ME), None).is_ok(), "hand back");
+        assert!(
+            v.check_assignment(None, None).is_ok(),
+            "unchanged, unassigned"
+        );
+        assert!(
+            v.check_assignment(Some(ME), Some(ME)).is_ok(),
+            "unchanged, mine"
+        );
+        assert!(
+            v.check_assignment(Some(OTHER), Some(OTHER)).is_ok(),
+            "unchanged, theirs"
+        );
+    }
+
+    #[test]
+    fn an_operator_may_not_assign_others_or_take_from_them() {
+        let v = viewer(Role::Operator);
+        assert!(
+            forbidden(v.check_assignment(None, Some(OTHER))),
+            "give away unassigned"
+        );
+        assert!(
+            forbidden(v.check_assignment(Some(ME), Some(OTHER))),
+            "give away mine"
+        );
+        assert!(
+            forbidden(v.check_assignment(Some(OTHER), Some(ME))),
+            "take theirs"
+        );
+        assert!(
+            forbidden(v.check_assignment(Some(OTHER), None)),
+            "unassign theirs"
+        );
+    }
+
+    #[test]
+    fn only_an_operators_reply_takes_an_unassigned_chat() {
+        let op = viewer(Role::Operator);
+        assert!(op.reply_takes_chat(None));
+        assert!(!op.reply_takes_chat(Some(ME)));
+        assert!(!op.reply_takes_chat(Some(OTHER)));
+        for role in [Role::Owner, Role::Admin] {
+            assert!(!viewer(role).reply_takes_chat(None), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_failed_reply_may_be_retried() {
+        assert!(matches!(check_retry(None), Err(StoreError::NotFound)));
+        assert!(check_retry(Some(("failed", None))).is_ok());
+        assert!(check_retry(Some(("failed", Some(SEND_UNCERTAIN)))).is_ok());
+        for state in ["queued", "sending", "sent"] {
+            assert!(
+                matches!(
+                    check_retry(Some((state, None))),
+                    Err(StoreError::Conflict("not_failed"))
+                ),
+                "{state}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_uncertain_failure_may_be_marked_sent() {
+        assert!(matches!(check_mark_sent(None), Err(StoreError::NotFound)));
+        assert!(check_mark_sent(Some(("failed", Some(SEND_UNCERTAIN)))).is_ok());
+        for state in [
+            ("failed", None),
+            ("failed", Some("flood_wait")),
+            ("queued", None),
+            ("sent", None),
+        ] {
+            assert!(
+                matches!(
+                    check_mark_sent(Some(state)),
+                    Err(StoreError::Conflict("not_uncertain"))
+                ),
+                "{state:?}"
+            );
+        }
+    }
 }

@@ -21,7 +21,7 @@ use switchboard_domain::{
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
     NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
     SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
-    stored_updates,
+    check_mark_sent, check_retry, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -564,15 +564,7 @@ impl InboxStore for PgStore {
         const OP: &str = "assign_chat";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let current = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
-        if !viewer.role.is_admin() {
-            let me = Some(viewer.user);
-            let take = current.assignee_id.is_none() && assignee == me;
-            let hand_back = current.assignee_id == me && assignee.is_none();
-            let unchanged = current.assignee_id == assignee;
-            if !(take || hand_back || unchanged) {
-                return Err(StoreError::Conflict("assign_forbidden"));
-            }
-        }
+        viewer.check_assignment(current.assignee_id, assignee)?;
         if let Some(user) = assignee {
             let member: Option<i64> = sqlx::query_scalar(
                 "SELECT user_id FROM memberships WHERE workspace_id = $1 AND user_id = $2",
@@ -690,7 +682,7 @@ impl InboxStore for PgStore {
                 return Err(StoreError::Conflict("file_not_found"));
             }
         }
-        let take = current.assignee_id.is_none() && !viewer.role.is_admin();
+        let take = viewer.reply_takes_chat(current.assignee_id);
         let row = sqlx::query(&format!(
             "INSERT INTO messages (chat_id, direction, text, entities, media, reply_to_tg_id, \
                  sent_at, created_at, status, author_id) \
@@ -744,11 +736,8 @@ impl InboxStore for PgStore {
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
         let mut tx = self.pool.begin().await.store_err(OP)?;
-        let refused = match outbox_state(&mut tx, OP, viewer, message).await? {
-            None => Some(StoreError::NotFound),
-            Some((state, _)) if state == "failed" => None,
-            Some(_) => Some(StoreError::Conflict("not_failed")),
-        };
+        let state = outbox_state(&mut tx, OP, viewer, message).await?;
+        let refused = check_retry(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref()))).err();
         let mut tx = refuse(tx, OP, refused).await?;
         sqlx::query(
             "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = $1, \
@@ -780,11 +769,9 @@ impl InboxStore for PgStore {
     ) -> StoreResult<Message> {
         const OP: &str = "mark_reply_sent";
         let mut tx = self.pool.begin().await.store_err(OP)?;
-        let refused = match outbox_state(&mut tx, OP, viewer, message).await? {
-            None => Some(StoreError::NotFound),
-            Some((state, Some(error))) if state == "failed" && error == SEND_UNCERTAIN => None,
-            Some(_) => Some(StoreError::Conflict("not_uncertain")),
-        };
+        let state = outbox_state(&mut tx, OP, viewer, message).await?;
+        let refused =
+            check_mark_sent(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref()))).err();
         let mut tx = refuse(tx, OP, refused).await?;
         sqlx::query(
             "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = $1 \

@@ -18,7 +18,7 @@ use switchboard_domain::{
     ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
     NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
     SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
-    stored_updates,
+    check_mark_sent, check_retry, stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -569,15 +569,7 @@ impl InboxStore for SqliteStore {
         const OP: &str = "assign_chat";
         let mut tx = begin_immediate(&self.writer, OP).await?;
         let current = visible_chat(&mut *tx, OP, viewer, chat).await?;
-        if !viewer.role.is_admin() {
-            let me = Some(viewer.user);
-            let take = current.assignee_id.is_none() && assignee == me;
-            let hand_back = current.assignee_id == me && assignee.is_none();
-            let unchanged = current.assignee_id == assignee;
-            if !(take || hand_back || unchanged) {
-                return Err(StoreError::Conflict("assign_forbidden"));
-            }
-        }
+        viewer.check_assignment(current.assignee_id, assignee)?;
         if let Some(user) = assignee {
             let member: Option<i64> = sqlx::query_scalar(
                 "SELECT user_id FROM memberships WHERE workspace_id = ?1 AND user_id = ?2",
@@ -695,7 +687,7 @@ impl InboxStore for SqliteStore {
                 return Err(StoreError::Conflict("file_not_found"));
             }
         }
-        let take = current.assignee_id.is_none() && !viewer.role.is_admin();
+        let take = viewer.reply_takes_chat(current.assignee_id);
         let row = sqlx::query(&format!(
             "INSERT INTO messages (chat_id, direction, text, entities, media, reply_to_tg_id, \
                  sent_at, created_at, status, author_id) \
@@ -750,11 +742,8 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
         let mut tx = begin_immediate(&self.writer, OP).await?;
-        match outbox_state(&mut tx, OP, viewer, message).await? {
-            None => return Err(StoreError::NotFound),
-            Some((state, _)) if state == "failed" => {}
-            Some(_) => return Err(StoreError::Conflict("not_failed")),
-        }
+        let state = outbox_state(&mut tx, OP, viewer, message).await?;
+        check_retry(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref())))?;
         sqlx::query(
             "UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = ?1, \
                  last_error = NULL, updated_at = ?1 WHERE message_id = ?2",
@@ -785,11 +774,8 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Message> {
         const OP: &str = "mark_reply_sent";
         let mut tx = begin_immediate(&self.writer, OP).await?;
-        match outbox_state(&mut tx, OP, viewer, message).await? {
-            None => return Err(StoreError::NotFound),
-            Some((state, Some(error))) if state == "failed" && error == SEND_UNCERTAIN => {}
-            Some(_) => return Err(StoreError::Conflict("not_uncertain")),
-        }
+        let state = outbox_state(&mut tx, OP, viewer, message).await?;
+        check_mark_sent(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref())))?;
         sqlx::query(
             "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = ?1 \
              WHERE message_id = ?2",
