@@ -326,6 +326,27 @@ pub enum Direction {
     Out,
 }
 
+impl Direction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "in" => Direction::In,
+            "out" => Direction::Out,
+            _ => return Err(()),
+        })
+    }
+}
+
 /// A message as Telegram delivered it, ready to store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingMessage {

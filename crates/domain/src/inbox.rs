@@ -678,6 +678,15 @@ mod tests {
     }
 
     #[test]
+    fn directions_round_trip() {
+        use crate::account::Direction;
+        for d in [Direction::In, Direction::Out] {
+            assert_eq!(d.as_str().parse::<Direction>(), Ok(d));
+        }
+        assert_eq!("sideways".parse::<Direction>(), Err(()));
+    }
+
+    #[test]
     fn only_a_failed_reply_may_be_retried() {
         assert!(matches!(check_retry(None), Err(StoreError::NotFound)));
         assert!(check_retry(Some(("failed", None))).is_ok());

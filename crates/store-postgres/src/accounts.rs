@@ -1005,7 +1005,7 @@ impl<'a> MessageColumns<'a> {
     fn push(&mut self, op: &'static str, chat: ChatId, m: &'a IncomingMessage) -> StoreResult<()> {
         self.chat_id.push(chat.0);
         self.tg_message_id.push(m.tg_message_id);
-        self.direction.push(direction_str(m.direction));
+        self.direction.push(m.direction.as_str());
         self.sender_id.push(m.sender_id);
         self.sender_name.push(m.sender_name.as_deref());
         self.text.push(&m.text);
@@ -1039,13 +1039,6 @@ impl ChatBump {
             bump.last_at = bump.last_at.max(m.sent_at.0);
         }
         bumps
-    }
-}
-
-fn direction_str(direction: Direction) -> &'static str {
-    match direction {
-        Direction::In => "in",
-        Direction::Out => "out",
     }
 }
 
@@ -1139,11 +1132,9 @@ pub(crate) fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message
         id: MessageId(row.try_get("id").store_err(op)?),
         chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
         tg_message_id,
-        direction: match direction.as_str() {
-            "in" => Direction::In,
-            "out" => Direction::Out,
-            _ => return Err(corrupt(op, "messages.direction")),
-        },
+        direction: direction
+            .parse::<Direction>()
+            .map_err(|()| corrupt(op, "messages.direction"))?,
         sender_id: row.try_get("sender_id").store_err(op)?,
         sender_name: row.try_get("sender_name").store_err(op)?,
         text: row.try_get("text").store_err(op)?,

@@ -812,7 +812,7 @@ pub(crate) async fn ingest_in(
             query = query
                 .bind(chat.0)
                 .bind(m.tg_message_id)
-                .bind(direction_str(m.direction))
+                .bind(m.direction.as_str())
                 .bind(m.sender_id)
                 .bind(m.sender_name.as_deref())
                 .bind(&m.text)
@@ -965,13 +965,6 @@ impl ChatBump {
     }
 }
 
-fn direction_str(direction: Direction) -> &'static str {
-    match direction {
-        Direction::In => "in",
-        Direction::Out => "out",
-    }
-}
-
 pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
     serde_json::to_string(value)
         .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
@@ -1062,11 +1055,9 @@ pub(crate) fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Mes
         id: MessageId(row.try_get("id").store_err(op)?),
         chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
         tg_message_id,
-        direction: match direction.as_str() {
-            "in" => Direction::In,
-            "out" => Direction::Out,
-            _ => return Err(corrupt(op, "messages.direction")),
-        },
+        direction: direction
+            .parse::<Direction>()
+            .map_err(|()| corrupt(op, "messages.direction"))?,
         sender_id: row.try_get("sender_id").store_err(op)?,
         sender_name: row.try_get("sender_name").store_err(op)?,
         text: row.try_get("text").store_err(op)?,
