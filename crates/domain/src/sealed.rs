@@ -3,6 +3,8 @@
 //! a secret column added later is handled by adding it here (a test compares the list with
 //! the schema of both backends: every binary column must be in it).
 
+use crate::{StoreError, StoreResult};
+
 /// A column holding sealed values, and the integer primary key of its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,5 +65,31 @@ impl SealedColumn {
     /// True for a column of [`SEALED_COLUMNS`] (the stores build SQL only from those).
     pub fn is_listed(&self) -> bool {
         SEALED_COLUMNS.contains(self)
+    }
+
+    /// The table and column names to build SQL from, refused unless the column is listed.
+    pub fn checked(&self, op: &'static str) -> StoreResult<(&'static str, &'static str)> {
+        if self.is_listed() {
+            Ok((self.table, self.column))
+        } else {
+            Err(StoreError::Backend(format!("{op}: not a sealed column")))
+        }
+    }
+
+    /// The primary key of a replacement's row, checked against this column's key.
+    pub fn row_key<'a>(
+        &self,
+        op: &'static str,
+        value: &'a SealedReplacement,
+    ) -> StoreResult<&'a [i64]> {
+        if value.row.len() == self.key.len() {
+            Ok(&value.row)
+        } else {
+            Err(StoreError::Backend(format!(
+                "{op}: {} values for the key of {}",
+                value.row.len(),
+                self.table
+            )))
+        }
     }
 }

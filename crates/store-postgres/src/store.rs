@@ -507,7 +507,7 @@ impl Store for PgStore {
 
     async fn sealed_values(&self, column: &SealedColumn) -> StoreResult<Vec<SealedValue>> {
         const OP: &str = "sealed_values";
-        let (table, sealed) = listed(OP, column)?;
+        let (table, sealed) = column.checked(OP)?;
         let keys = column.key.join(", ");
         let selected: Vec<String> = column
             .key
@@ -543,7 +543,7 @@ impl Store for PgStore {
         values: &[SealedReplacement],
     ) -> StoreResult<u64> {
         const OP: &str = "replace_sealed_values";
-        let (table, sealed) = listed(OP, column)?;
+        let (table, sealed) = column.checked(OP)?;
         let row_matches: Vec<String> = column
             .key
             .iter()
@@ -558,39 +558,13 @@ impl Store for PgStore {
         let mut replaced = 0;
         for value in values {
             let mut query = sqlx::query(&sql).bind(&value.new).bind(&value.old);
-            for k in row_key(OP, column, value)? {
+            for k in column.row_key(OP, value)? {
                 query = query.bind(*k);
             }
             replaced += query.execute(&mut *tx).await.store_err(OP)?.rows_affected();
         }
         tx.commit().await.store_err(OP)?;
         Ok(replaced)
-    }
-}
-
-/// The table and column of a listed sealed column: SQL is built only from those names.
-fn listed(op: &'static str, column: &SealedColumn) -> StoreResult<(&'static str, &'static str)> {
-    if column.is_listed() {
-        Ok((column.table, column.column))
-    } else {
-        Err(StoreError::Backend(format!("{op}: not a sealed column")))
-    }
-}
-
-/// The primary key of a replacement's row, checked against the column's key.
-fn row_key<'a>(
-    op: &'static str,
-    column: &SealedColumn,
-    value: &'a SealedReplacement,
-) -> StoreResult<&'a [i64]> {
-    if value.row.len() == column.key.len() {
-        Ok(&value.row)
-    } else {
-        Err(StoreError::Backend(format!(
-            "{op}: {} values for the key of {}",
-            value.row.len(),
-            column.table
-        )))
     }
 }
 
