@@ -69,6 +69,7 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
         creator: None,
         members: vec![alexey.id, maria.id],
         about: "Свежие вакансии в IT каждый день".into(),
+        ..Default::default()
     })?;
     let en = h.create_channel(NewChannel {
         title: "Remote Jobs".into(),
@@ -76,6 +77,7 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
         creator: None,
         members: vec![john.id, emily.id, alexey.id],
         about: "Remote-friendly job openings".into(),
+        ..Default::default()
     })?;
     if let (Peer::Channel(ru), Peer::Channel(en)) = (ru.peer, en.peer) {
         h.post_to_channel(ru, OutgoingMessage::text(ADS_RU[0]))?;

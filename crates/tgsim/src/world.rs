@@ -413,6 +413,18 @@ pub struct Channel {
     pub mbox: MessageBox,
     /// Per-member max read id.
     pub read_inbox: HashMap<UserId, i32>,
+    /// Which new posts reach members' sessions as pushed updates: 1 = every post (the
+    /// default), N = only posts whose id is a multiple of N, 0 = none. Telegram does not push
+    /// every post of large channels; members catch the rest with `updates.getChannelDifference`
+    /// (a later pushed event reveals the pts gap) or `messages.getHistory`.
+    pub push_every: u32,
+    /// How many pts back the channel's update log reaches: `updates.getChannelDifference` from
+    /// an older pts answers `channelDifferenceTooLong` (Telegram: about 100,000).
+    pub difference_window: i32,
+    /// Invite links (`t.me/+HASH`), the first one permanent.
+    pub invites: Vec<crate::channels::Invite>,
+    /// Users who asked to join through a join-request invite, with the date they asked.
+    pub join_requests: BTreeMap<UserId, i32>,
 }
 
 /// Type of the last login code sent.
@@ -612,6 +624,8 @@ pub struct World {
     pub qr_tokens: Vec<QrToken>,
     /// SRP challenges: srp_id → (account, challenge).
     pub srp: HashMap<i64, (UserId, crate::crypto::SrpChallenge)>,
+    /// Channels an account counts beyond those simulated (see [`World::set_channel_count`]).
+    pub extra_channels: HashMap<UserId, usize>,
     next_id: i64,
     next_link: u64,
 }
@@ -795,11 +809,23 @@ impl World {
         Ok((id, token))
     }
 
-    fn user(&self, id: UserId) -> Result<&User, RpcError> {
+    /// A channel or supergroup, or `400 CHANNEL_INVALID`.
+    pub fn channel(&self, id: ChannelId) -> Result<&Channel, RpcError> {
+        self.channels.get(&id).ok_or_else(|| bad("CHANNEL_INVALID"))
+    }
+
+    /// A channel or supergroup to change, or `400 CHANNEL_INVALID`.
+    pub fn channel_mut(&mut self, id: ChannelId) -> Result<&mut Channel, RpcError> {
+        self.channels
+            .get_mut(&id)
+            .ok_or_else(|| bad("CHANNEL_INVALID"))
+    }
+
+    pub(crate) fn user(&self, id: UserId) -> Result<&User, RpcError> {
         self.users.get(&id).ok_or_else(|| bad("USER_ID_INVALID"))
     }
 
-    fn user_mut(&mut self, id: UserId) -> Result<&mut User, RpcError> {
+    pub(crate) fn user_mut(&mut self, id: UserId) -> Result<&mut User, RpcError> {
         self.users
             .get_mut(&id)
             .ok_or_else(|| bad("USER_ID_INVALID"))
@@ -878,7 +904,12 @@ impl World {
             date: now(),
             mbox: MessageBox::default(),
             read_inbox: HashMap::new(),
+            push_every: 1,
+            difference_window: crate::channels::DIFFERENCE_WINDOW,
+            invites: Vec::new(),
+            join_requests: BTreeMap::new(),
         };
+        ch.invites.push(crate::channels::Invite::permanent());
         ch.mbox.last_id = 1;
         let date = now();
         ch.mbox.messages.insert(
