@@ -826,3 +826,219 @@ async fn injected_flood_wait_answers_the_next_n_calls_and_counters_see_every_cal
     c.quit().await;
     sim.shutdown().await;
 }
+
+/// Sends a control-API request; answers the status and the JSON body.
+async fn ctl(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http.request(method, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_drives_channels_over_http() {
+    use reqwest::Method;
+    use serde_json::json;
+    let sim = sim().await;
+    let alice = user(&sim, "+15550410", "Alice", None);
+    let http = reqwest::Client::new();
+    let base = sim.control_url();
+    let (s, src) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels"),
+        Some(json!({"title": "Src", "username": "src_c12"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let src_id = src["peer"]["id"].as_i64().unwrap();
+    let (_, ch) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels"),
+        Some(json!({"title": "Big", "members": [alice.id.0], "push_every": 0, "megagroup": false})),
+    )
+    .await;
+    let id = ch["peer"]["id"].as_i64().unwrap();
+    assert_eq!(ch["username"], serde_json::Value::Null);
+    assert_eq!(ch["invite_hash"].as_str().unwrap().len(), 16);
+
+    let (_, post) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{src_id}/posts"),
+        Some(json!({"text": "Go developer"})),
+    )
+    .await;
+    let (_, fwd) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{id}/forwards"),
+        Some(json!({"from_channel": src_id, "id": post["id"]})),
+    )
+    .await;
+    let photo = json!({"text": "", "media": {"kind": "photo", "data": "/9j/4A=="}});
+    let (_, album) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{id}/albums"),
+        Some(json!({"items": [photo, photo]})),
+    )
+    .await;
+    assert_eq!(album["messages"].as_array().unwrap().len(), 2);
+    let (s, err) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{id}/albums"),
+        Some(json!({"items": [photo]})),
+    )
+    .await;
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (400, &json!("multi_media_too_long"))
+    );
+    let fwd_id = fwd["id"].as_i64().unwrap();
+    let (s, _) = ctl(
+        &http,
+        Method::PATCH,
+        format!("{base}/api/channels/{id}/posts/{fwd_id}"),
+        Some(json!({"text": "Go developer (edited)"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, posts) = ctl(
+        &http,
+        Method::GET,
+        format!("{base}/api/channels/{id}/posts"),
+        None,
+    )
+    .await;
+    let edited = posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == fwd["id"])
+        .unwrap();
+    assert_eq!(edited["text"], "Go developer (edited)");
+    assert_eq!(
+        edited["forward_from"],
+        json!({"type": "channel", "id": src_id})
+    );
+    assert_eq!(edited["forward_channel_post"], post["id"]);
+    assert!(edited["edit_date"].is_i64());
+    let (s, _) = ctl(
+        &http,
+        Method::DELETE,
+        format!("{base}/api/channels/{id}/posts/{fwd_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, err) = ctl(
+        &http,
+        Method::DELETE,
+        format!("{base}/api/channels/{id}/posts/{fwd_id}"),
+        None,
+    )
+    .await;
+    assert_eq!((s, &err["error"]["code"]), (404, &json!("not_found")));
+
+    let (_, inv) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{id}/invites"),
+        Some(json!({"usage_limit": 5})),
+    )
+    .await;
+    let hash = inv["hash"].as_str().unwrap().to_string();
+    assert_eq!(inv["link"], format!("https://t.me/+{hash}"));
+    let (s, _) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/channels/{id}/invites/{hash}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, view) = ctl(
+        &http,
+        Method::PATCH,
+        format!("{base}/api/channels/{id}"),
+        Some(json!({"push_every": 2, "difference_window": 10})),
+    )
+    .await;
+    assert_eq!(
+        (
+            view["push_every"].as_i64(),
+            view["difference_window"].as_i64()
+        ),
+        (Some(2), Some(10))
+    );
+    assert_eq!(view["invites"][1]["revoked"], true);
+    assert_eq!(view["members"], json!([alice.id.0]));
+    assert_eq!(view["pts"], 6);
+
+    let (_, count) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/users/{}/channels", alice.id.0),
+        Some(json!({"count": 498})),
+    )
+    .await;
+    assert_eq!(count, json!({"count": 498, "limit": 500, "channels": [id]}));
+    let (_, limits) = ctl(&http, Method::GET, format!("{base}/api/limits"), None).await;
+    let names: Vec<&str> = limits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["resolve_username", "resolve_username_daily", "join"]
+    );
+    let (s, _) = ctl(
+        &http,
+        Method::POST,
+        format!("{base}/api/limits"),
+        Some(json!({"name": "history", "methods": ["messages.getHistory"], "max": 1, "window_secs": 30, "wait_secs": 120})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let c = logged_in(&sim, alice.id).await;
+    let peer = peer_of(&resolve_channel(&c, "src_c12", ChannelId(src_id)).await);
+    history(&c, peer.clone(), 0, 0, 10, 0, 0).await.unwrap();
+    let (code, name, value) = rpc(history(&c, peer, 0, 0, 10, 0, 0)
+        .await
+        .err()
+        .expect("limited"));
+    // Waits of more than 60 s reach the caller (grammers sleeps through shorter ones).
+    assert_eq!((code, name.as_str(), value), (420, "FLOOD_WAIT", Some(120)));
+    let (s, _) = ctl(
+        &http,
+        Method::DELETE,
+        format!("{base}/api/limits/history"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, counters) = ctl(
+        &http,
+        Method::GET,
+        format!("{base}/api/users/{}/counters", alice.id.0),
+        None,
+    )
+    .await;
+    assert_eq!(counters["calls"]["messages.getHistory"], 2);
+    assert_eq!(counters["open_connections"], 1);
+    c.quit().await;
+    sim.shutdown().await;
+}
