@@ -135,6 +135,20 @@ impl World {
         Ok(())
     }
 
+    /// A channel `user` may read (history, difference, messages, full info): any public one,
+    /// a private one only as a member, as on Telegram (`400 CHANNEL_PRIVATE`).
+    pub fn readable_channel(
+        &self,
+        user: UserId,
+        channel: ChannelId,
+    ) -> Result<&crate::world::Channel, RpcError> {
+        let ch = self.channel(channel)?;
+        if ch.username.is_none() && !ch.members.contains(&user) {
+            return Err(bad("CHANNEL_PRIVATE"));
+        }
+        Ok(ch)
+    }
+
     /// `channels.joinChannel`: public channels only (a private one needs its invite link),
     /// within the account's channel cap.
     pub fn join_public_channel(

@@ -8,6 +8,8 @@
 //! * `channels.joinChannel` and `messages.importChatInvite` (one budget): joining quickly
 //!   brings waits of several minutes (348 s observed after a few joins in a row); careful
 //!   tools keep to about 3 joins in 5 minutes. The simulator allows 5 in 5 minutes.
+//! * `messages.getHistory`: about 3,000 messages within 30 s (30 full pages), past which
+//!   clients wait out the rest of the half minute.
 //!
 //! While an account waits, every call in that budget answers the remaining wait (rounded up),
 //! and such refused calls do not count. Tests can change or remove a budget at run time
@@ -23,7 +25,8 @@ use crate::world::UserId;
 /// A budget: at most `max` calls of `methods` per account within `window_secs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
-    /// Name of the budget (`resolve_username`, `resolve_username_daily`, `join`).
+    /// Name of the budget (`resolve_username`, `resolve_username_daily`, `get_history`,
+    /// `join`).
     pub name: String,
     /// TL method names sharing the budget, e.g. `contacts.resolveUsername`.
     pub methods: Vec<String>,
@@ -53,6 +56,13 @@ pub fn default_limits() -> Vec<RateLimit> {
             methods: resolve,
             max: 200,
             window_secs: 86_400,
+            wait_secs: None,
+        },
+        RateLimit {
+            name: "get_history".into(),
+            methods: vec!["messages.getHistory".to_string()],
+            max: 30,
+            window_secs: 30,
             wait_secs: None,
         },
         RateLimit {
@@ -186,6 +196,29 @@ mod tests {
         // After the wait the window has moved on.
         let after = t0 + Duration::from_secs(301);
         assert_eq!(l.check(u, "contacts.resolveUsername", after), None);
+    }
+
+    #[test]
+    fn history_allows_thirty_pages_in_thirty_seconds() {
+        let mut l = Limiter::default();
+        let u = UserId(1);
+        let t0 = Instant::now();
+        for i in 0..30 {
+            assert_eq!(
+                l.check(
+                    u,
+                    "messages.getHistory",
+                    t0 + Duration::from_millis(i * 100)
+                ),
+                None
+            );
+        }
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(l.check(u, "messages.getHistory", t1), Some(20));
+        assert_eq!(
+            l.check(u, "messages.getHistory", t0 + Duration::from_secs(31)),
+            None
+        );
     }
 
     #[test]

@@ -830,10 +830,7 @@ fn get_channel_difference(c: &Call) -> R {
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
-    if !ch.members.contains(&me) && ch.username.is_none() {
-        return Err(bad("CHANNEL_PRIVATE"));
-    }
+    let ch = w.readable_channel(me, cid)?;
     if r.pts >= ch.mbox.pts {
         return Ok(tl::enums::updates::ChannelDifference::Empty(
             tl::types::updates::ChannelDifferenceEmpty {
@@ -919,7 +916,10 @@ fn resolve_username(c: &Call) -> R {
     let r: tl::functions::contacts::ResolveUsername = parse(c.body)?;
     let me = c.user()?;
     let name = r.username.trim_start_matches('@');
-    if name.len() < 4
+    // Telegram usernames: 5–32 characters (a few collectible ones have 4) of a–z, 0–9 and `_`,
+    // starting with a letter.
+    if !(4..=32).contains(&name.len())
+        || !name.starts_with(|ch: char| ch.is_ascii_alphabetic())
         || !name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
@@ -1125,10 +1125,7 @@ fn get_history(c: &Call) -> R {
     let peer = input_peer(&w, me, &r.peer)?;
     let (all, pts): (Vec<&world::Message>, Option<i32>) = match peer {
         Peer::Channel(cid) => {
-            let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
-            if !ch.members.contains(&me) && ch.username.is_none() {
-                return Err(bad("CHANNEL_PRIVATE"));
-            }
+            let ch = w.readable_channel(me, cid)?;
             (ch.mbox.messages.values().rev().collect(), Some(ch.mbox.pts))
         }
         _ => {
@@ -1199,7 +1196,7 @@ fn channel_get_messages(c: &Call) -> R {
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
+    let ch = w.readable_channel(me, cid)?;
     let list: Vec<&world::Message> = message_ids(&r.id)
         .iter()
         .filter_map(|id| ch.mbox.messages.get(id))
@@ -1654,7 +1651,7 @@ fn get_full_channel(c: &Call) -> R {
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
+    let ch = w.readable_channel(me, cid)?;
     Ok(
         tl::enums::messages::ChatFull::Full(tl::types::messages::ChatFull {
             full_chat: tl_build::channel_full(ch, me),

@@ -573,6 +573,23 @@ async fn private_channel_history_is_refused_to_non_members() {
     assert_eq!((code, name.as_str()), (400, "CHANNEL_PRIVATE"));
     let (_, name, _) = rpc(channel_difference(&c, &ch, 1, 100).await.unwrap_err());
     assert_eq!(name, "CHANNEL_PRIVATE");
+    let (_, name, _) = rpc(c
+        .client
+        .invoke(&tl::functions::channels::GetMessages {
+            channel: ch.clone().into(),
+            id: vec![tl::types::InputMessageId { id: 2 }.into()],
+        })
+        .await
+        .unwrap_err());
+    assert_eq!(name, "CHANNEL_PRIVATE");
+    let (_, name, _) = rpc(c
+        .client
+        .invoke(&tl::functions::channels::GetFullChannel {
+            channel: ch.clone().into(),
+        })
+        .await
+        .unwrap_err());
+    assert_eq!(name, "CHANNEL_PRIVATE");
     // Nor can it join back without the link.
     let (_, name, _) = rpc(join(&c, &ch).await.unwrap_err());
     assert_eq!(name, "CHANNEL_PRIVATE");
@@ -589,10 +606,12 @@ async fn resolving_usernames_is_rate_limited_per_account() {
     let c = logged_in(&sim, alice.id).await;
     let (code, name, _) = rpc(resolve_raw(&c, "nobody_here").await.unwrap_err());
     assert_eq!((code, name.as_str()), (400, "USERNAME_NOT_OCCUPIED"));
-    let (_, name, _) = rpc(resolve_raw(&c, "bad-name").await.unwrap_err());
-    assert_eq!(name, "USERNAME_INVALID");
+    for bad in ["bad-name", "1digit_first", &"x".repeat(33)] {
+        let (_, name, _) = rpc(resolve_raw(&c, bad).await.unwrap_err());
+        assert_eq!(name, "USERNAME_INVALID", "{bad}");
+    }
     // 30 a minute, failures included; the 31st waits 300 s.
-    for _ in 0..28 {
+    for _ in 0..26 {
         resolve_raw(&c, "jobs_c7").await.unwrap();
     }
     let (code, name, value) = rpc(resolve_raw(&c, "jobs_c7").await.unwrap_err());
@@ -1003,7 +1022,12 @@ async fn the_control_api_drives_channels_over_http() {
         .collect();
     assert_eq!(
         names,
-        ["resolve_username", "resolve_username_daily", "join"]
+        [
+            "resolve_username",
+            "resolve_username_daily",
+            "get_history",
+            "join"
+        ]
     );
     let (s, _) = ctl(
         &http,
