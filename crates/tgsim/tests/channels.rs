@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use futures_util::future::join_all;
 use grammers_client::InvocationError;
 use grammers_client::tl;
 use grammers_client::update::Update;
@@ -610,17 +611,20 @@ async fn resolving_usernames_is_rate_limited_per_account() {
         let (_, name, _) = rpc(resolve_raw(&c, bad).await.unwrap_err());
         assert_eq!(name, "USERNAME_INVALID", "{bad}");
     }
-    // 30 a minute, failures included; the 31st waits 300 s.
-    for _ in 0..26 {
-        resolve_raw(&c, "jobs_c7").await.unwrap();
+    // 30 a minute, failures included: of 30 more sent at once, 26 pass and 4 wait 300 s.
+    let results = join_all((0..30).map(|_| resolve_raw(&c, "jobs_c7"))).await;
+    let mut waits = Vec::new();
+    for r in results {
+        if let Err(e) = r {
+            waits.push(rpc(e));
+        }
     }
-    let (code, name, value) = rpc(resolve_raw(&c, "jobs_c7").await.unwrap_err());
-    assert_eq!((code, name.as_str(), value), (420, "FLOOD_WAIT", Some(300)));
+    assert_eq!(waits, vec![(420, "FLOOD_WAIT".to_string(), Some(300)); 4]);
     // While waiting, every resolve answers the rest of the wait.
     let (_, name, value) = rpc(resolve_raw(&c, "jobs_c7").await.unwrap_err());
     assert_eq!(name, "FLOOD_WAIT");
     assert!(value.is_some_and(|v| (299..=300).contains(&v)), "{value:?}");
-    assert_eq!(calls(&sim, alice.id, "contacts.resolveUsername"), 32);
+    assert_eq!(calls(&sim, alice.id, "contacts.resolveUsername"), 35);
     // Other accounts and other methods are not affected.
     let b = logged_in(&sim, bob.id).await;
     resolve_raw(&b, "jobs_c7").await.unwrap();
@@ -771,6 +775,24 @@ async fn joining_past_the_channel_cap_answers_channels_too_much() {
     assert_eq!(sim.channel_count(alice.id).unwrap().count, 499);
     join(&c, &ch2).await.unwrap();
     c.quit().await;
+    // Joins sent at once near the cap: only as many as fit pass.
+    let bob = user(&sim, "+15550381", "Bob", None);
+    sim.set_channel_count(bob.id, 498).unwrap();
+    let b = logged_in(&sim, bob.id).await;
+    let mut targets = Vec::new();
+    for i in 0..3 {
+        let name = format!("many{i}_c9");
+        let id = public(&sim, "Many", &name);
+        targets.push(resolve_channel(&b, &name, id).await);
+    }
+    let results = join_all(targets.iter().map(|ch| join(&b, ch))).await;
+    let refused: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| rpc(e).1))
+        .collect();
+    assert_eq!(refused, ["CHANNELS_TOO_MUCH"]);
+    assert_eq!(sim.channel_count(bob.id).unwrap().count, 500);
+    b.quit().await;
     sim.shutdown().await;
 }
 
@@ -787,29 +809,27 @@ async fn joining_too_fast_is_flood_waited() {
         channels.push(resolve_channel(&c, &name, id).await);
     }
     let private = private(&sim, "Private");
-    // Five joins in five minutes; invite links share the budget.
-    for ch in &channels[..4] {
-        join(&c, ch).await.unwrap();
-    }
-    import(&c, private.invite_hash.as_deref().unwrap())
+    // Five joins in five minutes: of six sent at once, one waits 300 s.
+    let results = join_all(channels.iter().map(|ch| join(&c, ch))).await;
+    let refused: Vec<usize> = (0..6).filter(|i| results[*i].is_err()).collect();
+    assert_eq!(refused.len(), 1, "{results:?}");
+    let left_out = &channels[refused[0]];
+    let (code, name, value) = rpc(join(&c, left_out).await.unwrap_err());
+    assert_eq!((code, name.as_str()), (420, "FLOOD_WAIT"));
+    assert!(value.is_some_and(|v| (299..=300).contains(&v)), "{value:?}");
+    assert_eq!(sim.channel_count(alice.id).unwrap().count, 5);
+    // Invite links share the budget.
+    let (_, name, _) = rpc(import(&c, private.invite_hash.as_deref().unwrap())
         .await
-        .unwrap();
-    let (code, name, value) = rpc(join(&c, &channels[5]).await.unwrap_err());
-    assert_eq!((code, name.as_str(), value), (420, "FLOOD_WAIT", Some(300)));
-    assert!(
-        !sim.channel_count(alice.id)
-            .unwrap()
-            .channels
-            .contains(&ChannelId(channels[5].channel_id))
-    );
+        .unwrap_err());
+    assert_eq!(name, "FLOOD_WAIT");
     // Another account joins freely.
     let b = logged_in(&sim, bob.id).await;
-    join(
-        &b,
-        &resolve_channel(&b, "fast5_c10", ChannelId(channels[5].channel_id)).await,
-    )
-    .await
-    .unwrap();
+    let id = ChannelId(left_out.channel_id);
+    let name = sim.channel(id).unwrap().username.unwrap();
+    join(&b, &resolve_channel(&b, &name, id).await)
+        .await
+        .unwrap();
     b.quit().await;
     c.quit().await;
     sim.shutdown().await;
