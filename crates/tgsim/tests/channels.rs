@@ -773,6 +773,14 @@ async fn joining_past_the_channel_cap_answers_channels_too_much() {
         .await
         .unwrap();
     assert_eq!(sim.channel_count(alice.id).unwrap().count, 499);
+    let (_, name, _) = rpc(c
+        .client
+        .invoke(&tl::functions::channels::LeaveChannel {
+            channel: ch1.clone().into(),
+        })
+        .await
+        .unwrap_err());
+    assert_eq!(name, "USER_NOT_PARTICIPANT");
     join(&c, &ch2).await.unwrap();
     c.quit().await;
     // Joins sent at once near the cap: only as many as fit pass.
