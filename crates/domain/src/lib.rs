@@ -3,8 +3,11 @@
 
 pub mod account;
 pub mod i18n;
+#[macro_use]
 pub mod ids;
+#[macro_use]
 pub mod inbox;
+pub mod leads;
 pub mod model;
 pub mod nul;
 pub mod sealed;
@@ -16,6 +19,7 @@ pub use ids::{
     AccountId, AuditEventId, BotId, ChatId, MessageId, OutboxId, UserId, WebSessionId, WorkspaceId,
 };
 pub use inbox::*;
+pub use leads::*;
 pub use model::*;
 pub use sealed::{SEALED_COLUMNS, SealedColumn, SealedReplacement, SealedValue};
 pub use store::{Store, StoreError, StoreResult};

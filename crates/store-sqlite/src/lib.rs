@@ -7,6 +7,7 @@
 mod accounts;
 mod error;
 mod inbox;
+mod leads;
 mod store;
 
 use sqlx::migrate::Migrator;

@@ -38,8 +38,8 @@ impl Store for SqliteStore {
         const OP: &str = "schema_columns";
         let rows = sqlx::query(
             "SELECT m.name AS table_name, p.name AS column_name \
-             FROM sqlite_schema AS m JOIN pragma_table_info(m.name) AS p \
-             WHERE m.type = 'table' \
+             FROM pragma_table_list AS m JOIN pragma_table_info(m.name) AS p \
+             WHERE m.schema = 'main' AND m.type = 'table' \
                AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
                AND m.name <> '_sqlx_migrations'",
         )

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, InboxStore, SealedColumn, Store};
+use switchboard_domain::{AccountStore, InboxStore, LeadStore, SealedColumn, Store};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -256,12 +256,14 @@ impl TestDb {
                 store: Arc::new(store.clone()),
                 accounts: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
+                leads: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
                 store: Arc::new(db.store().clone()),
                 accounts: Arc::new(db.store().clone()),
                 inbox: Arc::new(db.store().clone()),
+                leads: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -313,6 +315,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// The same database behind the [`InboxStore`] port.
     pub inbox: Arc<dyn InboxStore>,
+    /// The same database behind the [`LeadStore`] port.
+    pub leads: Arc<dyn LeadStore>,
     raw: RawPool,
 }
 
@@ -347,9 +351,10 @@ impl Stores {
             match &self.raw {
                 RawPool::Sqlite(pool) => {
                     sqlx::query_as::<_, (String, String)>(
-                        "SELECT m.name, p.name FROM sqlite_schema AS m \
+                        "SELECT m.name, p.name FROM pragma_table_list AS m \
                      JOIN pragma_table_info(m.name) AS p \
-                     WHERE m.type = 'table' AND upper(p.type) = 'BLOB' \
+                     WHERE m.schema = 'main' AND m.type = 'table' \
+                       AND upper(p.type) = 'BLOB' \
                        AND m.name <> '_sqlx_migrations'",
                     )
                     .fetch_all(pool)
