@@ -36,6 +36,8 @@ impl Store for SqliteStore {
 
     async fn schema_columns(&self) -> StoreResult<Vec<(String, String)>> {
         const OP: &str = "schema_columns";
+        // Ordinary tables only: an FTS5 index is a virtual table with shadow tables, SQLite's
+        // machinery rather than application columns (PostgreSQL keeps its index outside).
         let rows = sqlx::query(
             "SELECT m.name AS table_name, p.name AS column_name \
              FROM pragma_table_list AS m JOIN pragma_table_info(m.name) AS p \
