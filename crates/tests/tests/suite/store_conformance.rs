@@ -117,6 +117,12 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
             "bot_updates",
             "bots",
             "chats",
+            "lead_deliveries",
+            "lead_matched_terms",
+            "lead_sources",
+            "lead_task_sources",
+            "lead_tasks",
+            "leads",
             "memberships",
             "message_edits",
             "messages",
@@ -137,6 +143,8 @@ async fn schema_columns_lists_the_application_tables(store: Arc<dyn Store>) {
         ("chats", "assignee_id"),
         ("messages", "status"),
         ("outbox", "random_id"),
+        ("leads", "simhash"),
+        ("lead_sources", "last_message_id"),
     ] {
         assert!(
             columns.contains(&(expected.0.to_string(), expected.1.to_string())),
