@@ -6,6 +6,7 @@
 
 use crate::accounts::AccountSupervisor;
 use crate::audit::Audit;
+use crate::workers::Tasks;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +21,6 @@ use switchboard_telegram::{
 };
 use switchboard_vault::Keyring;
 use tokio::sync::Mutex as AsyncMutex;
-use tokio_util::task::TaskTracker;
 
 /// How long an unfinished sign-in flow is kept.
 const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
@@ -206,9 +206,10 @@ pub struct AccountService {
     keyring: Arc<Keyring>,
     supervisor: AccountSupervisor,
     flows: Mutex<HashMap<String, FlowEntry>>,
-    /// Imports in progress: each runs in a task of its own, so a caller that goes away (an
-    /// HTTP client that disconnects) neither cuts one short nor leaves half an account.
-    imports: TaskTracker,
+    /// Imports in progress: each runs in a task of its own (a group of the supervisor), so a
+    /// caller that goes away (an HTTP client that disconnects) neither cuts one short nor leaves
+    /// half an account.
+    imports: Tasks,
 }
 
 impl AccountService {
@@ -219,23 +220,21 @@ impl AccountService {
         keyring: Arc<Keyring>,
         supervisor: AccountSupervisor,
     ) -> Self {
+        let imports = supervisor.workers().tasks("session_imports");
         Self {
             store,
             accounts,
             keyring,
             supervisor,
             flows: Mutex::new(HashMap::new()),
-            imports: TaskTracker::new(),
+            imports,
         }
     }
 
     /// Waits (up to `deadline`) for imports in progress to finish (the server calls it when it
     /// stops, after HTTP); true when none is left.
     pub async fn finish_imports(&self, deadline: Duration) -> bool {
-        self.imports.close();
-        tokio::time::timeout(deadline, self.imports.wait())
-            .await
-            .is_ok()
+        self.imports.drain(deadline).await
     }
 
     /// The supervisor.
@@ -281,11 +280,22 @@ impl AccountService {
 
     /// Aborts flows older than their time to live (closing their clients).
     pub async fn purge_expired_flows(&self) -> usize {
+        self.close_flows_where(|e| e.started.elapsed() >= FLOW_TTL)
+            .await
+    }
+
+    /// Closes every sign-in flow in progress and its connection (the server calls it when it
+    /// stops, so no temporary client outlives it); how many were closed.
+    pub async fn close_flows(&self) -> usize {
+        self.close_flows_where(|_| true).await
+    }
+
+    async fn close_flows_where(&self, which: impl Fn(&FlowEntry) -> bool) -> usize {
         let expired: Vec<Arc<AsyncMutex<Flow>>> = {
             let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
             let ids: Vec<String> = flows
                 .iter()
-                .filter(|(_, e)| e.started.elapsed() >= FLOW_TTL)
+                .filter(|(_, e)| which(e))
                 .map(|(k, _)| k.clone())
                 .collect();
             ids.iter()

@@ -10,6 +10,7 @@ pub mod bots;
 pub mod connect;
 pub mod events;
 pub mod inbox;
+mod ingest;
 pub mod media;
 pub mod outbox;
 pub mod read_receipts;
@@ -23,4 +24,7 @@ pub use events::{Audience, Event, EventBus};
 pub use inbox::Inbox;
 pub use outbox::{OutboxSettings, SendFailure, Sent, Transport, Transports};
 pub use secret::Secret;
-pub use workers::{WorkerState, WorkerStatus, Workers};
+pub use workers::{
+    Backoff, Exit, Readiness, Tasks, WorkerCtx, WorkerKind, WorkerSpec, WorkerState, WorkerStatus,
+    Workers,
+};

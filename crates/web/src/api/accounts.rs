@@ -84,12 +84,7 @@ impl From<ConnectError> for ApiError {
 }
 
 fn account_json(state: &AppState, a: &Account) -> Value {
-    let worker = state
-        .accounts()
-        .supervisor()
-        .workers()
-        .into_iter()
-        .find(|w| w.account_id == a.id);
+    let worker = state.accounts().supervisor().worker(a.id);
     j!({
         "id": a.id.0,
         "phone": a.phone,
