@@ -27,5 +27,6 @@ mod schema_parity;
 mod sign_in_limits;
 mod store_conformance;
 mod store_setup;
+mod system;
 mod web_surface;
 mod workspace_boundaries;
