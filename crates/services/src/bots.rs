@@ -144,7 +144,7 @@ struct Inner {
     fetches: Tasks,
 }
 
-/// Bots and their supervisor. Cloning shares it.
+/// Bots and their workers. Cloning shares it.
 #[derive(Clone)]
 pub struct BotService {
     inner: Arc<Inner>,

@@ -115,7 +115,7 @@ pub struct Running {
     pub accounts: Arc<AccountService>,
     /// The operator inbox.
     pub inbox: Inbox,
-    /// Bots and their supervisor.
+    /// Bots and their workers.
     pub bots: BotService,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
