@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 /// Health of an account's connection, as operators see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// Starting its client.
@@ -203,6 +204,7 @@ pub struct UpdateState {
 
 /// Kind of peer a chat is with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PeerKind {
     /// A person.
@@ -252,6 +254,7 @@ impl FromStr for PeerKind {
 
 /// Conversation status in the inbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChatStatus {
     /// Needs attention.
@@ -287,6 +290,7 @@ impl FromStr for ChatStatus {
 
 /// One conversation of an account with a peer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chat {
     /// Identifier.
     pub id: ChatId,
@@ -318,6 +322,7 @@ pub struct Chat {
 
 /// Direction of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the peer.
@@ -380,6 +385,7 @@ pub struct IncomingMessage {
 
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Identifier.
     pub id: MessageId,
@@ -417,6 +423,7 @@ pub struct Message {
 
 /// An earlier version of an edited message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageEdit {
     /// The message.
     pub message_id: MessageId,

@@ -9,7 +9,7 @@
 //! transaction, so a crash re-processes rather than loses. The token and the webhook secret
 //! are sealed by the vault with AAD bound to the bot, and never logged.
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
 use crate::outbox::{SendFailure, Sent, Transport};
 use crate::retry::{jitter, sleep_or_cancel};
@@ -292,8 +292,11 @@ impl BotService {
         self.inner.events.publish(
             workspace,
             Audience::Workspace,
-            "bot_status",
-            json!({"bot_id": id.0, "status": "deleted", "detail": null}),
+            ServerEvent::BotStatus {
+                bot_id: id,
+                status: "deleted",
+                detail: None,
+            },
         );
         Ok(())
     }
@@ -450,8 +453,11 @@ async fn report(inner: &Inner, bot: &Bot, status: BotStatus, detail: Option<Stri
     inner.events.publish(
         bot.workspace_id,
         Audience::Workspace,
-        "bot_status",
-        json!({"bot_id": bot.id.0, "status": status.as_str(), "detail": detail}),
+        ServerEvent::BotStatus {
+            bot_id: bot.id,
+            status: status.as_str(),
+            detail: detail.as_deref(),
+        },
     );
 }
 

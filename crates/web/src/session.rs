@@ -2,6 +2,7 @@
 //! every state-changing request authenticated by cookie must carry the session's CSRF token.
 
 use crate::AppState;
+use switchboard_domain::ErrorCode;
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::locale::cookie;
@@ -85,10 +86,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<SessionContext, 
             || !state.auth().csrf_matches(&ctx, presented)
             || !state.same_origin(&parts.headers)
         {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "csrf_failed",
-            ));
+            return Err(ApiError::from(ErrorCode::CsrfFailed));
         }
     }
     Ok(ctx)

@@ -11,9 +11,10 @@ fn every_error_code_is_in_the_catalogue() {
         .chain(switchboard_files::FileError::ALL_CODES)
         .chain(TELEGRAM_AND_CONNECT_CODES)
         .chain(UPLOAD_CODES);
-    for code in codes {
+    let api_codes = switchboard_domain::ErrorCode::ALL.iter().map(|c| c.key());
+    for code in codes.copied().chain(api_codes) {
         if !i18n::has(code) {
-            missing.push(*code);
+            missing.push(code);
         }
     }
     assert!(missing.is_empty(), "codes without messages: {missing:?}");

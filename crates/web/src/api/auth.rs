@@ -1,6 +1,7 @@
 //! Sign-in, sign-out and the signed-in user (`/api/v1/auth/*`, `/api/v1/me`).
 
 use crate::AppState;
+use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::locale::LANG_COOKIE;
 use crate::session::{Member, client_addr, client_ip};
@@ -103,7 +104,7 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     if !state.same_origin(&headers) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
+        return Err(ApiError::from(ErrorCode::CsrfFailed));
     }
     let ip = client_addr(&ext);
     let ua = headers
@@ -197,7 +198,7 @@ async fn set_locale(
         None => None,
         Some(s) => Some(
             s.parse::<Locale>()
-                .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_locale"))?,
+                .map_err(|_| ApiError::from(ErrorCode::InvalidLocale))?,
         ),
     };
     state.store().set_user_locale(ctx.user.id, locale).await?;
