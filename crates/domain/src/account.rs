@@ -2,6 +2,7 @@
 //! per data center (sealed by the vault before they reach the store), the peer cache and the
 //! update state. Also the chats and messages that ingestion writes.
 
+use crate::content::{Entity, Media};
 use crate::ids::{AccountId, BotId, ChatId, MessageId, UserId, WorkspaceId};
 use crate::inbox::DeliveryStatus;
 use crate::time::Timestamp;
@@ -373,10 +374,10 @@ pub struct IncomingMessage {
     pub sender_name: Option<String>,
     /// Text or caption.
     pub text: String,
-    /// Formatting entities (JSON array).
-    pub entities: serde_json::Value,
-    /// Media metadata (JSON object) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// Media metadata, if any.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// Telegram's date of the message.
@@ -401,10 +402,10 @@ pub struct Message {
     pub sender_name: Option<String>,
     /// Current text.
     pub text: String,
-    /// Entities (JSON array).
-    pub entities: serde_json::Value,
-    /// Media metadata (JSON object) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// Media metadata, if any.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// When Telegram says it was sent.
@@ -588,7 +589,7 @@ pub trait AccountStore: Send + Sync + 'static {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> crate::StoreResult<Option<Message>>;
     /// Marks messages deleted; `peer_id` is `None` for private/basic-group deletions, where
@@ -599,13 +600,13 @@ pub trait AccountStore: Send + Sync + 'static {
         peer_id: Option<i64>,
         tg_message_ids: &[i64],
     ) -> crate::StoreResult<Vec<Message>>;
-    /// Replaces a message's media JSON (e.g. once its file is downloaded). `None` if the message
-    /// is unknown or belongs to another account.
+    /// Replaces a message's media (e.g. once its file is downloaded). `None` if the message is
+    /// unknown or belongs to another account.
     async fn set_message_media(
         &self,
         account: AccountId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> crate::StoreResult<Option<Message>>;
     /// Chats of an account, newest activity first.
     async fn list_account_chats(

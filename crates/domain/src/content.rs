@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kind of a message's media.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
@@ -41,7 +41,8 @@ pub enum MediaKind {
     Poll,
     /// A dice throw.
     Dice,
-    /// Anything else (also a kind this version does not know).
+    /// Anything else (also a kind this version does not know, or none).
+    #[default]
     #[serde(other)]
     Other,
 }
@@ -63,6 +64,7 @@ impl MediaKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Media {
     /// What it is.
+    #[serde(default)]
     pub kind: MediaKind,
     /// The file store id (hex SHA-256) once the file is stored; the file is served at
     /// `GET /api/v1/messages/{id}/media`.
@@ -143,6 +145,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+// Numbers read from JSON are never NaN, so equality is total.
+impl Eq for Media {}
+
 impl Media {
     /// Media of a kind with no other fields set.
     pub fn of(kind: MediaKind) -> Self {
@@ -173,6 +178,49 @@ impl Media {
             expired: false,
             too_large: false,
         }
+    }
+
+    /// Every text field, for changing them in place (see [`crate::nul`]).
+    pub fn texts_mut(&mut self) -> [&mut Option<String>; 14] {
+        [
+            &mut self.file_id,
+            &mut self.mime_type,
+            &mut self.file_name,
+            &mut self.id,
+            &mut self.tg_file_id,
+            &mut self.tg_file_unique_id,
+            &mut self.title,
+            &mut self.performer,
+            &mut self.emoji,
+            &mut self.address,
+            &mut self.phone_number,
+            &mut self.first_name,
+            &mut self.last_name,
+            &mut self.emoticon,
+        ]
+    }
+
+    /// True if a text field holds `c`.
+    pub fn any_text_contains(&self, c: char) -> bool {
+        [
+            &self.file_id,
+            &self.mime_type,
+            &self.file_name,
+            &self.id,
+            &self.tg_file_id,
+            &self.tg_file_unique_id,
+            &self.title,
+            &self.performer,
+            &self.emoji,
+            &self.address,
+            &self.phone_number,
+            &self.first_name,
+            &self.last_name,
+            &self.emoticon,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|t| t.contains(c))
     }
 
     /// Reads stored media JSON; what this version cannot read at all becomes media of kind
@@ -273,6 +321,19 @@ impl Entity {
             user_id: None,
             custom_emoji_id: None,
         }
+    }
+
+    /// Every text field, for changing them in place (see [`crate::nul`]).
+    pub fn texts_mut(&mut self) -> [&mut Option<String>; 3] {
+        [&mut self.url, &mut self.language, &mut self.custom_emoji_id]
+    }
+
+    /// True if a text field holds `c`.
+    pub fn any_text_contains(&self, c: char) -> bool {
+        [&self.url, &self.language, &self.custom_emoji_id]
+            .into_iter()
+            .flatten()
+            .any(|t| t.contains(c))
     }
 
     /// Reads stored entities JSON; entries this version cannot read are left out, never an

@@ -3,6 +3,7 @@
 //! to exactly one personal account or one bot.
 
 use crate::account::{Chat, ChatStatus, IncomingMessage, IngestOutcome, Message, MessageEdit};
+use crate::content::{Entity, Media};
 use crate::ids::{BotId, ChatId, MessageId, OutboxId, UserId, WorkspaceId};
 use crate::model::Role;
 use crate::store::StoreError;
@@ -276,10 +277,10 @@ pub struct ChatFilter {
 pub struct NewReply {
     /// Text or caption.
     pub text: String,
-    /// Formatting entities (JSON array, Bot API shape).
-    pub entities: serde_json::Value,
-    /// Attached media (JSON object with the file store id, kind, name, MIME) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// The attachment: its file store id, kind, name and MIME type.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// MTProto `random_id`: resending the same item can never post it twice.
@@ -304,16 +305,7 @@ pub struct NewUpload {
 impl NewReply {
     /// The file store id of the attachment, if any.
     pub fn attachment_file(&self) -> Option<&str> {
-        self.media.get("file_id").and_then(|f| f.as_str())
-    }
-
-    /// The entities as stored: `null` means none, and U+0000 is replaced (see [`crate::nul`]).
-    pub fn stored_entities(&self) -> serde_json::Value {
-        if self.entities.is_null() {
-            serde_json::Value::Array(Vec::new())
-        } else {
-            crate::nul::clean_json(&self.entities).into_owned()
-        }
+        self.media.as_ref()?.file_id.as_deref()
     }
 }
 
@@ -449,7 +441,7 @@ pub trait InboxStore: Send + Sync + 'static {
         &self,
         bot: BotId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> crate::StoreResult<Option<Message>>;
     /// Applies an edit to a message of a bot's chat (as
     /// [`crate::AccountStore::apply_message_edit`] does for accounts): keeps the previous text
@@ -460,7 +452,7 @@ pub trait InboxStore: Send + Sync + 'static {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> crate::StoreResult<Option<Message>>;
 

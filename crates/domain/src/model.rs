@@ -342,7 +342,6 @@ pub struct AuditEvent {
 #[cfg(feature = "openapi")]
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code, reason = "describes the JSON of `AuditEvent::details`, never built")]
 pub enum AuditDetail {
     /// Nothing.
     Null,

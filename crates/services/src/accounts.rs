@@ -10,7 +10,6 @@ use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
 use crate::retry::{jitter, sleep_or_cancel};
-use serde_json::json;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;

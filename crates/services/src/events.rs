@@ -256,7 +256,12 @@ impl EventBus {
 
     /// Publishes an event and returns its id. The event is serialized here, once, for every
     /// subscriber.
-    pub fn publish(&self, workspace: WorkspaceId, audience: Audience, event: ServerEvent<'_>) -> u64 {
+    pub fn publish(
+        &self,
+        workspace: WorkspaceId,
+        audience: Audience,
+        event: ServerEvent<'_>,
+    ) -> u64 {
         let name = event.name();
         // `{"type":…,"data":…}`; the id is put in front once it is assigned.
         let body = serde_json::to_string(&event).unwrap_or_else(|e| {

@@ -216,11 +216,9 @@ impl Inbox {
                 },
                 chat_audience,
             );
-            self.inner.events.publish(
-                workspace,
-                audience,
-                ServerEvent::NewMessage { message: m },
-            );
+            self.inner
+                .events
+                .publish(workspace, audience, ServerEvent::NewMessage { message: m });
         }
     }
 
@@ -568,4 +566,3 @@ impl Inbox {
         }
     }
 }
-

@@ -10,12 +10,13 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use switchboard_domain::nul::{clean, clean_batch, clean_json, clean_opt};
+use switchboard_domain::content::stored_json;
+use switchboard_domain::nul::{clean, clean_batch, clean_opt};
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, BotId, CachedPeer, Chat,
-    ChatId, ChatOwner, ChatStatus, DcKey, DeliveryStatus, Direction, IncomingMessage,
-    IngestOutcome, Message, MessageEdit, MessageId, NewAccount, PeerKind, StoreError, StoreResult,
-    Timestamp, UpdateState, UserId, WorkspaceId,
+    ChatId, ChatOwner, ChatStatus, DcKey, DeliveryStatus, Direction, Entity, IncomingMessage,
+    IngestOutcome, Media, Message, MessageEdit, MessageId, NewAccount, PeerKind, StoreError,
+    StoreResult, Timestamp, UpdateState, UserId, WorkspaceId,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
@@ -554,7 +555,7 @@ impl AccountStore for SqliteStore {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         apply_edit(
@@ -610,10 +611,10 @@ impl AccountStore for SqliteStore {
         &self,
         account: AccountId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "set_message_media";
-        let media = json_nullable(OP, &clean_json(media))?;
+        let media = json_text(OP, media)?;
         let row = sqlx::query(&format!(
             "UPDATE messages SET media = ?1 WHERE id = ?2 \
                AND chat_id IN (SELECT id FROM chats WHERE account_id = ?3) \
@@ -817,7 +818,7 @@ pub(crate) async fn ingest_in(
                 .bind(m.sender_name.as_deref())
                 .bind(&m.text)
                 .bind(json_text(OP, &m.entities)?)
-                .bind(json_nullable(OP, &m.media)?)
+                .bind(json_nullable(OP, m.media.as_ref())?)
                 .bind(m.reply_to_tg_id)
                 .bind(m.sent_at.0)
                 .bind(now.0);
@@ -965,21 +966,21 @@ impl ChatBump {
     }
 }
 
-pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
-    serde_json::to_string(value)
+/// The JSON text of a value for a JSON column, U+0000 replaced ([`stored_json`]).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(
+    op: &'static str,
+    value: &T,
+) -> StoreResult<String> {
+    stored_json(value)
         .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
 }
 
-/// JSON `null` is stored as SQL `NULL`.
-pub(crate) fn json_nullable(
+/// None is stored as SQL `NULL`.
+pub(crate) fn json_nullable<T: serde::Serialize>(
     op: &'static str,
-    value: &serde_json::Value,
+    value: Option<&T>,
 ) -> StoreResult<Option<String>> {
-    if value.is_null() {
-        Ok(None)
-    } else {
-        json_text(op, value).map(Some)
-    }
+    value.map(|v| json_text(op, v)).transpose()
 }
 
 fn read_account(op: &'static str, row: &SqliteRow) -> StoreResult<Account> {
@@ -1061,11 +1062,8 @@ pub(crate) fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Mes
         sender_id: row.try_get("sender_id").store_err(op)?,
         sender_name: row.try_get("sender_name").store_err(op)?,
         text: row.try_get("text").store_err(op)?,
-        entities: serde_json::from_str(&entities).map_err(|_| corrupt(op, "messages.entities"))?,
-        media: match media {
-            Some(m) => serde_json::from_str(&m).map_err(|_| corrupt(op, "messages.media"))?,
-            None => serde_json::Value::Null,
-        },
+        entities: Entity::list_from_stored(&entities),
+        media: media.as_deref().and_then(Media::from_stored),
         reply_to_tg_id: row.try_get("reply_to_tg_id").store_err(op)?,
         sent_at: Timestamp(row.try_get("sent_at").store_err(op)?),
         edited_at: edited_at.map(Timestamp),
@@ -1086,11 +1084,11 @@ pub(crate) async fn apply_edit(
     owner: ChatOwner,
     (peer_id, tg_message_id): (i64, i64),
     new_text: &str,
-    entities: &serde_json::Value,
+    entities: &[Entity],
     edited_at: Timestamp,
 ) -> StoreResult<Option<Message>> {
     let new_text = clean(new_text);
-    let entities = json_text(op, &clean_json(entities))?;
+    let entities = json_text(op, entities)?;
     let mut tx = begin_immediate(pool, op).await?;
     let (owner_col, owner_id) = match owner {
         ChatOwner::Account(a) => ("c.account_id", a.0),

@@ -12,11 +12,11 @@ use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use switchboard_domain::nul::{clean, clean_json};
+use switchboard_domain::nul::clean;
 use switchboard_domain::{
     AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
-    ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
+    ChatStatus, Entity, InboxStore, IncomingMessage, IngestOutcome, Media, Message, MessageEdit,
+    MessageId, NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
     SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
     check_mark_sent, check_retry, stored_updates,
 };
@@ -343,14 +343,14 @@ impl InboxStore for SqliteStore {
         &self,
         bot: BotId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "set_bot_message_media";
         let row = sqlx::query(&format!(
             "UPDATE messages SET media = ?1 WHERE id = ?2 \
              AND chat_id IN (SELECT id FROM chats WHERE bot_id = ?3) RETURNING {MESSAGE_COLUMNS}"
         ))
-        .bind(json_text(OP, &clean_json(media))?)
+        .bind(json_text(OP, media)?)
         .bind(message.0)
         .bind(bot.0)
         .fetch_optional(&self.writer)
@@ -365,7 +365,7 @@ impl InboxStore for SqliteStore {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
         crate::accounts::apply_edit(
@@ -696,8 +696,8 @@ impl InboxStore for SqliteStore {
         ))
         .bind(current.id.0)
         .bind(clean(&reply.text).as_ref())
-        .bind(json_text(OP, &reply.stored_entities())?)
-        .bind(json_nullable(OP, &clean_json(&reply.media))?)
+        .bind(json_text(OP, &reply.entities)?)
+        .bind(json_nullable(OP, reply.media.as_ref())?)
         .bind(reply.reply_to_tg_id)
         .bind(now.0)
         .bind(viewer.user.0)

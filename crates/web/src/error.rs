@@ -133,7 +133,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(code) => code.into(),
+            StoreError::Conflict(code) => ErrorCode::ALL
+                .iter()
+                .find(|c| c.code() == code)
+                .copied()
+                .unwrap_or(ErrorCode::Conflict)
+                .into(),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()

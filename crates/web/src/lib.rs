@@ -17,7 +17,7 @@ pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use std::sync::Arc;
 use switchboard_domain::{AccountStore, Store};
@@ -257,5 +257,5 @@ async fn fallback(
 }
 
 async fn method_not_allowed() -> axum::response::Response {
-    error::ApiError::from(ErrorCode::MethodNotAllowed).into_response()
+    error::ApiError::from(switchboard_domain::ErrorCode::MethodNotAllowed).into_response()
 }

@@ -4,6 +4,7 @@
 //! [`crate::error::ApiQuery`]). [`document_common_errors`] adds them to every operation from
 //! what the operation declares (its parameters and body), so no handler lists them by hand.
 
+use crate::error::ErrorBody;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -33,8 +34,12 @@ pub fn document_common_errors(doc: &mut OpenApi) {
 }
 
 /// The statuses and codes an operation can answer before its handler runs.
-fn common_errors(op: &Operation, authenticated: bool, writes: bool) -> Vec<(u16, Vec<&str>)> {
-    let mut out: Vec<(u16, Vec<&str>)> = Vec::new();
+fn common_errors(
+    op: &Operation,
+    authenticated: bool,
+    writes: bool,
+) -> Vec<(u16, Vec<&'static str>)> {
+    let mut out: Vec<(u16, Vec<&'static str>)> = Vec::new();
     let mut add = |status: u16, code: &'static str| match out.iter_mut().find(|(s, _)| *s == status)
     {
         Some((_, codes)) => codes.push(code),
@@ -108,4 +113,30 @@ fn add_error(op: &mut Operation, status: u16, codes: &[&str]) {
 
 fn error_content() -> Content {
     Content::new(Some(Ref::from_schema_name("ErrorBody")))
+}
+
+/// The answers a Telegram step — a sign-in, a code, a password, an import — can give besides
+/// success (`impl From<ConnectError> for ApiError`); listed with `responses(…, ConnectErrors)`.
+#[derive(utoipa::IntoResponses)]
+pub enum ConnectErrors {
+    /// Telegram refused: `phone_number_invalid`, `phone_number_banned`, `phone_code_invalid`,
+    /// `phone_code_expired`, `password_invalid`, `send_code_unavailable`, …
+    #[response(status = 400)]
+    Refused(ErrorBody),
+    /// `login_flow_not_found` (or `not_found`)
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// `login_wrong_step`, `login_finished`, `account_exists`
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// `session_*`: the session cannot be used; `validation_failed`
+    #[response(status = 422)]
+    Session(ErrorBody),
+    /// `flood_wait`, with Retry-After
+    #[response(status = 429)]
+    FloodWait(ErrorBody),
+    /// `telegram_unreachable`, `telegram_client_crashed`, `telegram_unexpected_answer`,
+    /// `auth_key_provisioning_failed`
+    #[response(status = 502)]
+    Upstream(ErrorBody),
 }

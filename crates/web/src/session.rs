@@ -2,7 +2,6 @@
 //! every state-changing request authenticated by cookie must carry the session's CSRF token.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::locale::cookie;
@@ -10,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use std::net::IpAddr;
+use switchboard_domain::ErrorCode;
 use switchboard_services::SessionContext;
 
 /// Header carrying the CSRF token on writes.

@@ -6,17 +6,17 @@
 //! session is disconnected, and an open socket alone does not keep a session alive.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiQuery, ErrorBody};
 use crate::locale::cookie;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     Chat, ChatFilter, ChatId, Message as ChatMessage, MessageId, Role, StoreError, Timestamp,
     UserId, Viewer, WorkspaceId,
@@ -410,7 +410,12 @@ async fn command(state: &AppState, viewer: &Viewer, text: &str) -> Vec<Message> 
         Err(code) => return vec![Control::Error { code }.frame()],
     };
     match command {
-        Command::Ping => vec![Control::Pong { ts: Timestamp::now() }.frame()],
+        Command::Ping => vec![
+            Control::Pong {
+                ts: Timestamp::now(),
+            }
+            .frame(),
+        ],
         Command::GetChatMessages {
             chat_id,
             before,
@@ -485,7 +490,10 @@ mod tests {
             Ok(Command::MarkAsRead { chat_id: ChatId(7) })
         );
         assert_eq!(Command::parse("{nope"), Err("invalid_json"));
-        assert_eq!(Command::parse(r#"{"type":"dance"}"#), Err("unknown_command"));
+        assert_eq!(
+            Command::parse(r#"{"type":"dance"}"#),
+            Err("unknown_command")
+        );
         assert_eq!(Command::parse(r#"{"chat_id":1}"#), Err("unknown_command"));
         assert_eq!(Command::parse("[1,2]"), Err("unknown_command"));
         assert_eq!(
@@ -509,7 +517,9 @@ mod tests {
             r#"{"type":"error","code":"not_found"}"#
         );
         assert_eq!(
-            text(Control::ResyncRequired { last_event_id: None }),
+            text(Control::ResyncRequired {
+                last_event_id: None
+            }),
             r#"{"type":"resync_required"}"#
         );
         assert_eq!(text(Control::SessionEnded), r#"{"type":"session_ended"}"#);

@@ -118,16 +118,14 @@ async fn a_client_connected_before_a_restart_receives_messages_after_it(app: Tes
     // A busy morning: the page has seen many events before the restart (more than the new
     // process will have published when the next message arrives).
     for i in 0..500 {
-        app.running
-            .events
-            .publish(
-                app.workspace,
-                Audience::Workspace,
-                ServerEvent::Presence {
-                    user_id: UserId(i),
-                    online: false,
-                },
-            );
+        app.running.events.publish(
+            app.workspace,
+            Audience::Workspace,
+            ServerEvent::Presence {
+                user_id: UserId(i),
+                online: false,
+            },
+        );
     }
     writes(&app, &ivy, &owner, "before the restart");
     last = until_message(&mut ws, "before the restart", last).await;

@@ -6,7 +6,7 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchboard_domain::{AccountId, AccountStatus, ChatId, Role, Timestamp, UserId};
+use switchboard_domain::{AccountId, AccountStatus, BotId, ChatId, Role, Timestamp, UserId};
 use switchboard_services::{Audience, ChatUpdate, ServerEvent};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::app_tests;
@@ -149,11 +149,7 @@ async fn events_reach_only_permitted_members(app: &TestApp) {
         },
         chat_event(10, Some(op_id)),
     );
-    events.publish(
-        other,
-        Audience::Workspace,
-        chat_event(77, None),
-    );
+    events.publish(other, Audience::Workspace, chat_event(77, None));
 
     let a1 = next_json(&mut ws_admin).await;
     assert_eq!(
@@ -188,24 +184,12 @@ async fn reconnect_with_last_event_id_replays_missed_events(app: &TestApp) {
     let mut ws = connect(app, Some(&admin), "", None).await.unwrap();
     next_json(&mut ws).await;
     let events = &app.running.events;
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        presence(1),
-    );
+    events.publish(app.workspace, Audience::Workspace, numbered(1));
     let first = next_json(&mut ws).await;
     let last_seen = first["id"].as_u64().unwrap();
     drop(ws);
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        presence(2),
-    );
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        presence(3),
-    );
+    events.publish(app.workspace, Audience::Workspace, numbered(2));
+    events.publish(app.workspace, Audience::Workspace, numbered(3));
     let mut ws = connect(
         app,
         Some(&admin),
@@ -215,15 +199,11 @@ async fn reconnect_with_last_event_id_replays_missed_events(app: &TestApp) {
     .await
     .unwrap();
     assert_eq!(next_json(&mut ws).await["type"], "hello");
-    assert_eq!(next_json(&mut ws).await["data"]["user_id"], 2);
-    assert_eq!(next_json(&mut ws).await["data"]["user_id"], 3);
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        presence(4),
-    );
+    assert_eq!(next_json(&mut ws).await["data"]["bot_id"], 2);
+    assert_eq!(next_json(&mut ws).await["data"]["bot_id"], 3);
+    events.publish(app.workspace, Audience::Workspace, numbered(4));
     assert_eq!(
-        next_json(&mut ws).await["data"]["user_id"],
+        next_json(&mut ws).await["data"]["bot_id"],
         4,
         "live events continue after the replay, once each"
     );
@@ -240,10 +220,11 @@ fn chat_event(chat: i64, assignee: Option<UserId>) -> ServerEvent<'static> {
     })
 }
 
-/// `presence` of a made-up member, numbered.
-fn presence(n: i64) -> ServerEvent<'static> {
-    ServerEvent::Presence {
-        user_id: UserId(n),
-        online: true,
+/// `bot_status` of a made-up bot, numbered.
+fn numbered(n: i64) -> ServerEvent<'static> {
+    ServerEvent::BotStatus {
+        bot_id: BotId(n),
+        status: "connected",
+        detail: None,
     }
 }

@@ -105,7 +105,10 @@ async fn every_response_body_has_a_schema(app: &TestApp) {
             }
         }
     }
-    assert!(responses > 100, "the document lists response bodies ({responses})");
+    assert!(
+        responses > 100,
+        "the document lists response bodies ({responses})"
+    );
     assert!(
         vague.is_empty(),
         "response schemas that do not say what they hold:\n{}",

@@ -3,14 +3,15 @@
 //! export, and an account's chats and messages. Everything is scoped to the session's workspace.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
+use crate::openapi::ConnectErrors;
 use crate::session::{Admin, Member};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::i18n::t;
 use switchboard_domain::{Account, AccountId, AccountStatus, Chat, Timestamp};
 use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
@@ -332,9 +333,7 @@ pub struct PhoneRequest {
 
 /// Starts a phone-code sign-in: Telegram sends a code to the account's apps.
 #[utoipa::path(post, path = "/api/v1/accounts/login/phone", tag = "accounts", request_body = PhoneRequest, responses(
-    (status = 200, description = "`code_sent`", body = LoginStep),
-    (status = 400, description = "phone_number_invalid, phone_number_banned", body = ErrorBody),
-    (status = 429, description = "flood_wait (Retry-After)", body = ErrorBody)))]
+    (status = 200, description = "`code_sent`", body = LoginStep), ConnectErrors))]
 async fn login_phone(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -344,12 +343,16 @@ async fn login_phone(
         .accounts()
         .start_phone(ctx.membership.workspace_id, ctx.user.id, &req.phone)
         .await?;
-    Ok(json(LoginStep::new(&state, &flow, ConnectStep::CodeSent(sent))))
+    Ok(json(LoginStep::new(
+        &state,
+        &flow,
+        ConnectStep::CodeSent(sent),
+    )))
 }
 
 /// Starts a QR sign-in.
 #[utoipa::path(post, path = "/api/v1/accounts/login/qr", tag = "accounts", responses(
-    (status = 200, description = "`qr_pending`", body = LoginStep)))]
+    (status = 200, description = "`qr_pending`", body = LoginStep), ConnectErrors))]
 async fn login_qr(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Response, ApiError> {
     let (flow, token) = state
         .accounts()
@@ -365,7 +368,7 @@ async fn login_qr(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Re
 /// Polls a QR sign-in (the token is regenerated before it expires).
 #[utoipa::path(get, path = "/api/v1/accounts/login/{flow_id}", tag = "accounts", params(("flow_id" = String, Path)), responses(
     (status = 200, description = "`qr_pending`, `password_needed` or `done`", body = LoginStep),
-    (status = 404, description = "login_flow_not_found", body = ErrorBody)))]
+    ConnectErrors))]
 async fn login_status(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -380,7 +383,7 @@ async fn login_status(
 
 /// Cancels a sign-in.
 #[utoipa::path(delete, path = "/api/v1/accounts/login/{flow_id}", tag = "accounts", params(("flow_id" = String, Path)), responses(
-    (status = 204, description = "Cancelled"), (status = 404, description = "login_flow_not_found", body = ErrorBody)))]
+    (status = 204, description = "Cancelled"), ConnectErrors))]
 async fn login_cancel(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -395,7 +398,7 @@ async fn login_cancel(
 
 /// Sends the code again by the next method (app → SMS → call).
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/resend", tag = "accounts", params(("flow_id" = String, Path)), responses(
-    (status = 200, description = "`code_sent`", body = LoginStep), (status = 400, description = "send_code_unavailable, phone_code_expired", body = ErrorBody)))]
+    (status = 200, description = "`code_sent`", body = LoginStep), ConnectErrors))]
 async fn login_resend(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -405,7 +408,11 @@ async fn login_resend(
         .accounts()
         .resend(ctx.membership.workspace_id, ctx.user.id, &flow)
         .await?;
-    Ok(json(LoginStep::new(&state, &flow, ConnectStep::CodeSent(sent))))
+    Ok(json(LoginStep::new(
+        &state,
+        &flow,
+        ConnectStep::CodeSent(sent),
+    )))
 }
 
 /// A login code.
@@ -418,8 +425,7 @@ pub struct CodeRequest {
 
 /// Submits the login code.
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/code", tag = "accounts", params(("flow_id" = String, Path)), request_body = CodeRequest, responses(
-    (status = 200, description = "`password_needed` or `done`", body = LoginStep),
-    (status = 400, description = "phone_code_invalid, phone_code_expired", body = ErrorBody)))]
+    (status = 200, description = "`password_needed` or `done`", body = LoginStep), ConnectErrors))]
 async fn login_code(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -443,7 +449,7 @@ pub struct PasswordRequest {
 
 /// Submits the 2FA password.
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/password", tag = "accounts", params(("flow_id" = String, Path)), request_body = PasswordRequest, responses(
-    (status = 200, description = "`done`", body = LoginStep), (status = 400, description = "password_invalid", body = ErrorBody)))]
+    (status = 200, description = "`done`", body = LoginStep), ConnectErrors))]
 async fn login_password(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -473,8 +479,7 @@ pub struct ImportRequest {
 /// Imports a string session; it is validated with one connection before the account goes live.
 #[utoipa::path(post, path = "/api/v1/accounts/import", tag = "accounts", request_body = ImportRequest, responses(
     (status = 201, description = "The account (status connected/connecting, or unauthorized for a revoked key)", body = AccountResponse),
-    (status = 409, description = "account_exists", body = ErrorBody),
-    (status = 422, description = "session_* codes naming the problem", body = ErrorBody)))]
+    ConnectErrors))]
 async fn import_session(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -510,8 +515,7 @@ async fn upload_sessions(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let multipart =
-        multipart.map_err(|_| ApiError::from(ErrorCode::UploadInvalid))?;
+    let multipart = multipart.map_err(|_| ApiError::from(ErrorCode::UploadInvalid))?;
     let files = read_upload(multipart).await?;
     let entries = tokio::task::spawn_blocking(move || switchboard_sessions::group_uploads(files))
         .await
@@ -620,7 +624,7 @@ pub struct GetCodeRequest {
 /// `session_exists` when a usable session for this phone is stored (no code is requested),
 /// otherwise starts a phone sign-in and answers `code_sent`.
 #[utoipa::path(post, path = "/api/v1/sessions/get-code", tag = "accounts", request_body = GetCodeRequest, responses(
-    (status = 200, description = "`session_exists` or `code_sent`", body = LoginStep)))]
+    (status = 200, description = "`session_exists` or `code_sent`", body = LoginStep), ConnectErrors))]
 async fn get_code(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -645,7 +649,7 @@ async fn get_code(
 /// Starts, stops or logs out an account (`action` is `start`, `stop` or `logout`).
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/{action}", tag = "accounts",
     params(("id" = i64, Path), ("action" = String, Path, description = "start, stop or logout")), responses(
-    (status = 200, description = "The account", body = AccountResponse), (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 200, description = "The account", body = AccountResponse), ConnectErrors))]
 async fn account_action(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -673,9 +677,7 @@ pub struct AccountUpdate {
 
 /// Changes an account's settings (admins; audited).
 #[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), request_body = AccountUpdate, responses(
-    (status = 200, description = "The account", body = AccountResponse),
-    (status = 404, description = "not_found", body = ErrorBody),
-    (status = 422, description = "invalid_json", body = ErrorBody)))]
+    (status = 200, description = "The account", body = AccountResponse), ConnectErrors))]
 async fn update_account(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -698,7 +700,7 @@ async fn update_account(
 
 /// Deletes an account with its session, chats and messages.
 #[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), responses(
-    (status = 204, description = "Deleted"), (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 204, description = "Deleted"), ConnectErrors))]
 async fn delete_account(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -721,7 +723,7 @@ pub struct ExportRequest {
 
 /// Exports the session as a string (admins only; audited). The string is a credential.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/export", tag = "accounts", params(("id" = i64, Path)), request_body = ExportRequest, responses(
-    (status = 200, description = "The session string", body = ExportResponse), (status = 422, description = "validation_failed", body = ErrorBody)))]
+    (status = 200, description = "The session string", body = ExportResponse), ConnectErrors))]
 async fn export_session(
     State(state): State<AppState>,
     Admin(ctx): Admin,

@@ -1,7 +1,6 @@
 //! Sign-in, sign-out and the signed-in user (`/api/v1/auth/*`, `/api/v1/me`).
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiJson, ErrorBody, json};
 use crate::locale::LANG_COOKIE;
 use crate::session::{Member, client_addr, client_ip};
@@ -9,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{Locale, Membership, User};
 use switchboard_services::audit::Audit;
 use utoipa::ToSchema;

@@ -3,7 +3,6 @@
 //! header, compared in constant time). The token is never part of any answer.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
 use crate::session::Admin;
 use axum::body::Bytes;
@@ -13,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json as j;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{Bot, BotId, BotMode, BotStatus, Timestamp};
 use switchboard_services::audit::Audit;
 use switchboard_services::bots::{BotError, HookOutcome};

@@ -5,7 +5,6 @@
 //! in the background (`202`); their delivery state arrives as `message_status` events.
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, json};
-use switchboard_domain::ErrorCode;
 use crate::session::Member;
 use crate::{AppState, WebSettings};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
@@ -13,10 +12,11 @@ use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json as j};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    AccountId, AssigneeFilter, BotId, Chat, ChatFilter, ChatId, ChatStatus, Message, MessageEdit,
-    MessageId, NewReply, NewUpload, Role, Timestamp, UserId, Viewer,
+    AccountId, AssigneeFilter, BotId, Chat, ChatFilter, ChatId, ChatStatus, Entity, Media,
+    MediaKind, Message, MessageEdit, MessageId, NewReply, NewUpload, Role, Timestamp, UserId,
+    Viewer,
 };
 use switchboard_files::{FileError, FileId};
 use switchboard_services::SessionContext;
@@ -262,9 +262,9 @@ pub struct ReplyRequest {
     /// Text (or caption with an attachment); up to 4096 characters.
     #[serde(default)]
     pub text: String,
-    /// Bot-API style formatting entities.
+    /// Formatting entities (Bot API names; offsets in UTF-16 code units).
     #[serde(default)]
-    pub entities: Option<Value>,
+    pub entities: Option<Vec<Entity>>,
     /// Telegram id of the message replied to.
     pub reply_to_tg_id: Option<i64>,
     /// An attachment uploaded with `POST /api/v1/files`.
@@ -277,15 +277,14 @@ pub struct ReplyRequest {
 pub struct Attachment {
     /// The id `POST /api/v1/files` returned.
     pub file_id: String,
-    /// `photo`, `video`, `voice`, `audio` or `document`.
-    pub kind: String,
+    /// `photo`, `video`, `voice`, `audio` or `document` (other kinds are `validation_failed`).
+    pub kind: MediaKind,
     /// File name shown.
     pub file_name: Option<String>,
     /// MIME type.
     pub mime_type: Option<String>,
 }
 
-const KINDS: [&str; 5] = ["photo", "video", "voice", "audio", "document"];
 const MAX_TEXT: usize = 4096;
 
 /// Queues a reply; it is sent in the background and its state arrives as `message_status`.
@@ -303,25 +302,25 @@ async fn send_reply(
     if text_len > MAX_TEXT || (req.text.trim().is_empty() && req.attachment.is_none()) {
         return Err(invalid());
     }
-    let entities = req.entities.unwrap_or_else(|| j!([]));
-    if !entities.is_array() {
-        return Err(invalid());
-    }
+    let entities = req.entities.unwrap_or_default();
     let media = match req.attachment {
-        None => Value::Null,
+        None => None,
         Some(a) => {
-            if !KINDS.contains(&a.kind.as_str()) {
+            if !MediaKind::ATTACHABLE.contains(&a.kind) {
                 return Err(invalid());
             }
             let file: FileId = a.file_id.parse().map_err(|_| invalid())?;
             if !state.files().contains(&file).await {
                 return Err(ApiError::from(ErrorCode::FileNotFound));
             }
-            j!({
-                "kind": a.kind,
-                "file_id": file.to_hex(),
-                "file_name": a.file_name.unwrap_or_else(|| "file".into()),
-                "mime_type": a.mime_type.unwrap_or_else(|| "application/octet-stream".into()),
+            Some(Media {
+                file_id: Some(file.to_hex()),
+                file_name: Some(a.file_name.unwrap_or_else(|| "file".into())),
+                mime_type: Some(
+                    a.mime_type
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                ),
+                ..Media::of(a.kind)
             })
         }
     };
@@ -461,10 +460,10 @@ async fn message_media(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let message = state.inbox().message(&viewer(&ctx), MessageId(id)).await?;
-    let media = &message.media;
+    let media = message.media.as_ref().ok_or_else(ApiError::not_found)?;
     let file: FileId = media
-        .get("file_id")
-        .and_then(|f| f.as_str())
+        .file_id
+        .as_deref()
         .and_then(|f| f.parse().ok())
         .ok_or_else(ApiError::not_found)?;
     let bytes = match tokio::fs::read(state.files().path(&file)).await {
@@ -472,9 +471,8 @@ async fn message_media(
         Err(_) => return Err(ApiError::not_found()),
     };
     let mime = media
-        .get("mime_type")
-        .or_else(|| media.get("mime"))
-        .and_then(|m| m.as_str())
+        .mime_type
+        .as_deref()
         .filter(|m| is_safe_inline_mime(m))
         .unwrap_or("application/octet-stream")
         .to_string();
@@ -551,9 +549,8 @@ async fn upload_file(
             return Err(invalid());
         }
         let sniffed = switchboard_files::sniff_mime(&head);
-        let (mime, kind) = allowed_type(&declared, sniffed, &file_name).ok_or_else(|| {
-            ApiError::from(ErrorCode::FileTypeNotAllowed)
-        })?;
+        let (mime, kind) = allowed_type(&declared, sniffed, &file_name)
+            .ok_or_else(|| ApiError::from(ErrorCode::FileTypeNotAllowed))?;
         let stored = writer.commit().await.map_err(file_error)?;
         record_upload(&state, &ctx, &stored, &mime).await?;
         return Ok((
@@ -599,9 +596,7 @@ fn upload_error(e: MultipartError) -> ApiError {
 
 fn file_error(e: FileError) -> ApiError {
     match e {
-        FileError::TooLarge { .. } => {
-            ApiError::from(ErrorCode::FileTooLarge)
-        }
+        FileError::TooLarge { .. } => ApiError::from(ErrorCode::FileTooLarge),
         other => {
             tracing::error!(error = %other, "file store failure");
             ApiError::internal()

@@ -1,16 +1,15 @@
 //! Administrative views of the running system: audit log and worker status.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiQuery, ErrorBody, json};
 use crate::session::Admin;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{AccountId, AccountStatus, AuditEvent, AuditEventId, Timestamp};
-use switchboard_services::{WorkerState, WorkerStatus};
 use switchboard_services::accounts::RestartError;
+use switchboard_services::{WorkerState, WorkerStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -217,8 +216,7 @@ async fn control(
     {
         Ok(n) => n,
         Err(RestartError::TooSoon { retry_after_secs }) => {
-            return Err(ApiError::from(ErrorCode::RateLimited)
-                .retry_after(retry_after_secs));
+            return Err(ApiError::from(ErrorCode::RateLimited).retry_after(retry_after_secs));
         }
         Err(RestartError::Store(e)) => return Err(e.into()),
     };

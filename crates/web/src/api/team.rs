@@ -2,13 +2,13 @@
 //! member; changes are for owners and admins. Every query is scoped to the session's workspace.
 
 use crate::AppState;
-use switchboard_domain::ErrorCode;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
 use crate::session::{Admin, Member, client_ip};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{Membership, Role, Timestamp, User, UserId};
 use switchboard_services::NewMember;
 use switchboard_services::audit::Audit;
