@@ -5,11 +5,12 @@
 //! write, and senders claim outbox items with `FOR UPDATE SKIP LOCKED`.
 
 use crate::PgStore;
-use crate::accounts::{
-    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, ingest_in, json_nullable,
-    json_text, read_chat, read_message,
-};
 use crate::error::{ResultExt, corrupt};
+use crate::ingest::ingest_in;
+use crate::rows::{
+    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, json_nullable, json_text,
+    read_chat, read_message,
+};
 use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
@@ -335,7 +336,7 @@ impl InboxStore for PgStore {
         entities: &serde_json::Value,
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        crate::accounts::apply_edit(
+        crate::ingest::apply_edit(
             &self.pool,
             "apply_bot_message_edit",
             ChatOwner::Bot(bot),
@@ -357,7 +358,7 @@ impl InboxStore for PgStore {
         const OP: &str = "ingest_bot_messages";
         // The raw updates were stored durably first; if this commit is lost they are still
         // pending and are processed again.
-        let mut tx = crate::accounts::begin_relaxed(&self.pool, OP).await?;
+        let mut tx = crate::sql::begin_relaxed(&self.pool, OP).await?;
         let outcome = ingest_in(&mut tx, ChatOwner::Bot(bot), batch, now).await?;
         if !processed.is_empty() {
             sqlx::query(

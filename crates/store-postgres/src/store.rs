@@ -1,8 +1,8 @@
 //! The SQL of every store operation on PostgreSQL, and the mapping between rows and domain models.
 
 use crate::PgStore;
-use crate::accounts::{CHAT_COLUMNS, read_chat};
 use crate::error::{ResultExt, corrupt};
+use crate::rows::{CHAT_COLUMNS, read_chat};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;

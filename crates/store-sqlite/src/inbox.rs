@@ -3,11 +3,13 @@
 //! (workspace), `?2` (1 for admins) and `?3` (the viewer's user id) feed [`SCOPE`].
 
 use crate::SqliteStore;
-use crate::accounts::{
-    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, begin_immediate, ingest_in,
-    json_ids, json_nullable, json_text, read_chat, read_message,
-};
 use crate::error::{ResultExt, corrupt};
+use crate::ingest::ingest_in;
+use crate::rows::{
+    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, json_nullable, json_text,
+    read_chat, read_message,
+};
+use crate::sql::{begin_immediate, json_ids};
 use crate::store::one_row;
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
@@ -368,7 +370,7 @@ impl InboxStore for SqliteStore {
         entities: &serde_json::Value,
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        crate::accounts::apply_edit(
+        crate::ingest::apply_edit(
             &self.writer,
             "apply_bot_message_edit",
             ChatOwner::Bot(bot),

@@ -1,8 +1,8 @@
 //! The SQL of every store operation on SQLite, and the mapping between rows and domain models.
 
 use crate::SqliteStore;
-use crate::accounts::{CHAT_COLUMNS, read_chat};
 use crate::error::{ResultExt, corrupt};
+use crate::rows::{CHAT_COLUMNS, read_chat};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -320,7 +320,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Vec<Chat>> {
         const OP: &str = "remove_membership";
-        let mut tx = crate::accounts::begin_immediate(&self.writer, OP).await?;
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
         let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2")
             .bind(workspace.0)
             .bind(user.0)
@@ -549,7 +549,7 @@ impl Store for SqliteStore {
             "UPDATE {table} SET {sealed} = ?1 WHERE {sealed} = ?2 AND {}",
             row_matches.join(" AND ")
         );
-        let mut tx = crate::accounts::begin_immediate(&self.writer, OP).await?;
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
         let mut replaced = 0;
         for value in values {
             let mut query = sqlx::query(&sql).bind(&value.new).bind(&value.old);
