@@ -2,14 +2,12 @@
 //! chats and messages. The port's grammers session data is in [`session_data`](crate::session_data)
 //! and its ingestion in [`ingest`](crate::ingest); this impl calls them.
 
-use crate::error::{ResultExt, corrupt};
-use crate::rows::{CHAT_COLUMNS, M_MESSAGE_COLUMNS, read_chat, read_message};
-use crate::store::one_row;
+use crate::error::ResultExt;
+use crate::rows::{CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS};
 use crate::{PgStore, ingest, session_data};
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use switchboard_domain::nul::{clean, clean_opt};
+use switchboard_domain::rows::{one_row, read_account, read_chat, read_message, read_message_edit};
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
     DcKey, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId, NewAccount,
@@ -48,7 +46,7 @@ impl AccountStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .conflict_as(OP, "account_exists")?;
-        read_account(OP, &row)
+        read_account(OP, &Cols(&row))
     }
 
     async fn get_account(&self, workspace: WorkspaceId, id: AccountId) -> StoreResult<Account> {
@@ -61,7 +59,7 @@ impl AccountStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_account(OP, &row)
+        read_account(OP, &Cols(&row))
     }
 
     async fn load_account(&self, id: AccountId) -> StoreResult<Account> {
@@ -73,7 +71,7 @@ impl AccountStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_account(OP, &row)
+        read_account(OP, &Cols(&row))
     }
 
     async fn list_accounts(&self, workspace: WorkspaceId) -> StoreResult<Vec<Account>> {
@@ -85,7 +83,7 @@ impl AccountStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_account(OP, r)).collect()
+        rows.iter().map(|r| read_account(OP, &Cols(r))).collect()
     }
 
     async fn list_active_accounts(&self) -> StoreResult<Vec<Account>> {
@@ -96,7 +94,7 @@ impl AccountStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_account(OP, r)).collect()
+        rows.iter().map(|r| read_account(OP, &Cols(r))).collect()
     }
 
     async fn find_account_by_phone(
@@ -114,7 +112,7 @@ impl AccountStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_account(OP, &r)).transpose()
+        row.map(|r| read_account(OP, &Cols(&r))).transpose()
     }
 
     async fn set_account_status(
@@ -366,7 +364,7 @@ impl AccountStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_chat(OP, r)).collect()
+        rows.iter().map(|r| read_chat(OP, &Cols(r))).collect()
     }
 
     async fn list_chat_messages(
@@ -389,7 +387,7 @@ impl AccountStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn list_message_edits(
@@ -409,39 +407,7 @@ impl AccountStore for PgStore {
         .await
         .store_err(OP)?;
         rows.iter()
-            .map(|r| {
-                Ok(MessageEdit {
-                    message_id: MessageId(r.try_get("message_id")?),
-                    old_text: r.try_get("old_text")?,
-                    edited_at: Timestamp(r.try_get("edited_at")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
+            .map(|r| read_message_edit(OP, &Cols(r)))
+            .collect()
     }
-}
-
-fn read_account(op: &'static str, row: &PgRow) -> StoreResult<Account> {
-    let status: String = row.try_get("status").store_err(op)?;
-    let flood_wait_until: Option<i64> = row.try_get("flood_wait_until").store_err(op)?;
-    Ok(Account {
-        id: AccountId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        phone: row.try_get("phone").store_err(op)?,
-        telegram_user_id: row.try_get("telegram_user_id").store_err(op)?,
-        first_name: row.try_get("first_name").store_err(op)?,
-        last_name: row.try_get("last_name").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        status: status
-            .parse::<AccountStatus>()
-            .map_err(|()| corrupt(op, "accounts.status"))?,
-        status_detail: row.try_get("status_detail").store_err(op)?,
-        flood_wait_until: flood_wait_until.map(Timestamp),
-        active: row.try_get("active").store_err(op)?,
-        ingest_groups: row.try_get("ingest_groups").store_err(op)?,
-        api_id: row.try_get("api_id").store_err(op)?,
-        api_hash_sealed: row.try_get("api_hash_sealed").store_err(op)?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-        updated_at: Timestamp(row.try_get("updated_at").store_err(op)?),
-    })
 }

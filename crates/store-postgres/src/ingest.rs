@@ -6,17 +6,16 @@
 
 use crate::PgStore;
 use crate::error::ResultExt;
-use crate::rows::{
-    CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, json_nullable, json_text, read_chat,
-    read_message,
-};
+use crate::rows::{CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS};
 use crate::sql::begin_relaxed;
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use switchboard_domain::ingest::{ChatBump, IngestPlan, PeerInBatch};
 use switchboard_domain::nul::{clean, clean_batch, clean_json};
+use switchboard_domain::rows::{json_nullable, json_text, read_chat, read_message};
 use switchboard_domain::{
-    AccountId, Chat, ChatId, ChatOwner, Direction, IncomingMessage, IngestOutcome, Message,
-    MessageId, PeerKind, StoreError, StoreResult, Timestamp,
+    AccountId, Chat, ChatId, ChatOwner, IncomingMessage, IngestOutcome, Message, MessageId,
+    StoreError, StoreResult, Timestamp,
 };
 
 /// Peer kinds whose deletions Telegram reports without naming the chat.
@@ -90,7 +89,7 @@ pub(crate) async fn mark_messages_deleted(
     let rows = query.fetch_all(&store.pool).await.store_err(OP)?;
     let mut marked = rows
         .iter()
-        .map(|r| read_message(OP, r))
+        .map(|r| read_message(OP, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
     marked.sort_by_key(|m| m.id);
     Ok(marked)
@@ -116,7 +115,7 @@ pub(crate) async fn set_message_media(
     .fetch_optional(&store.pool)
     .await
     .store_err(OP)?;
-    row.map(|r| read_message(OP, &r)).transpose()
+    row.map(|r| read_message(OP, &Cols(&r))).transpose()
 }
 
 /// First keys of the advisory locks that serialize the ingestion of one account or bot.
@@ -173,7 +172,7 @@ pub(crate) async fn ingest_in(
     .store_err(OP)?;
     let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
     for row in &rows {
-        let chat = read_chat(OP, row)?;
+        let chat = read_chat(OP, &Cols(row))?;
         existing.insert(chat.peer_id, chat);
     }
     let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
@@ -284,7 +283,7 @@ pub(crate) async fn ingest_in(
     .store_err(OP)?;
     let mut inserted = rows
         .iter()
-        .map(|r| read_message(OP, r))
+        .map(|r| read_message(OP, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
     inserted.sort_by_key(|m| m.id);
 
@@ -319,64 +318,9 @@ pub(crate) async fn ingest_in(
     .store_err(OP)?;
     let chats = rows
         .iter()
-        .map(|r| read_chat(OP, r))
+        .map(|r| read_chat(OP, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(IngestOutcome { inserted, chats })
-}
-
-/// What a batch says about one peer: its kind, and the names of its newest message.
-struct PeerInBatch<'a> {
-    peer_id: i64,
-    kind: PeerKind,
-    /// The newest non-empty title; an empty one never overwrites a known title.
-    title: Option<&'a str>,
-    username: Option<&'a str>,
-    /// Inbound messages of the batch (without repeats): a new chat starts with them unread.
-    inbound: i32,
-    /// The newest `sent_at` of the batch.
-    last_at: i64,
-}
-
-/// A batch grouped by peer (by peer id), without repeated messages.
-struct IngestPlan<'a> {
-    peers: Vec<PeerInBatch<'a>>,
-    messages: Vec<&'a IncomingMessage>,
-}
-
-impl<'a> IngestPlan<'a> {
-    fn new(batch: &'a [IncomingMessage]) -> Self {
-        let mut peers: Vec<PeerInBatch<'a>> = Vec::new();
-        let mut index: HashMap<i64, usize> = HashMap::new();
-        let mut seen: HashSet<(i64, i64)> = HashSet::with_capacity(batch.len());
-        let mut messages = Vec::with_capacity(batch.len());
-        for m in batch {
-            let title = Some(m.chat_title.as_str()).filter(|t| !t.is_empty());
-            let i = *index.entry(m.peer_id).or_insert_with(|| {
-                peers.push(PeerInBatch {
-                    peer_id: m.peer_id,
-                    kind: m.peer_kind,
-                    title: None,
-                    username: None,
-                    inbound: 0,
-                    last_at: i64::MIN,
-                });
-                peers.len() - 1
-            });
-            let peer = &mut peers[i];
-            peer.title = title.or(peer.title);
-            peer.username = m.chat_username.as_deref();
-            if seen.insert((m.peer_id, m.tg_message_id)) {
-                if m.direction == Direction::In {
-                    peer.inbound = peer.inbound.saturating_add(1);
-                }
-                peer.last_at = peer.last_at.max(m.sent_at.0);
-                messages.push(m);
-            }
-        }
-        // Chats are created and renamed in one order, so concurrent batches never deadlock.
-        peers.sort_by_key(|p| p.peer_id);
-        Self { peers, messages }
-    }
 }
 
 /// A batch of messages as one array per column, for `UNNEST`.
@@ -424,31 +368,6 @@ impl<'a> MessageColumns<'a> {
     }
 }
 
-/// How one chat changes with the messages a batch really inserted.
-struct ChatBump {
-    inbound: i32,
-    last_at: i64,
-}
-
-impl ChatBump {
-    /// The changes to the chats of `inserted`, leaving out the chats in `fresh` (created by
-    /// the batch with their counts already set).
-    fn of(inserted: &[Message], fresh: &HashSet<ChatId>) -> BTreeMap<ChatId, ChatBump> {
-        let mut bumps: BTreeMap<ChatId, ChatBump> = BTreeMap::new();
-        for m in inserted.iter().filter(|m| !fresh.contains(&m.chat_id)) {
-            let bump = bumps.entry(m.chat_id).or_insert(ChatBump {
-                inbound: 0,
-                last_at: i64::MIN,
-            });
-            if m.direction == Direction::In {
-                bump.inbound = bump.inbound.saturating_add(1);
-            }
-            bump.last_at = bump.last_at.max(m.sent_at.0);
-        }
-        bumps
-    }
-}
-
 /// Applies an edit to the message `(peer_id, tg_message_id)` of a chat of `owner`: keeps the
 /// previous text in the history; an older edit never undoes a newer one.
 pub(crate) async fn apply_edit(
@@ -482,7 +401,7 @@ pub(crate) async fn apply_edit(
     let Some(row) = row else {
         return Ok(None);
     };
-    let current = read_message(op, &row)?;
+    let current = read_message(op, &Cols(&row))?;
     if current.edited_at.is_some_and(|at| at > edited_at) {
         // A replayed, older edit must not undo a newer one.
         return Ok(Some(current));
@@ -509,7 +428,7 @@ pub(crate) async fn apply_edit(
     .fetch_one(&mut *tx)
     .await
     .store_err(op)?;
-    let message = read_message(op, &row)?;
+    let message = read_message(op, &Cols(&row))?;
     tx.commit().await.store_err(op)?;
     Ok(Some(message))
 }

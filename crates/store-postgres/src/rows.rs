@@ -1,13 +1,11 @@
-//! Chats and messages as rows on PostgreSQL: the column lists every query selects, the readers
-//! that turn a row back into a [`Chat`] or a [`Message`], and the JSON columns' text.
+//! Chats and messages as rows on PostgreSQL: the column lists every query selects, and [`Cols`],
+//! this backend's row as the domain's row readers (`switchboard_domain::rows`) read it.
 
-use crate::error::{ResultExt, corrupt};
+use crate::error::ResultExt;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use switchboard_domain::{
-    AccountId, BotId, Chat, ChatId, ChatStatus, DeliveryStatus, Direction, Message, MessageId,
-    PeerKind, StoreError, StoreResult, Timestamp, UserId, WorkspaceId,
-};
+use switchboard_domain::StoreResult;
+use switchboard_domain::rows::Columns;
 
 pub(crate) const CHAT_COLUMNS: &str = "id, workspace_id, account_id, bot_id, assignee_id, \
      peer_id, peer_kind, title, username, status, unread_count, last_message_at, created_at";
@@ -26,82 +24,43 @@ pub(crate) const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.
      m.sender_id, m.sender_name, m.text, m.entities::text AS entities, m.media::text AS media, \
      m.reply_to_tg_id, m.sent_at, m.edited_at, m.deleted, m.status, m.error, m.author_id";
 
-pub(crate) fn read_chat(op: &'static str, row: &PgRow) -> StoreResult<Chat> {
-    let account_id: Option<i64> = row.try_get("account_id").store_err(op)?;
-    let bot_id: Option<i64> = row.try_get("bot_id").store_err(op)?;
-    let assignee_id: Option<i64> = row.try_get("assignee_id").store_err(op)?;
-    let peer_kind: String = row.try_get("peer_kind").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    let last_message_at: Option<i64> = row.try_get("last_message_at").store_err(op)?;
-    Ok(Chat {
-        id: ChatId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        account_id: account_id.map(AccountId),
-        bot_id: bot_id.map(BotId),
-        assignee_id: assignee_id.map(UserId),
-        peer_id: row.try_get("peer_id").store_err(op)?,
-        peer_kind: peer_kind
-            .parse::<PeerKind>()
-            .map_err(|()| corrupt(op, "chats.peer_kind"))?,
-        title: row.try_get("title").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        status: status
-            .parse::<ChatStatus>()
-            .map_err(|()| corrupt(op, "chats.status"))?,
-        unread_count: row.try_get("unread_count").store_err(op)?,
-        last_message_at: last_message_at.map(Timestamp),
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
-}
+/// A row of this backend, for the domain's readers (`read_chat(OP, &Cols(&row))`).
+pub(crate) struct Cols<'r>(pub(crate) &'r PgRow);
 
-pub(crate) fn read_message(op: &'static str, row: &PgRow) -> StoreResult<Message> {
-    let tg_message_id: Option<i64> = row.try_get("tg_message_id").store_err(op)?;
-    let direction: String = row.try_get("direction").store_err(op)?;
-    let entities: String = row.try_get("entities").store_err(op)?;
-    let media: Option<String> = row.try_get("media").store_err(op)?;
-    let edited_at: Option<i64> = row.try_get("edited_at").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    let author_id: Option<i64> = row.try_get("author_id").store_err(op)?;
-    Ok(Message {
-        id: MessageId(row.try_get("id").store_err(op)?),
-        chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
-        tg_message_id,
-        direction: direction
-            .parse::<Direction>()
-            .map_err(|()| corrupt(op, "messages.direction"))?,
-        sender_id: row.try_get("sender_id").store_err(op)?,
-        sender_name: row.try_get("sender_name").store_err(op)?,
-        text: row.try_get("text").store_err(op)?,
-        entities: serde_json::from_str(&entities).map_err(|_| corrupt(op, "messages.entities"))?,
-        media: match media {
-            Some(m) => serde_json::from_str(&m).map_err(|_| corrupt(op, "messages.media"))?,
-            None => serde_json::Value::Null,
-        },
-        reply_to_tg_id: row.try_get("reply_to_tg_id").store_err(op)?,
-        sent_at: Timestamp(row.try_get("sent_at").store_err(op)?),
-        edited_at: edited_at.map(Timestamp),
-        deleted: row.try_get("deleted").store_err(op)?,
-        status: status
-            .parse::<DeliveryStatus>()
-            .map_err(|()| corrupt(op, "messages.status"))?,
-        error: row.try_get("error").store_err(op)?,
-        author_id: author_id.map(UserId),
-    })
-}
+impl Columns for Cols<'_> {
+    fn i64(&self, op: &'static str, column: &str) -> StoreResult<i64> {
+        self.0.try_get(column).store_err(op)
+    }
 
-pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
-    serde_json::to_string(value)
-        .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
-}
+    fn opt_i64(&self, op: &'static str, column: &str) -> StoreResult<Option<i64>> {
+        self.0.try_get(column).store_err(op)
+    }
 
-/// JSON `null` is stored as SQL `NULL`.
-pub(crate) fn json_nullable(
-    op: &'static str,
-    value: &serde_json::Value,
-) -> StoreResult<Option<String>> {
-    if value.is_null() {
-        Ok(None)
-    } else {
-        json_text(op, value).map(Some)
+    fn i32(&self, op: &'static str, column: &str) -> StoreResult<i32> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn opt_i32(&self, op: &'static str, column: &str) -> StoreResult<Option<i32>> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn text(&self, op: &'static str, column: &str) -> StoreResult<String> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn opt_text(&self, op: &'static str, column: &str) -> StoreResult<Option<String>> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn bool(&self, op: &'static str, column: &str) -> StoreResult<bool> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn bytes(&self, op: &'static str, column: &str) -> StoreResult<Vec<u8>> {
+        self.0.try_get(column).store_err(op)
+    }
+
+    fn opt_bytes(&self, op: &'static str, column: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.0.try_get(column).store_err(op)
     }
 }

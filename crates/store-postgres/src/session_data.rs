@@ -6,11 +6,10 @@
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::rows::Cols;
 use crate::sql::begin_relaxed;
-use crate::store::one_row;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use std::collections::HashMap;
+use switchboard_domain::rows::{one_row, read_dc_key, read_peer, read_update_state};
 use switchboard_domain::{AccountId, CachedPeer, DcKey, StoreResult, UpdateState};
 
 /// [`AccountStore::account_home_dc`](switchboard_domain::AccountStore::account_home_dc).
@@ -48,17 +47,7 @@ pub(crate) async fn list_dc_keys(store: &PgStore, id: AccountId) -> StoreResult<
     .fetch_all(&store.pool)
     .await
     .store_err(OP)?;
-    rows.iter()
-        .map(|r| {
-            Ok(DcKey {
-                dc_id: r.try_get("dc_id")?,
-                ipv4: r.try_get("ipv4")?,
-                ipv6: r.try_get("ipv6")?,
-                auth_key_sealed: r.try_get("auth_key_sealed")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .store_err(OP)
+    rows.iter().map(|r| read_dc_key(OP, &Cols(r))).collect()
 }
 
 /// [`AccountStore::upsert_dc_key`](switchboard_domain::AccountStore::upsert_dc_key).
@@ -96,7 +85,7 @@ pub(crate) async fn get_cached_peer(
     .fetch_optional(&store.pool)
     .await
     .store_err(OP)?;
-    row.map(|r| read_peer(&r)).transpose().store_err(OP)
+    row.map(|r| read_peer(OP, &Cols(&r))).transpose()
 }
 
 /// [`AccountStore::get_self_peer`](switchboard_domain::AccountStore::get_self_peer).
@@ -113,7 +102,7 @@ pub(crate) async fn get_self_peer(
     .fetch_optional(&store.pool)
     .await
     .store_err(OP)?;
-    row.map(|r| read_peer(&r)).transpose().store_err(OP)
+    row.map(|r| read_peer(OP, &Cols(&r))).transpose()
 }
 
 /// [`AccountStore::upsert_cached_peers`](switchboard_domain::AccountStore::upsert_cached_peers).
@@ -179,12 +168,7 @@ pub(crate) async fn get_update_state(
     .store_err(OP)?;
     tx.commit().await.store_err(OP)?;
     let state = match common {
-        Some(r) => UpdateState {
-            pts: r.try_get("pts").store_err(OP)?,
-            qts: r.try_get("qts").store_err(OP)?,
-            date: r.try_get("date").store_err(OP)?,
-            seq: r.try_get("seq").store_err(OP)?,
-        },
+        Some(r) => read_update_state(OP, &Cols(&r))?,
         // Only channels saved so far: the common state is still at its start.
         None if !channels.is_empty() => UpdateState::default(),
         None => return Ok(None),
@@ -325,12 +309,4 @@ pub(crate) async fn wipe_account_session(store: &PgStore, id: AccountId) -> Stor
             .store_err(OP)?;
     }
     tx.commit().await.store_err(OP)
-}
-
-fn read_peer(row: &PgRow) -> Result<CachedPeer, sqlx::Error> {
-    Ok(CachedPeer {
-        peer_id: row.try_get("peer_id")?,
-        access_hash: row.try_get("access_hash")?,
-        subtype: row.try_get("subtype")?,
-    })
 }

@@ -6,11 +6,10 @@
 
 use crate::SqliteStore;
 use crate::error::ResultExt;
+use crate::rows::Cols;
 use crate::sql::{ROWS_PER_INSERT, begin_immediate, placeholders};
-use crate::store::one_row;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use std::collections::HashMap;
+use switchboard_domain::rows::{one_row, read_dc_key, read_peer, read_update_state};
 use switchboard_domain::{AccountId, CachedPeer, DcKey, StoreResult, UpdateState};
 
 /// [`AccountStore::account_home_dc`](switchboard_domain::AccountStore::account_home_dc).
@@ -51,17 +50,7 @@ pub(crate) async fn list_dc_keys(store: &SqliteStore, id: AccountId) -> StoreRes
     .fetch_all(&store.pool)
     .await
     .store_err(OP)?;
-    rows.iter()
-        .map(|r| {
-            Ok(DcKey {
-                dc_id: r.try_get("dc_id")?,
-                ipv4: r.try_get("ipv4")?,
-                ipv6: r.try_get("ipv6")?,
-                auth_key_sealed: r.try_get("auth_key_sealed")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .store_err(OP)
+    rows.iter().map(|r| read_dc_key(OP, &Cols(r))).collect()
 }
 
 /// [`AccountStore::upsert_dc_key`](switchboard_domain::AccountStore::upsert_dc_key).
@@ -103,7 +92,7 @@ pub(crate) async fn get_cached_peer(
     .fetch_optional(&store.pool)
     .await
     .store_err(OP)?;
-    row.map(|r| read_peer(&r)).transpose().store_err(OP)
+    row.map(|r| read_peer(OP, &Cols(&r))).transpose()
 }
 
 /// [`AccountStore::get_self_peer`](switchboard_domain::AccountStore::get_self_peer).
@@ -120,7 +109,7 @@ pub(crate) async fn get_self_peer(
     .fetch_optional(&store.pool)
     .await
     .store_err(OP)?;
-    row.map(|r| read_peer(&r)).transpose().store_err(OP)
+    row.map(|r| read_peer(OP, &Cols(&r))).transpose()
 }
 
 /// [`AccountStore::upsert_cached_peers`](switchboard_domain::AccountStore::upsert_cached_peers).
@@ -186,12 +175,7 @@ pub(crate) async fn get_update_state(
     .store_err(OP)?;
     tx.commit().await.store_err(OP)?;
     let state = match common {
-        Some(r) => UpdateState {
-            pts: r.try_get("pts").store_err(OP)?,
-            qts: r.try_get("qts").store_err(OP)?,
-            date: r.try_get("date").store_err(OP)?,
-            seq: r.try_get("seq").store_err(OP)?,
-        },
+        Some(r) => read_update_state(OP, &Cols(&r))?,
         // Only channels saved so far: the common state is still at its start.
         None if !channels.is_empty() => UpdateState::default(),
         None => return Ok(None),
@@ -331,12 +315,4 @@ pub(crate) async fn wipe_account_session(store: &SqliteStore, id: AccountId) -> 
             .store_err(OP)?;
     }
     tx.commit().await.store_err(OP)
-}
-
-fn read_peer(row: &SqliteRow) -> Result<CachedPeer, sqlx::Error> {
-    Ok(CachedPeer {
-        peer_id: row.try_get("peer_id")?,
-        access_hash: row.try_get("access_hash")?,
-        subtype: row.try_get("subtype")?,
-    })
 }
