@@ -96,10 +96,3 @@ fn backend(op: &'static str, err: &sqlx::Error) -> StoreError {
     };
     StoreError::Backend(format!("{op}: {what}"))
 }
-
-/// A `Backend` error for a stored value this version cannot read.
-pub(crate) fn corrupt(op: &'static str, column: &'static str) -> StoreError {
-    StoreError::Backend(format!(
-        "{op}: {column} holds a value this version cannot read"
-    ))
-}
