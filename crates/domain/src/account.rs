@@ -449,7 +449,7 @@ pub struct IngestOutcome {
 pub trait AccountStore: Send + Sync + 'static {
     // --- accounts ---
 
-    /// Creates an account; `Conflict("account_exists")` when the workspace already has an
+    /// Creates an account; `Conflict(ErrorCode::AccountExists)` when the workspace already has an
     /// account with this Telegram user id.
     async fn create_account(
         &self,

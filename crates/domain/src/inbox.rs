@@ -4,6 +4,7 @@
 
 use crate::account::{Chat, ChatStatus, IncomingMessage, IngestOutcome, Message, MessageEdit};
 use crate::content::{Entity, Media};
+use crate::error_code::ErrorCode;
 use crate::ids::{BotId, ChatId, MessageId, OutboxId, UserId, WorkspaceId};
 use crate::model::Role;
 use crate::store::StoreError;
@@ -192,7 +193,7 @@ impl Viewer {
     /// The assignment rule: may this viewer change a chat's assignee from `current` to `wanted`?
     /// Owners and admins may assign anyone; any other member may only take an unassigned chat
     /// for themselves, hand their own chat back, or leave the assignee as it is. Refused with
-    /// `Conflict("assign_forbidden")`. Membership of `wanted` is the store's to check.
+    /// `Conflict(ErrorCode::AssignForbidden)`. Membership of `wanted` is the store's to check.
     pub fn check_assignment(
         &self,
         current: Option<UserId>,
@@ -208,7 +209,7 @@ impl Viewer {
         if take || hand_back || unchanged {
             Ok(())
         } else {
-            Err(StoreError::Conflict("assign_forbidden"))
+            Err(StoreError::Conflict(ErrorCode::AssignForbidden))
         }
     }
 
@@ -222,23 +223,23 @@ impl Viewer {
 
 /// The retry rule of the outbox: a reply may be queued again only when its outbox row is
 /// `failed`. `state` is the row's state and last error, `None` if the viewer sees no such
-/// reply (`NotFound`); any other state is `Conflict("not_failed")`.
+/// reply (`NotFound`); any other state is `Conflict(ErrorCode::NotFailed)`.
 pub fn check_retry(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
     match state {
         None => Err(StoreError::NotFound),
         Some(("failed", _)) => Ok(()),
-        Some(_) => Err(StoreError::Conflict("not_failed")),
+        Some(_) => Err(StoreError::Conflict(ErrorCode::NotFailed)),
     }
 }
 
 /// The mark-as-sent rule of the outbox: a reply may be marked sent by hand only when it failed
 /// with [`SEND_UNCERTAIN`] (Telegram may have delivered it). `state` as for [`check_retry`];
-/// any other state is `Conflict("not_uncertain")`.
+/// any other state is `Conflict(ErrorCode::NotUncertain)`.
 pub fn check_mark_sent(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
     match state {
         None => Err(StoreError::NotFound),
         Some(("failed", Some(SEND_UNCERTAIN))) => Ok(()),
-        Some(_) => Err(StoreError::Conflict("not_uncertain")),
+        Some(_) => Err(StoreError::Conflict(ErrorCode::NotUncertain)),
     }
 }
 
@@ -371,7 +372,7 @@ pub struct OperatorLoad {
 pub trait InboxStore: Send + Sync + 'static {
     // --- bots ---
 
-    /// Creates a bot; `Conflict("bot_exists")` when the workspace already has it.
+    /// Creates a bot; `Conflict(ErrorCode::BotExists)` when the workspace already has it.
     async fn create_bot(&self, bot: &NewBot, now: Timestamp) -> crate::StoreResult<Bot>;
     /// Reads a bot of a workspace.
     async fn get_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<Bot>;
@@ -502,7 +503,7 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<Chat>;
     /// Assigns (or unassigns) a chat. Admins may assign anyone of the workspace; an operator
     /// may only take an unassigned chat for themselves or hand their own back.
-    /// `Conflict("not_a_member")` when the assignee is not in the workspace.
+    /// `Conflict(ErrorCode::NotAMember)` when the assignee is not in the workspace.
     async fn assign_chat(
         &self,
         viewer: &Viewer,
@@ -529,7 +530,7 @@ pub trait InboxStore: Send + Sync + 'static {
 
     /// Writes a reply and its outbox item in one transaction. An operator replying to an
     /// unassigned chat takes it. An attachment must be an upload of the viewer's workspace,
-    /// else `Conflict("file_not_found")` — the same for another workspace's file as for none.
+    /// else `Conflict(ErrorCode::FileNotFound)` — the same for another workspace's file as for none.
     async fn enqueue_reply(
         &self,
         viewer: &Viewer,
@@ -539,7 +540,7 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<(Message, Chat)>;
     /// Records that a reply whose send was uncertain ([`SEND_UNCERTAIN`]) did reach the chat,
     /// as the operator checked: it ends `sent` (without a Telegram id).
-    /// `Conflict("not_uncertain")` for any other message.
+    /// `Conflict(ErrorCode::NotUncertain)` for any other message.
     async fn mark_reply_sent(
         &self,
         viewer: &Viewer,
@@ -604,7 +605,7 @@ mod tests {
     }
 
     fn forbidden(r: Result<(), StoreError>) -> bool {
-        matches!(r, Err(StoreError::Conflict("assign_forbidden")))
+        matches!(r, Err(StoreError::Conflict(ErrorCode::AssignForbidden)))
     }
 
     #[test]
@@ -688,7 +689,7 @@ mod tests {
             assert!(
                 matches!(
                     check_retry(Some((state, None))),
-                    Err(StoreError::Conflict("not_failed"))
+                    Err(StoreError::Conflict(ErrorCode::NotFailed))
                 ),
                 "{state}"
             );
@@ -708,7 +709,7 @@ mod tests {
             assert!(
                 matches!(
                     check_mark_sent(Some(state)),
-                    Err(StoreError::Conflict("not_uncertain"))
+                    Err(StoreError::Conflict(ErrorCode::NotUncertain))
                 ),
                 "{state:?}"
             );

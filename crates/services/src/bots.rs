@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, Media, NewBot, OutboxItem,
     StoreError, Timestamp, WorkspaceId,
@@ -85,7 +86,7 @@ impl From<StoreError> for BotError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => BotError::NotFound,
-            StoreError::Conflict("bot_exists") => BotError::Exists,
+            StoreError::Conflict(ErrorCode::BotExists) => BotError::Exists,
             other => BotError::Store(other),
         }
     }

@@ -6,6 +6,7 @@ use crate::error::ResultExt;
 use crate::rows::{CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS};
 use crate::{PgStore, ingest, session_data};
 use async_trait::async_trait;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::nul::{clean, clean_opt};
 use switchboard_domain::rows::{one_row, read_account, read_chat, read_message, read_message_edit};
 use switchboard_domain::{
@@ -45,7 +46,7 @@ impl AccountStore for PgStore {
         .bind(now.0)
         .fetch_one(&self.pool)
         .await
-        .conflict_as(OP, "account_exists")?;
+        .conflict_as(OP, ErrorCode::AccountExists)?;
         read_account(OP, &Cols(&row))
     }
 
@@ -160,7 +161,7 @@ impl AccountStore for PgStore {
         .bind(id.0)
         .execute(&self.pool)
         .await
-        .conflict_as("set_account_profile", "account_exists")?;
+        .conflict_as("set_account_profile", ErrorCode::AccountExists)?;
         one_row(done.rows_affected())
     }
 

@@ -11,6 +11,7 @@ use crate::rows::{C_CHAT_COLUMNS, CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
 use sqlx::{Acquire, Postgres, Row, Transaction};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::nul::clean;
 use switchboard_domain::rows::{
     json_nullable, json_text, one_row, read_bot, read_chat, read_message,
@@ -115,7 +116,7 @@ impl InboxStore for PgStore {
         .bind(now.0)
         .fetch_one(&self.pool)
         .await
-        .conflict_as(OP, "bot_exists")?;
+        .conflict_as(OP, ErrorCode::BotExists)?;
         read_bot(OP, &Cols(&row))
     }
 
@@ -574,7 +575,7 @@ impl InboxStore for PgStore {
             .await
             .store_err(OP)?;
             if member.is_none() {
-                return Err(StoreError::Conflict("not_a_member"));
+                return Err(StoreError::Conflict(ErrorCode::NotAMember));
             }
         }
         let row = sqlx::query(&update_chat("assignee_id = $2, updated_at = $3"))
@@ -678,7 +679,7 @@ impl InboxStore for PgStore {
             .await
             .store_err(OP)?;
             if owned.is_none() {
-                return Err(StoreError::Conflict("file_not_found"));
+                return Err(StoreError::Conflict(ErrorCode::FileNotFound));
             }
         }
         let take = viewer.reply_takes_chat(current.assignee_id);

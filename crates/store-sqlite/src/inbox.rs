@@ -9,6 +9,7 @@ use crate::rows::{C_CHAT_COLUMNS, CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE
 use crate::sql::{begin_immediate, json_ids};
 use async_trait::async_trait;
 use sqlx::{Row, Sqlite, Transaction};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::nul::clean;
 use switchboard_domain::rows::{
     json_nullable, json_text, one_row, read_bot, read_chat, read_message, read_message_edit,
@@ -115,7 +116,7 @@ impl InboxStore for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "bot_exists")?;
+        .conflict_as(OP, ErrorCode::BotExists)?;
         read_bot(OP, &Cols(&row))
     }
 
@@ -573,7 +574,7 @@ impl InboxStore for SqliteStore {
             .await
             .store_err(OP)?;
             if member.is_none() {
-                return Err(StoreError::Conflict("not_a_member"));
+                return Err(StoreError::Conflict(ErrorCode::NotAMember));
             }
         }
         sqlx::query("UPDATE chats SET assignee_id = ?1, updated_at = ?2 WHERE id = ?3")
@@ -677,7 +678,7 @@ impl InboxStore for SqliteStore {
             .await
             .store_err(OP)?;
             if owned.is_none() {
-                return Err(StoreError::Conflict("file_not_found"));
+                return Err(StoreError::Conflict(ErrorCode::FileNotFound));
             }
         }
         let take = viewer.reply_takes_chat(current.assignee_id);

@@ -5,6 +5,7 @@ use crate::error::ResultExt;
 use crate::rows::{CHAT_COLUMNS, Cols};
 use async_trait::async_trait;
 use sqlx::Row;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::rows::{
     one_row, read_audit, read_chat, read_credentials, read_membership, read_user, read_web_session,
     read_workspace,
@@ -99,7 +100,7 @@ impl Store for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "username_taken")?;
+        .conflict_as(OP, ErrorCode::UsernameTaken)?;
         read_user(OP, &Cols(&row), "created_at")
     }
 
@@ -228,7 +229,7 @@ impl Store for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "already_member")?;
+        .conflict_as(OP, ErrorCode::AlreadyMember)?;
         read_membership(OP, &Cols(&row))
     }
 
@@ -360,7 +361,7 @@ impl Store for SqliteStore {
         .bind(session.user_agent.as_deref())
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "session_exists")?;
+        .conflict_as(OP, ErrorCode::SessionExists)?;
         read_web_session(OP, &Cols(&row))
     }
 

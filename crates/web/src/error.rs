@@ -133,12 +133,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(code) => ErrorCode::ALL
-                .iter()
-                .find(|c| c.code() == code)
-                .copied()
-                .unwrap_or(ErrorCode::Conflict)
-                .into(),
+            StoreError::Conflict(code) => code.into(),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()

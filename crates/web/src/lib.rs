@@ -20,6 +20,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use std::sync::Arc;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{AccountStore, Store};
 use switchboard_files::FileStore;
 use switchboard_services::bots::BotService;
@@ -257,5 +258,5 @@ async fn fallback(
 }
 
 async fn method_not_allowed() -> axum::response::Response {
-    error::ApiError::from(switchboard_domain::ErrorCode::MethodNotAllowed).into_response()
+    error::ApiError::from(ErrorCode::MethodNotAllowed).into_response()
 }

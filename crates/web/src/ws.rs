@@ -396,7 +396,7 @@ impl Drop for PresenceGuard {
 fn store_error(e: &StoreError) -> Message {
     let code = match e {
         StoreError::NotFound => "not_found",
-        StoreError::Conflict(c) => c,
+        StoreError::Conflict(c) => c.code(),
         StoreError::Backend(_) => "internal",
     };
     Control::Error { code }.frame()

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 use std::collections::BTreeSet;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, CachedPeer, Chat, ChatId, ChatStatus, DcKey,
     Direction, Entity, IncomingMessage, Media, MediaKind, MessageId, NewAccount, PeerKind,
@@ -292,7 +293,7 @@ async fn duplicate_telegram_user_is_a_conflict_within_a_workspace(db: Stores) {
         db.accounts
             .create_account(&new_account(acme, Some(42), "79000000001"), t(1))
             .await,
-        StoreError::Conflict("account_exists")
+        StoreError::Conflict(ErrorCode::AccountExists)
     );
     // The same Telegram user in another workspace is another account.
     account(&db, other, 42).await;
@@ -321,7 +322,7 @@ async fn duplicate_telegram_user_is_a_conflict_within_a_workspace(db: Stores) {
         db.accounts
             .set_account_profile(pending.id, &profile, t(2))
             .await,
-        StoreError::Conflict("account_exists")
+        StoreError::Conflict(ErrorCode::AccountExists)
     );
     assert_eq!(db.accounts.load_account(pending.id).await.unwrap(), pending);
     assert_eq!(db.accounts.list_accounts(acme).await.unwrap().len(), 3);

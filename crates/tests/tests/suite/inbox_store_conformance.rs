@@ -8,6 +8,7 @@
 
 use serde_json::json;
 use std::collections::BTreeSet;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, Entity, IncomingMessage, Media, MediaKind, Message,
@@ -312,7 +313,7 @@ async fn bots_are_created_and_read(db: Stores) {
     again.hook_id = "another".to_string();
     assert_err!(
         db.inbox.create_bot(&again, t(2_000)).await,
-        StoreError::Conflict("bot_exists")
+        StoreError::Conflict(ErrorCode::BotExists)
     );
     assert_eq!(db.inbox.list_bots(ws).await.unwrap(), vec![bot.clone()]);
 
@@ -1467,7 +1468,7 @@ async fn operators_take_unassigned_chats_and_hand_back_their_own(db: Stores) {
         db.inbox
             .assign_chat(&w.op1, c.unassigned.id, Some(w.op2.user), t(900))
             .await,
-        StoreError::Conflict("assign_forbidden")
+        StoreError::Conflict(ErrorCode::AssignForbidden)
     );
     assert_eq!(
         db.inbox.get_chat(&w.admin, c.unassigned.id).await.unwrap(),
@@ -1494,7 +1495,7 @@ async fn operators_take_unassigned_chats_and_hand_back_their_own(db: Stores) {
         db.inbox
             .assign_chat(&w.op1, c.of_op1.id, Some(w.op2.user), t(902))
             .await,
-        StoreError::Conflict("assign_forbidden")
+        StoreError::Conflict(ErrorCode::AssignForbidden)
     );
     assert_eq!(
         db.inbox
@@ -1547,7 +1548,7 @@ async fn admins_assign_members_only(db: Stores) {
             db.inbox
                 .assign_chat(&w.admin, c.unassigned.id, Some(stranger), t(902))
                 .await,
-            StoreError::Conflict("not_a_member")
+            StoreError::Conflict(ErrorCode::NotAMember)
         );
     }
     assert_eq!(
@@ -1956,12 +1957,12 @@ async fn only_failed_replies_are_retried(db: Stores) {
     let queued = send(&db, &w.op1, c.of_op1.id, "queued", 1_000).await;
     assert_err!(
         db.inbox.retry_reply(&w.op1, queued.id, t(1_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     let item = claim(&db, 1_000).await.pop().unwrap();
     assert_err!(
         db.inbox.retry_reply(&w.op1, queued.id, t(1_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     db.inbox
         .fail_outbox(item.id, "chat_write_forbidden", None, t(1_002))
@@ -2156,7 +2157,7 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(1_001))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
     db.inbox
         .fail_outbox(item.id, "bot_blocked", None, t(1_002))
@@ -2166,7 +2167,7 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(1_003))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
     db.inbox
         .retry_reply(&w.op1, uncertain.id, t(1_004))
@@ -2207,13 +2208,13 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
     assert!(claim(&db, 2_000).await.is_empty());
     assert_err!(
         db.inbox.retry_reply(&w.op1, uncertain.id, t(2_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     assert_err!(
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(2_002))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
 }
 
@@ -2418,7 +2419,7 @@ async fn an_attachment_must_be_an_upload_of_the_viewers_workspace(db: Stores) {
                     t(2_000)
                 )
                 .await,
-            StoreError::Conflict("file_not_found")
+            StoreError::Conflict(ErrorCode::FileNotFound)
         );
     }
     assert_eq!(count(&db, "SELECT count(*) FROM messages").await, before);
