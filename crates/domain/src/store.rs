@@ -3,6 +3,7 @@
 //! against both. Methods that touch tenant data take the workspace they act in, so a caller
 //! cannot read across workspaces by passing a foreign id.
 
+use crate::error_code::ErrorCode;
 use crate::ids::{UserId, WorkspaceId};
 use crate::model::*;
 use crate::sealed::{SealedColumn, SealedReplacement, SealedValue};
@@ -15,9 +16,10 @@ pub enum StoreError {
     /// The row does not exist (or is not visible to the caller).
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was violated; the string names the rule (e.g. `username_taken`).
+    /// A rule of the data refused the write (a uniqueness rule, e.g. `username_taken`, or a rule
+    /// such as `assign_forbidden`); the code carries its HTTP status.
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(ErrorCode),
     /// The database failed; the message never contains secrets.
     #[error("database error: {0}")]
     Backend(String),
@@ -48,7 +50,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- users ---
 
-    /// Creates a user; `Conflict("username_taken")` if the username exists.
+    /// Creates a user; `Conflict(ErrorCode::UsernameTaken)` if the username exists.
     async fn create_user(&self, user: &NewUser, now: Timestamp) -> StoreResult<User>;
     /// Reads a user.
     async fn get_user(&self, id: UserId) -> StoreResult<User>;
@@ -74,7 +76,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- memberships ---
 
-    /// Adds a user to a workspace; `Conflict("already_member")` if present.
+    /// Adds a user to a workspace; `Conflict(ErrorCode::AlreadyMember)` if present.
     async fn add_membership(
         &self,
         workspace: WorkspaceId,

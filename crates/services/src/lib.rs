@@ -19,7 +19,7 @@ pub mod throttle;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};
-pub use events::{Audience, Event, EventBus};
+pub use events::{Audience, ChatUpdate, Event, EventBus, ServerEvent};
 pub use inbox::Inbox;
 pub use outbox::{OutboxSettings, SendFailure, Sent, Transport, Transports};
 pub use secret::Secret;

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use std::sync::Arc;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     AuditEventId, Locale, LoginAttempt, NewAuditEvent, NewUser, NewWebSession, Role, Store,
     StoreError, Timestamp, User, UserId, Username, WorkspaceId,
@@ -218,7 +219,7 @@ async fn duplicate_username_is_a_conflict_whatever_its_case(store: Arc<dyn Store
     };
     assert_err!(
         store.create_user(&again, t(2_000)).await,
-        StoreError::Conflict("username_taken")
+        StoreError::Conflict(ErrorCode::UsernameTaken)
     );
     // The failed insert left nothing behind.
     let found = store
@@ -428,7 +429,7 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
         store
             .add_membership(acme.id, boris.id, Role::Admin, 1, t(400))
             .await,
-        StoreError::Conflict("already_member")
+        StoreError::Conflict(ErrorCode::AlreadyMember)
     );
 
     assert_eq!(
@@ -600,7 +601,7 @@ async fn web_session_lifecycle(store: Arc<dyn Store>) {
 
     assert_err!(
         store.create_web_session(&session(1, anna, ws, 9_000)).await,
-        StoreError::Conflict("session_exists")
+        StoreError::Conflict(ErrorCode::SessionExists)
     );
 
     assert!(store.delete_web_session(&token(1)).await.unwrap());

@@ -1,15 +1,15 @@
 //! Administrative views of the running system: audit log and worker status.
 
 use crate::AppState;
-use crate::error::{ApiError, ErrorBody, json};
+use crate::error::{ApiError, ApiQuery, ErrorBody, json};
 use crate::session::Admin;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{AuditEvent, AuditEventId};
-use switchboard_services::WorkerStatus;
+use switchboard_domain::ErrorCode;
+use switchboard_domain::{AccountId, AccountStatus, AuditEvent, AuditEventId, Timestamp};
 use switchboard_services::accounts::RestartError;
+use switchboard_services::{WorkerState, WorkerStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,7 +34,6 @@ pub struct AuditQuery {
 #[derive(Serialize, ToSchema)]
 pub struct AuditResponse {
     /// Events, newest first.
-    #[schema(value_type = Vec<Object>)]
     pub events: Vec<AuditEvent>,
 }
 
@@ -45,7 +44,7 @@ pub struct AuditResponse {
 async fn audit(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let events = state
@@ -65,11 +64,82 @@ pub struct StatusResponse {
     /// Database backend.
     pub backend: String,
     /// Background workers.
-    #[schema(value_type = Vec<Object>)]
-    pub workers: Vec<WorkerStatus>,
+    pub workers: Vec<WorkerView>,
     /// Every account of the workspace: stored health and its worker, if running.
-    #[schema(value_type = Vec<Object>)]
-    pub accounts: Vec<serde_json::Value>,
+    pub accounts: Vec<AccountHealth>,
+}
+
+/// A background worker's status.
+#[derive(Serialize, ToSchema)]
+pub struct WorkerView {
+    /// Stable name, e.g. `web_session_purger`.
+    pub name: String,
+    /// `running`, `backoff` or `stopped`.
+    #[schema(value_type = String)]
+    pub state: WorkerState,
+    /// How many times it was restarted after a failure.
+    pub restarts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// When the state last changed.
+    pub since: Timestamp,
+}
+
+impl From<WorkerStatus> for WorkerView {
+    fn from(w: WorkerStatus) -> Self {
+        Self {
+            name: w.name,
+            state: w.state,
+            restarts: w.restarts,
+            last_error: w.last_error,
+            since: w.since,
+        }
+    }
+}
+
+/// An account's stored health and its worker.
+#[derive(Serialize, ToSchema)]
+pub struct AccountHealth {
+    /// The account.
+    pub account_id: AccountId,
+    /// Stored health.
+    pub status: AccountStatus,
+    /// Why.
+    pub status_detail: Option<String>,
+    /// End of a FloodWait.
+    pub flood_wait_until: Option<Timestamp>,
+    /// Supervised.
+    pub active: bool,
+    /// Its client is running now.
+    pub running: bool,
+    /// Its worker, if running.
+    pub worker: Option<AccountWorkerView>,
+}
+
+/// The live state of an account's worker.
+#[derive(Serialize, ToSchema)]
+pub struct AccountWorkerView {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its workspace.
+    pub workspace_id: switchboard_domain::WorkspaceId,
+    /// Current health.
+    pub status: AccountStatus,
+    /// Why.
+    pub detail: Option<String>,
+    /// Connection attempts since the worker started.
+    pub connects: u32,
+    /// Messages ingested by this worker.
+    pub ingested: u64,
+}
+
+/// What a control action did.
+#[derive(Serialize, ToSchema)]
+pub struct ControlResponse {
+    /// The action.
+    pub action: String,
+    /// Account clients restarted.
+    pub restarted: usize,
 }
 
 /// Health of the database and every background worker (admins only).
@@ -84,22 +154,34 @@ async fn status(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Resp
         .list_accounts(ws)
         .await?
         .into_iter()
-        .map(|a| {
-            let w = workers.iter().find(|w| w.account_id == a.id);
-            serde_json::json!({
-                "account_id": a.id.0,
-                "status": a.status.as_str(),
-                "status_detail": a.status_detail,
-                "flood_wait_until": a.flood_wait_until.map(|t| t.0),
-                "active": a.active,
-                "running": state.accounts().supervisor().is_running(a.id),
-                "worker": w,
-            })
+        .map(|a| AccountHealth {
+            running: state.accounts().supervisor().is_running(a.id),
+            worker: workers
+                .iter()
+                .find(|w| w.account_id == a.id)
+                .map(|w| AccountWorkerView {
+                    account_id: w.account_id,
+                    workspace_id: w.workspace_id,
+                    status: w.status,
+                    detail: w.detail.clone(),
+                    connects: w.connects,
+                    ingested: w.ingested,
+                }),
+            account_id: a.id,
+            status: a.status,
+            status_detail: a.status_detail,
+            flood_wait_until: a.flood_wait_until,
+            active: a.active,
         })
         .collect();
     Ok(json(StatusResponse {
         backend: state.store().backend().to_string(),
-        workers: state.workers().statuses(),
+        workers: state
+            .workers()
+            .statuses()
+            .into_iter()
+            .map(WorkerView::from)
+            .collect(),
         accounts,
     }))
 }
@@ -115,7 +197,7 @@ pub struct ControlRequest {
 /// Runs a control action on the caller's workspace (owners and admins only, audited, at most
 /// once per 30 seconds per workspace).
 #[utoipa::path(post, path = "/api/v1/system/control", tag = "system", request_body = ControlRequest, responses(
-    (status = 200, description = "`{action, restarted}`", body = Object),
+    (status = 200, description = "What was done", body = ControlResponse),
     (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
     (status = 422, description = "validation_failed: unknown action", body = ErrorBody)))]
 async fn control(
@@ -124,10 +206,7 @@ async fn control(
     crate::error::ApiJson(req): crate::error::ApiJson<ControlRequest>,
 ) -> Result<Response, ApiError> {
     if req.action != "restart_clients" {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ));
+        return Err(ApiError::from(ErrorCode::ValidationFailed));
     }
     let n = match state
         .accounts()
@@ -137,8 +216,7 @@ async fn control(
     {
         Ok(n) => n,
         Err(RestartError::TooSoon { retry_after_secs }) => {
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-                .retry_after(retry_after_secs));
+            return Err(ApiError::from(ErrorCode::RateLimited).retry_after(retry_after_secs));
         }
         Err(RestartError::Store(e)) => return Err(e.into()),
     };
@@ -148,7 +226,8 @@ async fn control(
         .details(serde_json::json!({"restarted": n}))
         .record(state.store())
         .await;
-    Ok(json(
-        serde_json::json!({"action": req.action, "restarted": n}),
-    ))
+    Ok(json(ControlResponse {
+        action: req.action,
+        restarted: n,
+    }))
 }

@@ -2,12 +2,13 @@
 //! member; changes are for owners and admins. Every query is scoped to the session's workspace.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
 use crate::session::{Admin, Member, client_ip};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{Membership, Role, Timestamp, User, UserId};
 use switchboard_services::NewMember;
 use switchboard_services::audit::Audit;
@@ -74,17 +75,14 @@ async fn list_members(
 
 fn parse_role(s: &str) -> Result<Role, ApiError> {
     s.parse()
-        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"))
+        .map_err(|_| ApiError::from(ErrorCode::ValidationFailed))
 }
 
 fn check_capacity(max_chats: i32) -> Result<i32, ApiError> {
     if (0..=10_000).contains(&max_chats) {
         Ok(max_chats)
     } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ))
+        Err(ApiError::from(ErrorCode::ValidationFailed))
     }
 }
 
@@ -165,7 +163,7 @@ async fn update_member(
     State(state): State<AppState>,
     ext: axum::http::Extensions,
     Admin(ctx): Admin,
-    Path(user_id): Path<i64>,
+    ApiPath(user_id): ApiPath<i64>,
     ApiJson(req): ApiJson<UpdateMemberRequest>,
 ) -> Result<Response, ApiError> {
     let ws = ctx.membership.workspace_id;
@@ -205,7 +203,7 @@ async fn remove_member(
     State(state): State<AppState>,
     ext: axum::http::Extensions,
     Admin(ctx): Admin,
-    Path(user_id): Path<i64>,
+    ApiPath(user_id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let ws = ctx.membership.workspace_id;
     let current = target_membership(&state, ws, user_id).await?;
