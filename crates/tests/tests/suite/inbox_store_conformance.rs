@@ -8,6 +8,7 @@
 
 use serde_json::json;
 use std::collections::BTreeSet;
+use switchboard_domain::team::MemberChange;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, IncomingMessage, Message, MessageId, NewAccount, NewBot,
@@ -1625,7 +1626,15 @@ async fn operator_loads_count_open_assigned_chats(db: Stores) {
         .await
         .unwrap();
     db.store
-        .update_membership(w.ws, w.op2.user, Role::Operator, 9)
+        .update_membership(
+            w.ws,
+            w.admin.user,
+            w.op2.user,
+            MemberChange {
+                role: Some(Role::Operator),
+                max_chats: Some(9),
+            },
+        )
         .await
         .unwrap();
     let op3 = member(&db, w.ws, "op3", Role::Operator).await;
@@ -2312,7 +2321,7 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
 
     let released = db
         .store
-        .remove_membership(w.ws, w.op1.user, t(7_000))
+        .remove_membership(w.ws, w.admin.user, w.op1.user, t(7_000))
         .await
         .unwrap();
     let ids: Vec<ChatId> = released.iter().map(|c| c.id).collect();
@@ -2352,7 +2361,9 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
     );
     // A second removal finds nothing.
     assert_err!(
-        db.store.remove_membership(w.ws, w.op1.user, t(8_000)).await,
+        db.store
+            .remove_membership(w.ws, w.admin.user, w.op1.user, t(8_000))
+            .await,
         StoreError::NotFound
     );
 }

@@ -23,5 +23,6 @@ mod schema_parity;
 mod sign_in_limits;
 mod store_conformance;
 mod store_setup;
+mod team;
 mod web_surface;
 mod workspace_boundaries;
