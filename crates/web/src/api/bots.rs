@@ -37,15 +37,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 impl From<BotError> for ApiError {
     fn from(e: BotError) -> Self {
         let code = e.code();
+        if let Some(s) = e.retry_after() {
+            return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "flood_wait").retry_after(s);
+        }
         match &e {
             BotError::TokenInvalid | BotError::TokenRejected => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
             }
             BotError::Exists => ApiError::new(StatusCode::CONFLICT, code),
             BotError::NotFound => ApiError::not_found(),
-            BotError::Telegram(switchboard_telegram::botapi::BotApiError::RetryAfter(s)) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "flood_wait").retry_after(*s)
-            }
             BotError::Telegram(_) => ApiError::new(StatusCode::BAD_GATEWAY, "bot_api_failed"),
             BotError::Store(_) | BotError::Vault(_) => ApiError::internal(),
         }
