@@ -84,6 +84,8 @@ error_codes! {
     InvalidLocale = ("invalid_locale", 422),
     /// The user is already a member of the workspace.
     AlreadyMember = ("already_member", 409),
+    /// The change would leave the workspace without an owner.
+    LastOwner = ("last_owner", 409),
     /// The user is not a member of the workspace.
     NotAMember = ("not_a_member", 422),
     /// The workspace already has this account.

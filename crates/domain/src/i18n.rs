@@ -108,6 +108,11 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Это имя пользователя уже занято.",
     ),
     (
+        "last_owner",
+        "A workspace needs an owner: make someone else an owner first.",
+        "У рабочего пространства должен быть владелец: сначала сделайте владельцем кого-то другого.",
+    ),
+    (
         "invalid_username",
         "A username has 3 to 64 characters: latin letters, digits, '.', '_' or '-'.",
         "Имя пользователя — от 3 до 64 символов: латинские буквы, цифры, «.», «_» или «-».",

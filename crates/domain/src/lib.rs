@@ -13,6 +13,7 @@ pub mod nul;
 pub mod rows;
 pub mod sealed;
 pub mod store;
+pub mod team;
 pub mod time;
 
 pub use account::*;

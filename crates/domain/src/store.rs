@@ -7,6 +7,7 @@ use crate::error_code::ErrorCode;
 use crate::ids::{UserId, WorkspaceId};
 use crate::model::*;
 use crate::sealed::{SealedColumn, SealedReplacement, SealedValue};
+use crate::team::MemberChange;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 
@@ -92,19 +93,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_user_memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
     /// Members of a workspace with their user records, by user id.
     async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<(Membership, User)>>;
-    /// Changes a member's role and capacity.
+    /// Changes a member's role or capacity on behalf of `actor`, in one transaction that
+    /// checks [`TeamView::check_update`](crate::team::TeamView::check_update) against the
+    /// memberships as they are then (concurrent team changes of a workspace are serialised):
+    /// `NotFound` without such a member, `Conflict(ErrorCode::Forbidden)` or `Conflict(ErrorCode::LastOwner)`
+    /// when the rules refuse, and nothing changes.
     async fn update_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
-        role: Role,
-        max_chats: i32,
+        change: MemberChange,
     ) -> StoreResult<Membership>;
-    /// Removes a member from a workspace and, in the same transaction, unassigns the chats of
-    /// that workspace assigned to them (they return to the queue); returns those chats.
+    /// Removes a member from a workspace on behalf of `actor` and, in the same transaction,
+    /// unassigns the chats of that workspace assigned to them (they return to the queue);
+    /// returns those chats. Checked like `update_membership`, with
+    /// [`TeamView::check_removal`](crate::team::TeamView::check_removal).
     async fn remove_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<crate::account::Chat>>;

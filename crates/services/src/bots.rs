@@ -80,6 +80,15 @@ impl BotError {
             BotError::Vault(_) => "vault_error",
         }
     }
+
+    /// Seconds Telegram asked to wait before the next call (`retry_after`), when that is why
+    /// it failed.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            BotError::Telegram(BotApiError::RetryAfter(s)) => Some(*s),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for BotError {

@@ -13,8 +13,10 @@ pub mod inbox;
 pub mod media;
 pub mod outbox;
 pub mod read_receipts;
+pub mod replies;
 mod retry;
 pub mod secret;
+pub mod team;
 pub mod throttle;
 pub mod workers;
 
@@ -23,4 +25,5 @@ pub use events::{Audience, ChatUpdate, Event, EventBus, ServerEvent};
 pub use inbox::Inbox;
 pub use outbox::{OutboxSettings, SendFailure, Sent, Transport, Transports};
 pub use secret::Secret;
+pub use team::{Team, TeamActor, TeamError};
 pub use workers::{WorkerState, WorkerStatus, Workers};

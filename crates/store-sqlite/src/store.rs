@@ -5,11 +5,13 @@ use crate::error::ResultExt;
 use crate::rows::{CHAT_COLUMNS, Cols};
 use async_trait::async_trait;
 use sqlx::Row;
+use sqlx::{Sqlite, Transaction};
 use switchboard_domain::ErrorCode;
 use switchboard_domain::rows::{
     one_row, read_audit, read_chat, read_credentials, read_membership, read_user, read_web_session,
     read_workspace,
 };
+use switchboard_domain::team::{MemberChange, TeamView};
 use switchboard_domain::{
     AuditEvent, AuditEventId, Chat, Locale, LoginAttempt, Membership, NewAuditEvent, NewUser,
     NewWebSession, Role, SealedColumn, SealedReplacement, SealedValue, Store, StoreError,
@@ -289,11 +291,15 @@ impl Store for SqliteStore {
     async fn update_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
-        role: Role,
-        max_chats: i32,
+        change: MemberChange,
     ) -> StoreResult<Membership> {
         const OP: &str = "update_membership";
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
+        let (role, max_chats) = team_view(&mut tx, OP, workspace, actor, user)
+            .await?
+            .check_update(&change)?;
         let row = sqlx::query(&format!(
             "UPDATE memberships SET role = ?1, max_chats = ?2 \
              WHERE workspace_id = ?3 AND user_id = ?4 RETURNING {MEMBERSHIP_COLUMNS}"
@@ -302,20 +308,26 @@ impl Store for SqliteStore {
         .bind(max_chats)
         .bind(workspace.0)
         .bind(user.0)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        read_membership(OP, &Cols(&row))
+        let membership = read_membership(OP, &Cols(&row))?;
+        tx.commit().await.store_err(OP)?;
+        Ok(membership)
     }
 
     async fn remove_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<Chat>> {
         const OP: &str = "remove_membership";
         let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
+        team_view(&mut tx, OP, workspace, actor, user)
+            .await?
+            .check_removal()?;
         let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2")
             .bind(workspace.0)
             .bind(user.0)
@@ -556,4 +568,30 @@ impl Store for SqliteStore {
         tx.commit().await.store_err(OP)?;
         Ok(replaced)
     }
+}
+
+/// The memberships a team change is checked against, read in its transaction (`BEGIN
+/// IMMEDIATE` on the one writer connection: team changes happen one at a time).
+async fn team_view(
+    tx: &mut Transaction<'static, Sqlite>,
+    op: &'static str,
+    workspace: WorkspaceId,
+    actor: UserId,
+    member: UserId,
+) -> StoreResult<TeamView> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MEMBERSHIP_COLUMNS} FROM memberships \
+         WHERE workspace_id = ?1 AND (user_id IN (?2, ?3) OR role = 'owner')"
+    ))
+    .bind(workspace.0)
+    .bind(actor.0)
+    .bind(member.0)
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(op)?;
+    let rows = rows
+        .iter()
+        .map(|r| read_membership(op, &Cols(r)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    TeamView::of(&rows, actor, member)
 }

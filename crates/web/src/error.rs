@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_domain::i18n;
 use switchboard_domain::{ErrorCode, Locale, StoreError};
-use switchboard_services::AuthError;
+use switchboard_services::replies::ReplyError;
+use switchboard_services::{AuthError, TeamError};
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -159,6 +160,30 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             AuthError::Hash => ApiError::internal(),
         }
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(e: TeamError) -> Self {
+        let code = e.code();
+        match e {
+            TeamError::Forbidden => ApiError::forbidden(),
+            TeamError::LastOwner => ApiError::from(ErrorCode::LastOwner),
+            TeamError::Invalid => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code),
+            TeamError::NotFound => ApiError::not_found(),
+            TeamError::Auth(e) => e.into(),
+            TeamError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReplyError> for ApiError {
+    fn from(e: ReplyError) -> Self {
+        let status = match e {
+            ReplyError::Invalid | ReplyError::FileNotFound => StatusCode::UNPROCESSABLE_ENTITY,
+            ReplyError::TypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        };
+        ApiError::new(status, e.code())
     }
 }
 

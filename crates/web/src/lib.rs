@@ -25,7 +25,7 @@ use switchboard_domain::{AccountStore, Store};
 use switchboard_files::FileStore;
 use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
-use switchboard_services::{AuthService, EventBus, Inbox, Workers};
+use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -111,6 +111,15 @@ impl AppState {
     /// The operator inbox.
     pub fn inbox(&self) -> &Inbox {
         &self.0.inbox
+    }
+
+    /// The team service (members, roles, removal).
+    pub fn team(&self) -> Team {
+        Team::new(
+            Arc::clone(&self.0.store),
+            Arc::clone(&self.0.auth),
+            self.0.inbox.clone(),
+        )
     }
 
     /// Bots (Bot API).

@@ -9,6 +9,7 @@
 use serde_json::json;
 use std::collections::BTreeSet;
 use switchboard_domain::ErrorCode;
+use switchboard_domain::team::MemberChange;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
     ChatStatus, DeliveryStatus, Direction, Entity, IncomingMessage, Media, MediaKind, Message,
@@ -1632,7 +1633,15 @@ async fn operator_loads_count_open_assigned_chats(db: Stores) {
         .await
         .unwrap();
     db.store
-        .update_membership(w.ws, w.op2.user, Role::Operator, 9)
+        .update_membership(
+            w.ws,
+            w.admin.user,
+            w.op2.user,
+            MemberChange {
+                role: Some(Role::Operator),
+                max_chats: Some(9),
+            },
+        )
         .await
         .unwrap();
     let op3 = member(&db, w.ws, "op3", Role::Operator).await;
@@ -2319,7 +2328,7 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
 
     let released = db
         .store
-        .remove_membership(w.ws, w.op1.user, t(7_000))
+        .remove_membership(w.ws, w.admin.user, w.op1.user, t(7_000))
         .await
         .unwrap();
     let ids: Vec<ChatId> = released.iter().map(|c| c.id).collect();
@@ -2359,7 +2368,9 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
     );
     // A second removal finds nothing.
     assert_err!(
-        db.store.remove_membership(w.ws, w.op1.user, t(8_000)).await,
+        db.store
+            .remove_membership(w.ws, w.admin.user, w.op1.user, t(8_000))
+            .await,
         StoreError::NotFound
     );
 }

@@ -24,5 +24,6 @@ mod sign_in_limits;
 mod store_conformance;
 mod store_setup;
 mod stored_shapes;
+mod team;
 mod web_surface;
 mod workspace_boundaries;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::ErrorCode;
 use switchboard_domain::i18n::t;
 use switchboard_domain::{Account, AccountId, AccountStatus, Chat, Timestamp};
-use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
-use switchboard_sessions::{UploadEntry, UploadedFile};
-use switchboard_telegram::ExportFormat;
+use switchboard_services::connect::{
+    ConnectError, ConnectStep, GetCode, UploadImport, UploadedFile, export_format,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -485,11 +485,13 @@ async fn import_session(
     Admin(ctx): Admin,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> Result<Response, ApiError> {
-    let parsed =
-        switchboard_sessions::parse_string(&req.session_string).map_err(ConnectError::from)?;
     let imported = state
         .accounts()
-        .import(ctx.membership.workspace_id, ctx.user.id, &parsed)
+        .import_string(
+            ctx.membership.workspace_id,
+            ctx.user.id,
+            &req.session_string,
+        )
         .await?;
     let mut res = json(AccountResponse {
         account: AccountView::new(&state, imported.account),
@@ -517,27 +519,19 @@ async fn upload_sessions(
 ) -> Result<Response, ApiError> {
     let multipart = multipart.map_err(|_| ApiError::from(ErrorCode::UploadInvalid))?;
     let files = read_upload(multipart).await?;
-    let entries = tokio::task::spawn_blocking(move || switchboard_sessions::group_uploads(files))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let entries = state
+        .accounts()
+        .import_uploads(ctx.membership.workspace_id, ctx.user.id, files)
+        .await?;
     let locale = crate::locale::request_locale(&headers);
     let (mut imported, mut failed) = (0, 0);
     let mut out = Vec::with_capacity(entries.len());
-    for UploadEntry {
+    for UploadImport {
         name,
         files,
-        result,
+        outcome,
     } in entries
     {
-        let outcome = match result {
-            Err(e) => Err(e.code()),
-            Ok(session) => state
-                .accounts()
-                .import(ctx.membership.workspace_id, ctx.user.id, &session)
-                .await
-                .map(|done| (done.account, session.warnings))
-                .map_err(|e| e.code()),
-        };
         out.push(match outcome {
             Ok((account, warnings)) => {
                 imported += 1;
@@ -545,7 +539,7 @@ async fn upload_sessions(
                     name,
                     files,
                     account: AccountView::new(&state, account),
-                    warnings: warnings.iter().map(|w| w.code()).collect(),
+                    warnings,
                 }
             }
             Err(code) => {
@@ -730,13 +724,8 @@ async fn export_session(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let format = match req.format.as_str() {
-        "telethon" => ExportFormat::Telethon,
-        "pyrogram" => ExportFormat::Pyrogram,
-        _ => {
-            return Err(ApiError::from(ErrorCode::ValidationFailed));
-        }
-    };
+    let format =
+        export_format(&req.format).ok_or_else(|| ApiError::from(ErrorCode::ValidationFailed))?;
     let s = state
         .accounts()
         .export(

@@ -38,15 +38,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 impl From<BotError> for ApiError {
     fn from(e: BotError) -> Self {
         let code = e.code();
+        if let Some(s) = e.retry_after() {
+            return ApiError::from(ErrorCode::FloodWait).retry_after(s);
+        }
         match &e {
             BotError::TokenInvalid | BotError::TokenRejected => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
             }
             BotError::Exists => ApiError::new(StatusCode::CONFLICT, code),
             BotError::NotFound => ApiError::not_found(),
-            BotError::Telegram(switchboard_telegram::botapi::BotApiError::RetryAfter(s)) => {
-                ApiError::from(ErrorCode::FloodWait).retry_after(*s)
-            }
             BotError::Telegram(_) => ApiError::from(ErrorCode::BotApiFailed),
             BotError::Store(_) | BotError::Vault(_) => ApiError::internal(),
         }

@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    AccountId, AssigneeFilter, BotId, Chat, ChatFilter, ChatId, ChatStatus, Entity, Media,
-    MediaKind, Message, MessageEdit, MessageId, NewReply, NewUpload, Role, Timestamp, UserId,
-    Viewer,
+    AccountId, AssigneeFilter, BotId, Chat, ChatFilter, ChatId, ChatStatus, Entity, MediaKind,
+    Message, MessageEdit, MessageId, NewUpload, Role, Timestamp, UserId, Viewer,
 };
 use switchboard_files::{FileError, FileId};
 use switchboard_services::SessionContext;
+use switchboard_services::replies::{
+    AttachmentDraft, ReplyDraft, classify_upload, prepare_reply, upload_name,
+};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -285,8 +287,6 @@ pub struct Attachment {
     pub mime_type: Option<String>,
 }
 
-const MAX_TEXT: usize = 4096;
-
 /// Queues a reply; it is sent in the background and its state arrives as `message_status`.
 #[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "inbox", params(("id" = i64, Path)), request_body = ReplyRequest, responses(
     (status = 202, description = "The reply (status `queued`)", body = MessageResponse),
@@ -298,39 +298,18 @@ async fn send_reply(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ReplyRequest>,
 ) -> Result<Response, ApiError> {
-    let text_len = req.text.chars().count();
-    if text_len > MAX_TEXT || (req.text.trim().is_empty() && req.attachment.is_none()) {
-        return Err(invalid());
-    }
-    let entities = req.entities.unwrap_or_default();
-    let media = match req.attachment {
-        None => None,
-        Some(a) => {
-            if !MediaKind::ATTACHABLE.contains(&a.kind) {
-                return Err(invalid());
-            }
-            let file: FileId = a.file_id.parse().map_err(|_| invalid())?;
-            if !state.files().contains(&file).await {
-                return Err(ApiError::from(ErrorCode::FileNotFound));
-            }
-            Some(Media {
-                file_id: Some(file.to_hex()),
-                file_name: Some(a.file_name.unwrap_or_else(|| "file".into())),
-                mime_type: Some(
-                    a.mime_type
-                        .unwrap_or_else(|| "application/octet-stream".into()),
-                ),
-                ..Media::of(a.kind)
-            })
-        }
-    };
-    let reply = NewReply {
+    let draft = ReplyDraft {
         text: req.text,
-        entities,
-        media,
+        entities: req.entities,
         reply_to_tg_id: req.reply_to_tg_id,
-        random_id: switchboard_services::outbox::random_id(),
+        attachment: req.attachment.map(|a| AttachmentDraft {
+            file_id: a.file_id,
+            kind: a.kind,
+            file_name: a.file_name,
+            mime_type: a.mime_type,
+        }),
     };
+    let reply = prepare_reply(draft, state.files()).await?;
     let (message, _) = state
         .inbox()
         .reply(&viewer(&ctx), ChatId(id), &reply)
@@ -529,7 +508,7 @@ async fn upload_file(
         }
         let file_name = field
             .file_name()
-            .map(sanitize_name)
+            .map(upload_name)
             .unwrap_or_else(|| "file".into());
         let declared = field.content_type().unwrap_or("").to_string();
         let mut writer = state.files().writer().await.map_err(file_error)?;
@@ -548,9 +527,7 @@ async fn upload_file(
         if writer.size() == 0 {
             return Err(invalid());
         }
-        let sniffed = switchboard_files::sniff_mime(&head);
-        let (mime, kind) = allowed_type(&declared, sniffed, &file_name)
-            .ok_or_else(|| ApiError::from(ErrorCode::FileTypeNotAllowed))?;
+        let (mime, kind) = classify_upload(&declared, &head, &file_name)?;
         let stored = writer.commit().await.map_err(file_error)?;
         record_upload(&state, &ctx, &stored, &mime).await?;
         return Ok((
@@ -604,60 +581,6 @@ fn file_error(e: FileError) -> ApiError {
     }
 }
 
-/// Keeps a file name printable and short, without path parts.
-fn sanitize_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(128).collect();
-    if clean.trim().is_empty() {
-        "file".into()
-    } else {
-        clean
-    }
-}
-
-/// The MIME type and attachment kind of an upload, if allowed. Media types must be confirmed
-/// by the file's first bytes; documents of other kinds are accepted by declared type.
-fn allowed_type(
-    declared: &str,
-    sniffed: Option<&'static str>,
-    name: &str,
-) -> Option<(String, &'static str)> {
-    let kind_of = |m: &str| match m {
-        "image/jpeg" | "image/png" | "image/webp" => Some("photo"),
-        "image/gif" | "video/mp4" | "video/webm" => Some("video"),
-        "audio/ogg" => Some("voice"),
-        "audio/mpeg" | "audio/mp4" => Some("audio"),
-        _ => None,
-    };
-    if let Some(s) = sniffed {
-        return Some((s.to_string(), kind_of(s).unwrap_or("document")));
-    }
-    // No recognised signature: only harmless document types, and never one claiming to be a
-    // media type the bytes do not match.
-    if kind_of(declared).is_some() {
-        return None;
-    }
-    let doc_ok = matches!(
-        declared,
-        "text/plain"
-            | "text/csv"
-            | "application/json"
-            | "application/msword"
-            | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            | "application/vnd.ms-excel"
-            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            | "application/octet-stream"
-    ) || (declared.is_empty() && name.contains('.'));
-    doc_ok.then(|| {
-        let m = if declared.is_empty() {
-            "application/octet-stream"
-        } else {
-            declared
-        };
-        (m.to_string(), "document")
-    })
-}
-
 /// Members of the workspace with presence and load (for the assignment control).
 #[utoipa::path(get, path = "/api/v1/inbox/members", tag = "inbox", responses(
     (status = 200, description = "Members with presence and load", body = InboxMembersResponse)))]
@@ -684,25 +607,4 @@ async fn inbox_members(
         })
         .collect();
     Ok(json(InboxMembersResponse { members }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uploads_must_match_their_bytes() {
-        assert_eq!(
-            allowed_type("image/png", Some("image/png"), "a.png"),
-            Some(("image/png".into(), "photo"))
-        );
-        assert_eq!(allowed_type("image/png", None, "a.png"), None);
-        assert_eq!(
-            allowed_type("text/plain", None, "a.txt"),
-            Some(("text/plain".into(), "document"))
-        );
-        assert_eq!(allowed_type("text/html", None, "a.html"), None);
-        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_name("a\u{0}b.txt"), "ab.txt");
-    }
 }
