@@ -63,6 +63,41 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Этот метод здесь не разрешён.",
     ),
     (
+        "already_member",
+        "This user is already a member of the workspace.",
+        "Этот пользователь уже участник рабочего пространства.",
+    ),
+    (
+        "not_a_member",
+        "This user is not a member of the workspace.",
+        "Этот пользователь не участник рабочего пространства.",
+    ),
+    (
+        "session_exists",
+        "This session already exists.",
+        "Такая сессия уже существует.",
+    ),
+    (
+        "assign_forbidden",
+        "You may only take an unassigned chat or hand back your own.",
+        "Можно только взять свободный чат или вернуть свой.",
+    ),
+    (
+        "not_failed",
+        "Only a reply that failed can be sent again.",
+        "Повторно отправить можно только неотправленный ответ.",
+    ),
+    (
+        "file_type_not_allowed",
+        "This type of file cannot be sent.",
+        "Такой тип файла нельзя отправить.",
+    ),
+    (
+        "upgrade_required",
+        "Open this address as a WebSocket.",
+        "Откройте этот адрес как WebSocket.",
+    ),
+    (
         "conflict",
         "This conflicts with existing data.",
         "Это противоречит существующим данным.",
@@ -71,6 +106,11 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "username_taken",
         "This username is taken.",
         "Это имя пользователя уже занято.",
+    ),
+    (
+        "last_owner",
+        "A workspace needs an owner: make someone else an owner first.",
+        "У рабочего пространства должен быть владелец: сначала сделайте владельцем кого-то другого.",
     ),
     (
         "invalid_username",

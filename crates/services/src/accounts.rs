@@ -8,12 +8,11 @@
 //! loses. Private chats are always ingested, group chats only when the account's
 //! `ingest_groups` is on.
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
 use crate::ingest::{Change, Source};
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
 use crate::workers::{Exit, Tasks, WorkerCtx, WorkerSpec, WorkerStatus, Workers, account_worker};
-use serde_json::json;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -339,8 +338,12 @@ async fn report(
     inner.events.publish(
         ws,
         Audience::Workspace,
-        "account_status",
-        json!({"account_id": id.0, "status": status.as_str(), "detail": detail, "flood_wait_until": flood_until.map(|t| t.0)}),
+        ServerEvent::AccountStatus {
+            account_id: id,
+            status,
+            detail: detail.as_deref(),
+            flood_wait_until: flood_until,
+        },
     );
 }
 

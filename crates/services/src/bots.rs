@@ -10,19 +10,21 @@
 //! transaction, so a crash re-processes rather than loses. The token and the webhook secret
 //! are sealed by the vault with AAD bound to the bot, and never logged.
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
 use crate::ingest::{Change, Source};
+use crate::media::RecordStored;
 use crate::outbox::{SendFailure, Sent, Transport};
 use crate::workers::{Exit, Tasks, WorkerCtx, WorkerSpec, WorkerStatus, Workers, bot_worker};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, IngestOutcome, Message,
-    NewBot, OutboxItem, StoreError, Timestamp, WorkspaceId,
+    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, IngestOutcome, Media,
+    Message, NewBot, OutboxItem, StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::botapi::{
@@ -79,13 +81,22 @@ impl BotError {
             BotError::Vault(_) => "vault_error",
         }
     }
+
+    /// Seconds Telegram asked to wait before the next call (`retry_after`), when that is why
+    /// it failed.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            BotError::Telegram(BotApiError::RetryAfter(s)) => Some(*s),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for BotError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => BotError::NotFound,
-            StoreError::Conflict("bot_exists") => BotError::Exists,
+            StoreError::Conflict(ErrorCode::BotExists) => BotError::Exists,
             other => BotError::Store(other),
         }
     }
@@ -295,8 +306,11 @@ impl BotService {
         self.inner.events.publish(
             workspace,
             Audience::Workspace,
-            "bot_status",
-            json!({"bot_id": id.0, "status": "deleted", "detail": null}),
+            ServerEvent::BotStatus {
+                bot_id: id,
+                status: "deleted",
+                detail: None,
+            },
         );
         Ok(())
     }
@@ -428,8 +442,11 @@ async fn report(inner: &Inner, bot: &Bot, status: BotStatus, detail: Option<Stri
     inner.events.publish(
         bot.workspace_id,
         Audience::Workspace,
-        "bot_status",
-        json!({"bot_id": bot.id.0, "status": status.as_str(), "detail": detail}),
+        ServerEvent::BotStatus {
+            bot_id: bot.id,
+            status: status.as_str(),
+            detail: detail.as_deref(),
+        },
     );
 }
 
@@ -679,21 +696,24 @@ impl Source for BotSource<'_> {
 
     fn files(&mut self, inserted: &[Message]) {
         for m in inserted {
-            if m.media.get("tg_file_id").is_some() && m.media.get("file_id").is_none() {
-                spawn_download(self.inner, self.bot, self.api, m.id, m.media.clone());
+            if let Some(media) = &m.media
+                && media.tg_file_id.is_some()
+                && media.file_id.is_none()
+            {
+                spawn_download(self.inner, self.bot, self.api, m.id, media.clone());
             }
         }
     }
 }
 
 /// Fetches a message's file with `getFile` into the file store in the background (at most
-/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the media JSON.
+/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the message's media.
 fn spawn_download(
     inner: &Inner,
     bot: &Bot,
     api: &BotApi,
     message: switchboard_domain::MessageId,
-    media: Value,
+    media: Media,
 ) {
     let downloader = Downloader::new(inner, bot, api);
     inner
@@ -736,9 +756,10 @@ fn spawn_recovery(
             };
             after = Some(last.id);
             for m in page {
+                let Some(media) = m.media else { continue };
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    () = downloader.fetch(m.id, m.media) => fetched += 1,
+                    () = downloader.fetch(m.id, media) => fetched += 1,
                 }
             }
         }
@@ -774,12 +795,12 @@ impl Downloader {
         }
     }
 
-    /// Downloads the file named by the media JSON's `tg_file_id` and records it.
-    async fn fetch(&self, message: switchboard_domain::MessageId, mut media: Value) {
+    /// Downloads the file named by the media's `tg_file_id` and records it.
+    async fn fetch(&self, message: switchboard_domain::MessageId, mut media: Media) {
         let Ok(_slot) = self.slots.acquire().await else {
             return;
         };
-        let Some(tg_file_id) = media.get("tg_file_id").and_then(Value::as_str) else {
+        let Some(tg_file_id) = media.tg_file_id.as_deref() else {
             return;
         };
         let bytes = match self.api.get_file(tg_file_id).await {
@@ -800,8 +821,7 @@ impl Downloader {
                 return;
             }
         };
-        media["file_id"] = json!(stored.sha256.to_hex());
-        media["size"] = json!(stored.size);
+        media.record_stored(&stored);
         match self
             .store
             .set_bot_message_media(self.bot, message, &media)
@@ -862,8 +882,8 @@ impl BotTransport {
         })
     }
 
-    async fn upload(&self, media: &Value) -> Result<Option<Upload>, SendFailure> {
-        let Some(file_id) = media.get("file_id").and_then(Value::as_str) else {
+    async fn upload(&self, media: Option<&Media>) -> Result<Option<Upload>, SendFailure> {
+        let Some((media, file_id)) = media.and_then(|m| Some((m, m.file_id.as_deref()?))) else {
             return Ok(None);
         };
         let missing = || SendFailure::Permanent {
@@ -873,12 +893,12 @@ impl BotTransport {
         let bytes = tokio::fs::read(self.inner.files.path(&id))
             .await
             .map_err(|_| missing())?;
-        let text = |k: &str| media.get(k).and_then(Value::as_str);
         Ok(Some(Upload {
-            kind: MediaKind::from_kind(text("kind").unwrap_or("document")),
-            file_name: text("file_name").unwrap_or("file").to_string(),
-            mime: text("mime_type")
-                .or_else(|| text("mime"))
+            kind: MediaKind::from_kind(media.kind),
+            file_name: media.file_name.as_deref().unwrap_or("file").to_string(),
+            mime: media
+                .mime_type
+                .as_deref()
                 .unwrap_or("application/octet-stream")
                 .to_string(),
             bytes,
@@ -891,7 +911,7 @@ impl Transport for BotTransport {
     async fn send(&self, item: &OutboxItem) -> Result<Sent, SendFailure> {
         let api = self.api(&item.chat).await?;
         let m = &item.message;
-        let result = match self.upload(&m.media).await? {
+        let result = match self.upload(m.media.as_ref()).await? {
             Some(file) => {
                 api.send_media(
                     item.chat.peer_id,

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
@@ -13,7 +13,8 @@ use serde_json::Value;
 use serde_json::json;
 
 use crate::{
-    Error, FaultRule, Handle, NewBot, NewChannel, NewGroup, NewUser, OutgoingMessage, Peer, UserId,
+    ChannelId, ChannelOptions, Entity, Error, FaultRule, Handle, NewBot, NewChannel, NewGroup,
+    NewInvite, NewUser, OutgoingMessage, Peer, RateLimit, UserId,
 };
 
 /// Builds the control router.
@@ -25,7 +26,33 @@ pub(crate) fn router(handle: Handle) -> Router {
         .route("/api/groups", post(create_group))
         .route("/api/channels", post(create_channel))
         .route("/api/channels/{id}/members", post(join_channel))
-        .route("/api/channels/{id}/posts", post(post_to_channel))
+        .route("/api/channels/{id}", get(channel).patch(channel_options))
+        .route(
+            "/api/channels/{id}/posts",
+            get(channel_posts).post(post_to_channel),
+        )
+        .route(
+            "/api/channels/{id}/posts/{msg_id}",
+            patch(edit_post).delete(delete_post),
+        )
+        .route("/api/channels/{id}/albums", post(post_album))
+        .route("/api/channels/{id}/forwards", post(forward_post))
+        .route("/api/channels/{id}/invites", post(create_invite))
+        .route(
+            "/api/channels/{id}/invites/{hash}/revoke",
+            post(revoke_invite),
+        )
+        .route(
+            "/api/channels/{id}/join_requests/approve",
+            post(approve_join_request),
+        )
+        .route(
+            "/api/users/{id}/channels",
+            get(channel_count).post(set_channel_count),
+        )
+        .route("/api/users/{id}/counters", get(account_counters))
+        .route("/api/limits", get(rate_limits).post(set_rate_limit))
+        .route("/api/limits/{name}", delete(remove_rate_limit))
         .route("/api/auth_keys", post(issue_key))
         .route("/api/auth_keys/register", post(register_key))
         .route("/api/users/{id}/send", post(send_message))
@@ -108,6 +135,136 @@ async fn post_to_channel(
     Json(b): Json<OutgoingMessage>,
 ) -> Response {
     reply(h.post_to_channel(crate::ChannelId(id), b))
+}
+
+async fn channel(State(h): State<Handle>, Path(id): Path<i64>) -> Response {
+    reply(h.channel(ChannelId(id)))
+}
+
+async fn channel_options(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<ChannelOptions>,
+) -> Response {
+    reply(h.set_channel_options(ChannelId(id), b))
+}
+
+async fn channel_posts(State(h): State<Handle>, Path(id): Path<i64>) -> Response {
+    reply(h.channel_posts(ChannelId(id)))
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    text: String,
+    #[serde(default)]
+    entities: Option<Vec<Entity>>,
+}
+
+async fn edit_post(
+    State(h): State<Handle>,
+    Path((id, msg_id)): Path<(i64, i32)>,
+    Json(b): Json<EditBody>,
+) -> Response {
+    reply(
+        h.edit_post(ChannelId(id), msg_id, b.text, b.entities)
+            .map(|_| json!({"ok": true})),
+    )
+}
+
+async fn delete_post(State(h): State<Handle>, Path((id, msg_id)): Path<(i64, i32)>) -> Response {
+    reply(
+        h.delete_posts(ChannelId(id), &[msg_id])
+            .and_then(|gone| match gone.is_empty() {
+                true => Err(Error::NotFound(format!("post {msg_id}"))),
+                false => Ok(json!({"ok": true})),
+            }),
+    )
+}
+
+#[derive(Deserialize)]
+struct AlbumBody {
+    items: Vec<OutgoingMessage>,
+}
+
+async fn post_album(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<AlbumBody>,
+) -> Response {
+    reply(h.post_album(ChannelId(id), b.items))
+}
+
+#[derive(Deserialize)]
+struct ForwardBody {
+    from_channel: i64,
+    id: i32,
+}
+
+async fn forward_post(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<ForwardBody>,
+) -> Response {
+    reply(h.forward_post(ChannelId(id), ChannelId(b.from_channel), b.id))
+}
+
+async fn create_invite(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<NewInvite>,
+) -> Response {
+    reply(h.create_invite(ChannelId(id), b))
+}
+
+async fn revoke_invite(State(h): State<Handle>, Path((id, hash)): Path<(i64, String)>) -> Response {
+    reply(
+        h.revoke_invite(ChannelId(id), &hash)
+            .map(|_| json!({"ok": true})),
+    )
+}
+
+async fn approve_join_request(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<UserRef>,
+) -> Response {
+    reply(
+        h.approve_join_request(ChannelId(id), b.user_id)
+            .map(|_| json!({"ok": true})),
+    )
+}
+
+async fn channel_count(State(h): State<Handle>, Path(id): Path<i64>) -> Response {
+    reply(h.channel_count(UserId(id)))
+}
+
+#[derive(Deserialize)]
+struct CountBody {
+    count: usize,
+}
+
+async fn set_channel_count(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<CountBody>,
+) -> Response {
+    reply(h.set_channel_count(UserId(id), b.count))
+}
+
+async fn account_counters(State(h): State<Handle>, Path(id): Path<i64>) -> Response {
+    Json(h.account_counters(UserId(id))).into_response()
+}
+
+async fn rate_limits(State(h): State<Handle>) -> Response {
+    Json(h.rate_limits()).into_response()
+}
+
+async fn set_rate_limit(State(h): State<Handle>, Json(b): Json<RateLimit>) -> Response {
+    reply(h.set_rate_limit(b).map(|_| json!({"ok": true})))
+}
+
+async fn remove_rate_limit(State(h): State<Handle>, Path(name): Path<String>) -> Response {
+    reply(h.remove_rate_limit(&name).map(|_| json!({"ok": true})))
 }
 
 fn hex(b: &[u8]) -> String {

@@ -1,5 +1,7 @@
-//! The demo world: a few users with Russian and English names, a bot, a group and two channels
-//! that post realistic job ads at intervals (a background task owned by the handle).
+//! The demo world: a few users with Russian and English names, a bot, a group and three public
+//! channels that post realistic job ads at intervals (a background task owned by the handle).
+//! Nobody in the demo is a member of `@rust_go_jobs`: a lead monitor resolves and joins it, or
+//! reads it with `messages.getHistory`.
 
 use std::time::Duration;
 
@@ -19,6 +21,21 @@ const ADS_EN: &[&str] = &[
     "Data Engineer (Spark, Airflow, dbt)\nFull-time, remote US · $130k–$160k\n3+ years experience, strong SQL. Apply via our site.",
     "Part-time Community Manager\nRemote, 20 h/week, $25/h. English C1+, experience with Telegram and Discord communities.",
     "QA Automation Engineer (Playwright, TypeScript)\nLondon hybrid · £55k–£70k\nVisa sponsorship available. Reply with your CV.",
+];
+
+const ADS_RUST_GO: &[&str] = &[
+    "Вакансия: Go-разработчик (middle+)\nМаркетплейс, удалённо по РФ. 250 000 – 320 000 ₽.\nGo, gRPC, PostgreSQL, Kafka. Отклик: @market_hr",
+    "Hiring: Rust engineer (embedded/networking)\nRemote, EU · €80k–€100k\nno_std, tokio, Linux networking. Apply: jobs@example.org",
+    "Ищем Rust-разработчика в команду платёжного шлюза\nМосква или удалёнка, 300 000 ₽+, опыт с async Rust от 2 лет.\nПишите @payments_cto",
+    "Senior Go developer — fintech, Amsterdam hybrid\n€90k–€110k, Go, Kubernetes, event sourcing. DM @fintech_recruiter",
+    "Стажёр Go/Rust (junior)\nОбучение, ментор, гибкий график. 80 000 ₽. Тестовое задание на GitHub. Резюме: intern@example.ru",
+];
+
+/// The channels the poster publishes to and the ads each one cycles through.
+const CHANNELS: [(&str, &[&str]); 3] = [
+    ("jobs_it_ru", ADS_RU),
+    ("remote_jobs_en", ADS_EN),
+    ("rust_go_jobs", ADS_RUST_GO),
 ];
 
 /// Creates the demo accounts and chats.
@@ -69,6 +86,7 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
         creator: None,
         members: vec![alexey.id, maria.id],
         about: "Свежие вакансии в IT каждый день".into(),
+        ..Default::default()
     })?;
     let en = h.create_channel(NewChannel {
         title: "Remote Jobs".into(),
@@ -76,10 +94,18 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
         creator: None,
         members: vec![john.id, emily.id, alexey.id],
         about: "Remote-friendly job openings".into(),
+        ..Default::default()
     })?;
-    if let (Peer::Channel(ru), Peer::Channel(en)) = (ru.peer, en.peer) {
-        h.post_to_channel(ru, OutgoingMessage::text(ADS_RU[0]))?;
-        h.post_to_channel(en, OutgoingMessage::text(ADS_EN[0]))?;
+    let rust_go = h.create_channel(NewChannel {
+        title: "Rust & Go вакансии".into(),
+        username: Some("rust_go_jobs".into()),
+        about: "Вакансии для Rust- и Go-разработчиков / Rust and Go openings".into(),
+        ..Default::default()
+    })?;
+    for (info, ads) in [(ru, ADS_RU), (en, ADS_EN), (rust_go, ADS_RUST_GO)] {
+        if let Peer::Channel(c) = info.peer {
+            h.post_to_channel(c, OutgoingMessage::text(ads[0]))?;
+        }
     }
     h.send_message(
         john.id,
@@ -103,7 +129,7 @@ pub(crate) async fn post_job_ads(h: Handle, interval: Duration) {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        for (name, ads) in [("jobs_it_ru", ADS_RU), ("remote_jobs_en", ADS_EN)] {
+        for (name, ads) in CHANNELS {
             if let Some(Peer::Channel(c)) = h.resolve_username(name) {
                 let text = ads[n % ads.len()];
                 if let Err(e) = h.post_to_channel(c, OutgoingMessage::text(text)) {

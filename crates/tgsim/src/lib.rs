@@ -10,10 +10,13 @@
 #![forbid(unsafe_code)]
 
 mod botapi;
+mod channel_api;
+pub mod channels;
 mod control;
 pub mod crypto;
 mod demo;
 mod formatting;
+mod limits;
 mod mtproto;
 mod rpc;
 mod state;
@@ -28,6 +31,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
+pub use channel_api::{AlbumSent, ChannelCount, ChannelOptions, ChannelView};
+pub use channels::{CHANNELS_LIMIT, Invite, NewInvite};
+pub use limits::RateLimit;
 pub use state::{AccountCounters, Counters, FaultKind, FaultRule};
 pub use world::{
     ChannelId, ChatId, CodeKind, Entity, MediaKind, Peer, PhoneNotice, RpcError, UserId,
@@ -156,6 +162,13 @@ pub struct NewChannel {
     /// Description.
     #[serde(default)]
     pub about: String,
+    /// A supergroup (members write) instead of a broadcast channel.
+    #[serde(default)]
+    pub megagroup: bool,
+    /// Which new posts are pushed to members' sessions: 1 (None) every post, N every post
+    /// whose id is a multiple of N, 0 none — as Telegram does for large channels.
+    #[serde(default)]
+    pub push_every: Option<u32>,
 }
 
 /// Media to attach to an outgoing message.
@@ -249,6 +262,9 @@ pub struct ChatInfo {
     pub title: String,
     /// Username, if public.
     pub username: Option<String>,
+    /// Hash of the channel's permanent invite link (`https://t.me/+HASH`); None for basic
+    /// groups.
+    pub invite_hash: Option<String>,
 }
 
 /// Media as reported by the control API.
@@ -291,6 +307,8 @@ pub struct MessageView {
     pub edit_date: Option<i32>,
     /// Original author of a forwarded message (a user or a channel).
     pub forward_from: Option<Peer>,
+    /// Original post id when a channel post was forwarded (`fwd_from.channel_post`).
+    pub forward_channel_post: Option<i32>,
     /// Album id shared by the messages of one album.
     pub grouped_id: Option<i64>,
 }
@@ -401,7 +419,7 @@ fn media_view(w: &world::World, m: &Media) -> Option<MediaView> {
     })
 }
 
-fn view(w: &world::World, m: &world::Message) -> MessageView {
+pub(crate) fn view(w: &world::World, m: &world::Message) -> MessageView {
     MessageView {
         id: m.id,
         peer: m.peer,
@@ -414,6 +432,7 @@ fn view(w: &world::World, m: &world::Message) -> MessageView {
         reply_to: m.reply_to,
         edit_date: m.edit_date,
         forward_from: m.fwd.as_ref().and_then(|f| f.from),
+        forward_channel_post: m.fwd.as_ref().and_then(|f| f.channel_post),
         grouped_id: m.grouped_id,
     }
 }
@@ -525,25 +544,13 @@ impl Handle {
     /// Creates a basic group or a supergroup.
     pub fn create_group(&self, spec: NewGroup) -> Result<ChatInfo, Error> {
         if spec.supergroup {
-            let title = spec.title.clone();
-            let peer = self.shared.apply(|w| {
-                let c = w.create_channel(
-                    Some(spec.creator),
-                    &spec.title,
-                    spec.username.as_deref(),
-                    false,
-                    "",
-                )?;
-                for m in &spec.members {
-                    w.join_channel(*m, c)?;
-                }
-                Ok((Peer::Channel(c), vec![]))
-            })?;
-            return Ok(ChatInfo {
-                peer,
-                bot_api_chat_id: peer.bot_api_id(),
-                title,
+            return self.create_channel(NewChannel {
+                title: spec.title,
                 username: spec.username,
+                creator: Some(spec.creator),
+                members: spec.members,
+                megagroup: true,
+                ..Default::default()
             });
         }
         let peer = self.shared.apply(|w| {
@@ -555,29 +562,37 @@ impl Handle {
             bot_api_chat_id: peer.bot_api_id(),
             title: spec.title,
             username: None,
+            invite_hash: None,
         })
     }
 
-    /// Creates a broadcast channel.
+    /// Creates a broadcast channel, or a supergroup with `megagroup`.
     pub fn create_channel(&self, spec: NewChannel) -> Result<ChatInfo, Error> {
-        let peer = self.shared.apply(|w| {
+        let (peer, invite_hash) = self.shared.apply(|w| {
             let c = w.create_channel(
                 spec.creator,
                 &spec.title,
                 spec.username.as_deref(),
-                true,
+                !spec.megagroup,
                 &spec.about,
             )?;
             for m in &spec.members {
                 w.join_channel(*m, c)?;
             }
-            Ok((Peer::Channel(c), vec![]))
+            let ch = w
+                .channels
+                .get_mut(&c)
+                .ok_or_else(|| world::bad("CHANNEL_INVALID"))?;
+            ch.push_every = spec.push_every.unwrap_or(1);
+            let hash = ch.invites.first().map(|i| i.hash.clone());
+            Ok(((Peer::Channel(c), hash), vec![]))
         })?;
         Ok(ChatInfo {
             peer,
             bot_api_chat_id: peer.bot_api_id(),
             title: spec.title,
             username: spec.username,
+            invite_hash,
         })
     }
 
@@ -588,7 +603,7 @@ impl Handle {
         Ok(())
     }
 
-    fn to_new_message(&self, msg: OutgoingMessage) -> NewMessage {
+    pub(crate) fn to_new_message(&self, msg: OutgoingMessage) -> NewMessage {
         let media = msg.media.map(|m| {
             let mime = m.mime.clone().unwrap_or_else(|| {
                 match m.kind {

@@ -136,6 +136,17 @@ async fn handle_call(
         }
         Some(FaultKind::LoseAnswer) | None => {}
     }
+    let wait = user.and_then(|u| {
+        shared
+            .limits
+            .lock()
+            .check(u, method, std::time::Instant::now())
+    });
+    if let Some(seconds) = wait {
+        debug!(method, seconds, "rate limit exceeded");
+        let answer = rpc_error(req_msg_id, 420, &format!("FLOOD_WAIT_{seconds}"));
+        return (method, fault, answer);
+    }
     debug!(method, key_id = ctx.key_id, "rpc");
     let answer = match dispatch(shared, ctx, id, &body[4..]) {
         Ok(bytes) => rpc_result(req_msg_id, &bytes),
@@ -228,6 +239,8 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         f::messages::ReadHistory::CONSTRUCTOR_ID => read_history(&c),
         f::channels::ReadHistory::CONSTRUCTOR_ID => channel_read_history(&c),
         f::channels::JoinChannel::CONSTRUCTOR_ID => join_channel(&c),
+        f::messages::CheckChatInvite::CONSTRUCTOR_ID => check_chat_invite(&c),
+        f::messages::ImportChatInvite::CONSTRUCTOR_ID => import_chat_invite(&c),
         f::channels::LeaveChannel::CONSTRUCTOR_ID => leave_channel(&c),
         f::channels::GetFullChannel::CONSTRUCTOR_ID => get_full_channel(&c),
         f::channels::GetChannels::CONSTRUCTOR_ID => get_channels(&c),
@@ -765,26 +778,76 @@ fn get_difference(c: &Call) -> R {
     Ok(d.to_bytes())
 }
 
+/// Seconds after which clients should ask for a channel's difference again.
+const DIFFERENCE_TIMEOUT: i32 = 30;
+
+/// `channelDifferenceTooLong`: the pts is older than the channel's update log; the client gets
+/// the channel's current pts in `dialog` and the latest `limit` messages, and must refetch the
+/// rest with `messages.getHistory`.
+fn channel_difference_too_long(
+    w: &World,
+    me: UserId,
+    ch: &world::Channel,
+    limit: usize,
+) -> Vec<u8> {
+    let mut refs = Refs::default();
+    refs.user(me);
+    refs.peer(Peer::Channel(ch.id));
+    let messages: Vec<tl::enums::Message> = ch
+        .mbox
+        .messages
+        .values()
+        .rev()
+        .take(limit)
+        .map(|m| {
+            refs.message(m);
+            tl_build::message(w, m)
+        })
+        .collect();
+    let read = ch.read_inbox.get(&me).copied().unwrap_or(0);
+    let unread = ch.mbox.messages.keys().filter(|id| **id > read).count() as i32;
+    let top = ch.mbox.messages.keys().next_back().copied().unwrap_or(0);
+    tl::enums::updates::ChannelDifference::TooLong(tl::types::updates::ChannelDifferenceTooLong {
+        r#final: true,
+        timeout: Some(DIFFERENCE_TIMEOUT),
+        dialog: tl_build::dialog(
+            Peer::Channel(ch.id),
+            top,
+            read,
+            ch.mbox.last_id,
+            unread,
+            Some(ch.mbox.pts),
+        ),
+        messages,
+        chats: refs.chats(w, me),
+        users: refs.users(w, me),
+    })
+    .to_bytes()
+}
+
 fn get_channel_difference(c: &Call) -> R {
     let r: tl::functions::updates::GetChannelDifference = parse(c.body)?;
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
-    if !ch.members.contains(&me) && ch.username.is_none() {
-        return Err(bad("CHANNEL_PRIVATE"));
-    }
+    let ch = w.readable_channel(me, cid)?;
     if r.pts >= ch.mbox.pts {
         return Ok(tl::enums::updates::ChannelDifference::Empty(
             tl::types::updates::ChannelDifferenceEmpty {
                 r#final: true,
                 pts: ch.mbox.pts,
-                timeout: Some(30),
+                timeout: Some(DIFFERENCE_TIMEOUT),
             },
         )
         .to_bytes());
     }
-    let limit = r.limit.clamp(1, 1000) as usize;
+    // Telegram: "max 100000 for bots, max 100 for users".
+    let is_bot = w.users.get(&me).is_some_and(|u| u.bot.is_some());
+    let max = if is_bot { 100_000 } else { 100 };
+    let limit = r.limit.clamp(1, max) as usize;
+    if ch.mbox.pts - r.pts > ch.difference_window {
+        return Ok(channel_difference_too_long(&w, me, ch, limit));
+    }
     let events: Vec<_> = ch.mbox.events_after(r.pts).cloned().collect();
     let fin = events.len() <= limit;
     let events = &events[..events.len().min(limit)];
@@ -808,7 +871,7 @@ fn get_channel_difference(c: &Call) -> R {
         tl::enums::updates::ChannelDifference::Difference(tl::types::updates::ChannelDifference {
             r#final: fin,
             pts,
-            timeout: Some(30),
+            timeout: Some(DIFFERENCE_TIMEOUT),
             new_messages,
             other_updates: other,
             chats: refs.chats(&w, me),
@@ -853,7 +916,10 @@ fn resolve_username(c: &Call) -> R {
     let r: tl::functions::contacts::ResolveUsername = parse(c.body)?;
     let me = c.user()?;
     let name = r.username.trim_start_matches('@');
-    if name.len() < 4
+    // Telegram usernames: 5–32 characters (a few collectible ones have 4) of a–z, 0–9 and `_`,
+    // starting with a letter.
+    if !(4..=32).contains(&name.len())
+        || !name.starts_with(|ch: char| ch.is_ascii_alphabetic())
         || !name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
@@ -1059,10 +1125,7 @@ fn get_history(c: &Call) -> R {
     let peer = input_peer(&w, me, &r.peer)?;
     let (all, pts): (Vec<&world::Message>, Option<i32>) = match peer {
         Peer::Channel(cid) => {
-            let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
-            if !ch.members.contains(&me) && ch.username.is_none() {
-                return Err(bad("CHANNEL_PRIVATE"));
-            }
+            let ch = w.readable_channel(me, cid)?;
             (ch.mbox.messages.values().rev().collect(), Some(ch.mbox.pts))
         }
         _ => {
@@ -1078,7 +1141,15 @@ fn get_history(c: &Call) -> R {
             )
         }
     };
+    // Telegram: newest first; `max_id`/`min_id` bound the ids (exclusive) before paging;
+    // `offset_id` starts below that id (or `offset_date` before that date), `add_offset`
+    // shifts the start (negative values reach newer messages), at most 100 per page; `count`
+    // is the size of the whole history.
     let count = all.len();
+    let all: Vec<&world::Message> = all
+        .into_iter()
+        .filter(|m| (r.max_id <= 0 || m.id < r.max_id) && (r.min_id <= 0 || m.id > r.min_id))
+        .collect();
     let mut start = if r.offset_id > 0 {
         all.iter()
             .position(|m| m.id < r.offset_id)
@@ -1094,12 +1165,7 @@ fn get_history(c: &Call) -> R {
     let start = start.clamp(0, all.len() as i64) as usize;
     let limit = r.limit.clamp(0, 100) as usize;
     let limit = if limit == 0 { 20 } else { limit };
-    let list: Vec<&world::Message> = all[start..]
-        .iter()
-        .take(limit)
-        .filter(|m| (r.max_id <= 0 || m.id < r.max_id) && m.id > r.min_id)
-        .copied()
-        .collect();
+    let list: Vec<&world::Message> = all[start..].iter().take(limit).copied().collect();
     Ok(messages_answer(&w, me, list, count, pts))
 }
 
@@ -1130,7 +1196,7 @@ fn channel_get_messages(c: &Call) -> R {
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
+    let ch = w.readable_channel(me, cid)?;
     let list: Vec<&world::Message> = message_ids(&r.id)
         .iter()
         .filter_map(|id| ch.mbox.messages.get(id))
@@ -1501,23 +1567,74 @@ fn channel_updates(w: &World, me: UserId, cid: ChannelId) -> tl::enums::Updates 
     )
 }
 
+fn joined(w: &World, me: UserId, cid: ChannelId) -> Vec<u8> {
+    tl::enums::messages::ChatInviteJoinResult::Ok(tl::types::messages::ChatInviteJoinResultOk {
+        updates: channel_updates(w, me, cid),
+    })
+    .to_bytes()
+}
+
 fn join_channel(c: &Call) -> R {
     let r: tl::functions::channels::JoinChannel = parse(c.body)?;
     let me = c.user()?;
     let mut w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let added = w.join_channel(me, cid)?;
-    if !added {
-        return Err(bad("USER_ALREADY_PARTICIPANT"));
-    }
-    Ok(
-        tl::enums::messages::ChatInviteJoinResult::Ok(
-            tl::types::messages::ChatInviteJoinResultOk {
-                updates: channel_updates(&w, me, cid),
-            },
-        )
-        .to_bytes(),
-    )
+    w.join_public_channel(me, cid)?;
+    Ok(joined(&w, me, cid))
+}
+
+fn check_chat_invite(c: &Call) -> R {
+    let r: tl::functions::messages::CheckChatInvite = parse(c.body)?;
+    let me = c.user()?;
+    let w = c.shared.world.lock();
+    let invite: tl::enums::ChatInvite = match w.check_invite(me, &r.hash)? {
+        crate::channels::InviteCheck::Already(cid) => {
+            let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
+            tl::types::ChatInviteAlready {
+                chat: tl_build::channel(ch, me),
+            }
+            .into()
+        }
+        crate::channels::InviteCheck::Invite {
+            channel,
+            request_needed,
+        } => {
+            let ch = w
+                .channels
+                .get(&channel)
+                .ok_or_else(|| bad("CHANNEL_INVALID"))?;
+            tl::types::ChatInvite {
+                channel: true,
+                broadcast: ch.broadcast,
+                public: ch.username.is_some(),
+                megagroup: !ch.broadcast,
+                request_needed,
+                verified: false,
+                scam: false,
+                fake: false,
+                can_refulfill_subscription: false,
+                title: ch.title.clone(),
+                about: (!ch.about.is_empty()).then(|| ch.about.clone()),
+                photo: tl::types::PhotoEmpty { id: 0 }.into(),
+                participants_count: ch.members.len() as i32,
+                participants: None,
+                color: 0,
+                subscription_pricing: None,
+                subscription_form_id: None,
+                bot_verification: None,
+            }
+            .into()
+        }
+    };
+    Ok(invite.to_bytes())
+}
+
+fn import_chat_invite(c: &Call) -> R {
+    let r: tl::functions::messages::ImportChatInvite = parse(c.body)?;
+    let me = c.user()?;
+    let mut w = c.shared.world.lock();
+    let cid = w.import_invite(me, &r.hash)?;
+    Ok(joined(&w, me, cid))
 }
 
 fn leave_channel(c: &Call) -> R {
@@ -1534,7 +1651,7 @@ fn get_full_channel(c: &Call) -> R {
     let me = c.user()?;
     let w = c.shared.world.lock();
     let cid = input_channel(&w, &r.channel)?;
-    let ch = w.channels.get(&cid).ok_or_else(|| bad("CHANNEL_INVALID"))?;
+    let ch = w.readable_channel(me, cid)?;
     Ok(
         tl::enums::messages::ChatFull::Full(tl::types::messages::ChatFull {
             full_chat: tl_build::channel_full(ch, me),

@@ -101,6 +101,7 @@ pub(crate) struct Shared {
     pub conns: Mutex<HashMap<u64, ConnEntry>>,
     pub next_conn: AtomicU64,
     pub faults: Mutex<Vec<FaultRule>>,
+    pub limits: Mutex<crate::limits::Limiter>,
     pub latency: Mutex<HashMap<Option<UserId>, Duration>>,
     pub key_counters: Mutex<HashMap<u64, KeyCounters>>,
     pub bot_calls: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
@@ -119,6 +120,7 @@ impl Shared {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             faults: Mutex::new(Vec::new()),
+            limits: Mutex::new(crate::limits::Limiter::default()),
             latency: Mutex::new(HashMap::new()),
             key_counters: Mutex::new(HashMap::new()),
             bot_calls: Mutex::new(BTreeMap::new()),
@@ -280,6 +282,9 @@ impl Shared {
                     let Some(ch) = w.channels.get(&channel) else {
                         continue;
                     };
+                    if !pushed(ch, &event) {
+                        continue;
+                    }
                     for m in &ch.members {
                         let keys: Vec<u64> = Self::user_keys(w, *m)
                             .into_iter()
@@ -350,6 +355,19 @@ impl Shared {
             accounts,
             bot_api_calls,
         }
+    }
+}
+
+/// Whether a channel event reaches members' sessions as a pushed update: new posts follow the
+/// channel's `push_every` (see [`crate::world::Channel::push_every`]); edits and deletions are
+/// always pushed, so one after unpushed posts shows the client a pts gap, as on Telegram.
+fn pushed(ch: &crate::world::Channel, event: &crate::world::LoggedEvent) -> bool {
+    match event.event {
+        crate::world::Event::NewMessage(id) => match ch.push_every {
+            0 => false,
+            n => id % i32::try_from(n).unwrap_or(i32::MAX) == 0,
+        },
+        _ => true,
     }
 }
 

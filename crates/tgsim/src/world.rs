@@ -198,6 +198,30 @@ pub struct Message {
     pub read: bool,
 }
 
+impl Message {
+    /// The content of a forward of this message seen in `from`: it keeps the original origin
+    /// (`fwd_from`: the channel and post id for channel posts, the author otherwise).
+    pub fn forwarded_copy(&self, from: Peer) -> NewMessage {
+        let fwd = self.fwd.clone().unwrap_or(Forward {
+            from: if self.post {
+                Some(from)
+            } else {
+                self.from.map(Peer::User)
+            },
+            date: self.date,
+            channel_post: self.post.then_some(self.id),
+        });
+        NewMessage {
+            text: self.text.clone(),
+            entities: self.entities.clone(),
+            media: self.media.clone(),
+            reply_to: None,
+            fwd: Some(fwd),
+            grouped_id: self.grouped_id,
+        }
+    }
+}
+
 /// A pts-bearing event in an account's or channel's log.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -389,6 +413,18 @@ pub struct Channel {
     pub mbox: MessageBox,
     /// Per-member max read id.
     pub read_inbox: HashMap<UserId, i32>,
+    /// Which new posts reach members' sessions as pushed updates: 1 = every post (the
+    /// default), N = only posts whose id is a multiple of N, 0 = none. Telegram does not push
+    /// every post of large channels; members catch the rest with `updates.getChannelDifference`
+    /// (a later pushed event reveals the pts gap) or `messages.getHistory`.
+    pub push_every: u32,
+    /// How many pts back the channel's update log reaches: `updates.getChannelDifference` from
+    /// an older pts answers `channelDifferenceTooLong` (Telegram: about 100,000).
+    pub difference_window: i32,
+    /// Invite links (`t.me/+HASH`), the first one permanent.
+    pub invites: Vec<crate::channels::Invite>,
+    /// Users who asked to join through a join-request invite, with the date they asked.
+    pub join_requests: BTreeMap<UserId, i32>,
 }
 
 /// Type of the last login code sent.
@@ -588,6 +624,8 @@ pub struct World {
     pub qr_tokens: Vec<QrToken>,
     /// SRP challenges: srp_id → (account, challenge).
     pub srp: HashMap<i64, (UserId, crate::crypto::SrpChallenge)>,
+    /// Channels an account counts beyond those simulated (see [`World::set_channel_count`]).
+    pub extra_channels: HashMap<UserId, usize>,
     next_id: i64,
     next_link: u64,
 }
@@ -771,11 +809,23 @@ impl World {
         Ok((id, token))
     }
 
-    fn user(&self, id: UserId) -> Result<&User, RpcError> {
+    /// A channel or supergroup, or `400 CHANNEL_INVALID`.
+    pub fn channel(&self, id: ChannelId) -> Result<&Channel, RpcError> {
+        self.channels.get(&id).ok_or_else(|| bad("CHANNEL_INVALID"))
+    }
+
+    /// A channel or supergroup to change, or `400 CHANNEL_INVALID`.
+    pub fn channel_mut(&mut self, id: ChannelId) -> Result<&mut Channel, RpcError> {
+        self.channels
+            .get_mut(&id)
+            .ok_or_else(|| bad("CHANNEL_INVALID"))
+    }
+
+    pub(crate) fn user(&self, id: UserId) -> Result<&User, RpcError> {
         self.users.get(&id).ok_or_else(|| bad("USER_ID_INVALID"))
     }
 
-    fn user_mut(&mut self, id: UserId) -> Result<&mut User, RpcError> {
+    pub(crate) fn user_mut(&mut self, id: UserId) -> Result<&mut User, RpcError> {
         self.users
             .get_mut(&id)
             .ok_or_else(|| bad("USER_ID_INVALID"))
@@ -854,7 +904,12 @@ impl World {
             date: now(),
             mbox: MessageBox::default(),
             read_inbox: HashMap::new(),
+            push_every: 1,
+            difference_window: crate::channels::DIFFERENCE_WINDOW,
+            invites: Vec::new(),
+            join_requests: BTreeMap::new(),
         };
+        ch.invites.push(crate::channels::Invite::permanent());
         ch.mbox.last_id = 1;
         let date = now();
         ch.mbox.messages.insert(
@@ -1046,23 +1101,7 @@ impl World {
             if m.action.is_some() {
                 return Err(bad("MESSAGE_ID_INVALID"));
             }
-            let fwd = m.fwd.clone().unwrap_or(Forward {
-                from: if m.post {
-                    Some(from)
-                } else {
-                    m.from.map(Peer::User)
-                },
-                date: m.date,
-                channel_post: m.post.then_some(m.id),
-            });
-            sources.push(NewMessage {
-                text: m.text.clone(),
-                entities: m.entities.clone(),
-                media: m.media.clone(),
-                reply_to: None,
-                fwd: Some(fwd),
-                grouped_id: m.grouped_id,
-            });
+            sources.push(m.forwarded_copy(from));
         }
         let mut out = Vec::new();
         let mut effects = Vec::new();
@@ -1266,42 +1305,8 @@ impl World {
         let mut effects = Vec::new();
         match peer {
             Peer::Channel(c) => {
-                let ch = self
-                    .channels
-                    .get_mut(&c)
-                    .ok_or_else(|| bad("CHANNEL_INVALID"))?;
-                let can = ch.creator == Some(editor);
-                let m = ch
-                    .mbox
-                    .messages
-                    .get_mut(&id)
-                    .ok_or_else(|| bad("MESSAGE_ID_INVALID"))?;
-                if m.from != Some(editor) && !can {
-                    return Err(RpcError::new(403, "MESSAGE_AUTHOR_REQUIRED"));
-                }
-                apply_edit(m, text, entities, date)?;
-                let ev = ch.mbox.record(Event::EditMessage(id), date);
-                effects.push(Effect::Channel {
-                    channel: c,
-                    event: ev,
-                    except_key,
-                });
-                let bots: Vec<UserId> = ch.members.iter().copied().collect();
-                let post = ch.broadcast;
-                for b in bots {
-                    if self.users.get(&b).is_some_and(|u| u.bot.is_some()) && b != editor {
-                        effects.push(Effect::Bot {
-                            bot: b,
-                            kind: if post {
-                                "edited_channel_post"
-                            } else {
-                                "edited_message"
-                            },
-                            peer_box: BoxRef::Channel(c),
-                            msg_id: id,
-                        });
-                    }
-                }
+                let effects =
+                    self.edit_channel_message(c, Some(editor), id, text, entities, except_key)?;
                 Ok((BoxRef::Channel(c), id, effects))
             }
             _ => {
@@ -1351,6 +1356,61 @@ impl World {
         }
     }
 
+    /// Edits a channel message as `editor` (its author or the channel's creator), or as the
+    /// channel itself when `editor` is None.
+    pub fn edit_channel_message(
+        &mut self,
+        c: ChannelId,
+        editor: Option<UserId>,
+        id: i32,
+        text: Option<String>,
+        entities: Option<Vec<Entity>>,
+        except_key: Option<u64>,
+    ) -> Result<Vec<Effect>, RpcError> {
+        let date = now();
+        let mut effects = Vec::new();
+        let ch = self
+            .channels
+            .get_mut(&c)
+            .ok_or_else(|| bad("CHANNEL_INVALID"))?;
+        let can = editor.is_none() || ch.creator == editor;
+        let m = ch
+            .mbox
+            .messages
+            .get_mut(&id)
+            .ok_or_else(|| bad("MESSAGE_ID_INVALID"))?;
+        if m.action.is_some() {
+            return Err(bad("MESSAGE_ID_INVALID"));
+        }
+        if m.from != editor && !can {
+            return Err(RpcError::new(403, "MESSAGE_AUTHOR_REQUIRED"));
+        }
+        apply_edit(m, text, entities, date)?;
+        let ev = ch.mbox.record(Event::EditMessage(id), date);
+        effects.push(Effect::Channel {
+            channel: c,
+            event: ev,
+            except_key,
+        });
+        let bots: Vec<UserId> = ch.members.iter().copied().collect();
+        let post = ch.broadcast;
+        for b in bots {
+            if self.users.get(&b).is_some_and(|u| u.bot.is_some()) && Some(b) != editor {
+                effects.push(Effect::Bot {
+                    bot: b,
+                    kind: if post {
+                        "edited_channel_post"
+                    } else {
+                        "edited_message"
+                    },
+                    peer_box: BoxRef::Channel(c),
+                    msg_id: id,
+                });
+            }
+        }
+        Ok(effects)
+    }
+
     /// Deletes messages of an account's box (revoking them for everyone) or of a channel.
     pub fn delete_messages(
         &mut self,
@@ -1362,31 +1422,7 @@ impl World {
         let date = now();
         let mut effects = Vec::new();
         if let Some(c) = channel {
-            let ch = self
-                .channels
-                .get_mut(&c)
-                .ok_or_else(|| bad("CHANNEL_INVALID"))?;
-            let is_admin = ch.creator == Some(actor);
-            let mut gone = Vec::new();
-            for id in ids {
-                if let Some(m) = ch.mbox.messages.get(id) {
-                    if m.from != Some(actor) && !is_admin {
-                        return Err(RpcError::new(403, "MESSAGE_DELETE_FORBIDDEN"));
-                    }
-                    ch.mbox.messages.remove(id);
-                    gone.push(*id);
-                }
-            }
-            if gone.is_empty() {
-                return Ok((None, effects));
-            }
-            let ev = ch.mbox.record(Event::DeleteMessages(gone), date);
-            effects.push(Effect::Channel {
-                channel: c,
-                event: ev.clone(),
-                except_key,
-            });
-            return Ok((Some(ev), effects));
+            return self.delete_channel_messages(c, Some(actor), ids, except_key);
         }
         let links: Vec<u64> = {
             let u = self.user(actor)?;
@@ -1422,6 +1458,43 @@ impl World {
             });
         }
         Ok((own_event, effects))
+    }
+
+    /// Deletes channel messages as `actor` (their author or the channel's creator), or as the
+    /// channel itself when `actor` is None. Ids that do not exist are skipped, as on Telegram.
+    pub fn delete_channel_messages(
+        &mut self,
+        c: ChannelId,
+        actor: Option<UserId>,
+        ids: &[i32],
+        except_key: Option<u64>,
+    ) -> Result<(Option<LoggedEvent>, Vec<Effect>), RpcError> {
+        let ch = self
+            .channels
+            .get_mut(&c)
+            .ok_or_else(|| bad("CHANNEL_INVALID"))?;
+        let is_admin = actor.is_none() || ch.creator == actor;
+        let gone: Vec<i32> = ids
+            .iter()
+            .copied()
+            .filter(|id| ch.mbox.messages.contains_key(id))
+            .collect();
+        if !is_admin && gone.iter().any(|id| ch.mbox.messages[id].from != actor) {
+            return Err(RpcError::new(403, "MESSAGE_DELETE_FORBIDDEN"));
+        }
+        if gone.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        for id in &gone {
+            ch.mbox.messages.remove(id);
+        }
+        let ev = ch.mbox.record(Event::DeleteMessages(gone), now());
+        let effects = vec![Effect::Channel {
+            channel: c,
+            event: ev.clone(),
+            except_key,
+        }];
+        Ok((Some(ev), effects))
     }
 
     /// Marks a conversation read up to `max_id` for `reader`.

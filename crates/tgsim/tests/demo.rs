@@ -26,6 +26,17 @@ async fn demo_world_posts_job_ads_until_shutdown() {
         sim.resolve_username("remote_jobs_en"),
         Some(tgsim::Peer::Channel(_))
     ));
+    // The Rust and Go channel is public, posts, and nobody in the demo has joined it.
+    let Some(tgsim::Peer::Channel(rust_go)) = sim.resolve_username("rust_go_jobs") else {
+        panic!("no @rust_go_jobs")
+    };
+    assert!(sim.channel(rust_go).unwrap().members.is_empty());
+    assert!(
+        sim.channel_posts(rust_go)
+            .unwrap()
+            .iter()
+            .any(|m| m.text.contains("Rust") || m.text.contains("Go"))
+    );
 
     let posts = |u: tgsim::UserId| {
         sim.received_messages(u)

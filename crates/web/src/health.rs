@@ -61,7 +61,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String,
+    content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

@@ -27,6 +27,8 @@ mod schema_parity;
 mod sign_in_limits;
 mod store_conformance;
 mod store_setup;
+mod stored_shapes;
 mod system;
+mod team;
 mod web_surface;
 mod workspace_boundaries;

@@ -2,13 +2,12 @@
 //! workspace's accounts and bots and their health, and control actions.
 
 use crate::AppState;
-use crate::error::{ApiError, ErrorBody, json};
+use crate::error::{ApiError, ApiQuery, ErrorBody, json};
 use crate::session::Admin;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{AuditEvent, AuditEventId};
+use switchboard_domain::{AuditEvent, AuditEventId, ErrorCode};
 use switchboard_services::accounts::RestartError;
 use switchboard_services::{WorkerKind, WorkerState, WorkerStatus};
 use utoipa::{IntoParams, ToSchema};
@@ -35,7 +34,6 @@ pub struct AuditQuery {
 #[derive(Serialize, ToSchema)]
 pub struct AuditResponse {
     /// Events, newest first.
-    #[schema(value_type = Vec<Object>)]
     pub events: Vec<AuditEvent>,
 }
 
@@ -46,7 +44,7 @@ pub struct AuditResponse {
 async fn audit(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let events = state
@@ -204,6 +202,15 @@ pub struct StatusResponse {
     pub bots: Vec<BotHealth>,
 }
 
+/// What a control action did.
+#[derive(Serialize, ToSchema)]
+pub struct ControlResponse {
+    /// The action.
+    pub action: String,
+    /// Account clients restarted.
+    pub restarted: usize,
+}
+
 /// The server-wide workers, the workspace's accounts and bots with their health (admins only).
 #[utoipa::path(get, path = "/api/v1/system/status", tag = "system", responses(
     (status = 200, description = "Status", body = StatusResponse),
@@ -279,7 +286,7 @@ pub struct ControlRequest {
 /// Runs a control action on the caller's workspace (owners and admins only, audited, at most
 /// once per 30 seconds per workspace).
 #[utoipa::path(post, path = "/api/v1/system/control", tag = "system", request_body = ControlRequest, responses(
-    (status = 200, description = "`{action, restarted}`", body = Object),
+    (status = 200, description = "What was done", body = ControlResponse),
     (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
     (status = 422, description = "validation_failed: unknown action", body = ErrorBody)))]
 async fn control(
@@ -288,10 +295,7 @@ async fn control(
     crate::error::ApiJson(req): crate::error::ApiJson<ControlRequest>,
 ) -> Result<Response, ApiError> {
     if req.action != "restart_clients" {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ));
+        return Err(ApiError::from(ErrorCode::ValidationFailed));
     }
     let n = match state
         .accounts()
@@ -301,8 +305,7 @@ async fn control(
     {
         Ok(n) => n,
         Err(RestartError::TooSoon { retry_after_secs }) => {
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-                .retry_after(retry_after_secs));
+            return Err(ApiError::from(ErrorCode::RateLimited).retry_after(retry_after_secs));
         }
         Err(RestartError::Store(e)) => return Err(e.into()),
     };
@@ -312,7 +315,8 @@ async fn control(
         .details(serde_json::json!({"restarted": n}))
         .record(state.store())
         .await;
-    Ok(json(
-        serde_json::json!({"action": req.action, "restarted": n}),
-    ))
+    Ok(json(ControlResponse {
+        action: req.action,
+        restarted: n,
+    }))
 }
