@@ -1,0 +1,625 @@
+//! The matching engine: every task's query compiled into one Aho-Corasick automaton plus a
+//! small tree per task.
+//!
+//! How a post is matched ([`Matcher::match_post`]):
+//!
+//! 1. **Normalise** the text ([`crate::normalize`]) and split it into words.
+//! 2. **One automaton over every term.** The automaton holds, for every word of every task
+//!    (minus words included), either its exact form (`!word`) or the start of its stem. It runs
+//!    *anchored at each word start*, so a pattern only ever matches at a word boundary on the
+//!    left, and the walk stops at the first byte no pattern continues with (most words cost
+//!    one or two steps). When a pattern ends inside the word:
+//!    - an exact form matches when it is the whole word;
+//!    - a stem matches when the word's own stem (Russian Snowball for words with a Cyrillic
+//!      letter, English Porter2 for Latin words, none for digits) equals the term's stem. The
+//!      pattern is the part of the stem the keyword spells out (`вакансия` → stem `ваканс`;
+//!      `vacancy` → stem `vacanc`; English stems lose a final `e`/`i`/`y` in the pattern so
+//!      `hope` also finds `hoping`). The word is stemmed only when a pattern reached this far,
+//!      at most once per word.
+//! 3. **Per-task evaluation** of the tasks one of whose positive terms occurred (an index from
+//!    term to task): AND, OR, phrases (word positions `p, p+1, …`), order (increasing
+//!    positions), minus terms, and regexes — which therefore only run on posts the automaton
+//!    pre-selected for that task. A query that is only a regex is refused by the parser.
+//! 4. For each task that matched: the matched terms (labels such as `вакансия`, `!senior`,
+//!    `"rust developer"`, `/re/`) and their byte ranges in the **original** text.
+//!
+//! Terms are shared: two tasks with `вакансия` and `вакансии` use one stem term.
+
+use crate::normalize::{Lang, Normalized, lang_of, normalize, words_into};
+use crate::query::{Node, Query, Word, label};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
+use regex::Regex;
+use rust_stemmers::{Algorithm, Stemmer};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// At most this many regex matches are reported as spans per regex term.
+const MAX_REGEX_SPANS: usize = 32;
+
+/// One monitoring task as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct TaskSpec<K> {
+    /// The caller's task id.
+    pub id: K,
+    /// The parsed query.
+    pub query: Query,
+    /// "Ignore forwards": carried through to [`TaskMatch::ignore_forwards`]; the caller drops
+    /// matches of forwarded posts for such tasks (the engine does not know what a forward is).
+    pub ignore_forwards: bool,
+}
+
+/// A task that matched a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskMatch<K> {
+    /// The task id.
+    pub task: K,
+    /// The task's "ignore forwards" flag.
+    pub ignore_forwards: bool,
+    /// The positive terms that made the match, as labels (`вакансия`, `!senior`,
+    /// `"rust developer"`, `[a b]`, `/re/`), sorted, without repeats.
+    pub terms: Vec<String>,
+    /// Where those terms are, as byte ranges of the original text, sorted by start (ranges of
+    /// different terms may overlap).
+    pub spans: Vec<MatchSpan>,
+}
+
+/// One highlighted place in the original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchSpan {
+    /// Byte range in the original text (on character boundaries).
+    pub range: Range<usize>,
+    /// Index into [`TaskMatch::terms`].
+    pub term: usize,
+}
+
+/// The terms of `after` that `before` (the same task's match of the previous version of the
+/// post, if it matched) did not have. An edit yields a lead only when this is not empty.
+pub fn new_terms<'a, K>(before: Option<&TaskMatch<K>>, after: &'a TaskMatch<K>) -> Vec<&'a str> {
+    after
+        .terms
+        .iter()
+        .filter(|t| before.is_none_or(|b| b.terms.binary_search(t).is_err()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// The engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The automaton refused the pattern set (too many states).
+    #[error("the keyword automaton could not be built: {0}")]
+    Automaton(#[from] aho_corasick::BuildError),
+    /// The automaton cannot run anchored searches.
+    #[error("the keyword automaton has no anchored start state")]
+    NoAnchoredStart,
+}
+
+/// A term the automaton finds: an exact form or a stem.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TermKey {
+    Exact(String),
+    Stem(String),
+}
+
+/// What to check when a pattern ends inside a word.
+#[derive(Debug, Clone)]
+enum Check {
+    /// The pattern must be the whole word.
+    Exact(u32),
+    /// The word's stem must equal this stem.
+    Stem { term: u32, stem: Box<str> },
+}
+
+/// A compiled query tree; leaves refer to global term ids.
+#[derive(Debug)]
+enum CNode {
+    Seq { terms: Box<[u32]>, leaf: u32 },
+    Ordered { seqs: Box<[Box<[u32]>]>, leaf: u32 },
+    Regex { regex: Regex, leaf: u32 },
+    And(Box<[CNode]>),
+    Or(Box<[CNode]>),
+    Not(Box<CNode>),
+}
+
+#[derive(Debug)]
+struct CompiledTask<K> {
+    id: K,
+    ignore_forwards: bool,
+    root: CNode,
+    /// Label per leaf.
+    labels: Vec<String>,
+}
+
+/// The matching engine over a set of tasks. Immutable; rebuild and swap through
+/// [`crate::MatcherHandle`] when tasks change.
+pub struct Matcher<K> {
+    automaton: Option<(NFA, StateID)>,
+    /// Per automaton pattern: what a match of it means.
+    checks: Vec<Vec<Check>>,
+    /// Per term: the tasks where it occurs outside a minus term.
+    term_tasks: Vec<Vec<u32>>,
+    tasks: Vec<CompiledTask<K>>,
+    russian: Stemmer,
+    english: Stemmer,
+}
+
+impl<K> std::fmt::Debug for Matcher<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("tasks", &self.tasks.len())
+            .field("terms", &self.term_tasks.len())
+            .field("patterns", &self.checks.len())
+            .finish()
+    }
+}
+
+/// Builds the global tables while tasks are compiled.
+struct Builder {
+    terms: HashMap<TermKey, u32>,
+    term_tasks: Vec<Vec<u32>>,
+    patterns: HashMap<String, u32>,
+    pattern_text: Vec<String>,
+    checks: Vec<Vec<Check>>,
+    russian: Stemmer,
+    english: Stemmer,
+}
+
+impl Builder {
+    fn term(&mut self, word: &Word, task: u32, positive: bool) -> u32 {
+        let (key, pattern, stem) = if word.exact {
+            (TermKey::Exact(word.text.clone()), word.text.clone(), None)
+        } else {
+            let lang = lang_of(&word.text);
+            let stem = stem_with(&self.russian, &self.english, lang, &word.text).into_owned();
+            let pattern = stem_pattern(&word.text, &stem, lang);
+            (TermKey::Stem(stem.clone()), pattern, Some(stem))
+        };
+        let next = self.terms.len() as u32;
+        let id = *self.terms.entry(key).or_insert(next);
+        if id == next {
+            self.term_tasks.push(Vec::new());
+            let next_pattern = self.pattern_text.len() as u32;
+            let pid = *self.patterns.entry(pattern.clone()).or_insert(next_pattern);
+            if pid == next_pattern {
+                self.pattern_text.push(pattern);
+                self.checks.push(Vec::new());
+            }
+            let check = match stem {
+                None => Check::Exact(id),
+                Some(stem) => Check::Stem {
+                    term: id,
+                    stem: stem.into_boxed_str(),
+                },
+            };
+            self.checks[pid as usize].push(check);
+        }
+        if positive {
+            let tasks = &mut self.term_tasks[id as usize];
+            if tasks.last() != Some(&task) {
+                tasks.push(task);
+            }
+        }
+        id
+    }
+
+    fn compile(
+        &mut self,
+        node: &Node,
+        query: &Query,
+        task: u32,
+        positive: bool,
+        labels: &mut Vec<String>,
+    ) -> CNode {
+        let leaf = |labels: &mut Vec<String>| {
+            labels.push(label(node, query));
+            (labels.len() - 1) as u32
+        };
+        match node {
+            Node::Seq(words) => {
+                let terms = words.iter().map(|w| self.term(w, task, positive)).collect();
+                CNode::Seq {
+                    terms,
+                    leaf: leaf(labels),
+                }
+            }
+            Node::Ordered(seqs) => {
+                let seqs = seqs
+                    .iter()
+                    .map(|s| s.iter().map(|w| self.term(w, task, positive)).collect())
+                    .collect();
+                CNode::Ordered {
+                    seqs,
+                    leaf: leaf(labels),
+                }
+            }
+            Node::Regex(i) => match query.regex(*i) {
+                Some((regex, _)) => CNode::Regex {
+                    regex: regex.clone(),
+                    leaf: leaf(labels),
+                },
+                // The parser only makes indices of regexes it stored.
+                None => CNode::Or(Box::new([])),
+            },
+            Node::And(children) => CNode::And(
+                children
+                    .iter()
+                    .map(|c| self.compile(c, query, task, positive, labels))
+                    .collect(),
+            ),
+            Node::Or(children) => CNode::Or(
+                children
+                    .iter()
+                    .map(|c| self.compile(c, query, task, positive, labels))
+                    .collect(),
+            ),
+            Node::Not(child) => {
+                CNode::Not(Box::new(self.compile(child, query, task, false, labels)))
+            }
+        }
+    }
+}
+
+/// The stem of a normalised word with the stemmer its script takes.
+fn stem_with<'w>(russian: &Stemmer, english: &Stemmer, lang: Lang, word: &'w str) -> Cow<'w, str> {
+    match lang {
+        Lang::Russian => russian.stem(word),
+        Lang::English => english.stem(word),
+        Lang::None => Cow::Borrowed(word),
+    }
+}
+
+/// The automaton pattern of a stem term: the part of the stem the keyword spells out; for
+/// English, without a final `e`, `i` or `y`, which Porter2 adds or rewrites (`hope`/`hoping`,
+/// `happy`/`happiness`). Never empty.
+pub(crate) fn stem_pattern(word: &str, stem: &str, lang: Lang) -> String {
+    let common: usize = word
+        .chars()
+        .zip(stem.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum();
+    let mut pattern = &word[..common];
+    if lang == Lang::English && pattern.chars().count() > 2 && pattern.ends_with(['e', 'i', 'y']) {
+        pattern = &pattern[..pattern.len() - 1];
+    }
+    if pattern.is_empty() {
+        // A stem that shares nothing with its word: fall back to the word's first letter.
+        let first = word.chars().next().map_or(0, char::len_utf8);
+        pattern = &word[..first];
+    }
+    pattern.to_string()
+}
+
+/// What one post looks like to the evaluator.
+struct Post<'a> {
+    norm: &'a Normalized,
+    words: &'a [Range<usize>],
+    /// (term, word index), sorted.
+    hits: &'a [(u32, u32)],
+}
+
+impl Post<'_> {
+    fn positions(&self, term: u32) -> &[(u32, u32)] {
+        let start = self.hits.partition_point(|&(t, _)| t < term);
+        let end = self.hits.partition_point(|&(t, _)| t <= term);
+        &self.hits[start..end]
+    }
+
+    fn has(&self, term: u32, word: u32) -> bool {
+        self.hits.binary_search(&(term, word)).is_ok()
+    }
+
+    /// Word indices where the sequence starts.
+    fn seq_starts<'s>(&'s self, seq: &'s [u32]) -> impl Iterator<Item = u32> + 's {
+        let first = seq.first().copied().unwrap_or(u32::MAX);
+        self.positions(first).iter().map(|&(_, p)| p).filter(|&p| {
+            seq.iter()
+                .enumerate()
+                .skip(1)
+                .all(|(k, &t)| self.has(t, p + k as u32))
+        })
+    }
+
+    /// The first start of each sequence, in order, each after the end of the previous one.
+    fn ordered(&self, seqs: &[Box<[u32]>]) -> Option<Vec<(u32, u32)>> {
+        let mut chosen = Vec::with_capacity(seqs.len());
+        let mut next = 0u32;
+        for seq in seqs {
+            let start = self.seq_starts(seq).find(|&p| p >= next)?;
+            let end = start + seq.len() as u32;
+            chosen.push((start, end));
+            next = end;
+        }
+        Some(chosen)
+    }
+
+    fn eval(&self, node: &CNode) -> bool {
+        match node {
+            CNode::Seq { terms, .. } => self.seq_starts(terms).next().is_some(),
+            CNode::Ordered { seqs, .. } => self.ordered(seqs).is_some(),
+            CNode::Regex { regex, .. } => regex.is_match(&self.norm.text),
+            CNode::And(children) => children.iter().all(|c| self.eval(c)),
+            CNode::Or(children) => children.iter().any(|c| self.eval(c)),
+            CNode::Not(child) => !self.eval(child),
+        }
+    }
+
+    /// The spans (normalised text) of the positive leaves that made `node` true.
+    fn collect(&self, node: &CNode, out: &mut Vec<(Range<usize>, u32)>) {
+        let words = |from: u32, to: u32| -> Option<Range<usize>> {
+            let a = self.words.get(from as usize)?;
+            let b = self.words.get(to as usize - 1)?;
+            Some(a.start..b.end)
+        };
+        match node {
+            CNode::Seq { terms, leaf } => {
+                for start in self.seq_starts(terms) {
+                    if let Some(r) = words(start, start + terms.len() as u32) {
+                        out.push((r, *leaf));
+                    }
+                }
+            }
+            CNode::Ordered { seqs, leaf } => {
+                for (start, end) in self.ordered(seqs).unwrap_or_default() {
+                    if let Some(r) = words(start, end) {
+                        out.push((r, *leaf));
+                    }
+                }
+            }
+            CNode::Regex { regex, leaf } => {
+                for m in regex
+                    .find_iter(&self.norm.text)
+                    .filter(|m| !m.is_empty())
+                    .take(MAX_REGEX_SPANS)
+                {
+                    out.push((m.range(), *leaf));
+                }
+            }
+            CNode::And(children) => {
+                for c in children.iter() {
+                    self.collect(c, out);
+                }
+            }
+            CNode::Or(children) => {
+                for c in children.iter().filter(|c| self.eval(c)) {
+                    self.collect(c, out);
+                }
+            }
+            CNode::Not(_) => {}
+        }
+    }
+}
+
+impl<K: Clone> Matcher<K> {
+    /// Compiles `tasks` into one engine. Cost grows with the number of distinct terms
+    /// (about 10 ms per 1,000 keywords, see `BENCHMARKS.md`); call it off the hot path.
+    pub fn build(tasks: impl IntoIterator<Item = TaskSpec<K>>) -> Result<Matcher<K>, BuildError> {
+        let mut builder = Builder {
+            terms: HashMap::new(),
+            term_tasks: Vec::new(),
+            patterns: HashMap::new(),
+            pattern_text: Vec::new(),
+            checks: Vec::new(),
+            russian: Stemmer::create(Algorithm::Russian),
+            english: Stemmer::create(Algorithm::English),
+        };
+        let mut compiled = Vec::new();
+        for (index, spec) in tasks.into_iter().enumerate() {
+            let mut labels = Vec::new();
+            let root = builder.compile(
+                spec.query.root(),
+                &spec.query,
+                index as u32,
+                true,
+                &mut labels,
+            );
+            compiled.push(CompiledTask {
+                id: spec.id,
+                ignore_forwards: spec.ignore_forwards,
+                root,
+                labels,
+            });
+        }
+        let automaton = if builder.pattern_text.is_empty() {
+            None
+        } else {
+            let nfa = NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&builder.pattern_text)?;
+            let start = nfa
+                .start_state(Anchored::Yes)
+                .map_err(|_| BuildError::NoAnchoredStart)?;
+            Some((nfa, start))
+        };
+        Ok(Matcher {
+            automaton,
+            checks: builder.checks,
+            term_tasks: builder.term_tasks,
+            tasks: compiled,
+            russian: builder.russian,
+            english: builder.english,
+        })
+    }
+}
+
+impl<K> Matcher<K> {
+    /// An engine with no tasks (matches nothing).
+    pub fn empty() -> Matcher<K> {
+        Matcher {
+            automaton: None,
+            checks: Vec::new(),
+            term_tasks: Vec::new(),
+            tasks: Vec::new(),
+            russian: Stemmer::create(Algorithm::Russian),
+            english: Stemmer::create(Algorithm::English),
+        }
+    }
+
+    /// The number of tasks.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The number of distinct terms (stems and exact forms) over all tasks.
+    pub fn term_count(&self) -> usize {
+        self.term_tasks.len()
+    }
+
+    /// The number of automaton patterns.
+    pub fn pattern_count(&self) -> usize {
+        self.checks.len()
+    }
+
+    /// The automaton's heap memory, bytes.
+    pub fn automaton_bytes(&self) -> usize {
+        self.automaton.as_ref().map_or(0, |(a, _)| a.memory_usage())
+    }
+
+    /// Finds, for each word of `text`, the terms it is an occurrence of: (term, word index).
+    fn scan(&self, text: &str, words: &[Range<usize>], hits: &mut Vec<(u32, u32)>) {
+        let Some((nfa, start)) = &self.automaton else {
+            return;
+        };
+        let bytes = text.as_bytes();
+        for (index, word) in words.iter().enumerate() {
+            let index = index as u32;
+            let mut sid = *start;
+            let mut stem: Option<Cow<'_, str>> = None;
+            let end = word.end;
+            for at in word.clone() {
+                sid = nfa.next_state(Anchored::Yes, sid, bytes[at]);
+                if !nfa.is_special(sid) {
+                    continue;
+                }
+                if nfa.is_dead(sid) {
+                    break;
+                }
+                if !nfa.is_match(sid) {
+                    continue;
+                }
+                let depth = at + 1 - word.start;
+                for m in 0..nfa.match_len(sid) {
+                    let pid = nfa.match_pattern(sid, m);
+                    // Match states also carry the patterns that end here but started later
+                    // (copied along failure links for unanchored searches); only those
+                    // starting at the word start count.
+                    if nfa.pattern_len(pid) != depth {
+                        continue;
+                    }
+                    let pid = pid.as_usize();
+                    for check in self.checks.get(pid).map_or(&[][..], Vec::as_slice) {
+                        match *check {
+                            Check::Exact(term) => {
+                                if at + 1 == end {
+                                    hits.push((term, index));
+                                }
+                            }
+                            Check::Stem {
+                                term,
+                                stem: ref want,
+                            } => {
+                                let w = &text[word.clone()];
+                                let got = stem.get_or_insert_with(|| {
+                                    stem_with(&self.russian, &self.english, lang_of(w), w)
+                                });
+                                if got.as_ref() == want.as_ref() {
+                                    hits.push((term, index));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<K: Clone> Matcher<K> {
+    /// Matches one post against every task. Allocation-light and lock-free; the result is in
+    /// task order.
+    pub fn match_post(&self, text: &str) -> Vec<TaskMatch<K>> {
+        if self.tasks.is_empty() {
+            return Vec::new();
+        }
+        let norm = normalize(text);
+        let mut words = Vec::with_capacity(norm.text.len() / 6);
+        words_into(&norm.text, &mut words);
+        let mut hits = Vec::new();
+        self.scan(&norm.text, &words, &mut hits);
+        if hits.is_empty() {
+            return Vec::new();
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        let mut candidates: Vec<u32> = Vec::new();
+        let mut last = None;
+        for &(term, _) in &hits {
+            if last != Some(term) {
+                last = Some(term);
+                if let Some(tasks) = self.term_tasks.get(term as usize) {
+                    candidates.extend_from_slice(tasks);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let post = Post {
+            norm: &norm,
+            words: &words,
+            hits: &hits,
+        };
+        let mut map = None;
+        let mut out = Vec::new();
+        for index in candidates {
+            let Some(task) = self.tasks.get(index as usize) else {
+                continue;
+            };
+            if !post.eval(&task.root) {
+                continue;
+            }
+            let map = map.get_or_insert_with(|| norm.offset_map(text));
+            out.push(describe(task, &post, map.as_ref(), text.len()));
+        }
+        out
+    }
+}
+
+/// The match of a task that evaluated true: its terms and spans in the original text.
+fn describe<K: Clone>(
+    task: &CompiledTask<K>,
+    post: &Post<'_>,
+    map: Option<&crate::normalize::OffsetMap>,
+    original_len: usize,
+) -> TaskMatch<K> {
+    let mut raw = Vec::new();
+    post.collect(&task.root, &mut raw);
+    let mut terms: Vec<String> = raw
+        .iter()
+        .filter_map(|(_, leaf)| task.labels.get(*leaf as usize).cloned())
+        .collect();
+    terms.sort();
+    terms.dedup();
+    let mut spans: Vec<MatchSpan> = raw
+        .into_iter()
+        .filter_map(|(range, leaf)| {
+            let label = task.labels.get(leaf as usize)?;
+            let term = terms.binary_search(label).ok()?;
+            Some(MatchSpan {
+                range: post.norm.to_original(map, range, original_len),
+                term,
+            })
+        })
+        .collect();
+    spans.sort_by_key(|s| (s.range.start, s.range.end, s.term));
+    spans.dedup();
+    TaskMatch {
+        task: task.id.clone(),
+        ignore_forwards: task.ignore_forwards,
+        terms,
+        spans,
+    }
+}
