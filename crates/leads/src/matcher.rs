@@ -34,8 +34,11 @@ use aho_corasick::{Anchored, MatchKind};
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
+use std::rc::Rc;
 
 /// At most this many regex matches are reported as spans per regex term.
 const MAX_REGEX_SPANS: usize = 32;
@@ -140,8 +143,9 @@ pub struct Matcher<K> {
     automaton: Option<(NFA, StateID)>,
     /// Per automaton pattern: what a match of it means.
     checks: Vec<Vec<Check>>,
-    /// Per term: the tasks where it occurs outside a minus term.
-    term_tasks: Vec<Vec<u32>>,
+    /// Per term: the tasks for which it is an anchor (a task can only match when one of its
+    /// anchors occurs in the post).
+    anchor_tasks: Vec<Vec<u32>>,
     tasks: Vec<CompiledTask<K>>,
     russian: Stemmer,
     english: Stemmer,
@@ -151,7 +155,7 @@ impl<K> std::fmt::Debug for Matcher<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
             .field("tasks", &self.tasks.len())
-            .field("terms", &self.term_tasks.len())
+            .field("terms", &self.anchor_tasks.len())
             .field("patterns", &self.checks.len())
             .finish()
     }
@@ -269,6 +273,56 @@ fn stem_with<'w>(russian: &Stemmer, english: &Stemmer, lang: Lang, word: &'w str
         Lang::Russian => russian.stem(word),
         Lang::English => english.stem(word),
         Lang::None => Cow::Borrowed(word),
+    }
+}
+
+/// Most words a thread's stem cache holds before it starts over.
+const STEM_CACHE_ENTRIES: usize = 1 << 16;
+
+/// A word → stem map with a cheap hash (words are short; no untrusted-key flooding concern
+/// beyond a bounded map that is cleared when full).
+type StemMap = HashMap<Box<str>, Rc<str>, BuildHasherDefault<WordHasher>>;
+
+thread_local! {
+    /// Stems of words seen by this thread. Words in posts follow Zipf's law, so most lookups
+    /// hit, and a lookup costs a fraction of running the stemmer. Per thread: no lock, and
+    /// matching never waits on another thread.
+    static STEM_CACHE: RefCell<StemMap> = RefCell::new(StemMap::default());
+}
+
+/// The stem of a normalised word, from `cache` or computed and remembered.
+fn cached_stem(cache: &mut StemMap, russian: &Stemmer, english: &Stemmer, word: &str) -> Rc<str> {
+    if let Some(stem) = cache.get(word) {
+        return stem.clone();
+    }
+    if cache.len() >= STEM_CACHE_ENTRIES {
+        cache.clear();
+    }
+    let stem: Rc<str> = stem_with(russian, english, lang_of(word), word).into();
+    cache.insert(word.into(), stem.clone());
+    stem
+}
+
+/// FxHash-style multiply-rotate hasher for short words.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -394,6 +448,65 @@ impl Post<'_> {
     }
 }
 
+/// Per term, the tasks it anchors. A task's anchors are terms one of which occurs whenever the
+/// task matches: for AND the cheapest child's anchors, for OR the union over the alternatives,
+/// for a phrase or ordered group its least common word ("common" = used by the most tasks, a
+/// proxy for how often it occurs in posts). So a task with a popular word (`вакансия`) and a
+/// rare one is only evaluated on posts with the rare one.
+fn anchor_index<K>(tasks: &[CompiledTask<K>], term_tasks: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    let popularity = |t: u32| term_tasks.get(t as usize).map_or(0, Vec::len);
+    let mut index = vec![Vec::new(); term_tasks.len()];
+    for (i, task) in tasks.iter().enumerate() {
+        let anchors = match anchors(&task.root, &popularity) {
+            Some((anchors, _)) => anchors,
+            // Not reachable for parsed queries (each requires a word); index every positive
+            // term so such a task is still evaluated.
+            None => (0..term_tasks.len() as u32)
+                .filter(|&t| term_tasks[t as usize].binary_search(&(i as u32)).is_ok())
+                .collect(),
+        };
+        for t in anchors {
+            if let Some(list) = index.get_mut(t as usize)
+                && list.last() != Some(&(i as u32))
+            {
+                list.push(i as u32);
+            }
+        }
+    }
+    index
+}
+
+/// The anchors of a node and their cost (summed popularity), or `None` when the node can be
+/// true without any positive word (minus terms, regexes).
+fn anchors(node: &CNode, popularity: &impl Fn(u32) -> usize) -> Option<(Vec<u32>, usize)> {
+    let rarest = |terms: &mut dyn Iterator<Item = u32>| {
+        terms
+            .min_by_key(|&t| popularity(t))
+            .map(|t| (vec![t], popularity(t)))
+    };
+    match node {
+        CNode::Seq { terms, .. } => rarest(&mut terms.iter().copied()),
+        CNode::Ordered { seqs, .. } => rarest(&mut seqs.iter().flat_map(|s| s.iter().copied())),
+        CNode::Regex { .. } | CNode::Not(_) => None,
+        CNode::And(children) => children
+            .iter()
+            .filter_map(|c| anchors(c, popularity))
+            .min_by_key(|(_, cost)| *cost),
+        CNode::Or(children) => {
+            let mut all = Vec::new();
+            let mut cost = 0;
+            for c in children.iter() {
+                let (a, k) = anchors(c, popularity)?;
+                all.extend(a);
+                cost += k;
+            }
+            all.sort_unstable();
+            all.dedup();
+            Some((all, cost))
+        }
+    }
+}
+
 impl<K: Clone> Matcher<K> {
     /// Compiles `tasks` into one engine. Cost grows with the number of distinct terms
     /// (about 10 ms per 1,000 keywords, see `BENCHMARKS.md`); call it off the hot path.
@@ -435,10 +548,11 @@ impl<K: Clone> Matcher<K> {
                 .map_err(|_| BuildError::NoAnchoredStart)?;
             Some((nfa, start))
         };
+        let anchor_tasks = anchor_index(&compiled, &builder.term_tasks);
         Ok(Matcher {
             automaton,
             checks: builder.checks,
-            term_tasks: builder.term_tasks,
+            anchor_tasks,
             tasks: compiled,
             russian: builder.russian,
             english: builder.english,
@@ -452,7 +566,7 @@ impl<K> Matcher<K> {
         Matcher {
             automaton: None,
             checks: Vec::new(),
-            term_tasks: Vec::new(),
+            anchor_tasks: Vec::new(),
             tasks: Vec::new(),
             russian: Stemmer::create(Algorithm::Russian),
             english: Stemmer::create(Algorithm::English),
@@ -466,7 +580,7 @@ impl<K> Matcher<K> {
 
     /// The number of distinct terms (stems and exact forms) over all tasks.
     pub fn term_count(&self) -> usize {
-        self.term_tasks.len()
+        self.anchor_tasks.len()
     }
 
     /// The number of automaton patterns.
@@ -481,6 +595,23 @@ impl<K> Matcher<K> {
 
     /// Finds, for each word of `text`, the terms it is an occurrence of: (term, word index).
     fn scan(&self, text: &str, words: &[Range<usize>], hits: &mut Vec<(u32, u32)>) {
+        if self.automaton.is_none() {
+            return;
+        }
+        STEM_CACHE.with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => self.scan_with(text, words, hits, &mut cache),
+            // Re-entered on this thread (not possible today): a private cache.
+            Err(_) => self.scan_with(text, words, hits, &mut StemMap::default()),
+        });
+    }
+
+    fn scan_with(
+        &self,
+        text: &str,
+        words: &[Range<usize>],
+        hits: &mut Vec<(u32, u32)>,
+        cache: &mut StemMap,
+    ) {
         let Some((nfa, start)) = &self.automaton else {
             return;
         };
@@ -488,7 +619,7 @@ impl<K> Matcher<K> {
         for (index, word) in words.iter().enumerate() {
             let index = index as u32;
             let mut sid = *start;
-            let mut stem: Option<Cow<'_, str>> = None;
+            let mut stem: Option<Rc<str>> = None;
             let end = word.end;
             for at in word.clone() {
                 sid = nfa.next_state(Anchored::Yes, sid, bytes[at]);
@@ -522,9 +653,9 @@ impl<K> Matcher<K> {
                                 term,
                                 stem: ref want,
                             } => {
-                                let w = &text[word.clone()];
                                 let got = stem.get_or_insert_with(|| {
-                                    stem_with(&self.russian, &self.english, lang_of(w), w)
+                                    let w = &text[word.clone()];
+                                    cached_stem(cache, &self.russian, &self.english, w)
                                 });
                                 if got.as_ref() == want.as_ref() {
                                     hits.push((term, index));
@@ -560,7 +691,7 @@ impl<K: Clone> Matcher<K> {
         for &(term, _) in &hits {
             if last != Some(term) {
                 last = Some(term);
-                if let Some(tasks) = self.term_tasks.get(term as usize) {
+                if let Some(tasks) = self.anchor_tasks.get(term as usize) {
                     candidates.extend_from_slice(tasks);
                 }
             }

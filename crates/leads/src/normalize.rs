@@ -40,12 +40,15 @@ pub(crate) struct OffsetMap {
 
 /// Receives, for each byte written to the normalised text, the original character's range.
 trait OffsetSink {
+    /// Whether the sink records anything (the hot path's `()` does not).
+    const ACTIVE: bool;
     fn push(&mut self, bytes: usize, orig: Range<usize>);
     /// The last pushed character now also covers original bytes up to `end` (composition).
     fn extend_last(&mut self, end: usize);
 }
 
 impl OffsetSink for () {
+    const ACTIVE: bool = false;
     #[inline(always)]
     fn push(&mut self, _: usize, _: Range<usize>) {}
     #[inline(always)]
@@ -53,6 +56,7 @@ impl OffsetSink for () {
 }
 
 impl OffsetSink for Vec<(u32, u32)> {
+    const ACTIVE: bool = true;
     fn push(&mut self, bytes: usize, orig: Range<usize>) {
         for _ in 0..bytes {
             self.push((orig.start as u32, orig.end as u32));
@@ -138,30 +142,46 @@ impl Normalized {
     }
 }
 
-/// The normalisation loop; returns whether offsets stayed aligned. Fast paths for ASCII and
-/// two-byte Cyrillic; everything else goes through `char::to_lowercase`.
+/// The normalisation loop; returns whether offsets stayed aligned. Bytes that normalisation
+/// leaves alone (lowercase ASCII and Cyrillic, punctuation) are copied in runs; uppercase ASCII
+/// and two-byte Cyrillic are lowered in place; everything else goes through
+/// `char::to_lowercase`.
 fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> bool {
     let bytes = text.as_bytes();
     let mut aligned = true;
     let mut i = 0;
-    // ASCII runs are copied in one go (lowercased).
+    // Start of the bytes not yet copied (all unchanged by normalisation).
+    let mut run = 0;
+    let flush = |out: &mut String, sink: &mut S, from: usize, to: usize| {
+        if from < to {
+            out.push_str(&text[from..to]);
+            if S::ACTIVE {
+                for (k, c) in text[from..to].char_indices() {
+                    sink.push(c.len_utf8(), from + k..from + k + c.len_utf8());
+                }
+            }
+        }
+    };
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
-            let start = i;
-            while i < bytes.len() && bytes[i] < 0x80 {
-                i += 1;
+            if b.is_ascii_uppercase() {
+                flush(out, sink, run, i);
+                out.push(char::from(b.to_ascii_lowercase()));
+                sink.push(1, i..i + 1);
+                run = i + 1;
             }
-            let run = &text[start..i];
-            for (k, c) in run.char_indices() {
-                out.push(c.to_ascii_lowercase());
-                sink.push(1, start + k..start + k + 1);
-            }
+            i += 1;
             continue;
         }
         if (b == 0xD0 || b == 0xD1)
             && let Some(&b2) = bytes.get(i + 1)
         {
+            // Already lowercase and not ё: а–п (D0 B0–BF), р–я and ѐ–џ but ё (D1 80–9F).
+            if (b == 0xD0 && b2 >= 0xB0) || (b == 0xD1 && b2 < 0xA0 && b2 != 0x91) {
+                i += 2;
+                continue;
+            }
             // U+0400..U+047F: Cyrillic. Lowercase in place, ё → е.
             let cp = (((b & 0x1F) as u32) << 6) | (b2 & 0x3F) as u32;
             let lower = match cp {
@@ -171,9 +191,13 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
                 0x0460..=0x047F if cp.is_multiple_of(2) => cp + 1,
                 _ => cp,
             };
-            if let Some(c) = char::from_u32(lower) {
-                out.push(c);
-                sink.push(2, i..i + 2);
+            if lower != cp {
+                flush(out, sink, run, i);
+                if let Some(c) = char::from_u32(lower) {
+                    out.push(c);
+                    sink.push(2, i..i + 2);
+                }
+                run = i + 2;
             }
             i += 2;
             continue;
@@ -182,9 +206,11 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
         let Some(c) = text[i..].chars().next() else {
             break;
         };
+        flush(out, sink, run, i);
         let len = c.len_utf8();
         let range = i..i + len;
         i += len;
+        run = i;
         if is_invisible(c) {
             aligned = false;
             continue;
@@ -212,6 +238,7 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
         }
         sink.push(written, range);
     }
+    flush(out, sink, run, bytes.len());
     aligned
 }
 
@@ -247,36 +274,68 @@ pub fn words(text: &str) -> Vec<Range<usize>> {
 }
 
 /// Appends the byte ranges of the words of `text` to `out` (fast paths for ASCII and
-/// Cyrillic).
+/// Cyrillic: a separator run, then a word run, each in its own tight loop).
 pub(crate) fn words_into(text: &str, out: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut start: Option<usize> = None;
-    while i < bytes.len() {
+    let n = bytes.len();
+    // Whether the character at `i` belongs to a word, and its length.
+    let class = |i: usize| -> (bool, usize) {
         let b = bytes[i];
-        let (is_word, len) = if b < 0x80 {
+        if b < 0x80 {
             (b.is_ascii_alphanumeric(), 1)
         } else if b == 0xD0 || b == 0xD1 {
             // U+0400..U+047F are all letters.
             (true, 2)
         } else {
-            match text[i..].chars().next() {
-                Some(c) => (is_word_char(c), c.len_utf8()),
-                None => break,
-            }
-        };
-        match (is_word, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push(s..i);
-                start = None;
-            }
-            _ => {}
+            text[i..]
+                .chars()
+                .next()
+                .map_or((false, 1), |c| (is_word_char(c), c.len_utf8()))
         }
-        i += len;
-    }
-    if let Some(s) = start {
-        out.push(s..bytes.len());
+    };
+    let mut i = 0;
+    while i < n {
+        // Separators.
+        loop {
+            if i >= n {
+                return;
+            }
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() || b == 0xD0 || b == 0xD1 {
+                break;
+            }
+            if b < 0x80 {
+                i += 1;
+                continue;
+            }
+            let (word, len) = class(i);
+            if word {
+                break;
+            }
+            i += len;
+        }
+        let start = i;
+        // The word.
+        while i < n {
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            if b == 0xD0 || b == 0xD1 {
+                i += 2;
+                continue;
+            }
+            if b < 0x80 {
+                break;
+            }
+            let (word, len) = class(i);
+            if !word {
+                break;
+            }
+            i += len;
+        }
+        out.push(start..i.min(n));
     }
 }
 
