@@ -8,8 +8,8 @@
 //!   per task; [`Matcher::match_post`] gives each matching task with its terms and spans in the
 //!   original text; [`new_terms`] tells what an edit newly matched.
 //! - [`handle`]: [`MatcherHandle`], the current engine behind an atomic swap.
-//! - [`simhash`]: the 64-bit SimHash of a post's normalised words, for copy-paste reposts.
-//! - [`snippet`]: a window of the post around the first match.
+//! - [`mod@simhash`]: the 64-bit SimHash of a post's normalised words, for copy-paste reposts.
+//! - [`mod@snippet`]: a window of the post around the first match.
 //!
 //! The monitor service (sources, reading, delivery) builds on this crate; see `docs/leads.md`.
 

@@ -3,29 +3,40 @@
 //!
 //! How a post is matched ([`Matcher::match_post`]):
 //!
-//! 1. **Normalise** the text ([`crate::normalize`]) and split it into words.
+//! 1. **Words.** The original text is split into words ([`crate::normalize`]); each word is
+//!    lowered (ё→е, invisible characters and accents dropped) on the fly and written in the
+//!    automaton's compact alphabet (one byte per Russian letter).
 //! 2. **One automaton over every term.** The automaton holds, for every word of every task
 //!    (minus words included), either its exact form (`!word`) or the start of its stem. It runs
 //!    *anchored at each word start*, so a pattern only ever matches at a word boundary on the
-//!    left, and the walk stops at the first byte no pattern continues with (most words cost
-//!    one or two steps). When a pattern ends inside the word:
+//!    left, and the walk stops at the first byte no pattern continues with (most words cost a
+//!    few steps). When a pattern ends inside the word:
 //!    - an exact form matches when it is the whole word;
 //!    - a stem matches when the word's own stem (Russian Snowball for words with a Cyrillic
 //!      letter, English Porter2 for Latin words, none for digits) equals the term's stem. The
 //!      pattern is the part of the stem the keyword spells out (`вакансия` → stem `ваканс`;
 //!      `vacancy` → stem `vacanc`; English stems lose a final `e`/`i`/`y` in the pattern so
-//!      `hope` also finds `hoping`). The word is stemmed only when a pattern reached this far,
-//!      at most once per word.
-//! 3. **Per-task evaluation** of the tasks one of whose positive terms occurred (an index from
-//!    term to task): AND, OR, phrases (word positions `p, p+1, …`), order (increasing
-//!    positions), minus terms, and regexes — which therefore only run on posts the automaton
-//!    pre-selected for that task. A query that is only a regex is refused by the parser.
+//!      `hope` also finds `hoping`). So a word matches a stem term when it *starts with that
+//!      pattern and has the same stem* — every regular form does; an irregular form that does
+//!      not share the pattern (`die` / `dying`) does not. The word is stemmed only when a
+//!      pattern reached its end of it, at most once per word, through a per-thread cache.
+//! 3. **Per-task evaluation** of the *candidate* tasks only: each task is indexed under its
+//!    anchors — terms one of which must occur whenever the task matches (for AND the child
+//!    with the least-used terms, for OR every alternative's, for a phrase its least-used
+//!    word) — so a task `вакансия rust-разработчик` is not evaluated on every post with
+//!    `вакансия`. Evaluation covers AND, OR, phrases (word positions `p, p+1, …`), order
+//!    (increasing positions), minus terms, and regexes — which therefore only run on posts the
+//!    automaton pre-selected for that task. A query that is only a regex is refused by the
+//!    parser.
 //! 4. For each task that matched: the matched terms (labels such as `вакансия`, `!senior`,
 //!    `"rust developer"`, `/re/`) and their byte ranges in the **original** text.
 //!
 //! Terms are shared: two tasks with `вакансия` and `вакансии` use one stem term.
 
-use crate::normalize::{Lang, Normalized, lang_of, normalize, words_into};
+use crate::normalize::{
+    Lang, Normalized, OffsetMap, encode_into, lang_of, normalize, normalize_word_into, scan_words,
+    simple_code,
+};
 use crate::query::{Node, Query, Word, label};
 use aho_corasick::automaton::Automaton;
 use aho_corasick::automaton::StateID;
@@ -166,7 +177,8 @@ struct Builder {
     terms: HashMap<TermKey, u32>,
     term_tasks: Vec<Vec<u32>>,
     patterns: HashMap<String, u32>,
-    pattern_text: Vec<String>,
+    /// Patterns in the automaton's alphabet (see [`crate::normalize::encode_into`]).
+    pattern_text: Vec<Vec<u8>>,
     checks: Vec<Vec<Check>>,
     russian: Stemmer,
     english: Stemmer,
@@ -189,7 +201,9 @@ impl Builder {
             let next_pattern = self.pattern_text.len() as u32;
             let pid = *self.patterns.entry(pattern.clone()).or_insert(next_pattern);
             if pid == next_pattern {
-                self.pattern_text.push(pattern);
+                let mut code = Vec::with_capacity(pattern.len());
+                encode_into(&pattern, &mut code);
+                self.pattern_text.push(code);
                 self.checks.push(Vec::new());
             }
             let check = match stem {
@@ -350,13 +364,25 @@ pub(crate) fn stem_pattern(word: &str, stem: &str, lang: Lang) -> String {
 
 /// What one post looks like to the evaluator.
 struct Post<'a> {
-    norm: &'a Normalized,
+    /// The original text.
+    text: &'a str,
+    /// The normalised text and its map back, computed when a regex needs it.
+    norm: std::cell::OnceCell<(Normalized, Option<OffsetMap>)>,
+    /// Byte ranges of the words in the original text.
     words: &'a [Range<usize>],
     /// (term, word index), sorted.
     hits: &'a [(u32, u32)],
 }
 
 impl Post<'_> {
+    fn norm(&self) -> &(Normalized, Option<OffsetMap>) {
+        self.norm.get_or_init(|| {
+            let norm = normalize(self.text);
+            let map = norm.offset_map(self.text);
+            (norm, map)
+        })
+    }
+
     fn positions(&self, term: u32) -> &[(u32, u32)] {
         let start = self.hits.partition_point(|&(t, _)| t < term);
         let end = self.hits.partition_point(|&(t, _)| t <= term);
@@ -395,14 +421,14 @@ impl Post<'_> {
         match node {
             CNode::Seq { terms, .. } => self.seq_starts(terms).next().is_some(),
             CNode::Ordered { seqs, .. } => self.ordered(seqs).is_some(),
-            CNode::Regex { regex, .. } => regex.is_match(&self.norm.text),
+            CNode::Regex { regex, .. } => regex.is_match(&self.norm().0.text),
             CNode::And(children) => children.iter().all(|c| self.eval(c)),
             CNode::Or(children) => children.iter().any(|c| self.eval(c)),
             CNode::Not(child) => !self.eval(child),
         }
     }
 
-    /// The spans (normalised text) of the positive leaves that made `node` true.
+    /// The spans (original text) of the positive leaves that made `node` true.
     fn collect(&self, node: &CNode, out: &mut Vec<(Range<usize>, u32)>) {
         let words = |from: u32, to: u32| -> Option<Range<usize>> {
             let a = self.words.get(from as usize)?;
@@ -425,12 +451,14 @@ impl Post<'_> {
                 }
             }
             CNode::Regex { regex, leaf } => {
+                let (norm, map) = self.norm();
                 for m in regex
-                    .find_iter(&self.norm.text)
+                    .find_iter(&norm.text)
                     .filter(|m| !m.is_empty())
                     .take(MAX_REGEX_SPANS)
                 {
-                    out.push((m.range(), *leaf));
+                    let range = norm.to_original(map.as_ref(), m.range(), self.text.len());
+                    out.push((range, *leaf));
                 }
             }
             CNode::And(children) => {
@@ -509,7 +537,7 @@ fn anchors(node: &CNode, popularity: &impl Fn(u32) -> usize) -> Option<(Vec<u32>
 
 impl<K: Clone> Matcher<K> {
     /// Compiles `tasks` into one engine. Cost grows with the number of distinct terms
-    /// (about 10 ms per 1,000 keywords, see `BENCHMARKS.md`); call it off the hot path.
+    /// (tens of milliseconds at 10,000 keywords, see `BENCHMARKS.md`); call it off the hot path.
     pub fn build(tasks: impl IntoIterator<Item = TaskSpec<K>>) -> Result<Matcher<K>, BuildError> {
         let mut builder = Builder {
             terms: HashMap::new(),
@@ -593,22 +621,12 @@ impl<K> Matcher<K> {
         self.automaton.as_ref().map_or(0, |(a, _)| a.memory_usage())
     }
 
-    /// Finds, for each word of `text`, the terms it is an occurrence of: (term, word index).
-    fn scan(&self, text: &str, words: &[Range<usize>], hits: &mut Vec<(u32, u32)>) {
-        if self.automaton.is_none() {
-            return;
-        }
-        STEM_CACHE.with(|cache| match cache.try_borrow_mut() {
-            Ok(mut cache) => self.scan_with(text, words, hits, &mut cache),
-            // Re-entered on this thread (not possible today): a private cache.
-            Err(_) => self.scan_with(text, words, hits, &mut StemMap::default()),
-        });
-    }
-
-    fn scan_with(
+    /// Splits `text` into words (their original byte ranges go to `words`) and finds the
+    /// terms each word is an occurrence of: (term, word index) into `hits`.
+    fn scan(
         &self,
         text: &str,
-        words: &[Range<usize>],
+        words: &mut Vec<Range<usize>>,
         hits: &mut Vec<(u32, u32)>,
         cache: &mut StemMap,
     ) {
@@ -616,56 +634,103 @@ impl<K> Matcher<K> {
             return;
         };
         let bytes = text.as_bytes();
-        for (index, word) in words.iter().enumerate() {
-            let index = index as u32;
+        // Patterns that ended inside the current word: (pattern, depth in code bytes).
+        let mut pending: Vec<(usize, usize)> = Vec::new();
+        let mut word_text = String::new();
+        let mut codes = Vec::new();
+        scan_words(text, |range, simple| {
+            pending.clear();
             let mut sid = *start;
-            let mut stem: Option<Rc<str>> = None;
-            let end = word.end;
-            for at in word.clone() {
-                sid = nfa.next_state(Anchored::Yes, sid, bytes[at]);
-                if !nfa.is_special(sid) {
-                    continue;
-                }
-                if nfa.is_dead(sid) {
-                    break;
-                }
-                if !nfa.is_match(sid) {
-                    continue;
-                }
-                let depth = at + 1 - word.start;
-                for m in 0..nfa.match_len(sid) {
-                    let pid = nfa.match_pattern(sid, m);
-                    // Match states also carry the patterns that end here but started later
-                    // (copied along failure links for unanchored searches); only those
-                    // starting at the word start count.
-                    if nfa.pattern_len(pid) != depth {
-                        continue;
+            let mut step = |code: u8, depth: usize, pending: &mut Vec<(usize, usize)>| -> bool {
+                sid = nfa.next_state(Anchored::Yes, sid, code);
+                if nfa.is_special(sid) {
+                    if nfa.is_dead(sid) {
+                        return false;
                     }
-                    let pid = pid.as_usize();
-                    for check in self.checks.get(pid).map_or(&[][..], Vec::as_slice) {
-                        match *check {
-                            Check::Exact(term) => {
-                                if at + 1 == end {
-                                    hits.push((term, index));
-                                }
+                    if nfa.is_match(sid) {
+                        for m in 0..nfa.match_len(sid) {
+                            let pid = nfa.match_pattern(sid, m);
+                            // Match states also carry patterns that end here but started later
+                            // (copied along failure links for unanchored searches); only those
+                            // starting at the word start count.
+                            if nfa.pattern_len(pid) == depth {
+                                pending.push((pid.as_usize(), depth));
                             }
-                            Check::Stem {
-                                term,
-                                stem: ref want,
-                            } => {
-                                let got = stem.get_or_insert_with(|| {
-                                    let w = &text[word.clone()];
-                                    cached_stem(cache, &self.russian, &self.english, w)
-                                });
-                                if got.as_ref() == want.as_ref() {
-                                    hits.push((term, index));
+                        }
+                    }
+                }
+                true
+            };
+            // The walk, anchored at the word start, and the word's length in code bytes.
+            let mut normalized = false;
+            let length = if simple {
+                let w = &bytes[range.clone()];
+                let mut k = 0;
+                let mut depth = 0;
+                while k < w.len() {
+                    depth += 1;
+                    if !step(simple_code(w, &mut k), depth, &mut pending) {
+                        break;
+                    }
+                }
+                if pending.is_empty() {
+                    // Nothing to check: the length is not needed.
+                    depth
+                } else {
+                    // Every character of a simple word is one code byte.
+                    depth
+                        + w[k..]
+                            .iter()
+                            .filter(|&&b| !(0x80..0xC0).contains(&b))
+                            .count()
+                }
+            } else {
+                word_text.clear();
+                normalize_word_into(&text[range.clone()], &mut word_text);
+                if word_text.is_empty() {
+                    return;
+                }
+                normalized = true;
+                codes.clear();
+                encode_into(&word_text, &mut codes);
+                for (i, &code) in codes.iter().enumerate() {
+                    if !step(code, i + 1, &mut pending) {
+                        break;
+                    }
+                }
+                codes.len()
+            };
+            let index = words.len() as u32;
+            words.push(range.clone());
+            let mut stem: Option<Rc<str>> = None;
+            for &(pid, depth) in &pending {
+                for check in self.checks.get(pid).map_or(&[][..], Vec::as_slice) {
+                    match *check {
+                        Check::Exact(term) => {
+                            if depth == length {
+                                hits.push((term, index));
+                            }
+                        }
+                        Check::Stem {
+                            term,
+                            stem: ref want,
+                        } => {
+                            let got = stem.get_or_insert_with(|| {
+                                if !normalized {
+                                    word_text.clear();
+                                    normalize_word_into(&text[range.clone()], &mut word_text);
+                                    normalized = true;
                                 }
+                                cached_stem(cache, &self.russian, &self.english, &word_text)
+                            });
+                            if got.as_ref() == want.as_ref() {
+                                hits.push((term, index));
                             }
                         }
                     }
                 }
             }
-        }
+        });
     }
 }
 
@@ -676,11 +741,13 @@ impl<K: Clone> Matcher<K> {
         if self.tasks.is_empty() {
             return Vec::new();
         }
-        let norm = normalize(text);
-        let mut words = Vec::with_capacity(norm.text.len() / 6);
-        words_into(&norm.text, &mut words);
+        let mut words = Vec::with_capacity(text.len() / 8);
         let mut hits = Vec::new();
-        self.scan(&norm.text, &words, &mut hits);
+        STEM_CACHE.with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => self.scan(text, &mut words, &mut hits, &mut cache),
+            // Re-entered on this thread (not possible today): a private cache.
+            Err(_) => self.scan(text, &mut words, &mut hits, &mut StemMap::default()),
+        });
         if hits.is_empty() {
             return Vec::new();
         }
@@ -699,11 +766,11 @@ impl<K: Clone> Matcher<K> {
         candidates.sort_unstable();
         candidates.dedup();
         let post = Post {
-            norm: &norm,
+            text,
+            norm: std::cell::OnceCell::new(),
             words: &words,
             hits: &hits,
         };
-        let mut map = None;
         let mut out = Vec::new();
         for index in candidates {
             let Some(task) = self.tasks.get(index as usize) else {
@@ -712,20 +779,14 @@ impl<K: Clone> Matcher<K> {
             if !post.eval(&task.root) {
                 continue;
             }
-            let map = map.get_or_insert_with(|| norm.offset_map(text));
-            out.push(describe(task, &post, map.as_ref(), text.len()));
+            out.push(describe(task, &post));
         }
         out
     }
 }
 
 /// The match of a task that evaluated true: its terms and spans in the original text.
-fn describe<K: Clone>(
-    task: &CompiledTask<K>,
-    post: &Post<'_>,
-    map: Option<&crate::normalize::OffsetMap>,
-    original_len: usize,
-) -> TaskMatch<K> {
+fn describe<K: Clone>(task: &CompiledTask<K>, post: &Post<'_>) -> TaskMatch<K> {
     let mut raw = Vec::new();
     post.collect(&task.root, &mut raw);
     let mut terms: Vec<String> = raw
@@ -739,10 +800,7 @@ fn describe<K: Clone>(
         .filter_map(|(range, leaf)| {
             let label = task.labels.get(leaf as usize)?;
             let term = terms.binary_search(label).ok()?;
-            Some(MatchSpan {
-                range: post.norm.to_original(map, range, original_len),
-                term,
-            })
+            Some(MatchSpan { range, term })
         })
         .collect();
     spans.sort_by_key(|s| (s.range.start, s.range.end, s.term));

@@ -13,12 +13,22 @@
 //!    split a word.
 //!
 //! A **word** is a maximal run of alphanumeric characters (`char::is_alphanumeric`: Cyrillic,
-//! Latin, digits and every other script's letters); everything else (spaces, punctuation,
-//! hyphens, emoji) separates words. `Rust-разработчик` is two words.
+//! Latin, digits and every other script's letters) of the original text; invisible characters
+//! and combining accents inside it belong to it (they do not split it). Everything else
+//! (spaces, punctuation, hyphens, emoji) separates words: `Rust-разработчик` is two words. Each
+//! word is normalised on its own ([`normalize_word`]); its byte range in the original text is
+//! what a highlight shows.
 //!
-//! The normalised text keeps a way back to the original: when every character kept its UTF-8
-//! length (the usual case: ASCII, Russian), byte offsets are the same in both; otherwise
-//! [`Normalized::to_original`] rebuilds a per-byte map on demand (only for posts that matched).
+//! For the keyword automaton a normalised word is written in a compact alphabet
+//! (`encode_into`): ASCII as itself, the Cyrillic letters а–я and ѐ–џ (U+0430–U+045F) as one
+//! byte each (0x80–0xAF), anything else as its UTF-8 bytes (which start with a byte ≥ 0xC2, so
+//! the code stays unambiguous). A Russian word costs one automaton step per letter, not two.
+//! Words of only ASCII letters/digits and Cyrillic letters up to U+045F ("simple" words, nearly
+//! all of them) are lowered and encoded byte by byte without building a string.
+//!
+//! Regexes run on the normalised *text* ([`normalize`]), which keeps a way back to the
+//! original: when every character kept its UTF-8 length (the usual case: ASCII, Russian), byte
+//! offsets are the same in both; otherwise a per-byte map is rebuilt on demand.
 
 use std::ops::Range;
 
@@ -81,6 +91,16 @@ pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Whether `c` is a combining accent (U+0300–U+036F), dropped by normalisation.
+pub fn is_accent(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
+}
+
+/// Whether `c` is dropped by normalisation without splitting a word.
+fn is_transparent(c: char) -> bool {
+    is_invisible(c) || is_accent(c)
 }
 
 /// Whether `c` belongs to a word.
@@ -215,7 +235,7 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
             aligned = false;
             continue;
         }
-        if ('\u{0300}'..='\u{036F}').contains(&c) {
+        if is_accent(c) {
             aligned = false;
             if c == '\u{0306}' && out.ends_with('и') {
                 out.pop();
@@ -230,6 +250,10 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
         }
         let before = out.len();
         for l in c.to_lowercase() {
+            if is_accent(l) {
+                // `İ` lowercases to `i` + U+0307: the accent goes, as in the original text.
+                continue;
+            }
             out.push(if l == 'ё' { 'е' } else { l });
         }
         let written = out.len() - before;
@@ -266,77 +290,173 @@ pub fn lang_of(word: &str) -> Lang {
     if latin { Lang::English } else { Lang::None }
 }
 
-/// The byte ranges of the words of a normalised text.
+/// The byte ranges of the words of `text` (the original, not normalised).
 pub fn words(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(text.len() / 6);
-    words_into(text, &mut out);
+    scan_words(text, |range, _| out.push(range));
     out
 }
 
-/// Appends the byte ranges of the words of `text` to `out` (fast paths for ASCII and
-/// Cyrillic: a separator run, then a word run, each in its own tight loop).
-pub(crate) fn words_into(text: &str, out: &mut Vec<Range<usize>>) {
+/// The normalised words of `text`, in order (words that normalise to nothing are left out).
+pub fn tokens(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .map(|r| normalize_word(&text[r]))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The normalised form of one word of the original text.
+pub fn normalize_word(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    normalize_word_into(word, &mut out);
+    out
+}
+
+/// Appends the normalised form of one word to `out`.
+pub(crate) fn normalize_word_into(word: &str, out: &mut String) {
+    normalize_into(word, out, &mut ());
+}
+
+/// The character at byte `i` and its length.
+fn decode(text: &str, i: usize) -> (char, usize) {
+    text[i..]
+        .chars()
+        .next()
+        .map_or(('\u{FFFD}', 1), |c| (c, c.len_utf8()))
+}
+
+/// Byte classes of the tokeniser.
+const SEP: u8 = 0; // ASCII that is not a letter or digit
+const WORD: u8 = 1; // ASCII letter or digit, 0xD0 lead, continuation byte
+const D1: u8 = 2; // 0xD1 lead: a letter; simple unless U+0460 or above
+const OTHER: u8 = 3; // another lead byte: decode the character
+
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c < 0x80 {
+            if c.is_ascii_alphanumeric() { WORD } else { SEP }
+        } else if c < 0xC0 || c == 0xD0 {
+            WORD
+        } else if c == 0xD1 {
+            D1
+        } else {
+            OTHER
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Calls `f` with the byte range of each word of `text` and whether the word is *simple*: only
+/// ASCII letters and digits and Cyrillic letters U+0400–U+045F (two-byte sequences led by 0xD0
+/// or 0xD1 < 0xA0), which [`simple_code`] encodes byte by byte. One table lookup per byte; a
+/// continuation byte is only ever reached as the second byte of a 0xD0/0xD1 letter (any other
+/// character is skipped whole).
+pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    // Whether the character at `i` belongs to a word, and its length.
-    let class = |i: usize| -> (bool, usize) {
-        let b = bytes[i];
-        if b < 0x80 {
-            (b.is_ascii_alphanumeric(), 1)
-        } else if b == 0xD0 || b == 0xD1 {
-            // U+0400..U+047F are all letters.
-            (true, 2)
-        } else {
-            text[i..]
-                .chars()
-                .next()
-                .map_or((false, 1), |c| (is_word_char(c), c.len_utf8()))
-        }
-    };
     let mut i = 0;
-    while i < n {
+    loop {
         // Separators.
-        loop {
+        let start = loop {
             if i >= n {
                 return;
             }
-            let b = bytes[i];
-            if b.is_ascii_alphanumeric() || b == 0xD0 || b == 0xD1 {
-                break;
+            match CLASS[bytes[i] as usize] {
+                SEP => i += 1,
+                WORD | D1 => break i,
+                _ => {
+                    let (c, len) = decode(text, i);
+                    if is_word_char(c) {
+                        break i;
+                    }
+                    i += len;
+                }
             }
-            if b < 0x80 {
-                i += 1;
-                continue;
-            }
-            let (word, len) = class(i);
-            if word {
-                break;
-            }
-            i += len;
-        }
-        let start = i;
+        };
         // The word.
+        let mut simple = true;
         while i < n {
-            let b = bytes[i];
-            if b.is_ascii_alphanumeric() {
-                i += 1;
-                continue;
+            match CLASS[bytes[i] as usize] {
+                WORD => i += 1,
+                SEP => break,
+                D1 => {
+                    if bytes.get(i + 1).is_some_and(|&b2| b2 >= 0xA0) {
+                        simple = false;
+                    }
+                    i += 2;
+                }
+                _ => {
+                    let (c, len) = decode(text, i);
+                    if !is_word_char(c) && !is_transparent(c) {
+                        break;
+                    }
+                    simple = false;
+                    i += len;
+                }
             }
-            if b == 0xD0 || b == 0xD1 {
-                i += 2;
-                continue;
-            }
-            if b < 0x80 {
-                break;
-            }
-            let (word, len) = class(i);
-            if !word {
-                break;
-            }
-            i += len;
         }
-        out.push(start..i.min(n));
+        f(start..i.min(n), simple);
     }
+}
+
+/// The automaton code of the normalised character starting at `word[*k]` of a simple word
+/// (see [`scan_words`]); advances `k`. Lowercases and folds ё on the way.
+#[inline]
+pub(crate) fn simple_code(word: &[u8], k: &mut usize) -> u8 {
+    let b = word[*k];
+    if b < 0x80 {
+        *k += 1;
+        return b.to_ascii_lowercase();
+    }
+    let b2 = word.get(*k + 1).copied().unwrap_or(0x80);
+    *k += 2;
+    let cp = (((b & 0x1F) as u32) << 6) | (b2 & 0x3F) as u32;
+    let lower = match cp {
+        0x0410..=0x042F => cp + 0x20,
+        0x0401 | 0x0451 => 0x0435,
+        0x0400..=0x040F => cp + 0x50,
+        _ => cp,
+    };
+    0x80 + (lower.saturating_sub(0x0430) as u8 & 0x3F)
+}
+
+/// Appends the automaton code of a normalised string (see the module docs) to `out`.
+pub(crate) fn encode_into(normalized: &str, out: &mut Vec<u8>) {
+    for c in normalized.chars() {
+        if c.is_ascii() {
+            out.push(c as u8);
+        } else if ('\u{0430}'..='\u{045F}').contains(&c) {
+            out.push(0x80 + (c as u32 - 0x0430) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// A straightforward tokeniser, the definition the fast one must agree with.
+#[cfg(test)]
+pub(crate) fn reference_words(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        if is_word_char(c) {
+            start.get_or_insert(i);
+        } else if is_transparent(c) && start.is_some() {
+            // Inside a word: part of it.
+        } else if let Some(s) = start.take() {
+            out.push(s..i);
+        }
+    }
+    if let Some(s) = start {
+        out.push(s..text.len());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -350,14 +470,14 @@ mod tests {
             if is_invisible(c) {
                 continue;
             }
-            if ('\u{0300}'..='\u{036F}').contains(&c) {
+            if is_accent(c) {
                 if c == '\u{0306}' && out.ends_with('и') {
                     out.pop();
                     out.push('й');
                 }
                 continue;
             }
-            for l in c.to_lowercase() {
+            for l in c.to_lowercase().filter(|l| !is_accent(*l)) {
                 out.push(if l == 'ё' { 'е' } else { l });
             }
         }
@@ -379,9 +499,13 @@ mod tests {
         let text = "раз\u{200B}ра\u{00AD}бот\u{200D}чик va\u{2060}can\u{FEFF}cy";
         assert_eq!(normalize_str(text), "разработчик vacancy");
         assert_eq!(
-            words(&normalize_str(text)).len(),
-            2,
+            tokens(text),
+            ["разработчик", "vacancy"],
             "an invisible character does not split a word"
+        );
+        assert_eq!(
+            &text[words(text)[0].clone()],
+            "раз\u{200B}ра\u{00AD}бот\u{200D}чик"
         );
     }
 
@@ -396,13 +520,14 @@ mod tests {
     fn maps_offsets_back_to_the_original() {
         let original = "Раз\u{200B}работчик İstanbul";
         let n = normalize(original);
+        assert_eq!(n.text, "разработчик istanbul");
         let map = n.offset_map(original);
         assert!(map.is_some(), "an invisible character breaks alignment");
-        let w = words(&n.text);
-        let first = n.to_original(map.as_ref(), w[0].clone(), original.len());
+        let first = n.to_original(map.as_ref(), 0.."разработчик".len(), original.len());
         assert_eq!(&original[first], "Раз\u{200B}работчик");
-        let second = n.to_original(map.as_ref(), w[1].clone(), original.len());
-        assert!(original[second].starts_with('İ'));
+        let at = "разработчик ".len();
+        let second = n.to_original(map.as_ref(), at..at + 1, original.len());
+        assert_eq!(&original[second], "İ");
     }
 
     #[test]
@@ -415,10 +540,8 @@ mod tests {
 
     #[test]
     fn tokenises_cyrillic_latin_and_digits() {
-        let text = normalize_str("Ищем Rust-разработчика (2 года), з/п 300к!");
-        let got: Vec<&str> = words(&text).into_iter().map(|r| &text[r]).collect();
         assert_eq!(
-            got,
+            tokens("Ищем Rust-разработчика (2 года), з/п 300к!"),
             [
                 "ищем",
                 "rust",
@@ -430,6 +553,20 @@ mod tests {
                 "300к"
             ]
         );
+        assert_eq!(
+            tokens("İstanbul вака\u{0301}нсия"),
+            ["istanbul", "вакансия"]
+        );
+    }
+
+    #[test]
+    fn encodes_cyrillic_in_one_byte() {
+        let mut codes = Vec::new();
+        encode_into("яа z", &mut codes);
+        assert_eq!(codes, [0x9F, 0x80, b' ', b'z']);
+        let mut codes = Vec::new();
+        encode_into("ѣ", &mut codes);
+        assert_eq!(codes, "ѣ".as_bytes(), "other characters stay UTF-8");
     }
 
     #[test]
@@ -447,22 +584,40 @@ mod tests {
         }
 
         #[test]
-        fn words_equal_a_split(text in "\\PC{0,64}") {
-            let n = normalize_str(&text);
-            let fast: Vec<&str> = words(&n).into_iter().map(|r| &n[r]).collect();
-            let slow: Vec<&str> = n.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect();
-            proptest::prop_assert_eq!(fast, slow);
+        fn words_equal_the_reference_tokeniser(text in "\\PC{0,64}") {
+            proptest::prop_assert_eq!(words(&text), reference_words(&text));
         }
 
         #[test]
-        fn offsets_map_to_char_boundaries(text in "\\PC{0,64}") {
+        fn simple_words_encode_like_normalised_ones(text in "[a-zA-Z0-9а-яА-ЯёЁѐ-џЀ-Џ .,-]{0,64}") {
+            let mut simple_seen = 0;
+            scan_words(&text, |range, simple| {
+                if simple {
+                    simple_seen += 1;
+                    let word = &text.as_bytes()[range.clone()];
+                    let mut fast = Vec::new();
+                    let mut k = 0;
+                    while k < word.len() {
+                        fast.push(simple_code(word, &mut k));
+                    }
+                    let mut slow = Vec::new();
+                    encode_into(&normalize_word(&text[range]), &mut slow);
+                    assert_eq!(fast, slow);
+                }
+            });
+            proptest::prop_assert!(simple_seen <= text.len());
+        }
+
+        #[test]
+        fn offsets_map_to_char_boundaries(text in "\\PC{0,64}", a in 0usize..200, b in 0usize..200) {
             let n = normalize(&text);
             let map = n.offset_map(&text);
-            for w in words(&n.text) {
-                let r = n.to_original(map.as_ref(), w, text.len());
-                proptest::prop_assert!(text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
-                proptest::prop_assert!(r.start <= r.end && r.end <= text.len());
-            }
+            let (mut a, mut b) = (a.min(n.text.len()), b.min(n.text.len()));
+            while !n.text.is_char_boundary(a) { a -= 1; }
+            while !n.text.is_char_boundary(b) { b -= 1; }
+            let r = n.to_original(map.as_ref(), a.min(b)..a.max(b), text.len());
+            proptest::prop_assert!(text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+            proptest::prop_assert!(r.start <= r.end && r.end <= text.len());
         }
     }
 }

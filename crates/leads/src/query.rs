@@ -24,7 +24,7 @@
 //! Errors carry the stable code `query_invalid`, a 0-based character position, and a short
 //! machine-readable `expected` value.
 
-use crate::normalize::{normalize_str, words};
+use crate::normalize::tokens;
 use regex::{Regex, RegexBuilder};
 use std::fmt;
 
@@ -426,13 +426,9 @@ impl Parser {
             self.pos += 1;
         }
         let raw: String = self.chars[start..self.pos].iter().collect();
-        let norm = normalize_str(&raw);
-        let seq: Vec<Word> = words(&norm)
+        let seq: Vec<Word> = tokens(&raw)
             .into_iter()
-            .map(|r| Word {
-                text: norm[r].to_string(),
-                exact,
-            })
+            .map(|text| Word { text, exact })
             .collect();
         if seq.is_empty() {
             return Err(QueryError::expected_at(missing, start));

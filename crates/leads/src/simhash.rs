@@ -7,7 +7,7 @@
 //! feature is hashed with FNV-1a followed by the MurmurHash3 finaliser — a fixed function, so
 //! fingerprints stored in the database stay valid across releases.
 
-use crate::normalize::{normalize_str, words};
+use crate::normalize::tokens;
 
 /// The Hamming distance at or under which two fingerprints are the same post (Manku et al.,
 /// WWW 2007, used k = 3 for 64-bit fingerprints).
@@ -15,8 +15,8 @@ pub const NEAR_DUPLICATE_DISTANCE: u32 = 3;
 
 /// The 64-bit SimHash of `text` (0 for a text without words).
 pub fn simhash64(text: &str) -> u64 {
-    let norm = normalize_str(text);
-    let tokens: Vec<&str> = words(&norm).into_iter().map(|r| &norm[r]).collect();
+    let words = tokens(text);
+    let tokens: Vec<&str> = words.iter().map(String::as_str).collect();
     let mut weights = [0i32; 64];
     let mut add = |hash: u64| {
         for (bit, w) in weights.iter_mut().enumerate() {

@@ -2,7 +2,7 @@
 //! handle, and property tests against a slow reference evaluator (the oracle).
 
 use crate::matcher::stem_pattern;
-use crate::normalize::{Lang, is_word_char, lang_of, normalize_str};
+use crate::normalize::{Lang, lang_of, normalize_str, normalize_word, reference_words};
 use crate::query::{Node, Word};
 use crate::{Matcher, MatcherHandle, Query, TaskMatch, TaskSpec, new_terms};
 use proptest::prelude::*;
@@ -431,10 +431,12 @@ impl Oracle {
 
     fn matching_tasks(&self, queries: &[Query], text: &str) -> Vec<u32> {
         let norm = normalize_str(text);
-        let tokens: Vec<&str> = norm
-            .split(|c: char| !is_word_char(c))
-            .filter(|t| !t.is_empty())
+        let owned: Vec<String> = reference_words(text)
+            .into_iter()
+            .map(|r| normalize_word(&text[r]))
+            .filter(|w| !w.is_empty())
             .collect();
+        let tokens: Vec<&str> = owned.iter().map(String::as_str).collect();
         (0..queries.len() as u32)
             .filter(|&i| {
                 self.eval(
