@@ -320,17 +320,17 @@ pub(crate) fn normalize_word_into(word: &str, out: &mut String) {
 
 /// The character at byte `i` and its length.
 fn decode(text: &str, i: usize) -> (char, usize) {
-    text[i..]
-        .chars()
-        .next()
+    text.get(i..)
+        .and_then(|t| t.chars().next())
         .map_or(('\u{FFFD}', 1), |c| (c, c.len_utf8()))
 }
 
 /// Byte classes of the tokeniser.
 const SEP: u8 = 0; // ASCII that is not a letter or digit
-const WORD: u8 = 1; // ASCII letter or digit, 0xD0 lead, continuation byte
-const D1: u8 = 2; // 0xD1 lead: a letter; simple unless U+0460 or above
-const OTHER: u8 = 3; // another lead byte: decode the character
+const WORD: u8 = 1; // ASCII letter or digit
+const D0: u8 = 2; // 0xD0 lead: a letter U+0400–U+043F, two bytes
+const D1: u8 = 3; // 0xD1 lead: a letter; simple unless U+0460 or above
+const OTHER: u8 = 4; // another lead byte or a stray continuation byte: decode the character
 
 static CLASS: [u8; 256] = {
     let mut t = [OTHER; 256];
@@ -339,8 +339,8 @@ static CLASS: [u8; 256] = {
         let c = b as u8;
         t[b] = if c < 0x80 {
             if c.is_ascii_alphanumeric() { WORD } else { SEP }
-        } else if c < 0xC0 || c == 0xD0 {
-            WORD
+        } else if c == 0xD0 {
+            D0
         } else if c == 0xD1 {
             D1
         } else {
@@ -353,9 +353,8 @@ static CLASS: [u8; 256] = {
 
 /// Calls `f` with the byte range of each word of `text` and whether the word is *simple*: only
 /// ASCII letters and digits and Cyrillic letters U+0400–U+045F (two-byte sequences led by 0xD0
-/// or 0xD1 < 0xA0), which [`simple_code`] encodes byte by byte. One table lookup per byte; a
-/// continuation byte is only ever reached as the second byte of a 0xD0/0xD1 letter (any other
-/// character is skipped whole).
+/// or 0xD1 < 0xA0), which [`simple_code`] encodes byte by byte. One table lookup per ASCII
+/// byte or Cyrillic letter; other characters are decoded and skipped whole.
 pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
@@ -368,7 +367,7 @@ pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
             }
             match CLASS[bytes[i] as usize] {
                 SEP => i += 1,
-                WORD | D1 => break i,
+                WORD | D0 | D1 => break i,
                 _ => {
                     let (c, len) = decode(text, i);
                     if is_word_char(c) {
@@ -384,6 +383,7 @@ pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
             match CLASS[bytes[i] as usize] {
                 WORD => i += 1,
                 SEP => break,
+                D0 => i += 2,
                 D1 => {
                     if bytes.get(i + 1).is_some_and(|&b2| b2 >= 0xA0) {
                         simple = false;
