@@ -223,7 +223,7 @@ fn normalize_into<S: OffsetSink>(text: &str, out: &mut String, sink: &mut S) -> 
             continue;
         }
         // General path: one character.
-        let Some(c) = text[i..].chars().next() else {
+        let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else {
             break;
         };
         flush(out, sink, run, i);
