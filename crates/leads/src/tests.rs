@@ -687,3 +687,32 @@ proptest! {
         prop_assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 }
+
+/// Every row of the operator table in `docs/leads.md`: (query, matches, does not match).
+#[test]
+fn the_documented_examples_hold() {
+    let rows: &[(&str, &str, &str)] = &[
+        ("вакансия", "Новые вакансии недели", "Ищу работу"),
+        ("developer", "Senior developers wanted", "DevOps engineer"),
+        ("rust удалённо", "Удаленно, стек: Rust", "Rust, офис в Москве"),
+        ("!вакансия", "Открыта вакансия", "Новые вакансии"),
+        ("=вакансия", "Открыта вакансия", "Новые вакансии"),
+        ("rust -senior", "Ищем Rust-разработчика", "Seniors only, Rust"),
+        ("rust -!senior", "Rust, seniors welcome", "Senior Rust developer"),
+        ("\"удалённая работа\"", "Ищу удаленную работу", "Работа удалённая"),
+        ("=\"удаленная работа\"", "Удаленная работа", "Удаленную работу"),
+        ("[из москвы в париж]", "Из Москвы через Вену в Париж", "Из Парижа в Москву"),
+        ("(rust | go) вакансия", "Вакансия: Go-разработчик", "Вакансия Python"),
+        ("rust -\"team lead\"", "Rust developer", "Rust team leads"),
+        ("rust -(senior | lead)", "Rust junior", "Rust lead"),
+        ("rust /\\d{3}\\s?k/", "Rust, 300k", "Rust, 30k"),
+        ("работа +на дому", "Работа на дому", "Работа по дому"),
+        ("rust-разработчик", "Rust разработчики", "Разработчик на Rust"),
+        ("удалёнка", "Только удаленка", "Удаление"),
+        ("разработчик", "Раз\u{200B}работчик", "Работник"),
+    ];
+    for (query, yes, no) in rows {
+        assert!(matches(query, yes), "{query:?} should match {yes:?}");
+        assert!(!matches(query, no), "{query:?} should not match {no:?}");
+    }
+}
