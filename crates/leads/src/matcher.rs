@@ -362,6 +362,37 @@ pub(crate) fn stem_pattern(word: &str, stem: &str, lang: Lang) -> String {
     pattern.to_string()
 }
 
+/// One step of the anchored walk: feeds `code`, records the patterns that end here and
+/// started at the word start (`depth` code bytes ago) as (pattern, depth); false once no
+/// pattern continues.
+#[inline(always)]
+fn step(
+    nfa: &NFA,
+    sid: &mut StateID,
+    code: u8,
+    depth: usize,
+    pending: &mut Vec<(usize, usize)>,
+) -> bool {
+    *sid = nfa.next_state(Anchored::Yes, *sid, code);
+    if nfa.is_special(*sid) {
+        if nfa.is_dead(*sid) {
+            return false;
+        }
+        if nfa.is_match(*sid) {
+            for m in 0..nfa.match_len(*sid) {
+                let pid = nfa.match_pattern(*sid, m);
+                // Match states also carry patterns that end here but started later (copied
+                // along failure links for unanchored searches); only those starting at the
+                // word start count.
+                if nfa.pattern_len(pid) == depth {
+                    pending.push((pid.as_usize(), depth));
+                }
+            }
+        }
+    }
+    true
+}
+
 /// What one post looks like to the evaluator.
 struct Post<'a> {
     /// The original text.
@@ -641,26 +672,6 @@ impl<K> Matcher<K> {
         scan_words(text, |range, simple| {
             pending.clear();
             let mut sid = *start;
-            let mut step = |code: u8, depth: usize, pending: &mut Vec<(usize, usize)>| -> bool {
-                sid = nfa.next_state(Anchored::Yes, sid, code);
-                if nfa.is_special(sid) {
-                    if nfa.is_dead(sid) {
-                        return false;
-                    }
-                    if nfa.is_match(sid) {
-                        for m in 0..nfa.match_len(sid) {
-                            let pid = nfa.match_pattern(sid, m);
-                            // Match states also carry patterns that end here but started later
-                            // (copied along failure links for unanchored searches); only those
-                            // starting at the word start count.
-                            if nfa.pattern_len(pid) == depth {
-                                pending.push((pid.as_usize(), depth));
-                            }
-                        }
-                    }
-                }
-                true
-            };
             // The walk, anchored at the word start, and the word's length in code bytes.
             let mut normalized = false;
             let length = if simple {
@@ -669,7 +680,7 @@ impl<K> Matcher<K> {
                 let mut depth = 0;
                 while k < w.len() {
                     depth += 1;
-                    if !step(simple_code(w, &mut k), depth, &mut pending) {
+                    if !step(nfa, &mut sid, simple_code(w, &mut k), depth, &mut pending) {
                         break;
                     }
                 }
@@ -694,7 +705,7 @@ impl<K> Matcher<K> {
                 codes.clear();
                 encode_into(&word_text, &mut codes);
                 for (i, &code) in codes.iter().enumerate() {
-                    if !step(code, i + 1, &mut pending) {
+                    if !step(nfa, &mut sid, code, i + 1, &mut pending) {
                         break;
                     }
                 }
