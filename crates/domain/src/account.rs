@@ -2,6 +2,7 @@
 //! per data center (sealed by the vault before they reach the store), the peer cache and the
 //! update state. Also the chats and messages that ingestion writes.
 
+use crate::content::{Entity, Media};
 use crate::ids::{AccountId, BotId, ChatId, MessageId, UserId, WorkspaceId};
 use crate::inbox::DeliveryStatus;
 use crate::time::Timestamp;
@@ -10,6 +11,7 @@ use std::str::FromStr;
 
 /// Health of an account's connection, as operators see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// Starting its client.
@@ -203,6 +205,7 @@ pub struct UpdateState {
 
 /// Kind of peer a chat is with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PeerKind {
     /// A person.
@@ -252,6 +255,7 @@ impl FromStr for PeerKind {
 
 /// Conversation status in the inbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChatStatus {
     /// Needs attention.
@@ -287,6 +291,7 @@ impl FromStr for ChatStatus {
 
 /// One conversation of an account with a peer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chat {
     /// Identifier.
     pub id: ChatId,
@@ -318,6 +323,7 @@ pub struct Chat {
 
 /// Direction of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the peer.
@@ -368,10 +374,10 @@ pub struct IncomingMessage {
     pub sender_name: Option<String>,
     /// Text or caption.
     pub text: String,
-    /// Formatting entities (JSON array).
-    pub entities: serde_json::Value,
-    /// Media metadata (JSON object) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// Media metadata, if any.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// Telegram's date of the message.
@@ -380,6 +386,7 @@ pub struct IncomingMessage {
 
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Identifier.
     pub id: MessageId,
@@ -395,10 +402,10 @@ pub struct Message {
     pub sender_name: Option<String>,
     /// Current text.
     pub text: String,
-    /// Entities (JSON array).
-    pub entities: serde_json::Value,
-    /// Media metadata (JSON object) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// Media metadata, if any.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// When Telegram says it was sent.
@@ -417,6 +424,7 @@ pub struct Message {
 
 /// An earlier version of an edited message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageEdit {
     /// The message.
     pub message_id: MessageId,
@@ -441,7 +449,7 @@ pub struct IngestOutcome {
 pub trait AccountStore: Send + Sync + 'static {
     // --- accounts ---
 
-    /// Creates an account; `Conflict("account_exists")` when the workspace already has an
+    /// Creates an account; `Conflict(ErrorCode::AccountExists)` when the workspace already has an
     /// account with this Telegram user id.
     async fn create_account(
         &self,
@@ -581,7 +589,7 @@ pub trait AccountStore: Send + Sync + 'static {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> crate::StoreResult<Option<Message>>;
     /// Marks messages deleted; `peer_id` is `None` for private/basic-group deletions, where
@@ -592,13 +600,13 @@ pub trait AccountStore: Send + Sync + 'static {
         peer_id: Option<i64>,
         tg_message_ids: &[i64],
     ) -> crate::StoreResult<Vec<Message>>;
-    /// Replaces a message's media JSON (e.g. once its file is downloaded). `None` if the message
-    /// is unknown or belongs to another account.
+    /// Replaces a message's media (e.g. once its file is downloaded). `None` if the message is
+    /// unknown or belongs to another account.
     async fn set_message_media(
         &self,
         account: AccountId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> crate::StoreResult<Option<Message>>;
     /// Chats of an account, newest activity first.
     async fn list_account_chats(

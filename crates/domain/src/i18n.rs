@@ -63,6 +63,41 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Этот метод здесь не разрешён.",
     ),
     (
+        "already_member",
+        "This user is already a member of the workspace.",
+        "Этот пользователь уже участник рабочего пространства.",
+    ),
+    (
+        "not_a_member",
+        "This user is not a member of the workspace.",
+        "Этот пользователь не участник рабочего пространства.",
+    ),
+    (
+        "session_exists",
+        "This session already exists.",
+        "Такая сессия уже существует.",
+    ),
+    (
+        "assign_forbidden",
+        "You may only take an unassigned chat or hand back your own.",
+        "Можно только взять свободный чат или вернуть свой.",
+    ),
+    (
+        "not_failed",
+        "Only a reply that failed can be sent again.",
+        "Повторно отправить можно только неотправленный ответ.",
+    ),
+    (
+        "file_type_not_allowed",
+        "This type of file cannot be sent.",
+        "Такой тип файла нельзя отправить.",
+    ),
+    (
+        "upgrade_required",
+        "Open this address as a WebSocket.",
+        "Откройте этот адрес как WebSocket.",
+    ),
+    (
         "conflict",
         "This conflicts with existing data.",
         "Это противоречит существующим данным.",
@@ -71,6 +106,71 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "username_taken",
         "This username is taken.",
         "Это имя пользователя уже занято.",
+    ),
+    (
+        "task_name_taken",
+        "A task with this name exists.",
+        "Задача с таким названием уже есть.",
+    ),
+    (
+        "task_name_invalid",
+        "A task needs a name of 1 to 100 characters.",
+        "У задачи должно быть название от 1 до 100 символов.",
+    ),
+    (
+        "task_query_invalid",
+        "The task's query is empty or too long.",
+        "Запрос задачи пуст или слишком длинный.",
+    ),
+    (
+        "digest_interval_invalid",
+        "The digest interval is out of range.",
+        "Интервал дайджеста вне допустимых пределов.",
+    ),
+    (
+        "rate_cap_invalid",
+        "The rate cap is out of range.",
+        "Ограничение частоты вне допустимых пределов.",
+    ),
+    (
+        "delivery_target_invalid",
+        "The delivery target is not valid.",
+        "Получатель лидов указан неверно.",
+    ),
+    (
+        "delivery_target_not_found",
+        "The chat or bot to deliver to does not exist in this workspace.",
+        "Чата или бота для доставки нет в этом рабочем пространстве.",
+    ),
+    (
+        "account_not_found",
+        "The reading account does not exist in this workspace.",
+        "Читающего аккаунта нет в этом рабочем пространстве.",
+    ),
+    (
+        "source_invalid",
+        "Not a channel or chat reference: use @name, a t.me link or an invite link.",
+        "Это не ссылка на канал или чат: укажите @имя, ссылку t.me или ссылку-приглашение.",
+    ),
+    (
+        "too_many_sources",
+        "A task reads at most 500 sources.",
+        "Задача читает не больше 500 источников.",
+    ),
+    (
+        "task_forbidden",
+        "Only owners and admins manage monitoring tasks.",
+        "Задачами мониторинга управляют только владельцы и администраторы.",
+    ),
+    (
+        "source_state_invalid",
+        "The source is not in a state that allows this.",
+        "Источник в состоянии, которое этого не допускает.",
+    ),
+    (
+        "last_owner",
+        "A workspace needs an owner: make someone else an owner first.",
+        "У рабочего пространства должен быть владелец: сначала сделайте владельцем кого-то другого.",
     ),
     (
         "invalid_username",
@@ -664,6 +764,54 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("settings_language_browser", "Browser", "Браузер"),
     ("settings_saved", "Saved.", "Сохранено."),
+    // --- Settings: System (admins) ---
+    ("system_title", "System", "Система"),
+    (
+        "system_hint",
+        "Background workers of the server, and the health of this workspace's accounts and bots.",
+        "Фоновые процессы сервера и состояние аккаунтов и ботов этого рабочего пространства.",
+    ),
+    ("system_ready", "Ready", "Готов к работе"),
+    (
+        "system_not_ready",
+        "Not ready: a required worker is not running",
+        "Не готов: обязательный процесс не работает",
+    ),
+    ("system_workers", "Workers", "Фоновые процессы"),
+    ("system_accounts", "Accounts", "Аккаунты"),
+    ("system_bots", "Bots", "Боты"),
+    ("system_worker", "Worker", "Процесс"),
+    ("system_state", "State", "Состояние"),
+    ("system_restarts", "Restarts", "Перезапуски"),
+    ("system_last_error", "Last error", "Последняя ошибка"),
+    ("system_next_attempt", "Next attempt", "Следующая попытка"),
+    ("system_health", "Connection", "Подключение"),
+    ("system_none", "None.", "Нет."),
+    ("worker_state_starting", "starting", "запускается"),
+    ("worker_state_running", "running", "работает"),
+    (
+        "worker_state_backing_off",
+        "backing off",
+        "ожидает перезапуска",
+    ),
+    ("worker_state_stopped", "stopped", "остановлен"),
+    ("worker_state_failed", "failed", "сбой"),
+    ("worker_state_none", "not started", "не запущен"),
+    (
+        "system_restart_clients",
+        "Restart account clients",
+        "Перезапустить клиенты аккаунтов",
+    ),
+    (
+        "system_restart_hint",
+        "Stops and starts the Telegram clients of this workspace's accounts, at most once per 30 seconds.",
+        "Останавливает и снова запускает клиенты Telegram аккаунтов этого рабочего пространства, не чаще раза в 30 секунд.",
+    ),
+    (
+        "system_restarted",
+        "Clients restarted: {n}.",
+        "Перезапущено клиентов: {n}.",
+    ),
     ("save", "Save", "Сохранить"),
     (
         "acc_connect_phone",

@@ -3,6 +3,8 @@
 //! to exactly one personal account or one bot.
 
 use crate::account::{Chat, ChatStatus, IncomingMessage, IngestOutcome, Message, MessageEdit};
+use crate::content::{Entity, Media};
+use crate::error_code::ErrorCode;
 use crate::ids::{BotId, ChatId, MessageId, OutboxId, UserId, WorkspaceId};
 use crate::model::Role;
 use crate::store::StoreError;
@@ -15,6 +17,7 @@ macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
@@ -190,7 +193,7 @@ impl Viewer {
     /// The assignment rule: may this viewer change a chat's assignee from `current` to `wanted`?
     /// Owners and admins may assign anyone; any other member may only take an unassigned chat
     /// for themselves, hand their own chat back, or leave the assignee as it is. Refused with
-    /// `Conflict("assign_forbidden")`. Membership of `wanted` is the store's to check.
+    /// `Conflict(ErrorCode::AssignForbidden)`. Membership of `wanted` is the store's to check.
     pub fn check_assignment(
         &self,
         current: Option<UserId>,
@@ -206,7 +209,7 @@ impl Viewer {
         if take || hand_back || unchanged {
             Ok(())
         } else {
-            Err(StoreError::Conflict("assign_forbidden"))
+            Err(StoreError::Conflict(ErrorCode::AssignForbidden))
         }
     }
 
@@ -220,23 +223,23 @@ impl Viewer {
 
 /// The retry rule of the outbox: a reply may be queued again only when its outbox row is
 /// `failed`. `state` is the row's state and last error, `None` if the viewer sees no such
-/// reply (`NotFound`); any other state is `Conflict("not_failed")`.
+/// reply (`NotFound`); any other state is `Conflict(ErrorCode::NotFailed)`.
 pub fn check_retry(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
     match state {
         None => Err(StoreError::NotFound),
         Some(("failed", _)) => Ok(()),
-        Some(_) => Err(StoreError::Conflict("not_failed")),
+        Some(_) => Err(StoreError::Conflict(ErrorCode::NotFailed)),
     }
 }
 
 /// The mark-as-sent rule of the outbox: a reply may be marked sent by hand only when it failed
 /// with [`SEND_UNCERTAIN`] (Telegram may have delivered it). `state` as for [`check_retry`];
-/// any other state is `Conflict("not_uncertain")`.
+/// any other state is `Conflict(ErrorCode::NotUncertain)`.
 pub fn check_mark_sent(state: Option<(&str, Option<&str>)>) -> Result<(), StoreError> {
     match state {
         None => Err(StoreError::NotFound),
         Some(("failed", Some(SEND_UNCERTAIN))) => Ok(()),
-        Some(_) => Err(StoreError::Conflict("not_uncertain")),
+        Some(_) => Err(StoreError::Conflict(ErrorCode::NotUncertain)),
     }
 }
 
@@ -275,10 +278,10 @@ pub struct ChatFilter {
 pub struct NewReply {
     /// Text or caption.
     pub text: String,
-    /// Formatting entities (JSON array, Bot API shape).
-    pub entities: serde_json::Value,
-    /// Attached media (JSON object with the file store id, kind, name, MIME) or null.
-    pub media: serde_json::Value,
+    /// Formatting entities.
+    pub entities: Vec<Entity>,
+    /// The attachment: its file store id, kind, name and MIME type.
+    pub media: Option<Media>,
     /// Replied-to Telegram message id.
     pub reply_to_tg_id: Option<i64>,
     /// MTProto `random_id`: resending the same item can never post it twice.
@@ -303,16 +306,7 @@ pub struct NewUpload {
 impl NewReply {
     /// The file store id of the attachment, if any.
     pub fn attachment_file(&self) -> Option<&str> {
-        self.media.get("file_id").and_then(|f| f.as_str())
-    }
-
-    /// The entities as stored: `null` means none, and U+0000 is replaced (see [`crate::nul`]).
-    pub fn stored_entities(&self) -> serde_json::Value {
-        if self.entities.is_null() {
-            serde_json::Value::Array(Vec::new())
-        } else {
-            crate::nul::clean_json(&self.entities).into_owned()
-        }
+        self.media.as_ref()?.file_id.as_deref()
     }
 }
 
@@ -378,7 +372,7 @@ pub struct OperatorLoad {
 pub trait InboxStore: Send + Sync + 'static {
     // --- bots ---
 
-    /// Creates a bot; `Conflict("bot_exists")` when the workspace already has it.
+    /// Creates a bot; `Conflict(ErrorCode::BotExists)` when the workspace already has it.
     async fn create_bot(&self, bot: &NewBot, now: Timestamp) -> crate::StoreResult<Bot>;
     /// Reads a bot of a workspace.
     async fn get_bot(&self, workspace: WorkspaceId, id: BotId) -> crate::StoreResult<Bot>;
@@ -448,7 +442,7 @@ pub trait InboxStore: Send + Sync + 'static {
         &self,
         bot: BotId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> crate::StoreResult<Option<Message>>;
     /// Applies an edit to a message of a bot's chat (as
     /// [`crate::AccountStore::apply_message_edit`] does for accounts): keeps the previous text
@@ -459,7 +453,7 @@ pub trait InboxStore: Send + Sync + 'static {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> crate::StoreResult<Option<Message>>;
 
@@ -509,7 +503,7 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<Chat>;
     /// Assigns (or unassigns) a chat. Admins may assign anyone of the workspace; an operator
     /// may only take an unassigned chat for themselves or hand their own back.
-    /// `Conflict("not_a_member")` when the assignee is not in the workspace.
+    /// `Conflict(ErrorCode::NotAMember)` when the assignee is not in the workspace.
     async fn assign_chat(
         &self,
         viewer: &Viewer,
@@ -536,7 +530,7 @@ pub trait InboxStore: Send + Sync + 'static {
 
     /// Writes a reply and its outbox item in one transaction. An operator replying to an
     /// unassigned chat takes it. An attachment must be an upload of the viewer's workspace,
-    /// else `Conflict("file_not_found")` — the same for another workspace's file as for none.
+    /// else `Conflict(ErrorCode::FileNotFound)` — the same for another workspace's file as for none.
     async fn enqueue_reply(
         &self,
         viewer: &Viewer,
@@ -546,7 +540,7 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> crate::StoreResult<(Message, Chat)>;
     /// Records that a reply whose send was uncertain ([`SEND_UNCERTAIN`]) did reach the chat,
     /// as the operator checked: it ends `sent` (without a Telegram id).
-    /// `Conflict("not_uncertain")` for any other message.
+    /// `Conflict(ErrorCode::NotUncertain)` for any other message.
     async fn mark_reply_sent(
         &self,
         viewer: &Viewer,
@@ -611,7 +605,7 @@ mod tests {
     }
 
     fn forbidden(r: Result<(), StoreError>) -> bool {
-        matches!(r, Err(StoreError::Conflict("assign_forbidden")))
+        matches!(r, Err(StoreError::Conflict(ErrorCode::AssignForbidden)))
     }
 
     #[test]
@@ -695,7 +689,7 @@ mod tests {
             assert!(
                 matches!(
                     check_retry(Some((state, None))),
-                    Err(StoreError::Conflict("not_failed"))
+                    Err(StoreError::Conflict(ErrorCode::NotFailed))
                 ),
                 "{state}"
             );
@@ -715,7 +709,7 @@ mod tests {
             assert!(
                 matches!(
                     check_mark_sent(Some(state)),
-                    Err(StoreError::Conflict("not_uncertain"))
+                    Err(StoreError::Conflict(ErrorCode::NotUncertain))
                 ),
                 "{state:?}"
             );

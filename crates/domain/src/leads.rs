@@ -7,6 +7,7 @@
 //! ([`near_duplicate`]), the terms an edit adds ([`new_terms`]) and the words of a search
 //! ([`search_terms`]). The data model is described in `docs/leads-data.md`.
 
+use crate::error_code::ErrorCode;
 use crate::ids::{AccountId, BotId, ChatId, UserId, WorkspaceId};
 use crate::inbox::Viewer;
 use crate::store::{StoreError, StoreResult};
@@ -272,33 +273,33 @@ pub fn check_task_spec(spec: &TaskSpec) -> StoreResult<()> {
         || name.chars().any(char::is_control)
         || name.len() != spec.name.len()
     {
-        return Err(StoreError::Conflict("task_name_invalid"));
+        return Err(StoreError::Conflict(ErrorCode::TaskNameInvalid));
     }
     if spec.query.trim().is_empty() || spec.query.chars().count() > MAX_QUERY {
-        return Err(StoreError::Conflict("task_query_invalid"));
+        return Err(StoreError::Conflict(ErrorCode::TaskQueryInvalid));
     }
     if let DeliveryMode::Digest { every_minutes } = spec.mode
         && !(1..=MAX_DIGEST_MINUTES).contains(&every_minutes)
     {
-        return Err(StoreError::Conflict("digest_interval_invalid"));
+        return Err(StoreError::Conflict(ErrorCode::DigestIntervalInvalid));
     }
     if !(1..=MAX_INSTANT_CAP).contains(&spec.instant_cap_per_minute) {
-        return Err(StoreError::Conflict("rate_cap_invalid"));
+        return Err(StoreError::Conflict(ErrorCode::RateCapInvalid));
     }
     if spec.target == DeliveryTarget::Removed {
-        return Err(StoreError::Conflict("delivery_target_invalid"));
+        return Err(StoreError::Conflict(ErrorCode::DeliveryTargetInvalid));
     }
     Ok(())
 }
 
 impl Viewer {
     /// The task rule: owners and admins create, change, pause and delete tasks and their
-    /// sources; operators only read them (and the leads). `Conflict("task_forbidden")`.
+    /// sources; operators only read them (and the leads). `Conflict(ErrorCode::TaskForbidden)`.
     pub fn check_manage_tasks(&self) -> StoreResult<()> {
         if self.role.is_admin() {
             Ok(())
         } else {
-            Err(StoreError::Conflict("task_forbidden"))
+            Err(StoreError::Conflict(ErrorCode::TaskForbidden))
         }
     }
 }
@@ -318,9 +319,9 @@ pub struct SourceRef {
 impl SourceRef {
     /// Parses `@name`, `name`, `t.me/name` (also `/s/name`, with or without `https://` and a
     /// post number), `t.me/+hash`, `t.me/joinchat/hash` and `t.me/c/<id>` (with or without a post
-    /// number). Anything else is `Conflict("source_invalid")`.
+    /// number). Anything else is `Conflict(ErrorCode::SourceInvalid)`.
     pub fn parse(input: &str) -> StoreResult<SourceRef> {
-        let invalid = || StoreError::Conflict("source_invalid");
+        let invalid = || StoreError::Conflict(ErrorCode::SourceInvalid);
         let typed = input.trim();
         let mut rest = typed;
         for scheme in ["https://", "http://"] {
@@ -703,7 +704,7 @@ pub struct RecoveredDelivery {
 
 /// Storage of lead monitoring. Reads and writes that a person makes take a [`Viewer`]: any
 /// member reads the tasks, sources and leads of their workspace; owners and admins manage
-/// tasks (`Conflict("task_forbidden")` for an operator). Another workspace's task or lead is
+/// tasks (`Conflict(ErrorCode::TaskForbidden)` for an operator). Another workspace's task or lead is
 /// `NotFound`. The monitor's methods (no viewer) act by id.
 #[async_trait::async_trait]
 pub trait LeadStore: Send + Sync + 'static {
@@ -902,7 +903,7 @@ mod tests {
 
     fn code(r: StoreResult<()>) -> Option<&'static str> {
         match r {
-            Err(StoreError::Conflict(c)) => Some(c),
+            Err(StoreError::Conflict(c)) => Some(c.code()),
             _ => None,
         }
     }

@@ -2,19 +2,26 @@
 //! (traits) that the storage and Telegram layers implement. Nothing here performs I/O.
 
 pub mod account;
+pub mod content;
+pub mod error_code;
 pub mod i18n;
 #[macro_use]
 pub mod ids;
 #[macro_use]
 pub mod inbox;
+pub mod ingest;
 pub mod leads;
 pub mod model;
 pub mod nul;
+pub mod rows;
 pub mod sealed;
 pub mod store;
+pub mod team;
 pub mod time;
 
 pub use account::*;
+pub use content::{Entity, EntityKind, Media, MediaKind};
+pub use error_code::ErrorCode;
 pub use ids::{
     AccountId, AuditEventId, BotId, ChatId, MessageId, OutboxId, UserId, WebSessionId, WorkspaceId,
 };

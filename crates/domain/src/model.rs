@@ -156,6 +156,7 @@ impl fmt::Display for Username {
 
 /// Interface language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Locale {
     /// English.
@@ -210,6 +211,7 @@ impl FromStr for Locale {
 
 /// What a member may do in a workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Answers the chats assigned to them.
@@ -311,6 +313,7 @@ pub struct NewWebSession {
 
 /// An append-only record of a security-relevant action. Never holds secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Identifier.
     pub id: AuditEventId,
@@ -324,10 +327,30 @@ pub struct AuditEvent {
     pub target: Option<String>,
     /// Client address.
     pub ip: Option<String>,
-    /// Extra facts (JSON object).
+    /// Extra facts: a JSON object of names to strings, numbers, booleans or nulls.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = std::collections::BTreeMap<String, AuditDetail>)
+    )]
     pub details: serde_json::Value,
     /// When.
     pub created_at: Timestamp,
+}
+
+/// What one value of an audit event's details may be (for the API's schema; the details are
+/// written by the services as small JSON objects of plain values).
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AuditDetail {
+    /// Nothing.
+    Null,
+    /// A text.
+    Text(String),
+    /// A number.
+    Number(i64),
+    /// A flag.
+    Flag(bool),
 }
 
 /// An audit event to append.

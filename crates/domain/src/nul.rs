@@ -4,6 +4,7 @@
 //! the same text.
 
 use crate::IncomingMessage;
+use crate::content::{Entity, Media};
 use std::borrow::Cow;
 
 /// What U+0000 becomes.
@@ -46,8 +47,8 @@ pub fn clean_batch(batch: &[IncomingMessage]) -> Cow<'_, [IncomingMessage]> {
                 chat_username: clean_opt(m.chat_username.as_deref()).map(Cow::into_owned),
                 sender_name: clean_opt(m.sender_name.as_deref()).map(Cow::into_owned),
                 text: clean(&m.text).into_owned(),
-                entities: clean_json(&m.entities).into_owned(),
-                media: clean_json(&m.media).into_owned(),
+                entities: clean_entities(&m.entities),
+                media: m.media.as_ref().map(clean_media),
                 ..m.clone()
             })
             .collect(),
@@ -64,8 +65,31 @@ fn message_has_nul(m: &IncomingMessage) -> bool {
     .into_iter()
     .flatten()
     .any(|s| s.contains('\0'))
-        || json_has_nul(&m.entities)
-        || json_has_nul(&m.media)
+        || m.entities.iter().any(|e| e.any_text_contains('\0'))
+        || m.media.as_ref().is_some_and(|x| x.any_text_contains('\0'))
+}
+
+/// `entities` with U+0000 replaced in every text field.
+pub fn clean_entities(entities: &[Entity]) -> Vec<Entity> {
+    entities
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            for text in e.texts_mut().into_iter().flatten() {
+                *text = clean(text).into_owned();
+            }
+            e
+        })
+        .collect()
+}
+
+/// `media` with U+0000 replaced in every text field.
+pub fn clean_media(media: &Media) -> Media {
+    let mut media = media.clone();
+    for text in media.texts_mut().into_iter().flatten() {
+        *text = clean(text).into_owned();
+    }
+    media
 }
 
 fn json_has_nul(value: &serde_json::Value) -> bool {

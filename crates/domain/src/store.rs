@@ -3,9 +3,11 @@
 //! against both. Methods that touch tenant data take the workspace they act in, so a caller
 //! cannot read across workspaces by passing a foreign id.
 
+use crate::error_code::ErrorCode;
 use crate::ids::{UserId, WorkspaceId};
 use crate::model::*;
 use crate::sealed::{SealedColumn, SealedReplacement, SealedValue};
+use crate::team::MemberChange;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 
@@ -15,9 +17,10 @@ pub enum StoreError {
     /// The row does not exist (or is not visible to the caller).
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule was violated; the string names the rule (e.g. `username_taken`).
+    /// A rule of the data refused the write (a uniqueness rule, e.g. `username_taken`, or a rule
+    /// such as `assign_forbidden`); the code carries its HTTP status.
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(ErrorCode),
     /// The database failed; the message never contains secrets.
     #[error("database error: {0}")]
     Backend(String),
@@ -48,7 +51,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- users ---
 
-    /// Creates a user; `Conflict("username_taken")` if the username exists.
+    /// Creates a user; `Conflict(ErrorCode::UsernameTaken)` if the username exists.
     async fn create_user(&self, user: &NewUser, now: Timestamp) -> StoreResult<User>;
     /// Reads a user.
     async fn get_user(&self, id: UserId) -> StoreResult<User>;
@@ -74,7 +77,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- memberships ---
 
-    /// Adds a user to a workspace; `Conflict("already_member")` if present.
+    /// Adds a user to a workspace; `Conflict(ErrorCode::AlreadyMember)` if present.
     async fn add_membership(
         &self,
         workspace: WorkspaceId,
@@ -90,19 +93,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_user_memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
     /// Members of a workspace with their user records, by user id.
     async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<(Membership, User)>>;
-    /// Changes a member's role and capacity.
+    /// Changes a member's role or capacity on behalf of `actor`, in one transaction that
+    /// checks [`TeamView::check_update`](crate::team::TeamView::check_update) against the
+    /// memberships as they are then (concurrent team changes of a workspace are serialised):
+    /// `NotFound` without such a member, `Conflict(ErrorCode::Forbidden)` or `Conflict(ErrorCode::LastOwner)`
+    /// when the rules refuse, and nothing changes.
     async fn update_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
-        role: Role,
-        max_chats: i32,
+        change: MemberChange,
     ) -> StoreResult<Membership>;
-    /// Removes a member from a workspace and, in the same transaction, unassigns the chats of
-    /// that workspace assigned to them (they return to the queue); returns those chats.
+    /// Removes a member from a workspace on behalf of `actor` and, in the same transaction,
+    /// unassigns the chats of that workspace assigned to them (they return to the queue);
+    /// returns those chats. Checked like `update_membership`, with
+    /// [`TeamView::check_removal`](crate::team::TeamView::check_removal).
     async fn remove_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<crate::account::Chat>>;

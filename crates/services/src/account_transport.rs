@@ -4,7 +4,7 @@
 use crate::accounts::AccountSupervisor;
 use crate::outbox::{SendFailure, Sent, Transport};
 use std::time::Duration;
-use switchboard_domain::{Chat, OutboxItem, Timestamp};
+use switchboard_domain::{Chat, Media, MediaKind, OutboxItem, Timestamp};
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::Error as TgError;
 use switchboard_telegram::send::{self, Attachment};
@@ -66,9 +66,9 @@ impl AccountTransport {
     async fn attachment(
         &self,
         client: &switchboard_telegram::grammers_client::Client,
-        media: &serde_json::Value,
+        media: Option<&Media>,
     ) -> Result<Option<Attachment>, SendFailure> {
-        let Some(file_id) = media.get("file_id").and_then(|f| f.as_str()) else {
+        let Some((media, file_id)) = media.and_then(|m| Some((m, m.file_id.as_deref()?))) else {
             return Ok(None);
         };
         let id: FileId = file_id.parse().map_err(|_| SendFailure::Permanent {
@@ -80,20 +80,16 @@ impl AccountTransport {
                 .map_err(|_| SendFailure::Permanent {
                     code: "file_missing".into(),
                 })?;
-        let name = media
-            .get("file_name")
-            .and_then(|n| n.as_str())
-            .unwrap_or("file")
-            .to_string();
+        let name = media.file_name.as_deref().unwrap_or("file").to_string();
         let file = send::upload(client, &bytes, &name)
             .await
             .map_err(|e| failure(&e))?;
         Ok(Some(Attachment {
             file,
-            as_photo: media.get("kind").and_then(|k| k.as_str()) == Some("photo"),
+            as_photo: media.kind == MediaKind::Photo,
             mime_type: media
-                .get("mime_type")
-                .and_then(|m| m.as_str())
+                .mime_type
+                .as_deref()
                 .unwrap_or("application/octet-stream")
                 .to_string(),
             file_name: name,
@@ -181,7 +177,9 @@ pub fn failure(e: &TgError) -> SendFailure {
 impl Transport for AccountTransport {
     async fn send(&self, item: &OutboxItem) -> Result<Sent, SendFailure> {
         let (client, peer) = self.peer(&item.chat).await?;
-        let attachment = self.attachment(&client, &item.message.media).await?;
+        let attachment = self
+            .attachment(&client, item.message.media.as_ref())
+            .await?;
         let reply_to = item
             .message
             .reply_to_tg_id

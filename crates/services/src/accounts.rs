@@ -1,54 +1,53 @@
 //! The account supervisor: exactly one live MTProto client per active account, whatever the
-//! callers do. It starts every active account at boot, starts, stops and removes accounts while
-//! the server runs, reconnects with backoff, waits out FloodWaits, moves revoked sessions to
-//! `unauthorized`, and ingests what each client receives: messages are stored (idempotently,
-//! in batches) before the update state that covers them is saved, so a crash re-fetches rather
-//! than loses. Private chats are always ingested, group chats only when the account's
+//! callers do. Each account is one worker under the [`Workers`] supervisor (named
+//! `account:<id>`), which restarts it with backoff; this module starts every active account at
+//! boot, starts, stops and removes accounts while the server runs, waits out FloodWaits, moves
+//! revoked sessions to `unauthorized`, and ingests what each client receives through the ingest
+//! pipeline ([`crate::ingest`]): messages are stored (idempotently, in batches) before the update
+//! state that covers them is saved ([`UpdateCheckpoint`]), so a crash re-fetches rather than
+//! loses. Private chats are always ingested, group chats only when the account's
 //! `ingest_groups` is on.
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
+use crate::ingest::{Change, Source};
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
-use crate::retry::{jitter, sleep_or_cancel};
-use serde_json::json;
+use crate::workers::{Exit, Tasks, WorkerCtx, WorkerSpec, WorkerStatus, Workers, account_worker};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_domain::{
-    Account, AccountId, AccountStatus, AccountStore, IncomingMessage, StoreError, Timestamp,
-    WorkspaceId,
+    Account, AccountId, AccountStatus, AccountStore, IncomingMessage, IngestOutcome, Message,
+    StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_telegram::grammers_client::Client;
 use switchboard_telegram::grammers_client::sender::UpdatesConfiguration;
-use switchboard_telegram::grammers_client::session::updates::MessageBox;
 use switchboard_telegram::grammers_client::tl;
 use switchboard_telegram::grammers_client::update::Update;
 use switchboard_telegram::{
-    Connection, ConnectionHealth, DbSession, Error as TgError, HealthState, MappedUpdate,
-    RetryOptions, TelegramSettings, map_update, update_media_file,
+    Connection, ConnectionHealth, DbSession, Error as TgError, HealthState, RetryOptions,
+    TelegramSettings, UpdateCheckpoint, map_update, update_media_file,
 };
 use switchboard_vault::Keyring;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Largest number of updates written in one transaction.
 const MAX_BATCH: usize = 1000;
 
-/// A supervised account's worker state, for the status page.
+/// A supervised account's worker, for the status page: the supervisor's view of it and what it
+/// did.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AccountWorker {
     /// The account.
     pub account_id: AccountId,
     /// Its workspace.
     pub workspace_id: WorkspaceId,
-    /// Current health.
-    pub status: AccountStatus,
-    /// Why.
-    pub detail: Option<String>,
+    /// The worker's state under the supervisor.
+    #[serde(flatten)]
+    pub worker: WorkerStatus,
     /// Connection attempts since the worker started.
     pub connects: u32,
     /// Messages ingested by this worker.
@@ -72,22 +71,14 @@ pub enum RestartError {
     Store(#[from] StoreError),
 }
 
-/// Tells every client to stop, then waits for each: closing 1,000 connections one after
-/// another took most of a restart.
-async fn stop_all(stopping: Vec<Running>) {
-    for r in &stopping {
-        r.cancel.cancel();
-    }
-    for Running { mut done, .. } in stopping {
-        let _ = done.wait_for(|d| *d).await;
-    }
-}
-
-struct Running {
-    cancel: CancellationToken,
-    done: tokio::sync::watch::Receiver<bool>,
+/// What one account's worker knows about its account, shared with the supervisor.
+struct Live {
+    id: AccountId,
+    ws: WorkspaceId,
     /// The account's `ingest_groups`, read by its worker at every batch.
-    ingest_groups: Arc<AtomicBool>,
+    ingest_groups: AtomicBool,
+    connects: AtomicU32,
+    ingested: AtomicU64,
 }
 
 struct Inner {
@@ -99,23 +90,24 @@ struct Inner {
     /// The live client of each connected account, for sending.
     clients: Mutex<HashMap<AccountId, switchboard_telegram::grammers_client::Client>>,
     media: Option<MediaDownloads>,
-    running: Mutex<HashMap<AccountId, Running>>,
+    /// The accounts whose worker was started, by id.
+    live: Mutex<HashMap<AccountId, Arc<Live>>>,
     /// When each workspace's clients were last restarted on request.
     restarts: Mutex<HashMap<WorkspaceId, std::time::Instant>>,
-    workers: Mutex<HashMap<AccountId, AccountWorker>>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
+    workers: Workers,
+    /// The update readers of the accounts' connections.
+    readers: Tasks,
 }
 
-/// Owns every account's client.
+/// Owns every account's client: one worker per account under the [`Workers`] supervisor.
 #[derive(Clone)]
 pub struct AccountSupervisor {
     inner: Arc<Inner>,
 }
 
 impl AccountSupervisor {
-    /// A supervisor with nothing running yet; with `media`, the files of ingested messages are
-    /// downloaded into its file store.
+    /// A supervisor with nothing running yet; its account workers run under `workers`. With
+    /// `media`, the files of ingested messages are downloaded into its file store.
     pub fn new(
         store: Arc<dyn AccountStore>,
         keyring: Arc<Keyring>,
@@ -123,7 +115,9 @@ impl AccountSupervisor {
         events: EventBus,
         inbox: Inbox,
         media: Option<MediaDownloads>,
+        workers: Workers,
     ) -> Self {
+        let readers = workers.tasks("account_update_readers");
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -133,13 +127,17 @@ impl AccountSupervisor {
                 inbox,
                 clients: Mutex::new(HashMap::new()),
                 media,
-                running: Mutex::new(HashMap::new()),
+                live: Mutex::new(HashMap::new()),
                 restarts: Mutex::new(HashMap::new()),
-                workers: Mutex::new(HashMap::new()),
-                tracker: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                workers,
+                readers,
             }),
         }
+    }
+
+    /// The supervisor the account workers run under.
+    pub fn workers(&self) -> &Workers {
+        &self.inner.workers
     }
 
     /// The Telegram settings in force.
@@ -177,72 +175,82 @@ impl AccountSupervisor {
     }
 
     fn start_loaded(&self, account: &Account) -> bool {
-        let (id, ws) = (account.id, account.workspace_id);
-        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&id)
-            && !*r.done.borrow()
-        {
-            return false;
-        }
-        if self.inner.shutdown.is_cancelled() {
-            return false;
-        }
-        let cancel = self.inner.shutdown.child_token();
-        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-        let ingest_groups = Arc::new(AtomicBool::new(account.ingest_groups));
-        running.insert(
-            id,
-            Running {
-                cancel: cancel.clone(),
-                done: done_rx,
-                ingest_groups: Arc::clone(&ingest_groups),
-            },
-        );
-        self.set_worker(id, ws, AccountStatus::Connecting, None);
-        let inner = Arc::clone(&self.inner);
-        let worker = Worker {
-            id,
-            ws,
-            ingest_groups,
-        };
-        self.inner.tracker.spawn(async move {
-            run_account(&inner, &worker, cancel).await;
-            let _ = done_tx.send(true);
+        let mut live_map = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        let live = Arc::new(Live {
+            id: account.id,
+            ws: account.workspace_id,
+            ingest_groups: AtomicBool::new(account.ingest_groups),
+            connects: AtomicU32::new(0),
+            ingested: AtomicU64::new(0),
         });
-        true
+        // The download queue outlives connections: files queued before a reconnect are
+        // fetched after it.
+        let (downloads, queue) = crate::media::queue();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        // Downloads left unfinished before this worker started are looked for once, on its
+        // first connection.
+        let recover = Arc::new(Mutex::new(Some(Timestamp::now())));
+        let inner = Arc::clone(&self.inner);
+        let worker = Arc::clone(&live);
+        let started = self
+            .inner
+            .workers
+            .start(WorkerSpec::account(account.id), move |ctx| {
+                let (inner, worker) = (Arc::clone(&inner), Arc::clone(&worker));
+                let (downloads, queue) = (downloads.clone(), Arc::clone(&queue));
+                let recover = Arc::clone(&recover);
+                async move {
+                    let mut queue = queue.lock().await;
+                    let attempt = Attempt {
+                        downloads: &downloads,
+                        queue: &mut queue,
+                        recover: &recover,
+                    };
+                    run_account(&inner, &worker, &ctx, attempt).await
+                }
+            });
+        if started {
+            live_map.insert(account.id, live);
+        }
+        started
     }
 
     /// Tells a running account's worker whether to ingest group chats (from its next batch on);
     /// the stored flag is what a later start reads.
     pub fn set_ingest_groups(&self, id: AccountId, on: bool) {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&id) {
-            r.ingest_groups.store(on, Ordering::Relaxed);
+        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = live.get(&id) {
+            l.ingest_groups.store(on, Ordering::Relaxed);
         }
     }
 
     /// Stops an account's client and waits until its connection is closed.
     pub async fn stop(&self, id: AccountId) {
-        let entry = {
-            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.remove(&id)
-        };
-        if let Some(Running {
-            cancel, mut done, ..
-        }) = entry
+        self.stop_many(&[id]).await;
+    }
+
+    /// Tells every client to stop, then waits for each: closing 1,000 connections one after
+    /// another took most of a restart.
+    async fn stop_many(&self, ids: &[AccountId]) {
         {
-            cancel.cancel();
-            let _ = done.wait_for(|d| *d).await;
+            let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                live.remove(id);
+            }
         }
+        self.inner
+            .workers
+            .stop_all(ids.iter().map(|id| account_worker(*id)))
+            .await;
     }
 
     /// Stops then starts every running account of every workspace.
     pub async fn restart_all(&self) -> Result<usize, StoreError> {
-        let stopping: Vec<Running> = {
-            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.drain().map(|(_, r)| r).collect()
+        let running: Vec<AccountId> = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.keys().copied().collect()
         };
-        stop_all(stopping).await;
+        self.stop_many(&running).await;
         self.start_all().await
     }
 
@@ -275,76 +283,39 @@ impl AccountSupervisor {
             .into_iter()
             .filter(|a| a.workspace_id == workspace)
             .collect();
-        let stopping: Vec<Running> = {
-            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            accounts
-                .iter()
-                .filter_map(|a| running.remove(&a.id))
-                .collect()
-        };
-        stop_all(stopping).await;
+        let ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
+        self.stop_many(&ids).await;
         Ok(accounts.iter().filter(|a| self.start_loaded(a)).count())
     }
 
-    /// True while the account's worker runs.
+    /// True while the account's worker runs (or waits to reconnect).
     pub fn is_running(&self, id: AccountId) -> bool {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.get(&id).is_some_and(|r| !*r.done.borrow())
+        self.inner.workers.is_running(&account_worker(id))
     }
 
-    /// Every account worker's state.
-    pub fn workers(&self) -> Vec<AccountWorker> {
-        let workers = self.inner.workers.lock().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = workers.values().cloned().collect();
-        v.sort_by_key(|w| w.account_id);
-        v
+    /// An account's worker, if it was started.
+    pub fn worker(&self, id: AccountId) -> Option<AccountWorker> {
+        let live = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(live.get(&id)?)
+        };
+        Some(AccountWorker {
+            account_id: id,
+            workspace_id: live.ws,
+            worker: self.inner.workers.status(&account_worker(id))?,
+            connects: live.connects.load(Ordering::Relaxed),
+            ingested: live.ingested.load(Ordering::Relaxed),
+        })
     }
 
-    /// Stops every client; false if they did not all stop within `deadline`.
-    pub async fn shutdown(&self, deadline: Duration) -> bool {
-        self.inner.shutdown.cancel();
-        self.inner.tracker.close();
-        tokio::time::timeout(deadline, self.inner.tracker.wait())
-            .await
-            .is_ok()
-    }
-
-    fn set_worker(
-        &self,
-        id: AccountId,
-        ws: WorkspaceId,
-        status: AccountStatus,
-        detail: Option<String>,
-    ) {
-        set_worker(&self.inner, id, ws, status, detail);
-    }
-}
-
-fn set_worker(
-    inner: &Inner,
-    id: AccountId,
-    ws: WorkspaceId,
-    status: AccountStatus,
-    detail: Option<String>,
-) {
-    let mut workers = inner.workers.lock().unwrap_or_else(|p| p.into_inner());
-    let w = workers.entry(id).or_insert(AccountWorker {
-        account_id: id,
-        workspace_id: ws,
-        status,
-        detail: None,
-        connects: 0,
-        ingested: 0,
-    });
-    w.status = status;
-    w.detail = detail;
-}
-
-fn bump_worker(inner: &Inner, id: AccountId, connects: u32, ingested: u64) {
-    let mut workers = inner.workers.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(w) = workers.get_mut(&id) {
-        w.connects += connects;
-        w.ingested += ingested;
+    /// Every started account worker.
+    pub fn account_workers(&self) -> Vec<AccountWorker> {
+        let mut ids: Vec<AccountId> = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.keys().copied().collect()
+        };
+        ids.sort();
+        ids.into_iter().filter_map(|id| self.worker(id)).collect()
     }
 }
 
@@ -357,7 +328,6 @@ async fn report(
     detail: Option<String>,
     flood_until: Option<Timestamp>,
 ) {
-    set_worker(inner, id, ws, status, detail.clone());
     if let Err(e) = inner
         .store
         .set_account_status(id, status, detail.as_deref(), flood_until, Timestamp::now())
@@ -368,8 +338,12 @@ async fn report(
     inner.events.publish(
         ws,
         Audience::Workspace,
-        "account_status",
-        json!({"account_id": id.0, "status": status.as_str(), "detail": detail, "flood_wait_until": flood_until.map(|t| t.0)}),
+        ServerEvent::AccountStatus {
+            account_id: id,
+            status,
+            detail: detail.as_deref(),
+            flood_wait_until: flood_until,
+        },
     );
 }
 
@@ -377,103 +351,87 @@ enum End {
     Cancelled,
 }
 
-/// What one account's worker task knows about its account.
-struct Worker {
-    id: AccountId,
-    ws: WorkspaceId,
-    ingest_groups: Arc<AtomicBool>,
+/// What one run of an account's worker keeps between connections.
+struct Attempt<'a> {
+    downloads: &'a DownloadSender,
+    queue: &'a mut DownloadReceiver,
+    recover: &'a Mutex<Option<Timestamp>>,
 }
 
+/// One run of an account's worker: reports the account connecting, runs one connection, and
+/// tells the supervisor how it ended — a FloodWait is waited out, a revoked or banned account
+/// is given up (and made inactive), anything else is retried with backoff.
 #[tracing::instrument(skip_all, fields(account_id = %worker.id))]
-async fn run_account(inner: &Inner, worker: &Worker, cancel: CancellationToken) {
+async fn run_account(inner: &Inner, worker: &Live, ctx: &WorkerCtx, attempt: Attempt<'_>) -> Exit {
     let (id, ws) = (worker.id, worker.ws);
-    let mut backoff = Duration::from_secs(1);
-    let mut first = true;
-    // The download queue outlives connections: files queued before a reconnect are fetched
-    // after it.
-    let (downloads, mut download_queue) = crate::media::queue();
-    // Downloads left unfinished before this worker started are looked for once, on its first
-    // connection.
-    let mut recover = Some(Timestamp::now());
-    loop {
-        if cancel.is_cancelled() {
-            return;
+    let status = if ctx.attempt() == 0 {
+        AccountStatus::Connecting
+    } else {
+        AccountStatus::Reconnecting
+    };
+    report(inner, id, ws, status, None, None).await;
+    worker.connects.fetch_add(1, Ordering::Relaxed);
+    match cycle(inner, worker, ctx, attempt).await {
+        Ok(End::Cancelled) => Exit::Stopped,
+        Err(TgError::Unauthorized) => {
+            report(
+                inner,
+                id,
+                ws,
+                AccountStatus::Unauthorized,
+                Some("session revoked; sign in again".into()),
+                None,
+            )
+            .await;
+            let _ = inner
+                .store
+                .set_account_active(id, false, Timestamp::now())
+                .await;
+            Exit::Failed("unauthorized".into())
         }
-        let status = if first {
-            AccountStatus::Connecting
-        } else {
-            AccountStatus::Reconnecting
-        };
-        report(inner, id, ws, status, None, None).await;
-        first = false;
-        bump_worker(inner, id, 1, 0);
-        let queue = (&downloads, &mut download_queue);
-        match cycle(inner, worker, &cancel, &mut backoff, queue, &mut recover).await {
-            Ok(End::Cancelled) => return,
-            Err(TgError::Unauthorized) => {
-                report(
-                    inner,
-                    id,
-                    ws,
-                    AccountStatus::Unauthorized,
-                    Some("session revoked; sign in again".into()),
-                    None,
-                )
+        Err(TgError::Banned) => {
+            report(
+                inner,
+                id,
+                ws,
+                AccountStatus::Banned,
+                Some("account banned or deactivated".into()),
+                None,
+            )
+            .await;
+            let _ = inner
+                .store
+                .set_account_active(id, false, Timestamp::now())
                 .await;
-                let _ = inner
-                    .store
-                    .set_account_active(id, false, Timestamp::now())
-                    .await;
-                return;
-            }
-            Err(TgError::Banned) => {
-                report(
-                    inner,
-                    id,
-                    ws,
-                    AccountStatus::Banned,
-                    Some("account banned or deactivated".into()),
-                    None,
-                )
-                .await;
-                let _ = inner
-                    .store
-                    .set_account_active(id, false, Timestamp::now())
-                    .await;
-                return;
-            }
-            Err(TgError::FloodWait { seconds }) => {
-                let wait = Duration::from_secs(u64::from(seconds.max(1)));
-                let until = Timestamp::now().plus(wait);
-                report(
-                    inner,
-                    id,
-                    ws,
-                    AccountStatus::FloodWait,
-                    Some(format!("FLOOD_WAIT_{seconds}")),
-                    Some(until),
-                )
-                .await;
-                if !sleep_or_cancel(&cancel, wait).await {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, code = e.code(), "account connection failed");
-                report(
-                    inner,
-                    id,
-                    ws,
-                    AccountStatus::Reconnecting,
-                    Some(e.code().to_string()),
-                    None,
-                )
-                .await;
-                if !sleep_or_cancel(&cancel, jitter(backoff)).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
+            Exit::Failed("banned".into())
+        }
+        Err(TgError::FloodWait { seconds }) => {
+            let wait = Duration::from_secs(u64::from(seconds.max(1)));
+            let until = Timestamp::now().plus(wait);
+            let code = format!("FLOOD_WAIT_{seconds}");
+            report(
+                inner,
+                id,
+                ws,
+                AccountStatus::FloodWait,
+                Some(code.clone()),
+                Some(until),
+            )
+            .await;
+            Exit::RetryAfter(wait, code)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, code = e.code(), "account connection failed");
+            report(
+                inner,
+                id,
+                ws,
+                AccountStatus::Reconnecting,
+                Some(e.code().to_string()),
+                None,
+            )
+            .await;
+            Exit::Retry(e.code().to_string())
         }
     }
 }
@@ -482,13 +440,16 @@ async fn run_account(inner: &Inner, worker: &Worker, cancel: CancellationToken) 
 /// the connection fails. The connection is always closed before returning.
 async fn cycle(
     inner: &Inner,
-    worker: &Worker,
-    cancel: &CancellationToken,
-    backoff: &mut Duration,
-    (downloads, download_queue): (&DownloadSender, &mut DownloadReceiver),
-    recover: &mut Option<Timestamp>,
+    worker: &Live,
+    ctx: &WorkerCtx,
+    Attempt {
+        downloads,
+        queue: download_queue,
+        recover,
+    }: Attempt<'_>,
 ) -> Result<End, TgError> {
     let (id, ws) = (worker.id, worker.ws);
+    let cancel = ctx.cancel();
     let session = Arc::new(
         DbSession::load(
             &inner.settings,
@@ -521,7 +482,7 @@ async fn cycle(
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, client.clone());
         report(inner, id, ws, AccountStatus::Connected, None, None).await;
-        *backoff = Duration::from_secs(1);
+        ctx.running();
         let mut stream = client
             .stream_updates(updates, UpdatesConfiguration { catch_up: true })
             .await
@@ -534,7 +495,7 @@ async fn cycle(
         let (tx, mut rx) = mpsc::channel::<Box<Update>>(4 * MAX_BATCH);
         // A task of its own, so grammers' update bookkeeping runs on one core while the
         // writer maps, stores and publishes on the other.
-        let mut reader = tokio::spawn(async move {
+        let mut reader = inner.readers.spawn(async move {
             loop {
                 let u = Box::new(stream.next().await.map_err(TgError::from)?);
                 if tx.send(u).await.is_err() {
@@ -549,7 +510,7 @@ async fn cycle(
                 let n = ingest(inner, id, ws, self_id, groups, &batch, downloads)
                     .await
                     .map_err(|e| TgError::Unexpected(store_failure(&e)))?;
-                bump_worker(inner, id, 0, n);
+                worker.ingested.fetch_add(n, Ordering::Relaxed);
                 batch.clear();
             }
             Ok::<(), TgError>(())
@@ -563,12 +524,13 @@ async fn cycle(
         let fetcher = async {
             if let Some(media) = &inner.media {
                 let recovering = async {
-                    if let Some(started) = *recover {
+                    let started = *recover.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(started) = started {
                         crate::media::recover_downloads(
                             media, &client, downloads, &recorder, started,
                         )
                         .await;
-                        *recover = None;
+                        *recover.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     }
                 };
                 let downloading =
@@ -649,7 +611,7 @@ fn shown_status(state: &HealthState, now: Timestamp) -> (AccountStatus, Option<T
 /// recovered [`RECOVERY_BOUND`] after the loss or the end of the wait.
 async fn watch_connection(
     inner: &Inner,
-    worker: &Worker,
+    worker: &Live,
     client: &Client,
     health: &ConnectionHealth,
 ) -> TgError {
@@ -713,20 +675,9 @@ fn store_failure(e: &StoreError) -> &'static str {
     "the database failed during ingestion"
 }
 
-fn update_state(
-    u: &Update,
-) -> Option<&switchboard_telegram::grammers_client::session::updates::State> {
-    match u {
-        Update::NewMessage(m) | Update::MessageEdited(m) => Some(&m.state),
-        Update::MessageDeleted(d) => Some(&d.state),
-        Update::Raw(r) => Some(&r.state),
-        _ => None,
-    }
-}
-
-/// Stores a batch in order (consecutive new messages in one transaction), publishes the
-/// changes, then saves the update state the batch reached. New messages of group chats are
-/// skipped unless `ingest_groups`. Returns messages inserted.
+/// Runs a batch through the ingest pipeline, then saves the update state the batch reached —
+/// only after its messages are committed. New messages of group chats are skipped unless
+/// `ingest_groups`. Returns messages inserted.
 async fn ingest(
     inner: &Inner,
     id: AccountId,
@@ -736,111 +687,89 @@ async fn ingest(
     batch: &[Box<Update>],
     downloads: &DownloadSender,
 ) -> Result<u64, StoreError> {
-    let now = Timestamp::now();
-    let mut inserted = 0u64;
-    let mut pending: Vec<IncomingMessage> = Vec::new();
-    let mut files = BatchFiles::default();
-    for u in batch {
-        match map_update(u, self_id) {
-            Some(MappedUpdate::New(mut m)) if ingest_groups || m.peer_kind.is_private() => {
-                if let (Some(media), Some((tg_id, file))) = (&inner.media, update_media_file(u)) {
-                    files.offer(&mut m.media, tg_id, file, media.files().max_bytes());
-                }
-                pending.push(m);
-            }
-            Some(MappedUpdate::New(_)) => {}
-            Some(MappedUpdate::Edited { message, edited_at }) => {
-                inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
-                if let Some(m) = inner
-                    .store
-                    .apply_message_edit(
-                        id,
-                        message.peer_id,
-                        message.tg_message_id,
-                        &message.text,
-                        &message.entities,
-                        edited_at,
-                    )
-                    .await?
-                {
-                    inner.inbox.message_changed(ws, &m).await;
-                }
-            }
-            Some(MappedUpdate::Deleted {
-                peer_id,
-                tg_message_ids,
-            }) => {
-                inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
-                for m in inner
-                    .store
-                    .mark_messages_deleted(id, peer_id, &tg_message_ids)
-                    .await?
-                {
-                    inner.inbox.message_changed(ws, &m).await;
-                }
-            }
-            None => {}
-        }
-    }
-    inserted += flush(inner, id, ws, &mut pending, now, (&files, downloads)).await?;
-    save_state(inner, id, batch).await?;
+    let mut source = AccountSource {
+        inner,
+        id,
+        self_id,
+        ingest_groups,
+        files: BatchFiles::default(),
+        downloads,
+    };
+    let inserted = crate::ingest::ingest(&mut source, &inner.inbox, ws, batch).await?;
+    UpdateCheckpoint::after(batch)
+        .save(&*inner.store, id)
+        .await?;
     Ok(inserted)
 }
 
-async fn flush(
-    inner: &Inner,
+/// An account's side of the ingest pipeline: grammers updates, the account's store methods,
+/// its download queue.
+struct AccountSource<'a> {
+    inner: &'a Inner,
     id: AccountId,
-    ws: WorkspaceId,
-    pending: &mut Vec<IncomingMessage>,
-    now: Timestamp,
-    (files, downloads): (&BatchFiles, &DownloadSender),
-) -> Result<u64, StoreError> {
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    let outcome = inner.store.ingest_messages(id, pending, now).await?;
-    pending.clear();
-    files.enqueue(id, &outcome.inserted, downloads);
-    inner.inbox.after_ingest(ws, &outcome).await;
-    Ok(outcome.inserted.len() as u64)
+    self_id: Option<i64>,
+    ingest_groups: bool,
+    files: BatchFiles,
+    downloads: &'a DownloadSender,
 }
 
-/// Saves the highest state per message box reached by the batch, except the state of the
-/// batch's trailing run of updates that share one state: every message of one `getDifference`
-/// (slice) carries the difference's final state, so that run may be only the first part of a
-/// difference whose rest has not been committed yet. Its state is saved with the next batch;
-/// until then a restart fetches the run again (and the store drops the duplicates).
-async fn save_state(inner: &Inner, id: AccountId, batch: &[Box<Update>]) -> Result<(), StoreError> {
-    let states: Vec<_> = batch.iter().filter_map(|u| update_state(u)).collect();
-    let complete = match states.last() {
-        Some(last) => states.len() - states.iter().rev().take_while(|s| *s == last).count(),
-        None => 0,
-    };
-    let mut common: Option<(i32, i32, i32)> = None;
-    let mut qts: Option<i32> = None;
-    let mut channels: HashMap<i64, i32> = HashMap::new();
-    for s in states.into_iter().take(complete) {
-        match s.message_box {
-            Some(MessageBox::Common { pts }) if common.is_none_or(|(p, _, _)| pts >= p) => {
-                common = Some((pts, s.date, s.seq));
+impl Source for AccountSource<'_> {
+    type Update = Box<Update>;
+
+    fn map(&mut self, u: &Box<Update>) -> Option<Change> {
+        match map_update(u, self.self_id)? {
+            Change::New(mut m) if self.ingest_groups || m.peer_kind.is_private() => {
+                if let (Some(media), Some((tg_id, file))) =
+                    (&self.inner.media, update_media_file(u))
+                {
+                    self.files
+                        .offer(&mut m.media, tg_id, file, media.files().max_bytes());
+                }
+                Some(Change::New(m))
             }
-            Some(MessageBox::Common { .. }) => {}
-            Some(MessageBox::Secondary { qts: q }) => qts = Some(qts.map_or(q, |old| old.max(q))),
-            Some(MessageBox::Channel { channel_id, pts }) => {
-                let e = channels.entry(channel_id).or_insert(pts);
-                *e = (*e).max(pts);
-            }
-            None => {}
+            Change::New(_) => None,
+            other => Some(other),
         }
     }
-    if let Some((pts, date, seq)) = common {
-        inner.store.set_update_primary(id, pts, date, seq).await?;
+
+    async fn store(
+        &mut self,
+        batch: &[IncomingMessage],
+        now: Timestamp,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.inner.store.ingest_messages(self.id, batch, now).await
     }
-    if let Some(q) = qts {
-        inner.store.set_update_qts(id, q).await?;
+
+    async fn edit(
+        &self,
+        m: &IncomingMessage,
+        edited_at: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        self.inner
+            .store
+            .apply_message_edit(
+                self.id,
+                m.peer_id,
+                m.tg_message_id,
+                &m.text,
+                &m.entities,
+                edited_at,
+            )
+            .await
     }
-    for (channel, pts) in channels {
-        inner.store.set_channel_pts(id, channel, pts).await?;
+
+    async fn delete(
+        &self,
+        peer_id: Option<i64>,
+        tg_message_ids: &[i64],
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner
+            .store
+            .mark_messages_deleted(self.id, peer_id, tg_message_ids)
+            .await
     }
-    Ok(())
+
+    fn files(&mut self, inserted: &[Message]) {
+        self.files.enqueue(self.id, inserted, self.downloads);
+    }
 }

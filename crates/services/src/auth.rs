@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     LoginAttempt, Membership, NewUser, NewWebSession, Role, Store, StoreError, Timestamp, User,
     UserId, Username, WebSession, WorkspaceId,
@@ -473,7 +474,7 @@ impl AuthService {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Conflict("username_taken") => AuthError::UsernameTaken,
+                StoreError::Conflict(ErrorCode::UsernameTaken) => AuthError::UsernameTaken,
                 other => AuthError::Store(other),
             })?;
         let membership = self

@@ -1,6 +1,7 @@
 //! Bots (Bot API): adding one by token, starting, stopping and deleting it, receiving its
 //! updates (long polling, or the webhook handler calling [`BotService::receive_hook`]) and
-//! the supervisor that turns stored raw updates into inbox messages; plus [`BotTransport`],
+//! the bot's worker (one per bot, `bot:<id>` under the [`Workers`] supervisor), which turns
+//! stored raw updates into inbox messages through the ingest pipeline; plus [`BotTransport`],
 //! which sends replies through the Bot API.
 //!
 //! Raw updates are always stored (deduplicated by `update_id`) before anything else happens
@@ -9,18 +10,21 @@
 //! transaction, so a crash re-processes rather than loses. The token and the webhook secret
 //! are sealed by the vault with AAD bound to the bot, and never logged.
 
-use crate::events::{Audience, EventBus};
+use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
+use crate::ingest::{Change, Source};
+use crate::media::RecordStored;
 use crate::outbox::{SendFailure, Sent, Transport};
-use crate::retry::{jitter, sleep_or_cancel};
-use serde_json::{Value, json};
+use crate::workers::{Exit, Tasks, WorkerCtx, WorkerSpec, WorkerStatus, Workers, bot_worker};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, NewBot, OutboxItem,
-    StoreError, Timestamp, WorkspaceId,
+    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, IngestOutcome, Media,
+    Message, NewBot, OutboxItem, StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::botapi::{
@@ -30,7 +34,6 @@ use switchboard_telegram::botapi::{
 use switchboard_vault::{Keyring, Sealed};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use zeroize::Zeroizing;
 
 /// Updates processed per transaction.
@@ -78,13 +81,22 @@ impl BotError {
             BotError::Vault(_) => "vault_error",
         }
     }
+
+    /// Seconds Telegram asked to wait before the next call (`retry_after`), when that is why
+    /// it failed.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            BotError::Telegram(BotApiError::RetryAfter(s)) => Some(*s),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for BotError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => BotError::NotFound,
-            StoreError::Conflict("bot_exists") => BotError::Exists,
+            StoreError::Conflict(ErrorCode::BotExists) => BotError::Exists,
             other => BotError::Store(other),
         }
     }
@@ -127,12 +139,6 @@ impl Default for BotSettings {
     }
 }
 
-struct Running {
-    cancel: CancellationToken,
-    wake: Arc<Notify>,
-    done: tokio::sync::watch::Receiver<bool>,
-}
-
 struct Inner {
     store: Arc<dyn InboxStore>,
     keyring: Arc<Keyring>,
@@ -141,13 +147,15 @@ struct Inner {
     files: FileStore,
     http: reqwest::Client,
     settings: BotSettings,
-    running: Mutex<HashMap<BotId, Running>>,
+    /// The wake-up of each started bot's worker (a webhook delivery arrived).
+    wakes: Mutex<HashMap<BotId, Arc<Notify>>>,
     downloads: Arc<tokio::sync::Semaphore>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
+    workers: Workers,
+    /// The bots' media downloads.
+    fetches: Tasks,
 }
 
-/// Bots and their supervisor. Cloning shares it.
+/// Bots and their workers. Cloning shares it.
 #[derive(Clone)]
 pub struct BotService {
     inner: Arc<Inner>,
@@ -164,15 +172,17 @@ fn aad(workspace: WorkspaceId, telegram_bot_id: i64, hook_id: &str, what: &str) 
 }
 
 impl BotService {
-    /// A service with nothing running yet.
+    /// A service with nothing running yet; its bot workers run under `workers`.
     pub fn new(
         store: Arc<dyn InboxStore>,
         keyring: Arc<Keyring>,
         inbox: Inbox,
         files: FileStore,
         settings: BotSettings,
+        workers: Workers,
     ) -> Self {
         let events = inbox.events().clone();
+        let fetches = workers.tasks("bot_media_downloads");
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -182,10 +192,10 @@ impl BotService {
                 files,
                 http: BotApi::http_client(),
                 settings,
-                running: Mutex::new(HashMap::new()),
+                wakes: Mutex::new(HashMap::new()),
                 downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
-                tracker: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                workers,
+                fetches,
             }),
         }
     }
@@ -244,10 +254,14 @@ impl BotService {
         Ok(self.inner.store.list_bots(workspace).await?)
     }
 
-    /// True while the bot's worker runs.
+    /// True while the bot's worker runs (or waits to reconnect).
     pub fn is_running(&self, id: BotId) -> bool {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.get(&id).is_some_and(|r| !*r.done.borrow())
+        self.inner.workers.is_running(&bot_worker(id))
+    }
+
+    /// The bot's worker under the supervisor, if it was started.
+    pub fn worker(&self, id: BotId) -> Option<WorkerStatus> {
+        self.inner.workers.status(&bot_worker(id))
     }
 
     /// Starts a stopped bot.
@@ -292,8 +306,11 @@ impl BotService {
         self.inner.events.publish(
             workspace,
             Audience::Workspace,
-            "bot_status",
-            json!({"bot_id": id.0, "status": "deleted", "detail": null}),
+            ServerEvent::BotStatus {
+                bot_id: id,
+                status: "deleted",
+                detail: None,
+            },
         );
         Ok(())
     }
@@ -306,15 +323,6 @@ impl BotService {
             self.start_worker(b);
         }
         Ok(n)
-    }
-
-    /// Stops every worker; false if they did not all stop within `deadline`.
-    pub async fn shutdown(&self, deadline: Duration) -> bool {
-        self.inner.shutdown.cancel();
-        self.inner.tracker.close();
-        tokio::time::timeout(deadline, self.inner.tracker.wait())
-            .await
-            .is_ok()
     }
 
     /// Handles a webhook delivery: checks the secret in constant time, stores the raw update
@@ -355,53 +363,37 @@ impl BotService {
     }
 
     fn wake(&self, id: BotId) {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&id) {
-            r.wake.notify_one();
+        let wakes = self.inner.wakes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = wakes.get(&id) {
+            w.notify_one();
         }
     }
 
     fn start_worker(&self, bot: &Bot) {
-        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.get(&bot.id)
-            && !*r.done.borrow()
-        {
-            return;
-        }
-        if self.inner.shutdown.is_cancelled() {
-            return;
-        }
-        let cancel = self.inner.shutdown.child_token();
+        let mut wakes = self.inner.wakes.lock().unwrap_or_else(|p| p.into_inner());
         let wake = Arc::new(Notify::new());
-        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-        running.insert(
-            bot.id,
-            Running {
-                cancel: cancel.clone(),
-                wake: Arc::clone(&wake),
-                done: done_rx,
-            },
-        );
+        // Downloads left unfinished before this worker started are looked for once, when its
+        // token is first accepted.
+        let recover = Arc::new(Mutex::new(Some(Timestamp::now())));
         let inner = Arc::clone(&self.inner);
         let id = bot.id;
-        self.inner.tracker.spawn(async move {
-            run_bot(&inner, id, &cancel, &wake).await;
-            let _ = done_tx.send(true);
+        let w = Arc::clone(&wake);
+        let started = self.inner.workers.start(WorkerSpec::bot(id), move |ctx| {
+            let (inner, wake, recover) = (Arc::clone(&inner), Arc::clone(&w), Arc::clone(&recover));
+            async move { run_bot(&inner, id, &ctx, &wake, &recover).await }
         });
+        if started {
+            wakes.insert(id, wake);
+        }
     }
 
     async fn stop_worker(&self, id: BotId) {
-        let entry = {
-            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.remove(&id)
-        };
-        if let Some(Running {
-            cancel, mut done, ..
-        }) = entry
-        {
-            cancel.cancel();
-            let _ = done.wait_for(|d| *d).await;
-        }
+        self.inner
+            .wakes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        self.inner.workers.stop(&bot_worker(id)).await;
     }
 
     /// The transport that sends replies of bot chats.
@@ -450,8 +442,11 @@ async fn report(inner: &Inner, bot: &Bot, status: BotStatus, detail: Option<Stri
     inner.events.publish(
         bot.workspace_id,
         Audience::Workspace,
-        "bot_status",
-        json!({"bot_id": bot.id.0, "status": status.as_str(), "detail": detail}),
+        ServerEvent::BotStatus {
+            bot_id: bot.id,
+            status: status.as_str(),
+            detail: detail.as_deref(),
+        },
     );
 }
 
@@ -460,72 +455,64 @@ enum Stop {
     Unauthorized,
 }
 
-async fn run_bot(inner: &Inner, id: BotId, cancel: &CancellationToken, wake: &Notify) {
-    let mut backoff = Duration::from_secs(1);
-    let mut first = true;
-    // Downloads left unfinished before this worker started are looked for once, when its
-    // token is first accepted.
-    let mut recover = Some(Timestamp::now());
-    loop {
-        if cancel.is_cancelled() {
-            return;
+/// One run of a bot's worker: reports the bot connecting, runs one connection, and tells the
+/// supervisor how it ended — a `retry_after` is waited out, a rejected token is given up (and
+/// the bot made inactive), anything else is retried with backoff.
+async fn run_bot(
+    inner: &Inner,
+    id: BotId,
+    ctx: &WorkerCtx,
+    wake: &Notify,
+    recover: &Mutex<Option<Timestamp>>,
+) -> Exit {
+    let bot = match inner.store.load_bot(id).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound) => return Exit::Stopped,
+        Err(e) => {
+            tracing::error!(bot_id = %id, error = %e, "could not load bot");
+            return Exit::Retry("store_error".into());
         }
-        let bot = match inner.store.load_bot(id).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound) => return,
-            Err(e) => {
-                tracing::error!(bot_id = %id, error = %e, "could not load bot");
-                if !sleep_or_cancel(cancel, jitter(backoff)).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                continue;
-            }
-        };
-        let status = if first {
-            BotStatus::Connecting
-        } else {
-            BotStatus::Reconnecting
-        };
-        first = false;
-        if bot.status != status || status == BotStatus::Connecting {
+    };
+    let status = if ctx.attempt() == 0 {
+        BotStatus::Connecting
+    } else {
+        BotStatus::Reconnecting
+    };
+    if bot.status != status || status == BotStatus::Connecting {
+        report(
+            inner,
+            &bot,
+            status,
+            bot.status_detail
+                .clone()
+                .filter(|_| status == BotStatus::Reconnecting),
+        )
+        .await;
+    }
+    match cycle(inner, &bot, ctx, wake, recover).await {
+        Ok(Stop::Cancelled) => Exit::Stopped,
+        Ok(Stop::Unauthorized) => {
             report(
                 inner,
                 &bot,
-                status,
-                bot.status_detail
-                    .clone()
-                    .filter(|_| status == BotStatus::Reconnecting),
+                BotStatus::Unauthorized,
+                Some("Telegram rejected the bot token".into()),
             )
             .await;
-        }
-        match cycle(inner, &bot, cancel, wake, &mut backoff, &mut recover).await {
-            Ok(Stop::Cancelled) => return,
-            Ok(Stop::Unauthorized) => {
-                report(
-                    inner,
-                    &bot,
-                    BotStatus::Unauthorized,
-                    Some("Telegram rejected the bot token".into()),
-                )
+            let _ = inner
+                .store
+                .set_bot_active(id, false, Timestamp::now())
                 .await;
-                let _ = inner
-                    .store
-                    .set_bot_active(id, false, Timestamp::now())
-                    .await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(bot_id = %id, code = e.code(), error = %e, "bot connection failed");
-                let wait = match &e {
-                    BotError::Telegram(BotApiError::RetryAfter(s)) => Duration::from_secs(*s),
-                    _ => jitter(backoff),
-                };
-                report(inner, &bot, BotStatus::Reconnecting, Some(e.code().into())).await;
-                if !sleep_or_cancel(cancel, wait).await {
-                    return;
+            Exit::Failed("bot_token_rejected".into())
+        }
+        Err(e) => {
+            tracing::warn!(bot_id = %id, code = e.code(), error = %e, "bot connection failed");
+            report(inner, &bot, BotStatus::Reconnecting, Some(e.code().into())).await;
+            match &e {
+                BotError::Telegram(BotApiError::RetryAfter(s)) => {
+                    Exit::RetryAfter(Duration::from_secs(*s), e.code().into())
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                _ => Exit::Retry(e.code().into()),
             }
         }
     }
@@ -544,11 +531,11 @@ fn api_result<T>(r: Result<T, BotApiError>) -> Result<Result<T, Stop>, BotError>
 async fn cycle(
     inner: &Inner,
     bot: &Bot,
-    cancel: &CancellationToken,
+    ctx: &WorkerCtx,
     wake: &Notify,
-    backoff: &mut Duration,
-    recover: &mut Option<Timestamp>,
+    recover: &Mutex<Option<Timestamp>>,
 ) -> Result<Stop, BotError> {
+    let cancel = ctx.cancel();
     let api = api_of(inner, bot)?;
     let checked = tokio::select! {
         _ = cancel.cancelled() => return Ok(Stop::Cancelled),
@@ -557,7 +544,8 @@ async fn cycle(
     if let Err(stop) = api_result(checked)? {
         return Ok(stop);
     }
-    if let Some(started) = recover.take() {
+    let started = recover.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(started) = started {
         spawn_recovery(inner, bot, &api, started, cancel.child_token());
     }
     match bot.mode {
@@ -570,7 +558,7 @@ async fn cycle(
                 return Ok(stop);
             }
             report(inner, bot, BotStatus::Connected, None).await;
-            *backoff = Duration::from_secs(1);
+            ctx.running();
             loop {
                 let notified = wake.notified();
                 process_pending(inner, bot, &api).await?;
@@ -587,7 +575,7 @@ async fn cycle(
                 tracing::debug!(bot_id = %bot.id, code = e.code(), "deleteWebhook failed");
             }
             report(inner, bot, BotStatus::Connected, None).await;
-            *backoff = Duration::from_secs(1);
+            ctx.running();
             let mut offset = bot.last_update_id.map(|u| u + 1);
             loop {
                 process_pending(inner, bot, &api).await?;
@@ -623,81 +611,113 @@ async fn cycle(
     }
 }
 
-/// Maps and ingests every stored, unprocessed update of the bot.
+/// Maps and ingests every stored, unprocessed update of the bot through the ingest pipeline.
 async fn process_pending(inner: &Inner, bot: &Bot, api: &BotApi) -> Result<(), BotError> {
     loop {
         let pending = inner.store.pending_bot_updates(bot.id, BATCH).await?;
         if pending.is_empty() {
             return Ok(());
         }
-        let mut batch: Vec<IncomingMessage> = Vec::new();
-        let mut processed: Vec<i64> = Vec::new();
-        for (update_id, payload) in &pending {
-            let update: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
-            match map_update(&update, bot.telegram_bot_id) {
-                BotUpdate::New(m) => batch.push(m),
-                BotUpdate::Edited { message, edited_at } => {
-                    flush(inner, bot, api, &mut batch, &mut processed).await?;
-                    if let Some(m) = inner
-                        .store
-                        .apply_bot_message_edit(
-                            bot.id,
-                            message.peer_id,
-                            message.tg_message_id,
-                            &message.text,
-                            &message.entities,
-                            edited_at,
-                        )
-                        .await?
-                    {
-                        inner.inbox.message_changed(bot.workspace_id, &m).await;
-                    }
-                }
-                BotUpdate::Ignored => {}
-            }
-            processed.push(*update_id);
-        }
-        flush(inner, bot, api, &mut batch, &mut processed).await?;
+        let mut source = BotSource {
+            inner,
+            bot,
+            api,
+            processed: Vec::new(),
+        };
+        crate::ingest::ingest(&mut source, &inner.inbox, bot.workspace_id, &pending).await?;
     }
 }
 
-async fn flush(
-    inner: &Inner,
-    bot: &Bot,
-    api: &BotApi,
-    batch: &mut Vec<IncomingMessage>,
-    processed: &mut Vec<i64>,
-) -> Result<(), BotError> {
-    if batch.is_empty() && processed.is_empty() {
-        return Ok(());
-    }
-    let outcome = inner
-        .store
-        .ingest_bot_messages(bot.id, batch, processed, Timestamp::now())
-        .await?;
-    batch.clear();
-    processed.clear();
-    inner.inbox.after_ingest(bot.workspace_id, &outcome).await;
-    for m in &outcome.inserted {
-        if m.media.get("tg_file_id").is_some() && m.media.get("file_id").is_none() {
-            spawn_download(inner, bot, api, m.id, m.media.clone());
+/// A bot's side of the ingest pipeline: stored raw Bot API updates (marked processed in the
+/// transaction that stores their messages), the bot's store methods, `getFile` downloads.
+struct BotSource<'a> {
+    inner: &'a Inner,
+    bot: &'a Bot,
+    api: &'a BotApi,
+    processed: Vec<i64>,
+}
+
+impl Source for BotSource<'_> {
+    type Update = (i64, String);
+
+    fn map(&mut self, (_, payload): &(i64, String)) -> Option<Change> {
+        let update: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+        match map_update(&update, self.bot.telegram_bot_id) {
+            BotUpdate::New(m) => Some(Change::New(m)),
+            BotUpdate::Edited { message, edited_at } => Some(Change::Edited { message, edited_at }),
+            BotUpdate::Ignored => None,
         }
     }
-    Ok(())
+
+    fn mapped(&mut self, (update_id, _): &(i64, String)) {
+        self.processed.push(*update_id);
+    }
+
+    fn has_uncommitted(&self) -> bool {
+        !self.processed.is_empty()
+    }
+
+    async fn store(
+        &mut self,
+        batch: &[IncomingMessage],
+        now: Timestamp,
+    ) -> Result<IngestOutcome, StoreError> {
+        let outcome = self
+            .inner
+            .store
+            .ingest_bot_messages(self.bot.id, batch, &self.processed, now)
+            .await?;
+        self.processed.clear();
+        Ok(outcome)
+    }
+
+    async fn edit(
+        &self,
+        m: &IncomingMessage,
+        edited_at: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        self.inner
+            .store
+            .apply_bot_message_edit(
+                self.bot.id,
+                m.peer_id,
+                m.tg_message_id,
+                &m.text,
+                &m.entities,
+                edited_at,
+            )
+            .await
+    }
+
+    async fn delete(&self, _: Option<i64>, _: &[i64]) -> Result<Vec<Message>, StoreError> {
+        // The Bot API does not tell bots about deletions.
+        Ok(Vec::new())
+    }
+
+    fn files(&mut self, inserted: &[Message]) {
+        for m in inserted {
+            if let Some(media) = &m.media
+                && media.tg_file_id.is_some()
+                && media.file_id.is_none()
+            {
+                spawn_download(self.inner, self.bot, self.api, m.id, media.clone());
+            }
+        }
+    }
 }
 
 /// Fetches a message's file with `getFile` into the file store in the background (at most
-/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the media JSON.
+/// [`DOWNLOADS`] at once), then records its id (`file_id`, SHA-256 hex) in the message's media.
 fn spawn_download(
     inner: &Inner,
     bot: &Bot,
     api: &BotApi,
     message: switchboard_domain::MessageId,
-    media: Value,
+    media: Media,
 ) {
     let downloader = Downloader::new(inner, bot, api);
     inner
-        .tracker
+        .fetches
         .spawn(async move { downloader.fetch(message, media).await });
 }
 
@@ -715,7 +735,7 @@ fn spawn_recovery(
     cancel: CancellationToken,
 ) {
     let downloader = Downloader::new(inner, bot, api);
-    inner.tracker.spawn(async move {
+    inner.fetches.spawn(async move {
         let owner = switchboard_domain::ChatOwner::Bot(downloader.bot);
         let mut after = None;
         let mut fetched = 0usize;
@@ -736,9 +756,10 @@ fn spawn_recovery(
             };
             after = Some(last.id);
             for m in page {
+                let Some(media) = m.media else { continue };
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    () = downloader.fetch(m.id, m.media) => fetched += 1,
+                    () = downloader.fetch(m.id, media) => fetched += 1,
                 }
             }
         }
@@ -774,12 +795,12 @@ impl Downloader {
         }
     }
 
-    /// Downloads the file named by the media JSON's `tg_file_id` and records it.
-    async fn fetch(&self, message: switchboard_domain::MessageId, mut media: Value) {
+    /// Downloads the file named by the media's `tg_file_id` and records it.
+    async fn fetch(&self, message: switchboard_domain::MessageId, mut media: Media) {
         let Ok(_slot) = self.slots.acquire().await else {
             return;
         };
-        let Some(tg_file_id) = media.get("tg_file_id").and_then(Value::as_str) else {
+        let Some(tg_file_id) = media.tg_file_id.as_deref() else {
             return;
         };
         let bytes = match self.api.get_file(tg_file_id).await {
@@ -800,8 +821,7 @@ impl Downloader {
                 return;
             }
         };
-        media["file_id"] = json!(stored.sha256.to_hex());
-        media["size"] = json!(stored.size);
+        media.record_stored(&stored);
         match self
             .store
             .set_bot_message_media(self.bot, message, &media)
@@ -862,8 +882,8 @@ impl BotTransport {
         })
     }
 
-    async fn upload(&self, media: &Value) -> Result<Option<Upload>, SendFailure> {
-        let Some(file_id) = media.get("file_id").and_then(Value::as_str) else {
+    async fn upload(&self, media: Option<&Media>) -> Result<Option<Upload>, SendFailure> {
+        let Some((media, file_id)) = media.and_then(|m| Some((m, m.file_id.as_deref()?))) else {
             return Ok(None);
         };
         let missing = || SendFailure::Permanent {
@@ -873,12 +893,12 @@ impl BotTransport {
         let bytes = tokio::fs::read(self.inner.files.path(&id))
             .await
             .map_err(|_| missing())?;
-        let text = |k: &str| media.get(k).and_then(Value::as_str);
         Ok(Some(Upload {
-            kind: MediaKind::from_kind(text("kind").unwrap_or("document")),
-            file_name: text("file_name").unwrap_or("file").to_string(),
-            mime: text("mime_type")
-                .or_else(|| text("mime"))
+            kind: MediaKind::from_kind(media.kind),
+            file_name: media.file_name.as_deref().unwrap_or("file").to_string(),
+            mime: media
+                .mime_type
+                .as_deref()
                 .unwrap_or("application/octet-stream")
                 .to_string(),
             bytes,
@@ -891,7 +911,7 @@ impl Transport for BotTransport {
     async fn send(&self, item: &OutboxItem) -> Result<Sent, SendFailure> {
         let api = self.api(&item.chat).await?;
         let m = &item.message;
-        let result = match self.upload(&m.media).await? {
+        let result = match self.upload(m.media.as_ref()).await? {
             Some(file) => {
                 api.send_media(
                     item.chat.peer_id,

@@ -6,6 +6,7 @@
 
 use crate::accounts::AccountSupervisor;
 use crate::audit::Audit;
+use crate::workers::Tasks;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,14 +14,17 @@ use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, NewAccount, Store, StoreError,
     Timestamp, UserId, WorkspaceId,
 };
-use switchboard_sessions::ImportedSession;
+use switchboard_sessions::{ImportedSession, UploadEntry};
+
 use switchboard_telegram::{
     CodeSent, DbSession, Error as TgError, ExportFormat, LoggedIn, LoginStep, PhoneLogin, QrLogin,
     QrStatus, QrToken, RetryOptions, Validation,
 };
 use switchboard_vault::Keyring;
 use tokio::sync::Mutex as AsyncMutex;
-use tokio_util::task::TaskTracker;
+
+/// A file of a session upload: its name (a relative path for a folder upload) and bytes.
+pub use switchboard_sessions::UploadedFile;
 
 /// How long an unfinished sign-in flow is kept.
 const FLOW_TTL: Duration = Duration::from_secs(15 * 60);
@@ -90,6 +94,28 @@ struct FlowEntry {
     user: UserId,
     started: Instant,
     flow: Arc<AsyncMutex<Flow>>,
+}
+
+/// One account of a session upload after its import.
+#[derive(Debug)]
+pub struct UploadImport {
+    /// The account's relative path without extension, or the name of a file that belongs to
+    /// no account.
+    pub name: String,
+    /// The uploaded names that make up this entry.
+    pub files: Vec<String>,
+    /// The account imported with the codes of the parser's warnings, or the code of why the
+    /// entry was not imported.
+    pub outcome: Result<(Account, Vec<&'static str>), &'static str>,
+}
+
+/// The export format named `name` (`telethon` or `pyrogram`).
+pub fn export_format(name: &str) -> Option<ExportFormat> {
+    match name {
+        "telethon" => Some(ExportFormat::Telethon),
+        "pyrogram" => Some(ExportFormat::Pyrogram),
+        _ => None,
+    }
 }
 
 /// Result of importing one session.
@@ -206,9 +232,10 @@ pub struct AccountService {
     keyring: Arc<Keyring>,
     supervisor: AccountSupervisor,
     flows: Mutex<HashMap<String, FlowEntry>>,
-    /// Imports in progress: each runs in a task of its own, so a caller that goes away (an
-    /// HTTP client that disconnects) neither cuts one short nor leaves half an account.
-    imports: TaskTracker,
+    /// Imports in progress: each runs in a task of its own (a group of the supervisor), so a
+    /// caller that goes away (an HTTP client that disconnects) neither cuts one short nor leaves
+    /// half an account.
+    imports: Tasks,
 }
 
 impl AccountService {
@@ -219,23 +246,21 @@ impl AccountService {
         keyring: Arc<Keyring>,
         supervisor: AccountSupervisor,
     ) -> Self {
+        let imports = supervisor.workers().tasks("session_imports");
         Self {
             store,
             accounts,
             keyring,
             supervisor,
             flows: Mutex::new(HashMap::new()),
-            imports: TaskTracker::new(),
+            imports,
         }
     }
 
     /// Waits (up to `deadline`) for imports in progress to finish (the server calls it when it
     /// stops, after HTTP); true when none is left.
     pub async fn finish_imports(&self, deadline: Duration) -> bool {
-        self.imports.close();
-        tokio::time::timeout(deadline, self.imports.wait())
-            .await
-            .is_ok()
+        self.imports.drain(deadline).await
     }
 
     /// The supervisor.
@@ -281,11 +306,22 @@ impl AccountService {
 
     /// Aborts flows older than their time to live (closing their clients).
     pub async fn purge_expired_flows(&self) -> usize {
+        self.close_flows_where(|e| e.started.elapsed() >= FLOW_TTL)
+            .await
+    }
+
+    /// Closes every sign-in flow in progress and its connection (the server calls it when it
+    /// stops, so no temporary client outlives it); how many were closed.
+    pub async fn close_flows(&self) -> usize {
+        self.close_flows_where(|_| true).await
+    }
+
+    async fn close_flows_where(&self, which: impl Fn(&FlowEntry) -> bool) -> usize {
         let expired: Vec<Arc<AsyncMutex<Flow>>> = {
             let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
             let ids: Vec<String> = flows
                 .iter()
-                .filter(|(_, e)| e.started.elapsed() >= FLOW_TTL)
+                .filter(|(_, e)| which(e))
                 .map(|(k, _)| k.clone())
                 .collect();
             ids.iter()
@@ -504,6 +540,61 @@ impl AccountService {
             .spawn(async move { job.run(ws, actor, &imported).await })
             .await
             .map_err(|_| ConnectError::Store(StoreError::Backend("the import failed".into())))?
+    }
+
+    /// Imports a string session (Telethon, Pyrogram/Hydrogram/Kurigram or gramjs), like
+    /// [`AccountService::import`]; a string that is no session is the parser's `session_*`
+    /// error and imports nothing.
+    pub async fn import_string(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        session_string: &str,
+    ) -> Result<Imported, ConnectError> {
+        let parsed = switchboard_sessions::parse_string(session_string)?;
+        self.import(ws, actor, &parsed).await
+    }
+
+    /// Imports every account found among uploaded files (session files, JSON + session pairs,
+    /// phone folders), one after another; an entry that fails stores nothing and does not stop
+    /// the others.
+    pub async fn import_uploads(
+        &self,
+        ws: WorkspaceId,
+        actor: UserId,
+        files: Vec<UploadedFile>,
+    ) -> Result<Vec<UploadImport>, ConnectError> {
+        let entries =
+            tokio::task::spawn_blocking(move || switchboard_sessions::group_uploads(files))
+                .await
+                .map_err(|_| {
+                    ConnectError::Store(StoreError::Backend("reading the upload failed".into()))
+                })?;
+        let mut out = Vec::with_capacity(entries.len());
+        for UploadEntry {
+            name,
+            files,
+            result,
+        } in entries
+        {
+            let outcome = match result {
+                Err(e) => Err(e.code()),
+                Ok(session) => self
+                    .import(ws, actor, &session)
+                    .await
+                    .map(|done| {
+                        let warnings = session.warnings.iter().map(|w| w.code()).collect();
+                        (done.account, warnings)
+                    })
+                    .map_err(|e| e.code()),
+            };
+            out.push(UploadImport {
+                name,
+                files,
+                outcome,
+            });
+        }
+        Ok(out)
     }
 
     /// The session-reuse shortcut (`session_exists` / `code_sent`, see docs/architecture.md): a

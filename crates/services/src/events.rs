@@ -13,7 +13,9 @@
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use switchboard_domain::{ChatId, Role, UserId, WorkspaceId};
+use switchboard_domain::{
+    AccountId, AccountStatus, BotId, Chat, ChatId, Message, Role, Timestamp, UserId, WorkspaceId,
+};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +41,131 @@ pub enum Audience {
     },
 }
 
+/// What a server event says: one variant per event type, serialized (once, when published) as
+/// `{"type": <name>, "data": <payload>}`. Payloads borrow what they announce, so publishing
+/// copies nothing. The names of the CRM Switchboard replaces are kept
+/// (docs/architecture.md, "Where names in the code come from").
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ServerEvent<'a> {
+    /// A message was stored (ingested, or a reply queued).
+    NewMessage {
+        /// The message.
+        message: &'a Message,
+    },
+    /// A stored message changed: edited, deleted, or its file arrived.
+    MessageUpdated {
+        /// The message as it is now.
+        message: &'a Message,
+        /// The personal account of its chat.
+        account_id: Option<AccountId>,
+        /// The bot of its chat.
+        bot_id: Option<BotId>,
+    },
+    /// A reply's delivery state changed.
+    MessageStatus {
+        /// The reply as it is now.
+        message: &'a Message,
+    },
+    /// A chat changed, or left the receiver's view.
+    ChatUpdated(ChatUpdate<'a>),
+    /// A member came online or went offline.
+    Presence {
+        /// The member.
+        user_id: UserId,
+        /// Has at least one open connection.
+        online: bool,
+    },
+    /// A personal account's health changed.
+    AccountStatus {
+        /// The account.
+        account_id: AccountId,
+        /// Its health.
+        status: AccountStatus,
+        /// Why (human-readable, never secret).
+        detail: Option<&'a str>,
+        /// End of a FloodWait.
+        flood_wait_until: Option<Timestamp>,
+    },
+    /// A bot's health changed, or it was deleted.
+    BotStatus {
+        /// The bot.
+        bot_id: BotId,
+        /// Its health (a `BotStatus` name), or `deleted`.
+        status: &'static str,
+        /// Why.
+        detail: Option<&'a str>,
+    },
+    /// The receiver was removed from the workspace: their sockets re-check their session now.
+    MemberRemoved {},
+}
+
+impl ServerEvent<'_> {
+    /// The event's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerEvent::NewMessage { .. } => "new_message",
+            ServerEvent::MessageUpdated { .. } => "message_updated",
+            ServerEvent::MessageStatus { .. } => "message_status",
+            ServerEvent::ChatUpdated(_) => "chat_updated",
+            ServerEvent::Presence { .. } => "presence",
+            ServerEvent::AccountStatus { .. } => "account_status",
+            ServerEvent::BotStatus { .. } => "bot_status",
+            ServerEvent::MemberRemoved {} => MEMBER_REMOVED,
+        }
+    }
+}
+
+/// The type of the event that ends a removed member's sockets.
+pub const MEMBER_REMOVED: &str = "member_removed";
+
+/// The payload of `chat_updated`: one shape for the three cases. `chat` is the chat as it is
+/// now when the receiver may still see it; `removed` tells a receiver who no longer may (the
+/// operator it was taken from, or the other operators once an unassigned chat is taken, who get
+/// only its id and new assignee) to drop it from their list.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ChatUpdate<'a> {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// Its assignee now.
+    pub assignee_id: Option<UserId>,
+    /// The chat, unless only its id and assignee go out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat: Option<&'a Chat>,
+    /// The receiver should drop it unless it is theirs.
+    pub removed: bool,
+}
+
+impl<'a> ChatUpdate<'a> {
+    /// The chat changed.
+    pub fn changed(chat: &'a Chat) -> Self {
+        Self {
+            chat_id: chat.id,
+            assignee_id: chat.assignee_id,
+            chat: Some(chat),
+            removed: false,
+        }
+    }
+
+    /// The chat left the receiver (it was taken from them).
+    pub fn removed(chat: &'a Chat) -> Self {
+        Self {
+            removed: true,
+            ..Self::changed(chat)
+        }
+    }
+
+    /// An unassigned chat was taken: only its id and assignee.
+    pub fn taken(chat: &Chat) -> ChatUpdate<'static> {
+        ChatUpdate {
+            chat_id: chat.id,
+            assignee_id: chat.assignee_id,
+            chat: None,
+            removed: true,
+        }
+    }
+}
+
 /// One published event.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -48,8 +175,7 @@ pub struct Event {
     pub workspace: WorkspaceId,
     /// Who may see it.
     pub audience: Audience,
-    /// Event name, e.g. `account_status` (the names of the CRM Switchboard replaces are kept:
-    /// docs/architecture.md, "Where names in the code come from").
+    /// The event's type, e.g. `account_status` ([`ServerEvent::name`]).
     pub name: &'static str,
     /// The frame every client receives, `{"id","type","data"}`, serialized once when published
     /// (not once per subscriber).
@@ -128,17 +254,19 @@ impl EventBus {
         }
     }
 
-    /// Publishes an event and returns its id. The payload is serialized here, once.
+    /// Publishes an event and returns its id. The event is serialized here, once, for every
+    /// subscriber.
     pub fn publish(
         &self,
         workspace: WorkspaceId,
         audience: Audience,
-        name: &'static str,
-        data: impl Serialize,
+        event: ServerEvent<'_>,
     ) -> u64 {
-        let data = serde_json::to_string(&data).unwrap_or_else(|e| {
-            tracing::error!(error = %e, event = name, "an event payload failed to serialize");
-            "null".to_string()
+        let name = event.name();
+        // `{"type":…,"data":…}`; the id is put in front once it is assigned.
+        let body = serde_json::to_string(&event).unwrap_or_else(|e| {
+            tracing::error!(error = %e, event = name, "an event failed to serialize");
+            format!(r#"{{"type":"{name}","data":null}}"#)
         });
         // Id assignment and the append to the replay window happen under one lock so the
         // window is ordered by id.
@@ -147,8 +275,7 @@ impl EventBus {
         let id = *next;
         *next += 1;
         drop(next);
-        // `name` is one of our own identifiers (no characters JSON would escape).
-        let frame = format!(r#"{{"id":{id},"type":"{name}","data":{data}}}"#);
+        let frame = format!(r#"{{"id":{id},{}"#, body.get(1..).unwrap_or_default());
         let event = Arc::new(Event {
             id,
             workspace,
@@ -227,6 +354,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn presence(i: i64) -> ServerEvent<'static> {
+        ServerEvent::Presence {
+            user_id: UserId(i),
+            online: true,
+        }
+    }
+
     #[test]
     fn visibility_rules() {
         let bus = EventBus::starting_at(10, 1);
@@ -237,8 +371,7 @@ mod tests {
                 chat_id: ChatId(5),
                 assignee: Some(UserId(7)),
             },
-            "new_message",
-            json!({}),
+            presence(0),
         );
         let e = &bus.since(0).unwrap()[0];
         assert!(e.visible_to(ws, UserId(7), Role::Operator));
@@ -248,7 +381,7 @@ mod tests {
             !e.visible_to(WorkspaceId(2), UserId(7), Role::Owner),
             "never across workspaces"
         );
-        bus.publish(ws, Audience::Admins, "account_status", json!({}));
+        bus.publish(ws, Audience::Admins, presence(0));
         let e = &bus.since(1).unwrap()[0];
         assert!(!e.visible_to(ws, UserId(7), Role::Operator));
         assert!(e.visible_to(ws, UserId(1), Role::Owner));
@@ -259,12 +392,16 @@ mod tests {
         let bus = EventBus::starting_at(3, 1);
         let mut rx = bus.subscribe();
         for i in 0..5 {
-            bus.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({"i": i}));
+            bus.publish(WorkspaceId(1), Audience::Workspace, presence(i));
         }
         let first = rx.recv().await.unwrap();
         assert_eq!(first.id, 1);
-        assert_eq!(first.frame(), r#"{"id":1,"type":"ping","data":{"i":0}}"#);
-        assert_eq!(first.data(), json!({"i": 0}));
+        assert_eq!(
+            first.frame(),
+            r#"{"id":1,"type":"presence","data":{"user_id":0,"online":true}}"#
+        );
+        assert_eq!(first.data(), json!({"user_id": 0, "online": true}));
+        assert_eq!(first.name, "presence");
         assert_eq!(bus.last_id(), 5);
         let ids: Vec<u64> = bus.since(2).unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids, [3, 4, 5]);
@@ -278,13 +415,13 @@ mod tests {
     #[test]
     fn ids_of_another_process_require_a_reload() {
         let before = EventBus::new(10);
-        let id = before.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({}));
+        let id = before.publish(WorkspaceId(1), Audience::Workspace, presence(1));
         assert!(id < 1 << 53, "JavaScript holds the id exactly");
         // The restarted process: a later boot epoch.
         let after = EventBus::starting_at(10, id + 1_000_000);
         assert!(after.since(id).is_none(), "an id from before the restart");
         assert!(after.since(after.last_id()).unwrap().is_empty());
-        after.publish(WorkspaceId(1), Audience::Workspace, "ping", json!({}));
+        after.publish(WorkspaceId(1), Audience::Workspace, presence(1));
         assert_eq!(after.since(after.first_id() - 1).unwrap().len(), 1);
         assert!(
             after.since(after.last_id() + 5).is_none(),

@@ -6,11 +6,9 @@
 //! enforced by the queries themselves; this layer adds the events and the side effects (waking
 //! the outbox, telling Telegram a chat was read).
 
-use crate::events::{Audience, Event, EventBus};
+use crate::events::{Audience, ChatUpdate, Event, EventBus, ServerEvent};
 use crate::outbox::{Transport, Transports};
 use crate::read_receipts::ReadReceipts;
-use serde::Serialize;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{
@@ -20,8 +18,7 @@ use switchboard_domain::{
 };
 use tokio::sync::Notify;
 
-/// The event telling a removed member's sockets to re-check their session.
-pub const MEMBER_REMOVED: &str = "member_removed";
+pub use crate::events::MEMBER_REMOVED;
 
 /// The audience of events about `chat`.
 pub fn chat_audience(chat: &Chat) -> Audience {
@@ -171,8 +168,10 @@ impl Inbox {
         self.inner.events.publish(
             workspace,
             Audience::Workspace,
-            "presence",
-            json!({"user_id": user.0, "online": online}),
+            ServerEvent::Presence {
+                user_id: user,
+                online,
+            },
         );
     }
 
@@ -217,12 +216,9 @@ impl Inbox {
                 },
                 chat_audience,
             );
-            self.inner.events.publish(
-                workspace,
-                audience,
-                "new_message",
-                MessageData { message: m },
-            );
+            self.inner
+                .events
+                .publish(workspace, audience, ServerEvent::NewMessage { message: m });
         }
     }
 
@@ -234,8 +230,7 @@ impl Inbox {
         self.inner.events.publish(
             workspace,
             Audience::User { user_id: member },
-            MEMBER_REMOVED,
-            json!({}),
+            ServerEvent::MemberRemoved {},
         );
         for chat in released {
             self.publish_reassigned(Some(member), chat);
@@ -259,8 +254,11 @@ impl Inbox {
             self.inner.events.publish(
                 workspace,
                 chat_audience(&chat),
-                "message_updated",
-                json!({"message": message, "account_id": chat.account_id, "bot_id": chat.bot_id}),
+                ServerEvent::MessageUpdated {
+                    message,
+                    account_id: chat.account_id,
+                    bot_id: chat.bot_id,
+                },
             );
         }
     }
@@ -328,8 +326,7 @@ impl Inbox {
         self.inner.events.publish(
             chat.workspace_id,
             chat_audience(chat),
-            "chat_updated",
-            ChatData { chat },
+            ServerEvent::ChatUpdated(ChatUpdate::changed(chat)),
         );
     }
 
@@ -346,8 +343,7 @@ impl Inbox {
             self.inner.events.publish(
                 chat.workspace_id,
                 Audience::User { user_id: previous },
-                "chat_updated",
-                json!({"chat": chat, "removed": true}),
+                ServerEvent::ChatUpdated(ChatUpdate::removed(chat)),
             );
         }
     }
@@ -355,12 +351,11 @@ impl Inbox {
     /// An unassigned chat (which every operator could see) now has an assignee: the others are
     /// told to drop it; only its id and new assignee go out.
     fn publish_taken(&self, chat: &Chat) {
-        if let Some(assignee) = chat.assignee_id {
+        if chat.assignee_id.is_some() {
             self.inner.events.publish(
                 chat.workspace_id,
                 Audience::Workspace,
-                "chat_updated",
-                json!({"chat_id": chat.id, "assignee_id": assignee, "removed": true}),
+                ServerEvent::ChatUpdated(ChatUpdate::taken(chat)),
             );
         }
     }
@@ -369,8 +364,7 @@ impl Inbox {
         self.inner.events.publish(
             chat.workspace_id,
             chat_audience(chat),
-            "message_status",
-            MessageData { message },
+            ServerEvent::MessageStatus { message },
         );
     }
 
@@ -526,8 +520,7 @@ impl Inbox {
         self.inner.events.publish(
             chat.workspace_id,
             chat_audience(&chat),
-            "new_message",
-            json!({"message": message}),
+            ServerEvent::NewMessage { message: &message },
         );
         self.inner.outbox_wake.notify_one();
         Ok((message, chat))
@@ -572,16 +565,4 @@ impl Inbox {
             ChatOwner::Bot(_) => self.inner.transports.bots(),
         }
     }
-}
-
-/// The payload `{"message": …}`, serialized without building a JSON tree first.
-#[derive(Serialize)]
-struct MessageData<'a> {
-    message: &'a Message,
-}
-
-/// The payload `{"chat": …}`.
-#[derive(Serialize)]
-struct ChatData<'a> {
-    chat: &'a Chat,
 }

@@ -10,17 +10,24 @@ pub mod bots;
 pub mod connect;
 pub mod events;
 pub mod inbox;
+mod ingest;
 pub mod media;
 pub mod outbox;
 pub mod read_receipts;
+pub mod replies;
 mod retry;
 pub mod secret;
+pub mod team;
 pub mod throttle;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};
-pub use events::{Audience, Event, EventBus};
+pub use events::{Audience, ChatUpdate, Event, EventBus, ServerEvent};
 pub use inbox::Inbox;
 pub use outbox::{OutboxSettings, SendFailure, Sent, Transport, Transports};
 pub use secret::Secret;
-pub use workers::{WorkerState, WorkerStatus, Workers};
+pub use team::{Team, TeamActor, TeamError};
+pub use workers::{
+    Backoff, Exit, Readiness, Tasks, WorkerCtx, WorkerKind, WorkerSpec, WorkerState, WorkerStatus,
+    Workers,
+};

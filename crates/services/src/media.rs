@@ -1,17 +1,16 @@
 //! Downloading the files of ingested messages into the content-addressed file store. Ingestion
-//! never waits for a download: it marks files above the size limit `too_large` in the media
-//! JSON, and queues the others on the account's download queue, which the account's connection
+//! never waits for a download: it marks files above the size limit `too_large` in the message's
+//! media, and queues the others on the account's download queue, which the account's connection
 //! works through one file at a time (and at most `max_concurrent` across all accounts). When a
-//! file is stored, the message's media JSON gains `file_id` (the SHA-256), the real `size` and a
-//! `mime`, and a `message_updated` event goes out. Downloads that failed or were still queued
+//! file is stored, the message's media gains `file_id` (the SHA-256), the real `size` and a
+//! `mime_type`, and a `message_updated` event goes out. Downloads that failed or were still queued
 //! when the server stopped (or crashed) are found again when the account's worker starts
 //! ([`recover_downloads`]).
 
-use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use switchboard_domain::{
-    AccountId, AccountStore, ChatId, ChatOwner, Message, MessageId, Timestamp, WorkspaceId,
+    AccountId, AccountStore, ChatId, ChatOwner, Media, Message, MessageId, Timestamp, WorkspaceId,
 };
 use switchboard_files::{FileError, FileStore};
 use switchboard_telegram::MediaFile;
@@ -54,7 +53,7 @@ pub(crate) type DownloadReceiver = mpsc::Receiver<Box<DownloadJob>>;
 #[derive(Debug, Clone)]
 pub(crate) struct DownloadJob {
     message: MessageId,
-    media: Value,
+    media: Media,
     file: MediaFile,
 }
 
@@ -73,13 +72,15 @@ impl BatchFiles {
     /// Remembers a new message's file, or marks its media `too_large` when it exceeds the limit.
     pub(crate) fn offer(
         &mut self,
-        media: &mut Value,
+        media: &mut Option<Media>,
         tg_message_id: i64,
         file: MediaFile,
         max_bytes: u64,
     ) {
         if file.size().is_some_and(|s| s > max_bytes) {
-            media["too_large"] = json!(true);
+            if let Some(media) = media {
+                media.too_large = true;
+            }
             return;
         }
         self.files
@@ -92,18 +93,21 @@ impl BatchFiles {
             return;
         }
         for m in inserted {
-            let Some(media_id) = m.media.get("id").and_then(Value::as_str) else {
+            let Some(media) = &m.media else {
+                continue;
+            };
+            let Some(media_id) = &media.id else {
                 continue;
             };
             let Some(tg_id) = m.tg_message_id else {
                 continue;
             };
-            let Some(file) = self.files.get(&(tg_id, media_id.to_string())) else {
+            let Some(file) = self.files.get(&(tg_id, media_id.clone())) else {
                 continue;
             };
             let job = Box::new(DownloadJob {
                 message: m.id,
-                media: m.media.clone(),
+                media: media.clone(),
                 file: file.clone(),
             });
             if let Err(e) = queue.try_send(job) {
@@ -122,7 +126,7 @@ pub(crate) struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
-    async fn record(&self, message: MessageId, media: &Value) {
+    async fn record(&self, message: MessageId, media: &Media) {
         match self
             .store
             .set_message_media(self.account, message, media)
@@ -263,18 +267,22 @@ async fn refetch_chat(
         let Some(file) = m.tg_message_id.and_then(|id| files.get(&id)) else {
             continue;
         };
-        if m.media.get("id").and_then(Value::as_str) != Some(file.media_id.as_str()) {
+        let Some(stored) = m
+            .media
+            .as_ref()
+            .filter(|x| x.id.as_deref() == Some(file.media_id.as_str()))
+        else {
             continue;
-        }
+        };
         if file.size().is_some_and(|s| s > media.files.max_bytes()) {
-            let mut marked = m.media.clone();
-            marked["too_large"] = json!(true);
+            let mut marked = stored.clone();
+            marked.too_large = true;
             recorder.record(m.id, &marked).await;
             continue;
         }
         jobs.push(DownloadJob {
             message: m.id,
-            media: m.media.clone(),
+            media: stored.clone(),
             file: file.clone(),
         });
     }
@@ -286,12 +294,12 @@ const DOWNLOAD_ATTEMPTS: u32 = 3;
 /// The wait before the second try; the third waits twice as long (with jitter).
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Downloads one file; the media JSON to record, or `None` when nothing changes.
+/// Downloads one file; the media to record, or `None` when nothing changes.
 async fn fetch(
     downloads: &MediaDownloads,
     client: &Client,
     job: DownloadJob,
-) -> Result<Option<Value>, FileError> {
+) -> Result<Option<Media>, FileError> {
     let DownloadJob {
         mut media, file, ..
     } = job;
@@ -311,23 +319,35 @@ async fn fetch(
             Ok(()) => {}
             Err(FileError::TooLarge { .. }) => {
                 // Telegram announced a smaller size than it sent.
-                media["too_large"] = json!(true);
+                media.too_large = true;
                 return Ok(Some(media));
             }
             Err(e) => return Err(e),
         }
     }
     let stored = writer.commit().await?;
-    let declared = media
-        .get("mime")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
-    let mime = declared
-        .or_else(|| stored.sniffed_mime.map(str::to_string))
-        .unwrap_or_else(|| "application/octet-stream".to_string());
-    media["file_id"] = json!(stored.sha256.to_hex());
-    media["size"] = json!(stored.size);
-    media["mime"] = json!(mime);
+    media.record_stored(&stored);
     Ok(Some(media))
+}
+
+/// What a stored file adds to a message's media.
+pub(crate) trait RecordStored {
+    /// Sets the file store id, the real size and the MIME type (the declared one, else the one
+    /// the bytes show, else `application/octet-stream`).
+    fn record_stored(&mut self, stored: &switchboard_files::StoredFile);
+}
+
+impl RecordStored for Media {
+    fn record_stored(&mut self, stored: &switchboard_files::StoredFile) {
+        if self.mime_type.as_deref().is_none_or(str::is_empty) {
+            self.mime_type = Some(
+                stored
+                    .sniffed_mime
+                    .unwrap_or("application/octet-stream")
+                    .to_string(),
+            );
+        }
+        self.file_id = Some(stored.sha256.to_hex());
+        self.size = i64::try_from(stored.size).ok();
+    }
 }

@@ -10,6 +10,7 @@
 //! deadline, so one stuck item never blocks its chat.
 
 use crate::inbox::Inbox;
+use crate::workers::Tasks;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -222,7 +223,8 @@ async fn sweep(inbox: &Inbox, stuck_since: Timestamp, why: &'static str) {
 }
 
 /// Runs the sender until `cancel` fires.
-pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationToken) {
+/// Each send runs in its own task of `sends`, so one slow chat does not hold up the others.
+pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationToken, sends: Tasks) {
     let store = Arc::clone(inbox.store());
     sweep(&inbox, Timestamp::now(), "restart").await;
     let mut next_sweep = Instant::now() + settings.sweep_every;
@@ -230,7 +232,6 @@ pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationTok
     let pacer = Arc::new(Pacer::default());
     let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
     let settings = Arc::new(settings);
-    let tasks = tokio_util::task::TaskTracker::new();
     loop {
         if cancel.is_cancelled() {
             break;
@@ -263,7 +264,7 @@ pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationTok
             };
             let (inbox, pacer, settings) =
                 (inbox.clone(), Arc::clone(&pacer), Arc::clone(&settings));
-            tasks.spawn(async move {
+            sends.spawn(async move {
                 deliver(&inbox, &pacer, &settings, item).await;
                 drop(permit);
             });
@@ -284,9 +285,8 @@ pub async fn run(inbox: Inbox, settings: OutboxSettings, cancel: CancellationTok
             _ = tokio::time::sleep(pause) => {}
         }
     }
-    tasks.close();
     // Sends in flight finish (bounded by the transports' own timeouts).
-    let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await;
+    sends.drain(Duration::from_secs(10)).await;
 }
 
 /// Sends one item and records the outcome.

@@ -5,6 +5,7 @@
 //! new message does not flood Telegram (which answers that with `FLOOD_WAIT`).
 
 use crate::inbox::Inbox;
+use crate::workers::Tasks;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -76,10 +77,10 @@ impl ReadReceipts {
 }
 
 /// The `read_receipts` worker: sends queued receipts through each chat's transport until
-/// `cancel` fires (each in its own task, so a slow account does not hold up the others).
-pub async fn run(inbox: Inbox, cancel: CancellationToken) {
+/// `cancel` fires (each in its own task of `sending`, so a slow account does not hold up the
+/// others).
+pub async fn run(inbox: Inbox, cancel: CancellationToken, sending: Tasks) {
     let receipts = inbox.read_receipts();
-    let mut sending = tokio::task::JoinSet::new();
     loop {
         let (due, next) = receipts.take_due(Instant::now());
         for (chat, max_id) in due {
@@ -103,7 +104,6 @@ pub async fn run(inbox: Inbox, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = receipts.wake.notified() => {}
             _ = tokio::time::sleep_until(wait_until) => {}
-            Some(_) = sending.join_next(), if !sending.is_empty() => {}
         }
     }
 }

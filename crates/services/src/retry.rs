@@ -1,8 +1,6 @@
-//! What every reconnecting or retrying worker shares: ±25% jitter on a delay, and a sleep that a
-//! cancellation cuts short.
+//! What every retrying worker shares: ±25% jitter on a delay.
 
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// `d` scaled by a random factor in [0.75, 1.25], so that many workers retrying together spread
 /// out.
@@ -11,14 +9,6 @@ pub(crate) fn jitter(d: Duration) -> Duration {
     let _ = getrandom::fill(&mut b);
     let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX);
     d.mul_f64(0.75 + frac * 0.5)
-}
-
-/// Sleeps for `d`; false if `cancel` fired first.
-pub(crate) async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
 }
 
 #[cfg(test)]

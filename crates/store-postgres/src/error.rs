@@ -2,7 +2,7 @@
 //! into [`StoreError`]s whose messages never contain bound values.
 
 use sqlx::error::ErrorKind;
-use switchboard_domain::{StoreError, StoreResult};
+use switchboard_domain::{ErrorCode, StoreError, StoreResult};
 
 /// Connecting to or migrating the PostgreSQL database failed. Never shows the password.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub(crate) trait ResultExt<T> {
     /// Missing rows become `NotFound`; anything else `Backend`.
     fn store_err(self, op: &'static str) -> StoreResult<T>;
     /// Like [`ResultExt::store_err`], and a unique violation becomes `Conflict(conflict)`.
-    fn conflict_as(self, op: &'static str, conflict: &'static str) -> StoreResult<T>;
+    fn conflict_as(self, op: &'static str, conflict: ErrorCode) -> StoreResult<T>;
 }
 
 impl<T> ResultExt<T> for Result<T, sqlx::Error> {
@@ -40,16 +40,12 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
         self.map_err(|e| to_store_error(op, e, None))
     }
 
-    fn conflict_as(self, op: &'static str, conflict: &'static str) -> StoreResult<T> {
+    fn conflict_as(self, op: &'static str, conflict: ErrorCode) -> StoreResult<T> {
         self.map_err(|e| to_store_error(op, e, Some(conflict)))
     }
 }
 
-fn to_store_error(
-    op: &'static str,
-    err: sqlx::Error,
-    conflict: Option<&'static str>,
-) -> StoreError {
+fn to_store_error(op: &'static str, err: sqlx::Error, conflict: Option<ErrorCode>) -> StoreError {
     match &err {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) => match (db.kind(), conflict) {
@@ -86,11 +82,4 @@ fn backend(op: &'static str, err: &sqlx::Error) -> StoreError {
         _ => "unexpected database driver error".to_string(),
     };
     StoreError::Backend(format!("{op}: {what}"))
-}
-
-/// A `Backend` error for a stored value this version cannot read.
-pub(crate) fn corrupt(op: &'static str, column: &'static str) -> StoreError {
-    StoreError::Backend(format!(
-        "{op}: {column} holds a value this version cannot read"
-    ))
 }

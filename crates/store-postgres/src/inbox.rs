@@ -5,23 +5,23 @@
 //! write, and senders claim outbox items with `FOR UPDATE SKIP LOCKED`.
 
 use crate::PgStore;
-use crate::accounts::{
-    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, ingest_in, json_nullable,
-    json_text, read_chat, read_message,
-};
-use crate::error::{ResultExt, corrupt};
-use crate::store::one_row;
+use crate::error::ResultExt;
+use crate::ingest::ingest_in;
+use crate::rows::{C_CHAT_COLUMNS, CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS};
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
-use sqlx::postgres::PgRow;
 use sqlx::{Acquire, Postgres, Row, Transaction};
-use switchboard_domain::nul::{clean, clean_json};
+use switchboard_domain::ErrorCode;
+use switchboard_domain::nul::clean;
+use switchboard_domain::rows::{
+    json_nullable, json_text, one_row, read_bot, read_chat, read_message,
+};
 use switchboard_domain::{
-    AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
-    ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
-    SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
-    check_mark_sent, check_retry, stored_updates,
+    AssigneeFilter, Bot, BotId, BotStatus, Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Entity,
+    InboxStore, IncomingMessage, IngestOutcome, Media, Message, MessageEdit, MessageId, NewBot,
+    NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply, SEND_UNCERTAIN,
+    StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId, check_mark_sent, check_retry,
+    stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -60,7 +60,7 @@ async fn lock_visible_chat(
     .await
     .store_err(op)?
     .ok_or(StoreError::NotFound)?;
-    read_chat(op, &row)
+    read_chat(op, &Cols(&row))
 }
 
 /// Reads a chat the viewer may see, without locking it.
@@ -85,7 +85,7 @@ where
     .await
     .store_err(op)?
     .ok_or(StoreError::NotFound)?;
-    read_chat(op, &row)
+    read_chat(op, &Cols(&row))
 }
 
 /// Updates one chat with `set` (its parameters start at `$2`; `$1` is the chat) and returns it.
@@ -116,8 +116,8 @@ impl InboxStore for PgStore {
         .bind(now.0)
         .fetch_one(&self.pool)
         .await
-        .conflict_as(OP, "bot_exists")?;
-        read_bot(OP, &row)
+        .conflict_as(OP, ErrorCode::BotExists)?;
+        read_bot(OP, &Cols(&row))
     }
 
     async fn get_bot(&self, workspace: WorkspaceId, id: BotId) -> StoreResult<Bot> {
@@ -130,7 +130,7 @@ impl InboxStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_bot(OP, &row)
+        read_bot(OP, &Cols(&row))
     }
 
     async fn load_bot(&self, id: BotId) -> StoreResult<Bot> {
@@ -140,7 +140,7 @@ impl InboxStore for PgStore {
             .fetch_one(&self.pool)
             .await
             .store_err(OP)?;
-        read_bot(OP, &row)
+        read_bot(OP, &Cols(&row))
     }
 
     async fn find_bot_by_hook(&self, hook_id: &str) -> StoreResult<Option<Bot>> {
@@ -152,7 +152,7 @@ impl InboxStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_bot(OP, &r)).transpose()
+        row.map(|r| read_bot(OP, &Cols(&r))).transpose()
     }
 
     async fn list_bots(&self, workspace: WorkspaceId) -> StoreResult<Vec<Bot>> {
@@ -164,7 +164,7 @@ impl InboxStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_bot(OP, r)).collect()
+        rows.iter().map(|r| read_bot(OP, &Cols(r))).collect()
     }
 
     async fn list_active_bots(&self) -> StoreResult<Vec<Bot>> {
@@ -175,7 +175,7 @@ impl InboxStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_bot(OP, r)).collect()
+        rows.iter().map(|r| read_bot(OP, &Cols(r))).collect()
     }
 
     async fn set_bot_status(
@@ -303,27 +303,27 @@ impl InboxStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn set_bot_message_media(
         &self,
         bot: BotId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "set_bot_message_media";
         let row = sqlx::query(&format!(
             "UPDATE messages SET media = $1::jsonb WHERE id = $2 \
              AND chat_id IN (SELECT id FROM chats WHERE bot_id = $3) RETURNING {MESSAGE_COLUMNS}"
         ))
-        .bind(json_text(OP, &clean_json(media))?)
+        .bind(json_text(OP, media)?)
         .bind(message.0)
         .bind(bot.0)
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_message(OP, &r)).transpose()
+        row.map(|r| read_message(OP, &Cols(&r))).transpose()
     }
 
     async fn apply_bot_message_edit(
@@ -332,10 +332,10 @@ impl InboxStore for PgStore {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        crate::accounts::apply_edit(
+        crate::ingest::apply_edit(
             &self.pool,
             "apply_bot_message_edit",
             ChatOwner::Bot(bot),
@@ -357,7 +357,7 @@ impl InboxStore for PgStore {
         const OP: &str = "ingest_bot_messages";
         // The raw updates were stored durably first; if this commit is lost they are still
         // pending and are processed again.
-        let mut tx = crate::accounts::begin_relaxed(&self.pool, OP).await?;
+        let mut tx = crate::sql::begin_relaxed(&self.pool, OP).await?;
         let outcome = ingest_in(&mut tx, ChatOwner::Bot(bot), batch, now).await?;
         if !processed.is_empty() {
             sqlx::query(
@@ -409,7 +409,7 @@ impl InboxStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_chat(OP, r)).collect()
+        rows.iter().map(|r| read_chat(OP, &Cols(r))).collect()
     }
 
     async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
@@ -442,7 +442,7 @@ impl InboxStore for PgStore {
         .await
         .store_err(OP)?;
         tx.commit().await.store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
@@ -459,7 +459,7 @@ impl InboxStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_message(OP, &row)
+        read_message(OP, &Cols(&row))
     }
 
     async fn message_history(
@@ -527,7 +527,7 @@ impl InboxStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .store_err(OP)?;
-        let chat = read_chat(OP, &row)?;
+        let chat = read_chat(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok((chat, newest))
     }
@@ -549,7 +549,7 @@ impl InboxStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .store_err(OP)?;
-        let chat = read_chat(OP, &row)?;
+        let chat = read_chat(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(chat)
     }
@@ -575,7 +575,7 @@ impl InboxStore for PgStore {
             .await
             .store_err(OP)?;
             if member.is_none() {
-                return Err(StoreError::Conflict("not_a_member"));
+                return Err(StoreError::Conflict(ErrorCode::NotAMember));
             }
         }
         let row = sqlx::query(&update_chat("assignee_id = $2, updated_at = $3"))
@@ -585,7 +585,7 @@ impl InboxStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .store_err(OP)?;
-        let chat = read_chat(OP, &row)?;
+        let chat = read_chat(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(chat)
     }
@@ -610,7 +610,7 @@ impl InboxStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_chat(OP, &r)).transpose()
+        row.map(|r| read_chat(OP, &Cols(&r))).transpose()
     }
 
     async fn operator_loads(&self, workspace: WorkspaceId) -> StoreResult<Vec<OperatorLoad>> {
@@ -679,7 +679,7 @@ impl InboxStore for PgStore {
             .await
             .store_err(OP)?;
             if owned.is_none() {
-                return Err(StoreError::Conflict("file_not_found"));
+                return Err(StoreError::Conflict(ErrorCode::FileNotFound));
             }
         }
         let take = viewer.reply_takes_chat(current.assignee_id);
@@ -691,15 +691,15 @@ impl InboxStore for PgStore {
         ))
         .bind(current.id.0)
         .bind(clean(&reply.text).as_ref())
-        .bind(json_text(OP, &reply.stored_entities())?)
-        .bind(json_nullable(OP, &clean_json(&reply.media))?)
+        .bind(json_text(OP, &reply.entities)?)
+        .bind(json_nullable(OP, reply.media.as_ref())?)
         .bind(reply.reply_to_tg_id)
         .bind(now.0)
         .bind(viewer.user.0)
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         sqlx::query(
             "INSERT INTO outbox (message_id, chat_id, state, next_attempt_at, random_id, \
                  created_at, updated_at) \
@@ -723,7 +723,7 @@ impl InboxStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let chat = read_chat(OP, &row)?;
+        let chat = read_chat(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok((message, chat))
     }
@@ -756,7 +756,7 @@ impl InboxStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -790,7 +790,7 @@ impl InboxStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -839,7 +839,7 @@ impl InboxStore for PgStore {
         .await
         .store_err(OP)?
         .iter()
-        .map(|r| read_message(OP, r))
+        .map(|r| read_message(OP, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
         let chats = sqlx::query(&format!(
             "SELECT {CHAT_COLUMNS} FROM chats WHERE id = ANY($1)"
@@ -849,7 +849,7 @@ impl InboxStore for PgStore {
         .await
         .store_err(OP)?
         .iter()
-        .map(|r| read_chat(OP, r))
+        .map(|r| read_chat(OP, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -929,7 +929,7 @@ impl InboxStore for PgStore {
                 }
                 other => other.store_err(OP)?,
             };
-            let message = read_message(OP, &row)?;
+            let message = read_message(OP, &Cols(&row))?;
             attempt.commit().await.store_err(OP)?;
             tx.commit().await.store_err(OP)?;
             return Ok((message, echo.map(MessageId)));
@@ -976,7 +976,7 @@ impl InboxStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -1031,7 +1031,7 @@ impl InboxStore for PgStore {
             for row in &rows {
                 changed.push(RecoveredReply {
                     workspace: WorkspaceId(row.try_get("workspace_id").store_err(OP)?),
-                    message: read_message(OP, row)?,
+                    message: read_message(OP, &Cols(row))?,
                 });
             }
         }
@@ -1088,29 +1088,4 @@ async fn refuse<'a>(
         }
         None => Ok(tx),
     }
-}
-
-fn read_bot(op: &'static str, row: &PgRow) -> StoreResult<Bot> {
-    let mode: String = row.try_get("mode").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    Ok(Bot {
-        id: BotId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        telegram_bot_id: row.try_get("telegram_bot_id").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        first_name: row.try_get("first_name").store_err(op)?,
-        mode: mode
-            .parse::<BotMode>()
-            .map_err(|()| corrupt(op, "bots.mode"))?,
-        status: status
-            .parse::<BotStatus>()
-            .map_err(|()| corrupt(op, "bots.status"))?,
-        status_detail: row.try_get("status_detail").store_err(op)?,
-        active: row.try_get("active").store_err(op)?,
-        hook_id: row.try_get("hook_id").store_err(op)?,
-        token_sealed: row.try_get("token_sealed").store_err(op)?,
-        hook_secret_sealed: row.try_get("hook_secret_sealed").store_err(op)?,
-        last_update_id: row.try_get("last_update_id").store_err(op)?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
 }

@@ -7,15 +7,15 @@
 //! never interleaves with another batch; senders claim deliveries with `FOR UPDATE SKIP LOCKED`.
 
 use crate::PgStore;
-use crate::accounts::json_text;
-use crate::error::{ResultExt, corrupt};
-use crate::store::one_row;
+use crate::error::ResultExt;
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::nul::{clean, clean_opt};
+use switchboard_domain::rows::{corrupt, json_text, one_row};
 use switchboard_domain::{
     AccountId, DeliveryMode, DeliveryTarget, Duplicate, INSTANT_CAP_WINDOW, Lead, LeadAuthor,
     LeadDeliveryId, LeadDeliveryItem, LeadDeliveryKind, LeadFilter, LeadId, LeadOutcome, LeadStore,
@@ -87,7 +87,7 @@ async fn check_references(
             .await
             .store_err(op)?;
     if account.is_none() {
-        return Err(StoreError::Conflict("account_not_found"));
+        return Err(StoreError::Conflict(ErrorCode::AccountNotFound));
     }
     let table = match spec.target {
         DeliveryTarget::Chat { chat } => Some(("chats", chat.0)),
@@ -104,7 +104,7 @@ async fn check_references(
         .await
         .store_err(op)?;
         if found.is_none() {
-            return Err(StoreError::Conflict("delivery_target_not_found"));
+            return Err(StoreError::Conflict(ErrorCode::DeliveryTargetNotFound));
         }
     }
     Ok(())
@@ -280,7 +280,7 @@ impl LeadStore for PgStore {
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await
-        .conflict_as(OP, "task_name_taken")?;
+        .conflict_as(OP, ErrorCode::TaskNameTaken)?;
         let task = read_task(OP, &row)?;
         tx.commit().await.store_err(OP)?;
         Ok(task)
@@ -344,7 +344,7 @@ impl LeadStore for PgStore {
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await
-        .conflict_as(OP, "task_name_taken")?;
+        .conflict_as(OP, ErrorCode::TaskNameTaken)?;
         let updated = read_task(OP, &row)?;
         if moved {
             link_sources(&mut tx, OP, task, spec.account, &refs, now).await?;
@@ -422,7 +422,7 @@ impl LeadStore for PgStore {
         const OP: &str = "set_task_sources";
         viewer.check_manage_tasks()?;
         if sources.len() > MAX_TASK_SOURCES {
-            return Err(StoreError::Conflict("too_many_sources"));
+            return Err(StoreError::Conflict(ErrorCode::TooManySources));
         }
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let current = task_in(&mut *tx, OP, viewer.workspace, task).await?;
@@ -540,7 +540,7 @@ impl LeadStore for PgStore {
     ) -> StoreResult<Source> {
         const OP: &str = "set_source_resolved";
         if !matches!(resolved.state, SourceState::Joined | SourceState::Polled) {
-            return Err(StoreError::Conflict("source_state_invalid"));
+            return Err(StoreError::Conflict(ErrorCode::SourceStateInvalid));
         }
         let mut tx = self.pool.begin().await.store_err(OP)?;
         let this = source_by_id(&mut tx, OP, source.0).await?;

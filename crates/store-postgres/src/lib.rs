@@ -1,12 +1,17 @@
 //! Switchboard's storage on PostgreSQL: the connection pool, the embedded migrations, and the
 //! [`Store`](switchboard_domain::Store), [`AccountStore`](switchboard_domain::AccountStore) and
 //! [`InboxStore`](switchboard_domain::InboxStore) implementations in [`store`], [`accounts`]
-//! and [`inbox`].
+//! (with [`session_data`] and [`ingest`]) and [`inbox`]; [`rows`] maps chats and messages to
+//! rows and back, [`sql`] holds the SQL building blocks they share.
 
 mod accounts;
 mod error;
 mod inbox;
+mod ingest;
 mod leads;
+mod rows;
+mod session_data;
+mod sql;
 mod store;
 
 use sqlx::migrate::Migrator;

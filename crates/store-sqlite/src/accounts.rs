@@ -1,44 +1,23 @@
-//! The SQL of the [`AccountStore`] port on SQLite: accounts, their grammers session data, and
-//! the chats and messages ingestion writes. Write transactions start with `BEGIN IMMEDIATE`, so
-//! a transaction that reads before it writes never fails to upgrade its lock (`SQLITE_BUSY`);
-//! it waits for the busy timeout instead. Lists of ids travel as one JSON array (`json_each`).
+//! The [`AccountStore`] port on SQLite: the accounts themselves and an account's reads of its
+//! chats and messages. The port's grammers session data is in [`session_data`](crate::session_data)
+//! and its ingestion in [`ingest`](crate::ingest); this impl calls them.
 
-use crate::SqliteStore;
-use crate::error::{ResultExt, corrupt};
-use crate::store::one_row;
+use crate::error::ResultExt;
+use crate::rows::{CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS};
+use crate::{SqliteStore, ingest, session_data};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use switchboard_domain::nul::{clean, clean_batch, clean_json, clean_opt};
+use switchboard_domain::ErrorCode;
+use switchboard_domain::nul::{clean, clean_opt};
+use switchboard_domain::rows::{one_row, read_account, read_chat, read_message, read_message_edit};
 use switchboard_domain::{
-    Account, AccountId, AccountProfile, AccountStatus, AccountStore, BotId, CachedPeer, Chat,
-    ChatId, ChatOwner, ChatStatus, DcKey, DeliveryStatus, Direction, IncomingMessage,
-    IngestOutcome, Message, MessageEdit, MessageId, NewAccount, PeerKind, StoreError, StoreResult,
-    Timestamp, UpdateState, UserId, WorkspaceId,
+    Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
+    DcKey, Entity, IncomingMessage, IngestOutcome, Media, Message, MessageEdit, MessageId,
+    NewAccount, StoreResult, Timestamp, UpdateState, WorkspaceId,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
      username, status, status_detail, flood_wait_until, active, ingest_groups, api_id, \
      api_hash_sealed, created_at, updated_at";
-pub(crate) const CHAT_COLUMNS: &str = "id, workspace_id, account_id, bot_id, assignee_id, \
-     peer_id, peer_kind, title, username, status, unread_count, last_message_at, created_at";
-/// `CHAT_COLUMNS` qualified with the alias `c`.
-pub(crate) const C_CHAT_COLUMNS: &str = "c.id, c.workspace_id, c.account_id, c.bot_id, \
-     c.assignee_id, c.peer_id, c.peer_kind, c.title, c.username, c.status, c.unread_count, \
-     c.last_message_at, c.created_at";
-pub(crate) const MESSAGE_COLUMNS: &str = "id, chat_id, tg_message_id, direction, sender_id, \
-     sender_name, text, entities, media, reply_to_tg_id, sent_at, edited_at, deleted, status, \
-     error, author_id";
-/// `MESSAGE_COLUMNS` qualified with the alias `m`.
-pub(crate) const M_MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.tg_message_id, m.direction, \
-     m.sender_id, m.sender_name, m.text, m.entities, m.media, m.reply_to_tg_id, m.sent_at, \
-     m.edited_at, m.deleted, m.status, m.error, m.author_id";
-/// Peer kinds whose deletions Telegram reports without naming the chat.
-const COMMON_BOX_KINDS: &str = "('user', 'bot', 'group')";
-
-/// Rows per multi-row `INSERT`, well below SQLite's limit of 32,766 bound values.
-const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -67,8 +46,8 @@ impl AccountStore for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "account_exists")?;
-        read_account(OP, &row)
+        .conflict_as(OP, ErrorCode::AccountExists)?;
+        read_account(OP, &Cols(&row))
     }
 
     async fn get_account(&self, workspace: WorkspaceId, id: AccountId) -> StoreResult<Account> {
@@ -81,7 +60,7 @@ impl AccountStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_account(OP, &row)
+        read_account(OP, &Cols(&row))
     }
 
     async fn load_account(&self, id: AccountId) -> StoreResult<Account> {
@@ -93,7 +72,7 @@ impl AccountStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_account(OP, &row)
+        read_account(OP, &Cols(&row))
     }
 
     async fn list_accounts(&self, workspace: WorkspaceId) -> StoreResult<Vec<Account>> {
@@ -105,7 +84,7 @@ impl AccountStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_account(OP, r)).collect()
+        rows.iter().map(|r| read_account(OP, &Cols(r))).collect()
     }
 
     async fn list_active_accounts(&self) -> StoreResult<Vec<Account>> {
@@ -116,7 +95,7 @@ impl AccountStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_account(OP, r)).collect()
+        rows.iter().map(|r| read_account(OP, &Cols(r))).collect()
     }
 
     async fn find_account_by_phone(
@@ -134,7 +113,7 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_account(OP, &r)).transpose()
+        row.map(|r| read_account(OP, &Cols(&r))).transpose()
     }
 
     async fn set_account_status(
@@ -182,7 +161,7 @@ impl AccountStore for SqliteStore {
         .bind(id.0)
         .execute(&self.writer)
         .await
-        .conflict_as("set_account_profile", "account_exists")?;
+        .conflict_as("set_account_profile", ErrorCode::AccountExists)?;
         one_row(done.rows_affected())
     }
 
@@ -247,65 +226,22 @@ impl AccountStore for SqliteStore {
         one_row(done.rows_affected())
     }
 
-    // --- Telegram session data ---
+    // --- Telegram session data (`session_data`) ---
 
     async fn account_home_dc(&self, id: AccountId) -> StoreResult<Option<i32>> {
-        sqlx::query_scalar("SELECT home_dc FROM accounts WHERE id = ?1")
-            .bind(id.0)
-            .fetch_one(&self.pool)
-            .await
-            .store_err("account_home_dc")
+        session_data::account_home_dc(self, id).await
     }
 
     async fn set_account_home_dc(&self, id: AccountId, dc_id: i32) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE accounts SET home_dc = ?1 WHERE id = ?2")
-            .bind(dc_id)
-            .bind(id.0)
-            .execute(&self.writer)
-            .await
-            .store_err("set_account_home_dc")?;
-        one_row(done.rows_affected())
+        session_data::set_account_home_dc(self, id, dc_id).await
     }
 
     async fn list_dc_keys(&self, id: AccountId) -> StoreResult<Vec<DcKey>> {
-        const OP: &str = "list_dc_keys";
-        let rows = sqlx::query(
-            "SELECT dc_id, ipv4, ipv6, auth_key_sealed FROM account_dc_keys \
-             WHERE account_id = ?1 ORDER BY dc_id",
-        )
-        .bind(id.0)
-        .fetch_all(&self.pool)
-        .await
-        .store_err(OP)?;
-        rows.iter()
-            .map(|r| {
-                Ok(DcKey {
-                    dc_id: r.try_get("dc_id")?,
-                    ipv4: r.try_get("ipv4")?,
-                    ipv6: r.try_get("ipv6")?,
-                    auth_key_sealed: r.try_get("auth_key_sealed")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
+        session_data::list_dc_keys(self, id).await
     }
 
     async fn upsert_dc_key(&self, id: AccountId, key: &DcKey) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO account_dc_keys (account_id, dc_id, ipv4, ipv6, auth_key_sealed) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (account_id, dc_id) DO UPDATE SET ipv4 = excluded.ipv4, \
-                 ipv6 = excluded.ipv6, auth_key_sealed = excluded.auth_key_sealed",
-        )
-        .bind(id.0)
-        .bind(key.dc_id)
-        .bind(&key.ipv4)
-        .bind(&key.ipv6)
-        .bind(key.auth_key_sealed.as_deref())
-        .execute(&self.writer)
-        .await
-        .store_err("upsert_dc_key")?;
-        Ok(())
+        session_data::upsert_dc_key(self, id, key).await
     }
 
     async fn get_cached_peer(
@@ -313,101 +249,22 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         peer_id: i64,
     ) -> StoreResult<Option<CachedPeer>> {
-        const OP: &str = "get_cached_peer";
-        let row = sqlx::query(
-            "SELECT peer_id, access_hash, subtype FROM account_peers \
-             WHERE account_id = ?1 AND peer_id = ?2",
-        )
-        .bind(id.0)
-        .bind(peer_id)
-        .fetch_optional(&self.pool)
-        .await
-        .store_err(OP)?;
-        row.map(|r| read_peer(&r)).transpose().store_err(OP)
+        session_data::get_cached_peer(self, id, peer_id).await
     }
 
     async fn get_self_peer(&self, id: AccountId) -> StoreResult<Option<CachedPeer>> {
-        const OP: &str = "get_self_peer";
-        let row = sqlx::query(
-            "SELECT peer_id, access_hash, subtype FROM account_peers \
-             WHERE account_id = ?1 AND (subtype & 1) <> 0 ORDER BY peer_id LIMIT 1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .store_err(OP)?;
-        row.map(|r| read_peer(&r)).transpose().store_err(OP)
+        session_data::get_self_peer(self, id).await
     }
 
     async fn upsert_cached_peers(&self, id: AccountId, peers: &[CachedPeer]) -> StoreResult<()> {
-        const OP: &str = "upsert_cached_peers";
-        if peers.is_empty() {
-            return Ok(());
-        }
-        // The last occurrence of a peer wins, as if the rows were written one by one.
-        let mut latest: HashMap<i64, &CachedPeer> = HashMap::with_capacity(peers.len());
-        for peer in peers {
-            latest.insert(peer.peer_id, peer);
-        }
-        let mut unique: Vec<&CachedPeer> = latest.into_values().collect();
-        unique.sort_by_key(|p| p.peer_id);
-
-        let mut tx = begin_immediate(&self.writer, OP).await?;
-        for chunk in unique.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO account_peers (account_id, peer_id, access_hash, subtype) VALUES {} \
-                 ON CONFLICT (account_id, peer_id) DO UPDATE SET \
-                     access_hash = excluded.access_hash, subtype = excluded.subtype",
-                placeholders(chunk.len(), 4)
-            );
-            let mut query = sqlx::query(&sql);
-            for peer in chunk {
-                query = query
-                    .bind(id.0)
-                    .bind(peer.peer_id)
-                    .bind(peer.access_hash)
-                    .bind(peer.subtype);
-            }
-            query.execute(&mut *tx).await.store_err(OP)?;
-        }
-        tx.commit().await.store_err(OP)
+        session_data::upsert_cached_peers(self, id, peers).await
     }
 
     async fn get_update_state(
         &self,
         id: AccountId,
     ) -> StoreResult<Option<(UpdateState, Vec<(i64, i32)>)>> {
-        const OP: &str = "get_update_state";
-        // One read transaction, so the common state and the channels come from one snapshot.
-        let mut tx = self.pool.begin().await.store_err(OP)?;
-        let common = sqlx::query(
-            "SELECT pts, qts, date, seq FROM account_update_states WHERE account_id = ?1",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let channels: Vec<(i64, i32)> = sqlx::query_as(
-            "SELECT channel_id, pts FROM account_channel_states WHERE account_id = ?1 \
-             ORDER BY channel_id",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        tx.commit().await.store_err(OP)?;
-        let state = match common {
-            Some(r) => UpdateState {
-                pts: r.try_get("pts").store_err(OP)?,
-                qts: r.try_get("qts").store_err(OP)?,
-                date: r.try_get("date").store_err(OP)?,
-                seq: r.try_get("seq").store_err(OP)?,
-            },
-            // Only channels saved so far: the common state is still at its start.
-            None if !channels.is_empty() => UpdateState::default(),
-            None => return Ok(None),
-        };
-        Ok(Some((state, channels)))
+        session_data::get_update_state(self, id).await
     }
 
     async fn set_update_state(
@@ -416,43 +273,7 @@ impl AccountStore for SqliteStore {
         state: &UpdateState,
         channels: &[(i64, i32)],
     ) -> StoreResult<()> {
-        const OP: &str = "set_update_state";
-        let mut tx = begin_immediate(&self.writer, OP).await?;
-        sqlx::query(
-            "INSERT INTO account_update_states (account_id, pts, qts, date, seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (account_id) DO UPDATE SET pts = excluded.pts, qts = excluded.qts, \
-                 date = excluded.date, seq = excluded.seq",
-        )
-        .bind(id.0)
-        .bind(state.pts)
-        .bind(state.qts)
-        .bind(state.date)
-        .bind(state.seq)
-        .execute(&mut *tx)
-        .await
-        .store_err(OP)?;
-        sqlx::query("DELETE FROM account_channel_states WHERE account_id = ?1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .store_err(OP)?;
-        let mut latest: HashMap<i64, i32> = HashMap::with_capacity(channels.len());
-        latest.extend(channels.iter().copied());
-        let mut unique: Vec<(i64, i32)> = latest.into_iter().collect();
-        unique.sort_unstable();
-        for chunk in unique.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO account_channel_states (account_id, channel_id, pts) VALUES {}",
-                placeholders(chunk.len(), 3)
-            );
-            let mut query = sqlx::query(&sql);
-            for (channel_id, pts) in chunk {
-                query = query.bind(id.0).bind(channel_id).bind(pts);
-            }
-            query.execute(&mut *tx).await.store_err(OP)?;
-        }
-        tx.commit().await.store_err(OP)
+        session_data::set_update_state(self, id, state, channels).await
     }
 
     async fn set_update_primary(
@@ -462,75 +283,22 @@ impl AccountStore for SqliteStore {
         date: i32,
         seq: i32,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO account_update_states (account_id, pts, qts, date, seq) \
-             VALUES (?1, ?2, 0, ?3, ?4) \
-             ON CONFLICT (account_id) DO UPDATE SET pts = excluded.pts, date = excluded.date, \
-                 seq = excluded.seq",
-        )
-        .bind(id.0)
-        .bind(pts)
-        .bind(date)
-        .bind(seq)
-        .execute(&self.writer)
-        .await
-        .store_err("set_update_primary")?;
-        Ok(())
+        session_data::set_update_primary(self, id, pts, date, seq).await
     }
 
     async fn set_update_qts(&self, id: AccountId, qts: i32) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO account_update_states (account_id, pts, qts, date, seq) \
-             VALUES (?1, 0, ?2, 0, 0) \
-             ON CONFLICT (account_id) DO UPDATE SET qts = excluded.qts",
-        )
-        .bind(id.0)
-        .bind(qts)
-        .execute(&self.writer)
-        .await
-        .store_err("set_update_qts")?;
-        Ok(())
+        session_data::set_update_qts(self, id, qts).await
     }
 
     async fn set_channel_pts(&self, id: AccountId, channel_id: i64, pts: i32) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO account_channel_states (account_id, channel_id, pts) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (account_id, channel_id) DO UPDATE SET pts = excluded.pts",
-        )
-        .bind(id.0)
-        .bind(channel_id)
-        .bind(pts)
-        .execute(&self.writer)
-        .await
-        .store_err("set_channel_pts")?;
-        Ok(())
+        session_data::set_channel_pts(self, id, channel_id, pts).await
     }
 
     async fn wipe_account_session(&self, id: AccountId) -> StoreResult<()> {
-        const OP: &str = "wipe_account_session";
-        let mut tx = begin_immediate(&self.writer, OP).await?;
-        let done = sqlx::query("UPDATE accounts SET home_dc = NULL WHERE id = ?1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .store_err(OP)?;
-        one_row(done.rows_affected())?;
-        for table in [
-            "account_dc_keys",
-            "account_peers",
-            "account_update_states",
-            "account_channel_states",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = ?1"))
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .store_err(OP)?;
-        }
-        tx.commit().await.store_err(OP)
+        session_data::wipe_account_session(self, id).await
     }
 
-    // --- ingestion ---
+    // --- ingestion (`ingest`) ---
 
     async fn ingest_messages(
         &self,
@@ -538,14 +306,7 @@ impl AccountStore for SqliteStore {
         batch: &[IncomingMessage],
         now: Timestamp,
     ) -> StoreResult<IngestOutcome> {
-        const OP: &str = "ingest_messages";
-        if batch.is_empty() {
-            return Ok(IngestOutcome::default());
-        }
-        let mut tx = begin_immediate(&self.writer, OP).await?;
-        let outcome = ingest_in(&mut tx, ChatOwner::Account(account), batch, now).await?;
-        tx.commit().await.store_err(OP)?;
-        Ok(outcome)
+        ingest::ingest_messages(self, account, batch, now).await
     }
 
     async fn apply_message_edit(
@@ -554,14 +315,14 @@ impl AccountStore for SqliteStore {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        apply_edit(
-            &self.writer,
-            "apply_message_edit",
-            ChatOwner::Account(account),
-            (peer_id, tg_message_id),
+        ingest::apply_message_edit(
+            self,
+            account,
+            peer_id,
+            tg_message_id,
             new_text,
             entities,
             edited_at,
@@ -575,58 +336,19 @@ impl AccountStore for SqliteStore {
         peer_id: Option<i64>,
         tg_message_ids: &[i64],
     ) -> StoreResult<Vec<Message>> {
-        const OP: &str = "mark_messages_deleted";
-        if tg_message_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let chats = match peer_id {
-            Some(_) => "SELECT id FROM chats WHERE account_id = ?1 AND peer_id = ?3".to_string(),
-            None => format!(
-                "SELECT id FROM chats WHERE account_id = ?1 AND peer_kind IN {COMMON_BOX_KINDS}"
-            ),
-        };
-        let sql = format!(
-            "UPDATE messages SET deleted = 1 \
-             WHERE deleted = 0 AND tg_message_id IN (SELECT value FROM json_each(?2)) \
-               AND chat_id IN ({chats}) \
-             RETURNING {MESSAGE_COLUMNS}"
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(account.0)
-            .bind(json_ids(tg_message_ids.iter().copied()));
-        if let Some(peer_id) = peer_id {
-            query = query.bind(peer_id);
-        }
-        let rows = query.fetch_all(&self.writer).await.store_err(OP)?;
-        let mut marked = rows
-            .iter()
-            .map(|r| read_message(OP, r))
-            .collect::<StoreResult<Vec<_>>>()?;
-        marked.sort_by_key(|m| m.id);
-        Ok(marked)
+        ingest::mark_messages_deleted(self, account, peer_id, tg_message_ids).await
     }
 
     async fn set_message_media(
         &self,
         account: AccountId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> StoreResult<Option<Message>> {
-        const OP: &str = "set_message_media";
-        let media = json_nullable(OP, &clean_json(media))?;
-        let row = sqlx::query(&format!(
-            "UPDATE messages SET media = ?1 WHERE id = ?2 \
-               AND chat_id IN (SELECT id FROM chats WHERE account_id = ?3) \
-             RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(media)
-        .bind(message.0)
-        .bind(account.0)
-        .fetch_optional(&self.writer)
-        .await
-        .store_err(OP)?;
-        row.map(|r| read_message(OP, &r)).transpose()
+        ingest::set_message_media(self, account, message, media).await
     }
+
+    // --- an account's chats and messages ---
 
     async fn list_account_chats(
         &self,
@@ -643,7 +365,7 @@ impl AccountStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_chat(OP, r)).collect()
+        rows.iter().map(|r| read_chat(OP, &Cols(r))).collect()
     }
 
     async fn list_chat_messages(
@@ -666,7 +388,7 @@ impl AccountStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn list_message_edits(
@@ -686,457 +408,7 @@ impl AccountStore for SqliteStore {
         .await
         .store_err(OP)?;
         rows.iter()
-            .map(|r| {
-                Ok(MessageEdit {
-                    message_id: MessageId(r.try_get("message_id")?),
-                    old_text: r.try_get("old_text")?,
-                    edited_at: Timestamp(r.try_get("edited_at")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
+            .map(|r| read_message_edit(OP, &Cols(r)))
+            .collect()
     }
-}
-
-/// Ingests a batch into the chats of `owner` inside `tx` (see
-/// [`AccountStore::ingest_messages`]); shared by personal accounts and bots.
-pub(crate) async fn ingest_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    owner: ChatOwner,
-    batch: &[IncomingMessage],
-    now: Timestamp,
-) -> StoreResult<IngestOutcome> {
-    const OP: &str = "ingest_messages";
-    if batch.is_empty() {
-        return Ok(IngestOutcome::default());
-    }
-    let batch = clean_batch(batch);
-    let plan = IngestPlan::new(&batch);
-    let (table, column, owner_id) = match owner {
-        ChatOwner::Account(id) => ("accounts", "account_id", id.0),
-        ChatOwner::Bot(id) => ("bots", "bot_id", id.0),
-    };
-    let workspace: i64 =
-        sqlx::query_scalar(&format!("SELECT workspace_id FROM {table} WHERE id = ?1"))
-            .bind(owner_id)
-            .fetch_one(&mut **tx)
-            .await
-            .store_err(OP)?;
-
-    // Chats: create the missing ones, refresh names that changed.
-    let rows = sqlx::query(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats \
-         WHERE {column} = ?1 AND peer_id IN (SELECT value FROM json_each(?2))"
-    ))
-    .bind(owner_id)
-    .bind(json_ids(plan.peers.iter().map(|p| p.peer_id)))
-    .fetch_all(&mut **tx)
-    .await
-    .store_err(OP)?;
-    let mut existing: HashMap<i64, Chat> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let chat = read_chat(OP, row)?;
-        existing.insert(chat.peer_id, chat);
-    }
-    let mut chat_ids: HashMap<i64, ChatId> = HashMap::with_capacity(plan.peers.len());
-    let mut changed: BTreeSet<ChatId> = BTreeSet::new();
-    let mut missing: Vec<&PeerInBatch<'_>> = Vec::new();
-    for peer in &plan.peers {
-        let Some(chat) = existing.get(&peer.peer_id) else {
-            missing.push(peer);
-            continue;
-        };
-        chat_ids.insert(peer.peer_id, chat.id);
-        let title = peer.title.unwrap_or(&chat.title);
-        if title != chat.title || peer.username != chat.username.as_deref() {
-            sqlx::query(
-                "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 WHERE id = ?4",
-            )
-            .bind(title)
-            .bind(peer.username)
-            .bind(now.0)
-            .bind(chat.id.0)
-            .execute(&mut **tx)
-            .await
-            .store_err(OP)?;
-            changed.insert(chat.id);
-        }
-    }
-    // New chats start with the batch's counts: none of their messages can be stored yet.
-    let mut fresh: HashSet<ChatId> = HashSet::with_capacity(missing.len());
-    for chunk in missing.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO chats (workspace_id, {column}, peer_id, peer_kind, title, username, \
-                 unread_count, last_message_at, created_at, updated_at) \
-             VALUES {} RETURNING id, peer_id",
-            placeholders(chunk.len(), 10)
-        );
-        let mut query = sqlx::query(&sql);
-        for peer in chunk {
-            query = query
-                .bind(workspace)
-                .bind(owner_id)
-                .bind(peer.peer_id)
-                .bind(peer.kind.as_str())
-                .bind(peer.title.unwrap_or(""))
-                .bind(peer.username)
-                .bind(peer.inbound)
-                .bind(peer.last_at)
-                .bind(now.0)
-                .bind(now.0);
-        }
-        for row in query.fetch_all(&mut **tx).await.store_err(OP)? {
-            let id = ChatId(row.try_get("id").store_err(OP)?);
-            chat_ids.insert(row.try_get("peer_id").store_err(OP)?, id);
-            fresh.insert(id);
-            changed.insert(id);
-        }
-    }
-
-    // Messages: only the ones not stored yet come back from RETURNING.
-    let mut inserted: Vec<Message> = Vec::with_capacity(plan.messages.len());
-    for chunk in plan.messages.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO messages (chat_id, tg_message_id, direction, sender_id, sender_name, \
-                 text, entities, media, reply_to_tg_id, sent_at, created_at) \
-             VALUES {} ON CONFLICT (chat_id, tg_message_id) DO NOTHING \
-             RETURNING {MESSAGE_COLUMNS}",
-            placeholders(chunk.len(), 11)
-        );
-        let mut query = sqlx::query(&sql);
-        for m in chunk {
-            let chat = chat_ids
-                .get(&m.peer_id)
-                .copied()
-                .ok_or_else(|| StoreError::Backend(format!("{OP}: a chat went missing")))?;
-            query = query
-                .bind(chat.0)
-                .bind(m.tg_message_id)
-                .bind(m.direction.as_str())
-                .bind(m.sender_id)
-                .bind(m.sender_name.as_deref())
-                .bind(&m.text)
-                .bind(json_text(OP, &m.entities)?)
-                .bind(json_nullable(OP, &m.media)?)
-                .bind(m.reply_to_tg_id)
-                .bind(m.sent_at.0)
-                .bind(now.0);
-        }
-        let rows = query.fetch_all(&mut **tx).await.store_err(OP)?;
-        for row in &rows {
-            inserted.push(read_message(OP, row)?);
-        }
-    }
-    inserted.sort_by_key(|m| m.id);
-
-    // Known chats with new messages: unread counts, reopening, last activity.
-    let bumps: Vec<(ChatId, ChatBump)> = ChatBump::of(&inserted, &fresh).into_iter().collect();
-    for chunk in bumps.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "WITH d (id, inbound, last_at) AS (VALUES {}) \
-             UPDATE chats SET unread_count = unread_count + d.inbound, \
-                 status = CASE WHEN d.inbound > 0 AND status = 'resolved' THEN 'open' \
-                               ELSE status END, \
-                 last_message_at = max(coalesce(last_message_at, d.last_at), d.last_at), \
-                 updated_at = ? \
-             FROM d WHERE chats.id = d.id",
-            placeholders(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&sql);
-        for (chat, bump) in chunk {
-            query = query.bind(chat.0).bind(bump.inbound).bind(bump.last_at);
-            changed.insert(*chat);
-        }
-        query.bind(now.0).execute(&mut **tx).await.store_err(OP)?;
-    }
-
-    let rows = sqlx::query(&format!(
-        "SELECT {CHAT_COLUMNS} FROM chats WHERE id IN (SELECT value FROM json_each(?1)) \
-         ORDER BY id"
-    ))
-    .bind(json_ids(changed.iter().map(|c| c.0)))
-    .fetch_all(&mut **tx)
-    .await
-    .store_err(OP)?;
-    let chats = rows
-        .iter()
-        .map(|r| read_chat(OP, r))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(IngestOutcome { inserted, chats })
-}
-
-/// A write transaction that holds the write lock from its first statement.
-pub(crate) async fn begin_immediate(
-    pool: &sqlx::SqlitePool,
-    op: &'static str,
-) -> StoreResult<Transaction<'static, Sqlite>> {
-    pool.begin_with("BEGIN IMMEDIATE").await.store_err(op)
-}
-
-/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` anonymous parameters.
-pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
-    let group = format!("({})", vec!["?"; columns].join(", "));
-    vec![group; rows].join(", ")
-}
-
-/// A JSON array of ids, for `json_each`.
-pub(crate) fn json_ids(ids: impl Iterator<Item = i64>) -> String {
-    let list: Vec<String> = ids.map(|id| id.to_string()).collect();
-    format!("[{}]", list.join(","))
-}
-
-/// What a batch says about one peer: its kind, and the names of its newest message.
-struct PeerInBatch<'a> {
-    peer_id: i64,
-    kind: PeerKind,
-    /// The newest non-empty title; an empty one never overwrites a known title.
-    title: Option<&'a str>,
-    username: Option<&'a str>,
-    /// Inbound messages of the batch (without repeats): a new chat starts with them unread.
-    inbound: i32,
-    /// The newest `sent_at` of the batch.
-    last_at: i64,
-}
-
-/// A batch grouped by peer (by peer id), without repeated messages.
-struct IngestPlan<'a> {
-    peers: Vec<PeerInBatch<'a>>,
-    messages: Vec<&'a IncomingMessage>,
-}
-
-impl<'a> IngestPlan<'a> {
-    fn new(batch: &'a [IncomingMessage]) -> Self {
-        let mut peers: Vec<PeerInBatch<'a>> = Vec::new();
-        let mut index: HashMap<i64, usize> = HashMap::new();
-        let mut seen: HashSet<(i64, i64)> = HashSet::with_capacity(batch.len());
-        let mut messages = Vec::with_capacity(batch.len());
-        for m in batch {
-            let title = Some(m.chat_title.as_str()).filter(|t| !t.is_empty());
-            let i = *index.entry(m.peer_id).or_insert_with(|| {
-                peers.push(PeerInBatch {
-                    peer_id: m.peer_id,
-                    kind: m.peer_kind,
-                    title: None,
-                    username: None,
-                    inbound: 0,
-                    last_at: i64::MIN,
-                });
-                peers.len() - 1
-            });
-            let peer = &mut peers[i];
-            peer.title = title.or(peer.title);
-            peer.username = m.chat_username.as_deref();
-            if seen.insert((m.peer_id, m.tg_message_id)) {
-                if m.direction == Direction::In {
-                    peer.inbound = peer.inbound.saturating_add(1);
-                }
-                peer.last_at = peer.last_at.max(m.sent_at.0);
-                messages.push(m);
-            }
-        }
-        // Chats are created and renamed in one order, so concurrent batches never deadlock.
-        peers.sort_by_key(|p| p.peer_id);
-        Self { peers, messages }
-    }
-}
-
-/// How one chat changes with the messages a batch really inserted.
-struct ChatBump {
-    inbound: i32,
-    last_at: i64,
-}
-
-impl ChatBump {
-    /// The changes to the chats of `inserted`, leaving out the chats in `fresh` (created by
-    /// the batch with their counts already set).
-    fn of(inserted: &[Message], fresh: &HashSet<ChatId>) -> BTreeMap<ChatId, ChatBump> {
-        let mut bumps: BTreeMap<ChatId, ChatBump> = BTreeMap::new();
-        for m in inserted.iter().filter(|m| !fresh.contains(&m.chat_id)) {
-            let bump = bumps.entry(m.chat_id).or_insert(ChatBump {
-                inbound: 0,
-                last_at: i64::MIN,
-            });
-            if m.direction == Direction::In {
-                bump.inbound = bump.inbound.saturating_add(1);
-            }
-            bump.last_at = bump.last_at.max(m.sent_at.0);
-        }
-        bumps
-    }
-}
-
-pub(crate) fn json_text(op: &'static str, value: &serde_json::Value) -> StoreResult<String> {
-    serde_json::to_string(value)
-        .map_err(|_| StoreError::Backend(format!("{op}: a JSON value is not serialisable")))
-}
-
-/// JSON `null` is stored as SQL `NULL`.
-pub(crate) fn json_nullable(
-    op: &'static str,
-    value: &serde_json::Value,
-) -> StoreResult<Option<String>> {
-    if value.is_null() {
-        Ok(None)
-    } else {
-        json_text(op, value).map(Some)
-    }
-}
-
-fn read_account(op: &'static str, row: &SqliteRow) -> StoreResult<Account> {
-    let status: String = row.try_get("status").store_err(op)?;
-    let flood_wait_until: Option<i64> = row.try_get("flood_wait_until").store_err(op)?;
-    Ok(Account {
-        id: AccountId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        phone: row.try_get("phone").store_err(op)?,
-        telegram_user_id: row.try_get("telegram_user_id").store_err(op)?,
-        first_name: row.try_get("first_name").store_err(op)?,
-        last_name: row.try_get("last_name").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        status: status
-            .parse::<AccountStatus>()
-            .map_err(|()| corrupt(op, "accounts.status"))?,
-        status_detail: row.try_get("status_detail").store_err(op)?,
-        flood_wait_until: flood_wait_until.map(Timestamp),
-        active: row.try_get("active").store_err(op)?,
-        ingest_groups: row.try_get("ingest_groups").store_err(op)?,
-        api_id: row.try_get("api_id").store_err(op)?,
-        api_hash_sealed: row.try_get("api_hash_sealed").store_err(op)?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-        updated_at: Timestamp(row.try_get("updated_at").store_err(op)?),
-    })
-}
-
-fn read_peer(row: &SqliteRow) -> Result<CachedPeer, sqlx::Error> {
-    Ok(CachedPeer {
-        peer_id: row.try_get("peer_id")?,
-        access_hash: row.try_get("access_hash")?,
-        subtype: row.try_get("subtype")?,
-    })
-}
-
-pub(crate) fn read_chat(op: &'static str, row: &SqliteRow) -> StoreResult<Chat> {
-    let account_id: Option<i64> = row.try_get("account_id").store_err(op)?;
-    let bot_id: Option<i64> = row.try_get("bot_id").store_err(op)?;
-    let assignee_id: Option<i64> = row.try_get("assignee_id").store_err(op)?;
-    let peer_kind: String = row.try_get("peer_kind").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    let last_message_at: Option<i64> = row.try_get("last_message_at").store_err(op)?;
-    Ok(Chat {
-        id: ChatId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        account_id: account_id.map(AccountId),
-        bot_id: bot_id.map(BotId),
-        assignee_id: assignee_id.map(UserId),
-        peer_id: row.try_get("peer_id").store_err(op)?,
-        peer_kind: peer_kind
-            .parse::<PeerKind>()
-            .map_err(|()| corrupt(op, "chats.peer_kind"))?,
-        title: row.try_get("title").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        status: status
-            .parse::<ChatStatus>()
-            .map_err(|()| corrupt(op, "chats.status"))?,
-        unread_count: row.try_get("unread_count").store_err(op)?,
-        last_message_at: last_message_at.map(Timestamp),
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
-}
-
-pub(crate) fn read_message(op: &'static str, row: &SqliteRow) -> StoreResult<Message> {
-    let tg_message_id: Option<i64> = row.try_get("tg_message_id").store_err(op)?;
-    let direction: String = row.try_get("direction").store_err(op)?;
-    let entities: String = row.try_get("entities").store_err(op)?;
-    let media: Option<String> = row.try_get("media").store_err(op)?;
-    let edited_at: Option<i64> = row.try_get("edited_at").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    let author_id: Option<i64> = row.try_get("author_id").store_err(op)?;
-    Ok(Message {
-        id: MessageId(row.try_get("id").store_err(op)?),
-        chat_id: ChatId(row.try_get("chat_id").store_err(op)?),
-        tg_message_id,
-        direction: direction
-            .parse::<Direction>()
-            .map_err(|()| corrupt(op, "messages.direction"))?,
-        sender_id: row.try_get("sender_id").store_err(op)?,
-        sender_name: row.try_get("sender_name").store_err(op)?,
-        text: row.try_get("text").store_err(op)?,
-        entities: serde_json::from_str(&entities).map_err(|_| corrupt(op, "messages.entities"))?,
-        media: match media {
-            Some(m) => serde_json::from_str(&m).map_err(|_| corrupt(op, "messages.media"))?,
-            None => serde_json::Value::Null,
-        },
-        reply_to_tg_id: row.try_get("reply_to_tg_id").store_err(op)?,
-        sent_at: Timestamp(row.try_get("sent_at").store_err(op)?),
-        edited_at: edited_at.map(Timestamp),
-        deleted: row.try_get("deleted").store_err(op)?,
-        status: status
-            .parse::<DeliveryStatus>()
-            .map_err(|()| corrupt(op, "messages.status"))?,
-        error: row.try_get("error").store_err(op)?,
-        author_id: author_id.map(UserId),
-    })
-}
-
-/// Applies an edit to the message `(peer_id, tg_message_id)` of a chat of `owner`: keeps the
-/// previous text in the history; an older edit never undoes a newer one.
-pub(crate) async fn apply_edit(
-    pool: &sqlx::SqlitePool,
-    op: &'static str,
-    owner: ChatOwner,
-    (peer_id, tg_message_id): (i64, i64),
-    new_text: &str,
-    entities: &serde_json::Value,
-    edited_at: Timestamp,
-) -> StoreResult<Option<Message>> {
-    let new_text = clean(new_text);
-    let entities = json_text(op, &clean_json(entities))?;
-    let mut tx = begin_immediate(pool, op).await?;
-    let (owner_col, owner_id) = match owner {
-        ChatOwner::Account(a) => ("c.account_id", a.0),
-        ChatOwner::Bot(b) => ("c.bot_id", b.0),
-    };
-    let row = sqlx::query(&format!(
-        "SELECT {M_MESSAGE_COLUMNS} FROM messages AS m JOIN chats AS c ON c.id = m.chat_id \
-         WHERE {owner_col} = ?1 AND c.peer_id = ?2 AND m.tg_message_id = ?3"
-    ))
-    .bind(owner_id)
-    .bind(peer_id)
-    .bind(tg_message_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .store_err(op)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let current = read_message(op, &row)?;
-    if current.edited_at.is_some_and(|at| at > edited_at) {
-        // A replayed, older edit must not undo a newer one.
-        return Ok(Some(current));
-    }
-    if current.text != new_text {
-        sqlx::query(
-            "INSERT INTO message_edits (message_id, old_text, edited_at) VALUES (?1, ?2, ?3)",
-        )
-        .bind(current.id.0)
-        .bind(&current.text)
-        .bind(edited_at.0)
-        .execute(&mut *tx)
-        .await
-        .store_err(op)?;
-    }
-    let row = sqlx::query(&format!(
-        "UPDATE messages SET text = ?1, entities = ?2, edited_at = ?3 WHERE id = ?4 \
-         RETURNING {MESSAGE_COLUMNS}"
-    ))
-    .bind(new_text.as_ref())
-    .bind(entities)
-    .bind(edited_at.0)
-    .bind(current.id.0)
-    .fetch_one(&mut *tx)
-    .await
-    .store_err(op)?;
-    let message = read_message(op, &row)?;
-    tx.commit().await.store_err(op)?;
-    Ok(Some(message))
 }

@@ -3,22 +3,23 @@
 //! (workspace), `?2` (1 for admins) and `?3` (the viewer's user id) feed [`SCOPE`].
 
 use crate::SqliteStore;
-use crate::accounts::{
-    C_CHAT_COLUMNS, CHAT_COLUMNS, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS, begin_immediate, ingest_in,
-    json_ids, json_nullable, json_text, read_chat, read_message,
-};
-use crate::error::{ResultExt, corrupt};
-use crate::store::one_row;
+use crate::error::ResultExt;
+use crate::ingest::ingest_in;
+use crate::rows::{C_CHAT_COLUMNS, CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS};
+use crate::sql::{begin_immediate, json_ids};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
-use switchboard_domain::nul::{clean, clean_json};
+use switchboard_domain::ErrorCode;
+use switchboard_domain::nul::clean;
+use switchboard_domain::rows::{
+    json_nullable, json_text, one_row, read_bot, read_chat, read_message, read_message_edit,
+};
 use switchboard_domain::{
-    AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId, ChatOwner,
-    ChatStatus, InboxStore, IncomingMessage, IngestOutcome, Message, MessageEdit, MessageId,
-    NewBot, NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply,
-    SEND_UNCERTAIN, StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId,
-    check_mark_sent, check_retry, stored_updates,
+    AssigneeFilter, Bot, BotId, BotStatus, Chat, ChatFilter, ChatId, ChatOwner, ChatStatus, Entity,
+    InboxStore, IncomingMessage, IngestOutcome, Media, Message, MessageEdit, MessageId, NewBot,
+    NewReply, NewUpload, OperatorLoad, OutboxId, OutboxItem, RecoveredReply, SEND_UNCERTAIN,
+    StoreError, StoreResult, Timestamp, UserId, Viewer, WorkspaceId, check_mark_sent, check_retry,
+    stored_updates,
 };
 
 const BOT_COLUMNS: &str = "id, workspace_id, telegram_bot_id, username, first_name, mode, status, \
@@ -61,7 +62,7 @@ where
     .await
     .store_err(op)?
     .ok_or(StoreError::NotFound)?;
-    read_chat(op, &row)
+    read_chat(op, &Cols(&row))
 }
 
 async fn chat_by_id(
@@ -74,7 +75,7 @@ async fn chat_by_id(
         .fetch_one(&mut **tx)
         .await
         .store_err(op)?;
-    read_chat(op, &row)
+    read_chat(op, &Cols(&row))
 }
 
 async fn message_by_id(
@@ -89,7 +90,7 @@ async fn message_by_id(
     .fetch_one(&mut **tx)
     .await
     .store_err(op)?;
-    read_message(op, &row)
+    read_message(op, &Cols(&row))
 }
 
 #[async_trait]
@@ -115,8 +116,8 @@ impl InboxStore for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "bot_exists")?;
-        read_bot(OP, &row)
+        .conflict_as(OP, ErrorCode::BotExists)?;
+        read_bot(OP, &Cols(&row))
     }
 
     async fn get_bot(&self, workspace: WorkspaceId, id: BotId) -> StoreResult<Bot> {
@@ -129,7 +130,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_bot(OP, &row)
+        read_bot(OP, &Cols(&row))
     }
 
     async fn load_bot(&self, id: BotId) -> StoreResult<Bot> {
@@ -139,7 +140,7 @@ impl InboxStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .store_err(OP)?;
-        read_bot(OP, &row)
+        read_bot(OP, &Cols(&row))
     }
 
     async fn find_bot_by_hook(&self, hook_id: &str) -> StoreResult<Option<Bot>> {
@@ -151,7 +152,7 @@ impl InboxStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_bot(OP, &r)).transpose()
+        row.map(|r| read_bot(OP, &Cols(&r))).transpose()
     }
 
     async fn list_bots(&self, workspace: WorkspaceId) -> StoreResult<Vec<Bot>> {
@@ -163,7 +164,7 @@ impl InboxStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_bot(OP, r)).collect()
+        rows.iter().map(|r| read_bot(OP, &Cols(r))).collect()
     }
 
     async fn list_active_bots(&self) -> StoreResult<Vec<Bot>> {
@@ -174,7 +175,7 @@ impl InboxStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_bot(OP, r)).collect()
+        rows.iter().map(|r| read_bot(OP, &Cols(r))).collect()
     }
 
     async fn set_bot_status(
@@ -336,27 +337,27 @@ impl InboxStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn set_bot_message_media(
         &self,
         bot: BotId,
         message: MessageId,
-        media: &serde_json::Value,
+        media: &Media,
     ) -> StoreResult<Option<Message>> {
         const OP: &str = "set_bot_message_media";
         let row = sqlx::query(&format!(
             "UPDATE messages SET media = ?1 WHERE id = ?2 \
              AND chat_id IN (SELECT id FROM chats WHERE bot_id = ?3) RETURNING {MESSAGE_COLUMNS}"
         ))
-        .bind(json_text(OP, &clean_json(media))?)
+        .bind(json_text(OP, media)?)
         .bind(message.0)
         .bind(bot.0)
         .fetch_optional(&self.writer)
         .await
         .store_err(OP)?;
-        row.map(|r| read_message(OP, &r)).transpose()
+        row.map(|r| read_message(OP, &Cols(&r))).transpose()
     }
 
     async fn apply_bot_message_edit(
@@ -365,10 +366,10 @@ impl InboxStore for SqliteStore {
         peer_id: i64,
         tg_message_id: i64,
         new_text: &str,
-        entities: &serde_json::Value,
+        entities: &[Entity],
         edited_at: Timestamp,
     ) -> StoreResult<Option<Message>> {
-        crate::accounts::apply_edit(
+        crate::ingest::apply_edit(
             &self.writer,
             "apply_bot_message_edit",
             ChatOwner::Bot(bot),
@@ -415,7 +416,7 @@ impl InboxStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_chat(OP, r)).collect()
+        rows.iter().map(|r| read_chat(OP, &Cols(r))).collect()
     }
 
     async fn get_chat(&self, viewer: &Viewer, chat: ChatId) -> StoreResult<Chat> {
@@ -446,7 +447,7 @@ impl InboxStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_message(OP, r)).collect()
+        rows.iter().map(|r| read_message(OP, &Cols(r))).collect()
     }
 
     async fn get_message(&self, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
@@ -463,7 +464,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_message(OP, &row)
+        read_message(OP, &Cols(&row))
     }
 
     async fn message_history(
@@ -496,15 +497,8 @@ impl InboxStore for SqliteStore {
         .await
         .store_err(OP)?;
         rows.iter()
-            .map(|r| {
-                Ok(MessageEdit {
-                    message_id: MessageId(r.try_get("message_id")?),
-                    old_text: r.try_get("old_text")?,
-                    edited_at: Timestamp(r.try_get("edited_at")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .store_err(OP)
+            .map(|r| read_message_edit(OP, &Cols(r)))
+            .collect()
     }
 
     async fn mark_chat_read(
@@ -580,7 +574,7 @@ impl InboxStore for SqliteStore {
             .await
             .store_err(OP)?;
             if member.is_none() {
-                return Err(StoreError::Conflict("not_a_member"));
+                return Err(StoreError::Conflict(ErrorCode::NotAMember));
             }
         }
         sqlx::query("UPDATE chats SET assignee_id = ?1, updated_at = ?2 WHERE id = ?3")
@@ -615,7 +609,7 @@ impl InboxStore for SqliteStore {
         .fetch_optional(&self.writer)
         .await
         .store_err(OP)?;
-        row.map(|r| read_chat(OP, &r)).transpose()
+        row.map(|r| read_chat(OP, &Cols(&r))).transpose()
     }
 
     async fn operator_loads(&self, workspace: WorkspaceId) -> StoreResult<Vec<OperatorLoad>> {
@@ -684,7 +678,7 @@ impl InboxStore for SqliteStore {
             .await
             .store_err(OP)?;
             if owned.is_none() {
-                return Err(StoreError::Conflict("file_not_found"));
+                return Err(StoreError::Conflict(ErrorCode::FileNotFound));
             }
         }
         let take = viewer.reply_takes_chat(current.assignee_id);
@@ -696,15 +690,15 @@ impl InboxStore for SqliteStore {
         ))
         .bind(current.id.0)
         .bind(clean(&reply.text).as_ref())
-        .bind(json_text(OP, &reply.stored_entities())?)
-        .bind(json_nullable(OP, &clean_json(&reply.media))?)
+        .bind(json_text(OP, &reply.entities)?)
+        .bind(json_nullable(OP, reply.media.as_ref())?)
         .bind(reply.reply_to_tg_id)
         .bind(now.0)
         .bind(viewer.user.0)
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         sqlx::query(
             "INSERT INTO outbox (message_id, chat_id, state, next_attempt_at, random_id, \
                  created_at, updated_at) \
@@ -761,7 +755,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -793,7 +787,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -880,7 +874,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok((message, echo.map(MessageId)))
     }
@@ -922,7 +916,7 @@ impl InboxStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        let message = read_message(OP, &row)?;
+        let message = read_message(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(message)
     }
@@ -981,7 +975,7 @@ impl InboxStore for SqliteStore {
             for row in &rows {
                 changed.push(RecoveredReply {
                     workspace: WorkspaceId(row.try_get("workspace_id").store_err(OP)?),
-                    message: read_message(OP, row)?,
+                    message: read_message(OP, &Cols(row))?,
                 });
             }
         }
@@ -1020,29 +1014,4 @@ async fn outbox_state(
     .fetch_optional(&mut **tx)
     .await
     .store_err(op)
-}
-
-fn read_bot(op: &'static str, row: &SqliteRow) -> StoreResult<Bot> {
-    let mode: String = row.try_get("mode").store_err(op)?;
-    let status: String = row.try_get("status").store_err(op)?;
-    Ok(Bot {
-        id: BotId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        telegram_bot_id: row.try_get("telegram_bot_id").store_err(op)?,
-        username: row.try_get("username").store_err(op)?,
-        first_name: row.try_get("first_name").store_err(op)?,
-        mode: mode
-            .parse::<BotMode>()
-            .map_err(|()| corrupt(op, "bots.mode"))?,
-        status: status
-            .parse::<BotStatus>()
-            .map_err(|()| corrupt(op, "bots.status"))?,
-        status_detail: row.try_get("status_detail").store_err(op)?,
-        active: row.try_get("active").store_err(op)?,
-        hook_id: row.try_get("hook_id").store_err(op)?,
-        token_sealed: row.try_get("token_sealed").store_err(op)?,
-        hook_secret_sealed: row.try_get("hook_secret_sealed").store_err(op)?,
-        last_update_id: row.try_get("last_update_id").store_err(op)?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
 }

@@ -6,15 +6,16 @@
 //! recent hashes, then inserts) can never interleave with another batch.
 
 use crate::SqliteStore;
-use crate::accounts::{begin_immediate, json_ids, json_text};
-use crate::error::{ResultExt, corrupt};
-use crate::store::one_row;
+use crate::error::ResultExt;
+use crate::sql::{begin_immediate, json_ids};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::nul::{clean, clean_opt};
+use switchboard_domain::rows::{corrupt, json_text, one_row};
 use switchboard_domain::{
     AccountId, DeliveryMode, DeliveryTarget, Duplicate, INSTANT_CAP_WINDOW, Lead, LeadAuthor,
     LeadDeliveryId, LeadDeliveryItem, LeadDeliveryKind, LeadFilter, LeadId, LeadOutcome, LeadStore,
@@ -83,7 +84,7 @@ async fn check_references(
             .await
             .store_err(op)?;
     if account.is_none() {
-        return Err(StoreError::Conflict("account_not_found"));
+        return Err(StoreError::Conflict(ErrorCode::AccountNotFound));
     }
     let table = match spec.target {
         DeliveryTarget::Chat { chat } => Some(("chats", chat.0)),
@@ -100,7 +101,7 @@ async fn check_references(
         .await
         .store_err(op)?;
         if found.is_none() {
-            return Err(StoreError::Conflict("delivery_target_not_found"));
+            return Err(StoreError::Conflict(ErrorCode::DeliveryTargetNotFound));
         }
     }
     Ok(())
@@ -275,7 +276,7 @@ impl LeadStore for SqliteStore {
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await
-        .conflict_as(OP, "task_name_taken")?;
+        .conflict_as(OP, ErrorCode::TaskNameTaken)?;
         let task = read_task(OP, &row)?;
         tx.commit().await.store_err(OP)?;
         Ok(task)
@@ -339,7 +340,7 @@ impl LeadStore for SqliteStore {
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await
-        .conflict_as(OP, "task_name_taken")?;
+        .conflict_as(OP, ErrorCode::TaskNameTaken)?;
         let updated = read_task(OP, &row)?;
         if moved {
             link_sources(&mut tx, OP, task, spec.account, &refs, now).await?;
@@ -417,7 +418,7 @@ impl LeadStore for SqliteStore {
         const OP: &str = "set_task_sources";
         viewer.check_manage_tasks()?;
         if sources.len() > MAX_TASK_SOURCES {
-            return Err(StoreError::Conflict("too_many_sources"));
+            return Err(StoreError::Conflict(ErrorCode::TooManySources));
         }
         let mut tx = begin_immediate(&self.writer, OP).await?;
         let current = task_in(&mut *tx, OP, viewer.workspace, task).await?;
@@ -535,7 +536,7 @@ impl LeadStore for SqliteStore {
     ) -> StoreResult<Source> {
         const OP: &str = "set_source_resolved";
         if !matches!(resolved.state, SourceState::Joined | SourceState::Polled) {
-            return Err(StoreError::Conflict("source_state_invalid"));
+            return Err(StoreError::Conflict(ErrorCode::SourceStateInvalid));
         }
         let mut tx = begin_immediate(&self.writer, OP).await?;
         let this = source_by_id(&mut tx, OP, source.0).await?;

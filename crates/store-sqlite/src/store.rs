@@ -1,16 +1,22 @@
 //! The SQL of every store operation on SQLite, and the mapping between rows and domain models.
 
 use crate::SqliteStore;
-use crate::accounts::{CHAT_COLUMNS, read_chat};
-use crate::error::{ResultExt, corrupt};
+use crate::error::ResultExt;
+use crate::rows::{CHAT_COLUMNS, Cols};
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, Transaction};
+use switchboard_domain::ErrorCode;
+use switchboard_domain::rows::{
+    one_row, read_audit, read_chat, read_credentials, read_membership, read_user, read_web_session,
+    read_workspace,
+};
+use switchboard_domain::team::{MemberChange, TeamView};
 use switchboard_domain::{
     AuditEvent, AuditEventId, Chat, Locale, LoginAttempt, Membership, NewAuditEvent, NewUser,
     NewWebSession, Role, SealedColumn, SealedReplacement, SealedValue, Store, StoreError,
-    StoreResult, Timestamp, User, UserCredentials, UserId, Username, WebSession, WebSessionId,
-    Workspace, WorkspaceId,
+    StoreResult, Timestamp, User, UserCredentials, UserId, Username, WebSession, Workspace,
+    WorkspaceId,
 };
 
 const USER_COLUMNS: &str = "id, username, display_name, locale, disabled, created_at";
@@ -70,7 +76,7 @@ impl Store for SqliteStore {
         .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
-        read_workspace(&row).store_err(OP)
+        read_workspace(OP, &Cols(&row))
     }
 
     async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace> {
@@ -80,7 +86,7 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .store_err(OP)?;
-        read_workspace(&row).store_err(OP)
+        read_workspace(OP, &Cols(&row))
     }
 
     // --- users ---
@@ -98,8 +104,8 @@ impl Store for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "username_taken")?;
-        read_user(OP, &row, "created_at")
+        .conflict_as(OP, ErrorCode::UsernameTaken)?;
+        read_user(OP, &Cols(&row), "created_at")
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<User> {
@@ -109,7 +115,7 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .store_err(OP)?;
-        read_user(OP, &row, "created_at")
+        read_user(OP, &Cols(&row), "created_at")
     }
 
     async fn find_credentials(&self, username: &Username) -> StoreResult<Option<UserCredentials>> {
@@ -125,16 +131,7 @@ impl Store for SqliteStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let user = read_user(OP, &row, "created_at")?;
-        let password_hash: Option<String> = row.try_get("password_hash").store_err(OP)?;
-        let failed_logins: i32 = row.try_get("failed_logins").store_err(OP)?;
-        let locked_until: Option<i64> = row.try_get("locked_until").store_err(OP)?;
-        Ok(Some(UserCredentials {
-            user,
-            password_hash,
-            failed_logins,
-            locked_until: locked_until.map(Timestamp),
-        }))
+        read_credentials(OP, &Cols(&row)).map(Some)
     }
 
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
@@ -236,8 +233,8 @@ impl Store for SqliteStore {
         .bind(now.0)
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "already_member")?;
-        read_membership(OP, &row)
+        .conflict_as(OP, ErrorCode::AlreadyMember)?;
+        read_membership(OP, &Cols(&row))
     }
 
     async fn get_membership(
@@ -254,7 +251,7 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_membership(OP, &row)
+        read_membership(OP, &Cols(&row))
     }
 
     async fn list_user_memberships(&self, user: UserId) -> StoreResult<Vec<Membership>> {
@@ -267,7 +264,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_membership(OP, r)).collect()
+        rows.iter().map(|r| read_membership(OP, &Cols(r))).collect()
     }
 
     async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<(Membership, User)>> {
@@ -286,8 +283,8 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok((
-                    read_membership(OP, r)?,
-                    read_user(OP, r, "user_created_at")?,
+                    read_membership(OP, &Cols(r))?,
+                    read_user(OP, &Cols(r), "user_created_at")?,
                 ))
             })
             .collect()
@@ -296,11 +293,15 @@ impl Store for SqliteStore {
     async fn update_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
-        role: Role,
-        max_chats: i32,
+        change: MemberChange,
     ) -> StoreResult<Membership> {
         const OP: &str = "update_membership";
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
+        let (role, max_chats) = team_view(&mut tx, OP, workspace, actor, user)
+            .await?
+            .check_update(&change)?;
         let row = sqlx::query(&format!(
             "UPDATE memberships SET role = ?1, max_chats = ?2 \
              WHERE workspace_id = ?3 AND user_id = ?4 RETURNING {MEMBERSHIP_COLUMNS}"
@@ -309,20 +310,26 @@ impl Store for SqliteStore {
         .bind(max_chats)
         .bind(workspace.0)
         .bind(user.0)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
-        read_membership(OP, &row)
+        let membership = read_membership(OP, &Cols(&row))?;
+        tx.commit().await.store_err(OP)?;
+        Ok(membership)
     }
 
     async fn remove_membership(
         &self,
         workspace: WorkspaceId,
+        actor: UserId,
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<Chat>> {
         const OP: &str = "remove_membership";
-        let mut tx = crate::accounts::begin_immediate(&self.writer, OP).await?;
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
+        team_view(&mut tx, OP, workspace, actor, user)
+            .await?
+            .check_removal()?;
         let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2")
             .bind(workspace.0)
             .bind(user.0)
@@ -342,7 +349,7 @@ impl Store for SqliteStore {
         .store_err(OP)?;
         let mut chats = rows
             .iter()
-            .map(|r| read_chat(OP, r))
+            .map(|r| read_chat(OP, &Cols(r)))
             .collect::<StoreResult<Vec<Chat>>>()?;
         chats.sort_by_key(|c| c.id);
         tx.commit().await.store_err(OP)?;
@@ -368,8 +375,8 @@ impl Store for SqliteStore {
         .bind(session.user_agent.as_deref())
         .fetch_one(&self.writer)
         .await
-        .conflict_as(OP, "session_exists")?;
-        read_session(&row).store_err(OP)
+        .conflict_as(OP, ErrorCode::SessionExists)?;
+        read_web_session(OP, &Cols(&row))
     }
 
     async fn find_web_session(
@@ -386,7 +393,7 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .store_err(OP)?;
-        row.map(|r| read_session(&r)).transpose().store_err(OP)
+        row.map(|r| read_web_session(OP, &Cols(&r))).transpose()
     }
 
     async fn touch_web_session(
@@ -458,7 +465,7 @@ impl Store for SqliteStore {
         .fetch_one(&self.writer)
         .await
         .store_err(OP)?;
-        read_audit(OP, &row)
+        read_audit(OP, &Cols(&row))
     }
 
     async fn list_audit(
@@ -478,7 +485,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_audit(OP, r)).collect()
+        rows.iter().map(|r| read_audit(OP, &Cols(r))).collect()
     }
 
     async fn list_audit_for_target(
@@ -495,7 +502,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_audit(OP, r)).collect()
+        rows.iter().map(|r| read_audit(OP, &Cols(r))).collect()
     }
     async fn purge_audit_before(&self, before: Timestamp) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM audit_events WHERE created_at < ?1")
@@ -551,7 +558,7 @@ impl Store for SqliteStore {
             "UPDATE {table} SET {sealed} = ?1 WHERE {sealed} = ?2 AND {}",
             row_matches.join(" AND ")
         );
-        let mut tx = crate::accounts::begin_immediate(&self.writer, OP).await?;
+        let mut tx = crate::sql::begin_immediate(&self.writer, OP).await?;
         let mut replaced = 0;
         for value in values {
             let mut query = sqlx::query(&sql).bind(&value.new).bind(&value.old);
@@ -565,83 +572,28 @@ impl Store for SqliteStore {
     }
 }
 
-/// `NotFound` unless exactly the one addressed row was changed.
-pub(crate) fn one_row(rows_affected: u64) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-fn read_workspace(row: &SqliteRow) -> Result<Workspace, sqlx::Error> {
-    Ok(Workspace {
-        id: WorkspaceId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-    })
-}
-
-fn read_user(op: &'static str, row: &SqliteRow, created_at: &str) -> StoreResult<User> {
-    let username: Option<String> = row.try_get("username").store_err(op)?;
-    let locale: Option<String> = row.try_get("locale").store_err(op)?;
-    Ok(User {
-        id: UserId(row.try_get("id").store_err(op)?),
-        username: username
-            .map(|u| Username::parse(&u).map_err(|_| corrupt(op, "users.username")))
-            .transpose()?,
-        display_name: row.try_get("display_name").store_err(op)?,
-        locale: locale
-            .map(|l| {
-                l.parse::<Locale>()
-                    .map_err(|()| corrupt(op, "users.locale"))
-            })
-            .transpose()?,
-        disabled: row.try_get("disabled").store_err(op)?,
-        created_at: Timestamp(row.try_get(created_at).store_err(op)?),
-    })
-}
-
-fn read_membership(op: &'static str, row: &SqliteRow) -> StoreResult<Membership> {
-    let role: String = row.try_get("role").store_err(op)?;
-    Ok(Membership {
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        user_id: UserId(row.try_get("user_id").store_err(op)?),
-        role: role
-            .parse::<Role>()
-            .map_err(|()| corrupt(op, "memberships.role"))?,
-        max_chats: row.try_get("max_chats").store_err(op)?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
-}
-
-fn read_session(row: &SqliteRow) -> Result<WebSession, sqlx::Error> {
-    Ok(WebSession {
-        id: WebSessionId(row.try_get("id")?),
-        token_hash: row.try_get("token_hash")?,
-        csrf_hash: row.try_get("csrf_hash")?,
-        user_id: UserId(row.try_get("user_id")?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id")?),
-        created_at: Timestamp(row.try_get("created_at")?),
-        last_seen_at: Timestamp(row.try_get("last_seen_at")?),
-        expires_at: Timestamp(row.try_get("expires_at")?),
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-    })
-}
-
-fn read_audit(op: &'static str, row: &SqliteRow) -> StoreResult<AuditEvent> {
-    let details: String = row.try_get("details").store_err(op)?;
-    let workspace_id: Option<i64> = row.try_get("workspace_id").store_err(op)?;
-    let actor_user_id: Option<i64> = row.try_get("actor_user_id").store_err(op)?;
-    Ok(AuditEvent {
-        id: AuditEventId(row.try_get("id").store_err(op)?),
-        workspace_id: workspace_id.map(WorkspaceId),
-        actor_user_id: actor_user_id.map(UserId),
-        action: row.try_get("action").store_err(op)?,
-        target: row.try_get("target").store_err(op)?,
-        ip: row.try_get("ip").store_err(op)?,
-        details: serde_json::from_str(&details).map_err(|_| corrupt(op, "audit_events.details"))?,
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
+/// The memberships a team change is checked against, read in its transaction (`BEGIN
+/// IMMEDIATE` on the one writer connection: team changes happen one at a time).
+async fn team_view(
+    tx: &mut Transaction<'static, Sqlite>,
+    op: &'static str,
+    workspace: WorkspaceId,
+    actor: UserId,
+    member: UserId,
+) -> StoreResult<TeamView> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MEMBERSHIP_COLUMNS} FROM memberships \
+         WHERE workspace_id = ?1 AND (user_id IN (?2, ?3) OR role = 'owner')"
+    ))
+    .bind(workspace.0)
+    .bind(actor.0)
+    .bind(member.0)
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(op)?;
+    let rows = rows
+        .iter()
+        .map(|r| read_membership(op, &Cols(r)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    TeamView::of(&rows, actor, member)
 }

@@ -17,7 +17,7 @@ use switchboard_services::connect::AccountService;
 use switchboard_services::media::MediaDownloads;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
-use switchboard_telegram::TelegramSettings;
+use switchboard_telegram::{Spawn, TelegramSettings};
 use switchboard_vault::{Keyring, MasterKey};
 use switchboard_web::WebSettings;
 use tokio::net::TcpListener;
@@ -94,6 +94,9 @@ pub fn auth_policy(config: &Config) -> AuthPolicy {
     }
 }
 
+/// How long shutdown waits for the workers (accounts, bots, the outbox, …) to stop.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
 /// A running server.
 pub struct Running {
     /// The address it listens on (useful with port 0).
@@ -112,7 +115,7 @@ pub struct Running {
     pub accounts: Arc<AccountService>,
     /// The operator inbox.
     pub inbox: Inbox,
-    /// Bots and their supervisor.
+    /// Bots and their workers.
     pub bots: BotService,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -124,7 +127,8 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets in-flight ones finish and stops the workers.
+    /// Stops accepting requests, lets in-flight ones finish (and imports in progress), then
+    /// stops every worker under the supervisor, waiting at most [`SHUTDOWN_DEADLINE`].
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         // Open WebSockets are not requests the graceful shutdown waits for: they are closed.
@@ -134,19 +138,11 @@ impl Running {
         if !self.accounts.finish_imports(Duration::from_secs(30)).await {
             tracing::warn!("some session imports did not finish within 30 s");
         }
-        if !self
-            .accounts
-            .supervisor()
-            .shutdown(Duration::from_secs(10))
-            .await
-        {
-            tracing::warn!("some account clients did not stop within 10 s");
-        }
-        if !self.bots.shutdown(Duration::from_secs(10)).await {
-            tracing::warn!("some bot workers did not stop within 10 s");
-        }
-        if !self.workers.shutdown(Duration::from_secs(10)).await {
-            tracing::warn!("some background workers did not stop within 10 s");
+        self.accounts.close_flows().await;
+        // Account clients, bots and the other workers are cancelled together; each account
+        // closes its connection before its worker ends.
+        if !self.workers.shutdown(SHUTDOWN_DEADLINE).await {
+            tracing::warn!("some background work did not stop within {SHUTDOWN_DEADLINE:?}");
         }
         Ok(())
     }
@@ -216,10 +212,11 @@ pub async fn start_with(
     let supervisor = AccountSupervisor::new(
         Arc::clone(&account_store),
         Arc::clone(&keyring),
-        telegram_settings(config),
+        telegram_settings(config, Arc::new(workers.tasks("telegram_clients"))),
         events.clone(),
         inbox.clone(),
         Some(media_downloads(config).await),
+        workers.clone(),
     );
     transports.set_accounts(Arc::new(AccountTransport::new(
         supervisor.clone(),
@@ -236,6 +233,7 @@ pub async fn start_with(
             max_download_bytes: config.server.max_upload_bytes as u64,
             ..BotSettings::default()
         },
+        workers.clone(),
     );
     transports.set_bots(Arc::new(bots.transport()));
     spawn_outbox(&workers, inbox.clone(), &config.inbox);
@@ -275,7 +273,7 @@ pub async fn start_with(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let server = tokio::spawn(async move {
+    let server = workers.tasks("http_server").spawn(async move {
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -301,7 +299,8 @@ pub async fn start_with(
 
 /// The Telegram settings from the configuration. Without `api_id`/`api_hash` (fine for tgsim),
 /// Telegram itself would refuse sign-ins.
-pub fn telegram_settings(config: &Config) -> TelegramSettings {
+/// The clients' tasks run in `tasks`.
+pub fn telegram_settings(config: &Config, tasks: Arc<dyn Spawn>) -> TelegramSettings {
     let t = &config.telegram;
     let mut s = TelegramSettings::new(
         t.api_id.unwrap_or(0),
@@ -309,6 +308,7 @@ pub fn telegram_settings(config: &Config) -> TelegramSettings {
             .as_ref()
             .map(|h| h.expose().to_string())
             .unwrap_or_default(),
+        tasks,
     );
     s.dc_override = t.dc_override.as_deref().and_then(|a| a.parse().ok());
     s.sim_control_url = t.sim_control_url.clone();
@@ -350,20 +350,22 @@ fn spawn_outbox(workers: &Workers, inbox: Inbox, config: &crate::config::InboxCo
         sweep_every: Duration::from_secs(config.outbox_sweep_secs.max(1)),
         ..OutboxSettings::default()
     };
+    let sends = workers.tasks("outbox_sends");
     workers.spawn("outbox", move |cancel| {
-        let (inbox, settings) = (inbox.clone(), settings.clone());
+        let (inbox, settings, sends) = (inbox.clone(), settings.clone(), sends.clone());
         async move {
-            switchboard_services::outbox::run(inbox, settings, cancel).await;
+            switchboard_services::outbox::run(inbox, settings, cancel, sends).await;
             Ok(())
         }
     });
 }
 
 fn spawn_read_receipts(workers: &Workers, inbox: Inbox) {
+    let sending = workers.tasks("read_receipt_sends");
     workers.spawn("read_receipts", move |cancel| {
-        let inbox = inbox.clone();
+        let (inbox, sending) = (inbox.clone(), sending.clone());
         async move {
-            switchboard_services::read_receipts::run(inbox, cancel).await;
+            switchboard_services::read_receipts::run(inbox, cancel, sending).await;
             Ok(())
         }
     });

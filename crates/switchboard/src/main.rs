@@ -165,8 +165,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::wait_connected(&running, ws).await;
             demo::connect_bot(&running, ws).await?;
             let stop = tokio_util::sync::CancellationToken::new();
-            let customers =
-                demo::simulate_customers(&world, std::time::Duration::from_secs(20), stop.clone());
+            let customers = demo::simulate_customers(
+                &world,
+                std::time::Duration::from_secs(20),
+                stop.clone(),
+                &running.workers.tasks("demo_customers"),
+            );
             let creds = demo::DemoCredentials {
                 url: running.url(),
                 username,

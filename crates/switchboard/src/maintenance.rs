@@ -41,13 +41,15 @@ pub async fn import_folder(
         switchboard_services::Transports::default(),
         false,
     );
+    let workers = switchboard_services::Workers::new();
     let supervisor = AccountSupervisor::new(
         Arc::clone(&stores.accounts),
         Arc::clone(&keyring),
-        telegram_settings(config),
+        telegram_settings(config, Arc::new(workers.tasks("telegram_clients"))),
         events,
         inbox,
         None,
+        workers.clone(),
     );
     let service = AccountService::new(
         Arc::clone(&stores.store),
@@ -76,7 +78,8 @@ pub async fn import_folder(
         });
     }
     // The server starts the imported accounts; close the validation clients here.
-    supervisor.shutdown(Duration::from_secs(10)).await;
+    service.finish_imports(Duration::from_secs(30)).await;
+    workers.shutdown(Duration::from_secs(10)).await;
     Ok(report)
 }
 

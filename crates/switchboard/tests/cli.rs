@@ -1,7 +1,10 @@
 //! The command line as a user runs it: `config check`, `migrate`, `admin create-user`,
 //! `demo` (started, signed in to with the printed credentials, stopped with Ctrl-C), and the
 //! maintenance commands `sessions import DIR` and `keys rotate` against tgsim on both backends.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -386,7 +389,21 @@ fn telegram_settings(sim: &tgsim::Handle) -> TelegramSettings {
         "0123456789abcdef0123456789abcdef",
         sim.mtproto_addr(),
         sim.control_url(),
+        Arc::new(Detached),
     )
+}
+
+/// Runs a client's tasks straight on the test's runtime.
+struct Detached;
+
+impl switchboard_telegram::Spawn for Detached {
+    fn spawn(
+        &self,
+        _name: &'static str,
+        task: switchboard_telegram::Task,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(task)
+    }
 }
 
 /// Every sealed value of the accounts in the database: `(the AAD it is bound to, bytes)`.

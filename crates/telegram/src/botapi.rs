@@ -9,6 +9,7 @@ use crate::botapi_map::json_str;
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::Duration;
+use switchboard_domain::{Entity, EntityKind};
 use zeroize::Zeroizing;
 
 pub use crate::botapi_map::{BotUpdate, map_update, update_id};
@@ -119,13 +120,14 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
-    /// From our media JSON `kind` (anything unknown is sent as a document).
-    pub fn from_kind(kind: &str) -> MediaKind {
+    /// The method for a message's media kind (any other kind is sent as a document).
+    pub fn from_kind(kind: switchboard_domain::MediaKind) -> MediaKind {
+        use switchboard_domain::MediaKind as K;
         match kind {
-            "photo" => MediaKind::Photo,
-            "video" => MediaKind::Video,
-            "audio" => MediaKind::Audio,
-            "voice" => MediaKind::Voice,
+            K::Photo => MediaKind::Photo,
+            K::Video => MediaKind::Video,
+            K::Audio => MediaKind::Audio,
+            K::Voice => MediaKind::Voice,
             _ => MediaKind::Document,
         }
     }
@@ -356,12 +358,13 @@ impl BotApi {
         &self,
         chat_id: i64,
         text: &str,
-        entities: &Value,
+        entities: &[Entity],
         reply_to: Option<i64>,
     ) -> Result<SentMessage, BotApiError> {
         let mut params = json!({"chat_id": chat_id, "text": text});
-        if entities.as_array().is_some_and(|a| !a.is_empty()) {
-            params["entities"] = entities.clone();
+        let entities = sendable(entities);
+        if !entities.is_empty() {
+            params["entities"] = json!(entities);
         }
         if let Some(r) = reply_to {
             params["reply_parameters"] =
@@ -377,7 +380,7 @@ impl BotApi {
         chat_id: i64,
         file: &Upload,
         caption: &str,
-        caption_entities: &Value,
+        caption_entities: &[Entity],
         reply_to: Option<i64>,
     ) -> Result<SentMessage, BotApiError> {
         let (method, field) = file.kind.method_and_field();
@@ -386,8 +389,9 @@ impl BotApi {
         if !caption.is_empty() {
             form.text("caption", caption);
         }
-        if caption_entities.as_array().is_some_and(|a| !a.is_empty()) {
-            form.text("caption_entities", &caption_entities.to_string());
+        let caption_entities = sendable(caption_entities);
+        if !caption_entities.is_empty() {
+            form.text("caption_entities", &json!(caption_entities).to_string());
         }
         if let Some(r) = reply_to {
             form.text(
@@ -578,6 +582,15 @@ fn quote(s: &str) -> String {
             '\r' | '\n' => ' ',
             c => c,
         })
+        .collect()
+}
+
+/// The entities a message may carry when sent (an `unknown` one would make Telegram refuse the
+/// whole message).
+fn sendable(entities: &[Entity]) -> Vec<&Entity> {
+    entities
+        .iter()
+        .filter(|e| e.kind != EntityKind::Unknown)
         .collect()
 }
 

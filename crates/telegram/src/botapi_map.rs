@@ -1,8 +1,11 @@
 //! Bot API updates (raw JSON, as stored) to what ingestion stores. Works on `serde_json::Value`
 //! so that update kinds and fields we do not know never make an update unreadable.
 
-use serde_json::{Value, json};
-use switchboard_domain::{Direction, IncomingMessage, PeerKind, Timestamp};
+use serde::Deserialize;
+use serde_json::Value;
+use switchboard_domain::{
+    Direction, Entity, IncomingMessage, Media, MediaKind, PeerKind, Timestamp,
+};
 
 /// What one update means for the inbox.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,7 +103,7 @@ fn map_message(m: &Value, bot_id: i64) -> Option<IncomingMessage> {
         sender_id,
         sender_name,
         text,
-        entities: entities.cloned().unwrap_or_else(|| json!([])),
+        entities: self::entities(entities),
         media: media(m),
         reply_to_tg_id: m
             .pointer("/reply_to_message/message_id")
@@ -112,81 +115,102 @@ fn map_message(m: &Value, bot_id: i64) -> Option<IncomingMessage> {
     })
 }
 
-/// The media JSON of a message: `kind`, Telegram's `tg_file_id`/`tg_file_unique_id`, `mime`,
-/// `size`, `file_name` and kind-specific fields; `null` for text. `file_id` (the file store's
-/// id) is added once the file is downloaded.
-pub fn media(m: &Value) -> Value {
-    const FILE_KINDS: &[&str] = &[
-        "video",
-        "voice",
-        "audio",
-        "document",
-        "sticker",
-        "animation",
-        "video_note",
+/// The entities of a Bot API message (`entities` or `caption_entities`); an entry that is not
+/// an entity is left out. A `text_mention`'s `user` becomes its `user_id`.
+pub fn entities(list: Option<&Value>) -> Vec<Entity> {
+    let Some(items) = list.and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|v| {
+            let mut e = Entity::deserialize(v).ok()?;
+            if e.user_id.is_none() {
+                e.user_id = v.pointer("/user/id").and_then(Value::as_i64);
+            }
+            Some(e)
+        })
+        .collect()
+}
+
+/// The media of a message: its kind, Telegram's `tg_file_id`/`tg_file_unique_id`, MIME type,
+/// size, file name and kind-specific fields; `None` for text. `file_id` (the file store's id) is
+/// added once the file is downloaded.
+pub fn media(m: &Value) -> Option<Media> {
+    const FILE_KINDS: &[(&str, MediaKind)] = &[
+        ("video", MediaKind::Video),
+        ("voice", MediaKind::Voice),
+        ("audio", MediaKind::Audio),
+        ("document", MediaKind::Document),
+        ("sticker", MediaKind::Sticker),
+        ("animation", MediaKind::Animation),
+        ("video_note", MediaKind::VideoNote),
     ];
     if let Some(sizes) = m.get("photo").and_then(Value::as_array) {
         let Some(largest) = sizes.last() else {
-            return json!({"kind": "photo"});
+            return Some(Media::of(MediaKind::Photo));
         };
-        let mut v = file_fields("photo", largest);
-        v["mime"] = json!("image/jpeg");
-        return v;
+        let mut v = file_fields(MediaKind::Photo, largest);
+        v.mime_type = Some("image/jpeg".into());
+        return Some(v);
     }
-    for kind in FILE_KINDS {
-        if let Some(f) = m.get(*kind) {
-            let mut v = file_fields(kind, f);
-            if *kind == "sticker" {
-                if let Some(e) = json_str(f, "emoji") {
-                    v["emoji"] = json!(e);
-                }
-                if v.get("mime").is_none() {
+    for (field, kind) in FILE_KINDS {
+        if let Some(f) = m.get(*field) {
+            let mut v = file_fields(*kind, f);
+            if *kind == MediaKind::Sticker {
+                v.emoji = json_str(f, "emoji").map(str::to_string);
+                if v.mime_type.is_none() {
                     let animated = f.get("is_video").and_then(Value::as_bool) == Some(true);
-                    v["mime"] = json!(if animated { "video/webm" } else { "image/webp" });
+                    v.mime_type =
+                        Some(if animated { "video/webm" } else { "image/webp" }.to_string());
                 }
             }
-            return v;
+            return Some(v);
         }
     }
     if let Some(l) = m.get("location") {
-        return json!({"kind": "location", "latitude": l.get("latitude"), "longitude": l.get("longitude")});
-    }
-    if let Some(c) = m.get("contact") {
-        return json!({
-            "kind": "contact",
-            "phone_number": c.get("phone_number"),
-            "first_name": c.get("first_name"),
-            "last_name": c.get("last_name"),
-            "user_id": c.get("user_id"),
+        return Some(Media {
+            latitude: l.get("latitude").and_then(Value::as_f64),
+            longitude: l.get("longitude").and_then(Value::as_f64),
+            ..Media::of(MediaKind::Location)
         });
     }
-    Value::Null
+    if let Some(c) = m.get("contact") {
+        return Some(Media {
+            phone_number: json_str(c, "phone_number").map(str::to_string),
+            first_name: json_str(c, "first_name").map(str::to_string),
+            last_name: json_str(c, "last_name").map(str::to_string),
+            user_id: c.get("user_id").and_then(Value::as_i64),
+            ..Media::of(MediaKind::Contact)
+        });
+    }
+    None
 }
 
-fn file_fields(kind: &str, f: &Value) -> Value {
-    let mut v = json!({"kind": kind});
-    for (from, to) in [
-        ("file_id", "tg_file_id"),
-        ("file_unique_id", "tg_file_unique_id"),
-        ("mime_type", "mime"),
-        ("file_size", "size"),
-        ("file_name", "file_name"),
-        ("width", "width"),
-        ("height", "height"),
-        ("duration", "duration"),
-        ("title", "title"),
-        ("performer", "performer"),
-    ] {
-        if let Some(x) = f.get(from).filter(|x| !x.is_null()) {
-            v[to] = x.clone();
-        }
+fn file_fields(kind: MediaKind, f: &Value) -> Media {
+    let text = |key| json_str(f, key).map(str::to_string);
+    let int = |key| f.get(key).and_then(Value::as_i64);
+    let small = |key| int(key).and_then(|n| i32::try_from(n).ok());
+    Media {
+        tg_file_id: text("file_id"),
+        tg_file_unique_id: text("file_unique_id"),
+        mime_type: text("mime_type"),
+        size: int("file_size"),
+        file_name: text("file_name"),
+        width: small("width"),
+        height: small("height"),
+        duration: f.get("duration").and_then(Value::as_f64),
+        title: text("title"),
+        performer: text("performer"),
+        ..Media::of(kind)
     }
-    v
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     const BOT: i64 = 5_000_000_001;
 
@@ -217,10 +241,10 @@ mod tests {
         assert_eq!(m.sender_id, Some(1000123));
         assert_eq!(m.sender_name.as_deref(), Some("Alice Smith"));
         assert_eq!(m.text, "hello *world*");
-        assert_eq!(m.entities[0]["type"], "bold");
+        assert_eq!(m.entities[0].kind, switchboard_domain::EntityKind::Bold);
         assert_eq!(m.reply_to_tg_id, Some(11));
         assert_eq!(m.sent_at, Timestamp(1_700_000_000_000));
-        assert!(m.media.is_null());
+        assert!(m.media.is_none());
     }
 
     #[test]
@@ -241,34 +265,37 @@ mod tests {
         assert_eq!(m.peer_kind, PeerKind::Supergroup);
         assert_eq!(m.chat_title, "Team");
         assert_eq!(m.text, "look");
-        assert_eq!(m.media["kind"], "photo");
-        assert_eq!(m.media["tg_file_id"], "big");
-        assert_eq!(m.media["tg_file_unique_id"], "b");
-        assert_eq!(m.media["size"], 1000);
-        assert_eq!(m.media["mime"], "image/jpeg");
+        let media = m.media.unwrap();
+        assert_eq!(media.kind, MediaKind::Photo);
+        assert_eq!(media.tg_file_id.as_deref(), Some("big"));
+        assert_eq!(media.tg_file_unique_id.as_deref(), Some("b"));
+        assert_eq!(media.size, Some(1000));
+        assert_eq!(media.mime_type.as_deref(), Some("image/jpeg"));
     }
 
     #[test]
     fn media_kinds() {
         let doc = json!({"document": {"file_id": "d", "file_unique_id": "du", "file_name": "a.pdf", "mime_type": "application/pdf", "file_size": 3}});
-        assert_eq!(media(&doc)["kind"], "document");
-        assert_eq!(media(&doc)["file_name"], "a.pdf");
-        assert_eq!(media(&doc)["mime"], "application/pdf");
+        let media = |v: &Value| super::media(v).unwrap();
+        assert_eq!(media(&doc).kind, MediaKind::Document);
+        assert_eq!(media(&doc).file_name.as_deref(), Some("a.pdf"));
+        assert_eq!(media(&doc).mime_type.as_deref(), Some("application/pdf"));
         let voice = json!({"voice": {"file_id": "v", "file_unique_id": "vu", "duration": 2, "mime_type": "audio/ogg"}});
-        assert_eq!(media(&voice)["kind"], "voice");
-        assert_eq!(media(&voice)["duration"], 2);
+        assert_eq!(media(&voice).kind, MediaKind::Voice);
+        assert_eq!(media(&voice).duration, Some(2.0));
         let sticker = json!({"sticker": {"file_id": "s", "file_unique_id": "su", "emoji": "😀"}});
-        assert_eq!(media(&sticker)["kind"], "sticker");
-        assert_eq!(media(&sticker)["mime"], "image/webp");
+        assert_eq!(media(&sticker).kind, MediaKind::Sticker);
+        assert_eq!(media(&sticker).mime_type.as_deref(), Some("image/webp"));
         let loc = json!({"location": {"latitude": 55.75, "longitude": 37.61}});
-        assert_eq!(media(&loc)["kind"], "location");
+        assert_eq!(media(&loc).kind, MediaKind::Location);
+        assert_eq!(media(&loc).latitude, Some(55.75));
         let contact =
             json!({"contact": {"phone_number": "+1555", "first_name": "Bob", "user_id": 5}});
-        assert_eq!(media(&contact)["kind"], "contact");
-        assert_eq!(media(&contact)["phone_number"], "+1555");
-        for k in ["video", "audio"] {
+        assert_eq!(media(&contact).kind, MediaKind::Contact);
+        assert_eq!(media(&contact).phone_number.as_deref(), Some("+1555"));
+        for (k, kind) in [("video", MediaKind::Video), ("audio", MediaKind::Audio)] {
             let v = json!({k: {"file_id": "x", "file_unique_id": "y"}});
-            assert_eq!(media(&v)["kind"], k);
+            assert_eq!(media(&v).kind, kind);
         }
     }
 

@@ -1,5 +1,6 @@
-//! Building one grammers client for one session: the `SenderPool`, its runner spawned as a task
-//! the caller owns ([`PoolTask`]), the `Client` and the raw updates receiver. No global state;
+//! Building one grammers client for one session: the `SenderPool`, its runner run as a task
+//! the caller owns ([`PoolTask`], started through the settings' [`Spawn`]), the `Client` and the
+//! raw updates receiver. No global state;
 //! the supervisor calls [`connect`] once per account, the login flows once per flow.
 
 use std::collections::VecDeque;
@@ -23,6 +24,7 @@ use crate::error::Error;
 use crate::health::ConnectionHealth;
 use crate::session::{DbSession, DcRouting};
 use crate::settings::TelegramSettings;
+use crate::spawn::Spawn;
 
 /// grammers' own channel from the sender to the stream. It drops what does not fit (100 by
 /// default), and a dropped *tail* is noticed only by the next update or after 15 minutes
@@ -207,11 +209,16 @@ pub fn connect(
         handle,
         updates,
     } = SenderPool::with_configuration(Arc::clone(&session), settings.api_id, params);
-    let task = tokio::spawn(runner.run());
+    let task = settings.tasks.spawn("sender_pool", Box::pin(runner.run()));
     let client = Client::new(handle.clone());
     Connection {
         client,
-        updates: relay(updates, settings.update_backlog, health.clone()),
+        updates: relay(
+            updates,
+            settings.update_backlog,
+            health.clone(),
+            &*settings.tasks,
+        ),
         pool: PoolTask {
             handle,
             task: Some(task),
@@ -303,51 +310,55 @@ pub fn relay(
     mut from: UpdatesReceiver,
     backlog: usize,
     health: ConnectionHealth,
+    tasks: &dyn Spawn,
 ) -> UpdatesReceiver {
     let (tx, to) = mpsc::channel(RELAY_HANDOFF);
     let backlog = backlog.max(1);
-    tokio::spawn(async move {
-        let mut held = VecDeque::new();
-        let mut open = true;
-        while open || !held.is_empty() {
-            // Take everything already received, without waiting.
-            while open {
-                match from.try_recv() {
-                    Ok(u) => hold(&mut held, observed(&health, u), backlog),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+    tasks.spawn(
+        "update_relay",
+        Box::pin(async move {
+            let mut held = VecDeque::new();
+            let mut open = true;
+            while open || !held.is_empty() {
+                // Take everything already received, without waiting.
+                while open {
+                    match from.try_recv() {
+                        Ok(u) => hold(&mut held, observed(&health, u), backlog),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                    }
+                }
+                // Hand over as much as the stream has room for.
+                while !held.is_empty() {
+                    match tx.try_reserve() {
+                        Ok(permit) => {
+                            if let Some(u) = held.pop_front() {
+                                permit.send(u);
+                            }
+                        }
+                        Err(mpsc::error::TrySendError::Full(())) => break,
+                        Err(mpsc::error::TrySendError::Closed(())) => return,
+                    }
+                }
+                // Then wait for either more input or room in the stream.
+                tokio::select! {
+                    u = from.recv(), if open => match u {
+                        Some(u) => hold(&mut held, observed(&health, u), backlog),
+                        None => open = false,
+                    },
+                    permit = tx.reserve(), if !held.is_empty() => match permit {
+                        Ok(permit) => {
+                            if let Some(u) = held.pop_front() {
+                                permit.send(u);
+                            }
+                        }
+                        Err(_) => return,
+                    },
+                    else => {}
                 }
             }
-            // Hand over as much as the stream has room for.
-            while !held.is_empty() {
-                match tx.try_reserve() {
-                    Ok(permit) => {
-                        if let Some(u) = held.pop_front() {
-                            permit.send(u);
-                        }
-                    }
-                    Err(mpsc::error::TrySendError::Full(())) => break,
-                    Err(mpsc::error::TrySendError::Closed(())) => return,
-                }
-            }
-            // Then wait for either more input or room in the stream.
-            tokio::select! {
-                u = from.recv(), if open => match u {
-                    Some(u) => hold(&mut held, observed(&health, u), backlog),
-                    None => open = false,
-                },
-                permit = tx.reserve(), if !held.is_empty() => match permit {
-                    Ok(permit) => {
-                        if let Some(u) = held.pop_front() {
-                            permit.send(u);
-                        }
-                    }
-                    Err(_) => return,
-                },
-                else => {}
-            }
-        }
-    });
+        }),
+    );
     to
 }
 
@@ -376,7 +387,12 @@ fn hold(held: &mut VecDeque<UpdatesLike>, u: UpdatesLike, backlog: usize) {
 #[cfg(test)]
 mod relay_tests {
     #![allow(clippy::unwrap_used)]
+    #![allow(
+        clippy::disallowed_methods,
+        reason = "tests spawn their producers directly"
+    )]
     use super::*;
+    use crate::testutil::Detached;
 
     fn marked(i: i32) -> UpdatesLike {
         UpdatesLike::Updates(tl::enums::Updates::UpdateShort(tl::types::UpdateShort {
@@ -396,7 +412,7 @@ mod relay_tests {
     async fn a_consumer_that_keeps_up_gets_everything_in_order() {
         let (tx, rx) = mpsc::channel(UPDATES_BUFFER.get());
         // A backlog as large as the burst: nothing is cut.
-        let mut out = relay(rx, 20_000, ConnectionHealth::default());
+        let mut out = relay(rx, 20_000, ConnectionHealth::default(), &Detached);
         let producer = tokio::spawn(async move {
             for i in 0..20_000 {
                 // As grammers does: never wait, drop what does not fit.
@@ -424,7 +440,7 @@ mod relay_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stalled_consumer_gets_too_long_then_the_newest() {
         let (tx, rx) = mpsc::channel(1_000);
-        let mut out = relay(rx, 100, ConnectionHealth::default());
+        let mut out = relay(rx, 100, ConnectionHealth::default(), &Detached);
         for i in 0..1_000 {
             tx.send(marked(i)).await.unwrap();
             if i % 50 == 0 {

@@ -17,8 +17,10 @@ pub mod media;
 pub mod send;
 pub mod session;
 pub mod settings;
+pub mod spawn;
 #[cfg(test)]
 mod testutil;
+pub mod update_state;
 
 pub use client::{Connection, PoolTask, RetryOptions, UpdatesReceiver, connect, connect_account};
 pub use error::Error;
@@ -31,6 +33,8 @@ pub use mapping::{MappedUpdate, PeerDirectory, map_update};
 pub use media::{MediaFile, media_file, refetch_files, update_media_file};
 pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError, api_hash_aad};
 pub use settings::{ClientInfo, TelegramSettings};
+pub use spawn::{Spawn, Task};
+pub use update_state::UpdateCheckpoint;
 
 /// grammers' client crate, re-exported so callers use exactly the pinned version.
 pub use grammers_client;

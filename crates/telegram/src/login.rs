@@ -891,7 +891,8 @@ mod tests {
         // Compile-time check: the web layer keeps flows in shared maps and awaits them in
         // handlers running on any worker thread.
         if false {
-            let settings = TelegramSettings::new(1, "h");
+            let settings =
+                TelegramSettings::new(1, "h", std::sync::Arc::new(crate::testutil::Detached));
             assert_send(&PhoneLogin::start(&settings, "1"));
             assert_send(&QrLogin::start(&settings));
             let mut phone: Option<PhoneLogin> = None;

@@ -1,6 +1,6 @@
 //! Turning grammers updates into what ingestion stores: new and edited messages as domain
-//! [`IncomingMessage`]s (Bot-API peer ids, direction, sender, text, entities and media metadata
-//! as JSON) and deletions. The core works on raw TL objects and is pure; [`map_update`] adapts a
+//! [`IncomingMessage`]s (Bot-API peer ids, direction, sender, text, typed entities and media
+//! metadata) and deletions. The core works on raw TL objects and is pure; [`map_update`] adapts a
 //! grammers `Update`.
 
 use std::collections::HashMap;
@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use grammers_client::tl;
 use grammers_client::update::Update;
 use grammers_session::types::PeerId;
-use serde_json::{Value, json};
-use switchboard_domain::{Direction, IncomingMessage, PeerKind, Timestamp};
+use switchboard_domain::{
+    Direction, Entity, EntityKind, IncomingMessage, Media, MediaKind, PeerKind, Timestamp,
+};
 
 /// What one update means for ingestion.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,46 +169,53 @@ fn kind_from_id(id: i64) -> PeerKind {
     }
 }
 
-/// One entity as JSON (Bot API style names).
-pub fn entity_json(e: &tl::enums::MessageEntity) -> Value {
+/// One entity, with Bot API names.
+pub fn entity(e: &tl::enums::MessageEntity) -> Entity {
     use tl::enums::MessageEntity as E;
-    let simple =
-        |t: &str, offset: i32, length: i32| json!({"type": t, "offset": offset, "length": length});
+    let simple = |kind: EntityKind, offset: i32, length: i32| Entity::new(kind, offset, length);
     match e {
-        E::Mention(x) => simple("mention", x.offset, x.length),
-        E::Hashtag(x) => simple("hashtag", x.offset, x.length),
-        E::Cashtag(x) => simple("cashtag", x.offset, x.length),
-        E::BotCommand(x) => simple("bot_command", x.offset, x.length),
-        E::Url(x) => simple("url", x.offset, x.length),
-        E::Email(x) => simple("email", x.offset, x.length),
-        E::Phone(x) => simple("phone_number", x.offset, x.length),
-        E::Bold(x) => simple("bold", x.offset, x.length),
-        E::Italic(x) => simple("italic", x.offset, x.length),
-        E::Underline(x) => simple("underline", x.offset, x.length),
-        E::Strike(x) => simple("strikethrough", x.offset, x.length),
-        E::Spoiler(x) => simple("spoiler", x.offset, x.length),
-        E::Code(x) => simple("code", x.offset, x.length),
-        E::BankCard(x) => simple("bank_card", x.offset, x.length),
-        E::Blockquote(x) => json!({
-            "type": if x.collapsed { "expandable_blockquote" } else { "blockquote" },
-            "offset": x.offset, "length": x.length,
-        }),
-        E::Pre(x) => json!({
-            "type": "pre", "offset": x.offset, "length": x.length, "language": x.language,
-        }),
-        E::TextUrl(x) => json!({
-            "type": "text_link", "offset": x.offset, "length": x.length, "url": x.url,
-        }),
-        E::MentionName(x) => json!({
-            "type": "text_mention", "offset": x.offset, "length": x.length, "user_id": x.user_id,
-        }),
-        E::InputMessageEntityMentionName(x) => simple("text_mention", x.offset, x.length),
-        E::CustomEmoji(x) => json!({
-            "type": "custom_emoji", "offset": x.offset, "length": x.length,
-            "custom_emoji_id": x.document_id.to_string(),
-        }),
-        E::Unknown(x) => simple("unknown", x.offset, x.length),
-        _ => json!({"type": "unknown"}),
+        E::Mention(x) => simple(EntityKind::Mention, x.offset, x.length),
+        E::Hashtag(x) => simple(EntityKind::Hashtag, x.offset, x.length),
+        E::Cashtag(x) => simple(EntityKind::Cashtag, x.offset, x.length),
+        E::BotCommand(x) => simple(EntityKind::BotCommand, x.offset, x.length),
+        E::Url(x) => simple(EntityKind::Url, x.offset, x.length),
+        E::Email(x) => simple(EntityKind::Email, x.offset, x.length),
+        E::Phone(x) => simple(EntityKind::PhoneNumber, x.offset, x.length),
+        E::Bold(x) => simple(EntityKind::Bold, x.offset, x.length),
+        E::Italic(x) => simple(EntityKind::Italic, x.offset, x.length),
+        E::Underline(x) => simple(EntityKind::Underline, x.offset, x.length),
+        E::Strike(x) => simple(EntityKind::Strikethrough, x.offset, x.length),
+        E::Spoiler(x) => simple(EntityKind::Spoiler, x.offset, x.length),
+        E::Code(x) => simple(EntityKind::Code, x.offset, x.length),
+        E::BankCard(x) => simple(EntityKind::BankCard, x.offset, x.length),
+        E::Blockquote(x) => simple(
+            if x.collapsed {
+                EntityKind::ExpandableBlockquote
+            } else {
+                EntityKind::Blockquote
+            },
+            x.offset,
+            x.length,
+        ),
+        E::Pre(x) => Entity {
+            language: Some(x.language.clone()),
+            ..simple(EntityKind::Pre, x.offset, x.length)
+        },
+        E::TextUrl(x) => Entity {
+            url: Some(x.url.clone()),
+            ..simple(EntityKind::TextLink, x.offset, x.length)
+        },
+        E::MentionName(x) => Entity {
+            user_id: Some(x.user_id),
+            ..simple(EntityKind::TextMention, x.offset, x.length)
+        },
+        E::InputMessageEntityMentionName(x) => simple(EntityKind::TextMention, x.offset, x.length),
+        E::CustomEmoji(x) => Entity {
+            custom_emoji_id: Some(x.document_id.to_string()),
+            ..simple(EntityKind::CustomEmoji, x.offset, x.length)
+        },
+        E::Unknown(x) => simple(EntityKind::Unknown, x.offset, x.length),
+        _ => simple(EntityKind::Unknown, 0, 0),
     }
 }
 
@@ -229,120 +237,124 @@ fn largest_photo_size(sizes: &[tl::enums::PhotoSize]) -> Option<(i32, i32, i64)>
         .max_by_key(|(w, h, _)| i64::from(*w) * i64::from(*h))
 }
 
-fn photo_json(photo: &tl::enums::Photo) -> Value {
+fn photo_media(photo: &tl::enums::Photo) -> Media {
     match photo {
         tl::enums::Photo::Photo(p) => {
-            let mut v = json!({"kind": "photo", "id": p.id.to_string(), "mime": "image/jpeg"});
+            let mut m = Media::of(MediaKind::Photo);
+            m.id = Some(p.id.to_string());
+            m.mime_type = Some("image/jpeg".into());
             if let Some((w, h, size)) = largest_photo_size(&p.sizes) {
-                v["width"] = json!(w);
-                v["height"] = json!(h);
-                v["size"] = json!(size);
+                m.width = Some(w);
+                m.height = Some(h);
+                m.size = Some(size);
             }
-            v
+            m
         }
-        tl::enums::Photo::Empty(_) => json!({"kind": "photo"}),
+        tl::enums::Photo::Empty(_) => Media::of(MediaKind::Photo),
     }
 }
 
-fn document_json(doc: &tl::enums::Document, voice_flag: bool, round_flag: bool) -> Value {
+fn document_media(doc: &tl::enums::Document, voice_flag: bool, round_flag: bool) -> Media {
     use tl::enums::DocumentAttribute as A;
     let tl::enums::Document::Document(d) = doc else {
-        return json!({"kind": "document"});
+        return Media::of(MediaKind::Document);
     };
-    let mut kind = "document";
-    let mut v = json!({
-        "id": d.id.to_string(),
-        "mime": d.mime_type,
-        "size": d.size,
-    });
+    let mut m = Media::of(MediaKind::Document);
+    m.id = Some(d.id.to_string());
+    m.mime_type = Some(d.mime_type.clone());
+    m.size = Some(d.size);
     for attr in &d.attributes {
         match attr {
-            A::Filename(f) => v["file_name"] = json!(f.file_name),
+            A::Filename(f) => m.file_name = Some(f.file_name.clone()),
             A::ImageSize(s) => {
-                v["width"] = json!(s.w);
-                v["height"] = json!(s.h);
+                m.width = Some(s.w);
+                m.height = Some(s.h);
             }
             A::Video(x) => {
-                kind = if x.round_message || round_flag {
-                    "video_note"
-                } else if kind == "animation" {
-                    "animation"
+                m.kind = if x.round_message || round_flag {
+                    MediaKind::VideoNote
+                } else if m.kind == MediaKind::Animation {
+                    MediaKind::Animation
                 } else {
-                    "video"
+                    MediaKind::Video
                 };
-                v["width"] = json!(x.w);
-                v["height"] = json!(x.h);
-                v["duration"] = json!(x.duration);
+                m.width = Some(x.w);
+                m.height = Some(x.h);
+                m.duration = Some(x.duration);
             }
             A::Audio(x) => {
-                kind = if x.voice || voice_flag {
-                    "voice"
+                m.kind = if x.voice || voice_flag {
+                    MediaKind::Voice
                 } else {
-                    "audio"
+                    MediaKind::Audio
                 };
-                v["duration"] = json!(x.duration);
-                if let Some(t) = &x.title {
-                    v["title"] = json!(t);
-                }
-                if let Some(p) = &x.performer {
-                    v["performer"] = json!(p);
-                }
+                m.duration = Some(f64::from(x.duration));
+                m.title.clone_from(&x.title);
+                m.performer.clone_from(&x.performer);
             }
-            A::Animated => kind = "animation",
+            A::Animated => m.kind = MediaKind::Animation,
             A::Sticker(x) => {
-                kind = "sticker";
-                v["emoji"] = json!(x.alt);
+                m.kind = MediaKind::Sticker;
+                m.emoji = Some(x.alt.clone());
             }
             _ => {}
         }
     }
     if voice_flag {
-        kind = "voice";
+        m.kind = MediaKind::Voice;
     }
-    v["kind"] = json!(kind);
-    v
+    m
 }
 
-/// Media metadata as JSON (`null` for none and for link previews).
-pub fn media_json(media: Option<&tl::enums::MessageMedia>) -> Value {
+/// The media of a message (`None` for none and for link previews).
+pub fn media(media: Option<&tl::enums::MessageMedia>) -> Option<Media> {
     use tl::enums::MessageMedia as M;
-    let Some(media) = media else {
-        return Value::Null;
+    let expired = |kind| Media {
+        expired: true,
+        ..Media::of(kind)
     };
-    match media {
-        M::Empty | M::WebPage(_) => Value::Null,
+    Some(match media? {
+        M::Empty | M::WebPage(_) => return None,
         M::Photo(p) => match &p.photo {
-            Some(photo) => photo_json(photo),
-            None => json!({"kind": "photo", "expired": true}),
+            Some(photo) => photo_media(photo),
+            None => expired(MediaKind::Photo),
         },
         M::Document(d) => match &d.document {
-            Some(doc) => document_json(doc, d.voice, d.round),
-            None => json!({"kind": "document", "expired": true}),
+            Some(doc) => document_media(doc, d.voice, d.round),
+            None => expired(MediaKind::Document),
         },
-        M::Geo(g) => geo_json("location", &g.geo),
-        M::GeoLive(g) => geo_json("live_location", &g.geo),
-        M::Venue(v) => {
-            let mut j = geo_json("venue", &v.geo);
-            j["title"] = json!(v.title);
-            j["address"] = json!(v.address);
-            j
-        }
-        M::Contact(c) => json!({
-            "kind": "contact", "phone_number": c.phone_number, "first_name": c.first_name,
-            "last_name": c.last_name, "user_id": c.user_id,
-        }),
-        M::Poll(_) => json!({"kind": "poll"}),
-        M::Dice(d) => json!({"kind": "dice", "emoticon": d.emoticon, "value": d.value}),
-        _ => json!({"kind": "other"}),
-    }
+        M::Geo(g) => geo_media(MediaKind::Location, &g.geo),
+        M::GeoLive(g) => geo_media(MediaKind::LiveLocation, &g.geo),
+        M::Venue(v) => Media {
+            title: Some(v.title.clone()),
+            address: Some(v.address.clone()),
+            ..geo_media(MediaKind::Venue, &v.geo)
+        },
+        M::Contact(c) => Media {
+            phone_number: Some(c.phone_number.clone()),
+            first_name: Some(c.first_name.clone()),
+            last_name: Some(c.last_name.clone()),
+            user_id: Some(c.user_id),
+            ..Media::of(MediaKind::Contact)
+        },
+        M::Poll(_) => Media::of(MediaKind::Poll),
+        M::Dice(d) => Media {
+            emoticon: Some(d.emoticon.clone()),
+            value: Some(d.value),
+            ..Media::of(MediaKind::Dice)
+        },
+        _ => Media::of(MediaKind::Other),
+    })
 }
 
-fn geo_json(kind: &str, geo: &tl::enums::GeoPoint) -> Value {
+fn geo_media(kind: MediaKind, geo: &tl::enums::GeoPoint) -> Media {
     match geo {
-        tl::enums::GeoPoint::Point(p) => {
-            json!({"kind": kind, "latitude": p.lat, "longitude": p.long})
-        }
-        tl::enums::GeoPoint::Empty => json!({"kind": kind}),
+        tl::enums::GeoPoint::Point(p) => Media {
+            latitude: Some(p.lat),
+            longitude: Some(p.long),
+            ..Media::of(kind)
+        },
+        tl::enums::GeoPoint::Empty => Media::of(kind),
     }
 }
 
@@ -392,15 +404,14 @@ pub fn map_message(
         sender_id,
         sender_name,
         text: m.message.clone(),
-        entities: Value::Array(
-            m.entities
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .map(entity_json)
-                .collect(),
-        ),
-        media: media_json(m.media.as_ref()),
+        entities: m
+            .entities
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(entity)
+            .collect(),
+        media: media(m.media.as_ref()),
         reply_to_tg_id,
         sent_at: timestamp(m.date),
     })
@@ -517,13 +528,13 @@ mod tests {
         assert_eq!(got.tg_message_id, 7);
         assert_eq!(got.sent_at, Timestamp(1_700_000_000_000));
         assert_eq!(
-            got.entities,
-            json!([
+            serde_json::to_value(&got.entities).unwrap(),
+            serde_json::json!([
                 {"type": "bold", "offset": 6, "length": 7},
                 {"type": "text_link", "offset": 0, "length": 5, "url": "https://example.org"},
             ])
         );
-        assert_eq!(got.media, Value::Null);
+        assert_eq!(got.media, None);
     }
 
     #[test]
@@ -576,23 +587,22 @@ mod tests {
             ],
         );
         let media = crate::testutil::media_document(doc);
-        let v = media_json(Some(&media));
-        assert_eq!(v["kind"], "voice");
-        assert_eq!(v["mime"], "audio/ogg");
-        assert_eq!(v["size"], 1234);
-        assert_eq!(v["file_name"], "voice.ogg");
-        assert_eq!(v["duration"], 3);
+        let v = super::media(Some(&media)).unwrap();
+        assert_eq!(v.kind, MediaKind::Voice);
+        assert_eq!(v.mime_type.as_deref(), Some("audio/ogg"));
+        assert_eq!(v.size, Some(1234));
+        assert_eq!(v.file_name.as_deref(), Some("voice.ogg"));
+        assert_eq!(v.duration, Some(3.0));
     }
 
     #[test]
     fn photo_media_reports_the_largest_size() {
         let media = crate::testutil::media_photo(crate::testutil::small_and_large_sizes());
-        let v = media_json(Some(&media));
-        assert_eq!(v["kind"], "photo");
-        assert_eq!(v["width"], 800);
-        assert_eq!(v["height"], 600);
-        assert_eq!(v["size"], 50_000);
-        assert_eq!(v["mime"], "image/jpeg");
+        let v = super::media(Some(&media)).unwrap();
+        assert_eq!(v.kind, MediaKind::Photo);
+        assert_eq!((v.width, v.height), (Some(800), Some(600)));
+        assert_eq!(v.size, Some(50_000));
+        assert_eq!(v.mime_type.as_deref(), Some("image/jpeg"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::Error;
 use grammers_client::Client;
 use grammers_session::types::{PeerAuth, PeerId, PeerRef};
 use grammers_tl_types as tl;
-use switchboard_domain::{CachedPeer, PeerKind};
+use switchboard_domain::{CachedPeer, Entity, EntityKind, PeerKind};
 
 /// What Telegram assigned to a sent message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub async fn send(
     client: &Client,
     peer: PeerRef,
     text: &str,
-    entities: &serde_json::Value,
+    entities: &[Entity],
     reply_to: Option<i32>,
     attachment: Option<Attachment>,
     random_id: i64,
@@ -282,39 +282,32 @@ pub async fn read_history(
     Ok(())
 }
 
-/// Translates Bot-API style entities (`[{"type":"bold","offset":0,"length":4}, …]`) to MTProto
-/// entities; unknown types are dropped.
-pub fn to_mtproto_entities(entities: &serde_json::Value) -> Vec<tl::enums::MessageEntity> {
-    let Some(list) = entities.as_array() else {
-        return Vec::new();
-    };
-    list.iter()
+/// Translates entities (Bot API names) to MTProto entities; the types a sender cannot set are
+/// dropped.
+pub fn to_mtproto_entities(entities: &[Entity]) -> Vec<tl::enums::MessageEntity> {
+    use tl::enums::MessageEntity as E;
+    use tl::types as t;
+    entities
+        .iter()
         .filter_map(|e| {
-            let offset = i32::try_from(e.get("offset")?.as_i64()?).ok()?;
-            let length = i32::try_from(e.get("length")?.as_i64()?).ok()?;
-            use tl::enums::MessageEntity as E;
-            use tl::types as t;
-            Some(match e.get("type")?.as_str()? {
-                "bold" => E::Bold(t::MessageEntityBold { offset, length }),
-                "italic" => E::Italic(t::MessageEntityItalic { offset, length }),
-                "underline" => E::Underline(t::MessageEntityUnderline { offset, length }),
-                "strikethrough" => E::Strike(t::MessageEntityStrike { offset, length }),
-                "code" => E::Code(t::MessageEntityCode { offset, length }),
-                "pre" => E::Pre(t::MessageEntityPre {
+            let (offset, length) = (e.offset, e.length);
+            Some(match e.kind {
+                EntityKind::Bold => E::Bold(t::MessageEntityBold { offset, length }),
+                EntityKind::Italic => E::Italic(t::MessageEntityItalic { offset, length }),
+                EntityKind::Underline => E::Underline(t::MessageEntityUnderline { offset, length }),
+                EntityKind::Strikethrough => E::Strike(t::MessageEntityStrike { offset, length }),
+                EntityKind::Code => E::Code(t::MessageEntityCode { offset, length }),
+                EntityKind::Pre => E::Pre(t::MessageEntityPre {
                     offset,
                     length,
-                    language: e
-                        .get("language")
-                        .and_then(|l| l.as_str())
-                        .unwrap_or("")
-                        .to_string(),
+                    language: e.language.clone().unwrap_or_default(),
                 }),
-                "text_link" => E::TextUrl(t::MessageEntityTextUrl {
+                EntityKind::TextLink => E::TextUrl(t::MessageEntityTextUrl {
                     offset,
                     length,
-                    url: e.get("url")?.as_str()?.to_string(),
+                    url: e.url.clone()?,
                 }),
-                "spoiler" => E::Spoiler(t::MessageEntitySpoiler { offset, length }),
+                EntityKind::Spoiler => E::Spoiler(t::MessageEntitySpoiler { offset, length }),
                 _ => return None,
             })
         })
@@ -323,17 +316,20 @@ pub fn to_mtproto_entities(entities: &serde_json::Value) -> Vec<tl::enums::Messa
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 
     #[test]
     fn entities_translate_and_unknown_ones_are_dropped() {
-        let list = to_mtproto_entities(&json!([
+        let entities: Vec<Entity> = serde_json::from_value(json!([
             {"type": "bold", "offset": 0, "length": 4},
             {"type": "text_link", "offset": 5, "length": 3, "url": "https://example.org"},
             {"type": "mystery", "offset": 0, "length": 1},
-            {"type": "italic", "offset": -1}
-        ]));
+            {"type": "text_link", "offset": 0, "length": 1}
+        ]))
+        .unwrap();
+        let list = to_mtproto_entities(&entities);
         assert_eq!(list.len(), 2);
         assert!(matches!(list[0], tl::enums::MessageEntity::Bold(_)));
         assert!(matches!(list[1], tl::enums::MessageEntity::TextUrl(_)));

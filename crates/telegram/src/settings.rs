@@ -4,9 +4,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::spawn::Spawn;
 
 /// Telegram settings shared by every account (an account may override the API credentials).
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct TelegramSettings {
     /// dropped for one `updatesTooLong`, and the stream fetches them again with
     /// `updates.getDifference` at its own pace (bounded memory, nothing lost).
     pub update_backlog: usize,
+    /// Who runs each client's background tasks (the server's supervisor).
+    pub tasks: Arc<dyn Spawn>,
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -42,7 +46,7 @@ impl fmt::Debug for TelegramSettings {
             .field("flood_sleep_threshold", &self.flood_sleep_threshold)
             .field("step_timeout", &self.step_timeout)
             .field("update_backlog", &self.update_backlog)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,7 +79,7 @@ impl Default for ClientInfo {
 
 impl TelegramSettings {
     /// Settings for real Telegram with the given API credentials.
-    pub fn new(api_id: i32, api_hash: impl Into<String>) -> Self {
+    pub fn new(api_id: i32, api_hash: impl Into<String>, tasks: Arc<dyn Spawn>) -> Self {
         Self {
             api_id,
             api_hash: api_hash.into(),
@@ -85,6 +89,7 @@ impl TelegramSettings {
             flood_sleep_threshold: Duration::from_secs(60),
             step_timeout: Duration::from_secs(30),
             update_backlog: 10_000,
+            tasks,
         }
     }
 
@@ -94,11 +99,12 @@ impl TelegramSettings {
         api_hash: impl Into<String>,
         mtproto: SocketAddr,
         control_url: impl Into<String>,
+        tasks: Arc<dyn Spawn>,
     ) -> Self {
         Self {
             dc_override: Some(mtproto),
             sim_control_url: Some(control_url.into()),
-            ..Self::new(api_id, api_hash)
+            ..Self::new(api_id, api_hash, tasks)
         }
     }
 
@@ -172,7 +178,7 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_api_hash() {
-        let s = TelegramSettings::new(1, "0123456789abcdef");
+        let s = TelegramSettings::new(1, "0123456789abcdef", Arc::new(crate::testutil::Detached));
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("0123456789abcdef"));
         assert!(dbg.contains("<redacted>"));
@@ -189,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn real_telegram_needs_no_provisioned_key() {
-        let s = TelegramSettings::new(1, "h");
+        let s = TelegramSettings::new(1, "h", Arc::new(crate::testutil::Detached));
         assert!(matches!(s.provision_auth_key().await, Ok(None)));
         let mut sim = s.clone();
         sim.dc_override = Some(SocketAddr::from(([127, 0, 0, 1], 1)));

@@ -3,6 +3,16 @@
 #![allow(clippy::expect_used)]
 
 use grammers_client::tl;
+
+/// Runs tasks straight on the test's runtime.
+pub struct Detached;
+
+impl crate::spawn::Spawn for Detached {
+    #[allow(clippy::disallowed_methods, reason = "unit tests have no supervisor")]
+    fn spawn(&self, _name: &'static str, task: crate::spawn::Task) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(task)
+    }
+}
 use grammers_client::tl::{Deserializable, Identifiable, Serializable};
 
 fn with_ctor<T: Identifiable>(body: &[u8]) -> Vec<u8> {

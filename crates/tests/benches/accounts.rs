@@ -12,7 +12,10 @@
 //!
 //! `cargo build --release -p tgsim && cargo bench -p switchboard-tests --bench accounts`
 //! (`BENCH_ACCOUNTS=N` changes the count; `CI=true` makes PostgreSQL mandatory).
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
@@ -23,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::Config;
-use switchboard_domain::{AccountStatus, Role, Timestamp};
+use switchboard_domain::{Role, Timestamp};
 use switchboard_services::{NewMember, Secret};
 use switchboard_sessions::{AuthKey, ExportParams};
 use switchboard_tests::db::{Backend, TestDb};
@@ -231,10 +234,10 @@ async fn set_up(config: &Config, sim: &Sim, n: usize) {
 /// Waits until `n` accounts are connected; the time it took.
 async fn until_connected(running: &switchboard::app::Running, n: usize, since: Instant) -> f64 {
     loop {
-        let workers = running.accounts.supervisor().workers();
+        let workers = running.accounts.supervisor().account_workers();
         let connected = workers
             .iter()
-            .filter(|w| w.status == AccountStatus::Connected)
+            .filter(|w| w.worker.state == switchboard_services::WorkerState::Running)
             .count();
         if connected >= n {
             return since.elapsed().as_secs_f64();

@@ -12,7 +12,10 @@
 //! Everything (tgsim, the server, the client) runs in this one process on a 2-thread runtime.
 //! Run with `cargo bench -p switchboard-tests --bench inbox`; `INBOX_BENCH_BURST` and
 //! `INBOX_BENCH_SECS` shrink it for a quick pass.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 

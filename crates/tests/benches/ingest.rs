@@ -33,8 +33,12 @@ fn message(peer_id: i64, tg_id: i64) -> IncomingMessage {
         sender_id: Some(peer_id),
         sender_name: Some(format!("Customer {peer_id}")),
         text: format!("Hello, I would like to order item number {tg_id}, is it in stock?"),
-        entities: serde_json::json!([{"type": "bold", "offset": 0, "length": 5}]),
-        media: serde_json::Value::Null,
+        entities: vec![switchboard_domain::Entity::new(
+            switchboard_domain::EntityKind::Bold,
+            0,
+            5,
+        )],
+        media: None,
         reply_to_tg_id: None,
         sent_at: Timestamp(1_700_000_000_000 + tg_id),
     }

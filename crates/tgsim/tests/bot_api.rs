@@ -1,5 +1,9 @@
 //! Bot API conformance with the real `tgbot` 0.48 client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 
 mod common;
 

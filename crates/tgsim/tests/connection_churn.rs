@@ -3,7 +3,10 @@
 //! counters' lock, and `counters()` took them in the opposite order; a test polling
 //! `counters()` (e.g. waiting for every connection to close) while a client disconnected could
 //! then stop the simulator for good, with idle CPU (the "login tests hang" of issue 4).
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;

@@ -290,3 +290,63 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 });
+
+// --- Settings, System section (admins): worker states refreshed every 5 s, restart-clients ---
+document.addEventListener("DOMContentLoaded", () => {
+  const system = document.getElementById("system");
+  if (!system) return;
+  const labels = JSON.parse(system.dataset.labels || "{}");
+  const stateBadge = (cell, state) => {
+    const badge = cell && cell.querySelector(".badge");
+    if (!badge) return;
+    badge.dataset.state = state;
+    badge.textContent = labels[state] || state;
+  };
+  const fill = (row, w) => {
+    if (!row) return;
+    stateBadge(row.querySelector(".state"), w ? w.state : "none");
+    row.querySelector(".restarts").textContent = w ? String(w.restarts) : "0";
+    row.querySelector(".error").textContent = (w && w.last_error) || "";
+  };
+  const health = (row, status, detail) => {
+    const badge = row && row.querySelector(".health .badge");
+    if (!badge) return;
+    badge.dataset.status = status;
+    badge.textContent = labels["status_" + status] || status;
+    row.querySelector(".health .detail").textContent = detail || "";
+  };
+  const refresh = async () => {
+    const r = await api("GET", "/api/v1/system/status");
+    if (!r.ok || !r.data) return;
+    const ready = document.getElementById("system-ready");
+    ready.dataset.ready = String(r.data.ready);
+    for (const w of r.data.workers) fill(system.querySelector(`tr[data-worker="${CSS.escape(w.name)}"]`), w);
+    for (const a of r.data.accounts) {
+      const row = system.querySelector(`tr[data-account="${a.account_id}"]`);
+      fill(row, a.worker);
+      health(row, a.status, a.status_detail);
+    }
+    for (const b of r.data.bots) {
+      const row = system.querySelector(`tr[data-bot="${b.bot_id}"]`);
+      fill(row, b.worker);
+      health(row, b.status, b.status_detail);
+    }
+  };
+  setInterval(refresh, 5000);
+  const restart = document.getElementById("restart-clients");
+  const result = document.getElementById("restart-result");
+  restart.addEventListener("click", async () => {
+    restart.disabled = true;
+    const r = await api("POST", "/api/v1/system/control", { action: "restart_clients" });
+    restart.disabled = false;
+    result.hidden = false;
+    if (r.ok) {
+      result.className = "ok";
+      result.textContent = restart.dataset.done.replace("{n}", String(r.data.restarted));
+      setTimeout(refresh, 1000);
+    } else {
+      result.className = "error";
+      result.textContent = errorText(r) + (r.retryAfter ? " (" + r.retryAfter + " s)" : "");
+    }
+  });
+});

@@ -609,7 +609,7 @@
     const label = STRINGS["inbox_media_" + kind] ? tr("inbox_media_" + kind) : tr("inbox_media_other");
     const src = "/api/v1/messages/" + m.id + "/media";
     const has = Boolean(md.file_id);
-    const mime = md.mime_type || md.mime || "";
+    const mime = md.mime_type || "";
     const wrap = el("div", { class: "msg-media media-" + kind });
     const missing = () => el("span", { class: "hint" }, label + " — " + tr("inbox_media_missing"));
     switch (kind) {

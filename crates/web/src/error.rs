@@ -3,14 +3,16 @@
 //! them into the caller's language on the way out.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_domain::i18n;
-use switchboard_domain::{Locale, StoreError};
-use switchboard_services::AuthError;
+use switchboard_domain::{ErrorCode, Locale, StoreError};
+use switchboard_services::replies::ReplyError;
+use switchboard_services::{AuthError, TeamError};
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -31,9 +33,12 @@ pub struct ErrorDetail {
 
 /// Marks a response as an API error so its message can be localised.
 #[derive(Clone, Copy, Debug)]
-pub struct ErrorCode(pub &'static str);
+pub struct ErrorMark(pub &'static str);
 
-/// An API error: status, stable code, optional `Retry-After`.
+/// An API error: status, stable code, optional `Retry-After`. The API's own codes come from
+/// [`ErrorCode`] (`ApiError::from(ErrorCode::NotFound)`), which fixes each code's status; codes
+/// of the library crates' errors (sessions, Telegram) are given with their status by the
+/// `From` impls that map those errors.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -42,7 +47,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with a status and a catalogue code.
+    /// An error with a status and a catalogue code, for the codes of library errors; the API's
+    /// own codes are [`ErrorCode`]s.
     pub fn new(status: StatusCode, code: &'static str) -> Self {
         Self {
             status,
@@ -57,29 +63,24 @@ impl ApiError {
         self
     }
 
-    /// 400 with a code.
-    pub fn bad_request(code: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code)
-    }
-
     /// 401 `unauthenticated`.
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated")
+        ErrorCode::Unauthenticated.into()
     }
 
     /// 403 `forbidden`.
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden")
+        ErrorCode::Forbidden.into()
     }
 
     /// 404 `not_found`.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found")
+        ErrorCode::NotFound.into()
     }
 
     /// 500 `internal`.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        ErrorCode::Internal.into()
     }
 
     /// The stable code.
@@ -116,8 +117,16 @@ impl IntoResponse for ApiError {
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        res.extensions_mut().insert(ErrorCode(self.code));
+        res.extensions_mut().insert(ErrorMark(self.code));
         res
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, code.code())
     }
 }
 
@@ -125,19 +134,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict("username_taken") => {
-                ApiError::new(StatusCode::CONFLICT, "username_taken")
-            }
-            StoreError::Conflict("assign_forbidden") => {
-                ApiError::new(StatusCode::FORBIDDEN, "assign_forbidden")
-            }
-            StoreError::Conflict(code @ ("not_a_member" | "file_not_found")) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
-            }
-            StoreError::Conflict(
-                code @ ("not_failed" | "not_uncertain" | "bot_exists" | "account_exists"),
-            ) => ApiError::new(StatusCode::CONFLICT, code),
-            StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
+            StoreError::Conflict(code) => code.into(),
             StoreError::Backend(msg) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal()
@@ -149,28 +146,44 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
-            }
+            AuthError::InvalidCredentials => ErrorCode::InvalidCredentials.into(),
             AuthError::Locked { retry_after_secs } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "account_locked")
-                    .retry_after(retry_after_secs)
+                ApiError::from(ErrorCode::AccountLocked).retry_after(retry_after_secs)
             }
             AuthError::RateLimited { retry_after_secs } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-                    .retry_after(retry_after_secs)
+                ApiError::from(ErrorCode::RateLimited).retry_after(retry_after_secs)
             }
-            AuthError::NoWorkspace => ApiError::new(StatusCode::FORBIDDEN, "no_workspace"),
-            AuthError::InvalidUsername => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_username")
-            }
-            AuthError::WeakPassword => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password")
-            }
-            AuthError::UsernameTaken => ApiError::new(StatusCode::CONFLICT, "username_taken"),
+            AuthError::NoWorkspace => ErrorCode::NoWorkspace.into(),
+            AuthError::InvalidUsername => ErrorCode::InvalidUsername.into(),
+            AuthError::WeakPassword => ErrorCode::WeakPassword.into(),
+            AuthError::UsernameTaken => ErrorCode::UsernameTaken.into(),
             AuthError::Store(e) => e.into(),
             AuthError::Hash => ApiError::internal(),
         }
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(e: TeamError) -> Self {
+        let code = e.code();
+        match e {
+            TeamError::Forbidden => ApiError::forbidden(),
+            TeamError::LastOwner => ApiError::from(ErrorCode::LastOwner),
+            TeamError::Invalid => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code),
+            TeamError::NotFound => ApiError::not_found(),
+            TeamError::Auth(e) => e.into(),
+            TeamError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReplyError> for ApiError {
+    fn from(e: ReplyError) -> Self {
+        let status = match e {
+            ReplyError::Invalid | ReplyError::FileNotFound => StatusCode::UNPROCESSABLE_ENTITY,
+            ReplyError::TypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        };
+        ApiError::new(status, e.code())
     }
 }
 
@@ -188,19 +201,54 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => {
-                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-                }
-                JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid_json"),
-                JsonRejection::JsonDataError(_) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_json")
-                }
+                JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
+                JsonRejection::JsonSyntaxError(_) => ErrorCode::InvalidJson,
+                JsonRejection::JsonDataError(_) => ErrorCode::JsonDoesNotFit,
                 JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                    ErrorCode::PayloadTooLarge
                 }
-                _ => ApiError::bad_request("bad_request"),
-            }),
+                _ => ErrorCode::BadRequest,
+            }
+            .into()),
         }
+    }
+}
+
+/// `Path<T>` whose rejection is `404 not_found`: a path whose parameters do not parse names
+/// nothing that exists.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::not_found())
+    }
+}
+
+/// `Query<T>` whose rejection is `422 validation_failed`, like a query value the handler
+/// refuses.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|_| ErrorCode::ValidationFailed.into())
     }
 }
 

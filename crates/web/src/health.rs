@@ -31,23 +31,26 @@ pub struct Readiness {
     pub database: bool,
     /// Database backend name.
     pub backend: String,
-    /// No background worker is failing.
+    /// Every required background worker runs.
     pub workers: bool,
+    /// The required workers that do not run (no secrets: names, states, error codes).
+    pub failing: Vec<crate::api::system::WorkerView>,
 }
 
-/// The database answers and every background worker is healthy.
+/// The database answers and every required background worker runs (the supervisor's view).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Readiness),
     (status = 503, description = "Not ready", body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = state.store().ping().await.is_ok();
-    let workers = state.workers().healthy();
-    let ready = database && workers;
+    let workers = state.workers().readiness();
+    let ready = database && workers.ready;
     let body = Readiness {
         ready,
         database,
         backend: state.store().backend().to_string(),
-        workers,
+        workers: workers.ready,
+        failing: workers.failing.into_iter().map(Into::into).collect(),
     };
     let status = if ready {
         StatusCode::OK
@@ -58,7 +61,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String,
+    content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

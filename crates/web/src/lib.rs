@@ -9,6 +9,7 @@ pub mod health;
 mod inbox_page;
 pub mod locale;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod qr;
 pub mod session;
@@ -16,14 +17,15 @@ pub mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use std::sync::Arc;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{AccountStore, Store};
 use switchboard_files::FileStore;
 use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
-use switchboard_services::{AuthService, EventBus, Inbox, Workers};
+use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -111,6 +113,15 @@ impl AppState {
         &self.0.inbox
     }
 
+    /// The team service (members, roles, removal).
+    pub fn team(&self) -> Team {
+        Team::new(
+            Arc::clone(&self.0.store),
+            Arc::clone(&self.0.auth),
+            self.0.inbox.clone(),
+        )
+    }
+
     /// Bots (Bot API).
     pub fn bots(&self) -> &BotService {
         &self.0.bots
@@ -187,11 +198,12 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
     } = services;
-    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api_router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes(&settings))
         .merge(health::routes())
         .merge(ws::routes())
         .split_for_parts();
+    openapi::document_common_errors(&mut openapi);
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let metrics = Arc::new(metrics);
     let max_json = settings.max_json_bytes;
@@ -255,5 +267,5 @@ async fn fallback(
 }
 
 async fn method_not_allowed() -> axum::response::Response {
-    error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into_response()
+    error::ApiError::from(ErrorCode::MethodNotAllowed).into_response()
 }

@@ -1,6 +1,6 @@
 //! Choosing the interface language of a request and translating error bodies into it.
 
-use crate::error::{ErrorCode, error_json};
+use crate::error::{ErrorMark, error_json};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, header};
@@ -41,7 +41,7 @@ pub async fn localize_errors(req: Request, next: Next) -> Response {
     let locale = request_locale(req.headers());
     let mut res = next.run(req).await;
     if locale != Locale::En
-        && let Some(ErrorCode(code)) = res.extensions().get::<ErrorCode>().copied()
+        && let Some(ErrorMark(code)) = res.extensions().get::<ErrorMark>().copied()
     {
         res.headers_mut().remove(header::CONTENT_LENGTH);
         *res.body_mut() = Body::from(error_json(code, locale));

@@ -12,7 +12,7 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 use switchboard_domain::i18n::t;
 use switchboard_domain::{AccountStatus, Locale};
-use switchboard_services::SessionContext;
+use switchboard_services::{SessionContext, WorkerKind, WorkerState, WorkerStatus};
 
 /// The Content-Security-Policy of every response: our own scripts, styles and connections
 /// only, no plugins, and no framing by any site (clickjacking).
@@ -178,6 +178,9 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
             p { (t(locale, "settings_language_hint")) }
             (lang_switch(ctx.user.locale, locale, true))
             p #settings-status.ok role="status" hidden { (t(locale, "settings_saved")) }
+            @if ctx.membership.role.is_admin() {
+                (system(&state, &ctx, locale).await)
+            }
         },
     };
     let title = t(locale, which.label_key());
@@ -366,6 +369,133 @@ async fn accounts(state: &AppState, ctx: &SessionContext, locale: Locale) -> Mar
             }
         } @else {
             p.hint { (t(locale, "acc_admin_only")) }
+        }
+    }
+}
+
+/// The state label of a worker (`worker_state_*`), or "not started".
+fn worker_state(locale: Locale, state: Option<WorkerState>) -> Markup {
+    let name = state.map_or("none", WorkerState::as_str);
+    html! { span.badge data-state=(name) { (t(locale, &format!("worker_state_{name}"))) } }
+}
+
+/// Settings' System section (admins): the server-wide workers, the workspace's accounts and bots
+/// with their health and their workers, and the restart-clients action. `app.js` refreshes it
+/// from `GET /api/v1/system/status`.
+async fn system(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {
+    let ws = ctx.membership.workspace_id;
+    let workers: Vec<WorkerStatus> = state
+        .workers()
+        .statuses()
+        .into_iter()
+        .filter(|w| w.kind == WorkerKind::System)
+        .collect();
+    let ready = state.workers().healthy();
+    let accounts = state
+        .account_store()
+        .list_accounts(ws)
+        .await
+        .unwrap_or_default();
+    let bots = state.bots().list(ws).await.unwrap_or_default();
+    let supervisor = state.accounts().supervisor();
+    let labels: serde_json::Map<String, serde_json::Value> = [
+        "starting",
+        "running",
+        "backing_off",
+        "stopped",
+        "failed",
+        "none",
+    ]
+    .iter()
+    .map(|s| {
+        (
+            s.to_string(),
+            t(locale, &format!("worker_state_{s}")).into(),
+        )
+    })
+    .chain(AccountStatus::ALL.iter().map(|s| {
+        (
+            format!("status_{}", s.as_str()),
+            t(locale, &format!("status_{}", s.as_str())).into(),
+        )
+    }))
+    .collect();
+    html! {
+        section #system data-labels=(serde_json::Value::Object(labels).to_string()) {
+            h2 { (t(locale, "system_title")) }
+            p.hint { (t(locale, "system_hint")) }
+            p #system-ready data-ready=(ready) { (t(locale, if ready { "system_ready" } else { "system_not_ready" })) }
+            h3 { (t(locale, "system_workers")) }
+            table.members #system-workers {
+                thead { tr {
+                    th { (t(locale, "system_worker")) } th { (t(locale, "system_state")) }
+                    th { (t(locale, "system_restarts")) } th { (t(locale, "system_last_error")) }
+                } }
+                tbody {
+                    @for w in &workers {
+                        tr data-worker=(w.name) {
+                            td { code { (w.name) } }
+                            td.state { (worker_state(locale, Some(w.state))) }
+                            td.restarts { (w.restarts) }
+                            td.error { (w.last_error.clone().unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+            h3 { (t(locale, "system_accounts")) }
+            @if accounts.is_empty() { p.empty { (t(locale, "system_none")) } }
+            @else {
+                table.members #system-accounts {
+                    thead { tr {
+                        th { (t(locale, "acc_name")) } th { (t(locale, "system_health")) }
+                        th { (t(locale, "system_worker")) } th { (t(locale, "system_restarts")) }
+                        th { (t(locale, "system_last_error")) }
+                    } }
+                    tbody {
+                        @for a in &accounts {
+                            @let w = supervisor.worker(a.id);
+                            tr data-account=(a.id.0) {
+                                td { (a.first_name) " " (a.last_name.clone().unwrap_or_default())
+                                     @if let Some(p) = &a.phone { " " small { "+" (p) } } }
+                                td.health { span.badge data-status=(a.status.as_str()) { (t(locale, &format!("status_{}", a.status.as_str()))) }
+                                     small.detail { (a.status_detail.clone().unwrap_or_default()) } }
+                                td.state { (worker_state(locale, w.as_ref().map(|w| w.worker.state))) }
+                                td.restarts { (w.as_ref().map_or(0, |w| w.worker.restarts)) }
+                                td.error { (w.and_then(|w| w.worker.last_error).unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { (t(locale, "system_bots")) }
+            @if bots.is_empty() { p.empty { (t(locale, "system_none")) } }
+            @else {
+                table.members #system-bots {
+                    thead { tr {
+                        th { (t(locale, "acc_name")) } th { (t(locale, "system_health")) }
+                        th { (t(locale, "system_worker")) } th { (t(locale, "system_restarts")) }
+                        th { (t(locale, "system_last_error")) }
+                    } }
+                    tbody {
+                        @for b in &bots {
+                            @let w = state.bots().worker(b.id);
+                            tr data-bot=(b.id.0) {
+                                td { (b.first_name) " @" (b.username) }
+                                td.health { span.badge data-status=(b.status.as_str()) { (t(locale, &format!("status_{}", b.status.as_str()))) }
+                                     small.detail { (b.status_detail.clone().unwrap_or_default()) } }
+                                td.state { (worker_state(locale, w.as_ref().map(|w| w.state))) }
+                                td.restarts { (w.as_ref().map_or(0, |w| w.restarts)) }
+                                td.error { (w.and_then(|w| w.last_error).unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                p.hint { (t(locale, "system_restart_hint")) }
+                button #restart-clients type="button" data-done=(t(locale, "system_restarted")) { (t(locale, "system_restart_clients")) }
+                p #restart-result role="status" hidden {}
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use std::net::IpAddr;
+use switchboard_domain::ErrorCode;
 use switchboard_services::SessionContext;
 
 /// Header carrying the CSRF token on writes.
@@ -85,10 +86,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<SessionContext, 
             || !state.auth().csrf_matches(&ctx, presented)
             || !state.same_origin(&parts.headers)
         {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "csrf_failed",
-            ));
+            return Err(ApiError::from(ErrorCode::CsrfFailed));
         }
     }
     Ok(ctx)

@@ -6,17 +6,21 @@
 //! session is disconnected, and an open socket alone does not keep a session alive.
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery, ErrorBody};
 use crate::locale::cookie;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use switchboard_domain::{ChatFilter, ChatId, MessageId, StoreError, UserId, Viewer, WorkspaceId};
+use switchboard_domain::ErrorCode;
+use switchboard_domain::{
+    Chat, ChatFilter, ChatId, Message as ChatMessage, MessageId, Role, StoreError, Timestamp,
+    UserId, Viewer, WorkspaceId,
+};
 use switchboard_services::inbox::MEMBER_REMOVED;
 use switchboard_services::{Event, Inbox, SessionContext};
 use tokio::sync::broadcast::error::RecvError;
@@ -35,20 +39,22 @@ pub struct WsQuery {
     pub last_event_id: Option<u64>,
 }
 
-/// Opens the real-time WebSocket. Server frames are JSON `{"id","type","data"}`; client frames
-/// are JSON commands such as `{"type":"ping"}`.
+/// Opens the real-time WebSocket. Events are JSON `{"id","type","data"}` (`ServerEvent` in
+/// `services`); replies to the connection itself are `{"type", …}` without an id ([`Control`]);
+/// client frames are JSON commands such as `{"type":"ping"}` ([`Command`]).
 #[utoipa::path(get, path = "/ws", tag = "realtime", params(WsQuery), responses(
     (status = 101, description = "Switching to WebSocket"),
-    (status = 401, description = "unauthenticated"),
-    (status = 403, description = "csrf_failed: cross-origin handshake")))]
+    (status = 401, description = "unauthenticated", body = ErrorBody),
+    (status = 403, description = "csrf_failed: cross-origin handshake", body = ErrorBody),
+    (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody)))]
 async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<WsQuery>,
-    upgrade: WebSocketUpgrade,
+    ApiQuery(q): ApiQuery<WsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if !state.same_origin(&headers) {
-        return ApiError::new(StatusCode::FORBIDDEN, "csrf_failed").into_response();
+        return ApiError::from(ErrorCode::CsrfFailed).into_response();
     }
     let Some(token) = cookie(&headers, state.cookie_name()).map(str::to_string) else {
         return ApiError::unauthenticated().into_response();
@@ -57,6 +63,9 @@ async fn ws(
         Ok(Some(ctx)) => ctx,
         Ok(None) => return ApiError::unauthenticated().into_response(),
         Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Ok(upgrade) = upgrade else {
+        return ApiError::from(ErrorCode::UpgradeRequired).into_response();
     };
     upgrade
         .max_message_size(64 * 1024)
@@ -68,12 +77,120 @@ fn frame(event: &Event) -> Message {
     Message::Text(event.frame().into())
 }
 
-fn control(kind: &str, extra: serde_json::Value) -> Message {
-    let mut v = json!({"type": kind});
-    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
-        obj.extend(more.clone());
+/// A frame for this connection alone (no event id): `{"type": …, …fields}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Control<'a> {
+    /// The first frame: the newest event id, and who the socket belongs to.
+    Hello {
+        /// The newest event's id (a fresh client continues from it).
+        last_event_id: u64,
+        /// The member.
+        user_id: UserId,
+        /// Their role.
+        role: Role,
+    },
+    /// The client must reload its state; event ids continue from `last_event_id` when given.
+    ResyncRequired {
+        /// The id to continue from.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_event_id: Option<u64>,
+    },
+    /// A fresh client's first page of chats, and who is online.
+    InitialChats {
+        /// Newest activity first.
+        chats: &'a [Chat],
+        /// Members with an open connection.
+        online: &'a [UserId],
+    },
+    /// One chunk of the answer to `get_chat_messages`.
+    ChatMessages {
+        /// The chat.
+        chat_id: ChatId,
+        /// Newest first.
+        messages: &'a [ChatMessage],
+        /// Older messages exist.
+        has_more: bool,
+        /// This chunk's index.
+        chunk: usize,
+        /// How many chunks the answer has.
+        chunks: usize,
+    },
+    /// The answer to `ping`.
+    Pong {
+        /// The server's time.
+        ts: Timestamp,
+    },
+    /// A command succeeded.
+    Ok {
+        /// The command.
+        command: &'static str,
+        /// Its chat.
+        chat_id: ChatId,
+    },
+    /// A command failed, with a stable code: `invalid_json` (not JSON), `unknown_command` (no
+    /// or an unknown `type`), `validation_failed` (a known command with missing or malformed
+    /// fields), or the store's (`not_found`, …).
+    Error {
+        /// The code.
+        code: &'a str,
+    },
+    /// The session ended (signed out, expired, or the member was removed); the socket closes.
+    SessionEnded,
+}
+
+impl Control<'_> {
+    fn frame(&self) -> Message {
+        match serde_json::to_string(self) {
+            Ok(text) => Message::Text(text.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "a control frame failed to serialize");
+                Message::Text(r#"{"type":"error","code":"internal"}"#.into())
+            }
+        }
     }
-    Message::Text(v.to_string().into())
+}
+
+/// A command a client sends: `{"type": …, …fields}`.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Command {
+    /// Answered with `pong`.
+    Ping,
+    /// A chat's messages, newest first, answered with `chat_messages` chunks.
+    GetChatMessages {
+        /// The chat.
+        chat_id: ChatId,
+        /// Older than this message id.
+        #[serde(default)]
+        before: Option<MessageId>,
+        /// At most this many (1–200, default 50).
+        #[serde(default)]
+        limit: Option<u64>,
+    },
+    /// Marks a chat read, answered with `ok`.
+    MarkAsRead {
+        /// The chat.
+        chat_id: ChatId,
+    },
+}
+
+impl Command {
+    /// The `type` of every command.
+    const NAMES: [&'static str; 3] = ["ping", "get_chat_messages", "mark_as_read"];
+
+    /// Parses a client frame, or the stable code of why it is refused.
+    fn parse(text: &str) -> Result<Command, &'static str> {
+        serde_json::from_str(text).map_err(|_| {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Err(_) => "invalid_json",
+                Ok(v) => match v.get("type").and_then(|t| t.as_str()) {
+                    Some(name) if Command::NAMES.contains(&name) => "validation_failed",
+                    _ => "unknown_command",
+                },
+            }
+        })
+    }
 }
 
 async fn serve(
@@ -91,7 +208,14 @@ async fn serve(
     let mut rx = state.events().subscribe();
     let mut sent_up_to = last.unwrap_or_else(|| state.events().last_id());
     if socket
-        .send(control("hello", json!({"last_event_id": state.events().last_id(), "user_id": user.0, "role": role.as_str()})))
+        .send(
+            Control::Hello {
+                last_event_id: state.events().last_id(),
+                user_id: user,
+                role,
+            }
+            .frame(),
+        )
         .await
         .is_err()
     {
@@ -120,7 +244,12 @@ async fn serve(
                 sent_up_to = 0;
                 let now = state.events().last_id();
                 if socket
-                    .send(control("resync_required", json!({"last_event_id": now})))
+                    .send(
+                        Control::ResyncRequired {
+                            last_event_id: Some(now),
+                        }
+                        .frame(),
+                    )
                     .await
                     .is_err()
                 {
@@ -142,10 +271,11 @@ async fn serve(
         };
         match state.inbox().list(&viewer, &filter).await {
             Ok(chats) => {
-                let msg = control(
-                    "initial_chats",
-                    json!({"chats": chats, "online": state.inbox().online(ws_id)}),
-                );
+                let msg = Control::InitialChats {
+                    chats: &chats,
+                    online: &state.inbox().online(ws_id),
+                }
+                .frame();
                 if socket.send(msg).await.is_err() {
                     return;
                 }
@@ -201,7 +331,7 @@ async fn serve(
                         }
                     }
                     Err(RecvError::Lagged(_)) => {
-                        if socket.send(control("resync_required", json!({}))).await.is_err() {
+                        if socket.send(Control::ResyncRequired { last_event_id: None }.frame()).await.is_err() {
                             return;
                         }
                     }
@@ -219,7 +349,7 @@ async fn serve(
                 match state.auth().check(&token).await {
                     Ok(Some(fresh)) => role = fresh.membership.role,
                     _ => {
-                        let _ = socket.send(control("session_ended", json!({}))).await;
+                        let _ = socket.send(Control::SessionEnded.frame()).await;
                         let _ = socket.send(Message::Close(None)).await;
                         return;
                     }
@@ -266,67 +396,140 @@ impl Drop for PresenceGuard {
 fn store_error(e: &StoreError) -> Message {
     let code = match e {
         StoreError::NotFound => "not_found",
-        StoreError::Conflict(c) => c,
+        StoreError::Conflict(c) => c.code(),
         StoreError::Backend(_) => "internal",
     };
-    control("error", json!({"code": code}))
+    Control::Error { code }.frame()
 }
 
 /// Answers one client command. Every store call carries the member's viewer, so a command
 /// naming another operator's chat fails exactly like a missing one.
 async fn command(state: &AppState, viewer: &Viewer, text: &str) -> Vec<Message> {
-    let v: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(_) => return vec![control("error", json!({"code": "invalid_json"}))],
+    let command = match Command::parse(text) {
+        Ok(c) => c,
+        Err(code) => return vec![Control::Error { code }.frame()],
     };
-    let chat_id = v.get("chat_id").and_then(|c| c.as_i64()).map(ChatId);
-    match (v.get("type").and_then(|t| t.as_str()), chat_id) {
-        (Some("ping"), _) => vec![control(
-            "pong",
-            json!({"ts": switchboard_domain::Timestamp::now().0}),
-        )],
-        (Some("get_chat_messages"), Some(chat)) => {
-            let before = v.get("before").and_then(|b| b.as_i64()).map(MessageId);
-            let limit = v
-                .get("limit")
-                .and_then(|l| l.as_u64())
-                .map_or(50, |l| u32::try_from(l.clamp(1, 200)).unwrap_or(50));
-            match state.inbox().messages(viewer, chat, before, limit).await {
+    match command {
+        Command::Ping => vec![
+            Control::Pong {
+                ts: Timestamp::now(),
+            }
+            .frame(),
+        ],
+        Command::GetChatMessages {
+            chat_id,
+            before,
+            limit,
+        } => {
+            let limit = limit.map_or(50, |l| u32::try_from(l.clamp(1, 200)).unwrap_or(50));
+            match state.inbox().messages(viewer, chat_id, before, limit).await {
                 Ok(messages) => {
                     let has_more = messages.len() == limit as usize;
-                    let chunks: Vec<&[switchboard_domain::Message]> =
-                        messages.chunks(CHUNK).collect();
-                    let total = chunks.len().max(1);
-                    if chunks.is_empty() {
-                        return vec![control(
-                            "chat_messages",
-                            json!({"chat_id": chat.0, "messages": [], "has_more": false, "chunk": 0, "chunks": 1}),
-                        )];
+                    if messages.is_empty() {
+                        return vec![
+                            Control::ChatMessages {
+                                chat_id,
+                                messages: &[],
+                                has_more: false,
+                                chunk: 0,
+                                chunks: 1,
+                            }
+                            .frame(),
+                        ];
                     }
-                    chunks
-                        .into_iter()
+                    let chunks = messages.len().div_ceil(CHUNK);
+                    messages
+                        .chunks(CHUNK)
                         .enumerate()
-                        .map(|(i, part)| {
-                            control(
-                                "chat_messages",
-                                json!({"chat_id": chat.0, "messages": part, "has_more": has_more, "chunk": i, "chunks": total}),
-                            )
+                        .map(|(chunk, part)| {
+                            Control::ChatMessages {
+                                chat_id,
+                                messages: part,
+                                has_more,
+                                chunk,
+                                chunks,
+                            }
+                            .frame()
                         })
                         .collect()
                 }
                 Err(e) => vec![store_error(&e)],
             }
         }
-        (Some("mark_as_read"), Some(chat)) => match state.inbox().mark_read(viewer, chat).await {
-            Ok(_) => vec![control(
-                "ok",
-                json!({"command": "mark_as_read", "chat_id": chat.0}),
-            )],
+        Command::MarkAsRead { chat_id } => match state.inbox().mark_read(viewer, chat_id).await {
+            Ok(_) => vec![
+                Control::Ok {
+                    command: "mark_as_read",
+                    chat_id,
+                }
+                .frame(),
+            ],
             Err(e) => vec![store_error(&e)],
         },
-        (Some("get_chat_messages" | "mark_as_read"), None) => {
-            vec![control("error", json!({"code": "validation_failed"}))]
-        }
-        (Some(_) | None, _) => vec![control("error", json!({"code": "unknown_command"}))],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn commands_parse_or_get_a_stable_code() {
+        assert_eq!(Command::parse(r#"{"type":"ping"}"#), Ok(Command::Ping));
+        assert_eq!(
+            Command::parse(r#"{"type":"get_chat_messages","chat_id":5,"limit":500}"#),
+            Ok(Command::GetChatMessages {
+                chat_id: ChatId(5),
+                before: None,
+                limit: Some(500),
+            })
+        );
+        assert_eq!(
+            Command::parse(r#"{"type":"mark_as_read","chat_id":7}"#),
+            Ok(Command::MarkAsRead { chat_id: ChatId(7) })
+        );
+        assert_eq!(Command::parse("{nope"), Err("invalid_json"));
+        assert_eq!(
+            Command::parse(r#"{"type":"dance"}"#),
+            Err("unknown_command")
+        );
+        assert_eq!(Command::parse(r#"{"chat_id":1}"#), Err("unknown_command"));
+        assert_eq!(Command::parse("[1,2]"), Err("unknown_command"));
+        assert_eq!(
+            Command::parse(r#"{"type":"mark_as_read"}"#),
+            Err("validation_failed")
+        );
+        assert_eq!(
+            Command::parse(r#"{"type":"get_chat_messages","chat_id":"x"}"#),
+            Err("validation_failed")
+        );
+    }
+
+    #[test]
+    fn control_frames_keep_their_wire_shape() {
+        let text = |c: Control<'_>| match c.frame() {
+            Message::Text(t) => t.to_string(),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            text(Control::Error { code: "not_found" }),
+            r#"{"type":"error","code":"not_found"}"#
+        );
+        assert_eq!(
+            text(Control::ResyncRequired {
+                last_event_id: None
+            }),
+            r#"{"type":"resync_required"}"#
+        );
+        assert_eq!(text(Control::SessionEnded), r#"{"type":"session_ended"}"#);
+        assert_eq!(
+            text(Control::Hello {
+                last_event_id: 3,
+                user_id: UserId(2),
+                role: Role::Admin
+            }),
+            r#"{"type":"hello","last_event_id":3,"user_id":2,"role":"admin"}"#
+        );
     }
 }

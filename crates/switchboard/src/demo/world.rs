@@ -146,17 +146,18 @@ const CUSTOMER_LINES: &[&str] = &[
 ];
 
 /// Has the demo customers write in every `every`, alternating between the owner's personal
-/// account and the bot, until `stop` fires.
+/// account and the bot, until `stop` fires; the loop runs in `tasks`.
 pub fn simulate_customers(
     world: &DemoWorld,
     every: std::time::Duration,
     stop: tokio_util::sync::CancellationToken,
+    tasks: &switchboard_services::Tasks,
 ) -> tokio::task::JoinHandle<()> {
     let sim = world.sim.clone();
     let owner = world.owner.id;
     let bot = world.bot.as_ref().map(|b| b.id);
     let customers: Vec<tgsim::UserId> = world.customers.iter().map(|c| c.id).collect();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut n: usize = 0;
         loop {
             if n > 0 {

@@ -40,7 +40,27 @@ pub async fn sim() -> Sim {
 }
 
 pub fn settings(sim: &tgsim::Handle) -> TelegramSettings {
-    TelegramSettings::simulator(API_ID, API_HASH, sim.mtproto_addr(), sim.control_url())
+    TelegramSettings::simulator(
+        API_ID,
+        API_HASH,
+        sim.mtproto_addr(),
+        sim.control_url(),
+        std::sync::Arc::new(Detached),
+    )
+}
+
+/// Runs a client's tasks straight on the test's runtime (these tests have no supervisor).
+pub struct Detached;
+
+impl switchboard_telegram::Spawn for Detached {
+    #[allow(clippy::disallowed_methods, reason = "tests have no supervisor")]
+    fn spawn(
+        &self,
+        _name: &'static str,
+        task: switchboard_telegram::Task,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(task)
+    }
 }
 
 pub fn user(

@@ -6,10 +6,11 @@
 
 use serde_json::json;
 use std::collections::BTreeSet;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, CachedPeer, Chat, ChatId, ChatStatus, DcKey,
-    Direction, IncomingMessage, MessageId, NewAccount, PeerKind, StoreError, Timestamp,
-    UpdateState, WorkspaceId,
+    Direction, Entity, IncomingMessage, Media, MediaKind, MessageId, NewAccount, PeerKind,
+    StoreError, Timestamp, UpdateState, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -104,8 +105,8 @@ fn message(peer_id: i64, tg_id: i64, direction: Direction, sent_at: i64) -> Inco
         }),
         sender_name: Some(format!("Sender of {tg_id}")),
         text: format!("message {tg_id}"),
-        entities: json!([]),
-        media: serde_json::Value::Null,
+        entities: Vec::new(),
+        media: None,
         reply_to_tg_id: None,
         sent_at: t(sent_at),
     }
@@ -292,7 +293,7 @@ async fn duplicate_telegram_user_is_a_conflict_within_a_workspace(db: Stores) {
         db.accounts
             .create_account(&new_account(acme, Some(42), "79000000001"), t(1))
             .await,
-        StoreError::Conflict("account_exists")
+        StoreError::Conflict(ErrorCode::AccountExists)
     );
     // The same Telegram user in another workspace is another account.
     account(&db, other, 42).await;
@@ -321,7 +322,7 @@ async fn duplicate_telegram_user_is_a_conflict_within_a_workspace(db: Stores) {
         db.accounts
             .set_account_profile(pending.id, &profile, t(2))
             .await,
-        StoreError::Conflict("account_exists")
+        StoreError::Conflict(ErrorCode::AccountExists)
     );
     assert_eq!(db.accounts.load_account(pending.id).await.unwrap(), pending);
     assert_eq!(db.accounts.list_accounts(acme).await.unwrap().len(), 3);
@@ -619,7 +620,7 @@ async fn deleting_an_account_removes_its_session_chats_and_messages(db: Stores) 
             .await
             .unwrap();
         db.accounts
-            .apply_message_edit(acc, 10, 1, "edited", &json!([]), t(400))
+            .apply_message_edit(acc, 10, 1, "edited", &[], t(400))
             .await
             .unwrap()
             .unwrap();
@@ -1126,8 +1127,8 @@ async fn ingest_creates_chats_and_stores_messages(db: Stores) {
     let mut rich = inbound(500, 3, 3_000);
     rich.chat_username = Some("bob".to_string());
     rich.chat_title = "Bob".to_string();
-    rich.entities = json!([{"type": "bold", "offset": 0, "length": 4}]);
-    rich.media = json!({"kind": "photo", "size": 1234, "caption": "Привет"});
+    rich.entities = entities(json!([{"type": "bold", "offset": 0, "length": 4}]));
+    rich.media = media(json!({"kind": "photo", "size": 1234, "title": "Привет"}));
     rich.reply_to_tg_id = Some(2);
     rich.text = "Hi **there** — привет 👋".to_string();
     let group = of_kind(inbound(-900, 1, 2_500), PeerKind::Group);
@@ -1171,8 +1172,8 @@ async fn ingest_creates_chats_and_stores_messages(db: Stores) {
         .find(|m| m.tg_message_id == Some(2))
         .unwrap();
     assert_eq!(plain.direction, Direction::Out);
-    assert_eq!(plain.media, serde_json::Value::Null);
-    assert_eq!(plain.entities, json!([]));
+    assert_eq!(plain.media, None);
+    assert!(plain.entities.is_empty());
 
     assert_eq!(outcome.chats.len(), 2);
     let bob = outcome.chats.iter().find(|c| c.peer_id == 500).unwrap();
@@ -1529,8 +1530,9 @@ async fn nul_characters_never_fail_a_write(db: Stores) {
     odd.chat_title = "Bad\0Name".to_string();
     odd.sender_name = Some("S\0".to_string());
     odd.text = "a\0b".to_string();
-    odd.entities = json!([{"type": "text_url", "url": "https://x/\0"}]);
-    odd.media = json!({"file\0name": "f\0.jpg", "sizes": [1, "\0"]});
+    odd.entities =
+        entities(json!([{"type": "text_link", "offset": 0, "length": 1, "url": "https://x/\0"}]));
+    odd.media = media(json!({"kind": "document", "file_name": "f\0.jpg", "title": "\0"}));
     let out = db
         .accounts
         .ingest_messages(a.id, &[inbound(7, 2, 50), odd], t(3))
@@ -1546,22 +1548,31 @@ async fn nul_characters_never_fail_a_write(db: Stores) {
     assert_eq!(m.sender_name.as_deref(), Some("S\u{FFFD}"));
     assert_eq!(
         m.entities,
-        json!([{"type": "text_url", "url": "https://x/\u{FFFD}"}])
+        entities(
+            json!([{"type": "text_link", "offset": 0, "length": 1, "url": "https://x/\u{FFFD}"}])
+        )
     );
     assert_eq!(
         m.media,
-        json!({"file\u{FFFD}name": "f\u{FFFD}.jpg", "sizes": [1, "\u{FFFD}"]})
+        media(json!({"kind": "document", "file_name": "f\u{FFFD}.jpg", "title": "\u{FFFD}"}))
     );
     assert_eq!(out.chats[0].title, "Bad\u{FFFD}Name");
     // A literal backslash-u sequence is text, not a NUL.
     let edited = db
         .accounts
-        .apply_message_edit(a.id, 7, 1, "\\u0000 and \0", &json!(["\0"]), t(4))
+        .apply_message_edit(
+            a.id,
+            7,
+            1,
+            "\\u0000 and \0",
+            &entities(json!([{"type": "pre", "offset": 0, "length": 1, "language": "\0"}])),
+            t(4),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(edited.text, "\\u0000 and \u{FFFD}");
-    assert_eq!(edited.entities, json!(["\u{FFFD}"]));
+    assert_eq!(edited.entities[0].language.as_deref(), Some("\u{FFFD}"));
     let history = db.accounts.list_message_edits(acme, m.id).await.unwrap();
     assert_eq!(history[0].old_text, "a\u{FFFD}b");
 }
@@ -1571,7 +1582,7 @@ async fn media_json_is_replaced_within_the_account_only(db: Stores) {
     let a = account(&db, acme, 1).await;
     let b = account(&db, acme, 2).await;
     let mut photo = inbound(7, 1, 100);
-    photo.media = json!({"kind": "photo", "id": "55", "size": 3});
+    photo.media = media(json!({"kind": "photo", "id": "55", "size": 3}));
     let out = db
         .accounts
         .ingest_messages(a.id, &[photo, inbound(7, 2, 200)], t(1_000))
@@ -1579,7 +1590,10 @@ async fn media_json_is_replaced_within_the_account_only(db: Stores) {
         .unwrap();
     let (with_media, other) = (out.inserted[0].clone(), out.inserted[1].clone());
 
-    let downloaded = json!({"kind": "photo", "id": "55", "size": 3, "file_id": "ab".repeat(32), "mime": "image/jpeg"});
+    let downloaded = media(
+        json!({"kind": "photo", "id": "55", "size": 3, "file_id": "ab".repeat(32), "mime_type": "image/jpeg"}),
+    )
+    .unwrap();
     let updated = db
         .accounts
         .set_message_media(a.id, with_media.id, &downloaded)
@@ -1587,13 +1601,13 @@ async fn media_json_is_replaced_within_the_account_only(db: Stores) {
         .unwrap()
         .unwrap();
     assert_eq!(updated.id, with_media.id);
-    assert_eq!(updated.media, downloaded);
+    assert_eq!(updated.media.as_ref(), Some(&downloaded));
     assert_eq!(updated.text, with_media.text, "only the media changes");
 
     // Another account's message, or an unknown one, is left alone.
     assert_eq!(
         db.accounts
-            .set_message_media(b.id, with_media.id, &json!({"kind": "hijacked"}))
+            .set_message_media(b.id, with_media.id, &Media::of(MediaKind::Poll))
             .await
             .unwrap(),
         None
@@ -1611,31 +1625,22 @@ async fn media_json_is_replaced_within_the_account_only(db: Stores) {
         .await
         .unwrap();
     let stored = listed.iter().find(|m| m.id == with_media.id).unwrap();
-    assert_eq!(stored.media, downloaded);
+    assert_eq!(stored.media.as_ref(), Some(&downloaded));
     let untouched = listed.iter().find(|m| m.id == other.id).unwrap();
-    assert_eq!(untouched.media, serde_json::Value::Null);
+    assert_eq!(untouched.media, None);
 
-    // NUL characters are cleaned like every other write; null clears the media.
-    let nul = json!({"kind": "document", "file_name": "a\u{0}b.pdf"});
+    // NUL characters are cleaned like every other write.
+    let nul = media(json!({"kind": "document", "file_name": "a\u{0}b.pdf"})).unwrap();
     let cleaned = db
         .accounts
         .set_message_media(a.id, other.id, &nul)
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !cleaned.media["file_name"]
-            .as_str()
-            .unwrap()
-            .contains('\u{0}')
+    assert_eq!(
+        cleaned.media.unwrap().file_name.as_deref(),
+        Some("a\u{FFFD}b.pdf")
     );
-    let cleared = db
-        .accounts
-        .set_message_media(a.id, other.id, &serde_json::Value::Null)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(cleared.media, serde_json::Value::Null);
 }
 
 async fn edits_keep_the_history_oldest_first(db: Stores) {
@@ -1651,7 +1656,7 @@ async fn edits_keep_the_history_oldest_first(db: Stores) {
         .unwrap();
     let id = out.inserted[0].id;
 
-    let bold = json!([{"type": "bold", "offset": 0, "length": 6}]);
+    let bold = entities(json!([{"type": "bold", "offset": 0, "length": 6}]));
     let edited = db
         .accounts
         .apply_message_edit(a.id, 7, 1, "second", &bold, t(2_000))
@@ -1664,12 +1669,12 @@ async fn edits_keep_the_history_oldest_first(db: Stores) {
     assert_eq!(edited.edited_at, Some(t(2_000)));
     let edited = db
         .accounts
-        .apply_message_edit(a.id, 7, 1, "third", &json!([]), t(3_000))
+        .apply_message_edit(a.id, 7, 1, "third", &[], t(3_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(edited.text, "third");
-    assert_eq!(edited.entities, json!([]));
+    assert!(edited.entities.is_empty());
 
     let history = db.accounts.list_message_edits(acme, id).await.unwrap();
     let texts: Vec<(&str, Timestamp)> = history
@@ -1688,7 +1693,7 @@ async fn edits_keep_the_history_oldest_first(db: Stores) {
     // The same edit delivered again adds no history.
     let replay = db
         .accounts
-        .apply_message_edit(a.id, 7, 1, "third", &json!([]), t(3_000))
+        .apply_message_edit(a.id, 7, 1, "third", &[], t(3_000))
         .await
         .unwrap()
         .unwrap();
@@ -1696,7 +1701,7 @@ async fn edits_keep_the_history_oldest_first(db: Stores) {
     // An older edit arriving late does not undo a newer one.
     let late = db
         .accounts
-        .apply_message_edit(a.id, 7, 1, "second", &json!([]), t(2_500))
+        .apply_message_edit(a.id, 7, 1, "second", &[], t(2_500))
         .await
         .unwrap()
         .unwrap();
@@ -1730,7 +1735,7 @@ async fn edits_keep_the_history_oldest_first(db: Stores) {
     for (acc, peer, tg) in [(a.id, 7, 2), (a.id, 8, 1), (b.id, 7, 1)] {
         assert_eq!(
             db.accounts
-                .apply_message_edit(acc, peer, tg, "x", &json!([]), t(5_000))
+                .apply_message_edit(acc, peer, tg, "x", &[], t(5_000))
                 .await
                 .unwrap(),
             None
@@ -1949,7 +1954,7 @@ async fn chats_and_messages_are_invisible_to_other_workspaces(db: Stores) {
         .unwrap();
     let msg = &out.inserted[0];
     db.accounts
-        .apply_message_edit(a.id, 7, 1, "edited", &json!([]), t(2))
+        .apply_message_edit(a.id, 7, 1, "edited", &[], t(2))
         .await
         .unwrap()
         .unwrap();
@@ -2042,4 +2047,14 @@ async fn sealed_api_hashes(db: &Stores) -> Vec<(AccountId, Vec<u8>)> {
         .into_iter()
         .map(|v| (AccountId(v.row[0]), v.bytes))
         .collect()
+}
+
+/// Entities written as JSON.
+fn entities(v: serde_json::Value) -> Vec<Entity> {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Media written as JSON.
+fn media(v: serde_json::Value) -> Option<Media> {
+    serde_json::from_value(v).unwrap()
 }

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::json;
-use switchboard_services::Audience;
+use switchboard_domain::ChatId;
+use switchboard_services::{Audience, ChatUpdate, ServerEvent};
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::browser::Chrome;
 use switchboard_tests::live::{connect_personal_account, customer};
@@ -29,9 +29,17 @@ async fn the_open_page_shows_new_chats_after_a_restart(app: TestApp) -> TestApp 
     // The page has seen many events before the restart (more than the new process will have
     // published when Oli writes).
     for i in 0..500 {
-        app.running
-            .events
-            .publish(app.workspace, Audience::Workspace, "noop", json!({"i": i}));
+        app.running.events.publish(
+            app.workspace,
+            Audience::Workspace,
+            // A chat the page does not have, by id only: the page ignores it.
+            ServerEvent::ChatUpdated(ChatUpdate {
+                chat_id: ChatId(1_000_000 + i),
+                assignee_id: None,
+                chat: None,
+                removed: false,
+            }),
+        );
     }
     app.sim
         .send_message(

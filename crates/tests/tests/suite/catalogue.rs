@@ -1,5 +1,6 @@
 //! Every error code an API answer can carry has an English and a Russian message.
 
+use switchboard_domain::ErrorCode;
 use switchboard_domain::i18n;
 
 #[test]
@@ -11,9 +12,10 @@ fn every_error_code_is_in_the_catalogue() {
         .chain(switchboard_files::FileError::ALL_CODES)
         .chain(TELEGRAM_AND_CONNECT_CODES)
         .chain(UPLOAD_CODES);
-    for code in codes {
+    let api_codes = ErrorCode::ALL.iter().map(|c| c.key());
+    for code in codes.copied().chain(api_codes) {
         if !i18n::has(code) {
-            missing.push(*code);
+            missing.push(code);
         }
     }
     assert!(missing.is_empty(), "codes without messages: {missing:?}");

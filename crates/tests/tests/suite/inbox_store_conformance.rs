@@ -8,11 +8,14 @@
 
 use serde_json::json;
 use std::collections::BTreeSet;
+use switchboard_domain::ErrorCode;
+use switchboard_domain::team::MemberChange;
 use switchboard_domain::{
     AccountId, AssigneeFilter, Bot, BotId, BotMode, BotStatus, Chat, ChatFilter, ChatId,
-    ChatStatus, DeliveryStatus, Direction, IncomingMessage, Message, MessageId, NewAccount, NewBot,
-    NewReply, NewUpload, NewUser, OutboxItem, PeerKind, RecoveredReply, Role, SEND_UNCERTAIN,
-    StoreError, Timestamp, UserId, Username, Viewer, WorkspaceId,
+    ChatStatus, DeliveryStatus, Direction, Entity, IncomingMessage, Media, MediaKind, Message,
+    MessageId, NewAccount, NewBot, NewReply, NewUpload, NewUser, OutboxItem, PeerKind,
+    RecoveredReply, Role, SEND_UNCERTAIN, StoreError, Timestamp, UserId, Username, Viewer,
+    WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -176,8 +179,8 @@ fn message(peer_id: i64, tg_id: i64, direction: Direction, sent_at: i64) -> Inco
         sender_id: Some(peer_id),
         sender_name: Some(format!("Peer {peer_id}")),
         text: format!("message {tg_id}"),
-        entities: json!([]),
-        media: serde_json::Value::Null,
+        entities: Vec::new(),
+        media: None,
         reply_to_tg_id: None,
         sent_at: t(sent_at),
     }
@@ -241,8 +244,8 @@ async fn inbox_ids(db: &Stores, viewer: &Viewer, filter: &ChatFilter) -> Vec<Cha
 fn reply(text: &str, random_id: i64) -> NewReply {
     NewReply {
         text: text.to_string(),
-        entities: json!([{"type": "bold", "offset": 0, "length": 1}]),
-        media: serde_json::Value::Null,
+        entities: entities(json!([{"type": "bold", "offset": 0, "length": 1}])),
+        media: None,
         reply_to_tg_id: Some(7),
         random_id,
     }
@@ -311,7 +314,7 @@ async fn bots_are_created_and_read(db: Stores) {
     again.hook_id = "another".to_string();
     assert_err!(
         db.inbox.create_bot(&again, t(2_000)).await,
-        StoreError::Conflict("bot_exists")
+        StoreError::Conflict(ErrorCode::BotExists)
     );
     assert_eq!(db.inbox.list_bots(ws).await.unwrap(), vec![bot.clone()]);
 
@@ -683,22 +686,23 @@ async fn bot_message_edits_keep_the_history_and_never_go_back(db: Stores) {
         .await
         .unwrap();
     let original = out.inserted[0].clone();
+    let bold = entities(json!([{"type": "bold", "offset": 0, "length": 6}]));
 
     let edited = db
         .inbox
-        .apply_bot_message_edit(bot, 5, 1, "second", &json!([{"type": "bold"}]), t(20))
+        .apply_bot_message_edit(bot, 5, 1, "second", &bold, t(20))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(edited.id, original.id);
     assert_eq!(edited.text, "second");
-    assert_eq!(edited.entities, json!([{"type": "bold"}]));
+    assert_eq!(edited.entities, bold);
     assert_eq!(edited.edited_at, Some(t(20)));
 
     // An older edit arriving late never undoes the newer one.
     let late = db
         .inbox
-        .apply_bot_message_edit(bot, 5, 1, "first edit", &json!([]), t(15))
+        .apply_bot_message_edit(bot, 5, 1, "first edit", &[], t(15))
         .await
         .unwrap()
         .unwrap();
@@ -719,7 +723,7 @@ async fn bot_message_edits_keep_the_history_and_never_go_back(db: Stores) {
     for (b, peer, tg) in [(w.other_bot.id, 5, 1), (bot, 6, 1), (bot, 5, 99)] {
         assert_eq!(
             db.inbox
-                .apply_bot_message_edit(b, peer, tg, "hijacked", &json!([]), t(30))
+                .apply_bot_message_edit(b, peer, tg, "hijacked", &[], t(30))
                 .await
                 .unwrap(),
             None
@@ -733,7 +737,7 @@ async fn bot_message_media_is_replaced_within_the_bot_only(db: Stores) {
     let w = world(&db).await;
     let bot = w.bot.id;
     let mut photo = inbound(5, 1, 10);
-    photo.media = json!({"kind": "photo", "file_id": "tg-file"});
+    photo.media = media(json!({"kind": "photo", "tg_file_id": "tg-file"}));
     let out = db
         .inbox
         .ingest_bot_messages(bot, &[photo], &[], t(10))
@@ -741,40 +745,41 @@ async fn bot_message_media_is_replaced_within_the_bot_only(db: Stores) {
         .unwrap();
     let m = out.inserted[0].clone();
 
-    let downloaded = json!({"kind": "photo", "file_id": "ab".repeat(32), "mime": "image/jpeg"});
+    let downloaded =
+        media(json!({"kind": "photo", "file_id": "ab".repeat(32), "mime": "image/jpeg"})).unwrap();
     let updated = db
         .inbox
         .set_bot_message_media(bot, m.id, &downloaded)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(updated.media, downloaded);
+    assert_eq!(updated.media.as_ref(), Some(&downloaded));
     assert_eq!(updated.text, m.text, "only the media changes");
 
     // Another bot's message, or an unknown one, is left alone.
     assert_eq!(
         db.inbox
-            .set_bot_message_media(w.other_bot.id, m.id, &json!({"kind": "hijacked"}))
+            .set_bot_message_media(w.other_bot.id, m.id, &Media::of(MediaKind::Poll))
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         db.inbox
-            .set_bot_message_media(bot, MessageId(m.id.0 + 1_000), &json!({"kind": "x"}))
+            .set_bot_message_media(bot, MessageId(m.id.0 + 1_000), &Media::of(MediaKind::Poll))
             .await
             .unwrap(),
         None
     );
     let now = db.inbox.get_message(&w.admin, m.id).await.unwrap();
-    assert_eq!(now.media, downloaded);
+    assert_eq!(now.media, Some(downloaded));
 }
 
 async fn messages_missing_files_are_found_per_owner(db: Stores) {
     let w = world(&db).await;
-    let with_media = |tg_id: i64, at: i64, media: serde_json::Value| {
+    let with_media = |tg_id: i64, at: i64, json: serde_json::Value| {
         let mut m = inbound(7, tg_id, at);
-        m.media = media;
+        m.media = media(json);
         m
     };
     let tg_ids = |found: Vec<Message>| -> Vec<i64> {
@@ -836,7 +841,7 @@ async fn messages_missing_files_are_found_per_owner(db: Stores) {
         .await
         .unwrap();
     assert_eq!(tg_ids(found.clone()), vec![1, 6]);
-    assert_eq!(found[0].media["id"], "11");
+    assert_eq!(found[0].media.as_ref().unwrap().id.as_deref(), Some("11"));
     // Paged by message id.
     let first = db
         .inbox
@@ -865,7 +870,10 @@ async fn messages_missing_files_are_found_per_owner(db: Stores) {
         .await
         .unwrap();
     assert_eq!(tg_ids(found.clone()), vec![1]);
-    assert_eq!(found[0].media["tg_file_id"], "AgAD");
+    assert_eq!(
+        found[0].media.as_ref().unwrap().tg_file_id.as_deref(),
+        Some("AgAD")
+    );
     let other = switchboard_domain::ChatOwner::Bot(w.other_bot.id);
     assert!(
         db.inbox
@@ -1291,11 +1299,11 @@ async fn visible_chats_can_be_read_and_acted_on(db: Stores) {
 
     // Edits are listed oldest first; mark read returns the newest inbound Telegram id.
     db.accounts
-        .apply_message_edit(w.account, 77, 5, "second", &json!([]), t(20))
+        .apply_message_edit(w.account, 77, 5, "second", &[], t(20))
         .await
         .unwrap();
     db.accounts
-        .apply_message_edit(w.account, 77, 5, "third", &json!([]), t(30))
+        .apply_message_edit(w.account, 77, 5, "third", &[], t(30))
         .await
         .unwrap();
     let history = db.inbox.message_history(&w.op1, all[0].id).await.unwrap();
@@ -1461,7 +1469,7 @@ async fn operators_take_unassigned_chats_and_hand_back_their_own(db: Stores) {
         db.inbox
             .assign_chat(&w.op1, c.unassigned.id, Some(w.op2.user), t(900))
             .await,
-        StoreError::Conflict("assign_forbidden")
+        StoreError::Conflict(ErrorCode::AssignForbidden)
     );
     assert_eq!(
         db.inbox.get_chat(&w.admin, c.unassigned.id).await.unwrap(),
@@ -1488,7 +1496,7 @@ async fn operators_take_unassigned_chats_and_hand_back_their_own(db: Stores) {
         db.inbox
             .assign_chat(&w.op1, c.of_op1.id, Some(w.op2.user), t(902))
             .await,
-        StoreError::Conflict("assign_forbidden")
+        StoreError::Conflict(ErrorCode::AssignForbidden)
     );
     assert_eq!(
         db.inbox
@@ -1541,7 +1549,7 @@ async fn admins_assign_members_only(db: Stores) {
             db.inbox
                 .assign_chat(&w.admin, c.unassigned.id, Some(stranger), t(902))
                 .await,
-            StoreError::Conflict("not_a_member")
+            StoreError::Conflict(ErrorCode::NotAMember)
         );
     }
     assert_eq!(
@@ -1625,7 +1633,15 @@ async fn operator_loads_count_open_assigned_chats(db: Stores) {
         .await
         .unwrap();
     db.store
-        .update_membership(w.ws, w.op2.user, Role::Operator, 9)
+        .update_membership(
+            w.ws,
+            w.admin.user,
+            w.op2.user,
+            MemberChange {
+                role: Some(Role::Operator),
+                max_chats: Some(9),
+            },
+        )
         .await
         .unwrap();
     let op3 = member(&db, w.ws, "op3", Role::Operator).await;
@@ -1664,7 +1680,7 @@ async fn a_reply_is_written_with_its_outbox_item(db: Stores) {
     let w = world(&db).await;
     let chat = account_chat(&db, &w, 5, 100).await;
     let mut new = reply("Hello, **world**", 4242);
-    new.media = json!({"file": 3, "kind": "photo", "mime": "image/jpeg"});
+    new.media = media(json!({"file_name": "a.jpg", "kind": "photo", "mime": "image/jpeg"}));
     let (message, after) = db
         .inbox
         .enqueue_reply(&w.admin, chat.id, &new, t(1_000))
@@ -1694,17 +1710,17 @@ async fn a_reply_is_written_with_its_outbox_item(db: Stores) {
     assert_eq!(item.chat.id, chat.id);
     assert_eq!(item.message.id, message.id);
 
-    // Null entities are stored as none; U+0000 never fails the write.
+    // No entities are stored as none; U+0000 never fails the write.
     let mut bare = reply("a\0b", 1);
-    bare.entities = serde_json::Value::Null;
+    bare.entities = Vec::new();
     let (bare, _) = db
         .inbox
         .enqueue_reply(&w.admin, chat.id, &bare, t(1_001))
         .await
         .unwrap();
-    assert_eq!(bare.entities, json!([]));
+    assert!(bare.entities.is_empty());
     assert_eq!(bare.text, "a\u{FFFD}b");
-    assert_eq!(bare.media, serde_json::Value::Null);
+    assert_eq!(bare.media, None);
 
     // A reply to a chat that does not exist writes nothing.
     assert_err!(
@@ -1950,12 +1966,12 @@ async fn only_failed_replies_are_retried(db: Stores) {
     let queued = send(&db, &w.op1, c.of_op1.id, "queued", 1_000).await;
     assert_err!(
         db.inbox.retry_reply(&w.op1, queued.id, t(1_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     let item = claim(&db, 1_000).await.pop().unwrap();
     assert_err!(
         db.inbox.retry_reply(&w.op1, queued.id, t(1_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     db.inbox
         .fail_outbox(item.id, "chat_write_forbidden", None, t(1_002))
@@ -2150,7 +2166,7 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(1_001))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
     db.inbox
         .fail_outbox(item.id, "bot_blocked", None, t(1_002))
@@ -2160,7 +2176,7 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(1_003))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
     db.inbox
         .retry_reply(&w.op1, uncertain.id, t(1_004))
@@ -2201,13 +2217,13 @@ async fn only_uncertain_replies_are_marked_sent(db: Stores) {
     assert!(claim(&db, 2_000).await.is_empty());
     assert_err!(
         db.inbox.retry_reply(&w.op1, uncertain.id, t(2_001)).await,
-        StoreError::Conflict("not_failed")
+        StoreError::Conflict(ErrorCode::NotFailed)
     );
     assert_err!(
         db.inbox
             .mark_reply_sent(&w.op1, uncertain.id, t(2_002))
             .await,
-        StoreError::Conflict("not_uncertain")
+        StoreError::Conflict(ErrorCode::NotUncertain)
     );
 }
 
@@ -2312,7 +2328,7 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
 
     let released = db
         .store
-        .remove_membership(w.ws, w.op1.user, t(7_000))
+        .remove_membership(w.ws, w.admin.user, w.op1.user, t(7_000))
         .await
         .unwrap();
     let ids: Vec<ChatId> = released.iter().map(|c| c.id).collect();
@@ -2352,7 +2368,9 @@ async fn removing_a_member_unassigns_their_chats_of_that_workspace(db: Stores) {
     );
     // A second removal finds nothing.
     assert_err!(
-        db.store.remove_membership(w.ws, w.op1.user, t(8_000)).await,
+        db.store
+            .remove_membership(w.ws, w.admin.user, w.op1.user, t(8_000))
+            .await,
         StoreError::NotFound
     );
 }
@@ -2369,7 +2387,7 @@ fn upload(ws: WorkspaceId, by: &Viewer, file_id: &str) -> NewUpload {
 
 fn with_attachment(file_id: &str, random_id: i64) -> NewReply {
     let mut r = reply("the plan", random_id);
-    r.media = json!({"kind": "photo", "file_id": file_id, "mime_type": "image/png"});
+    r.media = media(json!({"kind": "photo", "file_id": file_id, "mime_type": "image/png"}));
     r
 }
 
@@ -2393,7 +2411,10 @@ async fn an_attachment_must_be_an_upload_of_the_viewers_workspace(db: Stores) {
         .enqueue_reply(&w.admin, chat.id, &with_attachment(&ours, 1), t(1_000))
         .await
         .unwrap();
-    assert_eq!(message.media["file_id"], ours.as_str());
+    assert_eq!(
+        message.media.as_ref().unwrap().file_id.as_deref(),
+        Some(ours.as_str())
+    );
 
     // The other workspace knows the id, but the file is not its upload: the same answer as
     // for an id nobody uploaded, and nothing is written.
@@ -2409,7 +2430,7 @@ async fn an_attachment_must_be_an_upload_of_the_viewers_workspace(db: Stores) {
                     t(2_000)
                 )
                 .await,
-            StoreError::Conflict("file_not_found")
+            StoreError::Conflict(ErrorCode::FileNotFound)
         );
     }
     assert_eq!(count(&db, "SELECT count(*) FROM messages").await, before);
@@ -2425,4 +2446,14 @@ async fn an_attachment_must_be_an_upload_of_the_viewers_workspace(db: Stores) {
         .await
         .unwrap();
     assert_eq!(count(&db, "SELECT count(*) FROM uploads").await, 2);
+}
+
+/// Entities written as JSON.
+fn entities(v: serde_json::Value) -> Vec<Entity> {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Media written as JSON.
+fn media(v: serde_json::Value) -> Option<Media> {
+    serde_json::from_value(v).unwrap()
 }

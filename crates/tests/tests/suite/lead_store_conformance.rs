@@ -7,8 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::json;
 use std::sync::Arc;
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     AccountId, AccountStatus, BotId, BotMode, ChatId, DeliveryMode, DeliveryTarget, Direction,
     Duplicate, IncomingMessage, Lead, LeadAuthor, LeadDeliveryKind, LeadFilter, LeadId,
@@ -145,8 +145,8 @@ fn incoming(peer_id: i64) -> IncomingMessage {
         sender_id: Some(peer_id),
         sender_name: None,
         text: "hi".to_string(),
-        entities: json!([]),
-        media: serde_json::Value::Null,
+        entities: Vec::new(),
+        media: None,
         reply_to_tg_id: None,
         sent_at: t(1),
     }
@@ -489,7 +489,7 @@ async fn bad_tasks_are_refused_with_stable_codes_and_write_nothing(db: Stores) {
     ];
     for (bad, code) in &cases {
         match db.leads.create_task(&w.owner, bad, t(11)).await {
-            Err(StoreError::Conflict(c)) => assert_eq!(c, *code, "create {}", bad.name),
+            Err(StoreError::Conflict(c)) => assert_eq!(c.code(), *code, "create {}", bad.name),
             other => panic!("create {}: expected {code}, got {other:?}", bad.name),
         }
         let renamed = TaskSpec {
@@ -506,7 +506,7 @@ async fn bad_tasks_are_refused_with_stable_codes_and_write_nothing(db: Stores) {
                 .update_task(&w.owner, existing.id, &renamed, t(12))
                 .await
             {
-                Err(StoreError::Conflict(c)) => assert_eq!(c, *code, "update {}", bad.name),
+                Err(StoreError::Conflict(c)) => assert_eq!(c.code(), *code, "update {}", bad.name),
                 other => panic!("update {}: expected {code}, got {other:?}", bad.name),
             }
         }
@@ -517,7 +517,7 @@ async fn bad_tasks_are_refused_with_stable_codes_and_write_nothing(db: Stores) {
         db.leads
             .update_task(&w.owner, second.id, &spec("Rust jobs", w.account), t(13))
             .await,
-        StoreError::Conflict("task_name_taken")
+        StoreError::Conflict(ErrorCode::TaskNameTaken)
     );
     assert_eq!(count(&db, "lead_tasks").await, 2);
     assert_eq!(
@@ -533,7 +533,7 @@ async fn bad_tasks_are_refused_with_stable_codes_and_write_nothing(db: Stores) {
     for bad in ["not a channel", "t.me/c/x", "@a"] {
         assert_err!(
             SourceRef::parse(bad),
-            StoreError::Conflict("source_invalid")
+            StoreError::Conflict(ErrorCode::SourceInvalid)
         );
     }
     let many: Vec<SourceRef> = (0..501)
@@ -543,7 +543,7 @@ async fn bad_tasks_are_refused_with_stable_codes_and_write_nothing(db: Stores) {
         db.leads
             .set_task_sources(&w.owner, existing.id, &many, t(15))
             .await,
-        StoreError::Conflict("too_many_sources")
+        StoreError::Conflict(ErrorCode::TooManySources)
     );
     assert_eq!(count(&db, "lead_sources").await, 0);
 }
@@ -563,27 +563,27 @@ async fn operators_read_tasks_and_leads_but_cannot_manage_tasks(db: Stores) {
         db.leads
             .create_task(op, &spec("Mine", w.account), t(50))
             .await,
-        StoreError::Conflict("task_forbidden")
+        StoreError::Conflict(ErrorCode::TaskForbidden)
     );
     assert_err!(
         db.leads
             .update_task(op, rust.id, &spec("Renamed", w.account), t(50))
             .await,
-        StoreError::Conflict("task_forbidden")
+        StoreError::Conflict(ErrorCode::TaskForbidden)
     );
     assert_err!(
         db.leads.set_task_active(op, rust.id, false, t(50)).await,
-        StoreError::Conflict("task_forbidden")
+        StoreError::Conflict(ErrorCode::TaskForbidden)
     );
     assert_err!(
         db.leads
             .set_task_sources(op, rust.id, &refs(&["@other"]), t(50))
             .await,
-        StoreError::Conflict("task_forbidden")
+        StoreError::Conflict(ErrorCode::TaskForbidden)
     );
     assert_err!(
         db.leads.delete_task(op, rust.id).await,
-        StoreError::Conflict("task_forbidden")
+        StoreError::Conflict(ErrorCode::TaskForbidden)
     );
     assert_eq!(db.leads.get_task(&w.owner, rust.id).await.unwrap(), rust);
     assert_eq!(count(&db, "lead_tasks").await, 1);

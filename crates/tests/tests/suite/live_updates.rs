@@ -7,7 +7,8 @@
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use switchboard_services::Audience;
+use switchboard_domain::UserId;
+use switchboard_services::{Audience, ServerEvent};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::live::{
     Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, next_frame,
@@ -117,9 +118,14 @@ async fn a_client_connected_before_a_restart_receives_messages_after_it(app: Tes
     // A busy morning: the page has seen many events before the restart (more than the new
     // process will have published when the next message arrives).
     for i in 0..500 {
-        app.running
-            .events
-            .publish(app.workspace, Audience::Workspace, "noop", json!({"i": i}));
+        app.running.events.publish(
+            app.workspace,
+            Audience::Workspace,
+            ServerEvent::Presence {
+                user_id: UserId(i),
+                online: false,
+            },
+        );
     }
     writes(&app, &ivy, &owner, "before the restart");
     last = until_message(&mut ws, "before the restart", last).await;

@@ -135,7 +135,7 @@ async fn received_media_is_downloaded_into_the_file_store(app: &TestApp) {
         let id: FileId = m["file_id"].as_str().unwrap().parse().unwrap();
         assert_eq!(id, FileId::of(bytes), "the sha256 of what tgsim holds");
         assert_eq!(m["size"], bytes.len());
-        assert_eq!(m["mime"], mime);
+        assert_eq!(m["mime_type"], mime);
         let path = files.path(&id);
         let hex = id.to_hex();
         assert!(path.ends_with(format!("files/{}/{}/{hex}", &hex[0..2], &hex[2..4])));

@@ -6,8 +6,8 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
-use switchboard_domain::{ChatId, Role, Timestamp, UserId};
-use switchboard_services::Audience;
+use switchboard_domain::{AccountId, AccountStatus, BotId, ChatId, Role, Timestamp, UserId};
+use switchboard_services::{Audience, ChatUpdate, ServerEvent};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::app_tests;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -126,8 +126,12 @@ async fn events_reach_only_permitted_members(app: &TestApp) {
     events.publish(
         app.workspace,
         Audience::Admins,
-        "account_status",
-        json!({"account_id": 1, "status": "connected"}),
+        ServerEvent::AccountStatus {
+            account_id: AccountId(1),
+            status: AccountStatus::Connected,
+            detail: None,
+            flood_wait_until: None,
+        },
     );
     events.publish(
         app.workspace,
@@ -135,8 +139,7 @@ async fn events_reach_only_permitted_members(app: &TestApp) {
             chat_id: ChatId(9),
             assignee: Some(UserId(999)),
         },
-        "new_message",
-        json!({"chat_id": 9, "text": "for someone else"}),
+        chat_event(9, Some(UserId(999))),
     );
     events.publish(
         app.workspace,
@@ -144,15 +147,9 @@ async fn events_reach_only_permitted_members(app: &TestApp) {
             chat_id: ChatId(10),
             assignee: Some(op_id),
         },
-        "new_message",
-        json!({"chat_id": 10, "text": "mine"}),
+        chat_event(10, Some(op_id)),
     );
-    events.publish(
-        other,
-        Audience::Workspace,
-        "chat_updated",
-        json!({"chat_id": 77}),
-    );
+    events.publish(other, Audience::Workspace, chat_event(77, None));
 
     let a1 = next_json(&mut ws_admin).await;
     assert_eq!(
@@ -169,7 +166,7 @@ async fn events_reach_only_permitted_members(app: &TestApp) {
 
     let o1 = next_json(&mut ws_op).await;
     assert_eq!(
-        o1["data"]["text"], "mine",
+        o1["data"]["chat_id"], 10,
         "the operator sees only their chat, not admin events"
     );
     nothing_within(&mut ws_op, 300).await;
@@ -187,27 +184,12 @@ async fn reconnect_with_last_event_id_replays_missed_events(app: &TestApp) {
     let mut ws = connect(app, Some(&admin), "", None).await.unwrap();
     next_json(&mut ws).await;
     let events = &app.running.events;
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        "chat_updated",
-        json!({"n": 1}),
-    );
+    events.publish(app.workspace, Audience::Workspace, numbered(1));
     let first = next_json(&mut ws).await;
     let last_seen = first["id"].as_u64().unwrap();
     drop(ws);
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        "chat_updated",
-        json!({"n": 2}),
-    );
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        "chat_updated",
-        json!({"n": 3}),
-    );
+    events.publish(app.workspace, Audience::Workspace, numbered(2));
+    events.publish(app.workspace, Audience::Workspace, numbered(3));
     let mut ws = connect(
         app,
         Some(&admin),
@@ -217,18 +199,32 @@ async fn reconnect_with_last_event_id_replays_missed_events(app: &TestApp) {
     .await
     .unwrap();
     assert_eq!(next_json(&mut ws).await["type"], "hello");
-    assert_eq!(next_json(&mut ws).await["data"]["n"], 2);
-    assert_eq!(next_json(&mut ws).await["data"]["n"], 3);
-    events.publish(
-        app.workspace,
-        Audience::Workspace,
-        "chat_updated",
-        json!({"n": 4}),
-    );
+    assert_eq!(next_json(&mut ws).await["data"]["bot_id"], 2);
+    assert_eq!(next_json(&mut ws).await["data"]["bot_id"], 3);
+    events.publish(app.workspace, Audience::Workspace, numbered(4));
     assert_eq!(
-        next_json(&mut ws).await["data"]["n"],
+        next_json(&mut ws).await["data"]["bot_id"],
         4,
         "live events continue after the replay, once each"
     );
     nothing_within(&mut ws, 300).await;
+}
+
+/// `chat_updated` with only a chat id and assignee.
+fn chat_event(chat: i64, assignee: Option<UserId>) -> ServerEvent<'static> {
+    ServerEvent::ChatUpdated(ChatUpdate {
+        chat_id: ChatId(chat),
+        assignee_id: assignee,
+        chat: None,
+        removed: false,
+    })
+}
+
+/// `bot_status` of a made-up bot, numbered.
+fn numbered(n: i64) -> ServerEvent<'static> {
+    ServerEvent::BotStatus {
+        bot_id: BotId(n),
+        status: "connected",
+        detail: None,
+    }
 }

@@ -5,6 +5,8 @@
 
 use serde_json::json;
 use std::sync::Arc;
+use switchboard_domain::ErrorCode;
+use switchboard_domain::team::MemberChange;
 use switchboard_domain::{
     AuditEventId, Locale, LoginAttempt, NewAuditEvent, NewUser, NewWebSession, Role, Store,
     StoreError, Timestamp, User, UserId, Username, WorkspaceId,
@@ -226,7 +228,7 @@ async fn duplicate_username_is_a_conflict_whatever_its_case(store: Arc<dyn Store
     };
     assert_err!(
         store.create_user(&again, t(2_000)).await,
-        StoreError::Conflict("username_taken")
+        StoreError::Conflict(ErrorCode::UsernameTaken)
     );
     // The failed insert left nothing behind.
     let found = store
@@ -436,7 +438,7 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
         store
             .add_membership(acme.id, boris.id, Role::Admin, 1, t(400))
             .await,
-        StoreError::Conflict("already_member")
+        StoreError::Conflict(ErrorCode::AlreadyMember)
     );
 
     assert_eq!(
@@ -474,7 +476,12 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
     );
 
     let promoted = store
-        .update_membership(acme.id, boris.id, Role::Admin, 9)
+        .update_membership(
+            acme.id,
+            anna.id,
+            boris.id,
+            change(Some(Role::Admin), Some(9)),
+        )
         .await
         .unwrap();
     assert_eq!((promoted.role, promoted.max_chats), (Role::Admin, 9));
@@ -485,14 +492,82 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
     );
     assert_err!(
         store
-            .update_membership(beta.id, boris.id, Role::Admin, 1)
+            .update_membership(
+                beta.id,
+                anna.id,
+                boris.id,
+                change(Some(Role::Admin), Some(1))
+            )
             .await,
         StoreError::NotFound
     );
 
+    // The team rules, checked in the writing transaction: nothing changes when refused.
+    assert_err!(
+        store
+            .update_membership(acme.id, anna.id, anna.id, change(Some(Role::Admin), None))
+            .await,
+        StoreError::Conflict(ErrorCode::LastOwner)
+    );
+    assert_err!(
+        store
+            .remove_membership(acme.id, anna.id, anna.id, t(9_000))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    assert_err!(
+        store
+            .update_membership(acme.id, boris.id, anna.id, change(None, Some(1)))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    assert_err!(
+        store
+            .update_membership(acme.id, boris.id, boris.id, change(Some(Role::Owner), None))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    assert_err!(
+        store
+            .remove_membership(acme.id, boris.id, anna.id, t(9_000))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    assert_err!(
+        store
+            .remove_membership(acme.id, boris.id, boris.id, t(9_000))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    let outsider = user(&store, "outsider").await;
+    assert_err!(
+        store
+            .update_membership(acme.id, outsider.id, boris.id, change(None, Some(1)))
+            .await,
+        StoreError::Conflict(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        store.get_membership(acme.id, anna.id).await.unwrap(),
+        anna_acme
+    );
+    assert_eq!(
+        store.get_membership(acme.id, boris.id).await.unwrap(),
+        promoted
+    );
+    // Keeping the role, a capacity change of the last owner is fine.
+    let kept = store
+        .update_membership(acme.id, anna.id, anna.id, change(None, Some(4)))
+        .await
+        .unwrap();
+    assert_eq!((kept.role, kept.max_chats), (Role::Owner, 4));
+    store
+        .update_membership(acme.id, anna.id, anna.id, change(None, Some(0)))
+        .await
+        .unwrap();
+
     assert!(
         store
-            .remove_membership(acme.id, boris.id, t(9_000))
+            .remove_membership(acme.id, anna.id, boris.id, t(9_000))
             .await
             .unwrap()
             .is_empty(),
@@ -503,7 +578,9 @@ async fn memberships_are_added_listed_updated_and_removed(store: Arc<dyn Store>)
         StoreError::NotFound
     );
     assert_err!(
-        store.remove_membership(acme.id, boris.id, t(9_000)).await,
+        store
+            .remove_membership(acme.id, anna.id, boris.id, t(9_000))
+            .await,
         StoreError::NotFound
     );
     assert_eq!(
@@ -556,6 +633,10 @@ async fn membership_of_a_missing_user_or_workspace_is_not_found(store: Arc<dyn S
 // --- web sessions ---
 
 /// A workspace with a member, ready for sessions.
+fn change(role: Option<Role>, max_chats: Option<i32>) -> MemberChange {
+    MemberChange { role, max_chats }
+}
+
 async fn member(store: &Arc<dyn Store>, username: &str) -> (WorkspaceId, UserId) {
     let ws = store.create_workspace("Acme", t(1)).await.unwrap();
     let u = user(store, username).await;
@@ -608,7 +689,7 @@ async fn web_session_lifecycle(store: Arc<dyn Store>) {
 
     assert_err!(
         store.create_web_session(&session(1, anna, ws, 9_000)).await,
-        StoreError::Conflict("session_exists")
+        StoreError::Conflict(ErrorCode::SessionExists)
     );
 
     assert!(store.delete_web_session(&token(1)).await.unwrap());
@@ -746,7 +827,15 @@ async fn sessions_need_a_membership_and_end_with_it(store: Arc<dyn Store>) {
         .create_web_session(&session(2, anna, ws, 5_000))
         .await
         .unwrap();
-    store.remove_membership(ws, anna, t(1_000)).await.unwrap();
+    let boss = user(&store, "boss").await.id;
+    store
+        .add_membership(ws, boss, Role::Owner, 3, t(1))
+        .await
+        .unwrap();
+    store
+        .remove_membership(ws, boss, anna, t(1_000))
+        .await
+        .unwrap();
     assert_eq!(
         store.find_web_session(&token(2), t(1_000)).await.unwrap(),
         None

@@ -9,6 +9,7 @@ use switchboard_tests::app_tests;
 app_tests!(
     health_readiness_and_metrics,
     openapi_documents_every_endpoint,
+    every_response_body_has_a_schema,
     pages_need_a_session_and_show_the_shell,
     no_page_may_be_framed,
 );
@@ -66,16 +67,121 @@ async fn health_readiness_and_metrics(app: &TestApp) {
     );
 }
 
-async fn openapi_documents_every_endpoint(app: &TestApp) {
-    let doc: serde_json::Value = app
-        .http
+async fn openapi_document(app: &TestApp) -> serde_json::Value {
+    app.http
         .get(app.at("/api/v1/openapi.json"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Every response body the document lists has a schema that says what it holds: no operation
+/// answers a bare `object` (no properties, no typed values) or an any-typed value, however deep.
+async fn every_response_body_has_a_schema(app: &TestApp) {
+    let doc = openapi_document(app).await;
+    let schemas = &doc["components"]["schemas"];
+    let mut vague = Vec::new();
+    let mut responses = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(answers) = op.get("responses").and_then(|r| r.as_object()) else {
+                continue;
+            };
+            for (status, answer) in answers {
+                let Some(content) = answer.get("content").and_then(|c| c.as_object()) else {
+                    continue;
+                };
+                for (content_type, media) in content {
+                    responses += 1;
+                    let at = format!("{method} {path} {status} {content_type}");
+                    match media.get("schema") {
+                        None => vague.push(format!("{at}: no schema")),
+                        Some(schema) => {
+                            let mut seen = std::collections::HashSet::new();
+                            check_schema(schema, schemas, &mut seen, &at, &mut vague);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        responses > 100,
+        "the document lists response bodies ({responses})"
+    );
+    assert!(
+        vague.is_empty(),
+        "response schemas that do not say what they hold:\n{}",
+        vague.join("\n")
+    );
+}
+
+/// Pushes onto `vague` every place in `schema` (following `$ref`s into `schemas`) that is an
+/// object without properties or typed values, an array without item schema, or untyped.
+fn check_schema(
+    schema: &serde_json::Value,
+    schemas: &serde_json::Value,
+    seen: &mut std::collections::HashSet<String>,
+    at: &str,
+    vague: &mut Vec<String>,
+) {
+    if let Some(reference) = schema.get("$ref").and_then(|r| r.as_str()) {
+        let name = reference.rsplit('/').next().unwrap().to_string();
+        let target = &schemas[&name];
+        assert!(!target.is_null(), "{at}: dangling reference {reference}");
+        if seen.insert(name.clone()) {
+            check_schema(target, schemas, seen, &format!("{at} > {name}"), vague);
+        }
+        return;
+    }
+    let mut composed = false;
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(parts) = schema.get(key).and_then(|p| p.as_array()) {
+            composed = true;
+            for part in parts {
+                check_schema(part, schemas, seen, at, vague);
+            }
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(serde_json::Value::String(t)) => vec![t.as_str()],
+        Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    if types.is_empty() {
+        if !composed && schema.get("enum").is_none() && schema.get("const").is_none() {
+            vague.push(format!("{at}: any-typed"));
+        }
+        return;
+    }
+    if types.contains(&"object") {
+        let properties = schema.get("properties").and_then(|p| p.as_object());
+        let values = schema
+            .get("additionalProperties")
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+        if properties.is_none_or(|p| p.is_empty()) && values.is_none() {
+            vague.push(format!("{at}: bare object"));
+        }
+        for (name, property) in properties.into_iter().flatten() {
+            check_schema(property, schemas, seen, &format!("{at}.{name}"), vague);
+        }
+        if let Some(values) = values {
+            check_schema(values, schemas, seen, &format!("{at}.*"), vague);
+        }
+    }
+    if types.contains(&"array") {
+        match schema.get("items") {
+            Some(items) => check_schema(items, schemas, seen, &format!("{at}[]"), vague),
+            None => vague.push(format!("{at}: array of anything")),
+        }
+    }
+}
+
+async fn openapi_documents_every_endpoint(app: &TestApp) {
+    let doc = openapi_document(app).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     let expected = [

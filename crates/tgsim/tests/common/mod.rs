@@ -1,5 +1,9 @@
 //! Test harness: a real grammers 0.11 client pointed at an in-process tgsim.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests and benches drive the server from outside and spawn their helpers directly"
+)]
 
 use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::{Arc, Mutex};

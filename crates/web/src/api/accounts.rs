@@ -3,19 +3,20 @@
 //! export, and an account's chats and messages. Everything is scoped to the session's workspace.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
+use crate::openapi::ConnectErrors;
 use crate::session::{Admin, Member};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json as j};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::i18n::t;
-use switchboard_domain::{Account, AccountId};
-use switchboard_services::connect::{ConnectError, ConnectStep, GetCode};
-use switchboard_sessions::{UploadEntry, UploadedFile};
-use switchboard_telegram::ExportFormat;
+use switchboard_domain::{Account, AccountId, AccountStatus, Chat, Timestamp};
+use switchboard_services::connect::{
+    ConnectError, ConnectStep, GetCode, UploadImport, UploadedFile, export_format,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,7 +73,7 @@ impl From<ConnectError> for ApiError {
             }
             ConnectError::FlowNotFound => ApiError::new(StatusCode::NOT_FOUND, code),
             ConnectError::WrongFlow => ApiError::new(StatusCode::CONFLICT, code),
-            ConnectError::AccountExists => ApiError::new(StatusCode::CONFLICT, code),
+            ConnectError::AccountExists => ErrorCode::AccountExists.into(),
             ConnectError::Store(_) => match code {
                 "not_found" => ApiError::not_found(),
                 "account_exists" => ApiError::new(StatusCode::CONFLICT, code),
@@ -83,51 +84,226 @@ impl From<ConnectError> for ApiError {
     }
 }
 
-fn account_json(state: &AppState, a: &Account) -> Value {
-    let worker = state
-        .accounts()
-        .supervisor()
-        .workers()
-        .into_iter()
-        .find(|w| w.account_id == a.id);
-    j!({
-        "id": a.id.0,
-        "phone": a.phone,
-        "telegram_user_id": a.telegram_user_id,
-        "first_name": a.first_name,
-        "last_name": a.last_name,
-        "username": a.username,
-        "status": a.status.as_str(),
-        "status_detail": a.status_detail,
-        "flood_wait_until": a.flood_wait_until.map(|t| t.0),
-        "active": a.active,
-        "ingest_groups": a.ingest_groups,
-        "running": state.accounts().supervisor().is_running(a.id),
-        "ingested": worker.map(|w| w.ingested).unwrap_or(0),
-        "created_at": a.created_at.0,
-    })
+/// A personal account as the API shows it: stored facts and live health.
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    /// Identifier.
+    pub id: AccountId,
+    /// Phone number, digits only.
+    pub phone: Option<String>,
+    /// Telegram user id, once signed in.
+    pub telegram_user_id: Option<i64>,
+    /// First name on Telegram.
+    pub first_name: String,
+    /// Last name on Telegram.
+    pub last_name: Option<String>,
+    /// Public username.
+    pub username: Option<String>,
+    /// Connection health.
+    pub status: AccountStatus,
+    /// Why it is in that state.
+    pub status_detail: Option<String>,
+    /// End of a FloodWait.
+    pub flood_wait_until: Option<Timestamp>,
+    /// Supervised (false after stop or logout).
+    pub active: bool,
+    /// Group chats are ingested too.
+    pub ingest_groups: bool,
+    /// Its client is running now.
+    pub running: bool,
+    /// Messages its current worker ingested.
+    pub ingested: u64,
+    /// Created.
+    pub created_at: Timestamp,
 }
 
-fn step_json(state: &AppState, flow_id: &str, step: ConnectStep) -> Value {
-    match step {
-        ConnectStep::CodeSent(sent) => {
-            j!({"status": "code_sent", "flow_id": flow_id, "code": sent})
-        }
-        ConnectStep::PasswordNeeded { hint } => {
-            j!({"status": "password_needed", "flow_id": flow_id, "hint": hint})
-        }
-        ConnectStep::QrPending(token) => {
-            j!({"status": "qr_pending", "flow_id": flow_id, "qr": token, "svg": crate::qr::svg(&token.url)})
-        }
-        ConnectStep::Done(account) => {
-            j!({"status": "done", "account": account_json(state, &account)})
+impl AccountView {
+    fn new(state: &AppState, a: Account) -> Self {
+        let ingested = state
+            .accounts()
+            .supervisor()
+            .worker(a.id)
+            .map_or(0, |w| w.ingested);
+        Self {
+            running: state.accounts().supervisor().is_running(a.id),
+            ingested,
+            id: a.id,
+            phone: a.phone,
+            telegram_user_id: a.telegram_user_id,
+            first_name: a.first_name,
+            last_name: a.last_name,
+            username: a.username,
+            status: a.status,
+            status_detail: a.status_detail,
+            flood_wait_until: a.flood_wait_until,
+            active: a.active,
+            ingest_groups: a.ingest_groups,
+            created_at: a.created_at,
         }
     }
 }
 
+/// The accounts of the workspace.
+#[derive(Serialize, ToSchema)]
+pub struct AccountsResponse {
+    /// By id.
+    pub accounts: Vec<AccountView>,
+}
+
+/// One account.
+#[derive(Serialize, ToSchema)]
+pub struct AccountResponse {
+    /// The account.
+    pub account: AccountView,
+}
+
+/// How a login code was sent.
+#[derive(Serialize, ToSchema)]
+pub struct CodeView {
+    /// How this code was delivered: `app`, `sms`, `call`, `flash_call`, `missed_call`,
+    /// `email` or `other`.
+    pub delivery: &'static str,
+    /// How a resend would deliver the next one, if it can.
+    pub next: Option<&'static str>,
+    /// Digits in the code, when Telegram says.
+    pub length: Option<i32>,
+    /// Seconds before a resend is allowed, when Telegram says.
+    pub timeout_secs: Option<i32>,
+}
+
+/// A QR login token.
+#[derive(Serialize, ToSchema)]
+pub struct QrView {
+    /// `tg://login?token=…`, to show as a QR code.
+    pub url: String,
+    /// When it expires (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Where a sign-in stands (`status` says which).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LoginStep {
+    /// A code was sent; submit it to `…/code`.
+    CodeSent {
+        /// The flow.
+        flow_id: String,
+        /// How it was sent.
+        code: CodeView,
+    },
+    /// The account has a 2FA password; submit it to `…/password`.
+    PasswordNeeded {
+        /// The flow.
+        flow_id: String,
+        /// The hint the owner set.
+        hint: Option<String>,
+    },
+    /// Waiting for the QR code to be scanned.
+    QrPending {
+        /// The flow.
+        flow_id: String,
+        /// The token.
+        qr: QrView,
+        /// The token as an SVG QR code.
+        svg: String,
+    },
+    /// Connected.
+    Done {
+        /// The account.
+        account: AccountView,
+    },
+    /// `POST /api/v1/sessions/get-code` only: a usable session is stored; no code was asked.
+    SessionExists {
+        /// The account.
+        account: AccountView,
+    },
+}
+
+impl LoginStep {
+    fn new(state: &AppState, flow_id: &str, step: ConnectStep) -> Self {
+        let flow_id = flow_id.to_string();
+        match step {
+            ConnectStep::CodeSent(sent) => LoginStep::CodeSent {
+                flow_id,
+                code: CodeView {
+                    delivery: sent.delivery.as_str(),
+                    next: sent.next.map(|n| n.as_str()),
+                    length: sent.length,
+                    timeout_secs: sent.timeout_secs,
+                },
+            },
+            ConnectStep::PasswordNeeded { hint } => LoginStep::PasswordNeeded { flow_id, hint },
+            ConnectStep::QrPending(token) => LoginStep::QrPending {
+                flow_id,
+                svg: crate::qr::svg(&token.url),
+                qr: QrView {
+                    url: token.url,
+                    expires_at: token.expires_at,
+                },
+            },
+            ConnectStep::Done(account) => LoginStep::Done {
+                account: AccountView::new(state, account),
+            },
+        }
+    }
+}
+
+/// The outcome of one entry of a session upload (`status` says which).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum UploadOutcome {
+    /// The account was imported.
+    Imported {
+        /// The entry (a folder or file stem).
+        name: String,
+        /// Its files.
+        files: Vec<String>,
+        /// The account.
+        account: AccountView,
+        /// Codes of what was odd but not fatal.
+        warnings: Vec<&'static str>,
+    },
+    /// Nothing was stored for this entry.
+    Error {
+        /// The entry.
+        name: String,
+        /// Its files.
+        files: Vec<String>,
+        /// Why.
+        error: crate::error::ErrorDetail,
+    },
+}
+
+/// The outcome of a session upload.
+#[derive(Serialize, ToSchema)]
+pub struct UploadResult {
+    /// One per entry.
+    pub entries: Vec<UploadOutcome>,
+    /// Entries imported.
+    pub imported: u32,
+    /// Entries refused.
+    pub failed: u32,
+}
+
+/// An exported session.
+#[derive(Serialize, ToSchema)]
+pub struct ExportResponse {
+    /// `telethon` or `pyrogram`.
+    pub format: String,
+    /// The session string (a credential).
+    pub session_string: String,
+}
+
+/// An account's chats.
+#[derive(Serialize, ToSchema)]
+pub struct AccountChatsResponse {
+    /// Newest activity first.
+    pub chats: Vec<Chat>,
+}
+
 /// Accounts of the workspace with live health.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", responses(
-    (status = 200, description = "`{accounts: [...]}`", body = Object),
+    (status = 200, description = "The accounts", body = AccountsResponse),
     (status = 401, description = "unauthenticated", body = ErrorBody)))]
 async fn list_accounts(
     State(state): State<AppState>,
@@ -137,9 +313,12 @@ async fn list_accounts(
         .account_store()
         .list_accounts(ctx.membership.workspace_id)
         .await?;
-    Ok(json(
-        j!({"accounts": accounts.iter().map(|a| account_json(&state, a)).collect::<Vec<_>>()}),
-    ))
+    Ok(json(AccountsResponse {
+        accounts: accounts
+            .into_iter()
+            .map(|a| AccountView::new(&state, a))
+            .collect(),
+    }))
 }
 
 /// A phone number.
@@ -152,9 +331,7 @@ pub struct PhoneRequest {
 
 /// Starts a phone-code sign-in: Telegram sends a code to the account's apps.
 #[utoipa::path(post, path = "/api/v1/accounts/login/phone", tag = "accounts", request_body = PhoneRequest, responses(
-    (status = 200, description = "`{status: code_sent, flow_id, code: {delivery, next, length, timeout_secs}}`", body = Object),
-    (status = 400, description = "phone_number_invalid, phone_number_banned", body = ErrorBody),
-    (status = 429, description = "flood_wait (Retry-After)", body = ErrorBody)))]
+    (status = 200, description = "`code_sent`", body = LoginStep), ConnectErrors))]
 async fn login_phone(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -164,18 +341,22 @@ async fn login_phone(
         .accounts()
         .start_phone(ctx.membership.workspace_id, ctx.user.id, &req.phone)
         .await?;
-    Ok(json(step_json(&state, &flow, ConnectStep::CodeSent(sent))))
+    Ok(json(LoginStep::new(
+        &state,
+        &flow,
+        ConnectStep::CodeSent(sent),
+    )))
 }
 
 /// Starts a QR sign-in.
 #[utoipa::path(post, path = "/api/v1/accounts/login/qr", tag = "accounts", responses(
-    (status = 200, description = "`{status: qr_pending, flow_id, qr: {url, expires_at}, svg}`", body = Object)))]
+    (status = 200, description = "`qr_pending`", body = LoginStep), ConnectErrors))]
 async fn login_qr(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Response, ApiError> {
     let (flow, token) = state
         .accounts()
         .start_qr(ctx.membership.workspace_id, ctx.user.id)
         .await?;
-    Ok(json(step_json(
+    Ok(json(LoginStep::new(
         &state,
         &flow,
         ConnectStep::QrPending(token),
@@ -184,27 +365,27 @@ async fn login_qr(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Re
 
 /// Polls a QR sign-in (the token is regenerated before it expires).
 #[utoipa::path(get, path = "/api/v1/accounts/login/{flow_id}", tag = "accounts", params(("flow_id" = String, Path)), responses(
-    (status = 200, description = "qr_pending, password_needed or done", body = Object),
-    (status = 404, description = "login_flow_not_found", body = ErrorBody)))]
+    (status = 200, description = "`qr_pending`, `password_needed` or `done`", body = LoginStep),
+    ConnectErrors))]
 async fn login_status(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(flow): Path<String>,
+    ApiPath(flow): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let step = state
         .accounts()
         .poll_qr(ctx.membership.workspace_id, ctx.user.id, &flow)
         .await?;
-    Ok(json(step_json(&state, &flow, step)))
+    Ok(json(LoginStep::new(&state, &flow, step)))
 }
 
 /// Cancels a sign-in.
 #[utoipa::path(delete, path = "/api/v1/accounts/login/{flow_id}", tag = "accounts", params(("flow_id" = String, Path)), responses(
-    (status = 204, description = "Cancelled"), (status = 404, description = "login_flow_not_found", body = ErrorBody)))]
+    (status = 204, description = "Cancelled"), ConnectErrors))]
 async fn login_cancel(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(flow): Path<String>,
+    ApiPath(flow): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts()
@@ -215,17 +396,21 @@ async fn login_cancel(
 
 /// Sends the code again by the next method (app → SMS → call).
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/resend", tag = "accounts", params(("flow_id" = String, Path)), responses(
-    (status = 200, description = "code_sent", body = Object), (status = 400, description = "send_code_unavailable, phone_code_expired", body = ErrorBody)))]
+    (status = 200, description = "`code_sent`", body = LoginStep), ConnectErrors))]
 async fn login_resend(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(flow): Path<String>,
+    ApiPath(flow): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let sent = state
         .accounts()
         .resend(ctx.membership.workspace_id, ctx.user.id, &flow)
         .await?;
-    Ok(json(step_json(&state, &flow, ConnectStep::CodeSent(sent))))
+    Ok(json(LoginStep::new(
+        &state,
+        &flow,
+        ConnectStep::CodeSent(sent),
+    )))
 }
 
 /// A login code.
@@ -238,19 +423,18 @@ pub struct CodeRequest {
 
 /// Submits the login code.
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/code", tag = "accounts", params(("flow_id" = String, Path)), request_body = CodeRequest, responses(
-    (status = 200, description = "password_needed or done", body = Object),
-    (status = 400, description = "phone_code_invalid, phone_code_expired", body = ErrorBody)))]
+    (status = 200, description = "`password_needed` or `done`", body = LoginStep), ConnectErrors))]
 async fn login_code(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(flow): Path<String>,
+    ApiPath(flow): ApiPath<String>,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> Result<Response, ApiError> {
     let step = state
         .accounts()
         .submit_code(ctx.membership.workspace_id, ctx.user.id, &flow, &req.code)
         .await?;
-    Ok(json(step_json(&state, &flow, step)))
+    Ok(json(LoginStep::new(&state, &flow, step)))
 }
 
 /// A 2FA password.
@@ -263,11 +447,11 @@ pub struct PasswordRequest {
 
 /// Submits the 2FA password.
 #[utoipa::path(post, path = "/api/v1/accounts/login/{flow_id}/password", tag = "accounts", params(("flow_id" = String, Path)), request_body = PasswordRequest, responses(
-    (status = 200, description = "done", body = Object), (status = 400, description = "password_invalid", body = ErrorBody)))]
+    (status = 200, description = "`done`", body = LoginStep), ConnectErrors))]
 async fn login_password(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(flow): Path<String>,
+    ApiPath(flow): ApiPath<String>,
     ApiJson(req): ApiJson<PasswordRequest>,
 ) -> Result<Response, ApiError> {
     let step = state
@@ -279,7 +463,7 @@ async fn login_password(
             &req.password,
         )
         .await?;
-    Ok(json(step_json(&state, &flow, step)))
+    Ok(json(LoginStep::new(&state, &flow, step)))
 }
 
 /// A session to import.
@@ -292,21 +476,24 @@ pub struct ImportRequest {
 
 /// Imports a string session; it is validated with one connection before the account goes live.
 #[utoipa::path(post, path = "/api/v1/accounts/import", tag = "accounts", request_body = ImportRequest, responses(
-    (status = 201, description = "`{account}` (status connected/connecting, or unauthorized for a revoked key)", body = Object),
-    (status = 409, description = "account_exists", body = ErrorBody),
-    (status = 422, description = "session_* codes naming the problem", body = ErrorBody)))]
+    (status = 201, description = "The account (status connected/connecting, or unauthorized for a revoked key)", body = AccountResponse),
+    ConnectErrors))]
 async fn import_session(
     State(state): State<AppState>,
     Admin(ctx): Admin,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> Result<Response, ApiError> {
-    let parsed =
-        switchboard_sessions::parse_string(&req.session_string).map_err(ConnectError::from)?;
     let imported = state
         .accounts()
-        .import(ctx.membership.workspace_id, ctx.user.id, &parsed)
+        .import_string(
+            ctx.membership.workspace_id,
+            ctx.user.id,
+            &req.session_string,
+        )
         .await?;
-    let mut res = json(j!({"account": account_json(&state, &imported.account)}));
+    let mut res = json(AccountResponse {
+        account: AccountView::new(&state, imported.account),
+    });
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
 }
@@ -319,7 +506,7 @@ async fn import_session(
 #[utoipa::path(post, path = "/api/v1/accounts/import/upload", tag = "accounts",
     request_body(content = Vec<u8>, content_type = "multipart/form-data",
         description = "Any number of file parts. A part's file name may be a relative path (`+1555/+1555.json`), as a browser's folder upload sends it."), responses(
-    (status = 200, description = "`{entries: [{name, files, status: imported, account, warnings} | {name, files, status: error, error: {code, message}}], imported, failed}`", body = Object),
+    (status = 200, description = "One outcome per entry", body = UploadResult),
     (status = 400, description = "upload_empty, upload_invalid", body = ErrorBody),
     (status = 413, description = "upload_file_too_large (10 MiB per file), upload_too_large (50 MiB in all), upload_too_many_files (500): nothing imported", body = ErrorBody)))]
 async fn upload_sessions(
@@ -328,60 +515,62 @@ async fn upload_sessions(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let multipart =
-        multipart.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "upload_invalid"))?;
+    let multipart = multipart.map_err(|_| ApiError::from(ErrorCode::UploadInvalid))?;
     let files = read_upload(multipart).await?;
-    let entries = tokio::task::spawn_blocking(move || switchboard_sessions::group_uploads(files))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let entries = state
+        .accounts()
+        .import_uploads(ctx.membership.workspace_id, ctx.user.id, files)
+        .await?;
     let locale = crate::locale::request_locale(&headers);
     let (mut imported, mut failed) = (0, 0);
     let mut out = Vec::with_capacity(entries.len());
-    for UploadEntry {
+    for UploadImport {
         name,
         files,
-        result,
+        outcome,
     } in entries
     {
-        let outcome = match result {
-            Err(e) => Err(e.code()),
-            Ok(session) => state
-                .accounts()
-                .import(ctx.membership.workspace_id, ctx.user.id, &session)
-                .await
-                .map(|done| (done.account, session.warnings))
-                .map_err(|e| e.code()),
-        };
         out.push(match outcome {
             Ok((account, warnings)) => {
                 imported += 1;
-                let warnings: Vec<&str> = warnings.iter().map(|w| w.code()).collect();
-                j!({"name": name, "files": files, "status": "imported",
-                    "account": account_json(&state, &account), "warnings": warnings})
+                UploadOutcome::Imported {
+                    name,
+                    files,
+                    account: AccountView::new(&state, account),
+                    warnings,
+                }
             }
             Err(code) => {
                 failed += 1;
-                j!({"name": name, "files": files, "status": "error",
-                    "error": {"code": code, "message": t(locale, code)}})
+                UploadOutcome::Error {
+                    name,
+                    files,
+                    error: crate::error::ErrorDetail {
+                        code: code.to_string(),
+                        message: t(locale, code).to_string(),
+                    },
+                }
             }
         });
     }
-    Ok(json(
-        j!({"entries": out, "imported": imported, "failed": failed}),
-    ))
+    Ok(json(UploadResult {
+        entries: out,
+        imported,
+        failed,
+    }))
 }
 
 /// Reads every file part, enforcing the limits. After a limit is hit the rest of the body is
 /// still read (and dropped) up to the route's body limit, so the client sees the answer.
 async fn read_upload(mut multipart: Multipart) -> Result<Vec<UploadedFile>, ApiError> {
-    let too_large = |code| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code);
+    let too_large = ApiError::from;
     let mut files = Vec::new();
     let mut total = 0usize;
     let mut refused: Option<ApiError> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.file_name().map(str::to_owned);
         if refused.is_none() && name.is_some() && files.len() == UPLOAD_MAX_FILES {
-            refused = Some(too_large("upload_too_many_files"));
+            refused = Some(too_large(ErrorCode::UploadTooManyFiles));
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -390,9 +579,9 @@ async fn read_upload(mut multipart: Multipart) -> Result<Vec<UploadedFile>, ApiE
             }
             total += chunk.len();
             if bytes.len() + chunk.len() > UPLOAD_MAX_FILE_BYTES {
-                refused = Some(too_large("upload_file_too_large"));
+                refused = Some(too_large(ErrorCode::UploadFileTooLarge));
             } else if total > UPLOAD_MAX_TOTAL_BYTES {
-                refused = Some(too_large("upload_too_large"));
+                refused = Some(too_large(ErrorCode::UploadTooLarge));
             } else {
                 bytes.extend_from_slice(&chunk);
             }
@@ -403,16 +592,16 @@ async fn read_upload(mut multipart: Multipart) -> Result<Vec<UploadedFile>, ApiE
     }
     match refused {
         Some(e) => Err(e),
-        None if files.is_empty() => Err(ApiError::bad_request("upload_empty")),
+        None if files.is_empty() => Err(ApiError::from(ErrorCode::UploadEmpty)),
         None => Ok(files),
     }
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large")
+        ApiError::from(ErrorCode::UploadTooLarge)
     } else {
-        ApiError::bad_request("upload_invalid")
+        ApiError::from(ErrorCode::UploadInvalid)
     }
 }
 
@@ -427,7 +616,7 @@ pub struct GetCodeRequest {
 /// `session_exists` when a usable session for this phone is stored (no code is requested),
 /// otherwise starts a phone sign-in and answers `code_sent`.
 #[utoipa::path(post, path = "/api/v1/sessions/get-code", tag = "accounts", request_body = GetCodeRequest, responses(
-    (status = 200, description = "`{status: session_exists, account}` or `{status: code_sent, flow_id, code}`", body = Object)))]
+    (status = 200, description = "`session_exists` or `code_sent`", body = LoginStep), ConnectErrors))]
 async fn get_code(
     State(state): State<AppState>,
     Admin(ctx): Admin,
@@ -438,10 +627,10 @@ async fn get_code(
         .get_code(ctx.membership.workspace_id, ctx.user.id, &req.phone_number)
         .await?
     {
-        GetCode::SessionExists(a) => Ok(json(
-            j!({"status": "session_exists", "account": account_json(&state, &a)}),
-        )),
-        GetCode::CodeSent { flow_id, sent } => Ok(json(step_json(
+        GetCode::SessionExists(a) => Ok(json(LoginStep::SessionExists {
+            account: AccountView::new(&state, a),
+        })),
+        GetCode::CodeSent { flow_id, sent } => Ok(json(LoginStep::new(
             &state,
             &flow_id,
             ConnectStep::CodeSent(sent),
@@ -452,11 +641,11 @@ async fn get_code(
 /// Starts, stops or logs out an account (`action` is `start`, `stop` or `logout`).
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/{action}", tag = "accounts",
     params(("id" = i64, Path), ("action" = String, Path, description = "start, stop or logout")), responses(
-    (status = 200, description = "`{account}`", body = Object), (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 200, description = "The account", body = AccountResponse), ConnectErrors))]
 async fn account_action(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path((id, action)): Path<(i64, String)>,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
 ) -> Result<Response, ApiError> {
     let (ws, user, id) = (ctx.membership.workspace_id, ctx.user.id, AccountId(id));
     let a = match action.as_str() {
@@ -465,7 +654,9 @@ async fn account_action(
         "logout" => state.accounts().logout(ws, user, id).await?,
         _ => return Err(ApiError::not_found()),
     };
-    Ok(json(j!({"account": account_json(&state, &a)})))
+    Ok(json(AccountResponse {
+        account: AccountView::new(&state, a),
+    }))
 }
 
 /// Settings of an account that can be changed.
@@ -478,13 +669,11 @@ pub struct AccountUpdate {
 
 /// Changes an account's settings (admins; audited).
 #[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), request_body = AccountUpdate, responses(
-    (status = 200, description = "`{account}`", body = Object),
-    (status = 404, description = "not_found", body = ErrorBody),
-    (status = 422, description = "invalid_json", body = ErrorBody)))]
+    (status = 200, description = "The account", body = AccountResponse), ConnectErrors))]
 async fn update_account(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AccountUpdate>,
 ) -> Result<Response, ApiError> {
     let a = state
@@ -496,16 +685,18 @@ async fn update_account(
             req.ingest_groups,
         )
         .await?;
-    Ok(json(j!({"account": account_json(&state, &a)})))
+    Ok(json(AccountResponse {
+        account: AccountView::new(&state, a),
+    }))
 }
 
 /// Deletes an account with its session, chats and messages.
 #[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)), responses(
-    (status = 204, description = "Deleted"), (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 204, description = "Deleted"), ConnectErrors))]
 async fn delete_account(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     state
         .accounts()
@@ -524,23 +715,15 @@ pub struct ExportRequest {
 
 /// Exports the session as a string (admins only; audited). The string is a credential.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/export", tag = "accounts", params(("id" = i64, Path)), request_body = ExportRequest, responses(
-    (status = 200, description = "`{format, session_string}`", body = Object), (status = 422, description = "validation_failed", body = ErrorBody)))]
+    (status = 200, description = "The session string", body = ExportResponse), ConnectErrors))]
 async fn export_session(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let format = match req.format.as_str() {
-        "telethon" => ExportFormat::Telethon,
-        "pyrogram" => ExportFormat::Pyrogram,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-            ));
-        }
-    };
+    let format =
+        export_format(&req.format).ok_or_else(|| ApiError::from(ErrorCode::ValidationFailed))?;
     let s = state
         .accounts()
         .export(
@@ -550,22 +733,23 @@ async fn export_session(
             format,
         )
         .await?;
-    Ok(json(
-        j!({"format": req.format, "session_string": s.expose()}),
-    ))
+    Ok(json(ExportResponse {
+        format: req.format,
+        session_string: s.expose().to_string(),
+    }))
 }
 
 /// An account's chats, newest activity first.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/chats", tag = "accounts", params(("id" = i64, Path)), responses(
-    (status = 200, description = "`{chats}`", body = Object)))]
+    (status = 200, description = "The chats", body = AccountChatsResponse)))]
 async fn account_chats(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let chats = state
         .account_store()
         .list_account_chats(ctx.membership.workspace_id, AccountId(id))
         .await?;
-    Ok(json(j!({"chats": chats})))
+    Ok(json(AccountChatsResponse { chats }))
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{Locale, Membership, User};
 use switchboard_services::audit::Audit;
 use utoipa::ToSchema;
@@ -103,7 +104,7 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     if !state.same_origin(&headers) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed"));
+        return Err(ApiError::from(ErrorCode::CsrfFailed));
     }
     let ip = client_addr(&ext);
     let ua = headers
@@ -197,7 +198,7 @@ async fn set_locale(
         None => None,
         Some(s) => Some(
             s.parse::<Locale>()
-                .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_locale"))?,
+                .map_err(|_| ApiError::from(ErrorCode::InvalidLocale))?,
         ),
     };
     state.store().set_user_locale(ctx.user.id, locale).await?;

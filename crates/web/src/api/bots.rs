@@ -3,16 +3,17 @@
 //! header, compared in constant time). The token is never part of any answer.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
 use crate::session::Admin;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json as j};
-use switchboard_domain::{Bot, BotId};
+use serde::{Deserialize, Serialize};
+use serde_json::json as j;
+use switchboard_domain::ErrorCode;
+use switchboard_domain::{Bot, BotId, BotMode, BotStatus, Timestamp};
 use switchboard_services::audit::Audit;
 use switchboard_services::bots::{BotError, HookOutcome};
 use utoipa::ToSchema;
@@ -37,46 +38,96 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 impl From<BotError> for ApiError {
     fn from(e: BotError) -> Self {
         let code = e.code();
+        if let Some(s) = e.retry_after() {
+            return ApiError::from(ErrorCode::FloodWait).retry_after(s);
+        }
         match &e {
             BotError::TokenInvalid | BotError::TokenRejected => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
             }
             BotError::Exists => ApiError::new(StatusCode::CONFLICT, code),
             BotError::NotFound => ApiError::not_found(),
-            BotError::Telegram(switchboard_telegram::botapi::BotApiError::RetryAfter(s)) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "flood_wait").retry_after(*s)
-            }
-            BotError::Telegram(_) => ApiError::new(StatusCode::BAD_GATEWAY, "bot_api_failed"),
+            BotError::Telegram(_) => ApiError::from(ErrorCode::BotApiFailed),
             BotError::Store(_) | BotError::Vault(_) => ApiError::internal(),
         }
     }
 }
 
-fn bot_json(state: &AppState, b: &Bot) -> Value {
-    j!({
-        "id": b.id.0,
-        "telegram_bot_id": b.telegram_bot_id,
-        "username": b.username,
-        "first_name": b.first_name,
-        "mode": b.mode.as_str(),
-        "status": b.status.as_str(),
-        "status_detail": b.status_detail,
-        "active": b.active,
-        "running": state.bots().is_running(b.id),
-        "last_update_id": b.last_update_id,
-        "created_at": b.created_at.0,
-    })
+/// A bot as the API shows it (never its token).
+#[derive(Serialize, ToSchema)]
+pub struct BotView {
+    /// Identifier.
+    pub id: BotId,
+    /// Telegram's id of the bot.
+    pub telegram_bot_id: i64,
+    /// `@username` without the `@`.
+    pub username: String,
+    /// Display name.
+    pub first_name: String,
+    /// How updates arrive.
+    pub mode: BotMode,
+    /// Health.
+    pub status: BotStatus,
+    /// Why, for `reconnecting` and `unauthorized`.
+    pub status_detail: Option<String>,
+    /// Supervised (false when stopped).
+    pub active: bool,
+    /// Its worker is running now.
+    pub running: bool,
+    /// Highest `update_id` stored.
+    pub last_update_id: Option<i64>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+impl BotView {
+    fn new(state: &AppState, b: Bot) -> Self {
+        Self {
+            running: state.bots().is_running(b.id),
+            id: b.id,
+            telegram_bot_id: b.telegram_bot_id,
+            username: b.username,
+            first_name: b.first_name,
+            mode: b.mode,
+            status: b.status,
+            status_detail: b.status_detail,
+            active: b.active,
+            last_update_id: b.last_update_id,
+            created_at: b.created_at,
+        }
+    }
+}
+
+/// The bots of the workspace.
+#[derive(Serialize, ToSchema)]
+pub struct BotsResponse {
+    /// By id.
+    pub bots: Vec<BotView>,
+}
+
+/// One bot.
+#[derive(Serialize, ToSchema)]
+pub struct BotResponse {
+    /// The bot.
+    pub bot: BotView,
+}
+
+/// The webhook's answer to Telegram.
+#[derive(Serialize, ToSchema)]
+pub struct HookAck {
+    /// Always true.
+    pub ok: bool,
 }
 
 /// Bots of the workspace with their health.
 #[utoipa::path(get, path = "/api/v1/bots", tag = "bots", responses(
-    (status = 200, description = "`{bots: [...]}`", body = Object),
+    (status = 200, description = "The bots", body = BotsResponse),
     (status = 403, description = "forbidden", body = ErrorBody)))]
 async fn list_bots(State(state): State<AppState>, Admin(ctx): Admin) -> Result<Response, ApiError> {
     let bots = state.bots().list(ctx.membership.workspace_id).await?;
-    Ok(json(
-        j!({"bots": bots.iter().map(|b| bot_json(&state, b)).collect::<Vec<_>>()}),
-    ))
+    Ok(json(BotsResponse {
+        bots: bots.into_iter().map(|b| BotView::new(&state, b)).collect(),
+    }))
 }
 
 /// A bot token from @BotFather.
@@ -89,7 +140,7 @@ pub struct AddBotRequest {
 
 /// Adds a bot by token (checked with `getMe`; stored sealed) and starts receiving its updates.
 #[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = AddBotRequest, responses(
-    (status = 201, description = "`{bot}`", body = Object),
+    (status = 201, description = "The bot", body = BotResponse),
     (status = 409, description = "bot_exists", body = ErrorBody),
     (status = 422, description = "bot_token_invalid, bot_token_rejected", body = ErrorBody),
     (status = 502, description = "bot_api_failed", body = ErrorBody)))]
@@ -109,7 +160,9 @@ async fn add_bot(
         .await;
     Ok((
         StatusCode::CREATED,
-        json(j!({"bot": bot_json(&state, &bot)})),
+        json(BotResponse {
+            bot: BotView::new(&state, bot),
+        }),
     )
         .into_response())
 }
@@ -117,11 +170,11 @@ async fn add_bot(
 /// Starts or stops a bot (`action` is `start` or `stop`).
 #[utoipa::path(post, path = "/api/v1/bots/{id}/{action}", tag = "bots",
     params(("id" = i64, Path), ("action" = String, Path, description = "start or stop")), responses(
-    (status = 200, description = "`{bot}`", body = Object), (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 200, description = "The bot", body = BotResponse), (status = 404, description = "not_found", body = ErrorBody)))]
 async fn bot_action(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path((id, action)): Path<(i64, String)>,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
 ) -> Result<Response, ApiError> {
     let (ws, id) = (ctx.membership.workspace_id, BotId(id));
     let bot = match action.as_str() {
@@ -139,7 +192,9 @@ async fn bot_action(
     .target(format!("bot:{}", id.0))
     .record(state.store())
     .await;
-    Ok(json(j!({"bot": bot_json(&state, &bot)})))
+    Ok(json(BotResponse {
+        bot: BotView::new(&state, bot),
+    }))
 }
 
 /// Deletes a bot with its chats and messages (its webhook is removed).
@@ -148,7 +203,7 @@ async fn bot_action(
 async fn delete_bot(
     State(state): State<AppState>,
     Admin(ctx): Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let ws = ctx.membership.workspace_id;
     state.bots().delete(ws, BotId(id)).await?;
@@ -166,30 +221,30 @@ async fn delete_bot(
 /// The body may be up to 2 MiB.
 #[utoipa::path(post, path = "/tg/hook/{hook_id}", tag = "bots", params(("hook_id" = String, Path)),
     request_body(content = Object, description = "a Bot API `Update`"), responses(
-    (status = 200, description = "Stored (or a duplicate)"),
+    (status = 200, description = "Stored (or a duplicate)", body = HookAck),
     (status = 400, description = "malformed_update", body = ErrorBody),
     (status = 401, description = "unauthenticated: unknown hook, wrong or missing secret", body = ErrorBody),
     (status = 413, description = "payload_too_large: over 2 MiB", body = ErrorBody)))]
 async fn webhook(
     State(state): State<AppState>,
-    Path(hook_id): Path<String>,
+    ApiPath(hook_id): ApiPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            ApiError::from(ErrorCode::PayloadTooLarge)
         } else {
-            ApiError::bad_request("malformed_update")
+            ApiError::from(ErrorCode::MalformedUpdate)
         }
     })?;
     let secret = headers
         .get("x-telegram-bot-api-secret-token")
         .map(|v| v.as_bytes());
     match state.bots().receive_hook(&hook_id, secret, &body).await? {
-        HookOutcome::Accepted(_) => Ok(json(j!({"ok": true}))),
+        HookOutcome::Accepted(_) => Ok(json(HookAck { ok: true })),
         // The same answer for an unknown hook and a wrong secret: hooks cannot be probed.
         HookOutcome::UnknownHook | HookOutcome::BadSecret => Err(ApiError::unauthenticated()),
-        HookOutcome::Malformed => Err(ApiError::bad_request("malformed_update")),
+        HookOutcome::Malformed => Err(ApiError::from(ErrorCode::MalformedUpdate)),
     }
 }

@@ -4,21 +4,24 @@
 //! that does not exist. Replies are queued with their outbox item in one transaction and sent
 //! in the background (`202`); their delivery state arrives as `message_status` events.
 
-use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, json};
 use crate::session::Member;
 use crate::{AppState, WebSettings};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json as j};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    AccountId, AssigneeFilter, BotId, ChatFilter, ChatId, ChatStatus, MessageId, NewReply,
-    NewUpload, Timestamp, UserId, Viewer,
+    AccountId, AssigneeFilter, BotId, Chat, ChatFilter, ChatId, ChatStatus, Entity, MediaKind,
+    Message, MessageEdit, MessageId, NewUpload, Role, Timestamp, UserId, Viewer,
 };
 use switchboard_files::{FileError, FileId};
 use switchboard_services::SessionContext;
+use switchboard_services::replies::{
+    AttachmentDraft, ReplyDraft, classify_upload, prepare_reply, upload_name,
+};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -80,7 +83,7 @@ pub struct ChatsQuery {
 }
 
 fn invalid() -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    ApiError::from(ErrorCode::ValidationFailed)
 }
 
 fn parse_status(s: &str) -> Result<ChatStatus, ApiError> {
@@ -110,15 +113,95 @@ pub(crate) fn chat_filter(q: &ChatsQuery) -> Result<ChatFilter, ApiError> {
     })
 }
 
+/// A page of chats with the cursor of the next one.
+#[derive(Serialize, ToSchema)]
+pub struct ChatPage {
+    /// Newest activity first.
+    pub chats: Vec<Chat>,
+    /// Pass as `before_at` for the next page; null on the last page.
+    pub next_before_at: Option<i64>,
+    /// Pass as `before_id` for the next page; null on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+/// One chat.
+#[derive(Serialize, ToSchema)]
+pub struct ChatResponse {
+    /// The chat.
+    pub chat: Chat,
+}
+
+/// A page of messages.
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    /// Newest first.
+    pub messages: Vec<Message>,
+    /// Older messages exist.
+    pub has_more: bool,
+}
+
+/// One message.
+#[derive(Serialize, ToSchema)]
+pub struct MessageResponse {
+    /// The message.
+    pub message: Message,
+}
+
+/// Earlier versions of a message.
+#[derive(Serialize, ToSchema)]
+pub struct EditsResponse {
+    /// Oldest first.
+    pub edits: Vec<MessageEdit>,
+}
+
+/// A stored upload, to attach to a reply.
+#[derive(Serialize, ToSchema)]
+pub struct UploadResponse {
+    /// The id to pass as the attachment's `file_id`.
+    pub file_id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type as accepted.
+    pub mime_type: String,
+    /// The attachment kind it fits: `photo`, `video`, `voice`, `audio` or `document`.
+    pub kind: String,
+    /// The file name, cleaned.
+    pub file_name: String,
+}
+
+/// A member as the assignment control shows them.
+#[derive(Serialize, ToSchema)]
+pub struct InboxMember {
+    /// The member.
+    pub user_id: UserId,
+    /// Name shown.
+    pub display_name: String,
+    /// Their role.
+    pub role: Role,
+    /// Has an open connection.
+    pub online: bool,
+    /// Chats assigned to them that are not resolved (null for members without a load).
+    pub open_chats: Option<i32>,
+    /// Their cap.
+    pub max_chats: i32,
+}
+
+/// Members of the workspace with presence and load.
+#[derive(Serialize, ToSchema)]
+pub struct InboxMembersResponse {
+    /// By user id.
+    pub members: Vec<InboxMember>,
+}
+
 /// The inbox's chats, newest activity first, with the cursor of the next page.
 #[utoipa::path(get, path = "/api/v1/chats", tag = "inbox", params(ChatsQuery), responses(
-    (status = 200, description = "`{chats, next_before_at, next_before_id}`", body = Object),
+    (status = 200, description = "A page of chats", body = ChatPage),
     (status = 401, description = "unauthenticated", body = ErrorBody),
     (status = 422, description = "validation_failed", body = ErrorBody)))]
 async fn list_chats(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Query(q): Query<ChatsQuery>,
+    ApiQuery(q): ApiQuery<ChatsQuery>,
 ) -> Result<Response, ApiError> {
     let filter = chat_filter(&q)?;
     let chats = state.inbox().list(&viewer(&ctx), &filter).await?;
@@ -126,24 +209,24 @@ async fn list_chats(
         .then(|| chats.last())
         .flatten()
         .map(|c| (c.last_message_at.map_or(0, |t| t.0), c.id.0));
-    Ok(json(j!({
-        "chats": chats,
-        "next_before_at": next.map(|n| n.0),
-        "next_before_id": next.map(|n| n.1),
-    })))
+    Ok(json(ChatPage {
+        chats,
+        next_before_at: next.map(|n| n.0),
+        next_before_id: next.map(|n| n.1),
+    }))
 }
 
 /// One chat.
 #[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "inbox", params(("id" = i64, Path)), responses(
-    (status = 200, description = "`{chat}`", body = Object),
+    (status = 200, description = "The chat", body = ChatResponse),
     (status = 404, description = "not_found (also another operator's chat)", body = ErrorBody)))]
 async fn get_chat(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let chat = state.inbox().chat(&viewer(&ctx), ChatId(id)).await?;
-    Ok(json(j!({"chat": chat})))
+    Ok(json(ChatResponse { chat }))
 }
 
 /// Paging of messages.
@@ -157,13 +240,13 @@ pub struct MessagesQuery {
 
 /// A chat's messages, newest first.
 #[utoipa::path(get, path = "/api/v1/chats/{id}/messages", tag = "inbox", params(("id" = i64, Path), MessagesQuery), responses(
-    (status = 200, description = "`{messages, has_more}`", body = Object),
+    (status = 200, description = "A page of messages", body = MessagePage),
     (status = 404, description = "not_found", body = ErrorBody)))]
 async fn chat_messages(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
-    Query(q): Query<MessagesQuery>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let messages = state
@@ -171,7 +254,7 @@ async fn chat_messages(
         .messages(&viewer(&ctx), ChatId(id), q.before.map(MessageId), limit)
         .await?;
     let has_more = messages.len() == limit as usize;
-    Ok(json(j!({"messages": messages, "has_more": has_more})))
+    Ok(json(MessagePage { messages, has_more }))
 }
 
 /// A reply.
@@ -181,9 +264,9 @@ pub struct ReplyRequest {
     /// Text (or caption with an attachment); up to 4096 characters.
     #[serde(default)]
     pub text: String,
-    /// Bot-API style formatting entities.
+    /// Formatting entities (Bot API names; offsets in UTF-16 code units).
     #[serde(default)]
-    pub entities: Option<Value>,
+    pub entities: Option<Vec<Entity>>,
     /// Telegram id of the message replied to.
     pub reply_to_tg_id: Option<i64>,
     /// An attachment uploaded with `POST /api/v1/files`.
@@ -196,82 +279,55 @@ pub struct ReplyRequest {
 pub struct Attachment {
     /// The id `POST /api/v1/files` returned.
     pub file_id: String,
-    /// `photo`, `video`, `voice`, `audio` or `document`.
-    pub kind: String,
+    /// `photo`, `video`, `voice`, `audio` or `document` (other kinds are `validation_failed`).
+    pub kind: MediaKind,
     /// File name shown.
     pub file_name: Option<String>,
     /// MIME type.
     pub mime_type: Option<String>,
 }
 
-const KINDS: [&str; 5] = ["photo", "video", "voice", "audio", "document"];
-const MAX_TEXT: usize = 4096;
-
 /// Queues a reply; it is sent in the background and its state arrives as `message_status`.
 #[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "inbox", params(("id" = i64, Path)), request_body = ReplyRequest, responses(
-    (status = 202, description = "`{message}` (status `queued`)", body = Object),
+    (status = 202, description = "The reply (status `queued`)", body = MessageResponse),
     (status = 404, description = "not_found", body = ErrorBody),
     (status = 422, description = "validation_failed / file_not_found", body = ErrorBody)))]
 async fn send_reply(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ReplyRequest>,
 ) -> Result<Response, ApiError> {
-    let text_len = req.text.chars().count();
-    if text_len > MAX_TEXT || (req.text.trim().is_empty() && req.attachment.is_none()) {
-        return Err(invalid());
-    }
-    let entities = req.entities.unwrap_or_else(|| j!([]));
-    if !entities.is_array() {
-        return Err(invalid());
-    }
-    let media = match req.attachment {
-        None => Value::Null,
-        Some(a) => {
-            if !KINDS.contains(&a.kind.as_str()) {
-                return Err(invalid());
-            }
-            let file: FileId = a.file_id.parse().map_err(|_| invalid())?;
-            if !state.files().contains(&file).await {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "file_not_found",
-                ));
-            }
-            j!({
-                "kind": a.kind,
-                "file_id": file.to_hex(),
-                "file_name": a.file_name.unwrap_or_else(|| "file".into()),
-                "mime_type": a.mime_type.unwrap_or_else(|| "application/octet-stream".into()),
-            })
-        }
-    };
-    let reply = NewReply {
+    let draft = ReplyDraft {
         text: req.text,
-        entities,
-        media,
+        entities: req.entities,
         reply_to_tg_id: req.reply_to_tg_id,
-        random_id: switchboard_services::outbox::random_id(),
+        attachment: req.attachment.map(|a| AttachmentDraft {
+            file_id: a.file_id,
+            kind: a.kind,
+            file_name: a.file_name,
+            mime_type: a.mime_type,
+        }),
     };
+    let reply = prepare_reply(draft, state.files()).await?;
     let (message, _) = state
         .inbox()
         .reply(&viewer(&ctx), ChatId(id), &reply)
         .await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
+    Ok((StatusCode::ACCEPTED, json(MessageResponse { message })).into_response())
 }
 
 /// Marks a chat read (also on Telegram for personal accounts).
 #[utoipa::path(post, path = "/api/v1/chats/{id}/read", tag = "inbox", params(("id" = i64, Path)), responses(
-    (status = 200, description = "`{chat}`", body = Object),
+    (status = 200, description = "The chat", body = ChatResponse),
     (status = 404, description = "not_found", body = ErrorBody)))]
 async fn mark_read(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let chat = state.inbox().mark_read(&viewer(&ctx), ChatId(id)).await?;
-    Ok(json(j!({"chat": chat})))
+    Ok(json(ChatResponse { chat }))
 }
 
 /// A new status.
@@ -284,13 +340,13 @@ pub struct StatusRequest {
 
 /// Sets a chat's status.
 #[utoipa::path(post, path = "/api/v1/chats/{id}/status", tag = "inbox", params(("id" = i64, Path)), request_body = StatusRequest, responses(
-    (status = 200, description = "`{chat}`", body = Object),
+    (status = 200, description = "The chat", body = ChatResponse),
     (status = 404, description = "not_found", body = ErrorBody),
     (status = 422, description = "validation_failed", body = ErrorBody)))]
 async fn set_status(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<StatusRequest>,
 ) -> Result<Response, ApiError> {
     let status = parse_status(&req.status)?;
@@ -298,7 +354,7 @@ async fn set_status(
         .inbox()
         .set_status(&viewer(&ctx), ChatId(id), status)
         .await?;
-    Ok(json(j!({"chat": chat})))
+    Ok(json(ChatResponse { chat }))
 }
 
 /// A new assignee.
@@ -312,65 +368,65 @@ pub struct AssignRequest {
 /// Assigns a chat. Admins assign anyone of the workspace; an operator may take an unassigned
 /// chat or hand back their own.
 #[utoipa::path(post, path = "/api/v1/chats/{id}/assign", tag = "inbox", params(("id" = i64, Path)), request_body = AssignRequest, responses(
-    (status = 200, description = "`{chat}`", body = Object),
+    (status = 200, description = "The chat", body = ChatResponse),
     (status = 403, description = "assign_forbidden", body = ErrorBody),
     (status = 404, description = "not_found", body = ErrorBody),
     (status = 422, description = "not_a_member", body = ErrorBody)))]
 async fn assign(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Response, ApiError> {
     let chat = state
         .inbox()
         .assign(&viewer(&ctx), ChatId(id), req.user_id.map(UserId))
         .await?;
-    Ok(json(j!({"chat": chat})))
+    Ok(json(ChatResponse { chat }))
 }
 
 /// Earlier versions of an edited message, oldest first.
 #[utoipa::path(get, path = "/api/v1/messages/{id}/history", tag = "inbox", params(("id" = i64, Path)), responses(
-    (status = 200, description = "`{edits}`", body = Object),
+    (status = 200, description = "Earlier versions", body = EditsResponse),
     (status = 404, description = "not_found", body = ErrorBody)))]
 async fn message_history(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let edits = state.inbox().history(&viewer(&ctx), MessageId(id)).await?;
-    Ok(json(j!({"edits": edits})))
+    Ok(json(EditsResponse { edits }))
 }
 
 /// Sends a failed reply again.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "inbox", params(("id" = i64, Path)), responses(
-    (status = 202, description = "`{message}` (queued again)", body = Object),
+    (status = 202, description = "The reply (queued again)", body = MessageResponse),
     (status = 404, description = "not_found", body = ErrorBody),
     (status = 409, description = "not_failed", body = ErrorBody)))]
 async fn retry_message(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let message = state.inbox().retry(&viewer(&ctx), MessageId(id)).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(j!({"message": message}))).into_response())
+    Ok((StatusCode::ACCEPTED, json(MessageResponse { message })).into_response())
 }
 
 /// Records that a reply whose sending was uncertain (`send_uncertain`) did reach the chat.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/mark_sent", tag = "inbox", params(("id" = i64, Path)), responses(
-    (status = 200, description = "`{message}` (sent)", body = Object),
+    (status = 200, description = "The reply (sent)", body = MessageResponse),
     (status = 404, description = "not_found", body = ErrorBody),
     (status = 409, description = "not_uncertain", body = ErrorBody)))]
 async fn mark_message_sent(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let message = state
         .inbox()
         .mark_sent(&viewer(&ctx), MessageId(id))
         .await?;
-    Ok(json(j!({"message": message})))
+    Ok(json(MessageResponse { message }))
 }
 
 /// The media file of a message the member may see.
@@ -380,13 +436,13 @@ async fn mark_message_sent(
 async fn message_media(
     State(state): State<AppState>,
     Member(ctx): Member,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let message = state.inbox().message(&viewer(&ctx), MessageId(id)).await?;
-    let media = &message.media;
+    let media = message.media.as_ref().ok_or_else(ApiError::not_found)?;
     let file: FileId = media
-        .get("file_id")
-        .and_then(|f| f.as_str())
+        .file_id
+        .as_deref()
         .and_then(|f| f.parse().ok())
         .ok_or_else(ApiError::not_found)?;
     let bytes = match tokio::fs::read(state.files().path(&file)).await {
@@ -394,9 +450,8 @@ async fn message_media(
         Err(_) => return Err(ApiError::not_found()),
     };
     let mime = media
-        .get("mime_type")
-        .or_else(|| media.get("mime"))
-        .and_then(|m| m.as_str())
+        .mime_type
+        .as_deref()
         .filter(|m| is_safe_inline_mime(m))
         .unwrap_or("application/octet-stream")
         .to_string();
@@ -437,7 +492,7 @@ fn is_safe_inline_mime(m: &str) -> bool {
 /// one Telegram accepts and the bytes must look like it; above `server.max_upload_bytes` it is
 /// `file_too_large` and nothing is kept.
 #[utoipa::path(post, path = "/api/v1/files", tag = "inbox", responses(
-    (status = 201, description = "`{file_id, size, mime_type, kind, file_name}`", body = Object),
+    (status = 201, description = "The stored file", body = UploadResponse),
     (status = 413, description = "file_too_large", body = ErrorBody),
     (status = 415, description = "file_type_not_allowed", body = ErrorBody),
     (status = 422, description = "validation_failed", body = ErrorBody)))]
@@ -453,7 +508,7 @@ async fn upload_file(
         }
         let file_name = field
             .file_name()
-            .map(sanitize_name)
+            .map(upload_name)
             .unwrap_or_else(|| "file".into());
         let declared = field.content_type().unwrap_or("").to_string();
         let mut writer = state.files().writer().await.map_err(file_error)?;
@@ -472,21 +527,18 @@ async fn upload_file(
         if writer.size() == 0 {
             return Err(invalid());
         }
-        let sniffed = switchboard_files::sniff_mime(&head);
-        let (mime, kind) = allowed_type(&declared, sniffed, &file_name).ok_or_else(|| {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "file_type_not_allowed")
-        })?;
+        let (mime, kind) = classify_upload(&declared, &head, &file_name)?;
         let stored = writer.commit().await.map_err(file_error)?;
         record_upload(&state, &ctx, &stored, &mime).await?;
         return Ok((
             StatusCode::CREATED,
-            axum::Json(j!({
-                "file_id": stored.sha256.to_hex(),
-                "size": stored.size,
-                "mime_type": mime,
-                "kind": kind,
-                "file_name": file_name,
-            })),
+            json(UploadResponse {
+                file_id: stored.sha256.to_hex(),
+                size: stored.size,
+                mime_type: mime,
+                kind: kind.to_string(),
+                file_name,
+            }),
         )
             .into_response());
     }
@@ -513,7 +565,7 @@ async fn record_upload(
 /// A broken upload body: over the route's limit is `file_too_large`, anything else malformed.
 fn upload_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large")
+        ApiError::from(ErrorCode::FileTooLarge)
     } else {
         invalid()
     }
@@ -521,9 +573,7 @@ fn upload_error(e: MultipartError) -> ApiError {
 
 fn file_error(e: FileError) -> ApiError {
     match e {
-        FileError::TooLarge { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large")
-        }
+        FileError::TooLarge { .. } => ApiError::from(ErrorCode::FileTooLarge),
         other => {
             tracing::error!(error = %other, "file store failure");
             ApiError::internal()
@@ -531,63 +581,9 @@ fn file_error(e: FileError) -> ApiError {
     }
 }
 
-/// Keeps a file name printable and short, without path parts.
-fn sanitize_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(128).collect();
-    if clean.trim().is_empty() {
-        "file".into()
-    } else {
-        clean
-    }
-}
-
-/// The MIME type and attachment kind of an upload, if allowed. Media types must be confirmed
-/// by the file's first bytes; documents of other kinds are accepted by declared type.
-fn allowed_type(
-    declared: &str,
-    sniffed: Option<&'static str>,
-    name: &str,
-) -> Option<(String, &'static str)> {
-    let kind_of = |m: &str| match m {
-        "image/jpeg" | "image/png" | "image/webp" => Some("photo"),
-        "image/gif" | "video/mp4" | "video/webm" => Some("video"),
-        "audio/ogg" => Some("voice"),
-        "audio/mpeg" | "audio/mp4" => Some("audio"),
-        _ => None,
-    };
-    if let Some(s) = sniffed {
-        return Some((s.to_string(), kind_of(s).unwrap_or("document")));
-    }
-    // No recognised signature: only harmless document types, and never one claiming to be a
-    // media type the bytes do not match.
-    if kind_of(declared).is_some() {
-        return None;
-    }
-    let doc_ok = matches!(
-        declared,
-        "text/plain"
-            | "text/csv"
-            | "application/json"
-            | "application/msword"
-            | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            | "application/vnd.ms-excel"
-            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            | "application/octet-stream"
-    ) || (declared.is_empty() && name.contains('.'));
-    doc_ok.then(|| {
-        let m = if declared.is_empty() {
-            "application/octet-stream"
-        } else {
-            declared
-        };
-        (m.to_string(), "document")
-    })
-}
-
 /// Members of the workspace with presence and load (for the assignment control).
 #[utoipa::path(get, path = "/api/v1/inbox/members", tag = "inbox", responses(
-    (status = 200, description = "`{members: [{user_id, display_name, role, online, open_chats, max_chats}]}`", body = Object)))]
+    (status = 200, description = "Members with presence and load", body = InboxMembersResponse)))]
 async fn inbox_members(
     State(state): State<AppState>,
     Member(ctx): Member,
@@ -596,40 +592,19 @@ async fn inbox_members(
     let members = state.store().list_members(ws).await?;
     let online = state.inbox().online(ws);
     let loads = state.inbox().store().operator_loads(ws).await?;
-    let list: Vec<Value> = members
-        .iter()
+    let members = members
+        .into_iter()
         .map(|(membership, user)| {
             let load = loads.iter().find(|l| l.user == user.id);
-            j!({
-                "user_id": user.id.0,
-                "display_name": user.display_name,
-                "role": membership.role.as_str(),
-                "online": online.contains(&user.id),
-                "open_chats": load.map(|l| l.open_chats),
-                "max_chats": membership.max_chats,
-            })
+            InboxMember {
+                user_id: user.id,
+                online: online.contains(&user.id),
+                display_name: user.display_name,
+                role: membership.role,
+                open_chats: load.map(|l| l.open_chats),
+                max_chats: membership.max_chats,
+            }
         })
         .collect();
-    Ok(json(j!({"members": list})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uploads_must_match_their_bytes() {
-        assert_eq!(
-            allowed_type("image/png", Some("image/png"), "a.png"),
-            Some(("image/png".into(), "photo"))
-        );
-        assert_eq!(allowed_type("image/png", None, "a.png"), None);
-        assert_eq!(
-            allowed_type("text/plain", None, "a.txt"),
-            Some(("text/plain".into(), "document"))
-        );
-        assert_eq!(allowed_type("text/html", None, "a.html"), None);
-        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_name("a\u{0}b.txt"), "ab.txt");
-    }
+    Ok(json(InboxMembersResponse { members }))
 }

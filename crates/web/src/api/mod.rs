@@ -4,7 +4,7 @@ mod accounts;
 mod auth;
 mod bots;
 mod inbox;
-mod system;
+pub(crate) mod system;
 mod team;
 
 use crate::{AppState, WebSettings};

@@ -1,16 +1,18 @@
 //! Team members of the current workspace (`/api/v1/team/members`). Reading is open to every
-//! member; changes are for owners and admins. Every query is scoped to the session's workspace.
+//! member; changes are for owners and admins, and their rules are the team service's
+//! (`switchboard_services::team`). Every query is scoped to the session's workspace.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody, json};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, json};
 use crate::session::{Admin, Member, client_ip};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{Membership, Role, Timestamp, User, UserId};
-use switchboard_services::NewMember;
-use switchboard_services::audit::Audit;
+use switchboard_domain::ErrorCode;
+use switchboard_domain::team::MemberChange;
+use switchboard_domain::{Membership, Role, User, UserId};
+use switchboard_services::{NewMember, SessionContext, TeamActor};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,10 +65,7 @@ async fn list_members(
     State(state): State<AppState>,
     Member(ctx): Member,
 ) -> Result<Response, ApiError> {
-    let members = state
-        .store()
-        .list_members(ctx.membership.workspace_id)
-        .await?;
+    let members = state.team().members(ctx.membership.workspace_id).await?;
     Ok(json(MembersResponse {
         members: members.iter().map(|(m, u)| MemberView::new(m, u)).collect(),
     }))
@@ -74,17 +73,16 @@ async fn list_members(
 
 fn parse_role(s: &str) -> Result<Role, ApiError> {
     s.parse()
-        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"))
+        .map_err(|_| ApiError::from(ErrorCode::ValidationFailed))
 }
 
-fn check_capacity(max_chats: i32) -> Result<i32, ApiError> {
-    if (0..=10_000).contains(&max_chats) {
-        Ok(max_chats)
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ))
+/// The caller as the team service sees them.
+fn actor<'a>(ctx: &SessionContext, ip: Option<&'a str>) -> TeamActor<'a> {
+    TeamActor {
+        workspace: ctx.membership.workspace_id,
+        user: ctx.user.id,
+        role: ctx.membership.role,
+        ip,
     }
 }
 
@@ -112,26 +110,23 @@ pub struct CreateMemberRequest {
     (status = 422, description = "invalid_username, weak_password or validation_failed", body = ErrorBody)))]
 async fn create_member(
     State(state): State<AppState>,
+    ext: axum::http::Extensions,
     Admin(ctx): Admin,
     ApiJson(req): ApiJson<CreateMemberRequest>,
 ) -> Result<Response, ApiError> {
     let role = parse_role(&req.role)?;
-    if role == Role::Owner && ctx.membership.role != Role::Owner {
-        return Err(ApiError::forbidden());
-    }
-    let max_chats = check_capacity(req.max_chats.unwrap_or(10))?;
+    let ip = client_ip(&ext);
     let (user, m) = state
-        .auth()
-        .create_member(
-            ctx.membership.workspace_id,
+        .team()
+        .add(
+            &actor(&ctx, ip.as_deref()),
             NewMember {
                 username: &req.username,
                 display_name: req.display_name.as_deref(),
                 password: &req.password,
                 role,
-                max_chats,
+                max_chats: req.max_chats.unwrap_or(10),
             },
-            Some(ctx.user.id),
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(MemberView::new(&m, &user))).into_response())
@@ -147,92 +142,52 @@ pub struct UpdateMemberRequest {
     pub max_chats: Option<i32>,
 }
 
-async fn target_membership(
-    state: &AppState,
-    ctx_ws: switchboard_domain::WorkspaceId,
-    id: i64,
-) -> Result<Membership, ApiError> {
-    Ok(state.store().get_membership(ctx_ws, UserId(id)).await?)
-}
-
-/// Changes a member's role or capacity (admins only; owners are changed only by owners).
+/// Changes a member's role or capacity (admins only; owners are changed only by owners, and
+/// the last owner stays one).
 #[utoipa::path(patch, path = "/api/v1/team/members/{user_id}", tag = "team", request_body = UpdateMemberRequest,
     params(("user_id" = i64, Path, description = "Member's user id")), responses(
     (status = 200, description = "Updated", body = MemberView),
     (status = 403, description = "forbidden", body = ErrorBody),
-    (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 409, description = "last_owner", body = ErrorBody),
+    (status = 422, description = "validation_failed", body = ErrorBody)))]
 async fn update_member(
     State(state): State<AppState>,
     ext: axum::http::Extensions,
     Admin(ctx): Admin,
-    Path(user_id): Path<i64>,
+    ApiPath(user_id): ApiPath<i64>,
     ApiJson(req): ApiJson<UpdateMemberRequest>,
 ) -> Result<Response, ApiError> {
-    let ws = ctx.membership.workspace_id;
-    let current = target_membership(&state, ws, user_id).await?;
-    let role = match req.role.as_deref() {
-        Some(r) => parse_role(r)?,
-        None => current.role,
+    let change = MemberChange {
+        role: req.role.as_deref().map(parse_role).transpose()?,
+        max_chats: req.max_chats,
     };
-    let touches_owner = current.role == Role::Owner || role == Role::Owner;
-    if touches_owner && ctx.membership.role != Role::Owner {
-        return Err(ApiError::forbidden());
-    }
-    let max_chats = check_capacity(req.max_chats.unwrap_or(current.max_chats))?;
-    let m = state
-        .store()
-        .update_membership(ws, UserId(user_id), role, max_chats)
+    let ip = client_ip(&ext);
+    let (m, user) = state
+        .team()
+        .update(&actor(&ctx, ip.as_deref()), UserId(user_id), change)
         .await?;
-    let user = state.store().get_user(UserId(user_id)).await?;
-    Audit::new("admin.member_updated")
-        .workspace(ws)
-        .actor(ctx.user.id)
-        .target(format!("user:{user_id}"))
-        .ip(client_ip(&ext).as_deref())
-        .details(serde_json::json!({"role": role.as_str(), "max_chats": max_chats}))
-        .record(state.store())
-        .await;
     Ok(json(MemberView::new(&m, &user)))
 }
 
-/// Removes a member from the workspace (admins only; not yourself; owners only by owners).
+/// Removes a member from the workspace (admins only; not yourself; owners only by owners,
+/// never the last one). Their chats return to the queue and their sessions end.
 #[utoipa::path(delete, path = "/api/v1/team/members/{user_id}", tag = "team",
     params(("user_id" = i64, Path, description = "Member's user id")), responses(
     (status = 204, description = "Removed"),
     (status = 403, description = "forbidden", body = ErrorBody),
-    (status = 404, description = "not_found", body = ErrorBody)))]
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 409, description = "last_owner", body = ErrorBody)))]
 async fn remove_member(
     State(state): State<AppState>,
     ext: axum::http::Extensions,
     Admin(ctx): Admin,
-    Path(user_id): Path<i64>,
+    ApiPath(user_id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let ws = ctx.membership.workspace_id;
-    let current = target_membership(&state, ws, user_id).await?;
-    if user_id == ctx.user.id.0
-        || (current.role == Role::Owner && ctx.membership.role != Role::Owner)
-    {
-        return Err(ApiError::forbidden());
-    }
-    let released = state
-        .store()
-        .remove_membership(ws, UserId(user_id), Timestamp::now())
-        .await?;
+    let ip = client_ip(&ext);
     state
-        .store()
-        .delete_user_web_sessions(UserId(user_id))
+        .team()
+        .remove(&actor(&ctx, ip.as_deref()), UserId(user_id))
         .await?;
-    Audit::new("admin.member_removed")
-        .workspace(ws)
-        .actor(ctx.user.id)
-        .target(format!("user:{user_id}"))
-        .ip(client_ip(&ext).as_deref())
-        .details(serde_json::json!({"chats_released": released.len()}))
-        .record(state.store())
-        .await;
-    state
-        .inbox()
-        .member_removed(ws, UserId(user_id), &released)
-        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
