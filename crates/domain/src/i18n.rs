@@ -780,6 +780,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("system_workers", "Workers", "Фоновые процессы"),
     ("system_accounts", "Accounts", "Аккаунты"),
     ("system_bots", "Bots", "Боты"),
+    ("system_bot", "Bot", "Бот"),
     ("system_worker", "Worker", "Процесс"),
     ("system_state", "State", "Состояние"),
     ("system_restarts", "Restarts", "Перезапуски"),

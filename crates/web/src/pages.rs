@@ -472,7 +472,7 @@ async fn system(state: &AppState, ctx: &SessionContext, locale: Locale) -> Marku
             @else {
                 table.members #system-bots {
                     thead { tr {
-                        th { (t(locale, "acc_name")) } th { (t(locale, "system_health")) }
+                        th { (t(locale, "system_bot")) } th { (t(locale, "system_health")) }
                         th { (t(locale, "system_worker")) } th { (t(locale, "system_restarts")) }
                         th { (t(locale, "system_last_error")) }
                     } }
