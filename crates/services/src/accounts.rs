@@ -145,6 +145,27 @@ impl AccountSupervisor {
         &self.inner.settings
     }
 
+    /// Announces a health change that was stored outside the account's worker (an admin
+    /// stopped the account or logged it out), so open pages show it without a reload.
+    pub fn announce_status(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        status: AccountStatus,
+        detail: Option<&str>,
+    ) {
+        self.inner.events.publish(
+            ws,
+            Audience::Workspace,
+            ServerEvent::AccountStatus {
+                account_id: id,
+                status,
+                detail,
+                flood_wait_until: None,
+            },
+        );
+    }
+
     /// The live client of a connected account.
     pub fn client(&self, id: AccountId) -> Option<switchboard_telegram::grammers_client::Client> {
         let clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());

@@ -659,6 +659,8 @@ impl AccountService {
                 now,
             )
             .await?;
+        self.supervisor
+            .announce_status(ws, id, AccountStatus::Unauthorized, Some("logged out"));
         Audit::new("account.logged_out")
             .workspace(ws)
             .actor(actor)
@@ -682,6 +684,8 @@ impl AccountService {
         self.accounts
             .set_account_status(id, AccountStatus::Stopped, None, None, now)
             .await?;
+        self.supervisor
+            .announce_status(ws, id, AccountStatus::Stopped, None);
         Audit::new("account.stopped")
             .workspace(ws)
             .actor(actor)

@@ -396,6 +396,7 @@ async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
     })
     .await;
 
+    let mut events = app.running.events.subscribe();
     let r = b
         .send(
             Method::POST,
@@ -406,6 +407,21 @@ async fn messages_sent_while_stopped_arrive_exactly_once(app: &TestApp) {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(account(&b, id).await["status"], "stopped");
+    // Open pages learn of the stop without a reload: the stop itself announces it.
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let event = events.recv().await.expect("the event bus is open");
+            let frame: Value = serde_json::from_str(event.frame()).expect("a JSON frame");
+            if frame["type"] == "account_status"
+                && frame["data"]["account_id"] == id
+                && frame["data"]["status"] == "stopped"
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("an account_status event saying `stopped` after the stop");
     assert_eq!(
         open_connections(app, owner.id),
         0,
