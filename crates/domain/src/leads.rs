@@ -10,6 +10,7 @@
 use crate::error_code::ErrorCode;
 use crate::ids::{AccountId, BotId, ChatId, UserId, WorkspaceId};
 use crate::inbox::Viewer;
+use crate::rows::{Columns, corrupt};
 use crate::store::{StoreError, StoreResult};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -880,6 +881,104 @@ pub trait LeadStore: Send + Sync + 'static {
 /// Reads a stored enum column, naming it when the value is unknown.
 pub fn parse_column<T: FromStr>(value: &str, column: &'static str) -> Result<T, &'static str> {
     value.parse::<T>().map_err(|_| column)
+}
+
+/// A task from its `lead_tasks` row (both store backends).
+pub fn read_task(op: &'static str, row: &impl Columns) -> StoreResult<Task> {
+    let target: String = row.get(op, "target")?;
+    let mode: String = row.get(op, "mode")?;
+    let cap: i32 = row.get(op, "instant_cap_per_minute")?;
+    Ok(Task {
+        id: TaskId(row.get(op, "id")?),
+        workspace_id: WorkspaceId(row.get(op, "workspace_id")?),
+        name: row.get(op, "name")?,
+        query: row.get(op, "query")?,
+        account_id: AccountId(row.get(op, "account_id")?),
+        target: DeliveryTarget::from_columns(
+            &target,
+            row.get(op, "target_chat_id")?,
+            row.get(op, "target_bot_id")?,
+            row.get(op, "target_peer_id")?,
+        )
+        .ok_or_else(|| corrupt(op, "lead_tasks.target"))?,
+        mode: DeliveryMode::from_columns(&mode, row.get(op, "digest_minutes")?)
+            .ok_or_else(|| corrupt(op, "lead_tasks.mode"))?,
+        instant_cap_per_minute: u32::try_from(cap)
+            .map_err(|_| corrupt(op, "lead_tasks.instant_cap_per_minute"))?,
+        ignore_forwards: row.get(op, "ignore_forwards")?,
+        join_allowed: row.get(op, "join_allowed")?,
+        leave_unused: row.get(op, "leave_unused")?,
+        active: row.get(op, "active")?,
+        created_by: row.get::<Option<i64>>(op, "created_by")?.map(UserId),
+        created_at: Timestamp(row.get(op, "created_at")?),
+        updated_at: Timestamp(row.get(op, "updated_at")?),
+    })
+}
+
+/// A source from its `lead_sources` row (both store backends).
+pub fn read_source(op: &'static str, row: &impl Columns) -> StoreResult<Source> {
+    let kind: String = row.get(op, "kind")?;
+    let state: String = row.get(op, "state")?;
+    let read_via: Option<String> = row.get(op, "read_via")?;
+    Ok(Source {
+        id: SourceId(row.get(op, "id")?),
+        account_id: AccountId(row.get(op, "account_id")?),
+        kind: parse_column::<SourceKind>(&kind, "lead_sources.kind").map_err(|c| corrupt(op, c))?,
+        key: row.get(op, "ref_key")?,
+        input: row.get(op, "input")?,
+        channel_id: row.get(op, "channel_id")?,
+        access_hash: row.get(op, "access_hash")?,
+        title: row.get(op, "title")?,
+        state: parse_column::<SourceState>(&state, "lead_sources.state")
+            .map_err(|c| corrupt(op, c))?,
+        wait_until: row.get::<Option<i64>>(op, "wait_until")?.map(Timestamp),
+        failure: row.get(op, "failure")?,
+        read_via: read_via
+            .map(|v| parse_column::<ReadVia>(&v, "lead_sources.read_via"))
+            .transpose()
+            .map_err(|c| corrupt(op, c))?,
+        joined_by_us: row.get(op, "joined_by_us")?,
+        leave_allowed: row.get(op, "leave_allowed")?,
+        last_message_id: row.get(op, "last_message_id")?,
+        pts: row.get(op, "pts")?,
+        checked_at: row.get::<Option<i64>>(op, "checked_at")?.map(Timestamp),
+        created_at: Timestamp(row.get(op, "created_at")?),
+        updated_at: Timestamp(row.get(op, "updated_at")?),
+    })
+}
+
+/// A lead from its `leads` row (both store backends).
+pub fn read_lead(op: &'static str, row: &impl Columns) -> StoreResult<Lead> {
+    let terms: String = row.get(op, "terms")?;
+    let fwd_channel: Option<i64> = row.get(op, "fwd_channel_id")?;
+    let fwd_post: Option<i64> = row.get(op, "fwd_post_id")?;
+    Ok(Lead {
+        id: LeadId(row.get(op, "id")?),
+        workspace_id: WorkspaceId(row.get(op, "workspace_id")?),
+        task_id: TaskId(row.get(op, "task_id")?),
+        source_id: SourceId(row.get(op, "source_id")?),
+        tg_message_id: row.get(op, "tg_message_id")?,
+        revision: row.get(op, "revision")?,
+        channel_id: row.get(op, "channel_id")?,
+        link: row.get(op, "link")?,
+        author: LeadAuthor {
+            id: row.get(op, "author_id")?,
+            name: row.get(op, "author_name")?,
+            username: row.get(op, "author_username")?,
+        },
+        text: row.get(op, "text")?,
+        snippet: row.get(op, "snippet")?,
+        terms: serde_json::from_str(&terms).map_err(|_| corrupt(op, "leads.terms"))?,
+        posted_at: Timestamp(row.get(op, "posted_at")?),
+        forward_origin: fwd_channel.zip(fwd_post),
+        grouped_id: row.get(op, "grouped_id")?,
+        simhash: row.get(op, "simhash")?,
+        read: row.get(op, "read")?,
+        delivery_id: row
+            .get::<Option<i64>>(op, "delivery_id")?
+            .map(LeadDeliveryId),
+        created_at: Timestamp(row.get(op, "created_at")?),
+    })
 }
 
 #[cfg(test)]

@@ -8,22 +8,22 @@
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::rows::Cols;
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use switchboard_domain::ErrorCode;
+use switchboard_domain::leads::{read_lead, read_source, read_task};
 use switchboard_domain::nul::{clean, clean_opt};
 use switchboard_domain::rows::{corrupt, json_text, one_row};
 use switchboard_domain::{
-    AccountId, DeliveryMode, DeliveryTarget, Duplicate, INSTANT_CAP_WINDOW, Lead, LeadAuthor,
-    LeadDeliveryId, LeadDeliveryItem, LeadDeliveryKind, LeadFilter, LeadId, LeadOutcome, LeadStore,
-    MAX_LEAD_PAGE, MAX_TASK_SOURCES, NEAR_DUPLICATE_WINDOW, NewLead, OVERFLOW_DIGEST_EVERY,
-    ReadVia, RecoveredDelivery, ResolvedSource, SEND_UNCERTAIN, Source, SourceId, SourceKind,
-    SourceRef, SourceState, SourceStatus, StoreError, StoreResult, Task, TaskId, TaskSpec,
-    Timestamp, UserId, Viewer, WatchedSource, WorkspaceId, check_task_spec, near_duplicate,
-    new_terms, parse_column, search_terms,
+    AccountId, DeliveryTarget, Duplicate, INSTANT_CAP_WINDOW, Lead, LeadDeliveryId,
+    LeadDeliveryItem, LeadDeliveryKind, LeadFilter, LeadId, LeadOutcome, LeadStore, MAX_LEAD_PAGE,
+    MAX_TASK_SOURCES, NEAR_DUPLICATE_WINDOW, NewLead, OVERFLOW_DIGEST_EVERY, RecoveredDelivery,
+    ResolvedSource, SEND_UNCERTAIN, Source, SourceId, SourceRef, SourceState, SourceStatus,
+    StoreError, StoreResult, Task, TaskId, TaskSpec, Timestamp, Viewer, WatchedSource, WorkspaceId,
+    check_task_spec, near_duplicate, new_terms, parse_column, search_terms,
 };
 
 const TASK_COLUMNS: &str = "id, workspace_id, name, query, account_id, target, target_chat_id, \
@@ -69,7 +69,7 @@ where
     .await
     .store_err(op)?
     .ok_or(StoreError::NotFound)?;
-    read_task(op, &row)
+    read_task(op, &Cols(&row))
 }
 
 /// The account and the delivery target must belong to the workspace.
@@ -201,7 +201,7 @@ where
     .fetch_all(executor)
     .await
     .store_err(op)?;
-    rows.iter().map(|r| read_source(op, r)).collect()
+    rows.iter().map(|r| read_source(op, &Cols(r))).collect()
 }
 
 async fn source_by_id(
@@ -216,7 +216,7 @@ async fn source_by_id(
     .fetch_one(&mut **tx)
     .await
     .store_err(op)?;
-    read_source(op, &row)
+    read_source(op, &Cols(&row))
 }
 
 /// What the insert of a batch needs to know about one (task, source) pair.
@@ -281,7 +281,7 @@ impl LeadStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .conflict_as(OP, ErrorCode::TaskNameTaken)?;
-        let task = read_task(OP, &row)?;
+        let task = read_task(OP, &Cols(&row))?;
         tx.commit().await.store_err(OP)?;
         Ok(task)
     }
@@ -345,7 +345,7 @@ impl LeadStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .conflict_as(OP, ErrorCode::TaskNameTaken)?;
-        let updated = read_task(OP, &row)?;
+        let updated = read_task(OP, &Cols(&row))?;
         if moved {
             link_sources(&mut tx, OP, task, spec.account, &refs, now).await?;
         } else {
@@ -381,7 +381,7 @@ impl LeadStore for PgStore {
         .await
         .store_err(OP)?
         .ok_or(StoreError::NotFound)?;
-        read_task(OP, &row)
+        read_task(OP, &Cols(&row))
     }
 
     async fn delete_task(&self, viewer: &Viewer, task: TaskId) -> StoreResult<()> {
@@ -409,7 +409,7 @@ impl LeadStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_task(OP, r)).collect()
+        rows.iter().map(|r| read_task(OP, &Cols(r))).collect()
     }
 
     async fn set_task_sources(
@@ -449,7 +449,7 @@ impl LeadStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_task(OP, r)).collect()
+        rows.iter().map(|r| read_task(OP, &Cols(r))).collect()
     }
 
     async fn watched_sources(&self, account: AccountId) -> StoreResult<Vec<WatchedSource>> {
@@ -478,7 +478,7 @@ impl LeadStore for PgStore {
         }
         rows.iter()
             .map(|r| {
-                let source = read_source(OP, r)?;
+                let source = read_source(OP, &Cols(r))?;
                 let tasks = tasks.remove(&source.id.0).unwrap_or_default();
                 Ok(WatchedSource { source, tasks })
             })
@@ -505,7 +505,7 @@ impl LeadStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_source(OP, r)).collect()
+        rows.iter().map(|r| read_source(OP, &Cols(r))).collect()
     }
 
     async fn unused_sources(&self, account: AccountId) -> StoreResult<Vec<Source>> {
@@ -519,7 +519,7 @@ impl LeadStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_source(OP, r)).collect()
+        rows.iter().map(|r| read_source(OP, &Cols(r))).collect()
     }
 
     async fn joined_source_count(&self, account: AccountId) -> StoreResult<i64> {
@@ -630,7 +630,7 @@ impl LeadStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_source(OP, &row)
+        read_source(OP, &Cols(&row))
     }
 
     async fn advance_source(
@@ -654,7 +654,7 @@ impl LeadStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .store_err(OP)?;
-        read_source(OP, &row)
+        read_source(OP, &Cols(&row))
     }
 
     // --- leads ---
@@ -846,7 +846,7 @@ impl LeadStore for PgStore {
                 ));
                 continue;
             };
-            let mut stored = read_lead(OP, &row)?;
+            let mut stored = read_lead(OP, &Cols(&row))?;
             if let Some(hash) = lead.simhash {
                 recent.entry(lead.task.0).or_default().push(Recent {
                     id: stored.id.0,
@@ -932,7 +932,7 @@ impl LeadStore for PgStore {
             query = query.bind(matcher);
         }
         let rows = query.fetch_all(&self.pool).await.store_err(OP)?;
-        rows.iter().map(|r| read_lead(OP, r)).collect()
+        rows.iter().map(|r| read_lead(OP, &Cols(r))).collect()
     }
 
     async fn get_lead(&self, viewer: &Viewer, lead: LeadId) -> StoreResult<Lead> {
@@ -946,7 +946,7 @@ impl LeadStore for PgStore {
         .await
         .store_err(OP)?
         .ok_or(StoreError::NotFound)?;
-        read_lead(OP, &row)
+        read_lead(OP, &Cols(&row))
     }
 
     async fn set_lead_read(&self, viewer: &Viewer, lead: LeadId, read: bool) -> StoreResult<Lead> {
@@ -962,7 +962,7 @@ impl LeadStore for PgStore {
         .await
         .store_err(OP)?
         .ok_or(StoreError::NotFound)?;
-        read_lead(OP, &row)
+        read_lead(OP, &Cols(&row))
     }
 
     async fn mark_all_leads_read(&self, viewer: &Viewer, task: Option<TaskId>) -> StoreResult<u64> {
@@ -991,7 +991,7 @@ impl LeadStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .store_err(OP)?;
-        rows.iter().map(|r| read_lead(OP, r)).collect()
+        rows.iter().map(|r| read_lead(OP, &Cols(r))).collect()
     }
 
     async fn due_digests(&self, now: Timestamp) -> StoreResult<Vec<TaskId>> {
@@ -1102,10 +1102,10 @@ impl LeadStore for PgStore {
                 id: LeadDeliveryId(id),
                 kind: parse_column::<LeadDeliveryKind>(&kind, "lead_deliveries.kind")
                     .map_err(|c| corrupt(OP, c))?,
-                task: read_task(OP, &task)?,
+                task: read_task(OP, &Cols(&task))?,
                 leads: leads
                     .iter()
-                    .map(|r| read_lead(OP, r))
+                    .map(|r| read_lead(OP, &Cols(r)))
                     .collect::<StoreResult<_>>()?,
                 attempts: row.try_get("attempts").store_err(OP)?,
                 random_id: row.try_get("random_id").store_err(OP)?,
@@ -1264,109 +1264,4 @@ async fn duplicate_reason(
         }
     }
     Ok(Duplicate::Origin)
-}
-
-fn read_task(op: &'static str, row: &PgRow) -> StoreResult<Task> {
-    let target: String = row.try_get("target").store_err(op)?;
-    let mode: String = row.try_get("mode").store_err(op)?;
-    let cap: i32 = row.try_get("instant_cap_per_minute").store_err(op)?;
-    Ok(Task {
-        id: TaskId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        name: row.try_get("name").store_err(op)?,
-        query: row.try_get("query").store_err(op)?,
-        account_id: AccountId(row.try_get("account_id").store_err(op)?),
-        target: DeliveryTarget::from_columns(
-            &target,
-            row.try_get("target_chat_id").store_err(op)?,
-            row.try_get("target_bot_id").store_err(op)?,
-            row.try_get("target_peer_id").store_err(op)?,
-        )
-        .ok_or_else(|| corrupt(op, "lead_tasks.target"))?,
-        mode: DeliveryMode::from_columns(&mode, row.try_get("digest_minutes").store_err(op)?)
-            .ok_or_else(|| corrupt(op, "lead_tasks.mode"))?,
-        instant_cap_per_minute: u32::try_from(cap)
-            .map_err(|_| corrupt(op, "lead_tasks.instant_cap_per_minute"))?,
-        ignore_forwards: row.try_get("ignore_forwards").store_err(op)?,
-        join_allowed: row.try_get("join_allowed").store_err(op)?,
-        leave_unused: row.try_get("leave_unused").store_err(op)?,
-        active: row.try_get("active").store_err(op)?,
-        created_by: row
-            .try_get::<Option<i64>, _>("created_by")
-            .store_err(op)?
-            .map(UserId),
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-        updated_at: Timestamp(row.try_get("updated_at").store_err(op)?),
-    })
-}
-
-fn read_source(op: &'static str, row: &PgRow) -> StoreResult<Source> {
-    let kind: String = row.try_get("kind").store_err(op)?;
-    let state: String = row.try_get("state").store_err(op)?;
-    let read_via: Option<String> = row.try_get("read_via").store_err(op)?;
-    Ok(Source {
-        id: SourceId(row.try_get("id").store_err(op)?),
-        account_id: AccountId(row.try_get("account_id").store_err(op)?),
-        kind: parse_column::<SourceKind>(&kind, "lead_sources.kind").map_err(|c| corrupt(op, c))?,
-        key: row.try_get("ref_key").store_err(op)?,
-        input: row.try_get("input").store_err(op)?,
-        channel_id: row.try_get("channel_id").store_err(op)?,
-        access_hash: row.try_get("access_hash").store_err(op)?,
-        title: row.try_get("title").store_err(op)?,
-        state: parse_column::<SourceState>(&state, "lead_sources.state")
-            .map_err(|c| corrupt(op, c))?,
-        wait_until: row
-            .try_get::<Option<i64>, _>("wait_until")
-            .store_err(op)?
-            .map(Timestamp),
-        failure: row.try_get("failure").store_err(op)?,
-        read_via: read_via
-            .map(|v| parse_column::<ReadVia>(&v, "lead_sources.read_via"))
-            .transpose()
-            .map_err(|c| corrupt(op, c))?,
-        joined_by_us: row.try_get("joined_by_us").store_err(op)?,
-        leave_allowed: row.try_get("leave_allowed").store_err(op)?,
-        last_message_id: row.try_get("last_message_id").store_err(op)?,
-        pts: row.try_get("pts").store_err(op)?,
-        checked_at: row
-            .try_get::<Option<i64>, _>("checked_at")
-            .store_err(op)?
-            .map(Timestamp),
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-        updated_at: Timestamp(row.try_get("updated_at").store_err(op)?),
-    })
-}
-
-fn read_lead(op: &'static str, row: &PgRow) -> StoreResult<Lead> {
-    let terms: String = row.try_get("terms").store_err(op)?;
-    let fwd_channel: Option<i64> = row.try_get("fwd_channel_id").store_err(op)?;
-    let fwd_post: Option<i64> = row.try_get("fwd_post_id").store_err(op)?;
-    Ok(Lead {
-        id: LeadId(row.try_get("id").store_err(op)?),
-        workspace_id: WorkspaceId(row.try_get("workspace_id").store_err(op)?),
-        task_id: TaskId(row.try_get("task_id").store_err(op)?),
-        source_id: SourceId(row.try_get("source_id").store_err(op)?),
-        tg_message_id: row.try_get("tg_message_id").store_err(op)?,
-        revision: row.try_get("revision").store_err(op)?,
-        channel_id: row.try_get("channel_id").store_err(op)?,
-        link: row.try_get("link").store_err(op)?,
-        author: LeadAuthor {
-            id: row.try_get("author_id").store_err(op)?,
-            name: row.try_get("author_name").store_err(op)?,
-            username: row.try_get("author_username").store_err(op)?,
-        },
-        text: row.try_get("text").store_err(op)?,
-        snippet: row.try_get("snippet").store_err(op)?,
-        terms: serde_json::from_str(&terms).map_err(|_| corrupt(op, "leads.terms"))?,
-        posted_at: Timestamp(row.try_get("posted_at").store_err(op)?),
-        forward_origin: fwd_channel.zip(fwd_post),
-        grouped_id: row.try_get("grouped_id").store_err(op)?,
-        simhash: row.try_get("simhash").store_err(op)?,
-        read: row.try_get("read").store_err(op)?,
-        delivery_id: row
-            .try_get::<Option<i64>, _>("delivery_id")
-            .store_err(op)?
-            .map(LeadDeliveryId),
-        created_at: Timestamp(row.try_get("created_at").store_err(op)?),
-    })
 }
