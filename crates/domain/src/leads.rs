@@ -421,7 +421,8 @@ pub struct Source {
     pub key: String,
     /// As typed.
     pub input: String,
-    /// Telegram's channel id (or the peer id of a dialog), once resolved.
+    /// The chat's Bot-API style peer id (`-100…` for a channel or supergroup, `-id` for a basic
+    /// group), once resolved; [`Post::peer_id`] has the same form.
     pub channel_id: Option<i64>,
     /// For the monitor's requests.
     #[serde(skip)]
@@ -455,7 +456,7 @@ pub struct Source {
 /// What resolving a source found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedSource {
-    /// Telegram's channel id (or the peer id of a dialog).
+    /// The chat's Bot-API style peer id (see [`Source::channel_id`]).
     pub channel_id: i64,
     /// Its access hash.
     pub access_hash: Option<i64>,
@@ -489,6 +490,33 @@ pub struct WatchedSource {
     pub source: Source,
     /// Active tasks linking it, by id.
     pub tasks: Vec<TaskId>,
+}
+
+/// A channel or group post as the monitor sees it: from the account's update stream, from a
+/// polled source's `messages.getHistory`, or from the reconciling sweep
+/// (`updates.getChannelDifference`). The telegram crate maps MTProto messages to it; the
+/// matching engine turns it into [`NewLead`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    /// The chat it is in, Bot-API style (`-100…` for channels and supergroups, `-id` for basic
+    /// groups) — the same form as [`Source::channel_id`].
+    pub peer_id: i64,
+    /// Telegram's message id.
+    pub tg_message_id: i64,
+    /// `None` for the post as first seen; the `edit_date` (seconds) of an edit.
+    pub edit_date: Option<i64>,
+    /// When it was posted.
+    pub posted_at: Timestamp,
+    /// Its text (or media caption).
+    pub text: String,
+    /// Who wrote it (the channel itself for a broadcast post without a signature).
+    pub author: LeadAuthor,
+    /// It is a forward.
+    pub is_forward: bool,
+    /// `(channel id, post id)` of the forwarded original, when Telegram says.
+    pub forward_origin: Option<(i64, i64)>,
+    /// The album it belongs to.
+    pub grouped_id: Option<i64>,
 }
 
 /// Who wrote a post.

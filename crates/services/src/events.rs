@@ -14,7 +14,8 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{
-    AccountId, AccountStatus, BotId, Chat, ChatId, Message, Role, Timestamp, UserId, WorkspaceId,
+    AccountId, AccountStatus, BotId, Chat, ChatId, Lead, Message, Role, Source, Timestamp, UserId,
+    WorkspaceId,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +99,16 @@ pub enum ServerEvent<'a> {
     },
     /// The receiver was removed from the workspace: their sockets re-check their session now.
     MemberRemoved {},
+    /// A monitoring task found a lead (published to every member of the workspace).
+    LeadFound {
+        /// The lead.
+        lead: &'a Lead,
+    },
+    /// A monitored source changed state (resolved, joined, polled, waiting, failed, left).
+    SourceUpdated {
+        /// The source as it is now.
+        source: &'a Source,
+    },
 }
 
 impl ServerEvent<'_> {
@@ -112,6 +123,8 @@ impl ServerEvent<'_> {
             ServerEvent::AccountStatus { .. } => "account_status",
             ServerEvent::BotStatus { .. } => "bot_status",
             ServerEvent::MemberRemoved {} => MEMBER_REMOVED,
+            ServerEvent::LeadFound { .. } => "lead_found",
+            ServerEvent::SourceUpdated { .. } => "source_updated",
         }
     }
 }

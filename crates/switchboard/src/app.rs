@@ -7,7 +7,11 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, InboxStore, Store, Timestamp};
+use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp};
+use switchboard_services::lead_delivery::LeadDelivery;
+use switchboard_services::monitor::Monitor;
+use switchboard_services::monitor::engine::Engine;
+use switchboard_services::monitor::sources::Sources;
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
@@ -32,6 +36,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Bots, the inbox and the outbox.
     pub inbox: Arc<dyn InboxStore>,
+    /// Lead monitoring: tasks, sources, leads and their delivery.
+    pub leads: Arc<dyn LeadStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -58,7 +64,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
         Ok(Stores {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
-            inbox: Arc::new(store),
+            inbox: Arc::new(store.clone()),
+            leads: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -75,7 +82,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
         Ok(Stores {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
-            inbox: Arc::new(store),
+            inbox: Arc::new(store.clone()),
+            leads: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -117,6 +125,8 @@ pub struct Running {
     pub inbox: Inbox,
     /// Bots and their workers.
     pub bots: BotService,
+    /// Lead monitoring.
+    pub monitor: Monitor,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -175,6 +185,7 @@ pub async fn start_with(
         store,
         accounts: account_store,
         inbox: inbox_store,
+        leads: lead_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -203,6 +214,12 @@ pub async fn start_with(
     let events = EventBus::default();
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
     let transports = Transports::default();
+    let lead_delivery = LeadDelivery::default();
+    let monitor = Monitor::new(
+        Engine::new(Arc::clone(&lead_store), events.clone(), lead_delivery.clone()),
+        Sources::default(),
+        Arc::clone(&lead_store),
+    );
     let inbox = Inbox::new(
         inbox_store,
         events.clone(),
@@ -292,6 +309,7 @@ pub async fn start_with(
         accounts,
         inbox,
         bots,
+        monitor,
         shutdown,
         server,
     })
