@@ -5,7 +5,9 @@
 //! docs/architecture.md, "Targets": ≥ 150,000 posts/s at 10,000 keywords, rebuild < 100 ms).
 //!
 //! `cargo bench -p switchboard-leads` (release). `LEADS_BENCH_SECS` sets the seconds per
-//! measurement (default 3). Everything is generated from a fixed seed, so runs compare; no
+//! measurement (default 3), `LEADS_BENCH_POSTS` a fixed number of posts instead (for
+//! instruction counts under callgrind), `LEADS_BENCH_KEYWORDS=100,1000` the sizes, and
+//! `LEADS_BENCH_REGEXSET=0` skips the RegexSet. Everything is generated from a fixed seed, so runs compare; no
 //! database is involved.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -371,21 +373,38 @@ struct Rate {
     posts: usize,
 }
 
-/// Runs `f` over the corpus, round after round, for at least `budget`.
+/// A fixed number of posts per measurement instead of a time budget (`LEADS_BENCH_POSTS`):
+/// for instruction counts under `valgrind --tool=callgrind`, which are the same on every run.
+fn fixed_posts() -> Option<usize> {
+    std::env::var("LEADS_BENCH_POSTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+}
+
+/// Runs `f` over the corpus, round after round, for at least `budget` (or for exactly
+/// [`fixed_posts`]).
 fn rate(corpus: &[String], budget: Duration, mut f: impl FnMut(&str) -> usize) -> Rate {
     let start = Instant::now();
     let cpu_start = thread_cpu();
     let mut posts = 0usize;
     let mut matched = 0usize;
+    let limit = fixed_posts();
+    let done = |posts: usize| match limit {
+        Some(n) => posts >= n,
+        None => posts.is_multiple_of(64) && start.elapsed() >= budget,
+    };
     'outer: loop {
         for p in corpus {
+            if limit.is_some() && done(posts) {
+                break 'outer;
+            }
             matched += usize::from(f(p) > 0);
             posts += 1;
-            if posts.is_multiple_of(64) && start.elapsed() >= budget {
+            if limit.is_none() && done(posts) {
                 break 'outer;
             }
         }
-        if start.elapsed() >= budget {
+        if limit.is_none() && start.elapsed() >= budget {
             break;
         }
     }

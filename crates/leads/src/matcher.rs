@@ -34,8 +34,8 @@
 //! Terms are shared: two tasks with `вакансия` and `вакансии` use one stem term.
 
 use crate::normalize::{
-    Lang, Normalized, OffsetMap, encode_into, lang_of, normalize, normalize_word_into, scan_words,
-    simple_code,
+    Lang, Normalized, OffsetMap, Walker, encode_into, lang_of, normalize, normalize_word_into,
+    scan_walk, simple_codes, simple_len,
 };
 use crate::query::{Node, Query, Word, label};
 use aho_corasick::automaton::Automaton;
@@ -49,7 +49,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
-use std::rc::Rc;
 
 /// At most this many regex matches are reported as spans per regex term.
 const MAX_REGEX_SPANS: usize = 32;
@@ -124,8 +123,8 @@ enum TermKey {
 enum Check {
     /// The pattern must be the whole word.
     Exact(u32),
-    /// The word's stem must equal this stem.
-    Stem { term: u32, stem: Box<str> },
+    /// The word's stem must equal this stem (in the automaton's alphabet).
+    Stem { term: u32, stem: Box<[u8]> },
 }
 
 /// A compiled query tree; leaves refer to global term ids.
@@ -208,10 +207,14 @@ impl Builder {
             }
             let check = match stem {
                 None => Check::Exact(id),
-                Some(stem) => Check::Stem {
-                    term: id,
-                    stem: stem.into_boxed_str(),
-                },
+                Some(stem) => {
+                    let mut code = Vec::with_capacity(stem.len());
+                    encode_into(&stem, &mut code);
+                    Check::Stem {
+                        term: id,
+                        stem: code.into_boxed_slice(),
+                    }
+                }
             };
             self.checks[pid as usize].push(check);
         }
@@ -293,28 +296,79 @@ fn stem_with<'w>(russian: &Stemmer, english: &Stemmer, lang: Lang, word: &'w str
 /// Most words a thread's stem cache holds before it starts over.
 const STEM_CACHE_ENTRIES: usize = 1 << 16;
 
-/// A word → stem map with a cheap hash (words are short; no untrusted-key flooding concern
-/// beyond a bounded map that is cleared when full).
-type StemMap = HashMap<Box<str>, Rc<str>, BuildHasherDefault<WordHasher>>;
-
-thread_local! {
-    /// Stems of words seen by this thread. Words in posts follow Zipf's law, so most lookups
-    /// hit, and a lookup costs a fraction of running the stemmer. Per thread: no lock, and
-    /// matching never waits on another thread.
-    static STEM_CACHE: RefCell<StemMap> = RefCell::new(StemMap::default());
+/// Stems of words seen by this thread. Words in posts follow Zipf's law, so most lookups hit,
+/// and a lookup costs a fraction of running the stemmer. Keys and stems are in the automaton's
+/// alphabet (one byte per Russian letter), as the scan produces them; the stems live in one
+/// buffer. Bounded: cleared when full (a few MiB at most).
+#[derive(Default)]
+struct StemCache {
+    /// Word → (start, length) of its stem in `stems`.
+    map: HashMap<Box<[u8]>, (u32, u32), BuildHasherDefault<WordHasher>>,
+    stems: Vec<u8>,
 }
 
-/// The stem of a normalised word, from `cache` or computed and remembered.
-fn cached_stem(cache: &mut StemMap, russian: &Stemmer, english: &Stemmer, word: &str) -> Rc<str> {
-    if let Some(stem) = cache.get(word) {
-        return stem.clone();
+impl StemCache {
+    /// The stem of the word `original` (a word of the post) whose normalised form is `codes`,
+    /// as a (start, length) into [`StemCache::get`]; computed and remembered on a miss.
+    fn stem(
+        &mut self,
+        codes: &[u8],
+        original: &str,
+        scratch: &mut String,
+        russian: &Stemmer,
+        english: &Stemmer,
+    ) -> (u32, u32) {
+        if let Some(&at) = self.map.get(codes) {
+            return at;
+        }
+        if self.map.len() >= STEM_CACHE_ENTRIES {
+            self.map.clear();
+            self.stems.clear();
+        }
+        scratch.clear();
+        normalize_word_into(original, scratch);
+        let stem = stem_with(russian, english, lang_of(scratch), scratch);
+        let start = self.stems.len();
+        encode_into(&stem, &mut self.stems);
+        let at = (start as u32, (self.stems.len() - start) as u32);
+        self.map.insert(codes.into(), at);
+        at
     }
-    if cache.len() >= STEM_CACHE_ENTRIES {
-        cache.clear();
+
+    /// A stem returned by [`StemCache::stem`].
+    fn get(&self, (start, len): (u32, u32)) -> &[u8] {
+        self.stems
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or(&[])
     }
-    let stem: Rc<str> = stem_with(russian, english, lang_of(word), word).into();
-    cache.insert(word.into(), stem.clone());
-    stem
+}
+
+/// The per-thread buffers of [`Matcher::match_post`], reused from post to post so matching a
+/// post allocates nothing unless it matches (or meets a word never seen before).
+#[derive(Default)]
+struct Scratch {
+    /// Byte ranges of the post's words in the original text.
+    words: Vec<Range<usize>>,
+    /// (term, word index) of every term occurrence.
+    hits: Vec<(u32, u32)>,
+    /// Patterns that ended inside the current word: (pattern, depth in code bytes).
+    pending: Vec<(usize, usize)>,
+    /// The current word in the automaton's alphabet (when it is not simple).
+    codes: Vec<u8>,
+    /// The current word in the automaton's alphabet, as the stem cache's key.
+    key: Vec<u8>,
+    /// A word being normalised.
+    word: String,
+    /// A word being stemmed.
+    stem_word: String,
+    /// Tasks to evaluate.
+    candidates: Vec<u32>,
+    stems: StemCache,
+}
+
+thread_local! {
+    /// Per thread: no lock, and matching never waits on another thread.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// FxHash-style multiply-rotate hasher for short words.
@@ -652,121 +706,144 @@ impl<K> Matcher<K> {
         self.automaton.as_ref().map_or(0, |(a, _)| a.memory_usage())
     }
 
-    /// Splits `text` into words (their original byte ranges go to `words`) and finds the
-    /// terms each word is an occurrence of: (term, word index) into `hits`.
-    fn scan(
-        &self,
-        text: &str,
-        words: &mut Vec<Range<usize>>,
-        hits: &mut Vec<(u32, u32)>,
-        cache: &mut StemMap,
-    ) {
+    /// Splits `text` into words (their original byte ranges go to `scratch.words`) and finds
+    /// the terms each word is an occurrence of: (term, word index) into `scratch.hits`.
+    fn scan(&self, text: &str, scratch: &mut Scratch) {
         let Some((nfa, start)) = &self.automaton else {
             return;
         };
-        let bytes = text.as_bytes();
-        // Patterns that ended inside the current word: (pattern, depth in code bytes).
-        let mut pending: Vec<(usize, usize)> = Vec::new();
-        let mut word_text = String::new();
-        let mut codes = Vec::new();
-        scan_words(text, |range, simple| {
-            pending.clear();
-            let mut sid = *start;
-            // The walk, anchored at the word start, and the word's length in code bytes.
-            let mut normalized = false;
-            let length = if simple {
-                let w = &bytes[range.clone()];
-                let mut k = 0;
-                let mut depth = 0;
-                while k < w.len() {
-                    depth += 1;
-                    if !step(nfa, &mut sid, simple_code(w, &mut k), depth, &mut pending) {
-                        break;
-                    }
-                }
-                if pending.is_empty() {
-                    // Nothing to check: the length is not needed.
-                    depth
-                } else {
-                    // Every character of a simple word is one code byte.
-                    depth
-                        + w[k..]
-                            .iter()
-                            .filter(|&&b| !(0x80..0xC0).contains(&b))
-                            .count()
-                }
-            } else {
-                word_text.clear();
-                normalize_word_into(&text[range.clone()], &mut word_text);
-                if word_text.is_empty() {
-                    return;
-                }
-                normalized = true;
-                codes.clear();
-                encode_into(&word_text, &mut codes);
-                for (i, &code) in codes.iter().enumerate() {
-                    if !step(nfa, &mut sid, code, i + 1, &mut pending) {
-                        break;
-                    }
-                }
-                codes.len()
-            };
-            let index = words.len() as u32;
-            words.push(range.clone());
-            let mut stem: Option<Rc<str>> = None;
-            for &(pid, depth) in &pending {
-                for check in self.checks.get(pid).map_or(&[][..], Vec::as_slice) {
-                    match *check {
-                        Check::Exact(term) => {
-                            if depth == length {
-                                hits.push((term, index));
-                            }
+        let Scratch {
+            words,
+            hits,
+            pending,
+            codes,
+            word,
+            key,
+            stem_word,
+            stems,
+            ..
+        } = scratch;
+        let mut walk = Walk {
+            matcher: self,
+            nfa,
+            start: *start,
+            sid: *start,
+            text,
+            words,
+            hits,
+            pending,
+            key,
+            stem_word,
+            stems,
+        };
+        scan_walk(text, codes, word, &mut walk);
+    }
+}
+
+/// The automaton's walk over the words of one post ([`Matcher::scan`]).
+struct Walk<'a, K> {
+    matcher: &'a Matcher<K>,
+    nfa: &'a NFA,
+    start: StateID,
+    sid: StateID,
+    text: &'a str,
+    words: &'a mut Vec<Range<usize>>,
+    hits: &'a mut Vec<(u32, u32)>,
+    pending: &'a mut Vec<(usize, usize)>,
+    key: &'a mut Vec<u8>,
+    stem_word: &'a mut String,
+    stems: &'a mut StemCache,
+}
+
+impl<K> Walker for Walk<'_, K> {
+    #[inline(always)]
+    fn begin(&mut self) {
+        self.sid = self.start;
+        self.pending.clear();
+    }
+
+    #[inline(always)]
+    fn feed(&mut self, code: u8, depth: usize) -> bool {
+        step(self.nfa, &mut self.sid, code, depth, self.pending)
+    }
+
+    #[inline]
+    fn end(&mut self, range: Range<usize>, normalized: Option<&[u8]>) {
+        let index = self.words.len() as u32;
+        self.words.push(range.clone());
+        if self.pending.is_empty() {
+            return;
+        }
+        let word = &self.text.as_bytes()[range.clone()];
+        let length = normalized.map_or_else(|| simple_len(word), <[u8]>::len);
+        let mut stem = None;
+        for &(pid, depth) in self.pending.iter() {
+            for check in self.matcher.checks.get(pid).map_or(&[][..], Vec::as_slice) {
+                match *check {
+                    Check::Exact(term) => {
+                        if depth == length {
+                            self.hits.push((term, index));
                         }
-                        Check::Stem {
-                            term,
-                            stem: ref want,
-                        } => {
-                            let got = stem.get_or_insert_with(|| {
-                                if !normalized {
-                                    word_text.clear();
-                                    normalize_word_into(&text[range.clone()], &mut word_text);
-                                    normalized = true;
+                    }
+                    Check::Stem {
+                        term,
+                        stem: ref want,
+                    } => {
+                        let got = *stem.get_or_insert_with(|| {
+                            let key: &[u8] = match normalized {
+                                Some(codes) => codes,
+                                None => {
+                                    self.key.clear();
+                                    simple_codes(word, self.key);
+                                    self.key
                                 }
-                                cached_stem(cache, &self.russian, &self.english, &word_text)
-                            });
-                            if got.as_ref() == want.as_ref() {
-                                hits.push((term, index));
-                            }
+                            };
+                            self.stems.stem(
+                                key,
+                                &self.text[range.clone()],
+                                self.stem_word,
+                                &self.matcher.russian,
+                                &self.matcher.english,
+                            )
+                        });
+                        if self.stems.get(got) == want.as_ref() {
+                            self.hits.push((term, index));
                         }
                     }
                 }
             }
-        });
+        }
     }
 }
 
 impl<K: Clone> Matcher<K> {
-    /// Matches one post against every task. Allocation-light and lock-free; the result is in
-    /// task order.
+    /// Matches one post against every task. Lock-free, and allocation-free unless a task
+    /// matches; the result is in task order.
     pub fn match_post(&self, text: &str) -> Vec<TaskMatch<K>> {
         if self.tasks.is_empty() {
             return Vec::new();
         }
-        let mut words = Vec::with_capacity(text.len() / 8);
-        let mut hits = Vec::new();
-        STEM_CACHE.with(|cache| match cache.try_borrow_mut() {
-            Ok(mut cache) => self.scan(text, &mut words, &mut hits, &mut cache),
-            // Re-entered on this thread (not possible today): a private cache.
-            Err(_) => self.scan(text, &mut words, &mut hits, &mut StemMap::default()),
-        });
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.match_with(text, &mut scratch),
+            // Re-entered on this thread (not possible today): private buffers.
+            Err(_) => self.match_with(text, &mut Scratch::default()),
+        })
+    }
+
+    fn match_with(&self, text: &str, scratch: &mut Scratch) -> Vec<TaskMatch<K>> {
+        scratch.words.clear();
+        scratch.hits.clear();
+        self.scan(text, scratch);
+        let hits = &mut scratch.hits;
         if hits.is_empty() {
             return Vec::new();
         }
         hits.sort_unstable();
         hits.dedup();
-        let mut candidates: Vec<u32> = Vec::new();
+        let candidates = &mut scratch.candidates;
+        candidates.clear();
         let mut last = None;
-        for &(term, _) in &hits {
+        for &(term, _) in hits.iter() {
             if last != Some(term) {
                 last = Some(term);
                 if let Some(tasks) = self.anchor_tasks.get(term as usize) {
@@ -779,11 +856,11 @@ impl<K: Clone> Matcher<K> {
         let post = Post {
             text,
             norm: std::cell::OnceCell::new(),
-            words: &words,
-            hits: &hits,
+            words: &scratch.words,
+            hits,
         };
         let mut out = Vec::new();
-        for index in candidates {
+        for &index in candidates.iter() {
             let Some(task) = self.tasks.get(index as usize) else {
                 continue;
             };

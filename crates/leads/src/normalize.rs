@@ -24,7 +24,8 @@
 //! byte each (0x80–0xAF), anything else as its UTF-8 bytes (which start with a byte ≥ 0xC2, so
 //! the code stays unambiguous). A Russian word costs one automaton step per letter, not two.
 //! Words of only ASCII letters/digits and Cyrillic letters up to U+045F ("simple" words, nearly
-//! all of them) are lowered and encoded byte by byte without building a string.
+//! all of them) are lowered and encoded in the pass that finds them ([`scan_walk`]), only as far
+//! as the automaton goes, without building a string.
 //!
 //! Regexes run on the normalised *text* ([`normalize`]), which keeps a way back to the
 //! original: when every character kept its UTF-8 length (the usual case: ASCII, Russian), byte
@@ -293,7 +294,7 @@ pub fn lang_of(word: &str) -> Lang {
 /// The byte ranges of the words of `text` (the original, not normalised).
 pub fn words(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::with_capacity(text.len() / 6);
-    scan_words(text, |range, _| out.push(range));
+    scan_words(text, |range| out.push(range));
     out
 }
 
@@ -329,7 +330,7 @@ fn decode(text: &str, i: usize) -> (char, usize) {
 const SEP: u8 = 0; // ASCII that is not a letter or digit
 const WORD: u8 = 1; // ASCII letter or digit
 const D0: u8 = 2; // 0xD0 lead: a letter U+0400–U+043F, two bytes
-const D1: u8 = 3; // 0xD1 lead: a letter; simple unless U+0460 or above
+const D1: u8 = 3; // 0xD1 lead: a letter U+0440–U+047F, two bytes
 const OTHER: u8 = 4; // another lead byte or a stray continuation byte: decode the character
 
 static CLASS: [u8; 256] = {
@@ -351,11 +352,9 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// Calls `f` with the byte range of each word of `text` and whether the word is *simple*: only
-/// ASCII letters and digits and Cyrillic letters U+0400–U+045F (two-byte sequences led by 0xD0
-/// or 0xD1 < 0xA0), which [`simple_code`] encodes byte by byte. One table lookup per ASCII
-/// byte or Cyrillic letter; other characters are decoded and skipped whole.
-pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
+/// Calls `f` with the byte range of each word of `text`. One table lookup per ASCII byte or
+/// Cyrillic letter; other characters are decoded and skipped whole.
+pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
     let mut i = 0;
@@ -378,51 +377,222 @@ pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>, bool)) {
             }
         };
         // The word.
-        let mut simple = true;
         while i < n {
             match CLASS[bytes[i] as usize] {
                 WORD => i += 1,
                 SEP => break,
-                D0 => i += 2,
-                D1 => {
-                    if bytes.get(i + 1).is_some_and(|&b2| b2 >= 0xA0) {
-                        simple = false;
-                    }
-                    i += 2;
-                }
+                D0 | D1 => i += 2,
                 _ => {
                     let (c, len) = decode(text, i);
                     if !is_word_char(c) && !is_transparent(c) {
                         break;
                     }
-                    simple = false;
                     i += len;
                 }
             }
         }
-        f(start..i.min(n), simple);
+        f(start..i.min(n));
     }
 }
 
-/// The automaton code of the normalised character starting at `word[*k]` of a simple word
-/// (see [`scan_words`]); advances `k`. Lowercases and folds ё on the way.
-#[inline]
-pub(crate) fn simple_code(word: &[u8], k: &mut usize) -> u8 {
-    let b = word[*k];
-    if b < 0x80 {
-        *k += 1;
-        return b.to_ascii_lowercase();
+/// The automaton code of an ASCII byte inside a word: the lowercase letter or digit, 0 for a
+/// separator.
+static ASCII_CODE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            t[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
     }
-    let b2 = word.get(*k + 1).copied().unwrap_or(0x80);
-    *k += 2;
-    let cp = (((b & 0x1F) as u32) << 6) | (b2 & 0x3F) as u32;
-    let lower = match cp {
-        0x0410..=0x042F => cp + 0x20,
-        0x0401 | 0x0451 => 0x0435,
-        0x0400..=0x040F => cp + 0x50,
-        _ => cp,
-    };
-    0x80 + (lower.saturating_sub(0x0430) as u8 & 0x3F)
+    t
+};
+
+/// The automaton code of a two-byte character led by 0xD0 or 0xD1, indexed by
+/// `(lead & 1) << 6 | (continuation & 0x3F)` (U+0400–U+047F): the code of its normalised
+/// (lowercase, ё→е) letter, or 0 for U+0460–U+047F, which a simple word does not hold.
+static CYRILLIC_CODE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut k = 0;
+    while k < 128 {
+        let cp = 0x0400 + k as u32;
+        let lower = match cp {
+            0x0401 | 0x0451 => 0x0435,
+            0x0400..=0x040F => cp + 0x50,
+            0x0410..=0x042F => cp + 0x20,
+            _ => cp,
+        };
+        if lower < 0x0460 {
+            t[k] = 0x80 + (lower - 0x0430) as u8;
+        }
+        k += 1;
+    }
+    t
+};
+
+/// What [`scan_walk`] tells the keyword automaton about each word.
+pub(crate) trait Walker {
+    /// A word starts.
+    fn begin(&mut self);
+    /// The word's next code byte, the `depth`-th (from 1); `false` once no more of this word is
+    /// needed.
+    fn feed(&mut self, code: u8, depth: usize) -> bool;
+    /// The word `range` ended. `normalized` holds all its codes when the word was not simple;
+    /// for a simple word it is `None` ([`simple_len`] and [`simple_codes`] give them).
+    fn end(&mut self, range: Range<usize>, normalized: Option<&[u8]>);
+}
+
+/// Splits `text` into words (as [`scan_words`] does) and feeds each word's normalised form in
+/// the automaton's alphabet ([`encode_into`]) to `walker`, from the word's first character
+/// until the walker has seen enough. The common words — ASCII letters and digits, Cyrillic
+/// letters up to U+045F ("simple" words) — are lowered and encoded in the pass that finds
+/// them, one table lookup per character, and only as far as the walker goes; the rest of such
+/// a word is only looked at to find its end. Any other character sends its word through
+/// [`normalize_word_into`] and the walker starts that word again over the normalised codes
+/// (words that normalise to nothing are skipped). `codes` and `scratch` are reused buffers.
+pub(crate) fn scan_walk(
+    text: &str,
+    codes: &mut Vec<u8>,
+    scratch: &mut String,
+    walker: &mut impl Walker,
+) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut i = 0;
+    loop {
+        // Separators.
+        let start = loop {
+            let Some(&b) = bytes.get(i) else {
+                return;
+            };
+            if b < 0x80 {
+                if ASCII_CODE[b as usize] != 0 {
+                    break i;
+                }
+                i += 1;
+            } else if b == 0xD0 || b == 0xD1 {
+                break i;
+            } else {
+                let (c, len) = decode(text, i);
+                if is_word_char(c) {
+                    break i;
+                }
+                i += len;
+            }
+        };
+        walker.begin();
+        let mut simple = true;
+        let mut walking = true;
+        let mut depth = 0;
+        // The walk, while the walker wants more and the word is simple.
+        while let Some(&b) = bytes.get(i) {
+            let code = if b < 0x80 {
+                let code = ASCII_CODE[b as usize];
+                if code == 0 {
+                    break;
+                }
+                i += 1;
+                code
+            } else if b == 0xD0 || b == 0xD1 {
+                // Valid UTF-8: a continuation byte follows.
+                let b2 = bytes.get(i + 1).copied().unwrap_or(0);
+                let code = CYRILLIC_CODE[(usize::from(b & 1) << 6) | usize::from(b2 & 0x3F)];
+                if code == 0 {
+                    simple = false;
+                    break;
+                }
+                i += 2;
+                code
+            } else {
+                let (c, _) = decode(text, i);
+                if is_word_char(c) || is_transparent(c) {
+                    simple = false;
+                }
+                break;
+            };
+            depth += 1;
+            if !walker.feed(code, depth) {
+                walking = false;
+                break;
+            }
+        }
+        // The rest of a simple word: only where it ends (and whether it stays simple).
+        if simple && !walking {
+            while let Some(&b) = bytes.get(i) {
+                if b < 0x80 {
+                    if ASCII_CODE[b as usize] == 0 {
+                        break;
+                    }
+                    i += 1;
+                } else if b == 0xD0 || (b == 0xD1 && bytes.get(i + 1).is_some_and(|&b2| b2 < 0xA0))
+                {
+                    i += 2;
+                } else {
+                    let (c, _) = decode(text, i);
+                    if is_word_char(c) || is_transparent(c) {
+                        simple = false;
+                    }
+                    break;
+                }
+            }
+        }
+        if simple {
+            walker.end(start..i, None);
+            continue;
+        }
+        // Not simple: the whole word, normalised, and the walk again.
+        while i < n {
+            match CLASS[bytes[i] as usize] {
+                WORD => i += 1,
+                SEP => break,
+                D0 | D1 => i += 2,
+                _ => {
+                    let (c, len) = decode(text, i);
+                    if !is_word_char(c) && !is_transparent(c) {
+                        break;
+                    }
+                    i += len;
+                }
+            }
+        }
+        let end = i.min(n);
+        scratch.clear();
+        normalize_word_into(&text[start..end], scratch);
+        codes.clear();
+        encode_into(scratch, codes);
+        if codes.is_empty() {
+            continue;
+        }
+        walker.begin();
+        for (k, &code) in codes.iter().enumerate() {
+            if !walker.feed(code, k + 1) {
+                break;
+            }
+        }
+        walker.end(start..end, Some(codes));
+    }
+}
+
+/// The length in code bytes of a simple word ([`scan_walk`]): one per character.
+pub(crate) fn simple_len(word: &[u8]) -> usize {
+    word.iter().filter(|&&b| !(0x80..0xC0).contains(&b)).count()
+}
+
+/// Appends the codes of a simple word ([`scan_walk`]) to `out`.
+pub(crate) fn simple_codes(word: &[u8], out: &mut Vec<u8>) {
+    let mut k = 0;
+    while let Some(&b) = word.get(k) {
+        if b < 0x80 {
+            out.push(ASCII_CODE[b as usize]);
+            k += 1;
+        } else {
+            let b2 = word.get(k + 1).copied().unwrap_or(0);
+            out.push(CYRILLIC_CODE[(usize::from(b & 1) << 6) | usize::from(b2 & 0x3F)]);
+            k += 2;
+        }
+    }
 }
 
 /// Appends the automaton code of a normalised string (see the module docs) to `out`.
@@ -589,23 +759,57 @@ mod tests {
         }
 
         #[test]
-        fn simple_words_encode_like_normalised_ones(text in "[a-zA-Z0-9а-яА-ЯёЁѐ-џЀ-Џ .,-]{0,64}") {
-            let mut simple_seen = 0;
-            scan_words(&text, |range, simple| {
-                if simple {
-                    simple_seen += 1;
-                    let word = &text.as_bytes()[range.clone()];
-                    let mut fast = Vec::new();
-                    let mut k = 0;
-                    while k < word.len() {
-                        fast.push(simple_code(word, &mut k));
-                    }
-                    let mut slow = Vec::new();
-                    encode_into(&normalize_word(&text[range]), &mut slow);
-                    assert_eq!(fast, slow);
+        fn the_walk_sees_the_words_and_codes_of_the_reference(
+            text in "([a-zA-Z0-9а-яА-ЯёЁѐ-џЀ-Џ .,-]|\\PC){0,64}",
+            stop in 0usize..6,
+        ) {
+            /// Takes at most `stop` codes of each word (all when 0) and records the words.
+            struct Record<'t> {
+                text: &'t str,
+                stop: usize,
+                fed: Vec<u8>,
+                seen: Vec<(Range<usize>, Vec<u8>, Vec<u8>)>,
+            }
+            impl Walker for Record<'_> {
+                fn begin(&mut self) {
+                    self.fed.clear();
                 }
-            });
-            proptest::prop_assert!(simple_seen <= text.len());
+                fn feed(&mut self, code: u8, depth: usize) -> bool {
+                    assert_eq!(depth, self.fed.len() + 1);
+                    self.fed.push(code);
+                    self.stop == 0 || depth < self.stop
+                }
+                fn end(&mut self, range: Range<usize>, normalized: Option<&[u8]>) {
+                    let all = match normalized {
+                        Some(codes) => codes.to_vec(),
+                        None => {
+                            let word = &self.text.as_bytes()[range.clone()];
+                            let mut codes = Vec::new();
+                            simple_codes(word, &mut codes);
+                            assert_eq!(simple_len(word), codes.len());
+                            codes
+                        }
+                    };
+                    self.seen.push((range, all, self.fed.clone()));
+                }
+            }
+            let mut walker = Record { text: &text, stop, fed: Vec::new(), seen: Vec::new() };
+            scan_walk(&text, &mut Vec::new(), &mut String::new(), &mut walker);
+            let want: Vec<(Range<usize>, Vec<u8>)> = reference_words(&text)
+                .into_iter()
+                .filter_map(|range| {
+                    let mut code = Vec::new();
+                    encode_into(&normalize_word(&text[range.clone()]), &mut code);
+                    (!code.is_empty()).then_some((range, code))
+                })
+                .collect();
+            proptest::prop_assert_eq!(walker.seen.len(), want.len());
+            for ((range, all, fed), (want_range, want_codes)) in walker.seen.iter().zip(&want) {
+                proptest::prop_assert_eq!(range, want_range);
+                proptest::prop_assert_eq!(all, want_codes);
+                let fed_len = if stop == 0 { want_codes.len() } else { stop.min(want_codes.len()) };
+                proptest::prop_assert_eq!(&fed[..], &want_codes[..fed_len]);
+            }
         }
 
         #[test]
