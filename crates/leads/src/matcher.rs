@@ -35,7 +35,7 @@
 
 use crate::normalize::{
     Lang, Normalized, OffsetMap, Walker, encode_into, lang_of, normalize, normalize_word_into,
-    scan_walk, simple_codes, simple_len,
+    scan_walk, simple_codes,
 };
 use crate::query::{Node, Query, Word, label};
 use aho_corasick::automaton::Automaton;
@@ -767,22 +767,45 @@ impl<K> Walker for Walk<'_, K> {
         step(self.nfa, &mut self.sid, code, depth, self.pending)
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&mut self, range: Range<usize>, normalized: Option<&[u8]>) {
         let index = self.words.len() as u32;
         self.words.push(range.clone());
-        if self.pending.is_empty() {
-            return;
+        if !self.pending.is_empty() {
+            self.resolve(index, range, normalized);
         }
-        let word = &self.text.as_bytes()[range.clone()];
-        let length = normalized.map_or_else(|| simple_len(word), <[u8]>::len);
+    }
+}
+
+impl<K> Walk<'_, K> {
+    /// The terms of the patterns that ended inside word `index` (most words have none).
+    #[inline(never)]
+    fn resolve(&mut self, index: u32, range: Range<usize>, normalized: Option<&[u8]>) {
+        let Walk {
+            matcher,
+            text,
+            hits,
+            pending,
+            key,
+            stem_word,
+            stems,
+            ..
+        } = self;
+        let codes: &[u8] = match normalized {
+            Some(codes) => codes,
+            None => {
+                key.clear();
+                simple_codes(&text.as_bytes()[range.clone()], key);
+                key
+            }
+        };
         let mut stem = None;
-        for &(pid, depth) in self.pending.iter() {
-            for check in self.matcher.checks.get(pid).map_or(&[][..], Vec::as_slice) {
+        for &(pid, depth) in pending.iter() {
+            for check in matcher.checks.get(pid).map_or(&[][..], Vec::as_slice) {
                 match *check {
                     Check::Exact(term) => {
-                        if depth == length {
-                            self.hits.push((term, index));
+                        if depth == codes.len() {
+                            hits.push((term, index));
                         }
                     }
                     Check::Stem {
@@ -790,24 +813,16 @@ impl<K> Walker for Walk<'_, K> {
                         stem: ref want,
                     } => {
                         let got = *stem.get_or_insert_with(|| {
-                            let key: &[u8] = match normalized {
-                                Some(codes) => codes,
-                                None => {
-                                    self.key.clear();
-                                    simple_codes(word, self.key);
-                                    self.key
-                                }
-                            };
-                            self.stems.stem(
-                                key,
-                                &self.text[range.clone()],
-                                self.stem_word,
-                                &self.matcher.russian,
-                                &self.matcher.english,
+                            stems.stem(
+                                codes,
+                                &text[range.clone()],
+                                stem_word,
+                                &matcher.russian,
+                                &matcher.english,
                             )
                         });
-                        if self.stems.get(got) == want.as_ref() {
-                            self.hits.push((term, index));
+                        if stems.get(got) == want.as_ref() {
+                            hits.push((term, index));
                         }
                     }
                 }

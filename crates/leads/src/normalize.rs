@@ -395,10 +395,11 @@ pub(crate) fn scan_words(text: &str, mut f: impl FnMut(Range<usize>)) {
     }
 }
 
-/// The automaton code of an ASCII byte inside a word: the lowercase letter or digit, 0 for a
-/// separator.
-static ASCII_CODE: [u8; 128] = {
-    let mut t = [0u8; 128];
+/// The automaton code of an ASCII byte inside a word: the lowercase letter or digit; 0 for a
+/// separator (and for bytes ≥ 0x80, which are not ASCII). 256 entries, so a byte indexes it
+/// without a bounds check.
+static ASCII_CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
@@ -410,14 +411,14 @@ static ASCII_CODE: [u8; 128] = {
     t
 };
 
-/// The automaton code of a two-byte character led by 0xD0 or 0xD1, indexed by
-/// `(lead & 1) << 6 | (continuation & 0x3F)` (U+0400–U+047F): the code of its normalised
-/// (lowercase, ё→е) letter, or 0 for U+0460–U+047F, which a simple word does not hold.
-static CYRILLIC_CODE: [u8; 128] = {
-    let mut t = [0u8; 128];
-    let mut k = 0;
-    while k < 128 {
-        let cp = 0x0400 + k as u32;
+/// The automaton code of a two-byte character led by `lead` (0xD0 or 0xD1, U+0400–U+047F),
+/// per continuation byte: the code of its normalised (lowercase, ё→е) letter, or 0 for
+/// U+0460–U+047F, which a simple word does not hold.
+const fn cyrillic_codes(lead: u8) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b2 = 0x80;
+    while b2 < 0xC0 {
+        let cp = (((lead & 0x1F) as u32) << 6) | (b2 as u32 & 0x3F);
         let lower = match cp {
             0x0401 | 0x0451 => 0x0435,
             0x0400..=0x040F => cp + 0x50,
@@ -425,12 +426,23 @@ static CYRILLIC_CODE: [u8; 128] = {
             _ => cp,
         };
         if lower < 0x0460 {
-            t[k] = 0x80 + (lower - 0x0430) as u8;
+            t[b2] = 0x80 + (lower - 0x0430) as u8;
         }
-        k += 1;
+        b2 += 1;
     }
     t
-};
+}
+
+/// [`cyrillic_codes`] of 0xD0 and 0xD1.
+static D0_CODE: [u8; 256] = cyrillic_codes(0xD0);
+static D1_CODE: [u8; 256] = cyrillic_codes(0xD1);
+
+/// The code of the simple two-byte character `lead`, `b2` (`lead` is 0xD0 or 0xD1).
+#[inline(always)]
+fn cyrillic_code(lead: u8, b2: u8) -> u8 {
+    let table = if lead == 0xD0 { &D0_CODE } else { &D1_CODE };
+    table[b2 as usize]
+}
 
 /// What [`scan_walk`] tells the keyword automaton about each word.
 pub(crate) trait Walker {
@@ -440,7 +452,7 @@ pub(crate) trait Walker {
     /// needed.
     fn feed(&mut self, code: u8, depth: usize) -> bool;
     /// The word `range` ended. `normalized` holds all its codes when the word was not simple;
-    /// for a simple word it is `None` ([`simple_len`] and [`simple_codes`] give them).
+    /// for a simple word it is `None` ([`simple_codes`] gives them).
     fn end(&mut self, range: Range<usize>, normalized: Option<&[u8]>);
 }
 
@@ -498,7 +510,7 @@ pub(crate) fn scan_walk(
             } else if b == 0xD0 || b == 0xD1 {
                 // Valid UTF-8: a continuation byte follows.
                 let b2 = bytes.get(i + 1).copied().unwrap_or(0);
-                let code = CYRILLIC_CODE[(usize::from(b & 1) << 6) | usize::from(b2 & 0x3F)];
+                let code = cyrillic_code(b, b2);
                 if code == 0 {
                     simple = false;
                     break;
@@ -575,23 +587,16 @@ pub(crate) fn scan_walk(
     }
 }
 
-/// The length in code bytes of a simple word ([`scan_walk`]): one per character.
-pub(crate) fn simple_len(word: &[u8]) -> usize {
-    word.iter().filter(|&&b| !(0x80..0xC0).contains(&b)).count()
-}
-
 /// Appends the codes of a simple word ([`scan_walk`]) to `out`.
 pub(crate) fn simple_codes(word: &[u8], out: &mut Vec<u8>) {
-    let mut k = 0;
-    while let Some(&b) = word.get(k) {
-        if b < 0x80 {
-            out.push(ASCII_CODE[b as usize]);
-            k += 1;
+    out.reserve(word.len());
+    let mut bytes = word.iter();
+    while let Some(&b) = bytes.next() {
+        out.push(if b < 0x80 {
+            ASCII_CODE[b as usize]
         } else {
-            let b2 = word.get(k + 1).copied().unwrap_or(0);
-            out.push(CYRILLIC_CODE[(usize::from(b & 1) << 6) | usize::from(b2 & 0x3F)]);
-            k += 2;
-        }
+            cyrillic_code(b, bytes.next().copied().unwrap_or(0))
+        });
     }
 }
 
@@ -786,7 +791,6 @@ mod tests {
                             let word = &self.text.as_bytes()[range.clone()];
                             let mut codes = Vec::new();
                             simple_codes(word, &mut codes);
-                            assert_eq!(simple_len(word), codes.len());
                             codes
                         }
                     };
