@@ -49,6 +49,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// At most this many regex matches are reported as spans per regex term.
 const MAX_REGEX_SPANS: usize = 32;
@@ -154,18 +155,25 @@ pub struct Matcher<K> {
     /// Per automaton pattern: what a match of it means.
     checks: Vec<Vec<Check>>,
     /// Per term: the tasks for which it is an anchor (a task can only match when one of its
-    /// anchors occurs in the post).
-    anchor_tasks: Vec<Vec<u32>>,
+    /// anchors occurs in the post), as one list: term `t`'s tasks are
+    /// `anchor_list[anchor_start[t]..anchor_start[t + 1]]`.
+    anchor_start: Vec<u32>,
+    anchor_list: Vec<u32>,
+    /// Per task: up to [`REQUIRED`] terms that occur in every post the task matches (the
+    /// rarest ones; `u32::MAX` fills), checked before the task's tree is looked at.
+    required: Vec<[u32; REQUIRED]>,
     tasks: Vec<CompiledTask<K>>,
     russian: Stemmer,
     english: Stemmer,
+    /// Unique per matcher: what the per-thread word memo is about.
+    generation: u64,
 }
 
 impl<K> std::fmt::Debug for Matcher<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
             .field("tasks", &self.tasks.len())
-            .field("terms", &self.anchor_tasks.len())
+            .field("terms", &self.term_count())
             .field("patterns", &self.checks.len())
             .finish()
     }
@@ -293,55 +301,61 @@ fn stem_with<'w>(russian: &Stemmer, english: &Stemmer, lang: Lang, word: &'w str
     }
 }
 
-/// Most words a thread's stem cache holds before it starts over.
-const STEM_CACHE_ENTRIES: usize = 1 << 16;
+/// Most words a thread's word memo holds before it starts over.
+const MEMO_ENTRIES: usize = 1 << 16;
 
-/// Stems of words seen by this thread. Words in posts follow Zipf's law, so most lookups hit,
-/// and a lookup costs a fraction of running the stemmer. Keys and stems are in the automaton's
-/// alphabet (one byte per Russian letter), as the scan produces them; the stems live in one
-/// buffer. Bounded: cleared when full (a few MiB at most).
+/// Words of at most this many code bytes are remembered by the word memo (longer ones, rare,
+/// are checked every time).
+const MEMO_WORD: usize = 23;
+
+/// A word in the automaton's alphabet, stored inline (no pointer to follow on a lookup).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WordKey {
+    len: u8,
+    codes: [u8; MEMO_WORD],
+}
+
+impl WordKey {
+    fn new(codes: &[u8]) -> Option<WordKey> {
+        let mut key = WordKey {
+            len: u8::try_from(codes.len()).ok()?,
+            codes: [0; MEMO_WORD],
+        };
+        key.codes.get_mut(..codes.len())?.copy_from_slice(codes);
+        Some(key)
+    }
+}
+
+impl std::hash::Hash for WordKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // The unused tail is zero, so equal keys hash equally.
+        state.write(&self.codes[..usize::from(self.len).min(MEMO_WORD)]);
+    }
+}
+
+/// What the words a thread met mean to one matcher: word → the terms it is an occurrence of.
+/// Words in posts follow Zipf's law, so most lookups hit, and a hit replaces the checks of
+/// every pattern that ended in the word — stemming above all — by one lookup. Per thread (no
+/// lock, matching never waits on another thread), bounded (cleared when full: a few MiB at
+/// most), and started over when the thread matches with another matcher.
 #[derive(Default)]
-struct StemCache {
-    /// Word → (start, length) of its stem in `stems`.
-    map: HashMap<Box<[u8]>, (u32, u32), BuildHasherDefault<WordHasher>>,
-    stems: Vec<u8>,
+struct WordMemo {
+    /// The matcher the memo is about ([`Matcher::generation`]).
+    matcher: u64,
+    /// Word → (start, count) of its terms in `terms`.
+    words: HashMap<WordKey, (u32, u32), BuildHasherDefault<WordHasher>>,
+    terms: Vec<u32>,
 }
 
-impl StemCache {
-    /// The stem of the word `original` (a word of the post) whose normalised form is `codes`,
-    /// as a (start, length) into [`StemCache::get`]; computed and remembered on a miss.
-    fn stem(
-        &mut self,
-        codes: &[u8],
-        original: &str,
-        scratch: &mut String,
-        russian: &Stemmer,
-        english: &Stemmer,
-    ) -> (u32, u32) {
-        if let Some(&at) = self.map.get(codes) {
-            return at;
-        }
-        if self.map.len() >= STEM_CACHE_ENTRIES {
-            self.map.clear();
-            self.stems.clear();
-        }
-        scratch.clear();
-        normalize_word_into(original, scratch);
-        let stem = stem_with(russian, english, lang_of(scratch), scratch);
-        let start = self.stems.len();
-        encode_into(&stem, &mut self.stems);
-        let at = (start as u32, (self.stems.len() - start) as u32);
-        self.map.insert(codes.into(), at);
-        at
-    }
-
-    /// A stem returned by [`StemCache::stem`].
-    fn get(&self, (start, len): (u32, u32)) -> &[u8] {
-        self.stems
-            .get(start as usize..(start + len) as usize)
-            .unwrap_or(&[])
+impl WordMemo {
+    fn clear(&mut self) {
+        self.words.clear();
+        self.terms.clear();
     }
 }
+
+/// Tells matchers apart in the per-thread word memo.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// The per-thread buffers of [`Matcher::match_post`], reused from post to post so matching a
 /// post allocates nothing unless it matches (or meets a word never seen before).
@@ -361,9 +375,13 @@ struct Scratch {
     word: String,
     /// A word being stemmed.
     stem_word: String,
+    /// A stem in the automaton's alphabet.
+    stem: Vec<u8>,
     /// Tasks to evaluate.
     candidates: Vec<u32>,
-    stems: StemCache,
+    /// The terms present in the post, a bit per term (all zero between posts).
+    present: Vec<u64>,
+    memo: WordMemo,
 }
 
 thread_local! {
@@ -561,6 +579,34 @@ impl Post<'_> {
     }
 }
 
+/// How many required terms per task are checked before its tree ([`Matcher::match_post`]).
+const REQUIRED: usize = 4;
+
+/// Terms that occur in every post `node` is true of: every word of a phrase or ordered group,
+/// the union over an AND, the terms common to every alternative of an OR; none for minus terms
+/// and regexes. Sorted, without repeats.
+fn required_terms(node: &CNode) -> Vec<u32> {
+    let mut terms: Vec<u32> = match node {
+        CNode::Seq { terms, .. } => terms.to_vec(),
+        CNode::Ordered { seqs, .. } => seqs.iter().flat_map(|s| s.iter().copied()).collect(),
+        CNode::Regex { .. } | CNode::Not(_) => Vec::new(),
+        CNode::And(children) => children.iter().flat_map(required_terms).collect(),
+        CNode::Or(children) => {
+            let mut alternatives = children.iter().map(required_terms);
+            let first = alternatives.next().unwrap_or_default();
+            alternatives.fold(first, |common, other| {
+                common
+                    .into_iter()
+                    .filter(|t| other.binary_search(t).is_ok())
+                    .collect()
+            })
+        }
+    };
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
 /// Per term, the tasks it anchors. A task's anchors are terms one of which occurs whenever the
 /// task matches: for AND the cheapest child's anchors, for OR the union over the alternatives,
 /// for a phrase or ordered group its least common word ("common" = used by the most tasks, a
@@ -662,13 +708,36 @@ impl<K: Clone> Matcher<K> {
             Some((nfa, start))
         };
         let anchor_tasks = anchor_index(&compiled, &builder.term_tasks);
+        let mut anchor_start = Vec::with_capacity(anchor_tasks.len() + 1);
+        let mut anchor_list = Vec::new();
+        for tasks in &anchor_tasks {
+            anchor_start.push(anchor_list.len() as u32);
+            anchor_list.extend_from_slice(tasks);
+        }
+        anchor_start.push(anchor_list.len() as u32);
+        let popularity = |t: u32| builder.term_tasks.get(t as usize).map_or(0, Vec::len);
+        let required = compiled
+            .iter()
+            .map(|task| {
+                let mut terms = required_terms(&task.root);
+                terms.sort_unstable_by_key(|&t| (popularity(t), t));
+                let mut slots = [u32::MAX; REQUIRED];
+                for (slot, term) in slots.iter_mut().zip(terms) {
+                    *slot = term;
+                }
+                slots
+            })
+            .collect();
         Ok(Matcher {
             automaton,
             checks: builder.checks,
-            anchor_tasks,
+            anchor_start,
+            anchor_list,
+            required,
             tasks: compiled,
             russian: builder.russian,
             english: builder.english,
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         })
     }
 }
@@ -679,10 +748,13 @@ impl<K> Matcher<K> {
         Matcher {
             automaton: None,
             checks: Vec::new(),
-            anchor_tasks: Vec::new(),
+            anchor_start: vec![0],
+            anchor_list: Vec::new(),
+            required: Vec::new(),
             tasks: Vec::new(),
             russian: Stemmer::create(Algorithm::Russian),
             english: Stemmer::create(Algorithm::English),
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -693,7 +765,7 @@ impl<K> Matcher<K> {
 
     /// The number of distinct terms (stems and exact forms) over all tasks.
     pub fn term_count(&self) -> usize {
-        self.anchor_tasks.len()
+        self.anchor_start.len().saturating_sub(1)
     }
 
     /// The number of automaton patterns.
@@ -720,9 +792,14 @@ impl<K> Matcher<K> {
             word,
             key,
             stem_word,
-            stems,
+            stem,
+            memo,
             ..
         } = scratch;
+        if memo.matcher != self.generation {
+            memo.clear();
+            memo.matcher = self.generation;
+        }
         let mut walk = Walk {
             matcher: self,
             nfa,
@@ -734,7 +811,8 @@ impl<K> Matcher<K> {
             pending,
             key,
             stem_word,
-            stems,
+            stem,
+            memo,
         };
         scan_walk(text, codes, word, &mut walk);
     }
@@ -752,7 +830,8 @@ struct Walk<'a, K> {
     pending: &'a mut Vec<(usize, usize)>,
     key: &'a mut Vec<u8>,
     stem_word: &'a mut String,
-    stems: &'a mut StemCache,
+    stem: &'a mut Vec<u8>,
+    memo: &'a mut WordMemo,
 }
 
 impl<K> Walker for Walk<'_, K> {
@@ -778,51 +857,75 @@ impl<K> Walker for Walk<'_, K> {
 }
 
 impl<K> Walk<'_, K> {
-    /// The terms of the patterns that ended inside word `index` (most words have none).
+    /// The terms of the patterns that ended inside word `index` (most words have none): from
+    /// the word memo, or checked and remembered.
     #[inline(never)]
     fn resolve(&mut self, index: u32, range: Range<usize>, normalized: Option<&[u8]>) {
-        let Walk {
-            matcher,
-            text,
-            hits,
-            pending,
-            key,
-            stem_word,
-            stems,
-            ..
-        } = self;
         let codes: &[u8] = match normalized {
             Some(codes) => codes,
             None => {
-                key.clear();
-                simple_codes(&text.as_bytes()[range.clone()], key);
-                key
+                self.key.clear();
+                simple_codes(&self.text.as_bytes()[range.clone()], self.key);
+                self.key
             }
         };
-        let mut stem = None;
-        for &(pid, depth) in pending.iter() {
-            for check in matcher.checks.get(pid).map_or(&[][..], Vec::as_slice) {
+        let Some(key) = WordKey::new(codes) else {
+            let codes = codes.to_vec();
+            self.check(index, range, &codes);
+            return;
+        };
+        if let Some(&(start, count)) = self.memo.words.get(&key) {
+            let terms = self
+                .memo
+                .terms
+                .get(start as usize..(start + count) as usize)
+                .unwrap_or(&[]);
+            self.hits.extend(terms.iter().map(|&term| (term, index)));
+            return;
+        }
+        let first = self.hits.len();
+        self.check(index, range, &key.codes[..usize::from(key.len)]);
+        let memo = &mut *self.memo;
+        if memo.words.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        let start = memo.terms.len() as u32;
+        memo.terms
+            .extend(self.hits[first..].iter().map(|&(term, _)| term));
+        memo.words
+            .insert(key, (start, memo.terms.len() as u32 - start));
+    }
+
+    /// Checks the patterns that ended inside word `index` (normalised: `codes`).
+    fn check(&mut self, index: u32, range: Range<usize>, codes: &[u8]) {
+        let mut stemmed = false;
+        for &(pid, depth) in self.pending.iter() {
+            for check in self.matcher.checks.get(pid).map_or(&[][..], Vec::as_slice) {
                 match *check {
                     Check::Exact(term) => {
                         if depth == codes.len() {
-                            hits.push((term, index));
+                            self.hits.push((term, index));
                         }
                     }
                     Check::Stem {
                         term,
                         stem: ref want,
                     } => {
-                        let got = *stem.get_or_insert_with(|| {
-                            stems.stem(
-                                codes,
-                                &text[range.clone()],
-                                stem_word,
-                                &matcher.russian,
-                                &matcher.english,
-                            )
-                        });
-                        if stems.get(got) == want.as_ref() {
-                            hits.push((term, index));
+                        if !stemmed {
+                            stemmed = true;
+                            self.stem_word.clear();
+                            normalize_word_into(&self.text[range.clone()], self.stem_word);
+                            let stem = stem_with(
+                                &self.matcher.russian,
+                                &self.matcher.english,
+                                lang_of(self.stem_word),
+                                self.stem_word,
+                            );
+                            self.stem.clear();
+                            encode_into(&stem, self.stem);
+                        }
+                        if self.stem[..] == want[..] {
+                            self.hits.push((term, index));
                         }
                     }
                 }
@@ -855,19 +958,52 @@ impl<K: Clone> Matcher<K> {
         }
         hits.sort_unstable();
         hits.dedup();
+        // The terms present (a bitset, cleared again below) and the tasks they anchor.
+        let present = &mut scratch.present;
+        let words = self.term_count().div_ceil(64);
+        if present.len() < words {
+            present.resize(words, 0);
+        }
         let candidates = &mut scratch.candidates;
         candidates.clear();
         let mut last = None;
         for &(term, _) in hits.iter() {
             if last != Some(term) {
                 last = Some(term);
-                if let Some(tasks) = self.anchor_tasks.get(term as usize) {
-                    candidates.extend_from_slice(tasks);
+                if let Some(bits) = present.get_mut(term as usize / 64) {
+                    *bits |= 1 << (term % 64);
                 }
+                let from = self.anchor_start.get(term as usize).copied().unwrap_or(0);
+                let to = self
+                    .anchor_start
+                    .get(term as usize + 1)
+                    .copied()
+                    .unwrap_or(0);
+                candidates.extend_from_slice(
+                    self.anchor_list
+                        .get(from as usize..to as usize)
+                        .unwrap_or(&[]),
+                );
             }
         }
         candidates.sort_unstable();
         candidates.dedup();
+        let has = |term: u32| {
+            term == u32::MAX
+                || present
+                    .get(term as usize / 64)
+                    .is_some_and(|bits| bits & (1 << (term % 64)) != 0)
+        };
+        candidates.retain(|&index| {
+            self.required
+                .get(index as usize)
+                .is_some_and(|required| required.iter().all(|&t| has(t)))
+        });
+        for &(term, _) in hits.iter() {
+            if let Some(bits) = present.get_mut(term as usize / 64) {
+                *bits = 0;
+            }
+        }
         let post = Post {
             text,
             norm: std::cell::OnceCell::new(),
