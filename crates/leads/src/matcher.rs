@@ -35,7 +35,7 @@
 
 use crate::normalize::{
     Lang, Normalized, OffsetMap, Walker, encode_into, lang_of, normalize, normalize_word_into,
-    scan_walk, simple_codes,
+    scan_walk, simple_codes, simple_codes_into,
 };
 use crate::query::{Node, Query, Word, label};
 use aho_corasick::automaton::Automaton;
@@ -308,8 +308,10 @@ const MEMO_ENTRIES: usize = 1 << 16;
 /// are checked every time).
 const MEMO_WORD: usize = 23;
 
-/// A word in the automaton's alphabet, stored inline (no pointer to follow on a lookup).
+/// A word in the automaton's alphabet, stored inline (no pointer to follow on a lookup): its
+/// length, then its codes, zero-padded (24 bytes, hashed as three words).
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 struct WordKey {
     len: u8,
     codes: [u8; MEMO_WORD],
@@ -324,12 +326,30 @@ impl WordKey {
         key.codes.get_mut(..codes.len())?.copy_from_slice(codes);
         Some(key)
     }
+
+    /// The key of a simple word ([`crate::normalize::scan_walk`]) of the original text.
+    #[inline]
+    fn simple(word: &[u8]) -> Option<WordKey> {
+        let mut key = WordKey {
+            len: 0,
+            codes: [0; MEMO_WORD],
+        };
+        key.len = simple_codes_into(word, &mut key.codes)? as u8;
+        Some(key)
+    }
 }
 
 impl std::hash::Hash for WordKey {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        // The unused tail is zero, so equal keys hash equally.
-        state.write(&self.codes[..usize::from(self.len).min(MEMO_WORD)]);
+        let mut bytes = [0u8; 24];
+        bytes[0] = self.len;
+        bytes[1..].copy_from_slice(&self.codes);
+        for chunk in bytes.chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            state.write_u64(u64::from_le_bytes(word));
+        }
     }
 }
 
@@ -369,8 +389,6 @@ struct Scratch {
     pending: Vec<(usize, usize)>,
     /// The current word in the automaton's alphabet (when it is not simple).
     codes: Vec<u8>,
-    /// The current word in the automaton's alphabet, as the stem cache's key.
-    key: Vec<u8>,
     /// A word being normalised.
     word: String,
     /// A word being stemmed.
@@ -394,6 +412,7 @@ thread_local! {
 struct WordHasher(u64);
 
 impl Hasher for WordHasher {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
         let mut chunks = bytes.chunks_exact(8);
@@ -405,6 +424,12 @@ impl Hasher for WordHasher {
         for &b in chunks.remainder() {
             self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
         }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
     }
 
     fn finish(&self) -> u64 {
@@ -790,7 +815,6 @@ impl<K> Matcher<K> {
             pending,
             codes,
             word,
-            key,
             stem_word,
             stem,
             memo,
@@ -809,7 +833,6 @@ impl<K> Matcher<K> {
             words,
             hits,
             pending,
-            key,
             stem_word,
             stem,
             memo,
@@ -828,7 +851,6 @@ struct Walk<'a, K> {
     words: &'a mut Vec<Range<usize>>,
     hits: &'a mut Vec<(u32, u32)>,
     pending: &'a mut Vec<(usize, usize)>,
-    key: &'a mut Vec<u8>,
     stem_word: &'a mut String,
     stem: &'a mut Vec<u8>,
     memo: &'a mut WordMemo,
@@ -861,16 +883,18 @@ impl<K> Walk<'_, K> {
     /// the word memo, or checked and remembered.
     #[inline(never)]
     fn resolve(&mut self, index: u32, range: Range<usize>, normalized: Option<&[u8]>) {
-        let codes: &[u8] = match normalized {
-            Some(codes) => codes,
-            None => {
-                self.key.clear();
-                simple_codes(&self.text.as_bytes()[range.clone()], self.key);
-                self.key
-            }
+        let word = &self.text.as_bytes()[range.clone()];
+        let key = match normalized {
+            Some(codes) => WordKey::new(codes),
+            None => WordKey::simple(word),
         };
-        let Some(key) = WordKey::new(codes) else {
-            let codes = codes.to_vec();
+        let Some(key) = key else {
+            // Too long for the memo (rare): checked every time.
+            let mut codes = Vec::new();
+            match normalized {
+                Some(normalized) => codes.extend_from_slice(normalized),
+                None => simple_codes(word, &mut codes),
+            }
             self.check(index, range, &codes);
             return;
         };

@@ -587,6 +587,23 @@ pub(crate) fn scan_walk(
     }
 }
 
+/// Writes the codes of a simple word ([`scan_walk`]) to the start of `out`; their number, or
+/// `None` when they do not fit.
+#[inline]
+pub(crate) fn simple_codes_into(word: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut n = 0;
+    let mut bytes = word.iter();
+    while let Some(&b) = bytes.next() {
+        *out.get_mut(n)? = if b < 0x80 {
+            ASCII_CODE[b as usize]
+        } else {
+            cyrillic_code(b, bytes.next().copied().unwrap_or(0))
+        };
+        n += 1;
+    }
+    Some(n)
+}
+
 /// Appends the codes of a simple word ([`scan_walk`]) to `out`.
 pub(crate) fn simple_codes(word: &[u8], out: &mut Vec<u8>) {
     out.reserve(word.len());
@@ -791,6 +808,11 @@ mod tests {
                             let word = &self.text.as_bytes()[range.clone()];
                             let mut codes = Vec::new();
                             simple_codes(word, &mut codes);
+                            let mut fixed = [0u8; 8];
+                            match simple_codes_into(word, &mut fixed) {
+                                Some(n) => assert_eq!(&fixed[..n], &codes[..]),
+                                None => assert!(codes.len() > fixed.len()),
+                            }
                             codes
                         }
                     };
