@@ -13,8 +13,8 @@ use switchboard_services::{AuthService, NewMember};
 mod world;
 #[cfg(feature = "demo")]
 pub use world::{
-    DEMO_BOT_TOKEN, DEMO_OWNER_PHONE, DemoWorld, connect_bot, connect_owner, simulate_customers,
-    start_world, wait_connected,
+    DEMO_BOT_TOKEN, DEMO_OWNER_PHONE, DEMO_TASK_NAME, DEMO_TASK_QUERY, DEMO_TASK_SOURCE, DemoWorld,
+    connect_bot, connect_owner, create_lead_task, simulate_customers, start_world, wait_connected,
 };
 
 /// The demo admin's sign-in name.

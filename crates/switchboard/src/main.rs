@@ -164,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Customers start writing once the account listens, so the first message is live.
             demo::wait_connected(&running, ws).await;
             demo::connect_bot(&running, ws).await?;
+            demo::create_lead_task(&running, ws).await?;
             let stop = tokio_util::sync::CancellationToken::new();
             let customers = demo::simulate_customers(
                 &world,

@@ -23,12 +23,20 @@ const ADS_EN: &[&str] = &[
     "QA Automation Engineer (Playwright, TypeScript)\nLondon hybrid · £55k–£70k\nVisa sponsorship available. Reply with your CV.",
 ];
 
+/// The Rust and Go channel: vacancies for Rust and Go developers in Russian and English —
+/// most for any level, some senior-only — and now and then one for another stack, so a lead
+/// task such as `(rust | go | golang) -senior` has posts to take and posts to leave.
 const ADS_RUST_GO: &[&str] = &[
     "Вакансия: Go-разработчик (middle+)\nМаркетплейс, удалённо по РФ. 250 000 – 320 000 ₽.\nGo, gRPC, PostgreSQL, Kafka. Отклик: @market_hr",
     "Hiring: Rust engineer (embedded/networking)\nRemote, EU · €80k–€100k\nno_std, tokio, Linux networking. Apply: jobs@example.org",
+    "Senior Rust-разработчик в криптобиржу\nУдалённо, от 400 000 ₽. Опыт от 5 лет: Rust, tokio, Solana.\nПишите @crypto_hr",
     "Ищем Rust-разработчика в команду платёжного шлюза\nМосква или удалёнка, 300 000 ₽+, опыт с async Rust от 2 лет.\nПишите @payments_cto",
     "Senior Go developer — fintech, Amsterdam hybrid\n€90k–€110k, Go, Kubernetes, event sourcing. DM @fintech_recruiter",
+    "Java developer (Spring Boot) — Warsaw hybrid\nPLN 20k–28k, Kafka, PostgreSQL. Apply: jobs@example.pl",
+    "Ищем Golang-разработчика в финтех\nУдалёнка, 280 000 – 350 000 ₽. Go, PostgreSQL, Kubernetes.\nОтклик: @fintech_go",
+    "Python-разработчик (Django)\nОфис в Казани, 180 000 ₽, ДМС. Резюме: hr@example.ru",
     "Стажёр Go/Rust (junior)\nОбучение, ментор, гибкий график. 80 000 ₽. Тестовое задание на GitHub. Резюме: intern@example.ru",
+    "Remote Go engineer for a logistics startup\n$120k–$150k, Go, gRPC, ClickHouse. Apply: talent@example.com",
 ];
 
 /// The channels the poster publishes to and the ads each one cycles through.
@@ -37,6 +45,15 @@ const CHANNELS: [(&str, &[&str]); 3] = [
     ("remote_jobs_en", ADS_EN),
     ("rust_go_jobs", ADS_RUST_GO),
 ];
+
+/// The ads the demo poster cycles through in the demo channel `@username` (empty for another
+/// name): what a lead task on a demo channel will see.
+pub fn channel_ads(username: &str) -> &'static [&'static str] {
+    CHANNELS
+        .iter()
+        .find(|(name, _)| *name == username)
+        .map_or(&[], |(_, ads)| *ads)
+}
 
 /// Creates the demo accounts and chats.
 pub(crate) fn populate(h: &Handle) -> Result<(), Error> {

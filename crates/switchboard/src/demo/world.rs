@@ -1,9 +1,12 @@
 //! The demo's built-in Telegram (the `demo` cargo feature, on by default): tgsim with its demo
-//! world, the demo owner's account and the demo bot connected to it, and customers who write in.
+//! world, the demo owner's account and the demo bot connected to it, customers who write in,
+//! and a lead monitoring task on the demo's job channel.
 
 use super::first_owner;
 use anyhow::Context;
-use switchboard_domain::WorkspaceId;
+use switchboard_domain::{
+    DeliveryMode, DeliveryTarget, Role, SourceRef, Task, TaskSpec, Timestamp, Viewer, WorkspaceId,
+};
 
 /// The built-in Telegram of the demo: tgsim with its demo world, and who plays which part.
 pub struct DemoWorld {
@@ -98,6 +101,67 @@ pub async fn connect_owner(
     Ok(())
 }
 
+/// The demo's lead monitoring task: its name, ...
+pub const DEMO_TASK_NAME: &str = "Rust or Go vacancies";
+/// ... its query (Rust or Go in any form, no post that says "senior"), ...
+pub const DEMO_TASK_QUERY: &str = "(rust | go | golang) -senior";
+/// ... and the channel it watches, where tgsim's demo poster publishes vacancies for Rust and Go
+/// developers (some senior, which the task leaves out) and a few others.
+pub const DEMO_TASK_SOURCE: &str = "@rust_go_jobs";
+
+/// Creates (or, after an earlier run, points at the new demo account) the demo's lead task:
+/// [`DEMO_TASK_QUERY`] over [`DEMO_TASK_SOURCE`], read by the demo owner's account (which may
+/// join the channel), each lead sent at once to that account's Saved Messages. Call it after
+/// [`connect_owner`].
+pub async fn create_lead_task(
+    running: &crate::app::Running,
+    ws: WorkspaceId,
+) -> anyhow::Result<Task> {
+    let actor = first_owner(&*running.store, ws).await?;
+    let phone: String = DEMO_OWNER_PHONE
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let account = running
+        .account_store
+        .find_account_by_phone(ws, &phone)
+        .await?
+        .context("the demo account is not connected")?;
+    let viewer = Viewer {
+        workspace: ws,
+        user: actor,
+        role: Role::Owner,
+    };
+    let spec = TaskSpec {
+        name: DEMO_TASK_NAME.to_string(),
+        query: DEMO_TASK_QUERY.to_string(),
+        account: account.id,
+        target: DeliveryTarget::SavedMessages,
+        mode: DeliveryMode::Instant,
+        instant_cap_per_minute: 10,
+        ignore_forwards: false,
+        join_allowed: true,
+        leave_unused: false,
+    };
+    let leads = running.monitor.store();
+    let now = Timestamp::now();
+    let existing = leads
+        .list_tasks(&viewer)
+        .await?
+        .into_iter()
+        .find(|t| t.name == DEMO_TASK_NAME);
+    let task = match existing {
+        Some(task) => leads.update_task(&viewer, task.id, &spec, now).await?,
+        None => leads.create_task(&viewer, &spec, now).await?,
+    };
+    let source = SourceRef::parse(DEMO_TASK_SOURCE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    leads
+        .set_task_sources(&viewer, task.id, &[source], now)
+        .await?;
+    running.monitor.tasks_changed(Some(account.id));
+    Ok(task)
+}
+
 /// Waits (up to 15 s) until the workspace's accounts are connected.
 pub async fn wait_connected(running: &crate::app::Running, ws: WorkspaceId) {
     for _ in 0..150 {
@@ -189,6 +253,129 @@ pub fn simulate_customers(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use switchboard_domain::{
+        DeliveryMode, DeliveryTarget, Role, SourceKind, Store, Username, Viewer,
+    };
+
+    /// The demo as `switchboard demo` sets it up, on a fresh SQLite file (the demo's database).
+    struct Demo {
+        running: crate::app::Running,
+        world: super::DemoWorld,
+        ws: switchboard_domain::WorkspaceId,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn demo() -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.data_dir = dir.path().to_path_buf();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        let world = super::start_world(&mut config).await.unwrap();
+        let running = crate::start(&config).await.unwrap();
+        super::super::prepare(&*running.store, &running.auth)
+            .await
+            .unwrap();
+        let ws = super::super::first_workspace(&*running.store, "Demo")
+            .await
+            .unwrap();
+        Demo {
+            running,
+            world,
+            ws,
+            _dir: dir,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_has_a_lead_task_on_its_job_channel_read_by_the_owner() {
+        let d = demo().await;
+        let admin = d
+            .running
+            .store
+            .find_credentials(&Username::parse(crate::demo::DEMO_USERNAME).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id;
+        let viewer = Viewer {
+            workspace: d.ws,
+            user: admin,
+            role: Role::Owner,
+        };
+        let leads = d.running.monitor.store();
+        // A second run of the demo replaces the owner's account (the simulator starts anew):
+        // the task follows the new account, and there is still one.
+        for _ in 0..2 {
+            super::connect_owner(&d.running, &d.world, d.ws)
+                .await
+                .unwrap();
+            super::create_lead_task(&d.running, d.ws).await.unwrap();
+            let account = d
+                .running
+                .account_store
+                .find_account_by_phone(d.ws, "79001234567")
+                .await
+                .unwrap()
+                .unwrap();
+            let tasks = leads.list_tasks(&viewer).await.unwrap();
+            assert_eq!(tasks.len(), 1, "{tasks:?}");
+            let task = &tasks[0];
+            assert_eq!(task.name, super::DEMO_TASK_NAME);
+            assert_eq!(task.query, "(rust | go | golang) -senior");
+            assert_eq!(task.account_id, account.id, "read by Алексей's account");
+            assert_eq!(task.target, DeliveryTarget::SavedMessages);
+            assert_eq!(task.mode, DeliveryMode::Instant);
+            assert!(task.active && task.join_allowed);
+            let sources = leads.task_sources(&viewer, task.id).await.unwrap();
+            assert_eq!(sources.len(), 1, "{sources:?}");
+            assert_eq!(sources[0].kind, SourceKind::Username);
+            assert_eq!(sources[0].key, "rust_go_jobs");
+            assert_eq!(sources[0].account_id, account.id);
+        }
+        // The channel exists in the simulator's demo world, and its poster writes both kinds
+        // of vacancy, in Russian and in English.
+        assert!(matches!(
+            d.world.sim.resolve_username("rust_go_jobs"),
+            Some(tgsim::Peer::Channel(_))
+        ));
+        let ads = tgsim::demo_channel_ads("rust_go_jobs");
+        let query = switchboard_leads::Query::parse(super::DEMO_TASK_QUERY).unwrap();
+        let matcher = switchboard_leads::Matcher::build([switchboard_leads::TaskSpec {
+            id: 0,
+            query,
+            ignore_forwards: false,
+        }])
+        .unwrap();
+        let cyrillic = |t: &str| {
+            t.chars()
+                .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap_or(c)))
+        };
+        let taken: Vec<&str> = ads
+            .iter()
+            .copied()
+            .filter(|ad| !matcher.match_post(ad).is_empty())
+            .collect();
+        let left: Vec<&str> = ads
+            .iter()
+            .copied()
+            .filter(|ad| !taken.contains(ad))
+            .collect();
+        for (kind, list) in [("matching", &taken), ("non-matching", &left)] {
+            assert!(
+                list.iter().any(|t| cyrillic(t)),
+                "no Russian {kind} ad: {list:?}"
+            );
+            assert!(
+                list.iter().any(|t| !cyrillic(t)),
+                "no English {kind} ad: {list:?}"
+            );
+        }
+        assert!(left.iter().any(|t| t.contains("Senior")), "{left:?}");
+        d.running.shutdown().await.unwrap();
+        d.world.sim.shutdown().await;
+    }
 
     #[tokio::test]
     async fn demo_customers_are_people_other_than_the_owner() {
