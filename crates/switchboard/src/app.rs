@@ -8,17 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp};
-use switchboard_services::lead_delivery::LeadDelivery;
-use switchboard_services::monitor::Monitor;
-use switchboard_services::monitor::engine::Engine;
-use switchboard_services::monitor::sources::Sources;
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::bots::{BotService, BotSettings};
 use switchboard_services::connect::AccountService;
+use switchboard_services::lead_delivery::LeadDelivery;
 use switchboard_services::media::MediaDownloads;
+use switchboard_services::monitor::Monitor;
+use switchboard_services::monitor::engine::Engine;
+use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::{Spawn, TelegramSettings};
@@ -215,10 +215,10 @@ pub async fn start_with(
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
     let transports = Transports::default();
     let lead_delivery = LeadDelivery::default();
-    let monitor = Monitor::new(
-        Engine::new(Arc::clone(&lead_store), events.clone(), lead_delivery.clone()),
-        Sources::default(),
+    let engine = Engine::new(
         Arc::clone(&lead_store),
+        events.clone(),
+        lead_delivery.clone(),
     );
     let inbox = Inbox::new(
         inbox_store,
@@ -235,6 +235,14 @@ pub async fn start_with(
         Some(media_downloads(config).await),
         workers.clone(),
     );
+    let sources = Sources::new(
+        Arc::clone(&lead_store),
+        supervisor.clone(),
+        engine.clone(),
+        events.clone(),
+        workers.clone(),
+    );
+    let monitor = Monitor::new(engine, sources.clone(), Arc::clone(&lead_store));
     transports.set_accounts(Arc::new(AccountTransport::new(
         supervisor.clone(),
         files.clone(),
@@ -264,6 +272,8 @@ pub async fn start_with(
     spawn_flow_purger(&workers, Arc::clone(&accounts));
     let started = supervisor.start_all().await.context("starting accounts")?;
     tracing::info!(accounts = started, "account clients started");
+    // After the accounts: the source workers start for accounts that run.
+    sources.start();
     let started = bots.start_all().await.context("starting bots")?;
     tracing::info!(bots = started, "bot workers started");
     let services = switchboard_web::Services {
