@@ -570,7 +570,7 @@ fn gap(settings: &DeliverySettings, route: Route) -> Duration {
 /// Next allowed send time per destination.
 #[derive(Default)]
 struct Pacer {
-    next: Mutex<HashMap<PaceKey, Instant>>,
+    next: Mutex<HashMap<PaceKey, tokio::time::Instant>>,
 }
 
 impl Pacer {
@@ -578,18 +578,18 @@ impl Pacer {
     async fn wait(&self, key: PaceKey, gap: Duration) {
         let at = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             let slot = next.get(&key).copied().filter(|t| *t > now).unwrap_or(now);
             next.insert(key, slot + gap);
             slot
         };
-        tokio::time::sleep_until(at.into()).await;
+        tokio::time::sleep_until(at).await;
     }
 
     /// Keeps `key` quiet for `wait`.
     fn hold(&self, key: PaceKey, wait: Duration) {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + wait;
+        let until = tokio::time::Instant::now() + wait;
         let slot = next.entry(key).or_insert(until);
         *slot = (*slot).max(until);
     }
@@ -620,11 +620,12 @@ mod tests {
         let start = tokio::time::Instant::now();
         p.wait(key, Duration::from_secs(2)).await;
         p.wait(key, Duration::from_secs(2)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert!(start.elapsed() >= Duration::from_secs(2));
+        assert!(start.elapsed() < Duration::from_secs(3));
         p.hold(key, Duration::from_secs(90));
         p.wait(PaceKey::Account(AccountId(2)), Duration::from_secs(2))
             .await;
-        assert_eq!(start.elapsed(), Duration::from_secs(2), "others go on");
+        assert!(start.elapsed() < Duration::from_secs(3), "others go on");
         p.wait(key, Duration::from_secs(2)).await;
         assert!(start.elapsed() >= Duration::from_secs(92));
     }
