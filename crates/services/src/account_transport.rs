@@ -135,6 +135,86 @@ impl AccountTransport {
     }
 }
 
+impl AccountTransport {
+    /// Sends a text message with entities from `account` through its live client (the
+    /// supervisor's one client; `account_offline` when it has none) with `random_id`: to the
+    /// account's own Saved Messages (`InputPeerSelf`) when `peer_id` is `None`, else to that
+    /// peer (Bot-API style id) from the account's peer cache. A repeat Telegram refuses with
+    /// `RANDOM_ID_DUPLICATE` was posted by an earlier attempt: it counts as sent, with the id
+    /// found in the chat's recent history (0 when it is not there).
+    pub async fn send_text(
+        &self,
+        account: switchboard_domain::AccountId,
+        peer_id: Option<i64>,
+        text: &str,
+        entities: &[switchboard_domain::Entity],
+        random_id: i64,
+    ) -> Result<Sent, SendFailure> {
+        use switchboard_telegram::grammers_client::session::types::PeerRef;
+        let client = self
+            .supervisor
+            .client(account)
+            .ok_or_else(|| SendFailure::Retry {
+                code: "account_offline".into(),
+                after: None,
+            })?;
+        let peer = match peer_id {
+            None => {
+                PeerRef::from(switchboard_telegram::grammers_client::tl::types::InputPeerSelf {})
+            }
+            Some(peer_id) => {
+                let cached = self
+                    .supervisor
+                    .store()
+                    .get_cached_peer(account, peer_id)
+                    .await
+                    .map_err(|_| SendFailure::Retry {
+                        code: "store_error".into(),
+                        after: None,
+                    })?
+                    .ok_or_else(|| SendFailure::Permanent {
+                        code: "peer_unknown".into(),
+                    })?;
+                send::peer_ref(&cached).ok_or_else(|| SendFailure::Permanent {
+                    code: "peer_unknown".into(),
+                })?
+            }
+        };
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            send::send(&client, peer, text, entities, None, None, random_id),
+        )
+        .await
+        .map_err(|_| SendFailure::Retry {
+            code: "send_timeout".into(),
+            after: None,
+        })?;
+        match sent {
+            Ok(sent) => Ok(sent_of(sent)),
+            Err(TgError::Rpc { name, .. }) if name == "RANDOM_ID_DUPLICATE" => {
+                let since =
+                    i32::try_from(Timestamp::now().0 / 1000 - LEAD_LOOKBACK_SECS).unwrap_or(0);
+                let found = send::find_sent(&client, peer, text, since, &[])
+                    .await
+                    .ok()
+                    .flatten();
+                tracing::info!(
+                    tg_message_id = found.map(|s| s.id),
+                    "a repeated lead message was already posted; recorded as sent"
+                );
+                Ok(found.map(sent_of).unwrap_or(Sent {
+                    tg_message_id: 0,
+                    sent_at: Timestamp::now(),
+                }))
+            }
+            Err(e) => Err(failure(&e)),
+        }
+    }
+}
+
+/// How far back a lead message posted by an earlier attempt is looked for.
+const LEAD_LOOKBACK_SECS: i64 = 7 * 24 * 3600;
+
 /// How far Telegram's clock may be behind ours when looking for a message sent earlier.
 const CLOCK_SLACK_SECS: i64 = 60;
 

@@ -23,8 +23,8 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use switchboard_domain::ErrorCode;
 use switchboard_domain::{
-    Bot, BotId, BotMode, BotStatus, Chat, InboxStore, IncomingMessage, IngestOutcome, Media,
-    Message, NewBot, OutboxItem, StoreError, Timestamp, WorkspaceId,
+    Bot, BotId, BotMode, BotStatus, Chat, Entity, InboxStore, IncomingMessage, IngestOutcome,
+    Media, Message, NewBot, OutboxItem, StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::botapi::{
@@ -863,6 +863,10 @@ impl BotTransport {
         let id = chat.bot_id.ok_or_else(|| SendFailure::Permanent {
             code: "not_a_bot_chat".into(),
         })?;
+        self.api_of_bot(id).await
+    }
+
+    async fn api_of_bot(&self, id: BotId) -> Result<BotApi, SendFailure> {
         let bot = match self.inner.store.load_bot(id).await {
             Ok(b) => b,
             Err(StoreError::NotFound) => {
@@ -903,6 +907,33 @@ impl BotTransport {
                 .to_string(),
             bytes,
         }))
+    }
+}
+
+impl BotTransport {
+    /// Sends a text message with entities from bot `bot` to the Telegram chat `chat_id`
+    /// (Bot API `sendMessage`), e.g. a lead notification. A lost answer is
+    /// [`SendFailure::Uncertain`]: the Bot API has no `random_id`, so it is never repeated.
+    pub async fn send_text(
+        &self,
+        bot: BotId,
+        chat_id: i64,
+        text: &str,
+        entities: &[Entity],
+    ) -> Result<Sent, SendFailure> {
+        let api = self.api_of_bot(bot).await?;
+        let sent = api
+            .send_message(chat_id, text, entities, None)
+            .await
+            .map_err(|e| failure(&e))?;
+        Ok(Sent {
+            tg_message_id: sent.message_id,
+            sent_at: if sent.date > 0 {
+                Timestamp(sent.date * 1000)
+            } else {
+                Timestamp::now()
+            },
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::bots::{BotService, BotSettings};
 use switchboard_services::connect::AccountService;
-use switchboard_services::lead_delivery::LeadDelivery;
+use switchboard_services::lead_delivery::{DeliverySettings, LeadDelivery, LeadSenders};
 use switchboard_services::media::MediaDownloads;
 use switchboard_services::monitor::Monitor;
 use switchboard_services::monitor::engine::Engine;
@@ -127,6 +127,8 @@ pub struct Running {
     pub bots: BotService,
     /// Lead monitoring.
     pub monitor: Monitor,
+    /// The lead delivery worker's handle (wake it after queueing leads).
+    pub lead_delivery: LeadDelivery,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -214,7 +216,7 @@ pub async fn start_with(
     let events = EventBus::default();
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
     let transports = Transports::default();
-    let lead_delivery = LeadDelivery::default();
+    let lead_delivery = LeadDelivery::new();
     let engine = Engine::new(
         Arc::clone(&lead_store),
         events.clone(),
@@ -243,10 +245,8 @@ pub async fn start_with(
         workers.clone(),
     );
     let monitor = Monitor::new(engine, sources.clone(), Arc::clone(&lead_store));
-    transports.set_accounts(Arc::new(AccountTransport::new(
-        supervisor.clone(),
-        files.clone(),
-    )));
+    let account_transport = AccountTransport::new(supervisor.clone(), files.clone());
+    transports.set_accounts(Arc::new(account_transport.clone()));
     let bots = BotService::new(
         inbox.store().clone(),
         Arc::clone(&keyring),
@@ -261,6 +261,17 @@ pub async fn start_with(
         workers.clone(),
     );
     transports.set_bots(Arc::new(bots.transport()));
+    lead_delivery.start(
+        &workers,
+        LeadSenders {
+            leads: Arc::clone(&lead_store),
+            users: Arc::clone(&store),
+            inbox: inbox.store().clone(),
+            accounts: account_transport,
+            bots: bots.transport(),
+        },
+        DeliverySettings::default(),
+    );
     spawn_outbox(&workers, inbox.clone(), &config.inbox);
     spawn_read_receipts(&workers, inbox.clone());
     let accounts = Arc::new(AccountService::new(
@@ -320,6 +331,7 @@ pub async fn start_with(
         inbox,
         bots,
         monitor,
+        lead_delivery,
         shutdown,
         server,
     })

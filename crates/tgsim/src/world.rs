@@ -1049,7 +1049,8 @@ impl World {
         if msg.text.is_empty() && msg.media.is_none() {
             return Err(bad("MESSAGE_EMPTY"));
         }
-        if msg.text.chars().count() > 4096 {
+        // Telegram measures the limit in UTF-16 code units (an emoji counts twice).
+        if msg.text.encode_utf16().count() > 4096 {
             return Err(bad("MESSAGE_TOO_LONG"));
         }
         let ((bx, id), effects) = self.deliver(from, to, msg, None, except_key)?;
@@ -1675,6 +1676,31 @@ mod tests {
         assert_eq!(w.users[&b].mbox.pts, 3);
         assert_eq!(w.users[&b].mbox.messages[&1].peer, Peer::User(a));
         assert_eq!(w.users[&a].mbox.events_after(2).count(), 1);
+    }
+
+    #[test]
+    fn the_length_limit_counts_utf16_code_units() {
+        let mut w = World::new();
+        let a = w.create_user("+10001", "A", None, None, None).unwrap();
+        let text = |t: String| NewMessage {
+            text: t,
+            ..Default::default()
+        };
+        // 2,048 emoji are 4,096 UTF-16 code units: the limit exactly; one more unit is over.
+        w.send_message(a, Peer::User(a), text("😀".repeat(2048)), None, None)
+            .unwrap();
+        let long = w
+            .send_message(
+                a,
+                Peer::User(a),
+                text(format!("{}a", "😀".repeat(2048))),
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!((long.code, long.name.as_str()), (400, "MESSAGE_TOO_LONG"));
+        w.send_message(a, Peer::User(a), text("я".repeat(4096)), None, None)
+            .unwrap();
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod inbox;
 mod inbox_browser;
 mod inbox_store_conformance;
 mod key_rotation;
+mod lead_delivery;
 mod lead_store_conformance;
 mod live_updates;
 mod media;
