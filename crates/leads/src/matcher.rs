@@ -19,12 +19,15 @@
 //!      `hope` also finds `hoping`). So a word matches a stem term when it *starts with that
 //!      pattern and has the same stem* — every regular form does; an irregular form that does
 //!      not share the pattern (`die` / `dying`) does not. The word is stemmed only when a
-//!      pattern reached its end of it, at most once per word, through a per-thread cache.
+//!      pattern ended in it, at most once per word; what a word is an occurrence of is then
+//!      remembered per thread (the word memo), so a word seen before costs one lookup.
 //! 3. **Per-task evaluation** of the *candidate* tasks only: each task is indexed under its
 //!    anchors — terms one of which must occur whenever the task matches (for AND the child
 //!    with the least-used terms, for OR every alternative's, for a phrase its least-used
 //!    word) — so a task `вакансия rust-разработчик` is not evaluated on every post with
-//!    `вакансия`. Evaluation covers AND, OR, phrases (word positions `p, p+1, …`), order
+//!    `вакансия`; and a candidate whose required terms (up to four of its rarest terms that
+//!    occur in every post it matches) are not all in the post is dropped before its tree is
+//!    looked at. Evaluation covers AND, OR, phrases (word positions `p, p+1, …`), order
 //!    (increasing positions), minus terms, and regexes — which therefore only run on posts the
 //!    automaton pre-selected for that task. A query that is only a regex is refused by the
 //!    parser.

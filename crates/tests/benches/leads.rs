@@ -73,7 +73,11 @@ fn post_text(rng: &mut Rng, lead: &str, tag: &str) -> String {
     let mut words = vec![lead.to_string(), tag.to_string()];
     for _ in 0..40 {
         let n = 2 + rng.below(3);
-        words.push((0..n).map(|_| SYLLABLES[rng.below(SYLLABLES.len())]).collect());
+        words.push(
+            (0..n)
+                .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+                .collect(),
+        );
     }
     words.join(" ").trim().to_string()
 }
@@ -131,9 +135,7 @@ async fn read_leads(mut ws: Ws, run: String, expected: usize, seen: Arc<Mutex<Se
 
 /// Whether `word` is a tag of `run` (see [`tag`]).
 fn is_tag(word: &str, run: &str) -> bool {
-    word.len() == run.len() + 7
-        && word.starts_with(run)
-        && word[run.len()..].starts_with('x')
+    word.len() == run.len() + 7 && word.starts_with(run) && word[run.len()..].starts_with('x')
 }
 
 /// Polls the reading account's Saved Messages in tgsim (its control API, in process) every
@@ -150,7 +152,8 @@ fn watch_saved(
     let mut last_new = Instant::now();
     loop {
         let quiet = last_new.elapsed();
-        if quiet > Duration::from_secs(30) || (seen.len() >= expected && quiet > Duration::from_secs(1))
+        if quiet > Duration::from_secs(30)
+            || (seen.len() >= expected && quiet > Duration::from_secs(1))
         {
             return seen;
         }
@@ -280,7 +283,9 @@ async fn bench(backend: Backend) {
     loop {
         states.clear();
         for source in leads.task_sources(&viewer, task_ids[0]).await.unwrap() {
-            *states.entry(format!("{:?}", source.state)).or_insert(0usize) += 1;
+            *states
+                .entry(format!("{:?}", source.state))
+                .or_insert(0usize) += 1;
         }
         let joined = states
             .get(&format!("{:?}", SourceState::Joined))
@@ -304,12 +309,7 @@ async fn bench(backend: Backend) {
         let total = rate * secs;
         let expected = (0..total).filter(|&i| !lead_words(i).is_empty()).count();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let reader = tokio::spawn(read_leads(
-            ws,
-            run.to_string(),
-            expected,
-            Arc::clone(&seen),
-        ));
+        let reader = tokio::spawn(read_leads(ws, run.to_string(), expected, Arc::clone(&seen)));
         let saved = tokio::task::spawn_blocking({
             let (sim, run) = (app.sim.clone(), run.to_string());
             move || watch_saved(sim, owner.id, run, expected)

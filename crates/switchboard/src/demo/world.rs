@@ -254,9 +254,7 @@ pub fn simulate_customers(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use switchboard_domain::{
-        DeliveryMode, DeliveryTarget, Role, SourceKind, Store, Username, Viewer,
-    };
+    use switchboard_domain::{DeliveryMode, DeliveryTarget, Role, SourceKind, Username, Viewer};
 
     /// The demo as `switchboard demo` sets it up, on a fresh SQLite file (the demo's database).
     struct Demo {
@@ -373,6 +371,91 @@ mod tests {
             );
         }
         assert!(left.iter().any(|t| t.contains("Senior")), "{left:?}");
+        d.running.shutdown().await.unwrap();
+        d.world.sim.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rust_vacancy_posted_in_the_demo_channel_becomes_a_lead_in_alexeys_saved_messages() {
+        let d = demo().await;
+        super::connect_owner(&d.running, &d.world, d.ws)
+            .await
+            .unwrap();
+        super::wait_connected(&d.running, d.ws).await;
+        let task = super::create_lead_task(&d.running, d.ws).await.unwrap();
+        let leads = d.running.monitor.store();
+        let viewer = Viewer {
+            workspace: d.ws,
+            user: task.created_by.unwrap(),
+            role: Role::Owner,
+        };
+        let filter = switchboard_domain::LeadFilter {
+            task: Some(task.id),
+            limit: 100,
+            ..Default::default()
+        };
+        // The monitor resolves the channel and joins it (or reads it with getHistory).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let sources = leads.task_sources(&viewer, task.id).await.unwrap();
+            if sources.iter().all(|s| {
+                matches!(
+                    s.state,
+                    switchboard_domain::SourceState::Joined
+                        | switchboard_domain::SourceState::Polled
+                )
+            }) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the demo channel was not resolved: {sources:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let Some(tgsim::Peer::Channel(channel)) = d.world.sim.resolve_username("rust_go_jobs")
+        else {
+            panic!("no demo channel")
+        };
+        let wanted = "Ищем Rust-разработчика в демо: удалёнка, 300 000 ₽, код-ревью 7d3f";
+        let senior = "Senior Rust developer for the demo, remote, 9c1e";
+        for text in [senior, wanted] {
+            d.world
+                .sim
+                .post_to_channel(channel, tgsim::OutgoingMessage::text(text))
+                .unwrap();
+        }
+        let owner = d.world.owner.id;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let (lead, saved) = loop {
+            let found = leads.list_leads(&viewer, &filter).await.unwrap();
+            let lead = found.iter().find(|l| l.text == wanted).cloned();
+            let saved = d
+                .world
+                .sim
+                .messages(owner)
+                .unwrap()
+                .into_iter()
+                .find(|m| m.peer == tgsim::Peer::User(owner) && m.text.contains("7d3f"));
+            if let (Some(lead), Some(saved)) = (&lead, &saved) {
+                break (lead.clone(), saved.clone());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no lead in Saved Messages within 60 s: lead {lead:?}, saved {saved:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        assert!(lead.terms.iter().any(|t| t == "rust"), "{:?}", lead.terms);
+        assert!(
+            saved.out,
+            "Алексей's own account wrote it to his Saved Messages"
+        );
+        let all = leads.list_leads(&viewer, &filter).await.unwrap();
+        assert!(
+            all.iter().all(|l| !l.text.contains("9c1e")),
+            "the senior vacancy is left out: {all:?}"
+        );
         d.running.shutdown().await.unwrap();
         d.world.sim.shutdown().await;
     }
