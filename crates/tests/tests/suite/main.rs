@@ -23,6 +23,7 @@ mod key_rotation;
 mod lead_store_conformance;
 mod live_updates;
 mod media;
+mod monitor_leads;
 mod realtime;
 mod schema_parity;
 mod sign_in_limits;
