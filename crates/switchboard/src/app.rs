@@ -215,14 +215,10 @@ pub async fn start_with(
     let files = FileStore::new(config.files_dir(), config.server.max_upload_bytes as u64);
     let transports = Transports::default();
     let lead_delivery = LeadDelivery::default();
-    let monitor = Monitor::new(
-        Engine::new(
-            Arc::clone(&lead_store),
-            events.clone(),
-            lead_delivery.clone(),
-        ),
-        Sources::default(),
+    let engine = Engine::new(
         Arc::clone(&lead_store),
+        events.clone(),
+        lead_delivery.clone(),
     );
     let inbox = Inbox::new(
         inbox_store,
@@ -239,6 +235,14 @@ pub async fn start_with(
         Some(media_downloads(config).await),
         workers.clone(),
     );
+    let sources = Sources::new(
+        Arc::clone(&lead_store),
+        supervisor.clone(),
+        engine.clone(),
+        events.clone(),
+        workers.clone(),
+    );
+    let monitor = Monitor::new(engine, sources.clone(), Arc::clone(&lead_store));
     transports.set_accounts(Arc::new(AccountTransport::new(
         supervisor.clone(),
         files.clone(),
@@ -275,6 +279,8 @@ pub async fn start_with(
     supervisor.set_engine(monitor.engine().clone());
     let started = supervisor.start_all().await.context("starting accounts")?;
     tracing::info!(accounts = started, "account clients started");
+    // After the accounts: the source workers start for accounts that run.
+    sources.start();
     let started = bots.start_all().await.context("starting bots")?;
     tracing::info!(bots = started, "bot workers started");
     let services = switchboard_web::Services {

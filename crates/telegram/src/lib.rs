@@ -7,6 +7,7 @@
 
 pub mod botapi;
 mod botapi_map;
+pub mod channels;
 pub mod client;
 pub mod error;
 pub mod health;

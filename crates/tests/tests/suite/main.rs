@@ -24,6 +24,7 @@ mod lead_store_conformance;
 mod live_updates;
 mod media;
 mod monitor_leads;
+mod monitor_sources;
 mod realtime;
 mod schema_parity;
 mod sign_in_limits;
