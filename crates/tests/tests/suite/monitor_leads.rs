@@ -201,6 +201,17 @@ async fn a_post_in_a_joined_source_gives_one_lead_without_entering_the_inbox(app
         &[("rust_jobs_a", jobs_peer)],
     )
     .await;
+    // A task of the same account with the same words on another channel: the posts above are
+    // not its leads.
+    let (elsewhere_chan, elsewhere_peer) = channel(app, &m, "Elsewhere", "elsewhere_a");
+    let (elsewhere, _) = task(
+        app,
+        &m,
+        "Elsewhere",
+        "rust",
+        &[("elsewhere_a", elsewhere_peer)],
+    )
+    .await;
     let mut ws = open_ws(app, &m.admin, None).await.unwrap();
     wait_frame(&mut ws, "hello", 5, |_| true).await;
 
@@ -247,6 +258,12 @@ async fn a_post_in_a_joined_source_gives_one_lead_without_entering_the_inbox(app
     let last = post(app, jobs, "nothing to see here");
     handled(&m, t, &sources[0], last).await;
     assert_eq!(leads_of(&m, t).await.len(), 1);
+    assert!(
+        leads_of(&m, elsewhere).await.is_empty(),
+        "a task matched a post of a source it does not watch"
+    );
+    let _ = post(app, elsewhere_chan, "Rust, elsewhere");
+    assert_eq!(wait_leads(&m, elsewhere, 1).await.len(), 1);
 }
 
 fn photo(name: &str, caption: &str) -> OutgoingMessage {
@@ -456,7 +473,31 @@ async fn posts_made_while_the_server_is_down_are_found_once_after_it_starts(
 ) -> TestApp {
     let m = monitored(&app, "+15558500").await;
     let (c, peer) = channel(&app, &m, "Jobs", "jobs_restart");
-    let (t, sources) = task(&app, &m, "Rust", "rust", &[("jobs_restart", peer)]).await;
+    // Here the sources worker resolves the channel: its sweep reads what was posted while the
+    // server was down, from the channel's `pts` it records.
+    let _ = peer;
+    let t = m
+        .leads
+        .create_task(&m.viewer, &spec(&m, "Rust", "rust"), Timestamp::now())
+        .await
+        .unwrap()
+        .id;
+    m.leads
+        .set_task_sources(
+            &m.viewer,
+            t,
+            &[SourceRef::parse("@jobs_restart").unwrap()],
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    app.running.monitor.tasks_changed(Some(m.account));
+    app.running.monitor.engine().rebuilt().await;
+    let sources = eventually(60, "the source to be joined", || async {
+        let s = m.leads.task_sources(&m.viewer, t).await.ok()?;
+        (s[0].state == SourceState::Joined && s[0].pts.is_some()).then_some(s)
+    })
+    .await;
     let before = post(&app, c, "Rust developer, before the stop");
     wait_leads(&m, t, 1).await;
     handled(&m, t, &sources[0], before).await;
