@@ -6,21 +6,24 @@
 //! pipeline ([`crate::ingest`]): messages are stored (idempotently, in batches) before the update
 //! state that covers them is saved ([`UpdateCheckpoint`]), so a crash re-fetches rather than
 //! loses. Private chats are always ingested, group chats only when the account's
-//! `ingest_groups` is on.
+//! `ingest_groups` is on. Posts of the channels and groups that lead monitoring watches go to
+//! the matching engine ([`Engine::handle`]) whatever `ingest_groups` says, in the same batch and
+//! before the same checkpoint.
 
 use crate::events::{Audience, EventBus, ServerEvent};
 use crate::inbox::Inbox;
 use crate::ingest::{Change, Source};
 use crate::media::{BatchFiles, DownloadReceiver, DownloadSender, MediaDownloads, Recorder};
+use crate::monitor::engine::{Engine, WatchedSources};
 use crate::workers::{Exit, Tasks, WorkerCtx, WorkerSpec, WorkerStatus, Workers, account_worker};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use switchboard_domain::{
-    Account, AccountId, AccountStatus, AccountStore, IncomingMessage, IngestOutcome, Message,
+    Account, AccountId, AccountStatus, AccountStore, IncomingMessage, IngestOutcome, Message, Post,
     StoreError, Timestamp, WorkspaceId,
 };
 use switchboard_telegram::grammers_client::Client;
@@ -97,6 +100,8 @@ struct Inner {
     workers: Workers,
     /// The update readers of the accounts' connections.
     readers: Tasks,
+    /// Lead monitoring's matching engine, which gets the posts of watched channels and groups.
+    engine: OnceLock<Engine>,
 }
 
 /// Owns every account's client: one worker per account under the [`Workers`] supervisor.
@@ -131,7 +136,16 @@ impl AccountSupervisor {
                 restarts: Mutex::new(HashMap::new()),
                 workers,
                 readers,
+                engine: OnceLock::new(),
             }),
+        }
+    }
+
+    /// Sends the posts of the channels and groups lead monitoring watches to `engine` (set
+    /// once, before the accounts start; a second call is ignored).
+    pub fn set_engine(&self, engine: Engine) {
+        if self.inner.engine.set(engine).is_err() {
+            tracing::warn!("the lead engine was already set");
         }
     }
 
@@ -696,9 +710,11 @@ fn store_failure(e: &StoreError) -> &'static str {
     "the database failed during ingestion"
 }
 
-/// Runs a batch through the ingest pipeline, then saves the update state the batch reached —
-/// only after its messages are committed. New messages of group chats are skipped unless
-/// `ingest_groups`. Returns messages inserted.
+/// Runs a batch through the ingest pipeline and, at the same time, gives the posts of watched
+/// channels and groups to the lead engine; then saves the update state the batch reached —
+/// only after both committed, so a crash re-fetches the batch (the stores drop what they
+/// already have). New messages of group chats are skipped by the inbox unless `ingest_groups`.
+/// Returns messages inserted.
 async fn ingest(
     inner: &Inner,
     id: AccountId,
@@ -716,11 +732,59 @@ async fn ingest(
         files: BatchFiles::default(),
         downloads,
     };
-    let inserted = crate::ingest::ingest(&mut source, &inner.inbox, ws, batch).await?;
+    let posts = match inner.engine.get() {
+        Some(engine) => watched_posts(&*engine.watching(id).await?, batch),
+        None => Vec::new(),
+    };
+    let matching = async {
+        match inner.engine.get() {
+            Some(engine) if !posts.is_empty() => engine.handle(id, &posts).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    };
+    let (inserted, ()) = tokio::try_join!(
+        crate::ingest::ingest(&mut source, &inner.inbox, ws, batch),
+        matching
+    )?;
     UpdateCheckpoint::after(batch)
         .save(&*inner.store, id)
         .await?;
     Ok(inserted)
+}
+
+/// The posts of the batch in chats the account's tasks watch. Any other update costs one
+/// look at its raw message's chat and a hash lookup.
+fn watched_posts(watched: &WatchedSources, batch: &[Box<Update>]) -> Vec<Post> {
+    if watched.is_empty() {
+        return Vec::new();
+    }
+    batch
+        .iter()
+        .filter(|u| update_chat(u).is_some_and(|chat| watched.contains(chat)))
+        .filter_map(|u| switchboard_telegram::post_from_update(u))
+        .collect()
+}
+
+/// The Bot-API id of the channel or group of a new or edited message, without mapping it.
+fn update_chat(update: &Update) -> Option<i64> {
+    use tl::enums::Update as U;
+    let (Update::NewMessage(m) | Update::MessageEdited(m)) = update else {
+        return None;
+    };
+    let message = match &m.raw {
+        U::NewMessage(u) => &u.message,
+        U::NewChannelMessage(u) => &u.message,
+        U::EditMessage(u) => &u.message,
+        U::EditChannelMessage(u) => &u.message,
+        _ => return None,
+    };
+    match message {
+        tl::enums::Message::Message(tl::types::Message {
+            peer_id: peer @ (tl::enums::Peer::Channel(_) | tl::enums::Peer::Chat(_)),
+            ..
+        }) => Some(switchboard_telegram::mapping::bot_api_id(peer)),
+        _ => None,
+    }
 }
 
 /// An account's side of the ingest pipeline: grammers updates, the account's store methods,

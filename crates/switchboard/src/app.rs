@@ -281,6 +281,13 @@ pub async fn start_with(
         supervisor.clone(),
     ));
     spawn_flow_purger(&workers, Arc::clone(&accounts));
+    // The matcher is built before the accounts start, so their first posts meet every task.
+    monitor
+        .engine()
+        .start(&workers)
+        .await
+        .context("building the lead matcher")?;
+    supervisor.set_engine(monitor.engine().clone());
     let started = supervisor.start_all().await.context("starting accounts")?;
     tracing::info!(accounts = started, "account clients started");
     // After the accounts: the source workers start for accounts that run.

@@ -24,6 +24,7 @@ mod lead_delivery;
 mod lead_store_conformance;
 mod live_updates;
 mod media;
+mod monitor_leads;
 mod monitor_sources;
 mod realtime;
 mod schema_parity;
