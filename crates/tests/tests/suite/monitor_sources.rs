@@ -233,7 +233,7 @@ async fn a_post_in_a_polled_source_is_read_from_its_mark(app: &TestApp) {
     let before = post(app, &feed, "before the task: not read");
     let t = task(app, &r, "Polled", false, &["@rust_feed_polled"]).await;
     let s = source_when(&r, &t, "@rust_feed_polled", 30, "a polled source", |s| {
-        s.state == SourceState::Polled
+        s.state == SourceState::Polled && s.checked_at.is_some()
     })
     .await;
     assert_eq!(s.last_message_id, before, "it starts at the newest post");
@@ -383,7 +383,7 @@ async fn posts_made_while_the_server_was_down_are_swept_after_a_restart(app: Tes
         .unwrap();
     let t = task(&app, &r, "Swept", true, &["@quiet_rust_jobs"]).await;
     let s = source_when(&r, &t, "@quiet_rust_jobs", 30, "a joined source", |s| {
-        s.state == SourceState::Joined
+        s.state == SourceState::Joined && s.checked_at.is_some()
     })
     .await;
     let start_pts = s.pts.expect("a pts");
