@@ -588,6 +588,8 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     fn publish(&self, source: &Source) {
+        // The engine finds a post's source by its chat: it reads the account's sources again.
+        self.inner.engine.sources_changed(self.account);
         self.inner.events.publish(
             self.ws,
             Audience::Workspace,

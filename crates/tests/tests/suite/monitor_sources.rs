@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{
-    AccountId, DEFAULT_INSTANT_CAP, DeliveryMode, DeliveryTarget, LeadStore, ReadVia, Role, Source,
-    SourceRef, SourceState, Task, TaskSpec, Timestamp, UserId, Viewer,
+    AccountId, DEFAULT_INSTANT_CAP, DeliveryMode, DeliveryTarget, LeadFilter, LeadStore, ReadVia,
+    Role, Source, SourceRef, SourceState, Task, TaskSpec, Timestamp, UserId, Viewer,
 };
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::live::{connect_personal_account, eventually};
@@ -30,6 +30,8 @@ restarting_app_tests!(posts_made_while_the_server_was_down_are_swept_after_a_res
 /// The reading account and who manages its tasks.
 struct Reader {
     user: tgsim::UserInfo,
+    /// The account's MTProto connections once it was connected (the import's check included).
+    connections: u64,
     account: AccountId,
     owner: Viewer,
     leads: Arc<dyn LeadStore>,
@@ -38,8 +40,10 @@ struct Reader {
 async fn reader(app: &TestApp, phone: &str) -> Reader {
     let admin = app.login("admin", PASSWORD).await;
     let (user, account) = connect_personal_account(app, &admin, phone, "Reader").await;
+    let connections = app.sim.account_counters(user.id).connections;
     Reader {
         user,
+        connections,
         account: AccountId(account),
         owner: Viewer {
             workspace: app.workspace,
@@ -128,12 +132,13 @@ fn calls(app: &TestApp, user: &tgsim::UserInfo, method: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// One live MTProto connection for the account, ever: the monitor reads through its client.
-fn one_client(app: &TestApp, user: &tgsim::UserInfo) {
-    let c = app.sim.account_counters(user.id);
+/// Still one live MTProto connection for the account, and none opened since it connected: the
+/// monitor reads through the account's client.
+fn one_client(app: &TestApp, r: &Reader) {
+    let c = app.sim.account_counters(r.user.id);
     assert_eq!(
         (c.connections, c.open_connections),
-        (1, 1),
+        (r.connections, 1),
         "the monitor opened no second client"
     );
 }
@@ -219,7 +224,7 @@ async fn sources_are_joined_or_polled_as_their_task_allows(app: &TestApp) {
     .await;
     assert_eq!(refused.failure.as_deref(), Some("join_not_allowed"));
     assert_eq!(calls(app, &r.user, "messages.importChatInvite"), 0);
-    one_client(app, &r.user);
+    one_client(app, &r);
 }
 
 async fn a_post_in_a_polled_source_is_read_from_its_mark(app: &TestApp) {
@@ -228,7 +233,7 @@ async fn a_post_in_a_polled_source_is_read_from_its_mark(app: &TestApp) {
     let before = post(app, &feed, "before the task: not read");
     let t = task(app, &r, "Polled", false, &["@rust_feed_polled"]).await;
     let s = source_when(&r, &t, "@rust_feed_polled", 30, "a polled source", |s| {
-        s.state == SourceState::Polled
+        s.state == SourceState::Polled && s.checked_at.is_some()
     })
     .await;
     assert_eq!(s.last_message_id, before, "it starts at the newest post");
@@ -246,11 +251,30 @@ async fn a_post_in_a_polled_source_is_read_from_its_mark(app: &TestApp) {
     .await;
     assert!(first < second && s.last_message_id == second);
     assert!(s.checked_at.is_some());
+    // The engine matched them ("rust"): leads of the polled source.
+    let found = eventually(10, "leads of the polled posts", || async {
+        let filter = LeadFilter {
+            task: Some(t.id),
+            limit: 10,
+            ..Default::default()
+        };
+        let leads = r.leads.list_leads(&r.owner, &filter).await.ok()?;
+        (leads.len() == 2).then_some(leads)
+    })
+    .await;
+    assert!(found.iter().all(|l| l.source_id == s.id));
+    let mut ids: Vec<i64> = found.iter().map(|l| l.tg_message_id).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        vec![first, second],
+        "the post before the task is not read"
+    );
     assert!(
         calls(app, &r.user, "messages.getHistory") <= 4,
         "a starting point and a poll or two, not a loop"
     );
-    one_client(app, &r.user);
+    one_client(app, &r);
 }
 
 async fn the_channel_cap_fails_a_source_once(app: &TestApp) {
@@ -341,7 +365,7 @@ async fn resolutions_stay_within_twenty_a_minute(app: &TestApp) {
     // A resolution in flight is counted by tgsim before it is stored.
     let resolved = u64::try_from(resolved).unwrap();
     assert!(resolved <= n && resolved + 1 >= n, "{resolved} of {n}");
-    one_client(app, &r.user);
+    one_client(app, &r);
 }
 
 async fn posts_made_while_the_server_was_down_are_swept_after_a_restart(app: TestApp) -> TestApp {
@@ -359,7 +383,7 @@ async fn posts_made_while_the_server_was_down_are_swept_after_a_restart(app: Tes
         .unwrap();
     let t = task(&app, &r, "Swept", true, &["@quiet_rust_jobs"]).await;
     let s = source_when(&r, &t, "@quiet_rust_jobs", 30, "a joined source", |s| {
-        s.state == SourceState::Joined
+        s.state == SourceState::Joined && s.checked_at.is_some()
     })
     .await;
     let start_pts = s.pts.expect("a pts");
