@@ -45,10 +45,20 @@ impl AccountTransport {
                 code: "account_offline".into(),
                 after: None,
             })?;
+        let peer = self.cached_peer(account, chat.peer_id).await?;
+        Ok((client, peer))
+    }
+
+    /// A peer of the account's peer cache, by its Bot-API style id.
+    async fn cached_peer(
+        &self,
+        account: switchboard_domain::AccountId,
+        peer_id: i64,
+    ) -> Result<switchboard_telegram::grammers_client::session::types::PeerRef, SendFailure> {
         let cached = self
             .supervisor
             .store()
-            .get_cached_peer(account, chat.peer_id)
+            .get_cached_peer(account, peer_id)
             .await
             .map_err(|_| SendFailure::Retry {
                 code: "store_error".into(),
@@ -57,10 +67,9 @@ impl AccountTransport {
             .ok_or_else(|| SendFailure::Permanent {
                 code: "peer_unknown".into(),
             })?;
-        let peer = send::peer_ref(&cached).ok_or_else(|| SendFailure::Permanent {
+        send::peer_ref(&cached).ok_or_else(|| SendFailure::Permanent {
             code: "peer_unknown".into(),
-        })?;
-        Ok((client, peer))
+        })
     }
 
     async fn attachment(
@@ -162,23 +171,7 @@ impl AccountTransport {
             None => {
                 PeerRef::from(switchboard_telegram::grammers_client::tl::types::InputPeerSelf {})
             }
-            Some(peer_id) => {
-                let cached = self
-                    .supervisor
-                    .store()
-                    .get_cached_peer(account, peer_id)
-                    .await
-                    .map_err(|_| SendFailure::Retry {
-                        code: "store_error".into(),
-                        after: None,
-                    })?
-                    .ok_or_else(|| SendFailure::Permanent {
-                        code: "peer_unknown".into(),
-                    })?;
-                send::peer_ref(&cached).ok_or_else(|| SendFailure::Permanent {
-                    code: "peer_unknown".into(),
-                })?
-            }
+            Some(peer_id) => self.cached_peer(account, peer_id).await?,
         };
         let sent = tokio::time::timeout(
             SEND_TIMEOUT,

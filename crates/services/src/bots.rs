@@ -910,6 +910,18 @@ impl BotTransport {
     }
 }
 
+/// What the Bot API answered to a send, as the outbox records it.
+fn sent_of(sent: &switchboard_telegram::botapi::SentMessage) -> Sent {
+    Sent {
+        tg_message_id: sent.message_id,
+        sent_at: if sent.date > 0 {
+            Timestamp(sent.date * 1000)
+        } else {
+            Timestamp::now()
+        },
+    }
+}
+
 impl BotTransport {
     /// Sends a text message with entities from bot `bot` to the Telegram chat `chat_id`
     /// (Bot API `sendMessage`), e.g. a lead notification. A lost answer is
@@ -926,14 +938,7 @@ impl BotTransport {
             .send_message(chat_id, text, entities, None)
             .await
             .map_err(|e| failure(&e))?;
-        Ok(Sent {
-            tg_message_id: sent.message_id,
-            sent_at: if sent.date > 0 {
-                Timestamp(sent.date * 1000)
-            } else {
-                Timestamp::now()
-            },
-        })
+        Ok(sent_of(&sent))
     }
 }
 
@@ -959,14 +964,7 @@ impl Transport for BotTransport {
             }
         };
         let sent = result.map_err(|e| failure(&e))?;
-        Ok(Sent {
-            tg_message_id: sent.message_id,
-            sent_at: if sent.date > 0 {
-                Timestamp(sent.date * 1000)
-            } else {
-                Timestamp::now()
-            },
-        })
+        Ok(sent_of(&sent))
     }
 
     async fn mark_read(&self, _chat: &Chat, _max_tg_id: i64) -> Result<(), SendFailure> {

@@ -535,12 +535,7 @@ async fn record(
 
 /// The delay before retry number `attempt` (1-based): exponential, capped, with ±25% jitter.
 fn backoff(settings: &DeliverySettings, attempt: i32) -> Duration {
-    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-    let d = settings
-        .base_delay
-        .saturating_mul(2u32.saturating_pow(exp))
-        .min(settings.max_delay);
-    crate::retry::jitter(d)
+    crate::outbox::backoff_between(settings.base_delay, settings.max_delay, attempt)
 }
 
 /// What one destination's pace is kept by.

@@ -184,12 +184,14 @@ pub fn random_id() -> i64 {
 
 /// The delay before retry number `attempt` (1-based): exponential, capped, with ±25% jitter.
 pub fn backoff(settings: &OutboxSettings, attempt: i32) -> Duration {
+    backoff_between(settings.base_delay, settings.max_delay, attempt)
+}
+
+/// The delay before retry number `attempt` (1-based): `base` doubled per attempt, at most
+/// `max`, with ±25% jitter.
+pub fn backoff_between(base: Duration, max: Duration, attempt: i32) -> Duration {
     let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-    let d = settings
-        .base_delay
-        .saturating_mul(2u32.saturating_pow(exp))
-        .min(settings.max_delay);
-    crate::retry::jitter(d)
+    crate::retry::jitter(base.saturating_mul(2u32.saturating_pow(exp)).min(max))
 }
 
 /// Returns items `sending` since `stuck_since` or earlier (see
