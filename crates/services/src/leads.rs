@@ -139,6 +139,18 @@ pub fn source_refs(inputs: &[SourceInput]) -> Result<Vec<SourceRef>, LeadsError>
         .collect()
 }
 
+/// What a create or replace checks before anything is written: the role, the query and the
+/// sources.
+fn checked_input(
+    viewer: &Viewer,
+    spec: &TaskSpec,
+    sources: Option<&[SourceInput]>,
+) -> Result<Option<Vec<SourceRef>>, LeadsError> {
+    viewer.check_manage_tasks()?;
+    check_query(&spec.query)?;
+    sources.map(source_refs).transpose()
+}
+
 impl Leads {
     /// The service over the stores, the monitor and the inbox.
     pub fn new(
@@ -201,9 +213,7 @@ impl Leads {
         spec: &TaskSpec,
         sources: Option<&[SourceInput]>,
     ) -> Result<(Task, Vec<Source>), LeadsError> {
-        viewer.check_manage_tasks()?;
-        check_query(&spec.query)?;
-        let refs = sources.map(source_refs).transpose()?;
+        let refs = checked_input(viewer, spec, sources)?;
         let now = Timestamp::now();
         let task = self.leads().create_task(viewer, spec, now).await?;
         let sources = match refs {
@@ -240,9 +250,7 @@ impl Leads {
         spec: &TaskSpec,
         sources: Option<&[SourceInput]>,
     ) -> Result<(Task, Vec<Source>), LeadsError> {
-        viewer.check_manage_tasks()?;
-        check_query(&spec.query)?;
-        let refs = sources.map(source_refs).transpose()?;
+        let refs = checked_input(viewer, spec, sources)?;
         let before = self.leads().get_task(viewer, task).await?;
         let now = Timestamp::now();
         let updated = self.leads().update_task(viewer, task, spec, now).await?;

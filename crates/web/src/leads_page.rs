@@ -6,7 +6,6 @@
 
 use crate::AppState;
 use maud::{Markup, html};
-use std::collections::BTreeMap;
 use switchboard_domain::Locale;
 use switchboard_domain::i18n::t;
 use switchboard_services::SessionContext;
@@ -44,8 +43,7 @@ const SCRIPT_KEYS: &[&str] = &[
 ];
 
 fn strings(locale: Locale) -> String {
-    let map: BTreeMap<&str, &str> = SCRIPT_KEYS.iter().map(|k| (*k, t(locale, k))).collect();
-    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+    crate::inbox_page::script_strings(SCRIPT_KEYS, locale)
 }
 
 /// The Leads frame for the signed-in member.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use switchboard_domain::{LeadAuthor, LeadId, NewLead, Role, SourceId, TaskId, Timestamp};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
-use switchboard_tests::live::{connect_personal_account, customer, eventually, reply};
+use switchboard_tests::live::{author_known_to, connect_personal_account, eventually, reply};
 
 app_tests!(
     tasks_are_created_changed_paused_and_deleted,
@@ -45,6 +45,10 @@ async fn create(b: &Browser, body: &Value) -> Value {
 
 async fn put(b: &Browser, path: &str, body: &Value) -> reqwest::Response {
     b.send(reqwest::Method::PUT, path, Some(body), true).await
+}
+
+async fn delete(b: &Browser, path: &str) -> reqwest::Response {
+    b.send(reqwest::Method::DELETE, path, None, true).await
 }
 
 async fn tasks(b: &Browser) -> Vec<Value> {
@@ -207,14 +211,7 @@ async fn tasks_are_created_changed_paused_and_deleted(app: &TestApp) {
     assert_eq!(v["task"]["active"], false);
 
     // Delete.
-    let r = admin
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tasks/{id}"),
-            None,
-            true,
-        )
-        .await;
+    let r = delete(&admin, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status(), 204);
     let r = admin.get(&format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status(), 404);
@@ -340,14 +337,7 @@ async fn operators_see_tasks_but_do_not_manage_them(app: &TestApp) {
     )
     .await;
     assert_eq!(r.status(), 403);
-    let r = operator
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tasks/{id}"),
-            None,
-            true,
-        )
-        .await;
+    let r = delete(&operator, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status(), 403);
 
     // Nothing changed, and the operator reads it all.
@@ -411,14 +401,7 @@ async fn another_workspaces_tasks_and_leads_are_not_found(app: &TestApp) {
     )
     .await;
     assert_eq!(r.status(), 404);
-    let r = other
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tasks/{id}"),
-            None,
-            true,
-        )
-        .await;
+    let r = delete(&other, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(r.status(), 404);
     let r = other
         .send(
@@ -866,38 +849,7 @@ async fn writing_to_the_author_opens_their_chat(app: &TestApp) {
     let (owner, acc) = account(app, &admin, "+15551080").await;
     // The author writes in a group the reading account is in: the account learns them (its
     // peer cache), without any private chat with them.
-    let moderator = customer(app, "+15551081", "Mod").await;
-    let author = customer(app, "+15551082", "Мария").await;
-    let group = app
-        .sim
-        .create_group(tgsim::NewGroup {
-            title: "Rust jobs chat".into(),
-            creator: moderator.id,
-            members: vec![owner.id, author.id],
-            supergroup: true,
-            ..Default::default()
-        })
-        .unwrap();
-    app.sim
-        .send_message(
-            author.id,
-            group.peer,
-            tgsim::OutgoingMessage::text("Ищу Rust-разработчика, пишите в личку"),
-        )
-        .unwrap();
-    let accounts = app.running.account_store.clone();
-    eventually(20, "the account to learn the author", || {
-        let accounts = accounts.clone();
-        async move {
-            accounts
-                .get_cached_peer(switchboard_domain::AccountId(acc), author.id.0)
-                .await
-                .ok()
-                .flatten()
-                .filter(|p| p.access_hash.is_some())
-        }
-    })
-    .await;
+    let author = author_known_to(app, &owner, acc, "+15551082", "Мария").await;
 
     let v = create(&admin, &task_body("Rust", "rust", acc)).await;
     let task = TaskId(v["task"]["id"].as_i64().unwrap());

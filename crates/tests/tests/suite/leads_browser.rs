@@ -11,12 +11,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use switchboard_domain::{AccountId, LeadAuthor, NewLead, SourceId, TaskId, Timestamp};
+use switchboard_domain::{LeadAuthor, NewLead, SourceId, TaskId, Timestamp};
 use switchboard_services::{Audience, ServerEvent};
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::app_tests;
 use switchboard_tests::browser::Chrome;
-use switchboard_tests::live::{connect_personal_account, customer, eventually};
+use switchboard_tests::live::{author_known_to, connect_personal_account, eventually};
 
 app_tests!(a_task_is_made_on_the_leads_page_and_its_leads_arrive_live);
 
@@ -64,38 +64,7 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
     let admin = app.login("admin", PASSWORD).await;
     let (owner, acc) = connect_personal_account(app, &admin, "+15554000", "Reader").await;
     // The author is in a group with the reading account, so the account can write to them.
-    let moderator = customer(app, "+15554001", "Mod").await;
-    let author = customer(app, "+15554002", "Мария").await;
-    let group = app
-        .sim
-        .create_group(tgsim::NewGroup {
-            title: "Jobs chat".into(),
-            creator: moderator.id,
-            members: vec![owner.id, author.id],
-            supergroup: true,
-            ..Default::default()
-        })
-        .unwrap();
-    app.sim
-        .send_message(
-            author.id,
-            group.peer,
-            tgsim::OutgoingMessage::text("hello all"),
-        )
-        .unwrap();
-    let accounts = app.running.account_store.clone();
-    eventually(20, "the account to learn the author", || {
-        let accounts = accounts.clone();
-        async move {
-            accounts
-                .get_cached_peer(AccountId(acc), author.id.0)
-                .await
-                .ok()
-                .flatten()
-                .filter(|p| p.access_hash.is_some())
-        }
-    })
-    .await;
+    let author = author_known_to(app, &owner, acc, "+15554002", "Мария").await;
 
     c.sign_in("admin", PASSWORD).await;
     c.open("/leads").await;
