@@ -443,6 +443,19 @@ pub struct IngestOutcome {
     pub chats: Vec<Chat>,
 }
 
+/// A person to open a chat with ([`AccountStore::open_private_chat`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivatePeer {
+    /// Their Telegram user id (positive).
+    pub peer_id: i64,
+    /// `User` or `Bot`.
+    pub kind: PeerKind,
+    /// Name shown.
+    pub title: String,
+    /// Username without `@`.
+    pub username: Option<String>,
+}
+
 /// Storage of accounts, their Telegram session data, and ingested chats and messages.
 /// Workspace-facing reads take the workspace, so one tenant cannot reach another's accounts.
 #[async_trait::async_trait]
@@ -608,6 +621,16 @@ pub trait AccountStore: Send + Sync + 'static {
         message: MessageId,
         media: &Media,
     ) -> crate::StoreResult<Option<Message>>;
+    /// The chat of an account of `workspace` with a person (`peer_id` > 0), created empty when
+    /// there is none yet (for writing to someone first, such as a lead's author). `NotFound`
+    /// when the account is not the workspace's. Returns the chat and whether it was created.
+    async fn open_private_chat(
+        &self,
+        workspace: WorkspaceId,
+        account: AccountId,
+        peer: &PrivatePeer,
+        now: Timestamp,
+    ) -> crate::StoreResult<(Chat, bool)>;
     /// Chats of an account, newest activity first.
     async fn list_account_chats(
         &self,

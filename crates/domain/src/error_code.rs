@@ -125,6 +125,13 @@ error_codes! {
     TaskForbidden = ("task_forbidden", 403),
     /// `source_state_invalid`.
     SourceStateInvalid = ("source_state_invalid", 409),
+    /// A task's query does not parse or breaks a limit (the answer carries `position` and
+    /// `expected`).
+    QueryInvalid = ("query_invalid", 422),
+    /// The reading account has no live connection to Telegram now.
+    AccountOffline = ("account_offline", 409),
+    /// The lead has no author the reading account can write to (unknown to its peer cache).
+    LeadAuthorUnknown = ("lead_author_unknown", 409),
     // --- files ---
     /// No such uploaded file in the workspace.
     FileNotFound = ("file_not_found", 422),

@@ -110,6 +110,7 @@ text_enum!(
 
 /// Where a task's leads are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum DeliveryTarget {
     /// The reading account's own Saved Messages (the default).
@@ -132,6 +133,7 @@ pub enum DeliveryTarget {
 
 /// When a task's leads are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum DeliveryMode {
     /// Each lead as it is found (up to the task's cap per minute; the rest as a digest).
@@ -168,6 +170,7 @@ pub struct TaskSpec {
 
 /// A monitoring task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     /// Identifier.
     pub id: TaskId,
@@ -410,6 +413,7 @@ fn invite_hash(hash: &str) -> Option<String> {
 /// A monitored channel or chat of one reading account. The `access_hash` is not a secret, but
 /// it is the monitor's business and never part of a response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Source {
     /// Identifier.
     pub id: SourceId,
@@ -521,6 +525,7 @@ pub struct Post {
 
 /// Who wrote a post.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadAuthor {
     /// Telegram user (or channel) id.
     pub id: Option<i64>,
@@ -565,6 +570,7 @@ pub struct NewLead {
 
 /// A stored lead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lead {
     /// Identifier.
     pub id: LeadId,
@@ -592,7 +598,8 @@ pub struct Lead {
     pub terms: Vec<String>,
     /// When it was posted.
     pub posted_at: Timestamp,
-    /// The forwarded original.
+    /// The forwarded original: `[channel id, post id]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<i64>>))]
     pub forward_origin: Option<(i64, i64)>,
     /// Album.
     pub grouped_id: Option<i64>,

@@ -12,6 +12,7 @@ pub mod events;
 pub mod inbox;
 mod ingest;
 pub mod lead_delivery;
+pub mod leads;
 pub mod media;
 pub mod monitor;
 pub mod outbox;

@@ -12,7 +12,7 @@ use switchboard_domain::rows::{one_row, read_account, read_chat, read_message, r
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, AccountStore, CachedPeer, Chat, ChatId,
     DcKey, Entity, IncomingMessage, IngestOutcome, Media, Message, MessageEdit, MessageId,
-    NewAccount, StoreResult, Timestamp, UpdateState, WorkspaceId,
+    NewAccount, PrivatePeer, StoreResult, Timestamp, UpdateState, WorkspaceId,
 };
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
@@ -349,6 +349,55 @@ impl AccountStore for SqliteStore {
     }
 
     // --- an account's chats and messages ---
+
+    async fn open_private_chat(
+        &self,
+        workspace: WorkspaceId,
+        account: AccountId,
+        peer: &PrivatePeer,
+        now: Timestamp,
+    ) -> StoreResult<(Chat, bool)> {
+        const OP: &str = "open_private_chat";
+        if peer.peer_id <= 0 || !peer.kind.is_private() {
+            return Err(switchboard_domain::StoreError::Conflict(
+                ErrorCode::ValidationFailed,
+            ));
+        }
+        let title = clean(&peer.title);
+        let username = clean_opt(peer.username.as_deref());
+        let created = sqlx::query(&format!(
+            "INSERT INTO chats (workspace_id, account_id, peer_id, peer_kind, title, username, \
+                 created_at, updated_at) \
+             SELECT workspace_id, id, ?1, ?2, ?3, ?4, ?5, ?5 FROM accounts \
+             WHERE id = ?6 AND workspace_id = ?7 \
+             ON CONFLICT (account_id, peer_id) DO NOTHING RETURNING {CHAT_COLUMNS}"
+        ))
+        .bind(peer.peer_id)
+        .bind(peer.kind.as_str())
+        .bind(title.as_ref())
+        .bind(username.as_deref())
+        .bind(now.0)
+        .bind(account.0)
+        .bind(workspace.0)
+        .fetch_optional(&self.writer)
+        .await
+        .store_err(OP)?;
+        if let Some(row) = created {
+            return Ok((read_chat(OP, &Cols(&row))?, true));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats \
+             WHERE workspace_id = ?1 AND account_id = ?2 AND peer_id = ?3"
+        ))
+        .bind(workspace.0)
+        .bind(account.0)
+        .bind(peer.peer_id)
+        .fetch_optional(&self.writer)
+        .await
+        .store_err(OP)?
+        .ok_or(switchboard_domain::StoreError::NotFound)?;
+        Ok((read_chat(OP, &Cols(&row))?, false))
+    }
 
     async fn list_account_chats(
         &self,

@@ -304,6 +304,7 @@ pub async fn start_with(
         inbox: inbox.clone(),
         bots: bots.clone(),
         files,
+        monitor: monitor.clone(),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
     auth.register_metrics(metrics.registry_mut());

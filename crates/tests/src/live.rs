@@ -266,3 +266,49 @@ pub async fn reply_with_file(b: &Browser, chat: i64, file: &Value, caption: &str
     let v: Value = r.json().await.unwrap_or(Value::Null);
     v["message"]["id"].as_i64().unwrap_or_default()
 }
+
+/// A tgsim user the personal account `account` (of tgsim user `reader`) has learnt without a
+/// private chat: they post in a supergroup both are in, so the account's peer cache holds them
+/// with an access hash (as a lead's author is known). Waits until it does.
+pub async fn author_known_to(
+    app: &TestApp,
+    reader: &tgsim::UserInfo,
+    account: i64,
+    phone: &str,
+    name: &str,
+) -> tgsim::UserInfo {
+    let moderator = customer(app, &format!("{phone}9"), "Mod").await;
+    let author = customer(app, phone, name).await;
+    let group = app
+        .sim
+        .create_group(tgsim::NewGroup {
+            title: format!("{name}'s group"),
+            creator: moderator.id,
+            members: vec![reader.id, author.id],
+            supergroup: true,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("tgsim group: {e}"));
+    app.sim
+        .send_message(
+            author.id,
+            group.peer,
+            tgsim::OutgoingMessage::text("Ищу Rust-разработчика, пишите в личку"),
+        )
+        .unwrap_or_else(|e| panic!("tgsim send: {e}"));
+    let accounts = app.running.account_store.clone();
+    let author_id = author.id.0;
+    eventually(20, "the account to learn the author", || {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .get_cached_peer(switchboard_domain::AccountId(account), author_id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|p| p.access_hash.is_some())
+        }
+    })
+    .await;
+    author
+}

@@ -29,11 +29,31 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable message in the caller's language.
     pub message: String,
+    /// `query_invalid` only: the 0-based character position in the query where it went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// `query_invalid` only: what would have been accepted there (`)`, `]`, `"`, `/`, `word`,
+    /// `term`, `end_of_query`, `shorter_query`, `fewer_terms`, `less_nesting`,
+    /// `fewer_regexes`, `valid_regex`, `smaller_regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
 }
 
 /// Marks a response as an API error so its message can be localised.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorMark(pub &'static str);
+
+/// Where a query went wrong, carried by a `query_invalid` answer (and kept when its message is
+/// localised).
+#[derive(Clone, Debug)]
+pub struct QueryAt {
+    /// 0-based character position.
+    pub position: usize,
+    /// What was expected there.
+    pub expected: &'static str,
+    /// The English message, e.g. `expected ")" at 22`.
+    pub message: String,
+}
 
 /// An API error: status, stable code, optional `Retry-After`. The API's own codes come from
 /// [`ErrorCode`] (`ApiError::from(ErrorCode::NotFound)`), which fixes each code's status; codes
@@ -44,6 +64,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     retry_after: Option<u64>,
+    query: Option<QueryAt>,
 }
 
 impl ApiError {
@@ -54,7 +75,15 @@ impl ApiError {
             status,
             code,
             retry_after: None,
+            query: None,
         }
+    }
+
+    /// `query_invalid` with where the query went wrong.
+    pub fn query_invalid(at: QueryAt) -> Self {
+        let mut e = ApiError::from(ErrorCode::QueryInvalid);
+        e.query = Some(at);
+        e
     }
 
     /// Adds a `Retry-After` header.
@@ -89,12 +118,18 @@ impl ApiError {
     }
 }
 
-/// Builds the JSON error body in a language.
-pub fn error_json(code: &str, locale: Locale) -> String {
+/// Builds the JSON error body in a language (with the place of a query error).
+pub fn error_json(code: &str, locale: Locale, query: Option<&QueryAt>) -> String {
+    let message = match (query, locale) {
+        (Some(q), Locale::En) => q.message.clone(),
+        _ => i18n::t(locale, code).to_string(),
+    };
     let body = ErrorBody {
         error: ErrorDetail {
             code: code.to_string(),
-            message: i18n::t(locale, code).to_string(),
+            message,
+            position: query.map(|q| q.position as u64),
+            expected: query.map(|q| q.expected.to_string()),
         },
     };
     serde_json::to_string(&body)
@@ -109,7 +144,7 @@ impl IntoResponse for ApiError {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            error_json(self.code, Locale::En),
+            error_json(self.code, Locale::En, self.query.as_ref()),
         )
             .into_response();
         if let Some(secs) = self.retry_after
@@ -118,6 +153,9 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res.extensions_mut().insert(ErrorMark(self.code));
+        if let Some(q) = self.query {
+            res.extensions_mut().insert(q);
+        }
         res
     }
 }

@@ -72,7 +72,13 @@ const SCRIPT_KEYS: &[&str] = &[
 const STATUSES: [&str; 3] = ["open", "pending", "resolved"];
 
 fn strings(locale: Locale) -> String {
-    let map: BTreeMap<&str, &str> = SCRIPT_KEYS.iter().map(|k| (*k, t(locale, k))).collect();
+    script_strings(SCRIPT_KEYS, locale)
+}
+
+/// The catalogue texts of `keys` in `locale`, as the JSON object a page script reads from its
+/// `data-strings` attribute.
+pub(crate) fn script_strings(keys: &[&str], locale: Locale) -> String {
+    let map: BTreeMap<&str, &str> = keys.iter().map(|k| (*k, t(locale, k))).collect();
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 

@@ -7,6 +7,7 @@ pub mod client_addr;
 pub mod error;
 pub mod health;
 mod inbox_page;
+mod leads_page;
 pub mod locale;
 pub mod metrics;
 pub mod openapi;
@@ -25,6 +26,8 @@ use switchboard_domain::{AccountStore, Store};
 use switchboard_files::FileStore;
 use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
+use switchboard_services::leads::Leads;
+use switchboard_services::monitor::Monitor;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -68,6 +71,7 @@ struct Inner {
     inbox: Inbox,
     bots: BotService,
     files: FileStore,
+    leads: Leads,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -132,6 +136,11 @@ impl AppState {
         &self.0.files
     }
 
+    /// Lead monitoring: tasks, sources and leads.
+    pub fn leads(&self) -> &Leads {
+        &self.0.leads
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -183,6 +192,8 @@ pub struct Services {
     pub bots: BotService,
     /// The file store.
     pub files: FileStore,
+    /// Lead monitoring.
+    pub monitor: Monitor,
 }
 
 /// Builds the whole application router.
@@ -197,7 +208,14 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         inbox,
         bots,
         files,
+        monitor,
     } = services;
+    let leads = Leads::new(
+        Arc::clone(&store),
+        Arc::clone(&account_store),
+        monitor,
+        inbox.clone(),
+    );
     let (api_router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api::routes(&settings))
         .merge(health::routes())
@@ -218,6 +236,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         inbox,
         bots,
         files,
+        leads,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

@@ -1,6 +1,6 @@
 //! Choosing the interface language of a request and translating error bodies into it.
 
-use crate::error::{ErrorMark, error_json};
+use crate::error::{ErrorMark, QueryAt, error_json};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, header};
@@ -44,7 +44,8 @@ pub async fn localize_errors(req: Request, next: Next) -> Response {
         && let Some(ErrorMark(code)) = res.extensions().get::<ErrorMark>().copied()
     {
         res.headers_mut().remove(header::CONTENT_LENGTH);
-        *res.body_mut() = Body::from(error_json(code, locale));
+        let query = res.extensions().get::<QueryAt>().cloned();
+        *res.body_mut() = Body::from(error_json(code, locale, query.as_ref()));
     }
     res
 }

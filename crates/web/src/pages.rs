@@ -24,6 +24,7 @@ const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const BOTS_JS: &str = include_str!("../assets/bots.js");
 const INBOX_JS: &str = include_str!("../assets/inbox.js");
+const LEADS_JS: &str = include_str!("../assets/leads.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -49,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/assets/app.js", get(|| async { script(JS) }))
         .route("/assets/inbox.js", get(|| async { script(INBOX_JS) }))
+        .route("/assets/leads.js", get(|| async { script(LEADS_JS) }))
         .route("/assets/bots.js", get(|| async { script(BOTS_JS) }))
 }
 
@@ -172,7 +174,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
         Section::Inbox => crate::inbox_page::inbox(&state, &ctx, locale).await,
         Section::Accounts => accounts(&state, &ctx, locale).await,
         Section::Bots => bots(&state, &ctx, locale).await,
-        Section::Leads => empty(locale, "empty_leads"),
+        Section::Leads => crate::leads_page::leads(&state, &ctx, locale).await,
         Section::Team => team(&state, &ctx, locale).await,
         Section::Settings => html! {
             p { (t(locale, "settings_language_hint")) }
@@ -195,16 +197,12 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
             span.who { (ctx.user.display_name) " · " (ctx.membership.role.as_str()) }
             button #logout type="button" { (t(locale, "signout")) }
         }
-        main.page.wide[which == Section::Inbox] {
+        main.page.wide[which == Section::Inbox || which == Section::Leads] {
             h1 { (title) }
             (content)
         }
     };
     Html(layout(locale, title, body).into_string()).into_response()
-}
-
-fn empty(locale: Locale, key: &str) -> Markup {
-    html! { p.empty { (t(locale, key)) } }
 }
 
 async fn team(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {

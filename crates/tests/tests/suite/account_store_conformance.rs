@@ -10,7 +10,7 @@ use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     Account, AccountId, AccountProfile, AccountStatus, CachedPeer, Chat, ChatId, ChatStatus, DcKey,
     Direction, Entity, IncomingMessage, Media, MediaKind, MessageId, NewAccount, PeerKind,
-    StoreError, Timestamp, UpdateState, WorkspaceId,
+    PrivatePeer, StoreError, Timestamp, UpdateState, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -46,6 +46,7 @@ account_backend_tests!(
     deletions_without_a_peer_touch_only_private_and_basic_group_chats,
     messages_are_paged_newest_first,
     chats_and_messages_are_invisible_to_other_workspaces,
+    a_private_chat_is_opened_once_within_the_workspace,
 );
 
 fn t(ms: i64) -> Timestamp {
@@ -2057,4 +2058,84 @@ fn entities(v: serde_json::Value) -> Vec<Entity> {
 /// Media written as JSON.
 fn media(v: serde_json::Value) -> Option<Media> {
     serde_json::from_value(v).unwrap()
+}
+
+async fn a_private_chat_is_opened_once_within_the_workspace(db: Stores) {
+    let ws = workspace(&db, "A").await;
+    let other = workspace(&db, "B").await;
+    let a = account(&db, ws, 501).await;
+    let maria = PrivatePeer {
+        peer_id: 777,
+        kind: PeerKind::User,
+        title: "Мария".into(),
+        username: Some("maria".into()),
+    };
+    let (chat, created) = db
+        .accounts
+        .open_private_chat(ws, a.id, &maria, t(50))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (
+            chat.peer_id,
+            chat.peer_kind,
+            chat.title.as_str(),
+            chat.account_id
+        ),
+        (777, PeerKind::User, "Мария", Some(a.id))
+    );
+    assert_eq!((chat.unread_count, chat.last_message_at), (0, None));
+    assert_eq!(chat.status, ChatStatus::Open);
+    // Again, and at the same moment from several callers: the same chat.
+    let again = futures_util::future::join_all(
+        (0..6).map(|_| db.accounts.open_private_chat(ws, a.id, &maria, t(60))),
+    )
+    .await;
+    for r in again {
+        let (c, created) = r.unwrap();
+        assert_eq!((c.id, created), (chat.id, false));
+    }
+    // A chat ingestion made earlier is the one opened.
+    db.accounts
+        .ingest_messages(a.id, &[inbound(888, 1, 70)], t(70))
+        .await
+        .unwrap();
+    let ingested = self::chat(&db, ws, a.id, 888).await;
+    let bob = PrivatePeer {
+        peer_id: 888,
+        kind: PeerKind::User,
+        title: "Bob".into(),
+        username: None,
+    };
+    let (c, created) = db
+        .accounts
+        .open_private_chat(ws, a.id, &bob, t(80))
+        .await
+        .unwrap();
+    assert_eq!((c.id, created), (ingested.id, false));
+    // Another workspace cannot open a chat of this account; a group is not a person.
+    assert_err!(
+        db.accounts
+            .open_private_chat(other, a.id, &maria, t(90))
+            .await,
+        StoreError::NotFound
+    );
+    let group = PrivatePeer {
+        peer_id: -100,
+        kind: PeerKind::Group,
+        ..maria.clone()
+    };
+    assert_err!(
+        db.accounts.open_private_chat(ws, a.id, &group, t(90)).await,
+        StoreError::Conflict(ErrorCode::ValidationFailed)
+    );
+    assert_eq!(
+        db.accounts
+            .list_account_chats(ws, a.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -22,6 +22,8 @@ mod inbox_store_conformance;
 mod key_rotation;
 mod lead_delivery;
 mod lead_store_conformance;
+mod leads_api;
+mod leads_browser;
 mod live_updates;
 mod media;
 mod monitor_leads;

@@ -234,6 +234,21 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/bots/{id}/{action}", "post"),
         ("/api/v1/bots/{id}", "delete"),
         ("/tg/hook/{hook_id}", "post"),
+        ("/api/v1/tasks", "get"),
+        ("/api/v1/tasks", "post"),
+        ("/api/v1/tasks/{id}", "get"),
+        ("/api/v1/tasks/{id}", "put"),
+        ("/api/v1/tasks/{id}", "delete"),
+        ("/api/v1/tasks/{id}/pause", "post"),
+        ("/api/v1/tasks/{id}/resume", "post"),
+        ("/api/v1/tasks/{id}/sources", "get"),
+        ("/api/v1/tasks/{id}/sources", "put"),
+        ("/api/v1/tasks/{id}/try", "post"),
+        ("/api/v1/leads", "get"),
+        ("/api/v1/leads/export.csv", "get"),
+        ("/api/v1/leads/{id}", "patch"),
+        ("/api/v1/leads/read-all", "post"),
+        ("/api/v1/leads/{id}/write", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -548,6 +548,8 @@ async fn upload_sessions(
                     error: crate::error::ErrorDetail {
                         code: code.to_string(),
                         message: t(locale, code).to_string(),
+                        position: None,
+                        expected: None,
                     },
                 }
             }

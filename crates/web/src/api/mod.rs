@@ -4,6 +4,7 @@ mod accounts;
 mod auth;
 mod bots;
 mod inbox;
+mod leads;
 pub(crate) mod system;
 mod team;
 
@@ -17,6 +18,7 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(bots::routes())
         .merge(inbox::routes(settings))
+        .merge(leads::routes())
         .merge(team::routes())
         .merge(system::routes())
 }
