@@ -8,17 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp};
-use switchboard_services::lead_delivery::LeadDelivery;
-use switchboard_services::monitor::Monitor;
-use switchboard_services::monitor::engine::Engine;
-use switchboard_services::monitor::sources::Sources;
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
 use switchboard_services::accounts::AccountSupervisor;
 use switchboard_services::bots::{BotService, BotSettings};
 use switchboard_services::connect::AccountService;
+use switchboard_services::lead_delivery::LeadDelivery;
 use switchboard_services::media::MediaDownloads;
+use switchboard_services::monitor::Monitor;
+use switchboard_services::monitor::engine::Engine;
+use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::{Spawn, TelegramSettings};
@@ -216,7 +216,11 @@ pub async fn start_with(
     let transports = Transports::default();
     let lead_delivery = LeadDelivery::default();
     let monitor = Monitor::new(
-        Engine::new(Arc::clone(&lead_store), events.clone(), lead_delivery.clone()),
+        Engine::new(
+            Arc::clone(&lead_store),
+            events.clone(),
+            lead_delivery.clone(),
+        ),
         Sources::default(),
         Arc::clone(&lead_store),
     );

@@ -28,7 +28,11 @@ impl Engine {
 
     /// Matches `posts` of `account`'s sources, stores the leads, publishes them, wakes delivery
     /// and advances the high-water marks. Returns the new leads.
-    pub async fn handle(&self, _account: AccountId, _posts: &[Post]) -> Result<Vec<Lead>, StoreError> {
+    pub async fn handle(
+        &self,
+        _account: AccountId,
+        _posts: &[Post],
+    ) -> Result<Vec<Lead>, StoreError> {
         Ok(Vec::new())
     }
 

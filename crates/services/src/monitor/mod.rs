@@ -92,7 +92,9 @@ impl Monitor {
         sources: &[Source],
         per_source: u32,
     ) -> Result<Vec<Post>, MonitorError> {
-        self.sources.recent_posts(account, sources, per_source).await
+        self.sources
+            .recent_posts(account, sources, per_source)
+            .await
     }
 }
 
