@@ -65,16 +65,13 @@ fn readme_commands() -> Commands {
             .collect();
         let args = words[name.len()..]
             .iter()
-            .filter_map(|w| {
-                let w = w.trim_matches(|c| c == '[' || c == ']');
-                if w.starts_with("--") {
-                    Some(w.to_string())
-                } else if !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-                    Some(w.to_string())
-                } else {
-                    None
-                }
+            .map(|w| w.trim_matches(|c| c == '[' || c == ']'))
+            // Options, and arguments (upper case: `DIR`); an option's values come along, too.
+            .filter(|w| {
+                w.starts_with("--")
+                    || (!w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
             })
+            .map(str::to_string)
             .filter(|w| w != "--config")
             .collect();
         let previous = out.insert(name.join(" "), args);
