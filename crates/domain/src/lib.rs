@@ -14,6 +14,7 @@ pub mod leads;
 pub mod model;
 pub mod nul;
 pub mod rows;
+pub mod schema;
 pub mod sealed;
 pub mod store;
 pub mod team;

@@ -25,6 +25,12 @@ pub enum Error {
     /// A migration failed.
     #[error("cannot migrate the PostgreSQL database")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A newer Switchboard migrated the database.
+    #[error(transparent)]
+    NewerSchema(#[from] switchboard_domain::schema::NewerSchema),
+    /// The schema (its tables, the migrations it records) could not be read.
+    #[error("cannot read the PostgreSQL database's schema")]
+    ReadSchema(#[source] sqlx::Error),
 }
 
 /// Converts sqlx results into store results, naming the operation that failed.

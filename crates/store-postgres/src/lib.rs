@@ -74,9 +74,31 @@ pub async fn connect(url: &str, opts: &PgOptions) -> Result<PgStore, Error> {
 
 impl PgStore {
     /// Applies the migrations not yet applied; a no-op when the schema is current. Concurrent
-    /// instances are serialised by sqlx's advisory lock.
+    /// instances are serialised by sqlx's advisory lock. A database that records a migration
+    /// this binary does not know (a newer Switchboard migrated it) is refused with
+    /// [`Error::NewerSchema`], and nothing is changed.
     pub async fn migrate(&self) -> Result<(), Error> {
+        switchboard_domain::schema::check_applied(
+            &self.applied_migrations().await?,
+            &Self::migrations(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
         MIGRATOR.run(&self.pool).await.map_err(Error::Migrate)
+    }
+
+    /// The migrations the database records as applied (none on a new database).
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, String)>, Error> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::ReadSchema)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::ReadSchema)
     }
 
     /// The `(version, description)` of every embedded migration, in order.
@@ -85,6 +107,16 @@ impl PgStore {
             .iter()
             .map(|m| (m.version, m.description.to_string()))
             .collect()
+    }
+
+    /// How many tables the database's current schema holds (0: a new, empty database).
+    pub async fn table_count(&self) -> Result<i64, Error> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::ReadSchema)
     }
 
     /// The connection pool, for tools and tests that need raw SQL.

@@ -37,6 +37,21 @@ pub enum Error {
     /// A migration failed.
     #[error("cannot migrate the SQLite database")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The backup copy could not be written.
+    #[error("cannot write the SQLite backup {}", path.display())]
+    Backup {
+        /// The copy's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A newer Switchboard migrated the database.
+    #[error(transparent)]
+    NewerSchema(#[from] switchboard_domain::schema::NewerSchema),
+    /// The schema (its tables, the migrations it records) could not be read.
+    #[error("cannot read the SQLite database's schema")]
+    ReadSchema(#[source] sqlx::Error),
 }
 
 /// Converts sqlx results into store results, naming the operation that failed.

@@ -97,9 +97,34 @@ pub async fn connect(url: &str, opts: &SqliteOptions) -> Result<SqliteStore, Err
 }
 
 impl SqliteStore {
-    /// Applies the migrations not yet applied; a no-op when the schema is current.
+    /// Applies the migrations not yet applied; a no-op when the schema is current. A database
+    /// that records a migration this binary does not know (a newer Switchboard migrated it) is
+    /// refused with [`Error::NewerSchema`], and nothing is changed.
     pub async fn migrate(&self) -> Result<(), Error> {
+        switchboard_domain::schema::check_applied(
+            &self.applied_migrations().await?,
+            &Self::migrations(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
         MIGRATOR.run(&self.writer).await.map_err(Error::Migrate)
+    }
+
+    /// The migrations the database records as applied (none on a new database).
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, String)>, Error> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::ReadSchema)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::ReadSchema)
     }
 
     /// The `(version, description)` of every embedded migration, in order.
@@ -108,6 +133,25 @@ impl SqliteStore {
             .iter()
             .map(|m| (m.version, m.description.to_string()))
             .collect()
+    }
+
+    /// Writes a consistent copy of the whole database to a new file at `path` (`VACUUM INTO`):
+    /// one read transaction, so writers go on meanwhile and the copy is the database as of its
+    /// start. Fails if `path` exists.
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), Error> {
+        let target = path.to_str().ok_or_else(|| Error::Backup {
+            path: path.to_path_buf(),
+            source: sqlx::Error::Protocol("the path is not UTF-8".into()),
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|source| Error::Backup {
+                path: path.to_path_buf(),
+                source,
+            })
     }
 
     /// The connection pool, for tools and tests that need raw SQL.

@@ -428,8 +428,12 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
     ("log.format", "SWITCHBOARD_LOG_FORMAT", Kind::Str, false),
 ];
 
-/// Variables with the prefix that are not configuration keys but are known (no warning).
-const ENV_IGNORED: &[&str] = &["SWITCHBOARD_TEST_POSTGRES_URL"];
+/// The variable naming the configuration file when `--config` is not given.
+pub const CONFIG_FILE_VAR: &str = "SWITCHBOARD_CONFIG";
+
+/// Variables with the prefix that are not configuration keys but are known (no warning): the
+/// configuration file's name, and the test suite's PostgreSQL server.
+const ENV_IGNORED: &[&str] = &[CONFIG_FILE_VAR, "SWITCHBOARD_TEST_POSTGRES_URL"];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -472,12 +476,18 @@ pub struct Loaded {
 }
 
 impl Config {
-    /// Loads from an optional file and the given environment (pass `std::env::vars()`).
+    /// Loads from an optional file (else the one `SWITCHBOARD_CONFIG` names, if set) and the
+    /// given environment (pass `std::env::vars()`).
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Loaded, ConfigError> {
-        let mut root = match file {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let named = env
+            .iter()
+            .find(|(name, value)| name == CONFIG_FILE_VAR && !value.is_empty())
+            .map(|(_, value)| PathBuf::from(value));
+        let mut root = match file.or(named.as_deref()) {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_path_buf(),
@@ -488,7 +498,6 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        let env: Vec<(String, String)> = env.into_iter().collect();
         let mut warnings = Vec::new();
         for (name, value) in &env {
             if !name.starts_with("SWITCHBOARD_") || ENV_IGNORED.contains(&name.as_str()) {
@@ -643,6 +652,26 @@ mod tests {
         let loaded = Config::load(None, env(&[("SWITCHBOARD_NOPE", "1")])).unwrap();
         assert_eq!(loaded.warnings.len(), 1);
         assert!(loaded.warnings[0].contains("SWITCHBOARD_NOPE"));
+    }
+
+    #[test]
+    fn the_file_named_by_switchboard_config_is_read_without_a_warning() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[auth]\nlock_after = 9").unwrap();
+        let path = f.path().to_str().unwrap();
+        let loaded = Config::load(None, env(&[("SWITCHBOARD_CONFIG", path)])).unwrap();
+        assert_eq!(loaded.config.auth.lock_after, 9);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        // `--config` wins over the variable.
+        let mut g = tempfile::NamedTempFile::new().unwrap();
+        writeln!(g, "[auth]\nlock_after = 4").unwrap();
+        let loaded = Config::load(Some(g.path()), env(&[("SWITCHBOARD_CONFIG", path)])).unwrap();
+        assert_eq!(loaded.config.auth.lock_after, 4);
+        // A variable naming a missing file is an error, not silently the defaults.
+        let err = Config::load(None, env(&[("SWITCHBOARD_CONFIG", "/nonexistent/sb.toml")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/nonexistent/sb.toml"), "{err}");
     }
 
     #[test]

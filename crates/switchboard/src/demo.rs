@@ -17,6 +17,57 @@ pub use world::{
     connect_bot, connect_owner, create_lead_task, simulate_customers, start_world, wait_connected,
 };
 
+/// The file that marks a data directory as the demo's: `demo` writes it before it creates
+/// anything else there, and refuses a directory holding an installation without it.
+pub const DEMO_MARKER: &str = "demo.marker";
+
+/// What a data directory holds of an installation: the SQLite database (with its WAL files),
+/// the master key, the file store.
+const INSTALLATION_FILES: &[&str] = &[
+    "switchboard.db",
+    "switchboard.db-wal",
+    "switchboard.db-shm",
+    "master.key",
+    "files",
+];
+
+/// Makes `dir` the demo's, or refuses it: a directory that is new, holds no installation
+/// (no database, master key or file store), or is marked as the demo's ([`DEMO_MARKER`], or
+/// the `demo.json` of a demo from before the marker) is claimed by writing the marker; one
+/// holding an installation without the marker is refused, before anything is opened.
+pub fn claim_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let marker = dir.join(DEMO_MARKER);
+    if marker.is_file() || dir.join("demo.json").is_file() {
+        return write_marker(&marker);
+    }
+    let found: Vec<&str> = INSTALLATION_FILES
+        .iter()
+        .copied()
+        .filter(|name| dir.join(name).exists())
+        .collect();
+    anyhow::ensure!(
+        found.is_empty(),
+        "{} holds a Switchboard installation that is not a demo's ({}): the demo would \
+         change it, so it refuses. Give the demo a directory of its own with --data-dir \
+         (a new or empty one); demo never reads the configuration file or SWITCHBOARD_* \
+         variables, so it cannot reach a database elsewhere",
+        dir.display(),
+        found.join(", ")
+    );
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_marker(&marker)
+}
+
+fn write_marker(path: &Path) -> anyhow::Result<()> {
+    std::fs::write(
+        path,
+        "This directory belongs to `switchboard demo`: its database, files and key are \
+         throwaway demo data. `demo` refuses a data directory without this file that holds \
+         a database, a master key or files.\n",
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}
+
 /// The demo admin's sign-in name.
 pub const DEMO_USERNAME: &str = "admin";
 
@@ -115,6 +166,43 @@ pub async fn first_owner(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn a_data_dir_is_claimed_when_new_or_the_demos_and_refused_when_it_holds_an_installation() {
+        let root = tempfile::tempdir().unwrap();
+        let new = root.path().join("new");
+        super::claim_data_dir(&new).unwrap();
+        assert!(new.join(super::DEMO_MARKER).is_file());
+        // Claimed again, with what a demo run leaves there.
+        std::fs::write(new.join("switchboard.db"), b"").unwrap();
+        std::fs::write(new.join("master.key"), b"").unwrap();
+        super::claim_data_dir(&new).unwrap();
+        // A demo's directory from before the marker: recognised by its demo.json.
+        let old = root.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("switchboard.db"), b"").unwrap();
+        std::fs::write(old.join("demo.json"), b"{}").unwrap();
+        super::claim_data_dir(&old).unwrap();
+        assert!(old.join(super::DEMO_MARKER).is_file());
+        // Unrelated files are no installation.
+        let other = root.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), b"x").unwrap();
+        super::claim_data_dir(&other).unwrap();
+        // Each part of an installation alone makes a directory someone else's.
+        for part in ["switchboard.db", "master.key", "files"] {
+            let real = root.path().join(format!("real-{part}"));
+            std::fs::create_dir(&real).unwrap();
+            if part == "files" {
+                std::fs::create_dir(real.join(part)).unwrap();
+            } else {
+                std::fs::write(real.join(part), b"x").unwrap();
+            }
+            let err = super::claim_data_dir(&real).unwrap_err().to_string();
+            assert!(err.contains(part) && err.contains("--data-dir"), "{err}");
+            assert!(!real.join(super::DEMO_MARKER).exists(), "nothing written");
+        }
+    }
 
     #[cfg(unix)]
     #[test]

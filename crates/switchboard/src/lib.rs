@@ -1,7 +1,9 @@
 //! The Switchboard binary's library half: configuration, wiring of store, services and web
-//! layer into a running server, and the command-line actions (demo, migrate, admin).
+//! layer into a running server, and the command line and its actions (demo, migrate, admin, backup and restore).
 
 pub mod app;
+pub mod backup;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod maintenance;

@@ -1,113 +1,15 @@
 //! The `switchboard` command line.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use switchboard::cli::{AdminAction, Cli, Command, ConfigAction, KeysAction, SessionsAction};
 use switchboard::config::{Config, Loaded};
 use switchboard::demo;
 use switchboard_domain::Role;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "One hub for many Telegram accounts and bots"
-)]
-struct Cli {
-    /// TOML configuration file.
-    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the server (the default).
-    Serve,
-    /// Run a ready-to-try server with an embedded database and print how to sign in.
-    #[cfg(feature = "demo")]
-    Demo {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// Where the demo keeps its database and files.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-    },
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Configuration tools.
-    Config {
-        #[command(subcommand)]
-        action: ConfigAction,
-    },
-    /// Administration.
-    Admin {
-        #[command(subcommand)]
-        action: AdminAction,
-    },
-    /// Telegram session files.
-    Sessions {
-        #[command(subcommand)]
-        action: SessionsAction,
-    },
-    /// The master key that protects secrets at rest.
-    Keys {
-        #[command(subcommand)]
-        action: KeysAction,
-    },
-}
-
-#[derive(Subcommand)]
-enum SessionsAction {
-    /// Import every `{phone}/{phone}.json` + `{phone}/{phone}.session` under DIR into the first
-    /// workspace; each is validated with one connection.
-    Import {
-        /// The folder.
-        dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysAction {
-    /// Generate a new master key, re-wrap every stored secret under it, drop the old key.
-    /// Run while the server is stopped.
-    Rotate,
-}
-
-#[derive(Subcommand)]
-enum ConfigAction {
-    /// Validate the configuration and print it with secrets redacted.
-    Check,
-}
-
-#[derive(Subcommand)]
-enum AdminAction {
-    /// Create a user in the first workspace (created if there is none).
-    CreateUser {
-        /// Sign-in name.
-        #[arg(long)]
-        username: String,
-        /// File holding the password (first line).
-        #[arg(long)]
-        password_file: PathBuf,
-        /// owner, admin or operator.
-        #[arg(long, default_value = "operator")]
-        role: String,
-        /// Display name.
-        #[arg(long)]
-        display_name: Option<String>,
-        /// Chat capacity.
-        #[arg(long, default_value_t = 10)]
-        max_chats: i32,
-    },
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = switchboard::cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -117,8 +19,10 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Config> {
-    let Loaded { config, warnings } = Config::load(cli.config.as_deref(), std::env::vars())?;
+/// The configuration of every command but `demo`: `--config` (or the file `SWITCHBOARD_CONFIG`
+/// names) overlaid by the environment; logging starts with it.
+fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let Loaded { config, warnings } = Config::load(file, std::env::vars())?;
     init_logging(&config);
     for w in warnings {
         tracing::warn!("{w}");
@@ -139,9 +43,11 @@ fn init_logging(config: &Config) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load(&cli)?;
+    // Loaded by each command that needs it: `demo` never reads the configuration.
+    let file = cli.config.as_deref();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let config = load(file)?;
             let mut running = switchboard::start(&config).await?;
             tokio::select! {
                 r = running.wait() => r?,
@@ -153,42 +59,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         #[cfg(feature = "demo")]
         Command::Demo { listen, data_dir } => {
-            let mut config = config;
-            config.server.listen = listen;
-            config.data_dir = data_dir.clone();
-            let world = demo::start_world(&mut config).await?;
-            let running = switchboard::start(&config).await?;
-            let (username, password) = demo::prepare(&*running.store, &running.auth).await?;
-            let ws = demo::first_workspace(&*running.store, "Demo").await?;
-            demo::connect_owner(&running, &world, ws).await?;
-            // Customers start writing once the account listens, so the first message is live.
-            demo::wait_connected(&running, ws).await;
-            demo::connect_bot(&running, ws).await?;
-            demo::create_lead_task(&running, ws).await?;
-            let stop = tokio_util::sync::CancellationToken::new();
-            let customers = demo::simulate_customers(
-                &world,
-                std::time::Duration::from_secs(20),
-                stop.clone(),
-                &running.workers.tasks("demo_customers"),
+            anyhow::ensure!(
+                file.is_none(),
+                "demo reads no configuration file: it runs on its own settings (--listen, --data-dir)"
             );
-            let creds = demo::DemoCredentials {
-                url: running.url(),
-                username,
-                password,
-            };
-            demo::write_credentials(&data_dir, &creds)?;
-            print_demo(&creds, &data_dir, &world.sim.control_url());
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            stop.cancel();
-            let _ = customers.await;
-            running.shutdown().await?;
-            world.sim.shutdown().await;
+            run_demo(listen, data_dir).await?;
         }
         Command::Sessions {
             action: SessionsAction::Import { dir },
         } => {
+            let config = load(file)?;
             let stores = switchboard::open_stores(&config).await?;
             let ws = demo::first_workspace(&*stores.store, "Main").await?;
             let report =
@@ -205,8 +85,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Keys {
+            action: KeysAction::New { file },
+        } => {
+            let key = switchboard_vault::MasterKey::write_new(&file)
+                .with_context(|| format!("creating the master key {}", file.display()))?;
+            say(&format!(
+                "wrote master key {} to {}; keep it apart from the data directory and its \
+                 backups, and back it up on its own: without it no stored session or token \
+                 can be read",
+                key.id().as_str(),
+                file.display()
+            ));
+        }
+        Command::Keys {
             action: KeysAction::Rotate,
         } => {
+            let config = load(file)?;
             let stores = switchboard::open_stores(&config).await?;
             let done = switchboard::maintenance::rotate_keys(&config, &*stores.store).await?;
             say(&format!(
@@ -217,12 +111,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ));
         }
         Command::Migrate => {
+            let config = load(file)?;
             let store = switchboard::open_store(&config).await?;
             say(&format!("{}: migrations applied", store.backend()));
+        }
+        Command::Backup { dir } => {
+            let config = load(file)?;
+            let done = switchboard::backup::backup(&config, &dir).await?;
+            let m = &done.manifest;
+            say(&format!(
+                "backed up the {} database (migration {}) and {} file(s), {} bytes, to {}",
+                m.backend,
+                m.migration,
+                m.files,
+                m.file_bytes,
+                dir.display()
+            ));
+            say(&format!(
+                "WARNING: the master key is NOT in the backup. It needs key id(s) {} from {}: \
+                 keep a copy of that file somewhere else (never next to this backup); without \
+                 it the backup's sessions and bot tokens cannot be read",
+                m.master_key_ids.join(", "),
+                done.master_key.display()
+            ));
+        }
+        Command::Restore { dir } => {
+            let config = load(file)?;
+            let m = switchboard::backup::restore(&config, &dir).await?;
+            say(&format!(
+                "restored the {} backup taken by Switchboard {} ({} file(s)) into {}",
+                m.backend,
+                m.switchboard,
+                m.files,
+                config.data_dir.display()
+            ));
         }
         Command::Config {
             action: ConfigAction::Check,
         } => {
+            let config = load(file)?;
             say(&format!("configuration OK\n{config:#?}"));
         }
         Command::Admin {
@@ -235,6 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     max_chats,
                 },
         } => {
+            let config = load(file)?;
             let role: Role = role
                 .parse()
                 .map_err(|_| anyhow::anyhow!("role must be owner, admin or operator"))?;
@@ -270,6 +198,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ));
         }
     }
+    Ok(())
+}
+
+/// `switchboard demo`: its own configuration (the defaults, with `listen` and `data_dir` from
+/// the command line; no file, no environment), in a data directory that is a demo's or new.
+#[cfg(feature = "demo")]
+async fn run_demo(
+    listen: std::net::SocketAddr,
+    data_dir: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let mut config = Config::default();
+    init_logging(&config);
+    config.server.listen = listen;
+    config.data_dir = data_dir.clone();
+    demo::claim_data_dir(&data_dir)?;
+    let world = demo::start_world(&mut config).await?;
+    let running = switchboard::start(&config).await?;
+    let (username, password) = demo::prepare(&*running.store, &running.auth).await?;
+    let ws = demo::first_workspace(&*running.store, "Demo").await?;
+    demo::connect_owner(&running, &world, ws).await?;
+    // Customers start writing once the account listens, so the first message is live.
+    demo::wait_connected(&running, ws).await;
+    demo::connect_bot(&running, ws).await?;
+    demo::create_lead_task(&running, ws).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let customers = demo::simulate_customers(
+        &world,
+        std::time::Duration::from_secs(20),
+        stop.clone(),
+        &running.workers.tasks("demo_customers"),
+    );
+    let creds = demo::DemoCredentials {
+        url: running.url(),
+        username,
+        password,
+    };
+    demo::write_credentials(&data_dir, &creds)?;
+    print_demo(&creds, &data_dir, &world.sim.control_url());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    let _ = customers.await;
+    running.shutdown().await?;
+    world.sim.shutdown().await;
     Ok(())
 }
 

@@ -199,3 +199,77 @@ fn the_readme_table_lists_exactly_the_configuration() {
          in the README but not in the configuration: {stale:?}"
     );
 }
+
+/// The settings `contrib/switchboard.example.toml` shows, set or commented out (`# key = …`),
+/// dotted by the table they are under.
+fn example_settings(text: &str) -> BTreeSet<String> {
+    let mut table = String::new();
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name.to_string();
+            continue;
+        }
+        let setting = line.strip_prefix("# ").unwrap_or(line);
+        let Some((key, _)) = setting.split_once(" = ") else {
+            continue;
+        };
+        if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            out.insert(if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn the_example_config_parses_holds_the_defaults_and_names_every_setting() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contrib/switchboard.example.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let loaded = Config::load(Some(std::path::Path::new(path)), Vec::new()).unwrap();
+    assert_eq!(
+        format!("{:?}", loaded.config),
+        format!("{:?}", Config::default()),
+        "a setting in the example is not its default"
+    );
+    let shown = example_settings(&text);
+    let keys = config_keys();
+    let missing: Vec<&String> = keys.difference(&shown).collect();
+    let stale: Vec<&String> = shown.difference(&keys).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "contrib/switchboard.example.toml and the configuration differ\n\
+         settings not in the example: {missing:?}\nin the example but unknown: {stale:?}"
+    );
+    for (key, var, ..) in ENV_KEYS {
+        assert!(
+            text.contains(&format!("[{var}]")),
+            "the example does not name {var}, the variable of {key}"
+        );
+    }
+    // Every commented-out setting is valid too: uncommented, the file still loads.
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(s)
+                if s.split_once(" = ").is_some_and(|(k, _)| {
+                    k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                }) =>
+            {
+                s
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), uncommented).unwrap();
+    Config::load(Some(file.path()), Vec::new()).unwrap();
+}

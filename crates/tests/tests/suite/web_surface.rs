@@ -8,6 +8,7 @@ use switchboard_tests::app_tests;
 
 app_tests!(
     health_readiness_and_metrics,
+    every_metric_is_listed_in_the_readme,
     openapi_documents_every_endpoint,
     every_response_body_has_a_schema,
     pages_need_a_session_and_show_the_shell,
@@ -65,6 +66,105 @@ async fn health_readiness_and_metrics(app: &TestApp) {
         methods.iter().all(|m| ["GET", "POST", "other"].contains(m)),
         "invented methods are not labels of their own: {methods:?}"
     );
+}
+
+/// One row of README.md's metrics table: the metric's name and its labels.
+fn readme_metrics() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let section = readme
+        .split("\n## Metrics")
+        .nth(1)
+        .expect("README.md has a Metrics section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_string();
+            let labels = cells[2]
+                .split(',')
+                .map(|l| l.trim().trim_matches('`').to_string())
+                .filter(|l| !l.is_empty() && l != "—")
+                .collect();
+            (name, labels)
+        })
+        .collect()
+}
+
+/// Every metric family `/metrics` serves (registered, whether or not it has samples yet) is in
+/// README.md's table under the name users query (`_total` for counters), and the table names
+/// nothing else; every label a served sample carries is listed for its metric.
+async fn every_metric_is_listed_in_the_readme(app: &TestApp) {
+    // Samples for the labelled families: a request, and a sign-in refused by a lock.
+    let _ = app.http.get(app.at("/api/v1/me")).send().await.unwrap();
+    for _ in 0..=app.config.auth.lock_after {
+        let _ = app
+            .post_json_anon(
+                "/api/v1/auth/login",
+                &serde_json::json!({"username": "operator", "password": "wrong guess"}),
+            )
+            .await;
+    }
+    let text = app.metrics().await;
+    let documented = readme_metrics();
+    let mut served = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (family, kind) = rest.split_once(' ').unwrap();
+        let name = if kind == "counter" {
+            format!("{family}_total")
+        } else {
+            family.to_string()
+        };
+        served.insert(name, family.to_string());
+    }
+    assert!(
+        served.contains_key("switchboard_http_requests_total"),
+        "{text}"
+    );
+    let missing: Vec<&String> = served
+        .keys()
+        .filter(|n| !documented.contains_key(*n))
+        .collect();
+    let stale: Vec<&String> = documented
+        .keys()
+        .filter(|n| !served.contains_key(*n))
+        .collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md's metrics table and /metrics differ\nserved, not in the README: \
+         {missing:?}\nin the README, not served: {stale:?}\n{text}"
+    );
+    let mut labelled = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, _)) = line.split_once('{') else {
+            continue;
+        };
+        let name = served
+            .iter()
+            .filter(|(_, family)| series.starts_with(family.as_str()))
+            .max_by_key(|(_, family)| family.len())
+            .map(|(name, _)| name)
+            .unwrap_or_else(|| panic!("{series} belongs to no family"));
+        // Up to the last brace: a route label holds braces of its own (`{id}`).
+        let labels = line.split_once('{').unwrap().1.rsplit_once('}').unwrap().0;
+        for label in labels.split("\",").filter_map(|l| l.split_once('=')) {
+            if label.0 == "le" {
+                continue;
+            }
+            labelled += 1;
+            assert!(
+                documented[name].contains(label.0),
+                "{name} carries the label {} that README.md does not list",
+                label.0
+            );
+        }
+    }
+    assert!(labelled > 0, "no labelled sample was checked: {text}");
+    assert!(text.contains("reason=\"account_locked\""), "{text}");
 }
 
 async fn openapi_document(app: &TestApp) -> serde_json::Value {
