@@ -175,7 +175,7 @@ async fn sources_are_joined_or_polled_as_their_task_allows(app: &TestApp) {
         "@rust_vacancies",
         30,
         "a joined source",
-        |s| s.state == SourceState::Joined,
+        |s| s.state == SourceState::Joined && s.checked_at.is_some(),
     )
     .await;
     assert_eq!(joined.read_via, Some(ReadVia::Updates));
@@ -196,7 +196,7 @@ async fn sources_are_joined_or_polled_as_their_task_allows(app: &TestApp) {
         "https://t.me/go_jobs_feed",
         30,
         "a polled source",
-        |s| s.state == SourceState::Polled,
+        |s| s.state == SourceState::Polled && s.checked_at.is_some(),
     )
     .await;
     assert_eq!(polled.read_via, Some(ReadVia::History));
