@@ -210,10 +210,8 @@ async fn bench(backend: Backend) {
     let rate = env_or("LEADS_BENCH_RATE", 100);
     let secs = env_or("LEADS_BENCH_SECS", 20);
     let admin = app.login("admin", PASSWORD).await;
-    let (owner, account) = connect_personal_account(&app, &admin, "+15559700001", "Reader").await;
-    let account = AccountId(account);
-
-    // The monitored channels: the account is a member of each (they are in its dialogs).
+    // The monitored channels exist before the account connects (as channels someone wants to
+    // monitor do); the account then joins each, so they are in its dialogs.
     let mut channels = Vec::with_capacity(sources);
     for i in 0..sources {
         let info = app
@@ -221,7 +219,6 @@ async fn bench(backend: Backend) {
             .create_channel(tgsim::NewChannel {
                 title: format!("Bench jobs {i:03}"),
                 username: Some(format!("bench_jobs_{i:03}")),
-                members: vec![owner.id],
                 about: "Vacancies".into(),
                 ..Default::default()
             })
@@ -230,6 +227,11 @@ async fn bench(backend: Backend) {
             panic!("not a channel")
         };
         channels.push(id);
+    }
+    let (owner, account) = connect_personal_account(&app, &admin, "+15559700001", "Reader").await;
+    let account = AccountId(account);
+    for &id in &channels {
+        app.sim.join_channel(owner.id, id).unwrap();
     }
 
     // The tasks, through the lead store, as the tasks API creates them.
