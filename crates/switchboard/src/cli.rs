@@ -26,6 +26,7 @@ pub enum Command {
     /// Run the server (the default).
     Serve,
     /// Run a ready-to-try server with an embedded database and print how to sign in.
+    ///
     /// Reads no configuration file and no SWITCHBOARD_* variable, and refuses a data
     /// directory that holds a real installation.
     #[cfg(feature = "demo")]
@@ -39,15 +40,18 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Write a consistent backup of the database and the file store, with a manifest, into
-    /// DIR (new or empty). The master key is not included: back it up on its own. The server
+    /// Write a consistent backup of the database and the file store into DIR.
+    ///
+    /// DIR must be new or empty; a manifest.json describes the backup. The master key is not included: back it up on its own. The server
     /// may be running.
     Backup {
         /// The backup's directory.
         dir: PathBuf,
     },
-    /// Restore the backup in DIR into an empty data directory and a new database; the master
-    /// key it names must already be at master_key_file. Run while the server is stopped.
+    /// Restore the backup in DIR into an empty data directory and a new database.
+    ///
+    /// The master key it names must already be at master_key_file. Run while the server is
+    /// stopped.
     Restore {
         /// The backup's directory.
         dir: PathBuf,
@@ -92,8 +96,10 @@ pub enum SessionsAction {
 /// `keys …`.
 #[derive(Subcommand)]
 pub enum KeysAction {
-    /// Write a new master key to FILE (readable by its owner only; never overwrites), to keep
-    /// it apart from the data directory: point master_key_file at it.
+    /// Write a new master key to FILE, to keep it apart from the data directory.
+    ///
+    /// The file is readable by its owner only and never overwritten; point master_key_file at
+    /// it.
     New {
         /// The key file to create.
         file: PathBuf,
