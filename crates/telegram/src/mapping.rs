@@ -462,11 +462,36 @@ fn add_peer(dir: &mut PeerDirectory, peer: &grammers_client::peer::Peer) {
     }
 }
 
+/// Telegram's user ids are 1…2^40−1; grammers asserts it (in debug builds) when it reads one.
+pub(crate) fn user_ids_in_range(raw: &tl::enums::Message) -> bool {
+    let in_range = |p: Option<&tl::enums::Peer>| match p {
+        Some(tl::enums::Peer::User(u)) => (1..=0xff_ffff_ffff).contains(&u.user_id),
+        _ => true,
+    };
+    match raw {
+        tl::enums::Message::Message(m) => {
+            in_range(Some(&m.peer_id)) && in_range(m.from_id.as_ref())
+        }
+        tl::enums::Message::Service(m) => {
+            in_range(Some(&m.peer_id)) && in_range(m.from_id.as_ref())
+        }
+        tl::enums::Message::Empty(m) => in_range(m.peer_id.as_ref()),
+    }
+}
+
 /// Maps a grammers update; `None` for everything ingestion ignores.
 pub fn map_update(update: &Update, self_id: Option<i64>) -> Option<MappedUpdate> {
     match update {
         Update::NewMessage(m) | Update::MessageEdited(m) => {
             let msg: &grammers_client::message::Message = m;
+            if !user_ids_in_range(&msg.raw) {
+                // grammers stands for the account itself with a user id above Telegram's range
+                // (its `InputPeerSelf` placeholder) in a message it built from the answer to a
+                // send to Saved Messages; asking it for that message's peer trips its debug
+                // assertion. Such a message is the account's own note to itself.
+                tracing::debug!("skipped a message whose user id is outside Telegram's range");
+                return None;
+            }
             let mut dir = PeerDirectory::new();
             if let Some(p) = msg.peer() {
                 add_peer(&mut dir, p);
@@ -493,6 +518,19 @@ mod tests {
         u.last_name = Some("Liddell".into());
         u.username = Some("alice".into());
         u.into()
+    }
+
+    #[test]
+    fn a_user_id_outside_telegrams_range_is_recognised() {
+        let user = |id| tl::enums::Peer::User(tl::types::PeerUser { user_id: id });
+        let ok: tl::enums::Message = message(1, user(1001), "hi").into();
+        assert!(user_ids_in_range(&ok));
+        // grammers' placeholder for the account itself (`InputPeerSelf`).
+        let placeholder: tl::enums::Message = message(1, user(1 << 40), "note").into();
+        assert!(!user_ids_in_range(&placeholder));
+        let mut from_placeholder = message(1, user(1001), "hi");
+        from_placeholder.from_id = Some(user(0));
+        assert!(!user_ids_in_range(&from_placeholder.into()));
     }
 
     #[test]

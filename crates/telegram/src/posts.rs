@@ -137,6 +137,9 @@ pub fn post_from_update(update: &Update) -> Option<Post> {
     match update {
         Update::NewMessage(m) | Update::MessageEdited(m) => {
             let msg: &grammers_client::message::Message = m;
+            if !crate::mapping::user_ids_in_range(&msg.raw) {
+                return None;
+            }
             let mut dir = PeerDirectory::new();
             if let Some(p) = msg.peer() {
                 add_peer(&mut dir, p);

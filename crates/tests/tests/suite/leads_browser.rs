@@ -66,6 +66,16 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
     // The author is in a group with the reading account, so the account can write to them.
     let author = author_known_to(app, &owner, acc, "+15554002", "Мария").await;
 
+    // The source is a real (simulated) public channel, so the sources worker resolves and
+    // joins it while the page watches.
+    app.sim
+        .create_channel(tgsim::NewChannel {
+            title: "Rust jobs".into(),
+            username: Some("rust_jobs".into()),
+            ..Default::default()
+        })
+        .unwrap();
+
     c.sign_in("admin", PASSWORD).await;
     c.open("/leads").await;
     c.wait_text("#task-list-empty", "No monitoring tasks").await;
@@ -86,9 +96,11 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
     c.click("#task-save").await;
     c.wait_text("#task-status", "Saved").await;
     c.wait_text("#task-list .task-name", "Rust jobs").await;
-    c.wait_text("#task-source-states li", "@rust_jobs").await;
-    c.wait_text("#task-source-states .source-state", "resolving")
+    // Resolved and joined by the account's sources worker, shown live (`source_updated`) with
+    // the channel's title.
+    c.wait_text("#task-source-states .source-state", "joined")
         .await;
+    c.wait_text("#task-source-states li", "Rust jobs").await;
     let tasks: Value = admin.get("/api/v1/tasks").await.json().await.unwrap();
     let task = &tasks["tasks"][0];
     assert_eq!(task["query"], "rust -senior");
