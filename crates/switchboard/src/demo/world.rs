@@ -266,8 +266,10 @@ mod tests {
 
     async fn demo() -> Demo {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = crate::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         let world = super::start_world(&mut config).await.unwrap();
         let running = crate::start(&config).await.unwrap();
