@@ -391,6 +391,8 @@ fn keys_new_writes_a_private_key_file_and_never_overwrites_one() {
 fn switchboard_config_names_the_file_without_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchboard.toml");
+    // 7 is only a marker (the default is another value): seeing it proves the named file was
+    // read. No feature runs below its default here.
     std::fs::write(&config, "[auth]\nlock_after = 7\n").unwrap();
     let out = switchboard(dir.path())
         .args(["config", "check"])
