@@ -4,6 +4,10 @@
 //! for a selector or a text, click, type, read). A step that times out saves a screenshot and
 //! the page's HTML under `<target>/browser-screenshots/` before it panics.
 //!
+//! [`Chrome::guide_shot`] saves the page as `docs/screenshots/<lang>/<name>.png` in the
+//! repository: the operator guides (`docs/guide.en.md`, `docs/guide.ru.md`) show these pictures,
+//! and the tests that walk the UI take them, so they show the UI as it is.
+//!
 //! Without `/usr/bin/chromedriver` (or `SWITCHBOARD_CHROMEDRIVER`) a browser test is skipped
 //! with a printed reason, unless `CI` is set: then it fails. `.ci/run` installs Chromium.
 
@@ -15,6 +19,7 @@ use serde_json::{Value, json};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The driver used unless `SWITCHBOARD_CHROMEDRIVER` names another.
@@ -23,6 +28,11 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a wait step lasts before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// The window (and so the picture) size of the guides' screenshots, in CSS pixels.
+pub const GUIDE_WINDOW: (u32, u32) = (1200, 750);
+/// The moment every time shown on a guide's screenshot is set to (10:30 local time), so a
+/// picture changes only when the UI does.
+const GUIDE_TIME: &str = "2026-03-02T10:30:00";
 
 /// One headless Chromium session and the chromedriver process behind it (killed on drop,
 /// with the browser it started).
@@ -31,6 +41,10 @@ pub struct Chrome {
     _driver: DriverGuard,
     base: String,
     _profile: tempfile::TempDir,
+    /// Whether [`Chrome::guide_shot`] writes its picture (see [`Chrome::for_app`]).
+    saves_guide_shots: bool,
+    /// Whether the window has been set to [`GUIDE_WINDOW`].
+    guide_window: AtomicBool,
 }
 
 impl Chrome {
@@ -117,12 +131,24 @@ impl Chrome {
             _driver: driver,
             base: base.trim_end_matches('/').to_string(),
             _profile: profile,
+            saves_guide_shots: true,
+            guide_window: AtomicBool::new(false),
         })
     }
 
-    /// Starts a browser for `app` (see [`Chrome::launch`]).
+    /// Starts a browser for `app` (see [`Chrome::launch`]). Every browser test runs on both
+    /// databases, and the two runs would race to write the same pictures: only the run on
+    /// SQLite writes the guides' screenshots (the PostgreSQL run still checks the page's
+    /// language at each of them).
     pub async fn for_app(app: &TestApp) -> Option<Chrome> {
-        Chrome::launch(&app.url).await
+        let mut chrome = Chrome::launch(&app.url).await?;
+        chrome.saves_guide_shots = app
+            .config
+            .database
+            .url
+            .as_ref()
+            .is_some_and(|u| u.expose().starts_with("sqlite:"));
+        Some(chrome)
     }
 
     /// The WebDriver client, for anything the helpers do not cover.
@@ -274,6 +300,31 @@ impl Chrome {
         }
     }
 
+    /// Scrolls the page so that the first element matching `css` is at the top (waiting for it).
+    pub async fn scroll_to(&self, css: &str) {
+        self.wait(css).await;
+        self.eval(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'start'});",
+            vec![json!(css)],
+        )
+        .await;
+    }
+
+    /// Opens the chat titled `title` in the inbox's chat list and waits until it is shown.
+    pub async fn open_chat(&self, title: &str) {
+        let rows = self.texts("#chat-list .chat-title").await;
+        let Some(index) = rows.iter().position(|t| t == title) else {
+            panic!(
+                "{}",
+                self.failure(&format!("no chat {title:?} in the list {rows:?}"))
+                    .await
+            );
+        };
+        self.click(&format!("#chat-list li:nth-child({}) button", index + 1))
+            .await;
+        self.wait_text("#chat-title", title).await;
+    }
+
     /// Runs JavaScript in the page and returns its result.
     pub async fn eval(&self, script: &str, args: Vec<Value>) -> Value {
         match self.client.execute(script, args).await {
@@ -295,6 +346,123 @@ impl Chrome {
             let _ = std::fs::write(dir.join(format!("{name}.html")), html);
         }
         png
+    }
+
+    /// Saves the page, as it is now, as `docs/screenshots/<lang>/<name>.png` for the operator
+    /// guides; call it once the page shows what the picture is for (wait for that first). The
+    /// page must be in `lang` (checked). The window is set to [`GUIDE_WINDOW`] (and stays so),
+    /// the text cursor is hidden, the times on the page are set to one fixed moment, the fonts
+    /// are awaited and two frames are drawn before the picture is taken; the file is written
+    /// only when its bytes change. Guide pictures are names of lowercase letters, digits and
+    /// `-`, in `en` or `ru`; `guide::` tests check that each is shown by its guide.
+    pub async fn guide_shot(&self, lang: &str, name: &str) {
+        assert!(
+            lang == "en" || lang == "ru",
+            "a guide's language is en or ru, not {lang:?}"
+        );
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "a guide screenshot's name is lowercase letters, digits and '-': {name:?}"
+        );
+        let page_lang = self
+            .eval("return document.documentElement.lang;", vec![])
+            .await;
+        if page_lang != json!(lang) {
+            panic!(
+                "{}",
+                self.failure(&format!(
+                    "the screenshot {lang}/{name} is of a page in {page_lang}"
+                ))
+                .await
+            );
+        }
+        if !self.saves_guide_shots {
+            return;
+        }
+        if !self.guide_window.swap(true, Ordering::Relaxed) {
+            self.size_viewport(GUIDE_WINDOW).await;
+        }
+        let settled = self
+            .client
+            .execute_async(
+                r#"
+                const [fixed, done] = arguments;
+                if (!document.getElementById("guide-shot-style")) {
+                  const style = document.createElement("style");
+                  style.id = "guide-shot-style";
+                  style.textContent = "*{caret-color:transparent!important;transition:none!important;animation:none!important}";
+                  document.head.append(style);
+                }
+                if (document.activeElement && document.activeElement !== document.body) {
+                  document.activeElement.blur();
+                }
+                const at = new Date(fixed);
+                const lang = document.documentElement.lang;
+                const short = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
+                const full = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+                for (const t of document.querySelectorAll("time, .lead-time")) {
+                  t.textContent = t.classList.contains("lead-time") ? full.format(at) : short.format(at);
+                }
+                document.fonts.ready.then(() =>
+                  requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
+                "#,
+                vec![json!(GUIDE_TIME)],
+            )
+            .await;
+        if let Err(e) = settled {
+            panic!("{}", self.failure(&format!("settling the page: {e}")).await);
+        }
+        let png = match self.client.screenshot().await {
+            Ok(png) => png,
+            Err(e) => panic!("{}", self.failure(&format!("taking {name}: {e}")).await),
+        };
+        let dir = guide_screenshot_dir(lang);
+        let path = dir.join(format!("{name}.png"));
+        if std::fs::read(&path).is_ok_and(|old| old == png) {
+            return;
+        }
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("creating {}: {e}", dir.display());
+        }
+        // Written whole, then renamed: a reader never sees half a picture.
+        let tmp = dir.join(format!(".{name}.png.tmp"));
+        if let Err(e) = std::fs::write(&tmp, &png).and_then(|()| std::fs::rename(&tmp, &path)) {
+            panic!("writing {}: {e}", path.display());
+        }
+    }
+
+    /// Sets the window so that the page's viewport is `(width, height)` CSS pixels: a headless
+    /// window's size includes a frame the page does not get.
+    async fn size_viewport(&self, (width, height): (u32, u32)) {
+        for _ in 0..2 {
+            let inner = self
+                .eval("return [window.innerWidth, window.innerHeight];", vec![])
+                .await;
+            let (iw, ih) = (
+                inner[0].as_u64().unwrap_or(0),
+                inner[1].as_u64().unwrap_or(0),
+            );
+            if (iw, ih) == (u64::from(width), u64::from(height)) {
+                return;
+            }
+            let rect = match self.client.get_window_size().await {
+                Ok(r) => r,
+                Err(e) => panic!("{}", self.failure(&format!("window size: {e}")).await),
+            };
+            let outer = |o: u64, i: u64, want: u32| {
+                u32::try_from((o + u64::from(want)).saturating_sub(i)).unwrap_or(want)
+            };
+            let (w, h) = (outer(rect.0, iw, width), outer(rect.1, ih, height));
+            if let Err(e) = self.client.set_window_size(w, h).await {
+                panic!(
+                    "{}",
+                    self.failure(&format!("resizing the window: {e}")).await
+                );
+            }
+        }
     }
 
     /// Saves a screenshot of the page and returns the message to fail the test with:
@@ -357,6 +525,14 @@ async fn wait_for_port(port: u16) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `docs/screenshots/<lang>` in the repository: where [`Chrome::guide_shot`] saves the guides'
+/// pictures.
+pub fn guide_screenshot_dir(lang: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(lang)
 }
 
 /// `<target>/browser-screenshots`, next to the test binary's profile directory.

@@ -312,3 +312,39 @@ pub async fn author_known_to(
     .await;
     author
 }
+
+/// Adds a tgsim bot `@username` named `name` through the API (as an admin) and waits until it
+/// is connected.
+pub async fn connected_bot(
+    app: &TestApp,
+    admin: &Browser,
+    username: &str,
+    name: &str,
+) -> tgsim::UserInfo {
+    let bot = app
+        .sim
+        .create_bot(tgsim::NewBot {
+            username: username.into(),
+            first_name: name.into(),
+            token: None,
+        })
+        .unwrap_or_else(|e| panic!("tgsim bot: {e}"));
+    let token = bot
+        .token
+        .clone()
+        .unwrap_or_else(|| panic!("tgsim gave @{username} no token"));
+    let r = admin.post("/api/v1/bots", &json!({"token": token})).await;
+    assert_eq!(r.status(), 201, "adding @{username}");
+    let added: Value = r.json().await.unwrap_or(Value::Null);
+    let id = added["bot"]["id"].clone();
+    eventually(20, "the bot to connect", || async {
+        let list: Value = admin.get("/api/v1/bots").await.json().await.ok()?;
+        list["bots"]
+            .as_array()?
+            .iter()
+            .any(|b| b["id"] == id && b["status"] == "connected")
+            .then_some(())
+    })
+    .await;
+    bot
+}

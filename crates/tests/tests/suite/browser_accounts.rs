@@ -1,7 +1,8 @@
 //! The Accounts page in a real headless Chromium against the real server and tgsim, on both
 //! backends: the phone-code wizard (a wrong code's localized error, 2FA), the QR wizard (SVG,
 //! approval, 2FA), the live list (accounts added elsewhere appear without a reload), logout
-//! and delete from the list, and the upload of a folder of session files.
+//! and delete from the list, and the upload of a folder of session files. The Russian guide's
+//! pictures of the phone-code wizard are taken here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -173,6 +174,7 @@ async fn phone_wizard_in_russian_with_2fa_then_logout_and_delete(app: &TestApp) 
     c.fill("#phone-form input[name=phone]", "+1 555 7000").await;
     c.click("#phone-form button[type=submit]").await;
     c.wait_text("#code-info", "Код отправлен через").await;
+    c.guide_shot("ru", "connect-code").await;
     c.fill("#code-form input[name=code]", "00000").await;
     c.click("#code-form button[type=submit]").await;
     c.wait_text("#connect-phone .error", "Неверный код").await;
@@ -182,6 +184,7 @@ async fn phone_wizard_in_russian_with_2fa_then_logout_and_delete(app: &TestApp) 
     c.click("#code-form button[type=submit]").await;
     c.wait_text("#connect-phone .password-form", "(usual)")
         .await;
+    c.guide_shot("ru", "connect-2fa").await;
     c.fill(
         "#connect-phone .password-form input[name=password]",
         "pw-2fa",

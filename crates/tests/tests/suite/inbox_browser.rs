@@ -4,7 +4,8 @@
 //! messages (formatting rendered, markup from Telegram shown as text), answers with Enter, sees
 //! the delivery state turn `sent`, and the customers receive the answers in tgsim.
 //! A third customer writes to a bot, and that chat is answered the same way, through the Bot
-//! API.
+//! API. The English guide's pictures of the inbox, a conversation and an uncertain reply are
+//! taken here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::app_tests;
 use switchboard_tests::browser::Chrome;
-use switchboard_tests::live::{chat_messages, connect_personal_account, eventually};
+use switchboard_tests::live::{chat_messages, connect_personal_account, connected_bot, eventually};
 use tgsim::{Entity, NewUser, OutgoingMessage, Peer, UserId};
 
 app_tests!(
@@ -40,22 +41,10 @@ async fn received(app: &TestApp, user: UserId, text: &str) {
     .await;
 }
 
-/// Opens the chat titled `title` in the list.
-async fn open_chat(c: &Chrome, title: &str) {
-    let rows = c.texts("#chat-list .chat-title").await;
-    let index = rows
-        .iter()
-        .position(|t| t == title)
-        .unwrap_or_else(|| panic!("no row for {title} in {rows:?}"));
-    c.click(&format!("#chat-list li:nth-child({}) button", index + 1))
-        .await;
-    c.wait_text("#chat-title", title).await;
-}
-
 /// Opens the chat titled `title` in the list, answers `answer` with the Enter key, and waits
 /// for the UI to show it sent.
 async fn answer(c: &Chrome, title: &str, answer: &str) {
-    open_chat(c, title).await;
+    c.open_chat(title).await;
     // Typed, then sent with the Enter key (WebDriver's U+E007).
     c.fill("#composer-text", &format!("{answer}\u{e007}")).await;
     c.wait_text(".msg.out[data-status=sent]", answer).await;
@@ -122,6 +111,7 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
     // Newest activity first.
     let titles = c.texts("#chat-list .chat-title").await;
     assert_eq!(titles, ["Boris", "Анна"]);
+    c.guide_shot("en", "inbox").await;
 
     answer(&c, "Boris", "Sending it now").await;
     received(app, boris, "Sending it now").await;
@@ -152,10 +142,11 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
         .send_message(anna, Peer::User(owner_id), OutgoingMessage::text("Thanks!"))
         .unwrap();
     c.wait_text(".msg.in .msg-text", "Thanks!").await;
+    c.guide_shot("en", "conversation").await;
 
     // A customer writes to a bot: the chat appears among the others and is answered the same
     // way; the answer goes out through the Bot API.
-    let bot = connected_bot(app, &admin, "shop_help_bot").await;
+    let bot = connected_bot(app, &admin, "shop_help_bot", "Shop help").await;
     let carol = sim_user(app, "+15553003", "Carol");
     app.sim
         .send_message(
@@ -174,33 +165,6 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
     })
     .await;
     c.quit().await;
-}
-
-/// Adds a tgsim bot through the API and waits until it is connected.
-async fn connected_bot(app: &TestApp, admin: &Browser, username: &str) -> tgsim::UserInfo {
-    let bot = app
-        .sim
-        .create_bot(tgsim::NewBot {
-            username: username.into(),
-            first_name: "Shop help".into(),
-            token: None,
-        })
-        .unwrap();
-    let token = bot.token.clone().expect("tgsim gives bots a token");
-    let r = admin
-        .post("/api/v1/bots", &serde_json::json!({"token": token}))
-        .await;
-    assert_eq!(r.status(), 201);
-    eventually(20, "the bot to connect", || async {
-        let list: Value = admin.get("/api/v1/bots").await.json().await.ok()?;
-        list["bots"]
-            .as_array()?
-            .iter()
-            .any(|b| b["status"] == "connected")
-            .then_some(())
-    })
-    .await;
-    bot
 }
 
 /// `sendMessage` calls tgsim's Bot API counted for `bot`.
@@ -274,7 +238,7 @@ async fn operator_decides_an_uncertain_reply_in_the_browser(app: &TestApp) {
         return;
     };
     let admin = app.login("admin", PASSWORD).await;
-    let bot = connected_bot(app, &admin, "uncertain_help_bot").await;
+    let bot = connected_bot(app, &admin, "uncertain_help_bot", "Shop help").await;
     c.sign_in("operator", PASSWORD).await;
     c.open("/inbox").await;
     c.wait_text("#chat-list-empty", "No chats").await;
@@ -283,7 +247,7 @@ async fn operator_decides_an_uncertain_reply_in_the_browser(app: &TestApp) {
         .send_message(dora, Peer::User(bot.id), OutgoingMessage::text("Any news?"))
         .unwrap();
     c.wait_text("#chat-list .chat-row", "Dora").await;
-    open_chat(&c, "Dora").await;
+    c.open_chat("Dora").await;
     let op = app.login("operator", PASSWORD).await;
     let chats: Value = op.get("/api/v1/chats").await.json().await.unwrap();
     let chat = chats["chats"][0]["id"].as_i64().unwrap();
@@ -291,6 +255,7 @@ async fn operator_decides_an_uncertain_reply_in_the_browser(app: &TestApp) {
     // Marked sent: the page and the API agree, and nothing more goes to Telegram.
     let first = "It shipped this morning";
     let id = uncertain_answer(app, &c, &bot, first).await;
+    c.guide_shot("en", "reply-uncertain").await;
     assert_eq!(api_reply(&op, chat, first).await["error"], "send_uncertain");
     assert_eq!(send_message_calls(app, &bot), 1);
     c.click(&format!("#msg-{id} button.mark-sent")).await;

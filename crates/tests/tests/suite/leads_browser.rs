@@ -2,7 +2,7 @@
 //! backends: an admin creates a task on the page (a query that does not parse is pointed at
 //! first), sees its sources' states, sees a lead appear live, filters and searches the list, and
 //! "writes to the author", which opens the author's new chat in the inbox. An operator sees the
-//! same page read-only.
+//! same page read-only. The English guide's pictures of the Leads page (a task, and the leads) are taken here.
 //!
 //! The lead is stored and announced the way the monitor's engine does it
 //! (`LeadStore::insert_leads`, then `lead_found` on the event bus to the workspace): this test is
@@ -142,6 +142,10 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
     )
     .await;
     assert_eq!(c.texts("#lead-list .lead").await.len(), 2);
+    c.scroll_to("#task-form").await;
+    c.guide_shot("en", "leads-task").await;
+    c.scroll_to(".leads-list").await;
+    c.guide_shot("en", "leads").await;
 
     // Search and the read filter.
     c.fill("#lf-q", "remote").await;
