@@ -13,9 +13,11 @@ pub struct PeerInBatch<'a> {
     pub peer_id: i64,
     /// Its kind.
     pub kind: PeerKind,
-    /// The newest non-empty title; an empty one never overwrites a known title.
+    /// The newest non-empty title; an empty one never overwrites a known title. `None` when
+    /// no message of the batch names the peer (Telegram's echo of a sent message may not):
+    /// then neither the title nor the username of a known chat changes.
     pub title: Option<&'a str>,
-    /// The username of its newest message.
+    /// The username of its newest message that names the peer (has a title).
     pub username: Option<&'a str>,
     /// Inbound messages of the batch (without repeats): a new chat starts with them unread.
     pub inbound: i32,
@@ -54,8 +56,10 @@ impl<'a> IngestPlan<'a> {
                 peers.len() - 1
             });
             let peer = &mut peers[i];
-            peer.title = title.or(peer.title);
-            peer.username = m.chat_username.as_deref();
+            if title.is_some() {
+                peer.title = title;
+                peer.username = m.chat_username.as_deref();
+            }
             if seen.insert((m.peer_id, m.tg_message_id)) {
                 if m.direction == Direction::In {
                     peer.inbound = peer.inbound.saturating_add(1);

@@ -170,13 +170,17 @@ pub(crate) async fn ingest_in(
             continue;
         };
         chat_ids.insert(peer.peer_id, chat.id);
-        let title = peer.title.unwrap_or(&chat.title);
-        if title != chat.title || peer.username != chat.username.as_deref() {
+        // A batch that does not name the peer leaves its names as they are.
+        let (title, username) = match peer.title {
+            Some(title) => (title, peer.username),
+            None => (chat.title.as_str(), chat.username.as_deref()),
+        };
+        if title != chat.title || username != chat.username.as_deref() {
             sqlx::query(
                 "UPDATE chats SET title = ?1, username = ?2, updated_at = ?3 WHERE id = ?4",
             )
             .bind(title)
-            .bind(peer.username)
+            .bind(username)
             .bind(now.0)
             .bind(chat.id.0)
             .execute(&mut **tx)

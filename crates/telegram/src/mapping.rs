@@ -397,7 +397,9 @@ pub fn map_message(
     Some(IncomingMessage {
         peer_id,
         peer_kind,
-        chat_title: chat.map_or_else(|| peer_id.to_string(), |c| c.title.clone()),
+        // Empty when the update does not describe the peer (the echo of a sent message): the
+        // store then keeps the chat's names instead of renaming it to a number.
+        chat_title: chat.map_or_else(String::new, |c| c.title.clone()),
         chat_username: chat.and_then(|c| c.username.clone()),
         tg_message_id: i64::from(m.id),
         direction,

@@ -502,9 +502,28 @@
   }
 
   // Adds or replaces a message of the open chat, keeping the view in time order.
+  // Telegram's echo of a reply (a `received` outgoing message with the reply's Telegram id):
+  // when the echo was stored before the reply was recorded sent, the store dropped it with
+  // that record, so the page drops it too and keeps the reply. True when `m` is such an echo
+  // of a reply the page shows.
+  function dropEchoes(m) {
+    if (m.tg_message_id == null || m.direction !== "out") return false;
+    for (const [id, other] of state.messages) {
+      if (id === m.id || other.tg_message_id !== m.tg_message_id || other.direction !== "out") continue;
+      if (m.status === "received") return true;
+      if (other.status === "received") {
+        state.messages.delete(id);
+        const node = $("msg-" + id);
+        if (node) node.remove();
+      }
+    }
+    return false;
+  }
+
   function upsertMessage(m, live) {
     const box = $("messages");
     const nearBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 120;
+    if (dropEchoes(m)) return;
     state.messages.set(m.id, m);
     const node = messageEl(m);
     const old = $("msg-" + m.id);
@@ -552,8 +571,9 @@
     if (m.deleted) meta.append(" ", el("span", { class: "deleted-label" }, tr("inbox_deleted")));
     if (out) {
       const uncertain = m.status === "failed" && m.error === "send_uncertain";
-      meta.append(" ", el("span", { class: "msg-status", "data-status": uncertain ? "uncertain" : m.status },
-        tr(uncertain ? "inbox_msg_uncertain" : "inbox_msg_" + m.status)));
+      // `received`: written in Telegram itself (from the phone), so it is sent.
+      const shown = uncertain ? "uncertain" : m.status === "received" ? "sent" : m.status;
+      meta.append(" ", el("span", { class: "msg-status", "data-status": shown }, tr("inbox_msg_" + shown)));
       if (uncertain) {
         // Telegram may have posted it: the operator checks and decides.
         meta.append(" ", el("span", { class: "error" }, tr("send_uncertain")));

@@ -1357,6 +1357,27 @@ async fn ingest_refreshes_chat_names(db: Stores) {
         .unwrap();
     assert_eq!(out.chats[0].title, "Newer");
     assert_eq!(chat(&db, acme, a.id, 7).await.title, "Newer");
+
+    // A batch that does not name the peer (Telegram's echo of a reply) keeps the username too.
+    let mut named = inbound(7, 4, 400);
+    named.chat_title = "Newer".to_string();
+    named.chat_username = Some("newer".to_string());
+    db.accounts
+        .ingest_messages(a.id, &[named], t(4_000))
+        .await
+        .unwrap();
+    let mut echo = inbound(7, 5, 500);
+    echo.chat_title = String::new();
+    echo.chat_username = None;
+    db.accounts
+        .ingest_messages(a.id, &[echo], t(5_000))
+        .await
+        .unwrap();
+    let kept = chat(&db, acme, a.id, 7).await;
+    assert_eq!(
+        (kept.title.as_str(), kept.username.as_deref()),
+        ("Newer", Some("newer"))
+    );
 }
 
 async fn inbound_reopens_a_resolved_chat_but_outbound_does_not(db: Stores) {

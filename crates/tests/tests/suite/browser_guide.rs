@@ -305,6 +305,13 @@ async fn inbox_in_russian(app: &TestApp, c: &Chrome, world: &World) {
     .await;
     c.wait_text(".msg.out[data-status=sent] .msg-status", "отправлено")
         .await;
+    let mut titles = c.texts("#chat-list .chat-title").await;
+    titles.sort();
+    assert_eq!(
+        titles,
+        ["Boris", "Carol", "Анна"],
+        "an answered chat keeps its title"
+    );
     c.guide_shot("ru", "conversation").await;
 
     // The bot's answer from Telegram is lost: the reply may have been sent.

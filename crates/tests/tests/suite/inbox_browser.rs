@@ -48,6 +48,22 @@ async fn answer(c: &Chrome, title: &str, answer: &str) {
     // Typed, then sent with the Enter key (WebDriver's U+E007).
     c.fill("#composer-text", &format!("{answer}\u{e007}")).await;
     c.wait_text(".msg.out[data-status=sent]", answer).await;
+    // Telegram's echo of the reply, when ingestion stored it first, is dropped with the send's
+    // record, in the store and on the page: the reply shows once, as sent.
+    let shown: Vec<String> = c
+        .texts("#messages .msg.out .msg-text")
+        .await
+        .into_iter()
+        .filter(|t| t == answer)
+        .collect();
+    assert_eq!(shown.len(), 1, "the reply shows once: {shown:?}");
+    assert!(
+        c.texts("#messages .msg-status")
+            .await
+            .iter()
+            .all(|s| !s.starts_with("inbox_")),
+        "every delivery state has a label"
+    );
     assert_eq!(
         c.eval(
             "return document.getElementById('composer-text').value;",
@@ -111,6 +127,8 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
     // Newest activity first.
     let titles = c.texts("#chat-list .chat-title").await;
     assert_eq!(titles, ["Boris", "Анна"]);
+    // Both are the operator's, who is online: the list shows it once presence is known.
+    c.wait("#chat-list li:nth-child(2) .dot.on").await;
     c.guide_shot("en", "inbox").await;
 
     answer(&c, "Boris", "Sending it now").await;
@@ -142,6 +160,14 @@ async fn operator_answers_live_chats_in_the_browser(app: &TestApp) {
         .send_message(anna, Peer::User(owner_id), OutgoingMessage::text("Thanks!"))
         .unwrap();
     c.wait_text(".msg.in .msg-text", "Thanks!").await;
+    // Telegram's echoes of the replies do not name the customers: the chats keep their names.
+    let mut titles = c.texts("#chat-list .chat-title").await;
+    titles.sort();
+    assert_eq!(
+        titles,
+        ["Boris", "Анна"],
+        "answered chats keep their titles"
+    );
     c.guide_shot("en", "conversation").await;
 
     // A customer writes to a bot: the chat appears among the others and is answered the same
