@@ -115,6 +115,7 @@ pub fn dependency_order(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

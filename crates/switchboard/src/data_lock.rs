@@ -83,8 +83,10 @@ mod tests {
     #[test]
     fn one_holder_at_a_time_and_none_for_postgres() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
         let held = DataLock::acquire(&config, "serve").unwrap().unwrap();
         assert_eq!(held.path(), dir.path().join("switchboard.db.lock"));
         let err = DataLock::acquire(&config, "copy-db")

@@ -677,7 +677,7 @@ mod tests {
         // Nothing listens on port 9 (discard) of 127.0.0.1 in the test environment.
         let token = "5000000001:AAE-very-secret-token-value";
         let api = BotApi::new(
-            BotApi::http_client(None).unwrap(),
+            BotApi::http_client(None).unwrap_or_default(),
             "http://127.0.0.1:9",
             token,
         );

@@ -1,13 +1,14 @@
 //! Switchboard's test support: fresh databases on both backends ([`db`]), the real server
-//! ([`app`]), account helpers ([`accounts`]), a real headless browser ([`browser`]) and session
-//! files holding tgsim's keys ([`sessions`]), and a SOCKS5 proxy that counts what it carries
-//! ([`socks`]). The suites that use it live in `tests/`.
+//! ([`app`]), account helpers ([`accounts`]), a real headless browser ([`browser`]), session
+//! files holding tgsim's keys ([`sessions`]), log capture ([`logs`]) and a SOCKS5 proxy that
+//! counts what it carries ([`socks`]). The suites that use it live in `tests/`.
 
 pub mod accounts;
 pub mod app;
 pub mod browser;
 pub mod db;
 pub mod live;
+pub mod logs;
 pub mod sessions;
 pub mod socks;
 

@@ -4,6 +4,12 @@
 //! resolve (so a client that resolves them itself fails), and a [`TestProxy::stop`] that takes
 //! it down with every tunnel, like a proxy that died.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the test proxy stands in for a server outside Switchboard: its tasks are its own, \
+              not work of Switchboard's supervisor"
+)]
+
 use fast_socks5::server::Socks5ServerProtocol;
 use fast_socks5::util::target_addr::TargetAddr;
 use fast_socks5::{ReplyError, Socks5Command};

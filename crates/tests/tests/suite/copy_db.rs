@@ -8,8 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use reqwest::header::{COOKIE, SET_COOKIE};
-use serde_json::{Value, json};
+use serde_json::Value;
+use sqlx::Executor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use switchboard::Config;
@@ -17,8 +17,9 @@ use switchboard::copy_db::{Progress, copy_db};
 use switchboard::demo;
 use switchboard_domain::table_copy::{Cell, Row, TableShape};
 use switchboard_store_sqlite::SqliteStore;
+use switchboard_tests::app::Browser;
 use switchboard_tests::db::empty_postgres;
-use switchboard_tests::live::eventually;
+use switchboard_tests::live::{eventually, reply};
 
 /// Rows of every table of the SQLite database, by table, sorted (for comparing contents).
 async fn sqlite_tables(url: &str, shapes: &[TableShape]) -> BTreeMap<String, Vec<Row>> {
@@ -82,54 +83,26 @@ async fn count(store: &SqliteStore, table: &str) -> i64 {
         .unwrap()
 }
 
-/// Signs in over HTTP; the `Cookie` header of the session, and its CSRF token.
-async fn sign_in(
-    http: &reqwest::Client,
-    base: &str,
-    username: &str,
-    password: &str,
-) -> (String, String) {
-    let r = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "sign-in to {base}");
-    let cookie = r
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let me: Value = r.json().await.unwrap();
-    (cookie, me["csrf_token"].as_str().unwrap().to_string())
+async fn get(b: &Browser, path: &str) -> Value {
+    b.get(path).await.json().await.unwrap()
 }
 
-async fn get(http: &reqwest::Client, base: &str, cookie: &str, path: &str) -> Value {
-    http.get(format!("{base}{path}"))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// `copy-db` refuses, saying `why`.
+async fn refused(config: &Config, to: &str, why: &str) {
+    let err = copy_db(config, to, &mut |_| {}).await.unwrap_err();
+    assert!(format!("{err:#}").contains(why), "{err:#}");
 }
 
 /// Every message of every chat, through the API: id → text.
-async fn api_messages(http: &reqwest::Client, base: &str, cookie: &str) -> BTreeMap<i64, String> {
-    let chats = get(http, base, cookie, "/api/v1/chats?limit=200").await;
+async fn api_messages(b: &Browser) -> BTreeMap<i64, String> {
+    let chats = get(b, "/api/v1/chats?limit=200").await;
     let mut ids = BTreeMap::new();
     for chat in chats["chats"].as_array().unwrap() {
         let mut before: Option<i64> = None;
         loop {
             let q = before.map(|b| format!("&before={b}")).unwrap_or_default();
             let page = get(
-                http,
-                base,
-                cookie,
+                b,
                 &format!("/api/v1/chats/{}/messages?limit=200{q}", chat["id"]),
             )
             .await;
@@ -153,8 +126,10 @@ async fn the_demo_installation_moves_to_postgres_whole() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     let world = demo::start_world(&mut config).await.unwrap();
 
@@ -178,19 +153,13 @@ async fn the_demo_installation_moves_to_postgres_whole() {
     let sqlite = switchboard_store_sqlite::connect(&config.database_url(), &Default::default())
         .await
         .unwrap();
-    let http = reqwest::Client::new();
-    let base = running.url();
-    let (cookie, csrf) = sign_in(&http, &base, &username, &password).await;
+    let admin = Browser::sign_in(&running.url(), &username, &password).await;
     // Job ads in the task's channel, once the account reads it: leads.
     let Some(tgsim::Peer::Channel(channel)) = world.sim.resolve_username("rust_go_jobs") else {
         panic!("the demo world has no job channel");
     };
     eventually(30, "the lead source to be joined", || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_sources WHERE state = 'joined'")
-            .fetch_one(sqlite.pool())
-            .await
-            .unwrap();
-        (n > 0).then_some(())
+        (count(&sqlite, "lead_sources WHERE state = 'joined'").await > 0).then_some(())
     })
     .await;
     for ad in tgsim::demo_channel_ads("rust_go_jobs") {
@@ -209,29 +178,16 @@ async fn the_demo_installation_moves_to_postgres_whole() {
     stop.cancel();
     customers.await.unwrap();
     // An operator's reply through the API, so the outbox has a row.
-    let chats = get(&http, &base, &cookie, "/api/v1/chats?limit=200").await;
+    let chats = get(&admin, "/api/v1/chats?limit=200").await;
     let chat = chats["chats"][0]["id"].as_i64().unwrap();
-    let sent = http
-        .post(format!("{base}/api/v1/chats/{chat}/messages"))
-        .header(COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"text": "ответ оператора"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 202);
+    reply(&admin, chat, "ответ оператора").await;
     eventually(20, "the reply to be sent", || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = 'sent'")
-            .fetch_one(sqlite.pool())
-            .await
-            .unwrap();
-        (n > 0).then_some(())
+        (count(&sqlite, "outbox WHERE state = 'sent'").await > 0).then_some(())
     })
     .await;
 
     // --- While the server runs, copy-db refuses and writes nothing. ---
-    let err = copy_db(&config, pg.url(), &mut |_| {}).await.unwrap_err();
-    assert!(format!("{err:#}").contains("in use"), "{err:#}");
+    refused(&config, pg.url(), "in use").await;
     assert!(pg.store().copy_tables().await.unwrap().is_empty());
 
     running.shutdown().await.unwrap();
@@ -241,22 +197,20 @@ async fn the_demo_installation_moves_to_postgres_whole() {
     let Some(other) = empty_postgres().await else {
         return;
     };
-    sqlx::query("CREATE TABLE not_switchboard (x int)")
-        .execute(other.store().pool())
+    other
+        .store()
+        .pool()
+        .execute("CREATE TABLE not_switchboard (x int)")
         .await
         .unwrap();
-    let err = copy_db(&config, other.url(), &mut |_| {})
-        .await
-        .unwrap_err();
-    assert!(format!("{err:#}").contains("not_switchboard"), "{err:#}");
-    sqlx::query("INSERT INTO not_switchboard VALUES (1)")
-        .execute(other.store().pool())
+    refused(&config, other.url(), "not_switchboard").await;
+    other
+        .store()
+        .pool()
+        .execute("INSERT INTO not_switchboard VALUES (1)")
         .await
         .unwrap();
-    let err = copy_db(&config, other.url(), &mut |_| {})
-        .await
-        .unwrap_err();
-    assert!(format!("{err:#}").contains("not empty"), "{err:#}");
+    refused(&config, other.url(), "not empty").await;
     assert_eq!(
         other.store().copy_tables().await.unwrap(),
         ["not_switchboard"],
@@ -333,11 +287,10 @@ async fn the_demo_installation_moves_to_postgres_whole() {
     let mut on_pg = config.clone();
     on_pg.database.url = Some(switchboard_services::Secret::new(pg.url()));
     let running = switchboard::start(&on_pg).await.unwrap();
-    let base = running.url();
-    let (cookie, _) = sign_in(&http, &base, &username, &password).await;
+    let admin = Browser::sign_in(&running.url(), &username, &password).await;
     let connected = eventually(30, "every account and bot to connect", || async {
-        let accounts = get(&http, &base, &cookie, "/api/v1/accounts").await;
-        let bots = get(&http, &base, &cookie, "/api/v1/bots").await;
+        let accounts = get(&admin, "/api/v1/accounts").await;
+        let bots = get(&admin, "/api/v1/bots").await;
         let all = |v: &Value, key: &str| {
             let list = v[key].as_array().cloned().unwrap_or_default();
             !list.is_empty() && list.iter().all(|a| a["status"] == "connected")
@@ -365,10 +318,7 @@ async fn the_demo_installation_moves_to_postgres_whole() {
             .name,
         "id"
     );
-    let shown: BTreeSet<i64> = api_messages(&http, &base, &cookie)
-        .await
-        .into_keys()
-        .collect();
+    let shown: BTreeSet<i64> = api_messages(&admin).await.into_keys().collect();
     let newest = *copied_ids.iter().max().unwrap();
     assert!(
         copied_ids.is_subset(&shown),
@@ -392,7 +342,7 @@ async fn the_demo_installation_moves_to_postgres_whole() {
         )
         .unwrap();
     let id = eventually(30, "the new message on PostgreSQL", || async {
-        api_messages(&http, &base, &cookie)
+        api_messages(&admin)
             .await
             .into_iter()
             .find(|(_, text)| text == "after the move")
@@ -406,14 +356,9 @@ async fn the_demo_installation_moves_to_postgres_whole() {
 
     // The copy is no longer empty: a second copy-db refuses it.
     running.shutdown().await.unwrap();
-    let err = copy_db(&config, pg.url(), &mut |_| {}).await.unwrap_err();
-    assert!(format!("{err:#}").contains("not empty"), "{err:#}");
+    refused(&config, pg.url(), "not empty").await;
     // And a PostgreSQL installation is not a source.
-    let err = copy_db(&on_pg, pg.url(), &mut |_| {}).await.unwrap_err();
-    assert!(
-        format!("{err:#}").contains("SQLite installation"),
-        "{err:#}"
-    );
+    refused(&on_pg, pg.url(), "SQLite installation").await;
 
     world.sim.shutdown().await;
     pg.drop_db().await;

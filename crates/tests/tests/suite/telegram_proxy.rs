@@ -9,17 +9,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use switchboard::Config;
 use switchboard_tests::accounts::{account, registered_user, telethon_string};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::db::Backend;
 use switchboard_tests::live::{
-    chat_messages, chat_titled, connect_personal_account, customer, eventually, reply, writes,
+    chat_messages, chat_titled, connect_personal_account, customer, eventually, reply, sim_bot,
+    writes,
 };
+use switchboard_tests::logs::{captured_logs, logged_text};
 use switchboard_tests::socks::TestProxy;
 
 /// The Bot API's host name in these tests: only the proxy resolves it (`.test` is reserved),
@@ -86,16 +86,6 @@ fn bot_api_port(app: &TestApp) -> u16 {
         .unwrap()
 }
 
-fn sim_bot(app: &TestApp, username: &str) -> tgsim::UserInfo {
-    app.sim
-        .create_bot(tgsim::NewBot {
-            username: username.into(),
-            first_name: "Shop".into(),
-            token: None,
-        })
-        .unwrap()
-}
-
 async fn add_bot(admin: &Browser, token: &str) -> i64 {
     let r = admin.post("/api/v1/bots", &json!({"token": token})).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
@@ -114,6 +104,29 @@ async fn bot(admin: &Browser, id: i64) -> Value {
         .find(|b| b["id"].as_i64() == Some(id))
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// Imports a session holding `key` through the API; the answer.
+async fn import_key(app: &TestApp, admin: &Browser, key: [u8; 256]) -> reqwest::Response {
+    admin
+        .post(
+            "/api/v1/accounts/import",
+            &json!({"session_string": telethon_string(&app.sim, key)}),
+        )
+        .await
+}
+
+/// Waits until `to` received `text` from `from`.
+async fn wait_received(app: &TestApp, to: &tgsim::UserInfo, from: &tgsim::UserInfo, text: &str) {
+    eventually(20, &format!("{:?} to arrive", text), || async {
+        app.sim
+            .received_messages(to.id)
+            .unwrap()
+            .iter()
+            .any(|m| m.from == Some(from.id) && m.text == text)
+            .then_some(())
+    })
+    .await;
 }
 
 fn bot_api_calls(app: &TestApp) -> u64 {
@@ -179,15 +192,7 @@ async fn accounts_and_bots_reach_telegram_only_through_the_proxy(backend: Backen
     let bot_chat_id = bot_chat["id"].as_i64().unwrap();
     let (up_before, down_before) = proxy.bytes();
     reply(&admin, bot_chat_id, "answered by the bot").await;
-    eventually(20, "the customer to receive the bot's answer", || async {
-        app.sim
-            .received_messages(bob.id)
-            .unwrap()
-            .iter()
-            .any(|m| m.from == Some(shop.id) && m.text == "answered by the bot")
-            .then_some(())
-    })
-    .await;
+    wait_received(&app, &bob, &shop, "answered by the bot").await;
 
     // What went where: every MTProto connection tgsim ever accepted is a tunnel of the proxy,
     // the Bot API was reached by its name through the proxy, and the answers crossed it.
@@ -252,12 +257,7 @@ async fn a_proxy_that_is_down_is_never_bypassed(backend: Backend) {
 
     // A new account or bot cannot be validated either, and says why.
     let (_, key) = registered_user(&app.sim, "+15553202", "Later");
-    let r = admin
-        .post(
-            "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(&app.sim, key)}),
-        )
-        .await;
+    let r = import_key(&app, &admin, key).await;
     assert_eq!(r.status(), 502);
     assert_eq!(error_code(r).await, "telegram_proxy_unreachable");
     let other = sim_bot(&app, "later_bot");
@@ -283,39 +283,11 @@ async fn a_proxy_that_is_down_is_never_bypassed(backend: Backend) {
     app.stop().await;
 }
 
-/// Every log line of the test process (nextest runs each test in its own).
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buf);
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&sink)))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A wrong password: the proxy refuses every handshake, the API and the health say
 /// `telegram_proxy_auth_failed`, nothing reaches tgsim, and neither password is in a log line,
 /// an answer or `config check`'s output.
 async fn wrong_proxy_credentials_are_a_clear_error_and_never_logged(backend: Backend) {
-    let logs = captured_logs();
+    captured_logs();
     let proxy = proxy().await;
     let wrong = "Wr0ng-Pa55-c41d";
     let Some(app) = TestApp::spawn(backend, through(proxy.url_with(PROXY_USER, wrong))).await
@@ -325,12 +297,7 @@ async fn wrong_proxy_credentials_are_a_clear_error_and_never_logged(backend: Bac
     let admin = app.login("admin", PASSWORD).await;
 
     let (_, key) = registered_user(&app.sim, "+15553301", "Owner");
-    let r = admin
-        .post(
-            "/api/v1/accounts/import",
-            &json!({"session_string": telethon_string(&app.sim, key)}),
-        )
-        .await;
+    let r = import_key(&app, &admin, key).await;
     assert_eq!(r.status(), 502);
     let body = r.text().await.unwrap();
     assert!(
@@ -366,7 +333,7 @@ async fn wrong_proxy_credentials_are_a_clear_error_and_never_logged(backend: Bac
         shown.contains(&format!("socks5://{PROXY_USER}:***@")),
         "{shown}"
     );
-    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let logged = logged_text();
     assert!(!logged.is_empty(), "no logs were captured");
     for secret in [wrong, PROXY_PASSWORD] {
         assert!(
