@@ -335,6 +335,21 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Telegram ответил неожиданным образом.",
     ),
     (
+        "telegram_proxy_unreachable",
+        "The SOCKS5 proxy for Telegram (telegram.proxy) is unreachable. Check that it runs and its address.",
+        "Прокси SOCKS5 для Telegram (telegram.proxy) недоступен. Проверьте, что он работает, и его адрес.",
+    ),
+    (
+        "telegram_proxy_auth_failed",
+        "The SOCKS5 proxy for Telegram rejected its user name or password.",
+        "Прокси SOCKS5 для Telegram не принял имя пользователя или пароль.",
+    ),
+    (
+        "telegram_proxy_failed",
+        "The SOCKS5 proxy for Telegram could not connect to Telegram.",
+        "Прокси SOCKS5 для Telegram не смог подключиться к Telegram.",
+    ),
+    (
         "login_flow_not_found",
         "This sign-in does not exist or has expired. Start again.",
         "Такой вход не найден или истёк. Начните заново.",

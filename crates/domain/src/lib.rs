@@ -17,6 +17,7 @@ pub mod rows;
 pub mod schema;
 pub mod sealed;
 pub mod store;
+pub mod table_copy;
 pub mod team;
 pub mod time;
 

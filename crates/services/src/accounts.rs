@@ -651,21 +651,28 @@ async fn watch_connection(
     health: &ConnectionHealth,
 ) -> TgError {
     let (id, ws) = (worker.id, worker.ws);
-    let mut shown = (AccountStatus::Connected, None);
+    let mut shown = (AccountStatus::Connected, None, None);
     let mut probe: Option<Pin<Box<dyn Future<Output = bool> + Send>>> = None;
     let mut next_probe = tokio::time::Instant::now();
     loop {
         let state = health.state();
         let now = Timestamp::now();
-        let wanted = shown_status(&state, now);
+        let (status, until) = shown_status(&state, now);
+        // A failing proxy is named (`telegram_proxy_*`): it is the operator's to fix.
+        let detail = match status {
+            AccountStatus::Reconnecting => Some(
+                state
+                    .proxy_failure
+                    .map_or("connection lost", |p| p.code())
+                    .to_string(),
+            ),
+            AccountStatus::FloodWait => Some("FLOOD_WAIT".to_string()),
+            _ => None,
+        };
+        let wanted = (status, until, detail);
         if wanted != shown {
-            let detail = match wanted.0 {
-                AccountStatus::Reconnecting => Some("connection lost".to_string()),
-                AccountStatus::FloodWait => Some("FLOOD_WAIT".to_string()),
-                _ => None,
-            };
-            tracing::info!(status = wanted.0.as_str(), "account connection changed");
-            report(inner, id, ws, wanted.0, detail, wanted.1).await;
+            tracing::info!(status = status.as_str(), "account connection changed");
+            report(inner, id, ws, status, wanted.2.clone(), until).await;
             shown = wanted;
         }
         if let Some(since) = state.down_since()
@@ -673,6 +680,9 @@ async fn watch_connection(
             && now.0.saturating_sub(since.0) > millis(RECOVERY_BOUND)
         {
             tracing::warn!("the connection did not recover; starting a new client");
+            if let Some(failure) = state.proxy_failure {
+                return TgError::Proxy(failure);
+            }
             return TgError::Unreachable("the connection did not recover in time".into());
         }
         if state.troubled()

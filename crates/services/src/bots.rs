@@ -82,6 +82,12 @@ impl BotError {
         }
     }
 
+    /// True when the SOCKS5 proxy (`telegram.proxy`), not Telegram, failed; [`Self::code`] is
+    /// then one of `telegram_proxy_*`.
+    pub fn is_proxy_failure(&self) -> bool {
+        matches!(self, BotError::Telegram(BotApiError::Proxy(_)))
+    }
+
     /// Seconds Telegram asked to wait before the next call (`retry_after`), when that is why
     /// it failed.
     pub fn retry_after(&self) -> Option<u64> {
@@ -126,6 +132,8 @@ pub struct BotSettings {
     pub poll_timeout: Duration,
     /// Largest media file downloaded.
     pub max_download_bytes: u64,
+    /// The SOCKS5 proxy every Bot API request goes through (`telegram.proxy`), if any.
+    pub proxy: Option<switchboard_telegram::proxy::Socks5Proxy>,
 }
 
 impl Default for BotSettings {
@@ -135,6 +143,7 @@ impl Default for BotSettings {
             public_url: None,
             poll_timeout: Duration::from_secs(25),
             max_download_bytes: 20 * 1024 * 1024,
+            proxy: None,
         }
     }
 }
@@ -172,7 +181,8 @@ fn aad(workspace: WorkspaceId, telegram_bot_id: i64, hook_id: &str, what: &str) 
 }
 
 impl BotService {
-    /// A service with nothing running yet; its bot workers run under `workers`.
+    /// A service with nothing running yet; its bot workers run under `workers`. Fails only
+    /// when the Bot API client cannot be built with the configured proxy.
     pub fn new(
         store: Arc<dyn InboxStore>,
         keyring: Arc<Keyring>,
@@ -180,24 +190,25 @@ impl BotService {
         files: FileStore,
         settings: BotSettings,
         workers: Workers,
-    ) -> Self {
+    ) -> Result<Self, switchboard_telegram::Error> {
         let events = inbox.events().clone();
         let fetches = workers.tasks("bot_media_downloads");
-        Self {
+        let http = BotApi::http_client(settings.proxy.as_ref())?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 keyring,
                 inbox,
                 events,
                 files,
-                http: BotApi::http_client(),
+                http,
                 settings,
                 wakes: Mutex::new(HashMap::new()),
                 downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
                 workers,
                 fetches,
             }),
-        }
+        })
     }
 
     /// The store.

@@ -31,6 +31,23 @@ pub enum Error {
     /// The schema (its tables, the migrations it records) could not be read.
     #[error("cannot read the PostgreSQL database's schema")]
     ReadSchema(#[source] sqlx::Error),
+    /// A table could not be written (or read back) by `copy-db`.
+    #[error("cannot copy table {table} into PostgreSQL")]
+    Copy {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A table or value cannot be copied as it is.
+    #[error("{table} {problem}")]
+    CopyValue {
+        /// The table(s), or `table.column`.
+        table: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// Converts sqlx results into store results, naming the operation that failed.

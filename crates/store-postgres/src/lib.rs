@@ -5,6 +5,7 @@
 //! rows and back, [`sql`] holds the SQL building blocks they share.
 
 mod accounts;
+mod copy;
 mod error;
 mod inbox;
 mod ingest;
@@ -19,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use copy::PgCopy;
 pub use error::Error;
 
 /// The migrations of this backend, embedded at build time; forward-only.

@@ -52,6 +52,23 @@ pub enum Error {
     /// The schema (its tables, the migrations it records) could not be read.
     #[error("cannot read the SQLite database's schema")]
     ReadSchema(#[source] sqlx::Error),
+    /// A table could not be read for `copy-db`.
+    #[error("cannot read table {table} of the SQLite database")]
+    Copy {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A table or value cannot be copied as it is.
+    #[error("{table} {problem}")]
+    CopyValue {
+        /// The table, or `table.column`.
+        table: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// Converts sqlx results into store results, naming the operation that failed.

@@ -6,6 +6,7 @@
 //! rows and back, [`sql`] holds the SQL building blocks they share.
 
 mod accounts;
+mod copy;
 mod error;
 mod inbox;
 mod ingest;

@@ -131,6 +131,8 @@ pub struct Running {
     pub lead_delivery: LeadDelivery,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The SQLite database's lock, held while the server runs (started by [`start`]).
+    data_lock: Option<crate::data_lock::DataLock>,
 }
 
 impl Running {
@@ -168,13 +170,18 @@ impl Running {
     }
 }
 
-/// Opens the store, starts the workers and serves on the configured address.
+/// Opens the store, starts the workers and serves on the configured address. On SQLite the
+/// database's lock is taken first and held until the server stops: a second server, or
+/// `copy-db`, on the same database is refused.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let data_lock = crate::data_lock::DataLock::acquire(config, "serve")?;
     let store = open_stores(config).await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
-    start_with(config, store, listener).await
+    let mut running = start_with(config, store, listener).await?;
+    running.data_lock = data_lock;
+    Ok(running)
 }
 
 /// Serves on a given listener with a given store (the test harness uses port 0).
@@ -256,10 +263,12 @@ pub async fn start_with(
             api_url: config.telegram.bot_api_url.clone(),
             public_url: config.server.public_url.clone(),
             max_download_bytes: config.server.max_upload_bytes as u64,
+            proxy: config.telegram.proxy.clone(),
             ..BotSettings::default()
         },
         workers.clone(),
-    );
+    )
+    .context("building the Bot API client")?;
     transports.set_bots(Arc::new(bots.transport()));
     lead_delivery.start(
         &workers,
@@ -342,6 +351,7 @@ pub async fn start_with(
         lead_delivery,
         shutdown,
         server,
+        data_lock: None,
     })
 }
 
@@ -360,6 +370,7 @@ pub fn telegram_settings(config: &Config, tasks: Arc<dyn Spawn>) -> TelegramSett
     );
     s.dc_override = t.dc_override.as_deref().and_then(|a| a.parse().ok());
     s.sim_control_url = t.sim_control_url.clone();
+    s.proxy = t.proxy.clone();
     s
 }
 

@@ -247,7 +247,7 @@ fn newest(applied: &[(i64, String)]) -> i64 {
 }
 
 /// The file a `sqlite://path[?options]` URL names.
-fn sqlite_path(url: &str) -> PathBuf {
+pub(crate) fn sqlite_path(url: &str) -> PathBuf {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

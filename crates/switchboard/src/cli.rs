@@ -80,6 +80,19 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Copy this SQLite installation into an empty PostgreSQL database.
+    ///
+    /// Run while the server is stopped. Every table is copied in one transaction, sealed
+    /// secrets unchanged; then point database.url at the PostgreSQL database and keep data_dir
+    /// (files, master key) as it is.
+    CopyDb {
+        /// The PostgreSQL database: postgres://user:password@host:port/database.
+        #[arg(long, required_unless_present = "to_file", conflicts_with = "to_file")]
+        to: Option<String>,
+        /// A file holding that URL (its first line), to keep the password off the command line.
+        #[arg(long)]
+        to_file: Option<PathBuf>,
+    },
 }
 
 /// `sessions …`.

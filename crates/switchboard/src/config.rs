@@ -225,6 +225,10 @@ pub struct TelegramConfig {
     pub bot_api_url: String,
     /// tgsim's control API, where new sessions get their auth keys (only with `dc_override`).
     pub sim_control_url: Option<String>,
+    /// SOCKS5 proxy for every connection to Telegram, MTProto and Bot API:
+    /// `socks5://host:port` or `socks5://user:password@host:port` (a secret: `Debug` shows
+    /// it without the password).
+    pub proxy: Option<switchboard_telegram::Socks5Proxy>,
 }
 
 impl Default for TelegramConfig {
@@ -235,6 +239,7 @@ impl Default for TelegramConfig {
             dc_override: None,
             bot_api_url: "https://api.telegram.org".to_string(),
             sim_control_url: None,
+            proxy: None,
         }
     }
 }
@@ -405,6 +410,12 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "SWITCHBOARD_TELEGRAM_SIM_CONTROL_URL",
         Kind::Str,
         false,
+    ),
+    (
+        "telegram.proxy",
+        "SWITCHBOARD_TELEGRAM_PROXY",
+        Kind::Str,
+        true,
     ),
     (
         "media.max_file_bytes",
@@ -743,6 +754,42 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("proxy.local"), "{err}");
+    }
+
+    #[test]
+    fn the_telegram_proxy_comes_from_a_file_and_never_shows_its_password() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "socks5://sb:Pr0xy-s3cret@10.0.0.7:1080").unwrap();
+        let c = Config::load(
+            None,
+            env(&[(
+                "SWITCHBOARD_TELEGRAM_PROXY_FILE",
+                f.path().to_str().unwrap(),
+            )]),
+        )
+        .unwrap()
+        .config;
+        let proxy = c.telegram.proxy.as_ref().unwrap();
+        assert_eq!(proxy.address(), "10.0.0.7:1080");
+        assert_eq!(proxy.username(), Some("sb"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("Pr0xy-s3cret"), "{dbg}");
+        assert!(dbg.contains("socks5://sb:***@10.0.0.7:1080"), "{dbg}");
+        let err = Config::load(
+            None,
+            env(&[(
+                "SWITCHBOARD_TELEGRAM_PROXY",
+                "http://sb:Pr0xy-s3cret@10.0.0.7:1080",
+            )]),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("SOCKS5") && !err.contains("Pr0xy-s3cret"),
+            "{err}"
+        );
+        assert!(Config::default().telegram.proxy.is_none());
     }
 
     #[test]

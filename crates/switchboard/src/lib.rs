@@ -1,10 +1,12 @@
 //! The Switchboard binary's library half: configuration, wiring of store, services and web
-//! layer into a running server, and the command line and its actions (demo, migrate, admin, backup and restore).
+//! layer into a running server, and the command line and its actions (demo, migrate, admin, backup and restore, copy-db).
 
 pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod copy_db;
+pub mod data_lock;
 pub mod demo;
 pub mod maintenance;
 

@@ -146,6 +146,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.data_dir.display()
             ));
         }
+        Command::CopyDb { to, to_file } => {
+            let config = load(file)?;
+            let to = match (to, to_file) {
+                (Some(url), _) => url,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                (None, None) => anyhow::bail!("copy-db needs --to URL or --to-file FILE"),
+            };
+            let report = switchboard::copy_db::copy_db(&config, &to, &mut |step| match step {
+                switchboard::copy_db::Progress::Planned { tables } => {
+                    say(&format!("copying {tables} tables in one transaction"));
+                }
+                switchboard::copy_db::Progress::Rows { table, rows } => {
+                    say(&format!("  {table}: {rows} rows so far"));
+                }
+                switchboard::copy_db::Progress::Table(t) => {
+                    say(&format!("  {}: {} rows", t.table, t.rows));
+                }
+            })
+            .await?;
+            say(&format!(
+                "copied {} rows of {} tables from {} to {} in {:.1} s. Now set database.url                  (or SWITCHBOARD_DATABASE_URL) to the PostgreSQL database and start the server;                  keep data_dir as it is (the file store and the master key stay there)",
+                report.rows(),
+                report.tables.len(),
+                report.source,
+                report.target,
+                report.elapsed.as_secs_f64()
+            ));
+        }
         Command::Config {
             action: ConfigAction::Check,
         } => {

@@ -61,6 +61,10 @@ pub enum BotApiError {
     /// The answer was not what the Bot API documents.
     #[error("unexpected Bot API answer: {0}")]
     Unexpected(String),
+    /// The SOCKS5 proxy (`telegram.proxy`) failed while connecting: the request was never
+    /// sent, so it is safe to repeat.
+    #[error("{}", .0.describe())]
+    Proxy(crate::proxy::ProxyFailure),
 }
 
 impl BotApiError {
@@ -78,6 +82,7 @@ impl BotApiError {
             BotApiError::Network(_) => "bot_api_unreachable",
             BotApiError::Uncertain(_) => "send_uncertain",
             BotApiError::Unexpected(_) => "bot_api_unexpected",
+            BotApiError::Proxy(p) => p.code(),
         }
     }
 
@@ -219,13 +224,25 @@ impl BotApi {
         }
     }
 
-    /// The HTTP client every bot shares (no redirects: they would carry the token elsewhere).
-    pub fn http_client() -> reqwest::Client {
-        reqwest::Client::builder()
+    /// The HTTP client every bot shares (no redirects: they would carry the token elsewhere),
+    /// connecting through `proxy` when one is set — only through it: a client that cannot be
+    /// built with the proxy is an error, never a direct client.
+    pub fn http_client(
+        proxy: Option<&crate::proxy::Socks5Proxy>,
+    ) -> Result<reqwest::Client, crate::Error> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(proxy) = proxy {
+            builder = builder.proxy(
+                proxy
+                    .http_proxy()
+                    .map_err(|_| crate::Error::Config("telegram.proxy is not a usable proxy"))?,
+            );
+        }
+        builder
             .build()
-            .unwrap_or_default()
+            .map_err(|_| crate::Error::Config("the Bot API's HTTP client could not be built"))
     }
 
     fn url(&self, method: &str) -> String {
@@ -243,6 +260,9 @@ impl BotApi {
 
     /// Sorts a transport failure: only a failed connect proves the request was never sent.
     fn network(&self, e: reqwest::Error) -> BotApiError {
+        if let Some(failure) = crate::proxy::ProxyFailure::of_http(&e) {
+            return BotApiError::Proxy(failure);
+        }
         let connect = e.is_connect();
         let text = self.scrub(&e.without_url().to_string());
         if connect {
@@ -656,7 +676,11 @@ mod tests {
     async fn transport_errors_never_show_the_token() {
         // Nothing listens on port 9 (discard) of 127.0.0.1 in the test environment.
         let token = "5000000001:AAE-very-secret-token-value";
-        let api = BotApi::new(BotApi::http_client(), "http://127.0.0.1:9", token);
+        let api = BotApi::new(
+            BotApi::http_client(None).unwrap_or_default(),
+            "http://127.0.0.1:9",
+            token,
+        );
         let e = api.get_me().await.err();
         let text = format!(
             "{e:?} {}",

@@ -75,7 +75,11 @@ impl RetryPolicy for Policy {
             InvocationError::Rpc(rpc) if rpc.code == 420 => {
                 self.1.flood_wait(rpc.value.unwrap_or(0));
             }
-            InvocationError::Io(_) | InvocationError::Dropped(_) => self.1.lost(),
+            InvocationError::Io(e) => match crate::proxy::ProxyFailure::of_io(e) {
+                Some(failure) => self.1.proxy_failed(failure),
+                None => self.1.lost(),
+            },
+            InvocationError::Dropped(_) => self.1.lost(),
             _ => {}
         }
         match &ctx.error {
@@ -202,6 +206,8 @@ pub fn connect(
         use_ipv6: matches!(session.routing(), DcRouting::Override(a) if a.is_ipv6()),
         retry_policy: Box::new(Policy(retry, health.clone())),
         updates_channel_capacity: UPDATES_BUFFER,
+        // Through the proxy when one is set; grammers then never connects directly.
+        proxy_url: settings.proxy.as_ref().map(|p| p.mtproto_url()),
         ..Default::default()
     };
     let SenderPool {

@@ -100,6 +100,10 @@ pub enum Error {
     /// Telegram sent something this layer does not handle.
     #[error("unexpected answer from Telegram: {0}")]
     Unexpected(&'static str),
+    /// The SOCKS5 proxy (`telegram.proxy`) failed: unreachable, credentials refused, or it
+    /// could not reach Telegram. Never a direct connection instead.
+    #[error("{}", .0.describe())]
+    Proxy(crate::proxy::ProxyFailure),
 }
 
 impl Error {
@@ -131,6 +135,7 @@ impl Error {
             Self::Session(e) => e.code(),
             Self::ClientCrashed => "telegram_client_crashed",
             Self::Unexpected(_) => "telegram_unexpected_answer",
+            Self::Proxy(p) => p.code(),
         }
     }
 
@@ -192,7 +197,10 @@ impl From<InvocationError> for Error {
                     name: rpc.name,
                 }
             }
-            InvocationError::Io(e) => Self::Unreachable(e.kind().to_string()),
+            InvocationError::Io(e) => match crate::proxy::ProxyFailure::of_io(&e) {
+                Some(failure) => Self::Proxy(failure),
+                None => Self::Unreachable(e.kind().to_string()),
+            },
             InvocationError::Transport(e) => Self::Unreachable(e.to_string()),
             InvocationError::Dropped(why) => Self::Unreachable(why.to_string()),
             InvocationError::Authentication(e) => Self::Unreachable(e.to_string()),

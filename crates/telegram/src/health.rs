@@ -17,6 +17,8 @@ pub struct HealthState {
     /// The end of the last FloodWait Telegram asked for, unless a request has succeeded since
     /// (it may lie in the past).
     pub flood_until: Option<Timestamp>,
+    /// Why the connection is lost when the SOCKS5 proxy (`telegram.proxy`) is the cause.
+    pub proxy_failure: Option<crate::proxy::ProxyFailure>,
 }
 
 impl HealthState {
@@ -77,6 +79,14 @@ impl ConnectionHealth {
         });
     }
 
+    /// A connection could not be made because the SOCKS5 proxy failed.
+    pub fn proxy_failed(&self, failure: crate::proxy::ProxyFailure) {
+        self.update(|s| {
+            s.lost_since.get_or_insert_with(Timestamp::now);
+            s.proxy_failure = Some(failure);
+        });
+    }
+
     /// Telegram asked to wait `seconds` before the next request.
     pub fn flood_wait(&self, seconds: u32) {
         let until = Timestamp::now().plus(std::time::Duration::from_secs(u64::from(seconds)));
@@ -85,7 +95,10 @@ impl ConnectionHealth {
 
     /// Something arrived on the connection: it is open (a wait still stands).
     pub fn alive(&self) {
-        self.update(|s| s.lost_since = None);
+        self.update(|s| {
+            s.lost_since = None;
+            s.proxy_failure = None;
+        });
     }
 
     /// A request succeeded: the connection works and no wait stands.

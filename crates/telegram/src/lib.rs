@@ -16,6 +16,7 @@ pub mod login;
 pub mod mapping;
 pub mod media;
 pub mod posts;
+pub mod proxy;
 pub mod send;
 pub mod session;
 pub mod settings;
@@ -34,6 +35,7 @@ pub use login::{
 pub use mapping::{MappedUpdate, PeerDirectory, map_update};
 pub use media::{MediaFile, media_file, refetch_files, update_media_file};
 pub use posts::{post_from_message, post_from_raw_update, post_from_update, posts_from_messages};
+pub use proxy::{ProxyFailure, Socks5Proxy};
 pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError, api_hash_aad};
 pub use settings::{ClientInfo, TelegramSettings};
 pub use spawn::{Spawn, Task};

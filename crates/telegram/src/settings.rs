@@ -33,6 +33,8 @@ pub struct TelegramSettings {
     pub update_backlog: usize,
     /// Who runs each client's background tasks (the server's supervisor).
     pub tasks: Arc<dyn Spawn>,
+    /// The SOCKS5 proxy every MTProto connection goes through (`telegram.proxy`), if any.
+    pub proxy: Option<crate::proxy::Socks5Proxy>,
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -46,6 +48,7 @@ impl fmt::Debug for TelegramSettings {
             .field("flood_sleep_threshold", &self.flood_sleep_threshold)
             .field("step_timeout", &self.step_timeout)
             .field("update_backlog", &self.update_backlog)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +93,7 @@ impl TelegramSettings {
             step_timeout: Duration::from_secs(30),
             update_backlog: 10_000,
             tasks,
+            proxy: None,
         }
     }
 

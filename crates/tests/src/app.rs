@@ -258,7 +258,25 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Signs in to the server at `base` (one not started by [`TestApp`], e.g. a server started
+    /// with `switchboard::start`); panics unless it answers 200.
+    pub async fn sign_in(base: &str, username: &str, password: &str) -> Browser {
+        let http = reqwest::Client::new();
+        let res = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sign-in to {base}: {e}"));
+        assert_eq!(res.status(), 200, "sign-in of {username} to {base} failed");
+        Browser::from_response(base, http, res).await
+    }
+
     async fn from_login(app: &TestApp, res: reqwest::Response) -> Browser {
+        Browser::from_response(&app.url, app.http.clone(), res).await
+    }
+
+    async fn from_response(base: &str, http: reqwest::Client, res: reqwest::Response) -> Browser {
         let set_cookies: Vec<String> = res
             .headers()
             .get_all(SET_COOKIE)
@@ -273,12 +291,12 @@ impl Browser {
         let me: Value = res.json().await.unwrap_or(Value::Null);
         let csrf = me["csrf_token"].as_str().unwrap_or_default().to_string();
         Browser {
-            base: app.url.clone(),
+            base: base.to_string(),
             cookie,
             csrf,
             me,
             set_cookies,
-            http: app.http.clone(),
+            http,
         }
     }
 

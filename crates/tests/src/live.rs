@@ -26,6 +26,17 @@ pub fn writes(app: &TestApp, from: &tgsim::UserInfo, to: &tgsim::UserInfo, text:
         .unwrap_or_else(|e| panic!("tgsim send: {e}"));
 }
 
+/// Creates a bot named `username` in tgsim (its token is in the answer).
+pub fn sim_bot(app: &TestApp, username: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_bot(tgsim::NewBot {
+            username: username.into(),
+            first_name: "Shop".into(),
+            token: None,
+        })
+        .unwrap_or_else(|e| panic!("tgsim bot: {e}"))
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `secs`.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where

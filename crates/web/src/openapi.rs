@@ -136,7 +136,8 @@ pub enum ConnectErrors {
     #[response(status = 429)]
     FloodWait(ErrorBody),
     /// `telegram_unreachable`, `telegram_client_crashed`, `telegram_unexpected_answer`,
-    /// `auth_key_provisioning_failed`
+    /// `auth_key_provisioning_failed`, `telegram_proxy_unreachable`, `telegram_proxy_auth_failed`,
+    /// `telegram_proxy_failed`
     #[response(status = 502)]
     Upstream(ErrorBody),
 }

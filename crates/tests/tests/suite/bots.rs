@@ -6,8 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use switchboard::Config;
 use switchboard_domain::{BotId, i18n};
@@ -15,8 +13,9 @@ use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
     chat_messages, chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file,
-    upload_file, wait_frame, writes,
+    sim_bot, upload_file, wait_frame, writes,
 };
+use switchboard_tests::logs::captured_logs;
 
 app_tests!(
     a_polling_bot_receives_and_answers,
@@ -35,44 +34,6 @@ fn quick_outbox_sweep(c: &mut Config) {
 /// Webhook mode: the server's own address is its public URL, so tgsim posts to it.
 fn webhook_mode(c: &mut Config) {
     c.server.public_url = Some(format!("http://{}", c.server.listen));
-}
-
-/// Every log line of the test process, to check the token never appears.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buf);
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&sink)))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn sim_bot(app: &TestApp, username: &str) -> tgsim::UserInfo {
-    app.sim
-        .create_bot(tgsim::NewBot {
-            username: username.into(),
-            first_name: "Shop".into(),
-            token: None,
-        })
-        .unwrap()
 }
 
 async fn add_bot(admin: &Browser, token: &str) -> Value {
@@ -131,7 +92,7 @@ fn received_from(app: &TestApp, user: &tgsim::UserInfo, bot: &tgsim::UserInfo) -
 }
 
 async fn a_polling_bot_receives_and_answers(app: &TestApp) {
-    let logs = captured_logs();
+    captured_logs();
     let admin = app.login("admin", PASSWORD).await;
     let bot = sim_bot(app, "shop_bot");
     let token = bot.token.clone().unwrap();
@@ -286,7 +247,7 @@ async fn a_polling_bot_receives_and_answers(app: &TestApp) {
         "{audit}"
     );
     let secret_part = token.split(':').nth(1).unwrap().to_string();
-    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let logged = switchboard_tests::logs::logged_text();
     assert!(!logged.is_empty(), "no logs were captured");
     assert!(!logged.contains(&secret_part), "a log line shows the token");
 

@@ -65,7 +65,10 @@ impl From<ConnectError> for ApiError {
                     "telegram_unreachable"
                     | "telegram_client_crashed"
                     | "telegram_unexpected_answer"
-                    | "auth_key_provisioning_failed" => StatusCode::BAD_GATEWAY,
+                    | "auth_key_provisioning_failed"
+                    | "telegram_proxy_unreachable"
+                    | "telegram_proxy_auth_failed"
+                    | "telegram_proxy_failed" => StatusCode::BAD_GATEWAY,
                     "store_error" | "telegram_config_invalid" => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_REQUEST,
                 };

@@ -47,6 +47,10 @@ impl From<BotError> for ApiError {
             }
             BotError::Exists => ApiError::new(StatusCode::CONFLICT, code),
             BotError::NotFound => ApiError::not_found(),
+            // The proxy, not Telegram, failed: say which (`telegram_proxy_*`), as accounts do.
+            BotError::Telegram(_) if e.is_proxy_failure() => {
+                ApiError::new(StatusCode::BAD_GATEWAY, code)
+            }
             BotError::Telegram(_) => ApiError::from(ErrorCode::BotApiFailed),
             BotError::Store(_) | BotError::Vault(_) => ApiError::internal(),
         }
@@ -143,7 +147,7 @@ pub struct AddBotRequest {
     (status = 201, description = "The bot", body = BotResponse),
     (status = 409, description = "bot_exists", body = ErrorBody),
     (status = 422, description = "bot_token_invalid, bot_token_rejected", body = ErrorBody),
-    (status = 502, description = "bot_api_failed", body = ErrorBody)))]
+    (status = 502, description = "bot_api_failed; telegram_proxy_unreachable, telegram_proxy_auth_failed, telegram_proxy_failed when the SOCKS5 proxy failed", body = ErrorBody)))]
 async fn add_bot(
     State(state): State<AppState>,
     Admin(ctx): Admin,
