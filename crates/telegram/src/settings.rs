@@ -35,6 +35,25 @@ pub struct TelegramSettings {
     pub tasks: Arc<dyn Spawn>,
     /// The SOCKS5 proxy every MTProto connection goes through (`telegram.proxy`), if any.
     pub proxy: Option<crate::proxy::Socks5Proxy>,
+    /// Counts stored sessions decrypted (shared by every clone of these settings).
+    pub sessions_opened: SessionMeter,
+}
+
+/// How many stored account sessions were decrypted ([`crate::DbSession::load`]): every use of
+/// an account's auth keys starts there, so a path that must never touch a session (a returning
+/// user's web sign-in) can be shown to leave it unchanged. Clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct SessionMeter(Arc<std::sync::atomic::AtomicU64>);
+
+impl SessionMeter {
+    /// Sessions decrypted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn opened(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -94,6 +113,7 @@ impl TelegramSettings {
             update_backlog: 10_000,
             tasks,
             proxy: None,
+            sessions_opened: SessionMeter::default(),
         }
     }
 

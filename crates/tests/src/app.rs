@@ -228,12 +228,14 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
+            signin: Arc::new(store.clone()),
         },
         TestDb::Postgres(pg) => switchboard::Stores {
             store: Arc::new(pg.store().clone()),
             accounts: Arc::new(pg.store().clone()),
             inbox: Arc::new(pg.store().clone()),
             leads: Arc::new(pg.store().clone()),
+            signin: Arc::new(pg.store().clone()),
         },
     };
     match switchboard::app::start_with(config, stores, listener).await {
@@ -270,6 +272,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("sign-in to {base}: {e}"));
         assert_eq!(res.status(), 200, "sign-in of {username} to {base} failed");
         Browser::from_response(base, http, res).await
+    }
+
+    /// A browser holding a session set another way (e.g. a Telegram sign-in): its `Cookie`
+    /// header, CSRF token and the answer that signed it in.
+    pub fn with_session(app: &TestApp, cookie: String, csrf: String, me: Value) -> Browser {
+        Browser {
+            base: app.url.clone(),
+            cookie,
+            csrf,
+            me,
+            set_cookies: Vec::new(),
+            http: app.http.clone(),
+        }
     }
 
     async fn from_login(app: &TestApp, res: reqwest::Response) -> Browser {

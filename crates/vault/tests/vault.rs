@@ -409,3 +409,14 @@ fn error_codes_are_unique_snake_case() {
         |c| c.starts_with("vault_") && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')
     ));
 }
+
+#[test]
+fn derived_keys_depend_on_the_purpose_and_the_current_master_key() {
+    let a = ring();
+    let again = a.derive_key(b"signin-codes");
+    assert_eq!(*again, *a.derive_key(b"signin-codes"));
+    assert_ne!(*again, *a.derive_key(b"other-purpose"));
+    let other = Keyring::new(MasterKey::generate().unwrap());
+    assert_ne!(*again, *other.derive_key(b"signin-codes"));
+    assert_ne!(*again, [0u8; 32]);
+}

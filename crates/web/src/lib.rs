@@ -28,6 +28,7 @@ use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
+use switchboard_services::signin::SigninService;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -72,6 +73,7 @@ struct Inner {
     bots: BotService,
     files: FileStore,
     leads: Leads,
+    signin: SigninService,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -141,6 +143,11 @@ impl AppState {
         &self.0.leads
     }
 
+    /// Telegram sign-in.
+    pub fn signin(&self) -> &SigninService {
+        &self.0.signin
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -194,6 +201,8 @@ pub struct Services {
     pub files: FileStore,
     /// Lead monitoring.
     pub monitor: Monitor,
+    /// Telegram sign-in.
+    pub signin: SigninService,
 }
 
 /// Builds the whole application router.
@@ -209,6 +218,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         monitor,
+        signin,
     } = services;
     let leads = Leads::new(
         Arc::clone(&store),
@@ -237,6 +247,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         leads,
+        signin,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

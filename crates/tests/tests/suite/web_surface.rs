@@ -349,6 +349,22 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/leads/{id}", "patch"),
         ("/api/v1/leads/read-all", "post"),
         ("/api/v1/leads/{id}/write", "post"),
+        ("/api/v1/auth/start", "post"),
+        ("/api/v1/auth/verify", "post"),
+        ("/api/v1/auth/options", "get"),
+        ("/api/v1/auth/telegram/{flow_id}", "get"),
+        ("/api/v1/auth/telegram/{flow_id}", "delete"),
+        ("/api/v1/auth/telegram/{flow_id}/code", "post"),
+        ("/api/v1/auth/telegram/{flow_id}/resend", "post"),
+        ("/api/v1/auth/telegram/{flow_id}/password", "post"),
+        ("/api/v1/me/signin", "get"),
+        ("/api/v1/me/bot-link", "post"),
+        ("/api/v1/me/devices", "get"),
+        ("/api/v1/me/devices", "delete"),
+        ("/api/v1/me/devices/{id}", "delete"),
+        ("/api/v1/auth/settings", "get"),
+        ("/api/v1/auth/settings/service-bot", "put"),
+        ("/api/v1/auth/invites", "post"),
     ];
     for (path, method) in expected {
         assert!(
