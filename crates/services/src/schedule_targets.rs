@@ -92,7 +92,7 @@ impl PostTargets for TelegramTargets {
                     Err(BotApiError::ChatNotFound | BotApiError::Forbidden(_)) => return Ok(None),
                     Err(e) => return Err(bot_error(BotError::Telegram(e))),
                 };
-                Ok(member.can_post(&chat.kind).then(|| PostTarget {
+                Ok(member.can_post(&chat.kind).then_some(PostTarget {
                     peer_id,
                     title: chat.title,
                     username: chat.username,

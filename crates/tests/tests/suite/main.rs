@@ -28,6 +28,7 @@ mod live_updates;
 mod media;
 mod monitor_leads;
 mod monitor_sources;
+mod posts_api;
 mod realtime;
 mod schedule_store_conformance;
 mod schema_parity;

@@ -468,13 +468,11 @@ async fn targets(
     let (sender, owned) = match q.sender_kind {
         SenderKind::Account => {
             let account = AccountId(q.sender_id);
-            let owned = matches!(
-                state
-                    .account_store()
-                    .get_account(v.workspace, account)
-                    .await,
-                Ok(_)
-            );
+            let owned = state
+                .account_store()
+                .get_account(v.workspace, account)
+                .await
+                .is_ok();
             (PostSender::Account { account }, owned)
         }
         SenderKind::Bot => {
