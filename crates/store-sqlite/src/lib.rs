@@ -12,6 +12,7 @@ mod inbox;
 mod ingest;
 mod leads;
 mod rows;
+mod schedule;
 mod session_data;
 mod signin;
 mod sql;

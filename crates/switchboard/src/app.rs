@@ -7,7 +7,9 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, SigninStore, Store, Timestamp};
+use switchboard_domain::{
+    AccountStore, InboxStore, LeadStore, ScheduleStore, SigninStore, Store, Timestamp,
+};
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
@@ -21,6 +23,8 @@ use switchboard_services::monitor::engine::Engine;
 use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::signin::{SelfService, SigninParts, SigninService, SigninSettings};
+use switchboard_services::schedule::Scheduler;
+use switchboard_services::schedule_targets::TelegramTargets;
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::{Spawn, TelegramSettings};
 use switchboard_vault::{Keyring, MasterKey};
@@ -41,6 +45,8 @@ pub struct Stores {
     pub leads: Arc<dyn LeadStore>,
     /// Telegram sign-in: codes, trusted devices, the service bot's links, invites.
     pub signin: Arc<dyn SigninStore>,
+    /// Autoposting: scheduled posts, their runs and follow-up actions.
+    pub schedule: Arc<dyn ScheduleStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -70,6 +76,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
             signin: Arc::new(store),
+            schedule: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -89,6 +96,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
             signin: Arc::new(store),
+            schedule: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -156,6 +164,8 @@ pub struct Running {
     pub lead_delivery: LeadDelivery,
     /// Telegram sign-in.
     pub signin: SigninService,
+    /// Autoposting: scheduled posts and their runs.
+    pub scheduler: Scheduler,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The SQLite database's lock, held while the server runs (started by [`start`]).
@@ -223,6 +233,7 @@ pub async fn start_with(
         inbox: inbox_store,
         leads: lead_store,
         signin: signin_store,
+        schedule: schedule_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -346,6 +357,12 @@ pub async fn start_with(
     sources.start();
     let started = bots.start_all().await.context("starting bots")?;
     tracing::info!(bots = started, "bot workers started");
+    let scheduler = Scheduler::new(
+        schedule_store,
+        Arc::clone(&store),
+        events.clone(),
+        Arc::new(TelegramTargets::new(supervisor.clone(), bots.clone())),
+    );
     let services = switchboard_web::Services {
         store: Arc::clone(&store),
         auth: Arc::clone(&auth),
@@ -358,6 +375,7 @@ pub async fn start_with(
         files,
         monitor: monitor.clone(),
         signin: signin.clone(),
+        scheduler: scheduler.clone(),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
     auth.register_metrics(metrics.registry_mut());
@@ -394,6 +412,7 @@ pub async fn start_with(
         monitor,
         lead_delivery,
         signin,
+        scheduler,
         shutdown,
         server,
         data_lock: None,

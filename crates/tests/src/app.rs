@@ -229,6 +229,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
             signin: Arc::new(store.clone()),
+            schedule: Arc::new(store.clone()),
         },
         TestDb::Postgres(pg) => switchboard::Stores {
             store: Arc::new(pg.store().clone()),
@@ -236,6 +237,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             inbox: Arc::new(pg.store().clone()),
             leads: Arc::new(pg.store().clone()),
             signin: Arc::new(pg.store().clone()),
+            schedule: Arc::new(pg.store().clone()),
         },
     };
     match switchboard::app::start_with(config, stores, listener).await {

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, SealedColumn, SigninStore, Store};
+use switchboard_domain::{
+    AccountStore, InboxStore, LeadStore, ScheduleStore, SealedColumn, SigninStore, Store,
+};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -258,6 +260,7 @@ impl TestDb {
                 inbox: Arc::new(store.clone()),
                 leads: Arc::new(store.clone()),
                 signin: Arc::new(store.clone()),
+                schedule: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
@@ -266,6 +269,7 @@ impl TestDb {
                 inbox: Arc::new(db.store().clone()),
                 leads: Arc::new(db.store().clone()),
                 signin: Arc::new(db.store().clone()),
+                schedule: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -321,6 +325,8 @@ pub struct Stores {
     pub leads: Arc<dyn LeadStore>,
     /// The same database behind the [`SigninStore`] port.
     pub signin: Arc<dyn SigninStore>,
+    /// The same database behind the [`ScheduleStore`] port.
+    pub schedule: Arc<dyn ScheduleStore>,
     raw: RawPool,
 }
 

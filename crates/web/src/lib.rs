@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod qr;
+mod schedule_page;
 pub mod session;
 pub mod ws;
 
@@ -29,6 +30,7 @@ use switchboard_services::connect::AccountService;
 use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
 use switchboard_services::signin::SigninService;
+use switchboard_services::schedule::Scheduler;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -74,6 +76,7 @@ struct Inner {
     files: FileStore,
     leads: Leads,
     signin: SigninService,
+    scheduler: Scheduler,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -148,6 +151,11 @@ impl AppState {
         &self.0.signin
     }
 
+    /// Autoposting: scheduled posts and their runs.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.0.scheduler
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -203,6 +211,8 @@ pub struct Services {
     pub monitor: Monitor,
     /// Telegram sign-in.
     pub signin: SigninService,
+    /// Autoposting.
+    pub scheduler: Scheduler,
 }
 
 /// Builds the whole application router.
@@ -219,6 +229,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         files,
         monitor,
         signin,
+        scheduler,
     } = services;
     let leads = Leads::new(
         Arc::clone(&store),
@@ -248,6 +259,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         files,
         leads,
         signin,
+        scheduler,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

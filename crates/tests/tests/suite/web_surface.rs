@@ -365,6 +365,20 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/auth/settings", "get"),
         ("/api/v1/auth/settings/service-bot", "put"),
         ("/api/v1/auth/invites", "post"),
+        ("/api/v1/posts", "get"),
+        ("/api/v1/posts", "post"),
+        ("/api/v1/posts/{id}", "get"),
+        ("/api/v1/posts/{id}", "put"),
+        ("/api/v1/posts/{id}", "delete"),
+        ("/api/v1/posts/{id}/publish", "post"),
+        ("/api/v1/posts/{id}/cancel", "post"),
+        ("/api/v1/posts/{id}/runs", "get"),
+        ("/api/v1/posts/runs", "get"),
+        ("/api/v1/posts/upcoming", "get"),
+        ("/api/v1/posts/targets", "get"),
+        ("/api/v1/posts/runs/{run_id}/actions", "get"),
+        ("/api/v1/posts/runs/{run_id}/edit", "post"),
+        ("/api/v1/posts/runs/{run_id}/delete", "post"),
     ];
     for (path, method) in expected {
         assert!(
@@ -378,6 +392,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
             .replace("{user_id}", "1")
             .replace("{flow_id}", "x")
             .replace("{hook_id}", "00")
+            .replace("{run_id}", "1")
             .replace("{id}", "1")
             .replace("{action}", "start");
         for method in ops.as_object().unwrap().keys() {

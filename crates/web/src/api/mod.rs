@@ -6,6 +6,7 @@ mod bots;
 mod inbox;
 mod leads;
 mod signin;
+mod posts;
 pub(crate) mod system;
 mod team;
 
@@ -23,4 +24,5 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(team::routes())
         .merge(system::routes())
         .merge(signin::routes())
+        .merge(posts::routes())
 }
