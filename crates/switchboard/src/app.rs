@@ -75,7 +75,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
-            signin: Arc::new(store),
+            signin: Arc::new(store.clone()),
             schedule: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -95,7 +95,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
-            signin: Arc::new(store),
+            signin: Arc::new(store.clone()),
             schedule: Arc::new(store),
         })
     } else {
