@@ -16,6 +16,7 @@ pub mod login;
 pub mod mapping;
 pub mod media;
 pub mod posts;
+pub mod publish;
 pub mod send;
 pub mod session;
 pub mod settings;
