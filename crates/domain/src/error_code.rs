@@ -156,6 +156,37 @@ error_codes! {
     FloodWait = ("flood_wait", 429),
     /// The Bot API failed.
     BotApiFailed = ("bot_api_failed", 502),
+    // --- autoposting ---
+    /// Only owners and admins change scheduled posts.
+    PostForbidden = ("post_forbidden", 403),
+    /// A post with neither text nor media.
+    PostEmpty = ("post_empty", 422),
+    /// Over 4,096 characters of text, or 1,024 of caption.
+    PostTextTooLong = ("post_text_too_long", 422),
+    /// Over 10 media in one post.
+    TooManyMedia = ("too_many_media", 422),
+    /// Media Telegram does not group into one album.
+    AlbumInvalid = ("album_invalid", 422),
+    /// A grace period outside 0–1440 minutes.
+    GraceInvalid = ("grace_invalid", 422),
+    /// A pin or delete-after period outside 1–744 hours, or a delete before the unpin.
+    FollowUpInvalid = ("follow_up_invalid", 422),
+    /// The schedule does not parse (the answer carries `position` and `expected`).
+    ScheduleInvalid = ("schedule_invalid", 422),
+    /// A once post's time has passed, or is over 366 days ahead.
+    ScheduleInPast = ("schedule_in_past", 422),
+    /// The sending account or bot is not the workspace's.
+    SenderNotFound = ("sender_not_found", 422),
+    /// The sender cannot post to that chat (not a member, or no right to post).
+    TargetNotAllowed = ("target_not_allowed", 422),
+    /// A run of the post is being published now.
+    PostPublishing = ("post_publishing", 409),
+    /// The post is finished or cancelled.
+    PostFinished = ("post_finished", 409),
+    /// The run was not published (nothing to edit, pin or delete).
+    RunNotPublished = ("run_not_published", 409),
+    /// The publisher's claim on a run or action is no longer current.
+    RunLeaseLost = ("run_lease_lost", 409),
     // --- the server ---
     /// Something failed inside; the log has the cause.
     Internal = ("internal", 500),

@@ -13,7 +13,9 @@ pub mod ingest;
 pub mod leads;
 pub mod model;
 pub mod nul;
+pub mod recurrence;
 pub mod rows;
+pub mod schedule;
 pub mod schema;
 pub mod sealed;
 pub mod store;
@@ -29,6 +31,8 @@ pub use ids::{
 pub use inbox::*;
 pub use leads::*;
 pub use model::*;
+pub use recurrence::{Recurrence, Schedule, ScheduleInvalid};
+pub use schedule::*;
 pub use sealed::{SEALED_COLUMNS, SealedColumn, SealedReplacement, SealedValue};
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;

@@ -402,6 +402,13 @@ impl BotService {
             inner: Arc::clone(&self.inner),
         }
     }
+
+    /// A Bot API client of one bot, with the bot (for autoposting's target checks).
+    pub async fn api_of(&self, id: BotId) -> Result<(BotApi, Bot), BotError> {
+        let bot = self.inner.store.load_bot(id).await?;
+        let api = api_of(&self.inner, &bot)?;
+        Ok((api, bot))
+    }
 }
 
 fn open(

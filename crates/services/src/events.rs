@@ -14,8 +14,8 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{
-    AccountId, AccountStatus, BotId, Chat, ChatId, Lead, Message, Role, Source, Timestamp, UserId,
-    WorkspaceId,
+    AccountId, AccountStatus, BotId, Chat, ChatId, Lead, Message, PostId, PostRun, Role,
+    ScheduledPost, Source, Timestamp, UserId, WorkspaceId,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -109,6 +109,21 @@ pub enum ServerEvent<'a> {
         /// The source as it is now.
         source: &'a Source,
     },
+    /// A scheduled post was created or changed, or its next run moved (every member).
+    PostUpdated {
+        /// The post as it is now.
+        post: &'a ScheduledPost,
+    },
+    /// A scheduled post was deleted.
+    PostDeleted {
+        /// The post.
+        id: PostId,
+    },
+    /// A run of a scheduled post was created, claimed, published, failed or missed.
+    PostRunUpdated {
+        /// The run as it is now.
+        run: &'a PostRun,
+    },
 }
 
 impl ServerEvent<'_> {
@@ -125,6 +140,9 @@ impl ServerEvent<'_> {
             ServerEvent::MemberRemoved {} => MEMBER_REMOVED,
             ServerEvent::LeadFound { .. } => "lead_found",
             ServerEvent::SourceUpdated { .. } => "source_updated",
+            ServerEvent::PostUpdated { .. } => "post_updated",
+            ServerEvent::PostDeleted { .. } => "post_deleted",
+            ServerEvent::PostRunUpdated { .. } => "post_run_updated",
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod outbox;
 pub mod read_receipts;
 pub mod replies;
 mod retry;
+pub mod schedule;
+pub mod schedule_targets;
 pub mod secret;
 pub mod team;
 pub mod throttle;

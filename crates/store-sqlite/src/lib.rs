@@ -11,6 +11,7 @@ mod inbox;
 mod ingest;
 mod leads;
 mod rows;
+mod schedule;
 mod session_data;
 mod sql;
 mod store;

@@ -7,7 +7,7 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp};
+use switchboard_domain::{AccountStore, InboxStore, LeadStore, ScheduleStore, Store, Timestamp};
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
@@ -20,6 +20,8 @@ use switchboard_services::monitor::Monitor;
 use switchboard_services::monitor::engine::Engine;
 use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
+use switchboard_services::schedule::Scheduler;
+use switchboard_services::schedule_targets::TelegramTargets;
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::{Spawn, TelegramSettings};
 use switchboard_vault::{Keyring, MasterKey};
@@ -38,6 +40,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// Lead monitoring: tasks, sources, leads and their delivery.
     pub leads: Arc<dyn LeadStore>,
+    /// Autoposting: scheduled posts, their runs and follow-up actions.
+    pub schedule: Arc<dyn ScheduleStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -65,7 +69,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
-            leads: Arc::new(store),
+            leads: Arc::new(store.clone()),
+            schedule: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -83,7 +88,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
-            leads: Arc::new(store),
+            leads: Arc::new(store.clone()),
+            schedule: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -129,6 +135,8 @@ pub struct Running {
     pub monitor: Monitor,
     /// The lead delivery worker's handle (wake it after queueing leads).
     pub lead_delivery: LeadDelivery,
+    /// Autoposting: scheduled posts and their runs.
+    pub scheduler: Scheduler,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -188,6 +196,7 @@ pub async fn start_with(
         accounts: account_store,
         inbox: inbox_store,
         leads: lead_store,
+        schedule: schedule_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -294,6 +303,12 @@ pub async fn start_with(
     sources.start();
     let started = bots.start_all().await.context("starting bots")?;
     tracing::info!(bots = started, "bot workers started");
+    let scheduler = Scheduler::new(
+        schedule_store,
+        Arc::clone(&store),
+        events.clone(),
+        Arc::new(TelegramTargets::new(supervisor.clone(), bots.clone())),
+    );
     let services = switchboard_web::Services {
         store: Arc::clone(&store),
         auth: Arc::clone(&auth),
@@ -305,6 +320,7 @@ pub async fn start_with(
         bots: bots.clone(),
         files,
         monitor: monitor.clone(),
+        scheduler: scheduler.clone(),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
     auth.register_metrics(metrics.registry_mut());
@@ -340,6 +356,7 @@ pub async fn start_with(
         bots,
         monitor,
         lead_delivery,
+        scheduler,
         shutdown,
         server,
     })

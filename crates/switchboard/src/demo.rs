@@ -14,7 +14,8 @@ mod world;
 #[cfg(feature = "demo")]
 pub use world::{
     DEMO_BOT_TOKEN, DEMO_OWNER_PHONE, DEMO_TASK_NAME, DEMO_TASK_QUERY, DEMO_TASK_SOURCE, DemoWorld,
-    connect_bot, connect_owner, create_lead_task, simulate_customers, start_world, wait_connected,
+    connect_bot, connect_owner, create_lead_task, create_scheduled_post, simulate_customers,
+    start_world, wait_connected,
 };
 
 /// The file that marks a data directory as the demo's: `demo` writes it before it creates

@@ -222,6 +222,7 @@ async fn run_demo(
     demo::wait_connected(&running, ws).await;
     demo::connect_bot(&running, ws).await?;
     demo::create_lead_task(&running, ws).await?;
+    demo::create_scheduled_post(&running, ws).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let customers = demo::simulate_customers(
         &world,

@@ -177,6 +177,45 @@ pub struct BotInfo {
     pub first_name: String,
 }
 
+/// What `getChat` says of a chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatInfo {
+    /// Bot-API id.
+    pub id: i64,
+    /// `channel`, `supergroup`, `group` or `private`.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Public username without `@`.
+    pub username: Option<String>,
+}
+
+/// What `getChatMember` says of a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMemberInfo {
+    /// `creator`, `administrator`, `member`, `restricted`, `left` or `kicked`.
+    pub status: String,
+    /// An administrator of a channel may post.
+    pub can_post_messages: bool,
+    /// A restricted member may still write.
+    pub can_send_messages: bool,
+}
+
+impl ChatMemberInfo {
+    /// The member may post in a chat of `kind`: in a channel its creator or an administrator
+    /// with `can_post_messages`; in a group any member not barred from writing.
+    pub fn can_post(&self, kind: &str) -> bool {
+        match (kind, self.status.as_str()) {
+            (_, "creator") => true,
+            ("channel", "administrator") => self.can_post_messages,
+            ("channel", _) => false,
+            (_, "administrator" | "member") => true,
+            (_, "restricted") => self.can_send_messages,
+            _ => false,
+        }
+    }
+}
+
 /// A sent message: its id and date (unix seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SentMessage {
@@ -478,6 +517,42 @@ impl BotApi {
             .await
             .map_err(|e| self.network(e))?;
         self.answer(res).await
+    }
+
+    /// `getChat`: a chat's type (`channel`, `supergroup`, `group`, `private`), title and
+    /// username.
+    pub async fn get_chat(&self, chat_id: i64) -> Result<ChatInfo, BotApiError> {
+        let v = self
+            .call("getChat", &json!({"chat_id": chat_id}), REQUEST_TIMEOUT)
+            .await?;
+        Ok(ChatInfo {
+            id: v.get("id").and_then(Value::as_i64).unwrap_or(chat_id),
+            kind: json_str(&v, "type").unwrap_or_default().to_string(),
+            title: json_str(&v, "title").unwrap_or_default().to_string(),
+            username: json_str(&v, "username").map(str::to_string),
+        })
+    }
+
+    /// `getChatMember`: a user's status in a chat (`creator`, `administrator`, `member`,
+    /// `restricted`, `left`, `kicked`) and an administrator's right to post.
+    pub async fn get_chat_member(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> Result<ChatMemberInfo, BotApiError> {
+        let v = self
+            .call(
+                "getChatMember",
+                &json!({"chat_id": chat_id, "user_id": user_id}),
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        Ok(ChatMemberInfo {
+            status: json_str(&v, "status").unwrap_or_default().to_string(),
+            can_post_messages: flag("can_post_messages"),
+            can_send_messages: flag("can_send_messages"),
+        })
     }
 
     /// `sendChatAction` (e.g. `typing`).

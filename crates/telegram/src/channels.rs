@@ -38,6 +38,9 @@ pub struct ChatRef {
     pub broadcast: bool,
     /// The account is a member.
     pub member: bool,
+    /// The account may post there: a channel it created or administers with the right to post,
+    /// a group it is a member of and not barred from writing in (what autoposting offers).
+    pub can_post: bool,
 }
 
 impl ChatRef {
@@ -50,6 +53,7 @@ impl ChatRef {
             username: None,
             broadcast: false,
             member: false,
+            can_post: false,
         }
     }
 
@@ -101,6 +105,7 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
             }),
             broadcast: c.broadcast,
             member: !c.left,
+            can_post: channel_can_post(c),
         }),
         tl::enums::Chat::Chat(c) => Some(ChatRef {
             peer_id: PeerId::chat(c.id)?.bot_api_dialog_id()?,
@@ -109,9 +114,38 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
             username: None,
             broadcast: false,
             member: !c.left && !c.deactivated,
+            can_post: !c.left
+                && !c.deactivated
+                && (c.creator
+                    || c.admin_rights.is_some()
+                    || !banned_from_writing(&c.default_banned_rights)),
         }),
         _ => None,
     }
+}
+
+/// A channel the account created, or administers with `post_messages`; a supergroup it is a
+/// member of and not barred from writing in (by its own or the default restrictions).
+fn channel_can_post(c: &tl::types::Channel) -> bool {
+    if c.left {
+        return false;
+    }
+    let admin = |post: bool| match &c.admin_rights {
+        Some(tl::enums::ChatAdminRights::Rights(r)) => !post || r.post_messages,
+        None => false,
+    };
+    if c.creator {
+        return true;
+    }
+    if c.broadcast {
+        return admin(true);
+    }
+    admin(false)
+        || !(banned_from_writing(&c.banned_rights) || banned_from_writing(&c.default_banned_rights))
+}
+
+fn banned_from_writing(rights: &Option<tl::enums::ChatBannedRights>) -> bool {
+    matches!(rights, Some(tl::enums::ChatBannedRights::Rights(r)) if r.send_messages || r.send_plain)
 }
 
 fn find_chat(chats: &[tl::enums::Chat], peer_id: i64) -> Option<ChatRef> {

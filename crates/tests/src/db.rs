@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, SealedColumn, Store};
+use switchboard_domain::{AccountStore, InboxStore, LeadStore, ScheduleStore, SealedColumn, Store};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -257,6 +257,7 @@ impl TestDb {
                 accounts: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 leads: Arc::new(store.clone()),
+                schedule: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
@@ -264,6 +265,7 @@ impl TestDb {
                 accounts: Arc::new(db.store().clone()),
                 inbox: Arc::new(db.store().clone()),
                 leads: Arc::new(db.store().clone()),
+                schedule: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -317,6 +319,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// The same database behind the [`LeadStore`] port.
     pub leads: Arc<dyn LeadStore>,
+    /// The same database behind the [`ScheduleStore`] port.
+    pub schedule: Arc<dyn ScheduleStore>,
     raw: RawPool,
 }
 

@@ -920,6 +920,57 @@ async fn call(
             }
             Ok(json!(true))
         }
+        "getchat" => {
+            let w = shared.world.lock();
+            let peer = resolve_chat(&w, &p)?;
+            get_chat_json(&w, bot, peer)
+        }
+        "getchatmember" => {
+            let w = shared.world.lock();
+            let peer = resolve_chat(&w, &p)?;
+            get_chat_json(&w, bot, peer)?;
+            let user = UserId(
+                p.i64("user_id")
+                    .ok_or_else(|| ApiError::bad("user_id is empty"))?,
+            );
+            let (creator, member) = match peer {
+                Peer::Channel(c) => w
+                    .channels
+                    .get(&c)
+                    .map(|ch| (ch.creator == Some(user), ch.members.contains(&user)))
+                    .unwrap_or_default(),
+                Peer::Chat(c) => w
+                    .chats
+                    .get(&c)
+                    .map(|g| (g.creator == user, g.members.contains(&user)))
+                    .unwrap_or_default(),
+                Peer::User(u) => (false, u == user || u == bot),
+            };
+            let admin = match peer {
+                Peer::Channel(c) => w
+                    .channels
+                    .get(&c)
+                    .and_then(|ch| ch.posting.admins.get(&user).copied()),
+                _ => None,
+            };
+            let status = if creator {
+                "creator"
+            } else if admin.is_some() {
+                "administrator"
+            } else if member {
+                "member"
+            } else {
+                "left"
+            };
+            let mut v = json!({"status": status, "user": {"id": user.0}});
+            if let Some(r) = admin {
+                v["can_post_messages"] = json!(r.post_messages);
+                v["can_edit_messages"] = json!(r.edit_messages);
+                v["can_delete_messages"] = json!(r.delete_messages);
+                v["can_pin_messages"] = json!(r.pin_messages);
+            }
+            Ok(v)
+        }
         _ => Err(ApiError {
             code: 404,
             description: "Not Found: method not found".into(),
@@ -941,6 +992,44 @@ fn edit_error(e: RpcError) -> ApiError {
     match e.name.as_str() {
         "MESSAGE_AUTHOR_REQUIRED" => ApiError::bad("message can't be edited"),
         _ => ApiError::from(e),
+    }
+}
+
+/// `getChat`: a chat the bot is in (Telegram answers "chat not found" for one it is not in,
+/// unless it is public).
+fn get_chat_json(w: &World, bot: UserId, peer: Peer) -> Result<Value, ApiError> {
+    let missing = || ApiError::bad("chat not found");
+    let id = peer.bot_api_id();
+    match peer {
+        Peer::Channel(c) => {
+            let ch = w.channels.get(&c).ok_or_else(missing)?;
+            let visible =
+                ch.members.contains(&bot) || ch.creator == Some(bot) || ch.username.is_some();
+            if !visible {
+                return Err(missing());
+            }
+            let kind = if ch.broadcast {
+                "channel"
+            } else {
+                "supergroup"
+            };
+            let mut v = json!({"id": id, "type": kind, "title": ch.title});
+            if let Some(u) = &ch.username {
+                v["username"] = json!(u);
+            }
+            Ok(v)
+        }
+        Peer::Chat(c) => {
+            let g = w.chats.get(&c).ok_or_else(missing)?;
+            if !g.members.contains(&bot) {
+                return Err(missing());
+            }
+            Ok(json!({"id": id, "type": "group", "title": g.title}))
+        }
+        Peer::User(u) => {
+            let user = w.users.get(&u).ok_or_else(missing)?;
+            Ok(json!({"id": id, "type": "private", "first_name": user.first_name}))
+        }
     }
 }
 

@@ -39,6 +39,9 @@ const ADS_RUST_GO: &[&str] = &[
     "Remote Go engineer for a logistics startup\n$120k–$150k, Go, gRPC, ClickHouse. Apply: talent@example.com",
 ];
 
+/// The title of Алексей's own channel in the demo world (he created it).
+pub const ALEXEY_CHANNEL_TITLE: &str = "Алексей о Rust / Alexey on Rust";
+
 /// The channels the poster publishes to and the ads each one cycles through.
 const CHANNELS: [(&str, &[&str]); 3] = [
     ("jobs_it_ru", ADS_RU),
@@ -117,6 +120,16 @@ pub(crate) fn populate(h: &Handle) -> Result<(), Error> {
         title: "Rust & Go вакансии".into(),
         username: Some("rust_go_jobs".into()),
         about: "Вакансии для Rust- и Go-разработчиков / Rust and Go openings".into(),
+        ..Default::default()
+    })?;
+    // Алексей's own channel: where the demo's scheduled posts go (he created it, so he may
+    // post there).
+    h.create_channel(NewChannel {
+        title: ALEXEY_CHANNEL_TITLE.into(),
+        username: Some("alexey_smirnov_news".into()),
+        creator: Some(alexey.id),
+        members: vec![maria.id, john.id],
+        about: "Заметки Алексея о Rust и Go / Alexey's notes on Rust and Go".into(),
         ..Default::default()
     })?;
     for (info, ads) in [(ru, ADS_RU), (en, ADS_EN), (rust_go, ADS_RUST_GO)] {

@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 
 pub use channel_api::{AlbumSent, ChannelAdmin, ChannelCount, ChannelOptions, ChannelView};
 pub use channels::{AdminRights, CHANNELS_LIMIT, Invite, NewInvite, SendFlags};
+pub use demo::ALEXEY_CHANNEL_TITLE as DEMO_OWNER_CHANNEL_TITLE;
 pub use demo::channel_ads as demo_channel_ads;
 pub use limits::RateLimit;
 pub use state::{AccountCounters, Counters, FaultKind, FaultRule};

@@ -29,12 +29,15 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable message in the caller's language.
     pub message: String,
-    /// `query_invalid` only: the 0-based character position in the query where it went wrong.
+    /// `query_invalid` and `schedule_invalid` only: the 0-based character position in the query
+    /// (or the schedule's part) where it went wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
     /// `query_invalid` only: what would have been accepted there (`)`, `]`, `"`, `/`, `word`,
     /// `term`, `end_of_query`, `shorter_query`, `fewer_terms`, `less_nesting`,
-    /// `fewer_regexes`, `valid_regex`, `smaller_regex`).
+    /// `fewer_regexes`, `valid_regex`, `smaller_regex`); `schedule_invalid`: the reason
+    /// (`time_zone`, `local_time`, `time_of_day`, `weekday`, `five_fields`, `minute`, `hour`,
+    /// `day_of_month`, `month`, `day_of_week`, `cron`, `never`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
 }
@@ -82,6 +85,14 @@ impl ApiError {
     /// `query_invalid` with where the query went wrong.
     pub fn query_invalid(at: QueryAt) -> Self {
         let mut e = ApiError::from(ErrorCode::QueryInvalid);
+        e.query = Some(at);
+        e
+    }
+
+    /// `schedule_invalid` with where the schedule went wrong (`position` in the part that is
+    /// wrong, `expected` the reason).
+    pub fn schedule_invalid(at: QueryAt) -> Self {
+        let mut e = ApiError::from(ErrorCode::ScheduleInvalid);
         e.query = Some(at);
         e
     }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod qr;
+mod schedule_page;
 pub mod session;
 pub mod ws;
 
@@ -28,6 +29,7 @@ use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
+use switchboard_services::schedule::Scheduler;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -72,6 +74,7 @@ struct Inner {
     bots: BotService,
     files: FileStore,
     leads: Leads,
+    scheduler: Scheduler,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -141,6 +144,11 @@ impl AppState {
         &self.0.leads
     }
 
+    /// Autoposting: scheduled posts and their runs.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.0.scheduler
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -194,6 +202,8 @@ pub struct Services {
     pub files: FileStore,
     /// Lead monitoring.
     pub monitor: Monitor,
+    /// Autoposting.
+    pub scheduler: Scheduler,
 }
 
 /// Builds the whole application router.
@@ -209,6 +219,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         monitor,
+        scheduler,
     } = services;
     let leads = Leads::new(
         Arc::clone(&store),
@@ -237,6 +248,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         leads,
+        scheduler,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

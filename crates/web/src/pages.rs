@@ -25,6 +25,7 @@ const JS: &str = include_str!("../assets/app.js");
 const BOTS_JS: &str = include_str!("../assets/bots.js");
 const INBOX_JS: &str = include_str!("../assets/inbox.js");
 const LEADS_JS: &str = include_str!("../assets/leads.js");
+const SCHEDULE_JS: &str = include_str!("../assets/schedule.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/accounts", get(|s, h| section(s, h, Section::Accounts)))
         .route("/bots", get(|s, h| section(s, h, Section::Bots)))
         .route("/leads", get(|s, h| section(s, h, Section::Leads)))
+        .route("/schedule", get(|s, h| section(s, h, Section::Schedule)))
         .route("/team", get(|s, h| section(s, h, Section::Team)))
         .route("/settings", get(|s, h| section(s, h, Section::Settings)))
         .route(
@@ -52,6 +54,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/assets/inbox.js", get(|| async { script(INBOX_JS) }))
         .route("/assets/leads.js", get(|| async { script(LEADS_JS) }))
         .route("/assets/bots.js", get(|| async { script(BOTS_JS) }))
+        .route("/assets/schedule.js", get(|| async { script(SCHEDULE_JS) }))
 }
 
 fn script(body: &'static str) -> impl IntoResponse {
@@ -70,16 +73,18 @@ enum Section {
     Accounts,
     Bots,
     Leads,
+    Schedule,
     Team,
     Settings,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Inbox,
         Section::Accounts,
         Section::Bots,
         Section::Leads,
+        Section::Schedule,
         Section::Team,
         Section::Settings,
     ];
@@ -90,6 +95,7 @@ impl Section {
             Section::Accounts => "/accounts",
             Section::Bots => "/bots",
             Section::Leads => "/leads",
+            Section::Schedule => "/schedule",
             Section::Team => "/team",
             Section::Settings => "/settings",
         }
@@ -101,6 +107,7 @@ impl Section {
             Section::Accounts => "nav_accounts",
             Section::Bots => "nav_bots",
             Section::Leads => "nav_leads",
+            Section::Schedule => "nav_schedule",
             Section::Team => "nav_team",
             Section::Settings => "nav_settings",
         }
@@ -175,6 +182,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
         Section::Accounts => accounts(&state, &ctx, locale).await,
         Section::Bots => bots(&state, &ctx, locale).await,
         Section::Leads => crate::leads_page::leads(&state, &ctx, locale).await,
+        Section::Schedule => crate::schedule_page::schedule(&state, &ctx, locale).await,
         Section::Team => team(&state, &ctx, locale).await,
         Section::Settings => html! {
             p { (t(locale, "settings_language_hint")) }
@@ -197,7 +205,7 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
             span.who { (ctx.user.display_name) " · " (ctx.membership.role.as_str()) }
             button #logout type="button" { (t(locale, "signout")) }
         }
-        main.page.wide[which == Section::Inbox || which == Section::Leads] {
+        main.page.wide[matches!(which, Section::Inbox | Section::Leads | Section::Schedule)] {
             h1 { (title) }
             (content)
         }

@@ -1,12 +1,15 @@
 //! The demo's built-in Telegram (the `demo` cargo feature, on by default): tgsim with its demo
 //! world, the demo owner's account and the demo bot connected to it, customers who write in,
-//! and a lead monitoring task on the demo's job channel.
+//! a lead monitoring task on the demo's job channel, and a scheduled post from the owner's
+//! account to his own channel.
 
 use super::first_owner;
 use anyhow::Context;
 use switchboard_domain::{
-    DeliveryMode, DeliveryTarget, Role, SourceRef, Task, TaskSpec, Timestamp, Viewer, WorkspaceId,
+    DeliveryMode, DeliveryTarget, FollowUps, PostContent, PostFilter, PostSender, Role, Schedule,
+    ScheduledPost, SourceRef, Task, TaskSpec, Timestamp, Viewer, WorkspaceId,
 };
+use switchboard_services::schedule::PostDraft;
 
 /// The built-in Telegram of the demo: tgsim with its demo world, and who plays which part.
 pub struct DemoWorld {
@@ -160,6 +163,77 @@ pub async fn create_lead_task(
         .await?;
     running.monitor.tasks_changed(Some(account.id));
     Ok(task)
+}
+
+/// The text of the demo's scheduled post.
+pub const DEMO_POST_TEXT: &str =
+    "Доброе утро! Сегодня разбираем async в Rust. / Good morning! Today: async Rust.";
+
+/// Schedules the demo's post: every day at 10:00 Moscow time, from the demo owner's account
+/// (Алексей) to the channel he created in the demo world, pinned for an hour. Its target is
+/// checked with the simulator like any post's; call it after [`wait_connected`]. The post of an
+/// earlier call is replaced.
+pub async fn create_scheduled_post(
+    running: &crate::app::Running,
+    ws: WorkspaceId,
+) -> anyhow::Result<ScheduledPost> {
+    let actor = first_owner(&*running.store, ws).await?;
+    let phone: String = DEMO_OWNER_PHONE
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let account = running
+        .account_store
+        .find_account_by_phone(ws, &phone)
+        .await?
+        .context("the demo account is not connected")?;
+    let viewer = Viewer {
+        workspace: ws,
+        user: actor,
+        role: Role::Owner,
+    };
+    let sender = PostSender::Account {
+        account: account.id,
+    };
+    let scheduler = &running.scheduler;
+    let targets = scheduler
+        .targets(&viewer, sender, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("listing the demo account's channels: {e}"))?
+        .unwrap_or_default();
+    let channel = targets
+        .iter()
+        .find(|t| t.title == tgsim::DEMO_OWNER_CHANNEL_TITLE)
+        .context("the demo owner's channel is not among his chats")?;
+    let draft = PostDraft {
+        sender,
+        target_peer_id: channel.peer_id,
+        content: PostContent {
+            text: DEMO_POST_TEXT.to_string(),
+            ..Default::default()
+        },
+        schedule: Schedule::Daily {
+            time: "10:00".into(),
+        },
+        time_zone: "Europe/Moscow".into(),
+        grace_minutes: None,
+        draft: false,
+        follow_ups: FollowUps {
+            pin_hours: Some(1),
+            delete_after_hours: None,
+        },
+    };
+    let existing = scheduler
+        .posts(&viewer, &PostFilter::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .into_iter()
+        .find(|p| p.content.text == DEMO_POST_TEXT);
+    let post = match existing {
+        Some(p) => scheduler.update(&viewer, p.id, draft, None).await,
+        None => scheduler.create(&viewer, draft, None).await,
+    };
+    post.map_err(|e| anyhow::anyhow!("scheduling the demo post: {e}"))
 }
 
 /// Waits (up to 15 s) until the workspace's accounts are connected.
@@ -458,6 +532,47 @@ mod tests {
             all.iter().all(|l| !l.text.contains("9c1e")),
             "the senior vacancy is left out: {all:?}"
         );
+        d.running.shutdown().await.unwrap();
+        d.world.sim.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_schedules_a_daily_post_from_alexeys_account_to_his_channel() {
+        let d = demo().await;
+        super::connect_owner(&d.running, &d.world, d.ws)
+            .await
+            .unwrap();
+        super::wait_connected(&d.running, d.ws).await;
+        let post = super::create_scheduled_post(&d.running, d.ws)
+            .await
+            .unwrap();
+        // Again (a second call): still one post.
+        let again = super::create_scheduled_post(&d.running, d.ws)
+            .await
+            .unwrap();
+        assert_eq!(again.id, post.id);
+        let account = d
+            .running
+            .account_store
+            .find_account_by_phone(d.ws, "79001234567")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            post.sender,
+            switchboard_domain::PostSender::Account {
+                account: account.id
+            }
+        );
+        assert_eq!(post.target.title, tgsim::DEMO_OWNER_CHANNEL_TITLE);
+        assert_eq!(post.target.username.as_deref(), Some("alexey_smirnov_news"));
+        assert_eq!(post.state, switchboard_domain::PostState::Active);
+        assert_eq!(post.time_zone, "Europe/Moscow");
+        let next = post.next_run_at.unwrap();
+        let now = switchboard_domain::Timestamp::now();
+        assert!(next > now && next.0 - now.0 <= 86_400_000, "{next:?}");
+        // 10:00 in Moscow is 07:00 UTC.
+        assert_eq!(next.0 % 86_400_000, 7 * 3_600_000);
         d.running.shutdown().await.unwrap();
         d.world.sim.shutdown().await;
     }

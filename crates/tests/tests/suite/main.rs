@@ -29,6 +29,7 @@ mod media;
 mod monitor_leads;
 mod monitor_sources;
 mod realtime;
+mod schedule_store_conformance;
 mod schema_parity;
 mod sign_in_limits;
 mod store_conformance;

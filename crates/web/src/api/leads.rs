@@ -21,7 +21,6 @@ use switchboard_domain::{
 use switchboard_services::leads::{
     CSV_HEADER, Leads, LeadsError, SourceInput, TryMatch, csv_lead, csv_line,
 };
-use switchboard_services::monitor::MonitorError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,16 +49,8 @@ impl From<LeadsError> for ApiError {
                 message: q.message,
             }),
             LeadsError::AuthorUnknown => ErrorCode::LeadAuthorUnknown.into(),
-            LeadsError::Monitor(MonitorError::AccountOffline) => ErrorCode::AccountOffline.into(),
-            LeadsError::Monitor(MonitorError::FloodWait { seconds }) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "flood_wait")
-                    .retry_after(u64::from(seconds))
-            }
-            LeadsError::Monitor(MonitorError::Telegram(name)) => {
-                tracing::warn!(error = %name, "Telegram refused a monitor request");
-                ApiError::new(StatusCode::BAD_GATEWAY, "telegram_error")
-            }
-            LeadsError::Monitor(MonitorError::Store(e)) | LeadsError::Store(e) => e.into(),
+            LeadsError::Monitor(m) => crate::api::posts::monitor_error(m),
+            LeadsError::Store(e) => e.into(),
         }
     }
 }

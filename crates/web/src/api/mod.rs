@@ -5,6 +5,7 @@ mod auth;
 mod bots;
 mod inbox;
 mod leads;
+mod posts;
 pub(crate) mod system;
 mod team;
 
@@ -21,4 +22,5 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(leads::routes())
         .merge(team::routes())
         .merge(system::routes())
+        .merge(posts::routes())
 }
