@@ -396,7 +396,7 @@ async fn a_run_missed_past_its_grace_is_missed_and_within_it_published(app: Test
         &spec(sender, &target, "default grace", vec![], in_secs(3)),
     )
     .await;
-    let (db, viewer) = (o.db.clone(), o.viewer.clone());
+    let (db, viewer) = (o.db.clone(), o.viewer);
     // The server is down from before they are due until 65 s after.
     let app = app
         .restart_with(|| async {
@@ -441,7 +441,7 @@ async fn a_restart_in_the_middle_of_publishing_posts_once(app: TestApp) -> TestA
         .await,
         1
     );
-    let (db, viewer) = (o.db.clone(), o.viewer.clone());
+    let (db, viewer) = (o.db.clone(), o.viewer);
     let app = app.restart().await;
     let o = Owner {
         admin: app.login("admin", PASSWORD).await,
