@@ -25,6 +25,14 @@ impl AccountTransport {
         Self { supervisor, files }
     }
 
+    /// The account's live client (the supervisor's one client), if it is connected.
+    pub fn client(
+        &self,
+        account: switchboard_domain::AccountId,
+    ) -> Option<switchboard_telegram::grammers_client::Client> {
+        self.supervisor.client(account)
+    }
+
     async fn peer(
         &self,
         chat: &Chat,

@@ -966,6 +966,11 @@ impl BotTransport {
         self.api_of_bot(id).await
     }
 
+    /// The Bot API client of bot `id` (`bot_deleted` when it is gone).
+    pub async fn api_for_bot(&self, id: BotId) -> Result<BotApi, SendFailure> {
+        self.api_of_bot(id).await
+    }
+
     async fn api_of_bot(&self, id: BotId) -> Result<BotApi, SendFailure> {
         let bot = match self.inner.store.load_bot(id).await {
             Ok(b) => b,

@@ -16,6 +16,7 @@ pub mod leads;
 pub mod media;
 pub mod monitor;
 pub mod outbox;
+pub mod publisher;
 pub mod read_receipts;
 pub mod replies;
 mod retry;

@@ -23,6 +23,7 @@ use switchboard_services::monitor::engine::Engine;
 use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
 use switchboard_services::signin::{SelfService, SigninParts, SigninService, SigninSettings};
+use switchboard_services::publisher::{Publisher, PublisherDeps, PublisherSettings};
 use switchboard_services::schedule::Scheduler;
 use switchboard_services::schedule_targets::TelegramTargets;
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
@@ -315,7 +316,7 @@ pub async fn start_with(
             leads: Arc::clone(&lead_store),
             users: Arc::clone(&store),
             inbox: inbox.store().clone(),
-            accounts: account_transport,
+            accounts: account_transport.clone(),
             bots: bots.transport(),
         },
         DeliverySettings::default(),
@@ -362,6 +363,17 @@ pub async fn start_with(
         Arc::clone(&store),
         events.clone(),
         Arc::new(TelegramTargets::new(supervisor.clone(), bots.clone())),
+    );
+    // Autoposting's publisher: due runs and their follow-ups, through the same clients.
+    Publisher::start(
+        &workers,
+        PublisherDeps {
+            scheduler: scheduler.clone(),
+            accounts: account_transport,
+            bots: bots.transport(),
+            files: files.clone(),
+        },
+        PublisherSettings::default(),
     );
     let services = switchboard_web::Services {
         store: Arc::clone(&store),

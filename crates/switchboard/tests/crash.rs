@@ -568,6 +568,147 @@ async fn kill_while_media_downloads_are_pending(backend: Backend) {
     rig.finish().await;
 }
 
+/// The text of the post the publishing crash test schedules.
+const POST_TEXT: &str = "Scheduled post, published once";
+
+/// `switchboard serve` is killed while it publishes a scheduled post: Telegram has taken the
+/// post, its answer is lost (and the retry is held back), the process dies before anything is
+/// recorded. After a restart the run is taken again when its lease ends, resent with the same
+/// `random_id`, refused by Telegram as a repeat and recorded as published: one post.
+async fn kill_while_publishing(backend: Backend) {
+    use switchboard_domain::{
+        AccountId, FollowUps, PostContent, PostSender, PostSpec, PostTarget, Role, RunFilter,
+        RunStatus, Schedule, Timestamp, UserId, Viewer, WorkspaceId,
+    };
+    let Some(mut rig) = Rig::new(backend).await else {
+        return;
+    };
+    rig.start().await;
+    let api = Api::login(&rig.url).await;
+    let owner = connect_account(&rig, &api).await;
+    let info = rig
+        .sim
+        .create_channel(tgsim::NewChannel {
+            title: "Crash ads".into(),
+            username: Some("crash_ads".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let tgsim::Peer::Channel(channel) = info.peer else {
+        panic!("not a channel")
+    };
+    let view = rig
+        .sim
+        .set_channel_admin(
+            channel,
+            owner.id,
+            Some(tgsim::AdminRights {
+                post_messages: true,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let accounts = api.get("/api/v1/accounts").await;
+    let account = AccountId(accounts["accounts"][0]["id"].as_i64().unwrap());
+    let viewer = Viewer {
+        workspace: WorkspaceId(rig.count("SELECT min(id) FROM workspaces").await),
+        user: UserId(rig.count("SELECT min(id) FROM users").await),
+        role: Role::Owner,
+    };
+    // Telegram takes the post but its answer is lost; every call then waits 4 s, so the
+    // client's retry is still waiting when the process is killed.
+    rig.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(owner.id),
+        method: Some("messages.sendMessage".into()),
+        kind: tgsim::FaultKind::LoseAnswer,
+        count: 1,
+    });
+    rig.sim.set_latency(Some(owner.id), Duration::from_secs(4));
+    let spec = PostSpec {
+        sender: PostSender::Account { account },
+        target: PostTarget {
+            peer_id: tgsim::Peer::Channel(channel).bot_api_id(),
+            title: view.title.clone(),
+            username: view.username.clone(),
+            access_hash: Some(view.access_hash),
+        },
+        content: PostContent {
+            text: POST_TEXT.into(),
+            ..Default::default()
+        },
+        schedule: Schedule::Once {
+            at: switchboard_tests::live::utc_in(2),
+        },
+        time_zone: "UTC".into(),
+        grace_minutes: 15,
+        draft: false,
+        follow_ups: FollowUps::default(),
+    };
+    let post = rig
+        .stores
+        .schedule
+        .create_post(&viewer, &spec, 0x5eed, Timestamp::now())
+        .await
+        .unwrap();
+    let posted = |rig: &Rig| {
+        rig.sim
+            .channel_posts(channel)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.text == POST_TEXT)
+            .collect::<Vec<_>>()
+    };
+    eventually(30, "Telegram to take the post", async || {
+        !posted(&rig).is_empty()
+    })
+    .await;
+    rig.kill();
+    let runs = |rig: &Rig| {
+        let schedule = rig.stores.schedule.clone();
+        async move {
+            schedule
+                .list_runs(
+                    &viewer,
+                    &RunFilter {
+                        post: Some(post.id),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let left = runs(&rig).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].status,
+        RunStatus::Publishing,
+        "killed in the middle of publishing"
+    );
+    rig.sim.clear_faults();
+
+    rig.start().await;
+    // Taken again when the dead process's lease ends (2 minutes).
+    let deadline = Instant::now() + Duration::from_secs(200);
+    let run = loop {
+        let list = runs(&rig).await;
+        if list[0].status == RunStatus::Published {
+            break list[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not published after the restart: {:?}",
+            list[0]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let list = posted(&rig);
+    assert_eq!(list.len(), 1, "posted exactly once");
+    assert_eq!(run.message_ids, vec![i64::from(list[0].id)]);
+    rig.finish().await;
+}
+
 macro_rules! on_both_backends {
     ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {
         $(
@@ -591,5 +732,6 @@ macro_rules! on_both_backends {
 on_both_backends!(
     kill_during_a_burst,
     kill_while_sending_replies,
-    kill_while_media_downloads_are_pending
+    kill_while_media_downloads_are_pending,
+    kill_while_publishing
 );

@@ -14,6 +14,9 @@ use zeroize::Zeroizing;
 
 pub use crate::botapi_map::{BotUpdate, map_update, update_id};
 
+mod publish;
+pub use publish::AlbumFile;
+
 /// The update kinds Switchboard asks for (always sent explicitly).
 pub const ALLOWED_UPDATES: &[&str] = &["message", "edited_message", "channel_post"];
 
@@ -92,6 +95,26 @@ impl BotApiError {
             BotApiError::Forbidden(_) | BotApiError::ChatNotFound => true,
             BotApiError::Api { code, .. } => *code < 500 && *code != 429,
             _ => false,
+        }
+    }
+}
+
+/// How a message is sent: without a notification, without a link preview.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PostOptions {
+    /// `disable_notification`.
+    pub silent: bool,
+    /// `link_preview_options.is_disabled` (text messages only).
+    pub no_webpage: bool,
+}
+
+impl PostOptions {
+    fn apply(self, params: &mut Value, text: bool) {
+        if self.silent {
+            params["disable_notification"] = json!(true);
+        }
+        if text && self.no_webpage {
+            params["link_preview_options"] = json!({"is_disabled": true});
         }
     }
 }
@@ -420,7 +443,21 @@ impl BotApi {
         entities: &[Entity],
         reply_to: Option<i64>,
     ) -> Result<SentMessage, BotApiError> {
+        self.send_message_with(chat_id, text, entities, reply_to, PostOptions::default())
+            .await
+    }
+
+    /// [`BotApi::send_message`] with [`PostOptions`].
+    pub async fn send_message_with(
+        &self,
+        chat_id: i64,
+        text: &str,
+        entities: &[Entity],
+        reply_to: Option<i64>,
+        options: PostOptions,
+    ) -> Result<SentMessage, BotApiError> {
         let mut params = json!({"chat_id": chat_id, "text": text});
+        options.apply(&mut params, true);
         let entities = sendable(entities);
         if !entities.is_empty() {
             params["entities"] = json!(entities);
@@ -442,9 +479,33 @@ impl BotApi {
         caption_entities: &[Entity],
         reply_to: Option<i64>,
     ) -> Result<SentMessage, BotApiError> {
+        self.send_media_with(
+            chat_id,
+            file,
+            caption,
+            caption_entities,
+            reply_to,
+            PostOptions::default(),
+        )
+        .await
+    }
+
+    /// [`BotApi::send_media`] with [`PostOptions`].
+    pub async fn send_media_with(
+        &self,
+        chat_id: i64,
+        file: &Upload,
+        caption: &str,
+        caption_entities: &[Entity],
+        reply_to: Option<i64>,
+        options: PostOptions,
+    ) -> Result<SentMessage, BotApiError> {
         let (method, field) = file.kind.method_and_field();
         let mut form = Multipart::new();
         form.text("chat_id", &chat_id.to_string());
+        if options.silent {
+            form.text("disable_notification", "true");
+        }
         if !caption.is_empty() {
             form.text("caption", caption);
         }
@@ -459,6 +520,12 @@ impl BotApi {
             );
         }
         form.file(field, &file.file_name, &file.mime, &file.bytes);
+        let v = self.send_form(method, form).await?;
+        sent(&v)
+    }
+
+    /// Posts a multipart form (uploads take longer than plain calls).
+    async fn send_form(&self, method: &str, form: Multipart) -> Result<Value, BotApiError> {
         let (content_type, body) = form.finish();
         let res = self
             .http
@@ -469,8 +536,7 @@ impl BotApi {
             .send()
             .await
             .map_err(|e| self.network(e))?;
-        let v = self.answer(res).await?;
-        sent(&v)
+        self.answer(res).await
     }
 
     /// `getChat`: a chat's type (`channel`, `supergroup`, `group`, `private`), title and

@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod media;
 pub mod posts;
 pub mod proxy;
+pub mod publish;
 pub mod send;
 pub mod session;
 pub mod settings;

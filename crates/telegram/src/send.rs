@@ -38,6 +38,40 @@ pub struct Attachment {
     pub file_name: String,
 }
 
+impl Attachment {
+    /// The `inputMediaUploaded*` that sends it.
+    pub fn into_input_media(self) -> tl::enums::InputMedia {
+        if self.as_photo {
+            tl::enums::InputMedia::UploadedPhoto(tl::types::InputMediaUploadedPhoto {
+                spoiler: false,
+                live_photo: false,
+                file: self.file,
+                stickers: None,
+                ttl_seconds: None,
+                video: None,
+            })
+        } else {
+            tl::enums::InputMedia::UploadedDocument(tl::types::InputMediaUploadedDocument {
+                nosound_video: false,
+                force_file: true,
+                spoiler: false,
+                file: self.file,
+                thumb: None,
+                mime_type: self.mime_type,
+                attributes: vec![tl::enums::DocumentAttribute::Filename(
+                    tl::types::DocumentAttributeFilename {
+                        file_name: self.file_name,
+                    },
+                )],
+                stickers: None,
+                ttl_seconds: None,
+                video_cover: None,
+                video_timestamp: None,
+            })
+        }
+    }
+}
+
 /// Uploads bytes as a file for [`send`].
 pub async fn upload(
     client: &Client,
@@ -52,6 +86,15 @@ pub async fn upload(
     Ok(uploaded.raw)
 }
 
+/// How a message is sent: without a notification, without a link preview.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// `silent`: the recipients get no notification.
+    pub silent: bool,
+    /// `no_webpage`: no link preview (text messages only).
+    pub no_webpage: bool,
+}
+
 /// Sends `text` (with entities, replying to `reply_to`, with `attachment`) to `peer` using
 /// `random_id`.
 pub async fn send(
@@ -62,6 +105,34 @@ pub async fn send(
     reply_to: Option<i32>,
     attachment: Option<Attachment>,
     random_id: i64,
+) -> Result<SentMessage, Error> {
+    send_with(
+        client,
+        peer,
+        text,
+        entities,
+        reply_to,
+        attachment,
+        random_id,
+        SendOptions::default(),
+    )
+    .await
+}
+
+/// [`send`] with [`SendOptions`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one raw send: the message's parts and how it is sent"
+)]
+pub async fn send_with(
+    client: &Client,
+    peer: PeerRef,
+    text: &str,
+    entities: &[Entity],
+    reply_to: Option<i32>,
+    attachment: Option<Attachment>,
+    random_id: i64,
+    options: SendOptions,
 ) -> Result<SentMessage, Error> {
     let entities = to_mtproto_entities(entities);
     let entities = (!entities.is_empty()).then_some(entities);
@@ -82,8 +153,8 @@ pub async fn send(
         None => {
             client
                 .invoke(&tl::functions::messages::SendMessage {
-                    no_webpage: false,
-                    silent: false,
+                    no_webpage: options.no_webpage,
+                    silent: options.silent,
                     background: false,
                     clear_draft: false,
                     peer: peer.into(),
@@ -108,37 +179,10 @@ pub async fn send(
                 .await?
         }
         Some(a) => {
-            let media = if a.as_photo {
-                tl::enums::InputMedia::UploadedPhoto(tl::types::InputMediaUploadedPhoto {
-                    spoiler: false,
-                    live_photo: false,
-                    file: a.file,
-                    stickers: None,
-                    ttl_seconds: None,
-                    video: None,
-                })
-            } else {
-                tl::enums::InputMedia::UploadedDocument(tl::types::InputMediaUploadedDocument {
-                    nosound_video: false,
-                    force_file: true,
-                    spoiler: false,
-                    file: a.file,
-                    thumb: None,
-                    mime_type: a.mime_type,
-                    attributes: vec![tl::enums::DocumentAttribute::Filename(
-                        tl::types::DocumentAttributeFilename {
-                            file_name: a.file_name,
-                        },
-                    )],
-                    stickers: None,
-                    ttl_seconds: None,
-                    video_cover: None,
-                    video_timestamp: None,
-                })
-            };
+            let media = a.into_input_media();
             client
                 .invoke(&tl::functions::messages::SendMedia {
-                    silent: false,
+                    silent: options.silent,
                     background: false,
                     clear_draft: false,
                     peer: peer.into(),
@@ -182,6 +226,19 @@ pub async fn find_sent(
     since: i32,
     taken: &[i64],
 ) -> Result<Option<SentMessage>, Error> {
+    find_in_history(client, peer, text, since, taken, true).await
+}
+
+/// Like [`find_sent`]; `outgoing_only: false` also accepts messages without the `out` flag
+/// (a broadcast channel's posts carry no author).
+pub async fn find_in_history(
+    client: &Client,
+    peer: PeerRef,
+    text: &str,
+    since: i32,
+    taken: &[i64],
+    outgoing_only: bool,
+) -> Result<Option<SentMessage>, Error> {
     let history = client
         .invoke(&tl::functions::messages::GetHistory {
             peer: peer.into(),
@@ -204,7 +261,7 @@ pub async fn find_sent(
         .into_iter()
         .filter_map(|m| match m {
             tl::enums::Message::Message(m)
-                if m.out
+                if (m.out || !outgoing_only)
                     && m.message == text
                     && m.date >= since
                     && !taken.contains(&i64::from(m.id)) =>

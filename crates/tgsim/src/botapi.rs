@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::channels::SendFlags;
 use crate::state::Shared;
 use crate::world::{
     self, BoxRef, Entity, Media, MediaKind, NewMessage, Peer, RpcError, UserId, World,
@@ -821,6 +822,7 @@ async fn call(
                 text,
                 entities,
                 reply_to: reply_param(&p),
+                flags: send_flags(&p),
                 ..Default::default()
             };
             send(shared, bot, &p, msg)
@@ -830,6 +832,26 @@ async fn call(
         "sendvideo" => send_media(shared, bot, &p, "video", MediaKind::Video),
         "sendvoice" => send_media(shared, bot, &p, "voice", MediaKind::Voice),
         "sendaudio" => send_media(shared, bot, &p, "audio", MediaKind::Audio),
+        "sendmediagroup" => send_media_group(shared, bot, &p),
+        "pinchatmessage" => pin(shared, bot, &p, true),
+        "unpinchatmessage" => pin(shared, bot, &p, false),
+        "editmessagecaption" => {
+            let mut w = shared.world.lock();
+            let peer = resolve_chat(&w, &p)?;
+            let id = p
+                .i64("message_id")
+                .ok_or_else(|| ApiError::bad("message identifier is not specified"))?
+                as i32;
+            let (caption, entities) = formatted(&p, "caption", "caption_entities")?;
+            if !has_media(&w, bot, peer, id) {
+                return Err(ApiError::bad("there is no caption in the message to edit"));
+            }
+            let (bx, id, effects) = w
+                .edit_message(bot, peer, id, Some(caption), Some(entities), None)
+                .map_err(edit_error)?;
+            shared.dispatch(&w, effects);
+            message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
+        }
         "editmessagetext" => {
             let mut w = shared.world.lock();
             let peer = resolve_chat(&w, &p)?;
@@ -842,7 +864,12 @@ async fn call(
                 return Err(ApiError::bad("message text is empty"));
             }
             let entities = Some(entities);
-            let (bx, id, effects) = w.edit_message(bot, peer, id, Some(text), entities, None)?;
+            if has_media(&w, bot, peer, id) {
+                return Err(ApiError::bad("there is no text in the message to edit"));
+            }
+            let (bx, id, effects) = w
+                .edit_message(bot, peer, id, Some(text), entities, None)
+                .map_err(edit_error)?;
             shared.dispatch(&w, effects);
             message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
         }
@@ -857,7 +884,13 @@ async fn call(
                 Peer::Channel(c) => Some(c),
                 _ => None,
             };
-            let (ev, effects) = w.delete_messages(bot, channel, &[id], None)?;
+            let (ev, effects) =
+                w.delete_messages(bot, channel, &[id], None).map_err(|e| {
+                    match e.name.as_str() {
+                        "MESSAGE_DELETE_FORBIDDEN" => ApiError::bad("message can't be deleted"),
+                        _ => ApiError::from(e),
+                    }
+                })?;
             shared.dispatch(&w, effects);
             if ev.is_none() {
                 return Err(ApiError::bad("message to delete not found"));
@@ -913,20 +946,52 @@ async fn call(
                     .unwrap_or_default(),
                 Peer::User(u) => (false, u == user || u == bot),
             };
+            let admin = match peer {
+                Peer::Channel(c) => w
+                    .channels
+                    .get(&c)
+                    .and_then(|ch| ch.posting.admins.get(&user).copied()),
+                _ => None,
+            };
             let status = if creator {
                 "creator"
+            } else if admin.is_some() {
+                "administrator"
             } else if member {
                 "member"
             } else {
                 "left"
             };
-            Ok(json!({"status": status, "user": {"id": user.0}}))
+            let mut v = json!({"status": status, "user": {"id": user.0}});
+            if let Some(r) = admin {
+                v["can_post_messages"] = json!(r.post_messages);
+                v["can_edit_messages"] = json!(r.edit_messages);
+                v["can_delete_messages"] = json!(r.delete_messages);
+                v["can_pin_messages"] = json!(r.pin_messages);
+            }
+            Ok(v)
         }
         _ => Err(ApiError {
             code: 404,
             description: "Not Found: method not found".into(),
             retry_after: None,
         }),
+    }
+}
+
+/// Whether message `id` of `peer` (as `bot` sees it) carries media.
+fn has_media(w: &World, bot: UserId, peer: Peer, id: i32) -> bool {
+    let m = match peer {
+        Peer::Channel(c) => w.channels.get(&c).and_then(|ch| ch.mbox.messages.get(&id)),
+        _ => w.users.get(&bot).and_then(|u| u.mbox.messages.get(&id)),
+    };
+    m.is_some_and(|m| m.media.is_some())
+}
+
+fn edit_error(e: RpcError) -> ApiError {
+    match e.name.as_str() {
+        "MESSAGE_AUTHOR_REQUIRED" => ApiError::bad("message can't be edited"),
+        _ => ApiError::from(e),
     }
 }
 
@@ -971,14 +1036,11 @@ fn get_chat_json(w: &World, bot: UserId, peer: Peer) -> Result<Value, ApiError> 
 fn send(shared: &Arc<Shared>, bot: UserId, p: &Params, msg: NewMessage) -> Result<Value, ApiError> {
     let mut w = shared.world.lock();
     let peer = resolve_chat(&w, p)?;
-    if let Err(retry) = shared.bots.check_rate(bot, peer.bot_api_id()) {
-        return Err(ApiError {
-            code: 429,
-            description: format!("Too Many Requests: retry after {retry}"),
-            retry_after: Some(retry),
-        });
-    }
-    let (bx, id, effects) = w.send_message(bot, peer, msg, None, None)?;
+    check_can_post(&w, bot, peer)?;
+    rate_checked(shared, bot, peer)?;
+    let (bx, id, effects) = w
+        .send_message(bot, peer, msg, None, None)
+        .map_err(|e| rights_error(&w, peer, e))?;
     shared.dispatch(&w, effects);
     message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))
 }
@@ -990,14 +1052,37 @@ fn send_media(
     field: &str,
     kind: MediaKind,
 ) -> Result<Value, ApiError> {
-    let file_id = if let Some(up) = p.files.get(field) {
-        let default_mime = match kind {
-            MediaKind::Photo => "image/jpeg",
-            MediaKind::Video => "video/mp4",
-            MediaKind::Voice => "audio/ogg",
-            MediaKind::Audio => "audio/mpeg",
-            MediaKind::Document => "application/octet-stream",
-        };
+    let file_id = stored_file(shared, p, p.files.get(field), p.str(field), field, kind)?;
+    let (caption, caption_entities) = formatted(p, "caption", "caption_entities")?;
+    let msg = NewMessage {
+        text: caption,
+        entities: caption_entities,
+        reply_to: reply_param(p),
+        media: Some(Media { kind, file_id }),
+        flags: send_flags(p),
+        ..Default::default()
+    };
+    send(shared, bot, p, msg)
+}
+
+/// The file a media parameter names: an uploaded part, a known `file_id`, or
+/// `attach://<part>`.
+fn stored_file(
+    shared: &Arc<Shared>,
+    p: &Params,
+    upload: Option<&Upload>,
+    reference: Option<String>,
+    field: &str,
+    kind: MediaKind,
+) -> Result<i64, ApiError> {
+    let default_mime = match kind {
+        MediaKind::Photo => "image/jpeg",
+        MediaKind::Video => "video/mp4",
+        MediaKind::Voice => "audio/ogg",
+        MediaKind::Audio => "audio/mpeg",
+        MediaKind::Document => "application/octet-stream",
+    };
+    let store = |up: &Upload| {
         let mime = match (&up.mime, kind) {
             (Some(m), MediaKind::Document | MediaKind::Audio)
                 if m != "application/octet-stream" =>
@@ -1021,39 +1106,204 @@ fn send_media(
                 matches!(kind, MediaKind::Video | MediaKind::Voice | MediaKind::Audio).then_some(1),
             ),
         )
-    } else if let Some(s) = p.str(field) {
-        if let Some(id) = parse_file_id(&s).filter(|id| shared.world.lock().files.contains_key(id))
-        {
-            id
-        } else if let Some(name) = s.strip_prefix("attach://") {
-            let up = p
-                .files
-                .get(name)
-                .ok_or_else(|| ApiError::bad("wrong remote file identifier specified"))?;
-            shared.world.lock().store_file(
-                up.bytes.clone(),
-                "application/octet-stream",
-                up.name.as_deref(),
-                None,
-                None,
-            )
-        } else {
-            return Err(ApiError::bad(
-                "wrong remote file identifier specified: Wrong character in the string",
-            ));
-        }
-    } else {
+    };
+    if let Some(up) = upload {
+        return Ok(store(up));
+    }
+    let Some(s) = reference else {
         return Err(ApiError::bad(format!("there is no {field} in the request")));
     };
-    let (caption, caption_entities) = formatted(p, "caption", "caption_entities")?;
-    let msg = NewMessage {
-        text: caption,
-        entities: caption_entities,
-        reply_to: reply_param(p),
-        media: Some(Media { kind, file_id }),
-        ..Default::default()
+    if let Some(id) = parse_file_id(&s).filter(|id| shared.world.lock().files.contains_key(id)) {
+        return Ok(id);
+    }
+    if let Some(name) = s.strip_prefix("attach://") {
+        let up = p
+            .files
+            .get(name)
+            .ok_or_else(|| ApiError::bad("wrong remote file identifier specified"))?;
+        return Ok(store(up));
+    }
+    Err(ApiError::bad(
+        "wrong remote file identifier specified: Wrong character in the string",
+    ))
+}
+
+/// `disable_notification` and the link preview switches (`link_preview_options.is_disabled`,
+/// the older `disable_web_page_preview`).
+fn send_flags(p: &Params) -> SendFlags {
+    SendFlags {
+        silent: p.bool("disable_notification"),
+        no_webpage: p.bool("disable_web_page_preview")
+            || p.json("link_preview_options")
+                .and_then(|v| v.get("is_disabled").and_then(Value::as_bool))
+                .unwrap_or(false),
+    }
+}
+
+/// `sendMediaGroup`: 2–10 photos and videos, or only documents, posted as one album (one
+/// `grouped_id`); answers the array of sent messages. Each item counts against the rate
+/// limits as one message, as on Telegram.
+fn send_media_group(shared: &Arc<Shared>, bot: UserId, p: &Params) -> Result<Value, ApiError> {
+    let items = match p.json("media") {
+        Some(Value::Array(items)) => items,
+        _ => return Err(ApiError::bad("can't parse media JSON object")),
     };
-    send(shared, bot, p, msg)
+    if items.len() < 2 {
+        return Err(ApiError::bad(
+            "there must be at least 2 media in a media group",
+        ));
+    }
+    if items.len() > 10 {
+        return Err(ApiError::bad("too many messages to send as an album"));
+    }
+    let mut messages = Vec::new();
+    let grouped_id: i64 = rand::random::<i64>().abs().max(1);
+    let mut documents = 0;
+    for item in &items {
+        let kind = match item.get("type").and_then(Value::as_str) {
+            Some("photo") => MediaKind::Photo,
+            Some("video") => MediaKind::Video,
+            Some("document") => {
+                documents += 1;
+                MediaKind::Document
+            }
+            Some("audio") => MediaKind::Audio,
+            _ => {
+                return Err(ApiError::bad(
+                    "can't parse InputMedia: media type is invalid",
+                ));
+            }
+        };
+        let reference = item
+            .get("media")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let file_id = stored_file(shared, p, None, reference, "media", kind)?;
+        let caption = item
+            .get("caption")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let entities = item
+            .get("caption_entities")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        messages.push(NewMessage {
+            text: caption,
+            entities,
+            reply_to: reply_param(p),
+            media: Some(Media { kind, file_id }),
+            grouped_id: Some(grouped_id),
+            flags: send_flags(p),
+            ..Default::default()
+        });
+    }
+    if documents != 0 && documents != items.len() {
+        return Err(ApiError::bad(
+            "document can't be mixed with other media types",
+        ));
+    }
+    let mut w = shared.world.lock();
+    let peer = resolve_chat(&w, p)?;
+    check_can_post(&w, bot, peer)?;
+    for _ in &messages {
+        rate_checked(shared, bot, peer)?;
+    }
+    let mut out = Vec::new();
+    for msg in messages {
+        let (bx, id, effects) = w
+            .send_message(bot, peer, msg, None, None)
+            .map_err(|e| rights_error(&w, peer, e))?;
+        shared.dispatch(&w, effects);
+        out.push(message_json(&w, bx, id).ok_or_else(|| ApiError::bad("message not found"))?);
+    }
+    Ok(Value::Array(out))
+}
+
+/// The Bot API's words for what a bot may not do in a chat.
+fn rights_error(w: &World, peer: Peer, e: RpcError) -> ApiError {
+    let kind = match peer {
+        Peer::Channel(c) if w.channels.get(&c).is_some_and(|ch| ch.broadcast) => "channel",
+        Peer::Channel(_) => "supergroup",
+        Peer::Chat(_) => "group",
+        Peer::User(_) => "private",
+    };
+    match e.name.as_str() {
+        "CHAT_WRITE_FORBIDDEN" => ApiError {
+            code: 403,
+            description: format!("Forbidden: bot is not a member of the {kind} chat"),
+            retry_after: None,
+        },
+        "CHAT_ADMIN_REQUIRED" => {
+            ApiError::bad(format!("need administrator rights in the {kind} chat"))
+        }
+        _ => ApiError::from(e),
+    }
+}
+
+/// Refuses a post the bot may not make there, before anything is stored.
+fn check_can_post(w: &World, bot: UserId, peer: Peer) -> Result<(), ApiError> {
+    if let Peer::Channel(c) = peer {
+        let ch = w
+            .channels
+            .get(&c)
+            .ok_or_else(|| ApiError::bad("chat not found"))?;
+        ch.check_post(bot).map_err(|e| rights_error(w, peer, e))?;
+    }
+    Ok(())
+}
+
+fn rate_checked(shared: &Arc<Shared>, bot: UserId, peer: Peer) -> Result<(), ApiError> {
+    shared
+        .bots
+        .check_rate(bot, peer.bot_api_id())
+        .map_err(|retry| ApiError {
+            code: 429,
+            description: format!("Too Many Requests: retry after {retry}"),
+            retry_after: Some(retry),
+        })
+}
+
+/// `pinChatMessage` / `unpinChatMessage` in a channel or supergroup.
+fn pin(shared: &Arc<Shared>, bot: UserId, p: &Params, pinned: bool) -> Result<Value, ApiError> {
+    let mut w = shared.world.lock();
+    let peer = resolve_chat(&w, p)?;
+    let Peer::Channel(c) = peer else {
+        return Err(ApiError::bad("chat not found"));
+    };
+    let ch = w
+        .channels
+        .get(&c)
+        .ok_or_else(|| ApiError::bad("chat not found"))?;
+    if !ch.members.contains(&bot) {
+        return Err(rights_error(
+            &w,
+            peer,
+            RpcError::new(403, "CHAT_WRITE_FORBIDDEN"),
+        ));
+    }
+    if ch.check_pin(bot).is_err() {
+        return Err(ApiError::bad(
+            "not enough rights to manage pinned messages in the chat",
+        ));
+    }
+    let id = match p.i64("message_id") {
+        Some(id) => id as i32,
+        None if !pinned => match ch.posting.pinned.iter().next_back() {
+            Some(id) => *id,
+            None => return Ok(json!(true)),
+        },
+        None => return Err(ApiError::bad("message identifier is not specified")),
+    };
+    let (_, effects) = w
+        .pin_messages(c, Some(bot), &[id], pinned, None)
+        .map_err(|e| match e.name.as_str() {
+            "MESSAGE_ID_INVALID" if pinned => ApiError::bad("message to pin not found"),
+            "MESSAGE_ID_INVALID" => ApiError::bad("message to unpin not found"),
+            _ => rights_error(&w, peer, e),
+        })?;
+    shared.dispatch(&w, effects);
+    Ok(json!(true))
 }
 
 async fn get_updates(shared: &Arc<Shared>, bot: UserId, p: &Params) -> Result<Value, ApiError> {

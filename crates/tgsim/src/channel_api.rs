@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::channels::{CHANNELS_LIMIT, Invite, NewInvite};
+use crate::channels::{AdminRights, CHANNELS_LIMIT, Invite, NewInvite};
 use crate::limits::RateLimit;
 use crate::world::{self, ChannelId, Peer, UserId};
 use crate::{
@@ -37,6 +37,28 @@ pub struct ChannelView {
     pub invites: Vec<Invite>,
     /// Users waiting for approval.
     pub join_requests: Vec<UserId>,
+    /// Administrators other than the creator, with their rights.
+    #[serde(default)]
+    pub admins: Vec<ChannelAdmin>,
+    /// Pinned message ids.
+    #[serde(default)]
+    pub pinned: Vec<i32>,
+    /// The channel's access hash (what an account's requests carry; tests address the channel
+    /// with it the way a hub that saw the channel in its dialogs would).
+    #[serde(default)]
+    pub access_hash: i64,
+    /// Ids of the messages deleted so far.
+    #[serde(default)]
+    pub deleted: Vec<i32>,
+}
+
+/// An administrator of a channel and its rights.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelAdmin {
+    /// The account or bot.
+    pub user_id: UserId,
+    /// What it may do.
+    pub rights: AdminRights,
 }
 
 /// Settings of a channel a test may change at run time.
@@ -106,7 +128,42 @@ impl Handle {
             difference_window: ch.difference_window,
             invites: ch.invites.clone(),
             join_requests: ch.join_requests.keys().copied().collect(),
+            admins: ch
+                .posting
+                .admins
+                .iter()
+                .map(|(u, r)| ChannelAdmin {
+                    user_id: *u,
+                    rights: *r,
+                })
+                .collect(),
+            pinned: ch.posting.pinned.iter().copied().collect(),
+            access_hash: ch.access_hash,
+            deleted: ch.posting.deleted.iter().copied().collect(),
         })
+    }
+
+    /// Makes `user` (an account or a bot) an administrator of `channel` with `rights`,
+    /// joining it if needed; `None` takes the rights away.
+    pub fn set_channel_admin(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+        rights: Option<AdminRights>,
+    ) -> Result<ChannelView, Error> {
+        self.check_channel(channel)?;
+        self.shared.world.lock().set_admin(channel, user, rights)?;
+        self.channel(channel)
+    }
+
+    /// Pins (or unpins) a message as the channel itself; members get
+    /// `updatePinnedChannelMessages`.
+    pub fn pin_post(&self, channel: ChannelId, id: i32, pinned: bool) -> Result<(), Error> {
+        self.check_channel(channel)?;
+        Ok(self.shared.apply(|w| {
+            let (_, effects) = w.pin_messages(channel, None, &[id], pinned, None)?;
+            Ok(((), effects))
+        })?)
     }
 
     /// Changes a channel's push and difference settings.

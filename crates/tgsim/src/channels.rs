@@ -1,7 +1,10 @@
 //! Channel membership and publishing rules of the world, as Telegram applies them: invite
 //! links (`t.me/+HASH`, `t.me/joinchat/HASH`) with expiry, usage limits and join requests, the
-//! per-account cap on joined channels and supergroups, and posts the channel itself publishes
-//! (albums, forwards of other channels' posts, edits, deletions).
+//! per-account cap on joined channels and supergroups, posts the channel itself publishes
+//! (albums, forwards of other channels' posts, edits, deletions), and what administrators may
+//! do: post, edit, delete and pin ([`AdminRights`], [`Posting`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -94,6 +97,127 @@ fn invite_hash() -> String {
     (0..16)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// What an administrator of a channel or supergroup may do (`chatAdminRights`; the Bot API's
+/// `can_post_messages`, `can_edit_messages`, `can_delete_messages`, `can_pin_messages`). The
+/// creator may do everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRights {
+    /// Publish posts in a broadcast channel.
+    #[serde(default)]
+    pub post_messages: bool,
+    /// Edit anyone's posts (and pin them, in a broadcast channel).
+    #[serde(default)]
+    pub edit_messages: bool,
+    /// Delete anyone's messages.
+    #[serde(default)]
+    pub delete_messages: bool,
+    /// Pin messages (supergroups; in a broadcast channel `edit_messages` also allows it).
+    #[serde(default)]
+    pub pin_messages: bool,
+}
+
+impl AdminRights {
+    /// Every right (the creator's).
+    pub const ALL: AdminRights = AdminRights {
+        post_messages: true,
+        edit_messages: true,
+        delete_messages: true,
+        pin_messages: true,
+    };
+}
+
+/// Flags a message was sent with that the control API reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendFlags {
+    /// Sent without a notification (`silent`, the Bot API's `disable_notification`).
+    #[serde(default)]
+    pub silent: bool,
+    /// Sent with the link preview turned off (`no_webpage`, the Bot API's
+    /// `link_preview_options.is_disabled` / `disable_web_page_preview`).
+    #[serde(default)]
+    pub no_webpage: bool,
+}
+
+/// Who may publish in a channel and what was published by whom: administrators and their
+/// rights, the account or bot behind each post (a broadcast post shows no author, but Telegram
+/// still lets its poster edit and delete it), pinned messages, deleted ids and send flags.
+#[derive(Clone, Debug, Default)]
+pub struct Posting {
+    /// Administrators other than the creator.
+    pub admins: BTreeMap<UserId, AdminRights>,
+    /// Message id → the account or bot that sent it.
+    pub posters: HashMap<i32, UserId>,
+    /// Pinned message ids.
+    pub pinned: BTreeSet<i32>,
+    /// Ids of messages deleted so far.
+    pub deleted: BTreeSet<i32>,
+    /// Message id → the flags it was sent with (only messages with a flag set).
+    pub flags: HashMap<i32, SendFlags>,
+}
+
+impl crate::world::Channel {
+    /// The rights of `user` here: all for the creator, the granted ones for an administrator,
+    /// none otherwise.
+    pub fn rights(&self, user: UserId) -> AdminRights {
+        if self.creator == Some(user) {
+            return AdminRights::ALL;
+        }
+        self.posting.admins.get(&user).copied().unwrap_or_default()
+    }
+
+    /// Whether `user` posted message `id`.
+    pub fn posted_by(&self, id: i32, user: UserId) -> bool {
+        self.posting.posters.get(&id) == Some(&user)
+            || self
+                .mbox
+                .messages
+                .get(&id)
+                .is_some_and(|m| m.from == Some(user))
+    }
+
+    /// Whether `user` may send here: a member of a supergroup, the creator or an administrator
+    /// with `post_messages` of a broadcast channel. A non-member answers
+    /// `403 CHAT_WRITE_FORBIDDEN`; a subscriber of a broadcast channel `400 CHAT_ADMIN_REQUIRED`.
+    pub fn check_post(&self, user: UserId) -> Result<(), RpcError> {
+        let admin = self.posting.admins.contains_key(&user);
+        if !self.members.contains(&user) && !admin {
+            return Err(RpcError::new(403, "CHAT_WRITE_FORBIDDEN"));
+        }
+        if self.broadcast && !self.rights(user).post_messages {
+            return Err(bad("CHAT_ADMIN_REQUIRED"));
+        }
+        Ok(())
+    }
+
+    /// Whether `user` may edit message `id`: its poster, or an administrator with
+    /// `edit_messages` (`403 MESSAGE_AUTHOR_REQUIRED` otherwise).
+    pub fn check_edit(&self, user: UserId, id: i32) -> Result<(), RpcError> {
+        if self.posted_by(id, user) || self.rights(user).edit_messages {
+            return Ok(());
+        }
+        Err(RpcError::new(403, "MESSAGE_AUTHOR_REQUIRED"))
+    }
+
+    /// Whether `user` may delete message `id`: its poster, or an administrator with
+    /// `delete_messages` (`403 MESSAGE_DELETE_FORBIDDEN` otherwise).
+    pub fn check_delete(&self, user: UserId, id: i32) -> Result<(), RpcError> {
+        if self.posted_by(id, user) || self.rights(user).delete_messages {
+            return Ok(());
+        }
+        Err(RpcError::new(403, "MESSAGE_DELETE_FORBIDDEN"))
+    }
+
+    /// Whether `user` may pin: `pin_messages` (or, in a broadcast channel, `edit_messages`);
+    /// `400 CHAT_ADMIN_REQUIRED` otherwise.
+    pub fn check_pin(&self, user: UserId) -> Result<(), RpcError> {
+        let r = self.rights(user);
+        if r.pin_messages || (self.broadcast && r.edit_messages) {
+            return Ok(());
+        }
+        Err(bad("CHAT_ADMIN_REQUIRED"))
+    }
 }
 
 /// A published album: its `grouped_id` and the ids of its items.
@@ -321,5 +445,82 @@ impl World {
         entities: Option<Vec<Entity>>,
     ) -> Result<Vec<Effect>, RpcError> {
         self.edit_channel_message(channel, None, id, Some(text), entities, None)
+    }
+
+    /// Makes `user` an administrator of `channel` with `rights` (a member from then on, as an
+    /// administrator always is); `None` takes the rights away (the user stays a member).
+    pub fn set_admin(
+        &mut self,
+        channel: ChannelId,
+        user: UserId,
+        rights: Option<AdminRights>,
+    ) -> Result<(), RpcError> {
+        self.user(user)?;
+        let is_member = self.channel(channel)?.members.contains(&user);
+        match rights {
+            Some(r) => {
+                if !is_member {
+                    self.join_channel(user, channel)?;
+                }
+                self.channel_mut(channel)?.posting.admins.insert(user, r);
+            }
+            None => {
+                self.channel_mut(channel)?.posting.admins.remove(&user);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins or unpins messages of a channel or supergroup as `actor` (`None`: the channel
+    /// itself). Members get `updatePinnedChannelMessages` with the channel's next pts.
+    /// Unknown ids answer `400 MESSAGE_ID_INVALID`; pinning a pinned message (or unpinning
+    /// one that is not) changes nothing and answers no update.
+    pub fn pin_messages(
+        &mut self,
+        channel: ChannelId,
+        actor: Option<UserId>,
+        ids: &[i32],
+        pinned: bool,
+        except_key: Option<u64>,
+    ) -> Result<(Option<crate::world::LoggedEvent>, Vec<Effect>), RpcError> {
+        let ch = self.channel_mut(channel)?;
+        if let Some(a) = actor {
+            ch.check_pin(a)?;
+        }
+        if ids.is_empty()
+            || ids
+                .iter()
+                .any(|id| ch.mbox.messages.get(id).is_none_or(|m| m.action.is_some()))
+        {
+            return Err(bad("MESSAGE_ID_INVALID"));
+        }
+        let changed: Vec<i32> = ids
+            .iter()
+            .copied()
+            .filter(|id| ch.posting.pinned.contains(id) != pinned)
+            .collect();
+        if changed.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        for id in &changed {
+            if pinned {
+                ch.posting.pinned.insert(*id);
+            } else {
+                ch.posting.pinned.remove(id);
+            }
+        }
+        let ev = ch.mbox.record(
+            crate::world::Event::Pinned {
+                ids: changed,
+                pinned,
+            },
+            now(),
+        );
+        let effects = vec![Effect::Channel {
+            channel,
+            event: ev.clone(),
+            except_key,
+        }];
+        Ok((Some(ev), effects))
     }
 }

@@ -13,8 +13,8 @@ use serde_json::Value;
 use serde_json::json;
 
 use crate::{
-    ChannelId, ChannelOptions, Entity, Error, FaultRule, Handle, NewBot, NewChannel, NewGroup,
-    NewInvite, NewUser, OutgoingMessage, Peer, RateLimit, UserId,
+    AdminRights, ChannelId, ChannelOptions, Entity, Error, FaultRule, Handle, NewBot, NewChannel,
+    NewGroup, NewInvite, NewUser, OutgoingMessage, Peer, RateLimit, UserId,
 };
 
 /// Builds the control router.
@@ -36,6 +36,12 @@ pub(crate) fn router(handle: Handle) -> Router {
             patch(edit_post).delete(delete_post),
         )
         .route("/api/channels/{id}/albums", post(post_album))
+        .route("/api/channels/{id}/admins", post(set_admin))
+        .route("/api/channels/{id}/admins/{user_id}", delete(remove_admin))
+        .route(
+            "/api/channels/{id}/pins/{msg_id}",
+            post(pin_post).delete(unpin_post),
+        )
         .route("/api/channels/{id}/forwards", post(forward_post))
         .route("/api/channels/{id}/invites", post(create_invite))
         .route(
@@ -167,6 +173,39 @@ async fn edit_post(
 ) -> Response {
     reply(
         h.edit_post(ChannelId(id), msg_id, b.text, b.entities)
+            .map(|_| json!({"ok": true})),
+    )
+}
+
+#[derive(Deserialize)]
+struct AdminBody {
+    user_id: i64,
+    #[serde(default)]
+    rights: AdminRights,
+}
+
+async fn set_admin(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<AdminBody>,
+) -> Response {
+    reply(h.set_channel_admin(ChannelId(id), UserId(b.user_id), Some(b.rights)))
+}
+
+async fn remove_admin(State(h): State<Handle>, Path((id, user)): Path<(i64, i64)>) -> Response {
+    reply(h.set_channel_admin(ChannelId(id), UserId(user), None))
+}
+
+async fn pin_post(State(h): State<Handle>, Path((id, msg_id)): Path<(i64, i32)>) -> Response {
+    reply(
+        h.pin_post(ChannelId(id), msg_id, true)
+            .map(|_| json!({"ok": true})),
+    )
+}
+
+async fn unpin_post(State(h): State<Handle>, Path((id, msg_id)): Path<(i64, i32)>) -> Response {
+    reply(
+        h.pin_post(ChannelId(id), msg_id, false)
             .map(|_| json!({"ok": true})),
     )
 }

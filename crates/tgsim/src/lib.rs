@@ -31,8 +31,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-pub use channel_api::{AlbumSent, ChannelCount, ChannelOptions, ChannelView};
-pub use channels::{CHANNELS_LIMIT, Invite, NewInvite};
+pub use channel_api::{AlbumSent, ChannelAdmin, ChannelCount, ChannelOptions, ChannelView};
+pub use channels::{AdminRights, CHANNELS_LIMIT, Invite, NewInvite, SendFlags};
 pub use demo::ALEXEY_CHANNEL_TITLE as DEMO_OWNER_CHANNEL_TITLE;
 pub use demo::channel_ads as demo_channel_ads;
 pub use limits::RateLimit;
@@ -313,6 +313,15 @@ pub struct MessageView {
     pub forward_channel_post: Option<i32>,
     /// Album id shared by the messages of one album.
     pub grouped_id: Option<i64>,
+    /// Sent without a notification (channel posts).
+    #[serde(default)]
+    pub silent: bool,
+    /// Sent with the link preview turned off (channel posts).
+    #[serde(default)]
+    pub no_webpage: bool,
+    /// Pinned (channel posts).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// Result of sending.
@@ -422,6 +431,14 @@ fn media_view(w: &world::World, m: &Media) -> Option<MediaView> {
 }
 
 pub(crate) fn view(w: &world::World, m: &world::Message) -> MessageView {
+    let channel = match m.peer {
+        Peer::Channel(c) => w.channels.get(&c),
+        _ => None,
+    };
+    let flags = channel
+        .and_then(|ch| ch.posting.flags.get(&m.id).copied())
+        .unwrap_or_default();
+    let pinned = channel.is_some_and(|ch| ch.posting.pinned.contains(&m.id));
     MessageView {
         id: m.id,
         peer: m.peer,
@@ -436,6 +453,9 @@ pub(crate) fn view(w: &world::World, m: &world::Message) -> MessageView {
         forward_from: m.fwd.as_ref().and_then(|f| f.from),
         forward_channel_post: m.fwd.as_ref().and_then(|f| f.channel_post),
         grouped_id: m.grouped_id,
+        silent: flags.silent,
+        no_webpage: flags.no_webpage,
+        pinned,
     }
 }
 

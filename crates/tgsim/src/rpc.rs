@@ -7,6 +7,7 @@ use grammers_tl_types as tl;
 use tl::{Deserializable, Identifiable, Serializable};
 use tracing::debug;
 
+use crate::channels::SendFlags;
 use crate::mtproto::{ConnCtx, rpc_error, rpc_result};
 use crate::state::{FaultKind, Shared};
 use crate::tl_build::{self, Refs};
@@ -234,6 +235,7 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         f::messages::UploadMedia::CONSTRUCTOR_ID => upload_media(&c),
         f::messages::SendMultiMedia::CONSTRUCTOR_ID => send_multi_media(&c),
         f::messages::EditMessage::CONSTRUCTOR_ID => edit_message(&c),
+        f::messages::UpdatePinnedMessage::CONSTRUCTOR_ID => update_pinned_message(&c),
         f::messages::DeleteMessages::CONSTRUCTOR_ID => delete_messages(&c),
         f::channels::DeleteMessages::CONSTRUCTOR_ID => channel_delete_messages(&c),
         f::messages::ReadHistory::CONSTRUCTOR_ID => read_history(&c),
@@ -1232,6 +1234,10 @@ fn send_message(c: &Call) -> R {
         text: r.message,
         entities: tl_build::entities_from_tl(r.entities.as_ref()),
         reply_to: reply_id(r.reply_to.as_ref()),
+        flags: SendFlags {
+            silent: r.silent,
+            no_webpage: r.no_webpage,
+        },
         ..Default::default()
     };
     let (bx, id, effects) = w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
@@ -1396,6 +1402,10 @@ fn send_media(c: &Call) -> R {
         entities: tl_build::entities_from_tl(r.entities.as_ref()),
         reply_to: reply_id(r.reply_to.as_ref()),
         media,
+        flags: SendFlags {
+            silent: r.silent,
+            no_webpage: false,
+        },
         ..Default::default()
     };
     let (bx, id, effects) = w.send_message(me, peer, msg, Some(r.random_id), Some(c.key_id))?;
@@ -1437,6 +1447,25 @@ fn send_multi_media(c: &Call) -> R {
     if r.multi_media.is_empty() || r.multi_media.len() > 10 {
         return Err(bad("MULTI_MEDIA_TOO_LONG"));
     }
+    // Telegram checks the whole album before posting any of it: a repeated random_id (the
+    // album was sent before) posts nothing, and the items must be media already uploaded
+    // with `messages.uploadMedia` (an `inputMediaUploaded*` answers MEDIA_INVALID).
+    let mut seen = std::collections::HashSet::new();
+    for tl::enums::InputSingleMedia::Media(single) in &r.multi_media {
+        w.check_random_id(me, single.random_id)?;
+        if !seen.insert(single.random_id) {
+            return Err(bad("RANDOM_ID_DUPLICATE"));
+        }
+        if !matches!(
+            single.media,
+            tl::enums::InputMedia::Photo(_) | tl::enums::InputMedia::Document(_)
+        ) {
+            return Err(bad("MEDIA_INVALID"));
+        }
+    }
+    if let Peer::Channel(cid) = peer {
+        w.channel(cid)?.check_post(me)?;
+    }
     let grouped_id: i64 = rand::random::<i64>().abs().max(1);
     let reply_to = reply_id(r.reply_to.as_ref());
     let mut sent = Vec::new();
@@ -1449,6 +1478,10 @@ fn send_multi_media(c: &Call) -> R {
             reply_to,
             media: Some(media),
             grouped_id: Some(grouped_id),
+            flags: SendFlags {
+                silent: r.silent,
+                no_webpage: false,
+            },
             ..Default::default()
         };
         let (bx, id, eff) =
@@ -1503,6 +1536,28 @@ fn edit_message(c: &Call) -> R {
     }
     .ok_or_else(|| RpcError::new(500, "INTERNAL"))?;
     Ok(tl_build::updates(&w, me, vec![up], &refs).to_bytes())
+}
+
+/// `messages.updatePinnedMessage` in a channel or supergroup (`id` 0 with `unpin` is not
+/// simulated: pins of private chats and basic groups answer `PEER_ID_INVALID`).
+fn update_pinned_message(c: &Call) -> R {
+    let r: tl::functions::messages::UpdatePinnedMessage = parse(c.body)?;
+    let me = c.user()?;
+    let mut w = c.shared.world.lock();
+    let Peer::Channel(cid) = input_peer(&w, me, &r.peer)? else {
+        return Err(bad("PEER_ID_INVALID"));
+    };
+    let (ev, effects) = w.pin_messages(cid, Some(me), &[r.id], !r.unpin, Some(c.key_id))?;
+    c.shared.dispatch(&w, effects);
+    let mut refs = Refs::default();
+    refs.user(me);
+    let list = match ev {
+        Some(ev) => tl_build::channel_update(&w, cid, &ev, &mut refs)
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(tl_build::updates(&w, me, list, &refs).to_bytes())
 }
 
 fn delete_messages(c: &Call) -> R {

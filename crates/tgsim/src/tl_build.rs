@@ -123,6 +123,32 @@ pub fn chat(c: &world::Chat, viewer: UserId) -> tl::enums::Chat {
     .into()
 }
 
+/// An administrator's rights as `chatAdminRights`.
+fn admin_rights(r: crate::channels::AdminRights) -> tl::enums::ChatAdminRights {
+    tl::types::ChatAdminRights {
+        change_info: false,
+        post_messages: r.post_messages,
+        edit_messages: r.edit_messages,
+        delete_messages: r.delete_messages,
+        ban_users: false,
+        invite_users: false,
+        pin_messages: r.pin_messages,
+        add_admins: false,
+        anonymous: false,
+        manage_call: false,
+        other: false,
+        manage_topics: false,
+        post_stories: false,
+        edit_stories: false,
+        delete_stories: false,
+        manage_direct_messages: false,
+        manage_ranks: false,
+        manage_linked_peers: false,
+        manage_welcome_messages: false,
+    }
+    .into()
+}
+
 /// A non-min `channel` with its access hash.
 pub fn channel(c: &world::Channel, viewer: UserId) -> tl::enums::Chat {
     let mut t: tl::types::Channel = template(
@@ -136,6 +162,9 @@ pub fn channel(c: &world::Channel, viewer: UserId) -> tl::enums::Chat {
     );
     t.creator = c.creator == Some(viewer);
     t.left = !c.members.contains(&viewer);
+    if let Some(r) = c.posting.admins.get(&viewer) {
+        t.admin_rights = Some(admin_rights(*r));
+    }
     t.broadcast = c.broadcast;
     t.megagroup = !c.broadcast;
     t.access_hash = Some(c.access_hash);
@@ -382,6 +411,12 @@ pub fn message(w: &World, m: &world::Message) -> tl::enums::Message {
     t.out = m.out;
     t.post = m.post;
     t.from_id = m.from.map(|u| peer(Peer::User(u)));
+    if let Peer::Channel(c) = m.peer
+        && let Some(ch) = w.channels.get(&c)
+    {
+        t.silent = ch.posting.flags.get(&m.id).is_some_and(|f| f.silent);
+        t.pinned = ch.posting.pinned.contains(&m.id);
+    }
     t.media = m.media.as_ref().and_then(|md| media(w, md));
     t.entities = entities(&m.entities);
     t.edit_date = m.edit_date;
@@ -569,6 +604,7 @@ pub fn user_update(
             }
             .into()
         }
+        Event::Pinned { .. } => return None,
     })
 }
 
@@ -603,6 +639,14 @@ pub fn channel_update(
             .into()
         }
         Event::DeleteMessages(ids) => tl::types::UpdateDeleteChannelMessages {
+            channel_id: channel.0,
+            messages: ids.clone(),
+            pts: e.pts,
+            pts_count: e.pts_count,
+        }
+        .into(),
+        Event::Pinned { ids, pinned } => tl::types::UpdatePinnedChannelMessages {
+            pinned: *pinned,
             channel_id: channel.0,
             messages: ids.clone(),
             pts: e.pts,

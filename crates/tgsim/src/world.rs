@@ -218,6 +218,7 @@ impl Message {
             reply_to: None,
             fwd: Some(fwd),
             grouped_id: self.grouped_id,
+            flags: Default::default(),
         }
     }
 }
@@ -244,6 +245,13 @@ pub enum Event {
         peer: Peer,
         /// Max read id.
         max_id: i32,
+    },
+    /// `updatePinnedChannelMessages` (channels only).
+    Pinned {
+        /// The messages pinned or unpinned.
+        ids: Vec<i32>,
+        /// Pinned (true) or unpinned.
+        pinned: bool,
     },
 }
 
@@ -292,7 +300,7 @@ impl MessageBox {
         }
     }
 
-    fn record(&mut self, event: Event, date: i32) -> LoggedEvent {
+    pub(crate) fn record(&mut self, event: Event, date: i32) -> LoggedEvent {
         let pts_count = event.pts_count();
         self.pts += pts_count;
         let e = LoggedEvent {
@@ -425,6 +433,8 @@ pub struct Channel {
     pub invites: Vec<crate::channels::Invite>,
     /// Users who asked to join through a join-request invite, with the date they asked.
     pub join_requests: BTreeMap<UserId, i32>,
+    /// Administrators, posters, pins, deletions and send flags.
+    pub posting: crate::channels::Posting,
 }
 
 /// Type of the last login code sent.
@@ -561,6 +571,9 @@ pub struct NewMessage {
     /// Album id.
     #[serde(default)]
     pub grouped_id: Option<i64>,
+    /// Without a notification, without a link preview (recorded for channel posts).
+    #[serde(default)]
+    pub flags: crate::channels::SendFlags,
 }
 
 /// Errors of world operations, named like Telegram's rpc errors.
@@ -908,6 +921,7 @@ impl World {
             difference_window: crate::channels::DIFFERENCE_WINDOW,
             invites: Vec::new(),
             join_requests: BTreeMap::new(),
+            posting: Default::default(),
         };
         ch.invites.push(crate::channels::Invite::permanent());
         ch.mbox.last_id = 1;
@@ -1014,12 +1028,7 @@ impl World {
                     .channels
                     .get(&c)
                     .ok_or_else(|| bad("CHANNEL_INVALID"))?;
-                if !ch.members.contains(&from) {
-                    return Err(RpcError::new(403, "CHAT_WRITE_FORBIDDEN"));
-                }
-                if ch.broadcast && ch.creator != Some(from) {
-                    return Err(RpcError::new(403, "CHAT_WRITE_FORBIDDEN"));
-                }
+                ch.check_post(from)?;
             }
         }
         Ok(())
@@ -1146,6 +1155,12 @@ impl World {
         let id = ch.mbox.last_id;
         let post = ch.broadcast;
         let reply_to = msg.reply_to.filter(|r| ch.mbox.messages.contains_key(r));
+        if let Some(f) = from {
+            ch.posting.posters.insert(id, f);
+        }
+        if msg.flags != crate::channels::SendFlags::default() {
+            ch.posting.flags.insert(id, msg.flags);
+        }
         ch.mbox.messages.insert(
             id,
             Message {
@@ -1374,18 +1389,17 @@ impl World {
             .channels
             .get_mut(&c)
             .ok_or_else(|| bad("CHANNEL_INVALID"))?;
-        let can = editor.is_none() || ch.creator == editor;
+        if ch.mbox.messages.get(&id).is_none_or(|m| m.action.is_some()) {
+            return Err(bad("MESSAGE_ID_INVALID"));
+        }
+        if let Some(e) = editor {
+            ch.check_edit(e, id)?;
+        }
         let m = ch
             .mbox
             .messages
             .get_mut(&id)
             .ok_or_else(|| bad("MESSAGE_ID_INVALID"))?;
-        if m.action.is_some() {
-            return Err(bad("MESSAGE_ID_INVALID"));
-        }
-        if m.from != editor && !can {
-            return Err(RpcError::new(403, "MESSAGE_AUTHOR_REQUIRED"));
-        }
         apply_edit(m, text, entities, date)?;
         let ev = ch.mbox.record(Event::EditMessage(id), date);
         effects.push(Effect::Channel {
@@ -1474,20 +1488,23 @@ impl World {
             .channels
             .get_mut(&c)
             .ok_or_else(|| bad("CHANNEL_INVALID"))?;
-        let is_admin = actor.is_none() || ch.creator == actor;
         let gone: Vec<i32> = ids
             .iter()
             .copied()
             .filter(|id| ch.mbox.messages.contains_key(id))
             .collect();
-        if !is_admin && gone.iter().any(|id| ch.mbox.messages[id].from != actor) {
-            return Err(RpcError::new(403, "MESSAGE_DELETE_FORBIDDEN"));
+        if let Some(a) = actor {
+            for id in &gone {
+                ch.check_delete(a, *id)?;
+            }
         }
         if gone.is_empty() {
             return Ok((None, Vec::new()));
         }
         for id in &gone {
             ch.mbox.messages.remove(id);
+            ch.posting.pinned.remove(id);
+            ch.posting.deleted.insert(*id);
         }
         let ev = ch.mbox.record(Event::DeleteMessages(gone), now());
         let effects = vec![Effect::Channel {

@@ -12,6 +12,7 @@ mod account_store_conformance;
 mod accounts;
 mod accounts_upload;
 mod api_auth;
+mod autoposting_publisher;
 mod bots;
 mod browser_accounts;
 mod browser_guide;
