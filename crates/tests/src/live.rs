@@ -363,22 +363,9 @@ pub async fn connected_bot(
 /// The local date and time `secs` seconds from now in UTC, `YYYY-MM-DDTHH:MM:SS`, as a once
 /// schedule in the `UTC` zone reads it.
 pub fn utc_in(secs: i64) -> String {
-    let unix = switchboard_domain::Timestamp::now().0 / 1000 + secs;
-    let (days, rest) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let now = jiff::Timestamp::now();
+    let at = now
+        .checked_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap_or_else(|e| panic!("{secs} s from now: {e}"));
+    at.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }

@@ -5,8 +5,8 @@ mod auth;
 mod bots;
 mod inbox;
 mod leads;
-mod signin;
 mod posts;
+mod signin;
 pub(crate) mod system;
 mod team;
 
