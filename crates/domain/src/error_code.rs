@@ -159,6 +159,11 @@ error_codes! {
     // --- the server ---
     /// Something failed inside; the log has the cause.
     Internal = ("internal", 500),
+    // --- the admin's user controls ---
+    /// The user also belongs to a team the admin does not run: remove them there first.
+    UserInOtherWorkspace = ("user_in_other_workspace", 409),
+    /// The user has no Telegram account to log out.
+    NoTelegramAccount = ("no_telegram_account", 409),
 }
 
 impl ErrorCode {

@@ -19,6 +19,7 @@ pub mod sealed;
 pub mod store;
 pub mod team;
 pub mod time;
+pub mod user_admin;
 
 pub use account::*;
 pub use content::{Entity, EntityKind, Media, MediaKind};
@@ -32,3 +33,4 @@ pub use model::*;
 pub use sealed::{SEALED_COLUMNS, SealedColumn, SealedReplacement, SealedValue};
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;
+pub use user_admin::UserAdminStore;

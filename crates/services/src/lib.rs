@@ -22,6 +22,7 @@ mod retry;
 pub mod secret;
 pub mod team;
 pub mod throttle;
+pub mod user_admin;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};

@@ -13,6 +13,7 @@ mod rows;
 mod session_data;
 mod sql;
 mod store;
+mod user_admin;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

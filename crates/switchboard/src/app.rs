@@ -7,7 +7,7 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp};
+use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp, UserAdminStore};
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
@@ -38,6 +38,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// Lead monitoring: tasks, sources, leads and their delivery.
     pub leads: Arc<dyn LeadStore>,
+    /// The admin's user controls.
+    pub users: Arc<dyn UserAdminStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -65,7 +67,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
-            leads: Arc::new(store),
+            leads: Arc::new(store.clone()),
+            users: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -83,7 +86,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             store: Arc::new(store.clone()),
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
-            leads: Arc::new(store),
+            leads: Arc::new(store.clone()),
+            users: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -188,6 +192,7 @@ pub async fn start_with(
         accounts: account_store,
         inbox: inbox_store,
         leads: lead_store,
+        users: user_admin_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -305,6 +310,14 @@ pub async fn start_with(
         bots: bots.clone(),
         files,
         monitor: monitor.clone(),
+        users: switchboard_services::user_admin::UserAdmin::new(
+            Arc::clone(&store),
+            user_admin_store,
+            Arc::clone(&accounts),
+            bots.clone(),
+            inbox.clone(),
+            monitor.clone(),
+        ),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
     auth.register_metrics(metrics.registry_mut());

@@ -228,12 +228,14 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
         },
         TestDb::Postgres(pg) => switchboard::Stores {
             store: Arc::new(pg.store().clone()),
             accounts: Arc::new(pg.store().clone()),
             inbox: Arc::new(pg.store().clone()),
             leads: Arc::new(pg.store().clone()),
+            users: Arc::new(pg.store().clone()),
         },
     };
     match switchboard::app::start_with(config, stores, listener).await {

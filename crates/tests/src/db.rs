@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, SealedColumn, Store};
+use switchboard_domain::{
+    AccountStore, InboxStore, LeadStore, SealedColumn, Store, UserAdminStore,
+};
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
 use tempfile::TempDir;
@@ -257,6 +259,7 @@ impl TestDb {
                 accounts: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 leads: Arc::new(store.clone()),
+                users: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
@@ -264,6 +267,7 @@ impl TestDb {
                 accounts: Arc::new(db.store().clone()),
                 inbox: Arc::new(db.store().clone()),
                 leads: Arc::new(db.store().clone()),
+                users: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -317,6 +321,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// The same database behind the [`LeadStore`] port.
     pub leads: Arc<dyn LeadStore>,
+    /// The same database behind the [`UserAdminStore`] port.
+    pub users: Arc<dyn UserAdminStore>,
     raw: RawPool,
 }
 

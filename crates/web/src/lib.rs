@@ -14,6 +14,8 @@ pub mod openapi;
 pub mod pages;
 pub mod qr;
 pub mod session;
+mod signin_page;
+mod team_page;
 pub mod ws;
 
 use axum::Router;
@@ -28,6 +30,7 @@ use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
+use switchboard_services::user_admin::UserAdmin;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -72,6 +75,7 @@ struct Inner {
     bots: BotService,
     files: FileStore,
     leads: Leads,
+    users: UserAdmin,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -141,6 +145,11 @@ impl AppState {
         &self.0.leads
     }
 
+    /// The admin's user controls.
+    pub fn users(&self) -> &UserAdmin {
+        &self.0.users
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -194,6 +203,8 @@ pub struct Services {
     pub files: FileStore,
     /// Lead monitoring.
     pub monitor: Monitor,
+    /// The admin's user controls.
+    pub users: UserAdmin,
 }
 
 /// Builds the whole application router.
@@ -209,6 +220,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         monitor,
+        users,
     } = services;
     let leads = Leads::new(
         Arc::clone(&store),
@@ -237,6 +249,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         leads,
+        users,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

@@ -36,5 +36,6 @@ mod store_setup;
 mod stored_shapes;
 mod system;
 mod team;
+mod user_admin;
 mod web_surface;
 mod workspace_boundaries;

@@ -349,6 +349,9 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/leads/{id}", "patch"),
         ("/api/v1/leads/read-all", "post"),
         ("/api/v1/leads/{id}/write", "post"),
+        ("/api/v1/team/users", "get"),
+        ("/api/v1/team/users/{user_id}/telegram/logout", "post"),
+        ("/api/v1/team/users/{user_id}", "delete"),
     ];
     for (path, method) in expected {
         assert!(

@@ -7,6 +7,7 @@ mod inbox;
 mod leads;
 pub(crate) mod system;
 mod team;
+mod users;
 
 use crate::{AppState, WebSettings};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,4 +22,5 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(leads::routes())
         .merge(team::routes())
         .merge(system::routes())
+        .merge(users::routes())
 }
