@@ -15,6 +15,7 @@ mod api_auth;
 mod bots;
 mod browser_accounts;
 mod browser_inbox_restart;
+mod browser_team;
 mod catalogue;
 mod inbox;
 mod inbox_browser;
