@@ -159,6 +159,25 @@ error_codes! {
     // --- the server ---
     /// Something failed inside; the log has the cause.
     Internal = ("internal", 500),
+    // --- Telegram sign-in (docs/web-login.md) ---
+    /// Self-service sign-in is off (`auth.self_service = "off"`).
+    SelfServiceOff = ("self_service_off", 403),
+    /// Signing up needs a valid invite (`auth.self_service = "invite"`).
+    InviteRequired = ("invite_required", 403),
+    /// Not a phone number.
+    PhoneInvalid = ("phone_invalid", 422),
+    /// The phone (or its Telegram user) already has a user.
+    PhoneTaken = ("phone_taken", 409),
+    /// Wrong sign-in code.
+    CodeInvalid = ("code_invalid", 401),
+    /// No code to check: it expired, was used, or its attempts ran out; request a new one.
+    CodeExpired = ("code_expired", 401),
+    /// The service bot could not deliver the code.
+    CodeNotSent = ("code_not_sent", 502),
+    /// No service bot is designated (or it is stopped).
+    ServiceBotMissing = ("service_bot_missing", 409),
+    /// The bot may not be the service bot (not a bot of the main workspace).
+    ServiceBotInvalid = ("service_bot_invalid", 422),
     // --- the admin's user controls ---
     /// The user also belongs to a team the admin does not run: remove them there first.
     UserInOtherWorkspace = ("user_in_other_workspace", 409),

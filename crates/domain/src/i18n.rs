@@ -1207,6 +1207,73 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "This page does not exist.",
         "Такой страницы нет.",
     ),
+    // --- Telegram sign-in (docs/web-login.md): errors and the service bot's messages ---
+    (
+        "self_service_off",
+        "Signing in with Telegram is turned off here. Sign in with your username and password.",
+        "Вход через Telegram здесь отключён. Войдите с именем пользователя и паролем.",
+    ),
+    (
+        "invite_required",
+        "Signing up needs an invitation. Ask the owner for an invite link.",
+        "Для регистрации нужно приглашение. Попросите у владельца ссылку-приглашение.",
+    ),
+    (
+        "phone_invalid",
+        "Enter the phone number in international format, e.g. +7 900 123-45-67.",
+        "Введите номер телефона в международном формате, например +7 900 123-45-67.",
+    ),
+    (
+        "phone_taken",
+        "This phone number already has a user.",
+        "Этот номер телефона уже принадлежит пользователю.",
+    ),
+    ("code_invalid", "Wrong code.", "Неверный код."),
+    (
+        "code_expired",
+        "This code can no longer be used (expired, used or too many attempts). Request a new one.",
+        "Этот код больше не действует (истёк, использован или слишком много попыток). Запросите новый.",
+    ),
+    (
+        "code_not_sent",
+        "The bot could not send the code. Try again, or sign in with a Telegram code instead.",
+        "Бот не смог отправить код. Попробуйте ещё раз или войдите с кодом от Telegram.",
+    ),
+    (
+        "service_bot_missing",
+        "No service bot is set up for sign-in codes.",
+        "Сервисный бот для кодов входа не настроен.",
+    ),
+    (
+        "service_bot_invalid",
+        "Only a bot of the main workspace can send sign-in codes.",
+        "Коды входа может отправлять только бот основного рабочего пространства.",
+    ),
+    (
+        "signin_bot_code",
+        "Your Switchboard sign-in code: {code}\n\nRequested from {ip} ({browser}). It works once, for 5 minutes. Never give it to anyone; if you did not ask for it, ignore this message.",
+        "Код входа в Switchboard: {code}\n\nЗапрошен с {ip} ({browser}). Действует один раз, 5 минут. Никому его не сообщайте; если вы его не запрашивали, просто проигнорируйте это сообщение.",
+    ),
+    (
+        "signin_bot_bound",
+        "Done: this chat is linked to your Switchboard sign-in. Sign-in codes will come here.",
+        "Готово: этот чат привязан к входу в Switchboard. Коды входа будут приходить сюда.",
+    ),
+    (
+        "signin_bot_bind_refused",
+        "This link is not valid (expired, used, or made for another Telegram account). Open Switchboard and get a new one.",
+        "Эта ссылка недействительна (истекла, уже использована или создана для другого аккаунта Telegram). Откройте Switchboard и получите новую.",
+    ),
+    (
+        "signin_unknown_browser",
+        "an unknown browser",
+        "неизвестный браузер",
+    ),
+    (
+        "signin_unknown_address",
+        "an unknown address",
+        "неизвестный адрес",
+    ),
     // --- the admin's user controls (Team page) ---
     (
         "user_in_other_workspace",

@@ -7,7 +7,7 @@
 //! its turn instead of holding one 19 MiB Argon2 buffer per request.
 
 use crate::audit::Audit;
-use crate::throttle::{AddressLimiter, Admission};
+use crate::throttle::{AddressLimiter, Admission, Ticket};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
@@ -221,17 +221,14 @@ impl AuthService {
             .inc();
     }
 
-    /// Checks a username and password and opens a session.
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        ip: Option<IpAddr>,
-        user_agent: Option<&str>,
-    ) -> Result<LoginOutcome, AuthError> {
+    /// Takes a place for a sign-in attempt (a password or a one-time code) in the client
+    /// address's failure window, before anything is checked; give it back with
+    /// [`AuthService::release_address`] when the attempt succeeds. `RateLimited` when the
+    /// address is throttled (the start of a throttle is audited once).
+    pub async fn admit_address(&self, ip: Option<IpAddr>) -> Result<Option<Ticket>, AuthError> {
         let ip_text = ip.map(|a| a.to_string());
         let ip_str = ip_text.as_deref();
-        let ticket = match ip.map(|a| (a, self.addresses.admit(a))) {
+        Ok(match ip.map(|a| (a, self.addresses.admit(a))) {
             None => None,
             Some((_, Admission::Allowed(ticket))) => Some(ticket),
             Some((
@@ -255,7 +252,57 @@ impl AuthService {
                 }
                 return Err(AuthError::RateLimited { retry_after_secs });
             }
+        })
+    }
+
+    /// Gives back a place taken by [`AuthService::admit_address`]: the attempt succeeded.
+    pub fn release_address(&self, ticket: Option<Ticket>) {
+        if let Some(ticket) = ticket {
+            self.addresses.release(ticket);
+        }
+    }
+
+    /// Opens a session for a user who proved who they are another way (Telegram sign-in), in
+    /// their first workspace, and audits it (`auth.login_succeeded` with the method).
+    pub async fn sign_in_as(
+        &self,
+        user: User,
+        method: &'static str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<LoginOutcome, AuthError> {
+        if user.disabled {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let memberships = self.store.list_user_memberships(user.id).await?;
+        let Some(membership) = memberships.into_iter().next() else {
+            return Err(AuthError::NoWorkspace);
         };
+        let outcome = self
+            .open_session(user, membership, ip, user_agent, Timestamp::now())
+            .await?;
+        Audit::new("auth.login_succeeded")
+            .workspace(outcome.membership.workspace_id)
+            .actor(outcome.user.id)
+            .target(format!("user:{}", outcome.user.id))
+            .ip(ip)
+            .details(serde_json::json!({"method": method}))
+            .record(&*self.store)
+            .await;
+        Ok(outcome)
+    }
+
+    /// Checks a username and password and opens a session.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<LoginOutcome, AuthError> {
+        let ip_text = ip.map(|a| a.to_string());
+        let ip_str = ip_text.as_deref();
+        let ticket = self.admit_address(ip).await?;
         let now = Timestamp::now();
         let Ok(name) = Username::parse(username) else {
             self.burn_time(password).await;
@@ -314,9 +361,7 @@ impl AuthService {
             return Err(AuthError::InvalidCredentials);
         }
         self.store.reset_login_failures(user_id).await?;
-        if let Some(ticket) = ticket {
-            self.addresses.release(ticket);
-        }
+        self.release_address(ticket);
         let memberships = self.store.list_user_memberships(user_id).await?;
         let Some(membership) = memberships.into_iter().next() else {
             return Err(AuthError::NoWorkspace);

@@ -39,6 +39,27 @@ use zeroize::Zeroizing;
 /// Updates processed per transaction.
 const BATCH: u32 = 100;
 
+/// A `/start <payload>` a user sent to a bot in a private chat (a deep link they opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartCommand {
+    /// The Telegram user who sent it.
+    pub from_id: i64,
+    /// The private chat it came in.
+    pub chat_id: i64,
+    /// The deep link's payload.
+    pub payload: String,
+    /// The language of the user's Telegram app, when it says.
+    pub language_code: Option<String>,
+}
+
+/// Takes `/start` deep-link commands before the inbox sees them: the web sign-in binds a
+/// user's chat with the service bot this way, and that traffic is no inbox chat.
+#[async_trait::async_trait]
+pub trait StartHandler: Send + Sync {
+    /// True when the command was the handler's (it is then not stored as a message).
+    async fn on_start(&self, bot: &Bot, command: &StartCommand) -> bool;
+}
+
 /// Media downloads running at once.
 const DOWNLOADS: usize = 4;
 
@@ -153,6 +174,8 @@ struct Inner {
     workers: Workers,
     /// The bots' media downloads.
     fetches: Tasks,
+    /// Who takes `/start` deep links first (the web sign-in), once set.
+    start_handler: std::sync::OnceLock<Arc<dyn StartHandler>>,
 }
 
 /// Bots and their workers. Cloning shares it.
@@ -196,8 +219,14 @@ impl BotService {
                 downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
                 workers,
                 fetches,
+                start_handler: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Sets who takes `/start` deep links before the inbox (once; later calls are ignored).
+    pub fn set_start_handler(&self, handler: Arc<dyn StartHandler>) {
+        let _ = self.inner.start_handler.set(handler);
     }
 
     /// The store.
@@ -618,14 +647,62 @@ async fn process_pending(inner: &Inner, bot: &Bot, api: &BotApi) -> Result<(), B
         if pending.is_empty() {
             return Ok(());
         }
+        let consumed = take_start_commands(inner, bot, &pending).await;
         let mut source = BotSource {
             inner,
             bot,
             api,
             processed: Vec::new(),
+            consumed,
         };
         crate::ingest::ingest(&mut source, &inner.inbox, bot.workspace_id, &pending).await?;
     }
+}
+
+/// Hands the `/start <payload>` commands among `pending` to the start handler; the update ids
+/// it took (they are marked processed but not stored as messages).
+async fn take_start_commands(
+    inner: &Inner,
+    bot: &Bot,
+    pending: &[(i64, String)],
+) -> std::collections::HashSet<i64> {
+    let mut taken = std::collections::HashSet::new();
+    let Some(handler) = inner.start_handler.get() else {
+        return taken;
+    };
+    for (update_id, payload) in pending {
+        let update: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+        if let Some(command) = start_command(&update)
+            && handler.on_start(bot, &command).await
+        {
+            taken.insert(*update_id);
+        }
+    }
+    taken
+}
+
+/// The `/start <payload>` of a private-chat message update, if it is one.
+fn start_command(update: &Value) -> Option<StartCommand> {
+    let message = update.get("message")?;
+    let chat = message.get("chat")?;
+    if chat.get("type").and_then(Value::as_str) != Some("private") {
+        return None;
+    }
+    let text = message.get("text").and_then(Value::as_str)?;
+    let payload = text.strip_prefix("/start ")?.trim();
+    if payload.is_empty() {
+        return None;
+    }
+    let from = message.get("from")?;
+    Some(StartCommand {
+        from_id: from.get("id").and_then(Value::as_i64)?,
+        chat_id: chat.get("id").and_then(Value::as_i64)?,
+        payload: payload.to_string(),
+        language_code: from
+            .get("language_code")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
 }
 
 /// A bot's side of the ingest pipeline: stored raw Bot API updates (marked processed in the
@@ -635,12 +712,17 @@ struct BotSource<'a> {
     bot: &'a Bot,
     api: &'a BotApi,
     processed: Vec<i64>,
+    /// Updates the start handler took: processed, never stored as messages.
+    consumed: std::collections::HashSet<i64>,
 }
 
 impl Source for BotSource<'_> {
     type Update = (i64, String);
 
-    fn map(&mut self, (_, payload): &(i64, String)) -> Option<Change> {
+    fn map(&mut self, (update_id, payload): &(i64, String)) -> Option<Change> {
+        if self.consumed.contains(update_id) {
+            return None;
+        }
         let update: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
         match map_update(&update, self.bot.telegram_bot_id) {
             BotUpdate::New(m) => Some(Change::New(m)),

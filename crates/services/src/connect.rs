@@ -89,11 +89,33 @@ enum Flow {
     Qr(QrLogin),
 }
 
+/// Who may continue a flow: the member who started it, or (a web sign-in of someone who has
+/// no user yet) whoever holds its id, a 256-bit random token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FlowOwner {
+    Member(WorkspaceId, UserId),
+    Signin,
+}
+
 struct FlowEntry {
-    workspace: WorkspaceId,
-    user: UserId,
+    owner: FlowOwner,
     started: Instant,
     flow: Arc<AsyncMutex<Flow>>,
+}
+
+/// Where a web sign-in's Telegram flow stands after a step (see [`AccountService::signin_code`]).
+#[derive(Debug)]
+pub enum SigninStep {
+    /// The 2FA password is needed.
+    PasswordNeeded {
+        /// The hint the owner set.
+        hint: Option<String>,
+    },
+    /// Waiting for the QR code to be scanned; show this token.
+    QrPending(QrToken),
+    /// Signed in at Telegram; the flow's client is closed. Store it with
+    /// [`AccountService::finish_signin`].
+    Done(LoggedIn),
 }
 
 /// One account of a session upload after its import.
@@ -268,15 +290,14 @@ impl AccountService {
         &self.supervisor
     }
 
-    fn register(&self, ws: WorkspaceId, user: UserId, flow: Flow) -> Result<String, ConnectError> {
+    fn register(&self, owner: FlowOwner, flow: Flow) -> Result<String, ConnectError> {
         let id = crate::auth::random_token()
             .map_err(|_| ConnectError::Store(StoreError::Backend("no randomness".into())))?;
         let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
         flows.insert(
             id.clone(),
             FlowEntry {
-                workspace: ws,
-                user,
+                owner,
                 started: Instant::now(),
                 flow: Arc::new(AsyncMutex::new(flow)),
             },
@@ -290,9 +311,13 @@ impl AccountService {
         user: UserId,
         id: &str,
     ) -> Result<Arc<AsyncMutex<Flow>>, ConnectError> {
+        self.flow_of(FlowOwner::Member(ws, user), id)
+    }
+
+    fn flow_of(&self, owner: FlowOwner, id: &str) -> Result<Arc<AsyncMutex<Flow>>, ConnectError> {
         let flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
         match flows.get(id) {
-            Some(e) if e.workspace == ws && e.user == user && e.started.elapsed() < FLOW_TTL => {
+            Some(e) if e.owner == owner && e.started.elapsed() < FLOW_TTL => {
                 Ok(Arc::clone(&e.flow))
             }
             _ => Err(ConnectError::FlowNotFound),
@@ -343,7 +368,7 @@ impl AccountService {
         phone: &str,
     ) -> Result<(String, CodeSent), ConnectError> {
         let (login, sent) = PhoneLogin::start(self.supervisor.settings(), phone).await?;
-        let id = self.register(ws, user, Flow::Phone(login))?;
+        let id = self.register(FlowOwner::Member(ws, user), Flow::Phone(login))?;
         Ok((id, sent))
     }
 
@@ -354,12 +379,7 @@ impl AccountService {
         user: UserId,
         flow_id: &str,
     ) -> Result<CodeSent, ConnectError> {
-        let flow = self.flow(ws, user, flow_id)?;
-        let mut flow = flow.lock().await;
-        match &mut *flow {
-            Flow::Phone(p) => Ok(p.resend().await?),
-            Flow::Qr(_) => Err(ConnectError::WrongFlow),
-        }
+        resend(self.flow(ws, user, flow_id)?).await
     }
 
     /// Submits the code.
@@ -370,14 +390,7 @@ impl AccountService {
         flow_id: &str,
         code: &str,
     ) -> Result<ConnectStep, ConnectError> {
-        let flow = self.flow(ws, user, flow_id)?;
-        let step = {
-            let mut flow = flow.lock().await;
-            match &mut *flow {
-                Flow::Phone(p) => p.submit_code(code).await?,
-                Flow::Qr(_) => return Err(ConnectError::WrongFlow),
-            }
-        };
+        let step = submit_code(self.flow(ws, user, flow_id)?, code).await?;
         self.after_step(ws, user, flow_id, step).await
     }
 
@@ -389,14 +402,7 @@ impl AccountService {
         flow_id: &str,
         password: &str,
     ) -> Result<ConnectStep, ConnectError> {
-        let flow = self.flow(ws, user, flow_id)?;
-        let step = {
-            let mut flow = flow.lock().await;
-            match &mut *flow {
-                Flow::Phone(p) => p.submit_password(password).await?,
-                Flow::Qr(q) => q.submit_password(password).await?,
-            }
-        };
+        let step = submit_password(self.flow(ws, user, flow_id)?, password).await?;
         self.after_step(ws, user, flow_id, step).await
     }
 
@@ -407,7 +413,7 @@ impl AccountService {
         user: UserId,
     ) -> Result<(String, QrToken), ConnectError> {
         let (login, token) = QrLogin::start(self.supervisor.settings()).await?;
-        let id = self.register(ws, user, Flow::Qr(login))?;
+        let id = self.register(FlowOwner::Member(ws, user), Flow::Qr(login))?;
         Ok((id, token))
     }
 
@@ -418,21 +424,7 @@ impl AccountService {
         user: UserId,
         flow_id: &str,
     ) -> Result<ConnectStep, ConnectError> {
-        let flow = self.flow(ws, user, flow_id)?;
-        let status = {
-            let mut flow = flow.lock().await;
-            match &mut *flow {
-                Flow::Qr(q) => {
-                    let expires_soon = q.token().expires_at - Timestamp::now().0 / 1000 <= 5;
-                    if expires_soon {
-                        q.refresh().await?
-                    } else {
-                        q.poll().await?
-                    }
-                }
-                Flow::Phone(_) => return Err(ConnectError::WrongFlow),
-            }
-        };
+        let status = poll_qr(self.flow(ws, user, flow_id)?).await?;
         match status {
             QrStatus::Pending(t) => Ok(ConnectStep::QrPending(t)),
             QrStatus::PasswordNeeded { hint } => Ok(ConnectStep::PasswordNeeded { hint }),
@@ -470,6 +462,88 @@ impl AccountService {
                 Ok(ConnectStep::Done(self.finish(ws, user, done).await?))
             }
         }
+    }
+
+    // --- web sign-in (docs/web-login.md): flows of someone who has no user yet ---
+
+    /// Starts a web sign-in's phone-code flow (one temporary client until it ends).
+    pub async fn signin_start_phone(
+        &self,
+        phone: &str,
+    ) -> Result<(String, CodeSent), ConnectError> {
+        let (login, sent) = PhoneLogin::start(self.supervisor.settings(), phone).await?;
+        let id = self.register(FlowOwner::Signin, Flow::Phone(login))?;
+        Ok((id, sent))
+    }
+
+    /// Starts a web sign-in's QR flow.
+    pub async fn signin_start_qr(&self) -> Result<(String, QrToken), ConnectError> {
+        let (login, token) = QrLogin::start(self.supervisor.settings()).await?;
+        let id = self.register(FlowOwner::Signin, Flow::Qr(login))?;
+        Ok((id, token))
+    }
+
+    /// Sends a web sign-in's code again by the next method.
+    pub async fn signin_resend(&self, flow_id: &str) -> Result<CodeSent, ConnectError> {
+        resend(self.flow_of(FlowOwner::Signin, flow_id)?).await
+    }
+
+    /// Submits a web sign-in's code.
+    pub async fn signin_code(&self, flow_id: &str, code: &str) -> Result<SigninStep, ConnectError> {
+        let step = submit_code(self.flow_of(FlowOwner::Signin, flow_id)?, code).await?;
+        Ok(self.signin_after(flow_id, step))
+    }
+
+    /// Submits a web sign-in's 2FA password.
+    pub async fn signin_password(
+        &self,
+        flow_id: &str,
+        password: &str,
+    ) -> Result<SigninStep, ConnectError> {
+        let step = submit_password(self.flow_of(FlowOwner::Signin, flow_id)?, password).await?;
+        Ok(self.signin_after(flow_id, step))
+    }
+
+    /// Checks a web sign-in's QR flow (regenerating the token before it expires).
+    pub async fn signin_poll(&self, flow_id: &str) -> Result<SigninStep, ConnectError> {
+        match poll_qr(self.flow_of(FlowOwner::Signin, flow_id)?).await? {
+            QrStatus::Pending(t) => Ok(SigninStep::QrPending(t)),
+            QrStatus::PasswordNeeded { hint } => Ok(SigninStep::PasswordNeeded { hint }),
+            QrStatus::Done(done) => {
+                self.forget(flow_id);
+                Ok(SigninStep::Done(done))
+            }
+        }
+    }
+
+    /// Cancels a web sign-in's flow and closes its client.
+    pub async fn signin_cancel(&self, flow_id: &str) -> Result<(), ConnectError> {
+        let flow = self.flow_of(FlowOwner::Signin, flow_id)?;
+        self.forget(flow_id);
+        abort(&mut *flow.lock().await).await;
+        Ok(())
+    }
+
+    fn signin_after(&self, flow_id: &str, step: LoginStep) -> SigninStep {
+        match step {
+            LoginStep::PasswordNeeded { hint } => SigninStep::PasswordNeeded { hint },
+            LoginStep::Done(done) => {
+                self.forget(flow_id);
+                SigninStep::Done(done)
+            }
+        }
+    }
+
+    /// Stores a finished web sign-in into the user's workspace, like a connect flow's end:
+    /// the session is stored once (into the account of this Telegram user, or a new one), then
+    /// the supervisor starts the account's one live client.
+    pub async fn finish_signin(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        done: LoggedIn,
+    ) -> Result<Account, ConnectError> {
+        self.finish(ws, user, done).await
     }
 
     /// Stores a finished sign-in: into the workspace's existing account for this Telegram user
@@ -829,6 +903,44 @@ fn new_account(ws: WorkspaceId, p: &AccountProfile) -> NewAccount {
         ingest_groups: false,
         api_id: None,
         api_hash_sealed: None,
+    }
+}
+
+async fn resend(flow: Arc<AsyncMutex<Flow>>) -> Result<CodeSent, ConnectError> {
+    match &mut *flow.lock().await {
+        Flow::Phone(p) => Ok(p.resend().await?),
+        Flow::Qr(_) => Err(ConnectError::WrongFlow),
+    }
+}
+
+async fn submit_code(flow: Arc<AsyncMutex<Flow>>, code: &str) -> Result<LoginStep, ConnectError> {
+    match &mut *flow.lock().await {
+        Flow::Phone(p) => Ok(p.submit_code(code).await?),
+        Flow::Qr(_) => Err(ConnectError::WrongFlow),
+    }
+}
+
+async fn submit_password(
+    flow: Arc<AsyncMutex<Flow>>,
+    password: &str,
+) -> Result<LoginStep, ConnectError> {
+    match &mut *flow.lock().await {
+        Flow::Phone(p) => Ok(p.submit_password(password).await?),
+        Flow::Qr(q) => Ok(q.submit_password(password).await?),
+    }
+}
+
+async fn poll_qr(flow: Arc<AsyncMutex<Flow>>) -> Result<QrStatus, ConnectError> {
+    match &mut *flow.lock().await {
+        Flow::Qr(q) => {
+            let expires_soon = q.token().expires_at - Timestamp::now().0 / 1000 <= 5;
+            Ok(if expires_soon {
+                q.refresh().await?
+            } else {
+                q.poll().await?
+            })
+        }
+        Flow::Phone(_) => Err(ConnectError::WrongFlow),
     }
 }
 

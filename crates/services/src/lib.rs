@@ -20,6 +20,8 @@ pub mod read_receipts;
 pub mod replies;
 mod retry;
 pub mod secret;
+pub mod signin;
+pub mod signin_limits;
 pub mod team;
 pub mod throttle;
 pub mod user_admin;

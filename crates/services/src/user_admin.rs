@@ -10,10 +10,20 @@ use crate::bots::BotService;
 use crate::connect::AccountService;
 use crate::inbox::Inbox;
 use crate::monitor::Monitor;
+use crate::signin::SigninService;
 use crate::team::TeamActor;
 use std::sync::Arc;
 use switchboard_domain::user_admin::{ManagedUser, UserAction};
 use switchboard_domain::{Store, StoreError, Timestamp, UserAdminStore, UserId};
+
+/// A user of the list with their remembered browsers.
+#[derive(Clone, Debug)]
+pub struct UserEntry {
+    /// The user.
+    pub user: ManagedUser,
+    /// Their trusted devices, newest first.
+    pub devices: Vec<switchboard_domain::TrustedDevice>,
+}
 
 /// The admin's user controls. Cheap to clone.
 #[derive(Clone)]
@@ -24,6 +34,7 @@ pub struct UserAdmin {
     bots: BotService,
     inbox: Inbox,
     monitor: Monitor,
+    signin: SigninService,
 }
 
 impl UserAdmin {
@@ -35,6 +46,7 @@ impl UserAdmin {
         bots: BotService,
         inbox: Inbox,
         monitor: Monitor,
+        signin: SigninService,
     ) -> Self {
         Self {
             store,
@@ -43,14 +55,22 @@ impl UserAdmin {
             bots,
             inbox,
             monitor,
+            signin,
         }
     }
 
-    /// The members of the actor's workspace as its admins see them.
-    pub async fn list(&self, actor: &TeamActor<'_>) -> Result<Vec<ManagedUser>, StoreError> {
-        self.users
+    /// The users the actor's workspace's admins manage, with their remembered browsers.
+    pub async fn list(&self, actor: &TeamActor<'_>) -> Result<Vec<UserEntry>, StoreError> {
+        let users = self
+            .users
             .list_managed_users(actor.workspace, actor.user)
-            .await
+            .await?;
+        let mut out = Vec::with_capacity(users.len());
+        for user in users {
+            let devices = self.signin.devices(user.user.id).await.unwrap_or_default();
+            out.push(UserEntry { user, devices });
+        }
+        Ok(out)
     }
 
     /// Logs the user's Telegram accounts out (`auth.logOut` through each one's supervised
@@ -87,8 +107,16 @@ impl UserAdmin {
             .details(serde_json::json!({"accounts": done}))
             .record(&*self.store)
             .await;
-        // Signed out here too: they sign in again and connect their Telegram anew.
+        // Signed out here too, and no browser of theirs is trusted any more: they sign in
+        // again and connect their Telegram anew.
         self.store.delete_user_web_sessions(user).await?;
+        if let Err(e) = self
+            .signin
+            .revoke_all_devices(user, Some((actor.workspace, actor.user)), actor.ip)
+            .await
+        {
+            tracing::warn!(user_id = %user, error = %e, "could not forget the user's devices");
+        }
         Ok(done.len())
     }
 

@@ -12,6 +12,7 @@ mod ingest;
 mod leads;
 mod rows;
 mod session_data;
+mod signin;
 mod sql;
 mod store;
 mod user_admin;

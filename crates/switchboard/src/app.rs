@@ -7,7 +7,9 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_domain::{AccountStore, InboxStore, LeadStore, Store, Timestamp, UserAdminStore};
+use switchboard_domain::{
+    AccountStore, InboxStore, LeadStore, SigninStore, Store, Timestamp, UserAdminStore,
+};
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
 use switchboard_services::account_transport::AccountTransport;
@@ -20,6 +22,7 @@ use switchboard_services::monitor::Monitor;
 use switchboard_services::monitor::engine::Engine;
 use switchboard_services::monitor::sources::Sources;
 use switchboard_services::outbox::{OutboxSettings, Transports};
+use switchboard_services::signin::{SelfService, SigninParts, SigninService, SigninSettings};
 use switchboard_services::{AuthPolicy, AuthService, EventBus, Workers};
 use switchboard_telegram::{Spawn, TelegramSettings};
 use switchboard_vault::{Keyring, MasterKey};
@@ -38,6 +41,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// Lead monitoring: tasks, sources, leads and their delivery.
     pub leads: Arc<dyn LeadStore>,
+    /// Telegram sign-in: codes, trusted devices, the service bot's links, invites.
+    pub signin: Arc<dyn SigninStore>,
     /// The admin's user controls.
     pub users: Arc<dyn UserAdminStore>,
 }
@@ -68,6 +73,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
+            signin: Arc::new(store.clone()),
             users: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -87,6 +93,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
+            signin: Arc::new(store.clone()),
             users: Arc::new(store),
         })
     } else {
@@ -104,6 +111,26 @@ pub fn auth_policy(config: &Config) -> AuthPolicy {
         session_max_age: Duration::from_secs(config.auth.session_max_age_secs.max(1)),
         ..AuthPolicy::default()
     }
+}
+
+/// The Telegram sign-in settings from the configuration.
+pub fn signin_settings(config: &Config) -> anyhow::Result<SigninSettings> {
+    use crate::config::SelfServiceMode;
+    Ok(SigninSettings {
+        self_service: match config.auth.self_service_mode()? {
+            SelfServiceMode::Off => SelfService::Off,
+            SelfServiceMode::Open => SelfService::Open,
+            SelfServiceMode::Invite => SelfService::Invite,
+        },
+        service_bot: config
+            .auth
+            .service_bot
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        ..SigninSettings::default()
+    })
 }
 
 /// How long shutdown waits for the workers (accounts, bots, the outbox, …) to stop.
@@ -133,6 +160,8 @@ pub struct Running {
     pub monitor: Monitor,
     /// The lead delivery worker's handle (wake it after queueing leads).
     pub lead_delivery: LeadDelivery,
+    /// Telegram sign-in.
+    pub signin: SigninService,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -192,12 +221,13 @@ pub async fn start_with(
         accounts: account_store,
         inbox: inbox_store,
         leads: lead_store,
+        signin: signin_store,
         users: user_admin_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
     let workers = Workers::new();
-    spawn_session_purger(&workers, Arc::clone(&store));
+    spawn_session_purger(&workers, Arc::clone(&store), Arc::clone(&signin_store));
     let public_origin = match config.server.public_url.as_deref() {
         Some(url) => Some(
             switchboard_web::session::public_origin(url).with_context(|| {
@@ -279,12 +309,27 @@ pub async fn start_with(
     );
     spawn_outbox(&workers, inbox.clone(), &config.inbox);
     spawn_read_receipts(&workers, inbox.clone());
+    let code_key = keyring.derive_key(b"signin-codes");
     let accounts = Arc::new(AccountService::new(
         Arc::clone(&store),
         Arc::clone(&account_store),
         keyring,
         supervisor.clone(),
     ));
+    let signin = SigninService::new(
+        SigninParts {
+            store: Arc::clone(&store),
+            signin: signin_store,
+            bots_store: inbox.store().clone(),
+            auth: Arc::clone(&auth),
+            accounts: Arc::clone(&accounts),
+            bots: bots.clone(),
+            code_key,
+        },
+        signin_settings(config)?,
+    );
+    // Before any bot starts: sign-in's `/start` links never reach the inbox.
+    bots.set_start_handler(Arc::new(signin.clone()));
     spawn_flow_purger(&workers, Arc::clone(&accounts));
     // The matcher is built before the accounts start, so their first posts meet every task.
     monitor
@@ -310,6 +355,7 @@ pub async fn start_with(
         bots: bots.clone(),
         files,
         monitor: monitor.clone(),
+        signin: signin.clone(),
         users: switchboard_services::user_admin::UserAdmin::new(
             Arc::clone(&store),
             user_admin_store,
@@ -317,6 +363,7 @@ pub async fn start_with(
             bots.clone(),
             inbox.clone(),
             monitor.clone(),
+            signin.clone(),
         ),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
@@ -353,6 +400,7 @@ pub async fn start_with(
         bots,
         monitor,
         lead_delivery,
+        signin,
         shutdown,
         server,
     })
@@ -450,9 +498,9 @@ fn spawn_flow_purger(workers: &Workers, accounts: Arc<AccountService>) {
     });
 }
 
-fn spawn_session_purger(workers: &Workers, store: Arc<dyn Store>) {
+fn spawn_session_purger(workers: &Workers, store: Arc<dyn Store>, signin: Arc<dyn SigninStore>) {
     workers.spawn("web_session_purger", move |cancel| {
-        let store = Arc::clone(&store);
+        let (store, signin) = (Arc::clone(&store), Arc::clone(&signin));
         async move {
             loop {
                 let purged = store
@@ -461,6 +509,14 @@ fn spawn_session_purger(workers: &Workers, store: Arc<dyn Store>) {
                     .map_err(|e| e.to_string())?;
                 if purged > 0 {
                     tracing::info!(purged, "expired web sessions removed");
+                }
+                // Expired sign-in codes, binding links and remembered browsers go too.
+                let gone = signin
+                    .purge_signin(Timestamp::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if gone.devices > 0 {
+                    tracing::info!(devices = gone.devices, "expired trusted devices removed");
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),

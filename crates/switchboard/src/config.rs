@@ -197,6 +197,38 @@ pub struct AuthConfig {
     pub lock_minutes: u64,
     /// Failed sign-ins allowed per client address per 15 minutes.
     pub ip_max_failures: usize,
+    /// Telegram sign-in for self-service users: `off`, `open` or `invite` (checked when the
+    /// server starts: [`AuthConfig::self_service_mode`]).
+    pub self_service: String,
+    /// Username of the bot that sends sign-in codes (a bot of the main workspace); Settings
+    /// may choose another.
+    pub service_bot: Option<String>,
+}
+
+impl AuthConfig {
+    /// `auth.self_service` parsed; an error names the allowed values.
+    pub fn self_service_mode(&self) -> Result<SelfServiceMode, ConfigError> {
+        match self.self_service.trim() {
+            "off" => Ok(SelfServiceMode::Off),
+            "open" => Ok(SelfServiceMode::Open),
+            "invite" => Ok(SelfServiceMode::Invite),
+            other => Err(ConfigError::Invalid(format!(
+                "auth.self_service must be \"off\", \"open\" or \"invite\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Who may sign up by themselves with Telegram (`auth.self_service`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SelfServiceMode {
+    /// Telegram sign-in is off (the default for `serve`).
+    #[default]
+    Off,
+    /// Anyone with a Telegram account may sign up (the demo's default).
+    Open,
+    /// New users need an invite link from an owner of the main workspace.
+    Invite,
 }
 
 impl Default for AuthConfig {
@@ -207,6 +239,8 @@ impl Default for AuthConfig {
             lock_after: 5,
             lock_minutes: 15,
             ip_max_failures: 20,
+            self_service: "off".to_string(),
+            service_bot: None,
         }
     }
 }
@@ -374,6 +408,18 @@ const ENV_KEYS: &[(&str, &str, Kind, bool)] = &[
         "auth.ip_max_failures",
         "SWITCHBOARD_AUTH_IP_MAX_FAILURES",
         Kind::Int,
+        false,
+    ),
+    (
+        "auth.self_service",
+        "SWITCHBOARD_AUTH_SELF_SERVICE",
+        Kind::Str,
+        false,
+    ),
+    (
+        "auth.service_bot",
+        "SWITCHBOARD_AUTH_SERVICE_BOT",
+        Kind::Str,
         false,
     ),
     (

@@ -35,7 +35,7 @@ pub use mapping::{MappedUpdate, PeerDirectory, map_update};
 pub use media::{MediaFile, media_file, refetch_files, update_media_file};
 pub use posts::{post_from_message, post_from_raw_update, post_from_update, posts_from_messages};
 pub use session::{DbSession, DcRouting, ExportFormat, SessionStoreError, api_hash_aad};
-pub use settings::{ClientInfo, TelegramSettings};
+pub use settings::{ClientInfo, SessionMeter, TelegramSettings};
 pub use spawn::{Spawn, Task};
 pub use update_state::UpdateCheckpoint;
 

@@ -418,6 +418,7 @@ impl DbSession {
         keyring: Arc<Keyring>,
         account: AccountId,
     ) -> Result<Self, Error> {
+        settings.sessions_opened.opened();
         let session = Self::empty(DcRouting::from_settings(settings));
         let home = store.account_home_dc(account).await?;
         let mut dcs = HashMap::new();

@@ -33,6 +33,25 @@ pub struct TelegramSettings {
     pub update_backlog: usize,
     /// Who runs each client's background tasks (the server's supervisor).
     pub tasks: Arc<dyn Spawn>,
+    /// Counts stored sessions decrypted (shared by every clone of these settings).
+    pub sessions_opened: SessionMeter,
+}
+
+/// How many stored account sessions were decrypted ([`crate::DbSession::load`]): every use of
+/// an account's auth keys starts there, so a path that must never touch a session (a returning
+/// user's web sign-in) can be shown to leave it unchanged. Clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct SessionMeter(Arc<std::sync::atomic::AtomicU64>);
+
+impl SessionMeter {
+    /// Sessions decrypted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn opened(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for TelegramSettings {
@@ -90,6 +109,7 @@ impl TelegramSettings {
             step_timeout: Duration::from_secs(30),
             update_backlog: 10_000,
             tasks,
+            sessions_opened: SessionMeter::default(),
         }
     }
 

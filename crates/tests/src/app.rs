@@ -228,6 +228,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             accounts: Arc::new(store.clone()),
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
+            signin: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
         },
         TestDb::Postgres(pg) => switchboard::Stores {
@@ -235,6 +236,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             accounts: Arc::new(pg.store().clone()),
             inbox: Arc::new(pg.store().clone()),
             leads: Arc::new(pg.store().clone()),
+            signin: Arc::new(pg.store().clone()),
             users: Arc::new(pg.store().clone()),
         },
     };
@@ -260,6 +262,19 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser holding a session set another way (e.g. a Telegram sign-in): its `Cookie`
+    /// header, CSRF token and the answer that signed it in.
+    pub fn with_session(app: &TestApp, cookie: String, csrf: String, me: Value) -> Browser {
+        Browser {
+            base: app.url.clone(),
+            cookie,
+            csrf,
+            me,
+            set_cookies: Vec::new(),
+            http: app.http.clone(),
+        }
+    }
+
     async fn from_login(app: &TestApp, res: reqwest::Response) -> Browser {
         let set_cookies: Vec<String> = res
             .headers()

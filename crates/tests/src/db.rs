@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use switchboard_domain::{
-    AccountStore, InboxStore, LeadStore, SealedColumn, Store, UserAdminStore,
+    AccountStore, InboxStore, LeadStore, SealedColumn, SigninStore, Store, UserAdminStore,
 };
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
@@ -259,6 +259,7 @@ impl TestDb {
                 accounts: Arc::new(store.clone()),
                 inbox: Arc::new(store.clone()),
                 leads: Arc::new(store.clone()),
+                signin: Arc::new(store.clone()),
                 users: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
@@ -267,6 +268,7 @@ impl TestDb {
                 accounts: Arc::new(db.store().clone()),
                 inbox: Arc::new(db.store().clone()),
                 leads: Arc::new(db.store().clone()),
+                signin: Arc::new(db.store().clone()),
                 users: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
@@ -321,6 +323,8 @@ pub struct Stores {
     pub inbox: Arc<dyn InboxStore>,
     /// The same database behind the [`LeadStore`] port.
     pub leads: Arc<dyn LeadStore>,
+    /// The same database behind the [`SigninStore`] port.
+    pub signin: Arc<dyn SigninStore>,
     /// The same database behind the [`UserAdminStore`] port.
     pub users: Arc<dyn UserAdminStore>,
     raw: RawPool,

@@ -20,6 +20,7 @@ use crate::{KEY_LEN, KeyId, MasterKey, Sealed, VaultError};
 const WRAP_DOMAIN: &[u8] = b"switchboard-vault/v1/dek\0";
 const DATA_DOMAIN: &[u8] = b"switchboard-vault/v1/data\0";
 const AAD_DOMAIN: &[u8] = b"switchboard-vault/v1/aad\0";
+const DERIVE_DOMAIN: &[u8] = b"switchboard-vault/v1/derive\0";
 
 /// The current master key, which seals, and retired keys, which only open and rewrap.
 #[derive(Clone)]
@@ -164,6 +165,22 @@ impl Keyring {
         std::iter::once(&self.current)
             .chain(&self.retired)
             .find(|k| k.id() == id)
+    }
+
+    /// A 256-bit key for one purpose (e.g. `b"signin-codes"`), derived from the current master
+    /// key with HMAC-SHA256 under a domain of its own: the same master key and purpose always
+    /// give the same key, another purpose or master key an unrelated one. For keyed hashes of
+    /// short-lived secrets; a rotation changes it (what was hashed under the old key no longer
+    /// matches).
+    pub fn derive_key(&self, purpose: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.current.bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(DERIVE_DOMAIN);
+        mac.update(purpose);
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
     }
 
     /// Encrypts `plaintext` under a fresh data key wrapped by the current master key.

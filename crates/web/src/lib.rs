@@ -30,6 +30,7 @@ use switchboard_services::bots::BotService;
 use switchboard_services::connect::AccountService;
 use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
+use switchboard_services::signin::SigninService;
 use switchboard_services::user_admin::UserAdmin;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -75,6 +76,7 @@ struct Inner {
     bots: BotService,
     files: FileStore,
     leads: Leads,
+    signin: SigninService,
     users: UserAdmin,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
@@ -145,6 +147,11 @@ impl AppState {
         &self.0.leads
     }
 
+    /// Telegram sign-in.
+    pub fn signin(&self) -> &SigninService {
+        &self.0.signin
+    }
+
     /// The admin's user controls.
     pub fn users(&self) -> &UserAdmin {
         &self.0.users
@@ -203,6 +210,8 @@ pub struct Services {
     pub files: FileStore,
     /// Lead monitoring.
     pub monitor: Monitor,
+    /// Telegram sign-in.
+    pub signin: SigninService,
     /// The admin's user controls.
     pub users: UserAdmin,
 }
@@ -220,6 +229,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         monitor,
+        signin,
         users,
     } = services;
     let leads = Leads::new(
@@ -249,6 +259,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         bots,
         files,
         leads,
+        signin,
         users,
         settings,
         metrics: Arc::clone(&metrics),

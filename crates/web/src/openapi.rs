@@ -8,14 +8,26 @@ use crate::error::ErrorBody;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
-/// The routes that need no session: everything outside `/api/v1`, and these.
-const PUBLIC: [&str; 2] = ["/api/v1/auth/login", "/api/v1/openapi.json"];
+/// The routes that need no session: everything outside `/api/v1`, these, and the Telegram
+/// sign-in flows under [`PUBLIC_PREFIX`].
+const PUBLIC: [&str; 5] = [
+    "/api/v1/auth/login",
+    "/api/v1/openapi.json",
+    "/api/v1/auth/start",
+    "/api/v1/auth/verify",
+    "/api/v1/auth/options",
+];
+
+/// Sign-in flows continued by their flow id, without a session.
+const PUBLIC_PREFIX: &str = "/api/v1/auth/telegram/";
 
 /// Adds the common error answers to every operation of `doc` (appending to the description of
 /// an answer the operation already documents with the same status).
 pub fn document_common_errors(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
-        let authenticated = path.starts_with("/api/v1/") && !PUBLIC.contains(&path.as_str());
+        let authenticated = path.starts_with("/api/v1/")
+            && !PUBLIC.contains(&path.as_str())
+            && !path.starts_with(PUBLIC_PREFIX);
         let operations = [
             (&mut item.get, false),
             (&mut item.put, true),

@@ -6,8 +6,9 @@
 use crate::AppState;
 use maud::{Markup, html};
 use switchboard_domain::i18n::t;
-use switchboard_domain::user_admin::{ManagedUser, phone_digits};
+use switchboard_domain::user_admin::phone_digits;
 use switchboard_domain::{Locale, Role};
+use switchboard_services::user_admin::UserEntry;
 use switchboard_services::{SessionContext, TeamActor};
 
 /// The Team section of `ctx`'s workspace.
@@ -48,7 +49,7 @@ pub(crate) async fn team(state: &AppState, ctx: &SessionContext, locale: Locale)
 }
 
 /// The admin's table: one row per member with their Telegram, last sign-in and actions.
-fn users_table(ctx: &SessionContext, locale: Locale, users: &[ManagedUser]) -> Markup {
+fn users_table(ctx: &SessionContext, locale: Locale, users: &[UserEntry]) -> Markup {
     let me = ctx.user.id;
     let owner = ctx.membership.role == Role::Owner;
     html! {
@@ -60,10 +61,12 @@ fn users_table(ctx: &SessionContext, locale: Locale, users: &[ManagedUser]) -> M
                     th { (t(locale, "team_username")) } th { (t(locale, "team_name")) }
                     th { (t(locale, "team_role")) } th { (t(locale, "users_telegram")) }
                     th { (t(locale, "users_last_sign_in")) }
+                    th { (t(locale, "users_devices")) }
                     th { (t(locale, "users_actions")) }
                 } }
                 tbody {
-                    @for u in users {
+                    @for entry in users {
+                        @let u = &entry.user;
                         @let name = u.user.display_name.as_str();
                         @let role = u.membership.as_ref().map(|m| m.role);
                         @let may = owner || role != Some(Role::Owner);
@@ -93,6 +96,12 @@ fn users_table(ctx: &SessionContext, locale: Locale, users: &[ManagedUser]) -> M
                                     time data-ts=(ts.0) { (ts.0) }
                                 } @else {
                                     small { (t(locale, "users_never")) }
+                                }
+                            }
+                            td.devices data-devices=(entry.devices.len()) {
+                                @for d in &entry.devices {
+                                    div.device { (d.user_agent.clone().unwrap_or_default().chars().take(40).collect::<String>())
+                                        " " small { time data-ts=(d.last_used_at.0) { (d.last_used_at.0) } } }
                                 }
                             }
                             td.actions {

@@ -47,6 +47,11 @@ pub async fn start_world(config: &mut crate::Config) -> anyhow::Result<DemoWorld
         .context("the demo world has no owner account")?;
     let users = sim.users();
     let bot = users.iter().find(|u| u.bot).cloned();
+    // Anyone may sign up with a simulated phone, and the demo bot sends the sign-in codes.
+    config.auth.self_service = "open".to_string();
+    if config.auth.service_bot.is_none() {
+        config.auth.service_bot = bot.as_ref().and_then(|b| b.username.clone());
+    }
     // People only: not bots, not the owner, not Telegram's service-notifications account.
     let customers = users
         .into_iter()

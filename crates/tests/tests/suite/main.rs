@@ -32,6 +32,8 @@ mod monitor_sources;
 mod realtime;
 mod schema_parity;
 mod sign_in_limits;
+mod signin;
+mod signin_store_conformance;
 mod store_conformance;
 mod store_setup;
 mod stored_shapes;

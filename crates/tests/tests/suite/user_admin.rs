@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::Value;
 use switchboard_domain::user_admin::UserAction;
 use switchboard_domain::{
-    AccountId, DeliveryMode, DeliveryTarget, LeadAuthor, NewLead, Role, SourceRef, StoreError,
-    TaskSpec, Timestamp, UserId, Viewer, WorkspaceId,
+    AccountId, DeliveryMode, DeliveryTarget, LeadAuthor, NewLead, NewTrustedDevice, Role,
+    SourceRef, StoreError, TaskSpec, Timestamp, UserId, Viewer, WorkspaceId,
 };
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
@@ -202,6 +202,22 @@ async fn logging_a_users_telegram_out_ends_the_session_at_telegram(app: &TestApp
         "no_telegram_account"
     );
     assert_eq!(app.sim.sessions(sam.tg.id), 1);
+    // Sam remembered a browser at a sign-in: the list shows it.
+    let db = app.stores().unwrap();
+    db.signin
+        .create_trusted_device(&NewTrustedDevice {
+            user_id: UserId(sam.id),
+            token_hash: "00".repeat(32),
+            created_at: Timestamp::now(),
+            expires_at: Timestamp(Timestamp::now().0 + 86_400_000),
+            user_agent: Some("Firefox".into()),
+            ip: None,
+        })
+        .await
+        .unwrap();
+    let listed = users(&admin).await;
+    let row = listed.iter().find(|u| u["user_id"] == sam.id).unwrap();
+    assert_eq!(row["devices"].as_array().unwrap().len(), 1, "{row}");
     let before = app.sim.account_counters(sam.tg.id);
     assert_eq!(before.open_connections, 1, "one supervised client");
 
@@ -214,8 +230,14 @@ async fn logging_a_users_telegram_out_ends_the_session_at_telegram(app: &TestApp
     let after = app.sim.account_counters(sam.tg.id);
     assert_eq!(after.connections, before.connections, "no new connection");
     assert_eq!(after.calls.get("auth.logOut"), Some(&1));
-    // Wiped here, and the account waits for a new connection.
-    let db = app.stores().unwrap();
+    // Wiped here, and the account waits for a new connection; no browser is trusted.
+    assert!(
+        db.signin
+            .list_trusted_devices(UserId(sam.id), Timestamp::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         db.scalar(&format!(
             "SELECT count(*) FROM account_dc_keys WHERE account_id = {} AND auth_key_sealed IS NOT NULL",

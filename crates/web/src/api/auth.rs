@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::ErrorCode;
 use switchboard_domain::{Locale, Membership, User};
+use switchboard_services::LoginOutcome;
 use switchboard_services::audit::Audit;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -57,7 +58,8 @@ pub struct MeResponse {
 }
 
 impl MeResponse {
-    fn new(user: &User, m: &Membership, csrf_token: Option<String>) -> Self {
+    /// The user as the API shows them, with the CSRF token in a sign-in answer.
+    pub(super) fn new(user: &User, m: &Membership, csrf_token: Option<String>) -> Self {
         Self {
             id: user.id.0,
             username: user.username.as_ref().map(|u| u.to_string()),
@@ -71,7 +73,7 @@ impl MeResponse {
     }
 }
 
-fn cookie_header(
+pub(super) fn cookie_header(
     state: &AppState,
     name: &str,
     value: &str,
@@ -114,19 +116,25 @@ async fn login(
         .auth()
         .login(&req.username, &req.password, ip, ua)
         .await?;
-    let max_age = (out.expires_at.0 - switchboard_domain::Timestamp::now().0) / 1000;
     let mut res = json(MeResponse::new(
         &out.user,
         &out.membership,
         Some(out.csrf_token.clone()),
     ));
+    set_session_cookies(&state, &out, &mut res);
+    Ok(res)
+}
+
+/// Sets the cookies of a new session (session, CSRF, and the user's language) on a response.
+pub(super) fn set_session_cookies(state: &AppState, out: &LoginOutcome, res: &mut Response) {
+    let max_age = (out.expires_at.0 - switchboard_domain::Timestamp::now().0) / 1000;
     let h = res.headers_mut();
     for v in [
-        cookie_header(&state, state.cookie_name(), &out.session_token, true, None),
-        cookie_header(&state, "sb_csrf", &out.csrf_token, false, None),
+        cookie_header(state, state.cookie_name(), &out.session_token, true, None),
+        cookie_header(state, "sb_csrf", &out.csrf_token, false, None),
         out.user.locale.and_then(|l| {
             cookie_header(
-                &state,
+                state,
                 LANG_COOKIE,
                 l.code(),
                 false,
@@ -139,7 +147,6 @@ async fn login(
     {
         h.append(header::SET_COOKIE, v);
     }
-    Ok(res)
 }
 
 /// Signs out: deletes the session and clears the cookies.

@@ -5,6 +5,7 @@ mod auth;
 mod bots;
 mod inbox;
 mod leads;
+mod signin;
 pub(crate) mod system;
 mod team;
 mod users;
@@ -22,5 +23,6 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(leads::routes())
         .merge(team::routes())
         .merge(system::routes())
+        .merge(signin::routes())
         .merge(users::routes())
 }

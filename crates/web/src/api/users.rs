@@ -11,8 +11,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use switchboard_domain::user_admin::{ManagedUser, phone_digits};
+use switchboard_domain::TrustedDevice;
+use switchboard_domain::user_admin::phone_digits;
 use switchboard_domain::{AccountStatus, UserId};
+use switchboard_services::user_admin::UserEntry;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -64,11 +66,15 @@ pub struct ManagedUserView {
     pub accounts: Vec<UserAccountView>,
     /// Their personal workspaces (deleted with them).
     pub personal_workspaces: Vec<i64>,
+    /// Their trusted devices (remembered browsers), newest first.
+    pub devices: Vec<TrustedDevice>,
 }
 
 impl ManagedUserView {
-    fn new(u: &ManagedUser) -> Self {
+    fn new(entry: &UserEntry) -> Self {
+        let u = &entry.user;
         Self {
+            devices: entry.devices.clone(),
             user_id: u.user.id.0,
             username: u.user.username.as_ref().map(|n| n.to_string()),
             display_name: u.user.display_name.clone(),
