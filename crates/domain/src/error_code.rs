@@ -209,6 +209,11 @@ error_codes! {
     ServiceBotMissing = ("service_bot_missing", 409),
     /// The bot may not be the service bot (not a bot of the main workspace).
     ServiceBotInvalid = ("service_bot_invalid", 422),
+    // --- the admin's user controls ---
+    /// The user also belongs to a team the admin does not run: remove them there first.
+    UserInOtherWorkspace = ("user_in_other_workspace", 409),
+    /// The user has no Telegram account to log out.
+    NoTelegramAccount = ("no_telegram_account", 409),
 }
 
 impl ErrorCode {

@@ -1501,6 +1501,192 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("weekday_5", "Friday", "Пятница"),
     ("weekday_6", "Saturday", "Суббота"),
     ("weekday_7", "Sunday", "Воскресенье"),
+    // --- the admin's user controls (Team page) ---
+    (
+        "user_in_other_workspace",
+        "This user is also a member of another team. Remove them there first.",
+        "Пользователь состоит и в другой команде. Сначала удалите его оттуда.",
+    ),
+    (
+        "no_telegram_account",
+        "This user has no Telegram account to log out.",
+        "У пользователя нет аккаунта Telegram, из которого можно выйти.",
+    ),
+    ("users_telegram", "Telegram", "Telegram"),
+    ("users_last_sign_in", "Last sign-in", "Последний вход"),
+    ("users_never", "never", "ещё не входил"),
+    ("users_devices", "Trusted devices", "Доверенные устройства"),
+    ("users_actions", "Actions", "Действия"),
+    ("users_not_connected", "not connected", "не подключён"),
+    (
+        "users_personal",
+        "personal workspace",
+        "личное пространство",
+    ),
+    (
+        "users_logout_telegram",
+        "Log out of Telegram",
+        "Выйти из Telegram",
+    ),
+    (
+        "users_logout_confirm",
+        "Log {name} out of Telegram? Their Telegram session is ended at Telegram and wiped here, they are signed out here and their trusted devices are forgotten; they must sign in and connect their Telegram again.",
+        "Выйти из Telegram за пользователя {name}? Его сессия Telegram будет завершена в Telegram и стёрта здесь, он выйдет из веб-приложения, доверенные устройства будут забыты; ему придётся войти и подключить Telegram заново.",
+    ),
+    ("users_logout_yes", "Log out", "Выйти"),
+    (
+        "users_logged_out",
+        "Logged out of Telegram.",
+        "Выход из Telegram выполнен.",
+    ),
+    ("users_delete", "Delete user", "Удалить пользователя"),
+    (
+        "users_delete_confirm",
+        "Delete {name} for good? Their web sessions and devices go, and so does their personal workspace with everything in it: its Telegram accounts (logged out first), chats, bots, tasks and leads. This cannot be undone.",
+        "Удалить пользователя {name} навсегда? Будут удалены его веб-сессии и устройства, а также личное пространство со всем содержимым: аккаунты Telegram (сначала выход из них), чаты, боты, задачи и лиды. Отменить это нельзя.",
+    ),
+    ("users_delete_yes", "Delete for good", "Удалить навсегда"),
+    ("users_cancel", "Cancel", "Отмена"),
+    (
+        "users_self_service",
+        "signed up by phone",
+        "зарегистрировался по телефону",
+    ),
+    // --- Telegram sign-in: the sign-in page and Settings ---
+    (
+        "signin_tg_title",
+        "Sign in with Telegram",
+        "Вход через Telegram",
+    ),
+    (
+        "signin_tg_hint",
+        "Enter the phone number of your Telegram account.",
+        "Введите номер телефона вашего аккаунта Telegram.",
+    ),
+    ("signin_phone", "Phone", "Телефон"),
+    ("signin_continue", "Continue", "Продолжить"),
+    (
+        "signin_remember",
+        "Remember this device for 30 days",
+        "Запомнить это устройство на 30 дней",
+    ),
+    ("signin_code", "Code", "Код"),
+    (
+        "signin_bot_code_sent",
+        "@{bot} sent a 6-digit code to your Telegram.",
+        "@{bot} отправил 6-значный код в ваш Telegram.",
+    ),
+    (
+        "signin_tg_code_sent",
+        "Telegram sent you a login code (delivery: {via}).",
+        "Telegram отправил вам код входа (способ: {via}).",
+    ),
+    ("signin_verify", "Sign in", "Войти"),
+    (
+        "signin_resend",
+        "Send the code again",
+        "Отправить код ещё раз",
+    ),
+    (
+        "signin_resend_in",
+        "Send again in {n} s",
+        "Повторно через {n} с",
+    ),
+    (
+        "signin_use_telegram",
+        "Use a Telegram code instead",
+        "Получить код от Telegram",
+    ),
+    (
+        "signin_use_qr",
+        "Sign in with a QR code",
+        "Войти по QR-коду",
+    ),
+    (
+        "signin_qr_hint",
+        "Scan this code in Telegram: Settings → Devices → Link Desktop Device.",
+        "Отсканируйте код в Telegram: Настройки → Устройства → Подключить устройство.",
+    ),
+    (
+        "signin_password",
+        "Two-step verification password",
+        "Пароль двухэтапной проверки",
+    ),
+    (
+        "signin_bind_hint",
+        "Open this link in Telegram and press Start: @{bot} will send you the code.",
+        "Откройте эту ссылку в Telegram и нажмите «Старт» — @{bot} пришлёт вам код.",
+    ),
+    (
+        "signin_welcome_bind",
+        "You are in. Next time, @{bot} sends you the sign-in code: open this link in Telegram and press Start to connect it now.",
+        "Вы вошли. В следующий раз код для входа пришлёт @{bot}: откройте эту ссылку в Telegram и нажмите «Старт», чтобы подключить его сейчас.",
+    ),
+    (
+        "signin_go_inbox",
+        "Continue to the app",
+        "Перейти в приложение",
+    ),
+    ("signin_change_phone", "Another phone", "Другой номер"),
+    (
+        "signin_password_title",
+        "Sign in with a username",
+        "Вход по имени пользователя",
+    ),
+    (
+        "settings_signin_title",
+        "Sign-in with Telegram",
+        "Вход через Telegram",
+    ),
+    (
+        "settings_bot_bound",
+        "Your sign-in codes come from @{bot}.",
+        "Коды для входа приходят вам от @{bot}.",
+    ),
+    (
+        "settings_bot_unbound",
+        "Your Telegram is not connected to @{bot} yet, so it cannot send you sign-in codes.",
+        "Ваш Telegram ещё не подключён к @{bot}, поэтому он не может присылать коды для входа.",
+    ),
+    (
+        "settings_bot_link",
+        "Get a link to connect the sign-in bot",
+        "Получить ссылку для подключения бота",
+    ),
+    (
+        "settings_devices_title",
+        "Trusted devices",
+        "Доверенные устройства",
+    ),
+    (
+        "settings_devices_hint",
+        "These browsers sign in without a code until they expire.",
+        "Эти браузеры входят без кода, пока не истечёт срок.",
+    ),
+    (
+        "settings_devices_none",
+        "No trusted devices.",
+        "Нет доверенных устройств.",
+    ),
+    ("settings_device_browser", "Browser", "Браузер"),
+    ("settings_device_first_seen", "First seen", "Впервые"),
+    ("settings_device_last_used", "Last used", "Последний вход"),
+    ("settings_device_expires", "Expires", "Действует до"),
+    ("settings_device_current", "this browser", "этот браузер"),
+    ("settings_device_revoke", "Forget", "Забыть"),
+    (
+        "settings_devices_revoke_all",
+        "Forget all devices",
+        "Забыть все устройства",
+    ),
+    ("settings_service_bot_title", "Sign-in bot", "Бот для входа"),
+    (
+        "settings_service_bot_hint",
+        "The bot that sends one-time sign-in codes to self-service users: a bot of this workspace.",
+        "Бот, который присылает одноразовые коды для входа: бот этого рабочего пространства.",
+    ),
+    ("settings_service_bot_none", "none", "не выбран"),
+    ("settings_service_bot_save", "Save", "Сохранить"),
 ];
 
 /// Looks up a string; falls back to English, then to the key itself.

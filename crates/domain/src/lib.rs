@@ -23,6 +23,7 @@ pub mod store;
 pub mod table_copy;
 pub mod team;
 pub mod time;
+pub mod user_admin;
 
 pub use account::*;
 pub use content::{Entity, EntityKind, Media, MediaKind};
@@ -39,3 +40,4 @@ pub use sealed::{SEALED_COLUMNS, SealedColumn, SealedReplacement, SealedValue};
 pub use signin::*;
 pub use store::{Store, StoreError, StoreResult};
 pub use time::Timestamp;
+pub use user_admin::UserAdminStore;

@@ -693,7 +693,9 @@ impl AccountService {
         Ok(GetCode::CodeSent { flow_id, sent })
     }
 
-    /// Stops the client, logs the session out at Telegram (`auth.logOut`) and wipes it.
+    /// Logs the session out at Telegram (`auth.logOut`) through the account's supervised
+    /// client when it runs (no second connection with the same key), stops the client and
+    /// wipes the session.
     pub async fn logout(
         &self,
         ws: WorkspaceId,
@@ -701,16 +703,29 @@ impl AccountService {
         id: AccountId,
     ) -> Result<Account, ConnectError> {
         let account = self.accounts.get_account(ws, id).await?;
+        let signed_out = match self.supervisor.client(id) {
+            Some(client) => match client.sign_out().await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(account_id = %id, error = %e, "auth.logOut through the live client failed");
+                    false
+                }
+            },
+            None => false,
+        };
         self.supervisor.stop(id).await;
         let now = Timestamp::now();
         let settings = self.supervisor.settings();
-        if let Ok(session) = DbSession::load(
-            settings,
-            Arc::clone(&self.accounts),
-            Arc::clone(&self.keyring),
-            id,
-        )
-        .await
+        // A stopped account (or a live client that failed) logs out with one temporary
+        // connection, opened only after its supervised client has closed.
+        if !signed_out
+            && let Ok(session) = DbSession::load(
+                settings,
+                Arc::clone(&self.accounts),
+                Arc::clone(&self.keyring),
+                id,
+            )
+            .await
         {
             let conn = switchboard_telegram::connect(
                 settings,

@@ -27,6 +27,7 @@ pub mod signin;
 pub mod signin_limits;
 pub mod team;
 pub mod throttle;
+pub mod user_admin;
 pub mod workers;
 
 pub use auth::{AuthError, AuthPolicy, AuthService, LoginOutcome, NewMember, SessionContext};

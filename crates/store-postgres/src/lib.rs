@@ -16,6 +16,7 @@ mod session_data;
 mod signin;
 mod sql;
 mod store;
+mod user_admin;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -334,21 +334,7 @@ impl Store for PgStore {
             .await
             .store_err(OP)?;
         one_row(done.rows_affected())?;
-        let rows = sqlx::query(&format!(
-            "UPDATE chats SET assignee_id = NULL, updated_at = $3 \
-             WHERE workspace_id = $1 AND assignee_id = $2 RETURNING {CHAT_COLUMNS}"
-        ))
-        .bind(workspace.0)
-        .bind(user.0)
-        .bind(now.0)
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let mut chats = rows
-            .iter()
-            .map(|r| read_chat(OP, &Cols(r)))
-            .collect::<StoreResult<Vec<Chat>>>()?;
-        chats.sort_by_key(|c| c.id);
+        let chats = release_chats(&mut tx, OP, workspace, user, now).await?;
         tx.commit().await.store_err(OP)?;
         Ok(chats)
     }
@@ -579,7 +565,7 @@ impl Store for PgStore {
 /// the workspace's row: team changes of one workspace happen one at a time, so two changes
 /// cannot each count the other's owner (`FOR NO KEY UPDATE` does not block rows that only
 /// refer to the workspace).
-async fn team_view(
+pub(crate) async fn team_view(
     tx: &mut Transaction<'static, Postgres>,
     op: &'static str,
     workspace: WorkspaceId,
@@ -606,4 +592,31 @@ async fn team_view(
         .map(|r| read_membership(op, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
     TeamView::of(&rows, actor, member)
+}
+
+/// Returns the chats of `workspace` assigned to `user` to the queue (a member leaving), in
+/// `tx`; gives them back by id.
+pub(crate) async fn release_chats(
+    tx: &mut Transaction<'static, Postgres>,
+    op: &'static str,
+    workspace: WorkspaceId,
+    user: UserId,
+    now: Timestamp,
+) -> StoreResult<Vec<Chat>> {
+    let rows = sqlx::query(&format!(
+        "UPDATE chats SET assignee_id = NULL, updated_at = $3 \
+         WHERE workspace_id = $1 AND assignee_id = $2 RETURNING {CHAT_COLUMNS}"
+    ))
+    .bind(workspace.0)
+    .bind(user.0)
+    .bind(now.0)
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(op)?;
+    let mut chats = rows
+        .iter()
+        .map(|r| read_chat(op, &Cols(r)))
+        .collect::<StoreResult<Vec<Chat>>>()?;
+    chats.sort_by_key(|c| c.id);
+    Ok(chats)
 }

@@ -15,7 +15,7 @@ use switchboard_domain::{
     NewAccount, PrivatePeer, StoreResult, Timestamp, UpdateState, WorkspaceId,
 };
 
-const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, workspace_id, phone, telegram_user_id, first_name, last_name, \
      username, status, status_detail, flood_wait_until, active, ingest_groups, api_id, \
      api_hash_sealed, created_at, updated_at";
 

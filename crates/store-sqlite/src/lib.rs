@@ -17,6 +17,7 @@ mod session_data;
 mod signin;
 mod sql;
 mod store;
+mod user_admin;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{

@@ -337,21 +337,7 @@ impl Store for SqliteStore {
             .await
             .store_err(OP)?;
         one_row(done.rows_affected())?;
-        let rows = sqlx::query(&format!(
-            "UPDATE chats SET assignee_id = NULL, updated_at = ?3 \
-             WHERE workspace_id = ?1 AND assignee_id = ?2 RETURNING {CHAT_COLUMNS}"
-        ))
-        .bind(workspace.0)
-        .bind(user.0)
-        .bind(now.0)
-        .fetch_all(&mut *tx)
-        .await
-        .store_err(OP)?;
-        let mut chats = rows
-            .iter()
-            .map(|r| read_chat(OP, &Cols(r)))
-            .collect::<StoreResult<Vec<Chat>>>()?;
-        chats.sort_by_key(|c| c.id);
+        let chats = release_chats(&mut tx, OP, workspace, user, now).await?;
         tx.commit().await.store_err(OP)?;
         Ok(chats)
     }
@@ -574,7 +560,7 @@ impl Store for SqliteStore {
 
 /// The memberships a team change is checked against, read in its transaction (`BEGIN
 /// IMMEDIATE` on the one writer connection: team changes happen one at a time).
-async fn team_view(
+pub(crate) async fn team_view(
     tx: &mut Transaction<'static, Sqlite>,
     op: &'static str,
     workspace: WorkspaceId,
@@ -596,4 +582,31 @@ async fn team_view(
         .map(|r| read_membership(op, &Cols(r)))
         .collect::<StoreResult<Vec<_>>>()?;
     TeamView::of(&rows, actor, member)
+}
+
+/// Returns the chats of `workspace` assigned to `user` to the queue (a member leaving), in
+/// `tx`; gives them back by id.
+pub(crate) async fn release_chats(
+    tx: &mut Transaction<'static, Sqlite>,
+    op: &'static str,
+    workspace: WorkspaceId,
+    user: UserId,
+    now: Timestamp,
+) -> StoreResult<Vec<Chat>> {
+    let rows = sqlx::query(&format!(
+        "UPDATE chats SET assignee_id = NULL, updated_at = ?3 \
+         WHERE workspace_id = ?1 AND assignee_id = ?2 RETURNING {CHAT_COLUMNS}"
+    ))
+    .bind(workspace.0)
+    .bind(user.0)
+    .bind(now.0)
+    .fetch_all(&mut **tx)
+    .await
+    .store_err(op)?;
+    let mut chats = rows
+        .iter()
+        .map(|r| read_chat(op, &Cols(r)))
+        .collect::<StoreResult<Vec<Chat>>>()?;
+    chats.sort_by_key(|c| c.id);
+    Ok(chats)
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{
     AccountStore, InboxStore, LeadStore, ScheduleStore, SigninStore, Store, Timestamp,
+    UserAdminStore,
 };
 use switchboard_files::FileStore;
 use switchboard_services::Inbox;
@@ -48,6 +49,8 @@ pub struct Stores {
     pub signin: Arc<dyn SigninStore>,
     /// Autoposting: scheduled posts, their runs and follow-up actions.
     pub schedule: Arc<dyn ScheduleStore>,
+    /// The admin's user controls.
+    pub users: Arc<dyn UserAdminStore>,
 }
 
 /// Opens the database named by the configuration and runs pending migrations.
@@ -77,7 +80,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
             signin: Arc::new(store.clone()),
-            schedule: Arc::new(store),
+            schedule: Arc::new(store.clone()),
+            users: Arc::new(store),
         })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let opts = switchboard_store_postgres::PgOptions {
@@ -97,7 +101,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             inbox: Arc::new(store.clone()),
             leads: Arc::new(store.clone()),
             signin: Arc::new(store.clone()),
-            schedule: Arc::new(store),
+            schedule: Arc::new(store.clone()),
+            users: Arc::new(store),
         })
     } else {
         anyhow::bail!("unsupported database URL {redacted}: use sqlite://… or postgres://…")
@@ -235,6 +240,7 @@ pub async fn start_with(
         leads: lead_store,
         signin: signin_store,
         schedule: schedule_store,
+        users: user_admin_store,
     } = stores;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
@@ -388,6 +394,15 @@ pub async fn start_with(
         monitor: monitor.clone(),
         signin: signin.clone(),
         scheduler: scheduler.clone(),
+        users: switchboard_services::user_admin::UserAdmin::new(
+            Arc::clone(&store),
+            user_admin_store,
+            Arc::clone(&accounts),
+            bots.clone(),
+            inbox.clone(),
+            monitor.clone(),
+            signin.clone(),
+        ),
     };
     let mut metrics = switchboard_web::metrics::Metrics::new();
     auth.register_metrics(metrics.registry_mut());

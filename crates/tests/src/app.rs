@@ -230,6 +230,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             leads: Arc::new(store.clone()),
             signin: Arc::new(store.clone()),
             schedule: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
         },
         TestDb::Postgres(pg) => switchboard::Stores {
             store: Arc::new(pg.store().clone()),
@@ -238,6 +239,7 @@ async fn serve(config: &Config, db: &TestDb, listener: tokio::net::TcpListener) 
             leads: Arc::new(pg.store().clone()),
             signin: Arc::new(pg.store().clone()),
             schedule: Arc::new(pg.store().clone()),
+            users: Arc::new(pg.store().clone()),
         },
     };
     match switchboard::app::start_with(config, stores, listener).await {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use switchboard_domain::{
     AccountStore, InboxStore, LeadStore, ScheduleStore, SealedColumn, SigninStore, Store,
+    UserAdminStore,
 };
 use switchboard_store_postgres::{PgOptions, PgStore};
 use switchboard_store_sqlite::{SqliteOptions, SqliteStore};
@@ -261,6 +262,7 @@ impl TestDb {
                 leads: Arc::new(store.clone()),
                 signin: Arc::new(store.clone()),
                 schedule: Arc::new(store.clone()),
+                users: Arc::new(store.clone()),
                 raw: RawPool::Sqlite(store.pool().clone()),
             },
             TestDb::Postgres(db) => Stores {
@@ -270,6 +272,7 @@ impl TestDb {
                 leads: Arc::new(db.store().clone()),
                 signin: Arc::new(db.store().clone()),
                 schedule: Arc::new(db.store().clone()),
+                users: Arc::new(db.store().clone()),
                 raw: RawPool::Postgres(db.store().pool().clone()),
             },
         }
@@ -327,6 +330,8 @@ pub struct Stores {
     pub signin: Arc<dyn SigninStore>,
     /// The same database behind the [`ScheduleStore`] port.
     pub schedule: Arc<dyn ScheduleStore>,
+    /// The same database behind the [`UserAdminStore`] port.
+    pub users: Arc<dyn UserAdminStore>,
     raw: RawPool,
 }
 

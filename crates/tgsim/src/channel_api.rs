@@ -341,11 +341,107 @@ impl Handle {
         }
     }
 
+    /// Opens a bot deep link as `user`'s Telegram app does: `https://t.me/<bot>?start=<payload>`
+    /// (or `tg://resolve?domain=<bot>&start=<payload>`) and pressing Start sends the bot
+    /// `/start <payload>` (a `bot_command` entity over `/start`).
+    pub fn open_bot_link(&self, user: UserId, link: &str) -> Result<SentMessage, Error> {
+        let invalid = || Error::Invalid(format!("not a bot start link: {link}"));
+        let (name, payload) = parse_start_link(link).ok_or_else(invalid)?;
+        let bot = self
+            .users()
+            .into_iter()
+            .find(|u| {
+                u.bot
+                    && u.username
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| Error::NotFound(format!("bot @{name}")))?;
+        let text = if payload.is_empty() {
+            "/start".to_string()
+        } else {
+            format!("/start {payload}")
+        };
+        let msg = OutgoingMessage {
+            text,
+            entities: vec![Entity {
+                kind: "bot_command".into(),
+                offset: 0,
+                length: 6,
+                url: None,
+                language: None,
+                user_id: None,
+            }],
+            ..Default::default()
+        };
+        self.send_message(user, Peer::User(bot.id), msg)
+    }
+
+    /// How many auth keys are signed in as `user` now (its live sessions; `auth.logOut`
+    /// ends one).
+    pub fn sessions(&self, user: UserId) -> usize {
+        self.shared
+            .world
+            .lock()
+            .keys
+            .values()
+            .filter(|k| k.user == Some(user))
+            .count()
+    }
+
     /// One account's connection and call counters (zero if it never connected).
     pub fn account_counters(&self, user: UserId) -> AccountCounters {
         self.counters()
             .accounts
             .remove(&user.0.to_string())
             .unwrap_or_default()
+    }
+}
+
+/// `(bot username, start payload)` of `https://t.me/<bot>?start=<payload>` (also `t.me/…`,
+/// `http://`) or `tg://resolve?domain=<bot>&start=<payload>`.
+fn parse_start_link(link: &str) -> Option<(&str, &str)> {
+    let link = link.trim();
+    if let Some(rest) = link.strip_prefix("tg://resolve?") {
+        let mut domain = None;
+        let mut start = "";
+        for pair in rest.split('&') {
+            match pair.split_once('=') {
+                Some(("domain", v)) => domain = Some(v),
+                Some(("start", v)) => start = v,
+                _ => {}
+            }
+        }
+        return domain.map(|d| (d, start));
+    }
+    let rest = link
+        .strip_prefix("https://")
+        .or_else(|| link.strip_prefix("http://"))
+        .unwrap_or(link);
+    let rest = rest.strip_prefix("t.me/")?;
+    let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let start = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("start="))
+        .unwrap_or("");
+    (!name.is_empty()).then_some((name, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_start_link;
+
+    #[test]
+    fn start_links_name_the_bot_and_the_payload() {
+        assert_eq!(
+            parse_start_link("https://t.me/shop_bot?start=sb_abc-1"),
+            Some(("shop_bot", "sb_abc-1"))
+        );
+        assert_eq!(parse_start_link("t.me/shop_bot"), Some(("shop_bot", "")));
+        assert_eq!(
+            parse_start_link("tg://resolve?domain=shop_bot&start=x"),
+            Some(("shop_bot", "x"))
+        );
+        assert_eq!(parse_start_link("https://example.com/shop_bot"), None);
     }
 }

@@ -57,6 +57,8 @@ pub(crate) fn router(handle: Handle) -> Router {
             get(channel_count).post(set_channel_count),
         )
         .route("/api/users/{id}/counters", get(account_counters))
+        .route("/api/users/{id}/sessions", get(user_sessions))
+        .route("/api/users/{id}/open_link", post(open_link))
         .route("/api/limits", get(rate_limits).post(set_rate_limit))
         .route("/api/limits/{name}", delete(remove_rate_limit))
         .route("/api/auth_keys", post(issue_key))
@@ -294,6 +296,23 @@ async fn account_counters(State(h): State<Handle>, Path(id): Path<i64>) -> Respo
     Json(h.account_counters(UserId(id))).into_response()
 }
 
+async fn user_sessions(State(h): State<Handle>, Path(id): Path<i64>) -> Response {
+    Json(json!({"sessions": h.sessions(UserId(id))})).into_response()
+}
+
+#[derive(Deserialize)]
+struct LinkBody {
+    link: String,
+}
+
+async fn open_link(
+    State(h): State<Handle>,
+    Path(id): Path<i64>,
+    Json(b): Json<LinkBody>,
+) -> Response {
+    reply(h.open_bot_link(UserId(id), &b.link))
+}
+
 async fn rate_limits(State(h): State<Handle>) -> Response {
     Json(h.rate_limits()).into_response()
 }
@@ -484,7 +503,7 @@ h1{font-size:1.3rem}.grid{display:flex;flex-wrap:wrap;gap:1rem}
 button{background:#2a7de1;color:#fff;border:0;border-radius:8px;padding:.35rem .7rem;cursor:pointer}
 </style></head><body>
 <h1>tgsim — simulated phones</h1>
-<p>What each simulated account received (login codes included). Pending QR logins can be approved from a phone.</p>
+<p>What each simulated account received (login codes included). Pending QR logins can be approved from a phone. A bot's <code>t.me/…?start=…</code> link pasted on a phone is opened there: the phone presses Start, sending the bot <code>/start …</code>.</p>
 <div id="qr"></div><div class="grid" id="phones"></div>
 <script>
 function esc(s){return String(s??'').replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
@@ -492,7 +511,14 @@ async function approve(uid,token){
   const r=await fetch('/api/qr_logins/approve',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({user_id:uid,token})});
   alert(r.ok?'Approved':'Failed: '+await r.text()); load();
 }
+async function openLink(uid){
+  const input=document.getElementById('link-'+uid);
+  const r=await fetch('/api/users/'+uid+'/open_link',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({link:input.value})});
+  if(r.ok){input.value='';load();}else{alert('Failed: '+await r.text());}
+}
 async function load(){
+  const focused=document.activeElement&&document.activeElement.id.startsWith('link-');
+  if(focused)return;
   const d=await (await fetch('/api/phones')).json();
   const pending=d.qr_logins.filter(q=>!q.approved);
   document.getElementById('phones').innerHTML=d.phones.map(p=>{
@@ -501,7 +527,8 @@ async function load(){
     const notes=(p.notices||[]).slice(-3).reverse().map(n=>`<div class="msg"><span class="meta">${n.via} · ${new Date(n.date*1000).toLocaleTimeString()}</span><br>${esc(n.text)}</div>`).join('');
     const msgs=(p.received||[]).map(m=>`<div class="msg"><span class="meta">${esc(m.peer.type)} ${m.peer.id} · ${new Date(m.date*1000).toLocaleTimeString()}</span><br>${esc(m.text)}${m.media?' ['+m.media.kind+']':''}</div>`).join('');
     return `<div class="phone"><h2>${esc(u.first_name)} ${esc(u.last_name||'')}</h2><div class="num">+${esc(u.phone)} · id ${u.id}${u.username?' · @'+esc(u.username):''}</div>
-      <div class="code">${p.last_code?esc(p.last_code):'—'}</div>${qr}${notes}${msgs}</div>`;
+      <div class="code">${p.last_code?esc(p.last_code):'—'}</div>${qr}
+      <div class="link"><input id="link-${u.id}" placeholder="https://t.me/…?start=…" size="26"> <button onclick="openLink(${u.id})">Open in Telegram</button></div>${notes}${msgs}</div>`;
   }).join('');
 }
 load(); setInterval(load,2000);

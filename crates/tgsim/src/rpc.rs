@@ -185,6 +185,16 @@ fn dispatch(shared: &Shared, ctx: &ConnCtx, id: u32, body: &[u8]) -> R {
         device: ctx.device.clone(),
         body,
     };
+    // A key destroyed by `auth.logOut` serves nothing more, not even a new sign-in.
+    let dead = shared
+        .world
+        .lock()
+        .keys
+        .get(&ctx.key_id)
+        .is_some_and(|k| k.logged_out);
+    if dead {
+        return Err(unauthorized());
+    }
     match id {
         f::help::GetConfig::CONSTRUCTOR_ID => Ok(tl_build::config().to_bytes()),
         f::help::GetNearestDc::CONSTRUCTOR_ID => {
@@ -503,6 +513,7 @@ fn log_out(c: &Call) -> R {
     if let Some(k) = w.keys.get_mut(&c.key_id) {
         k.user = None;
         k.awaiting_password = None;
+        k.logged_out = true;
     }
     Ok(tl::enums::auth::LoggedOut::Out(tl::types::auth::LoggedOut {
         future_auth_token: None,

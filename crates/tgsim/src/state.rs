@@ -133,7 +133,12 @@ impl Shared {
     }
 
     pub fn key_bytes(&self, key_id: u64) -> Option<[u8; 256]> {
-        self.world.lock().keys.get(&key_id).map(|k| k.key)
+        self.world
+            .lock()
+            .keys
+            .get(&key_id)
+            .filter(|k| !k.logged_out)
+            .map(|k| k.key)
     }
 
     pub fn add_key(&self, key: [u8; 256], user: Option<UserId>) -> u64 {
@@ -145,6 +150,7 @@ impl Shared {
                 user,
                 last_user: user,
                 awaiting_password: None,
+                logged_out: false,
             },
         );
         id

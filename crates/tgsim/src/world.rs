@@ -497,6 +497,9 @@ pub struct KeyEntry {
     pub last_user: Option<UserId>,
     /// Account that passed the code step but still owes its 2FA password.
     pub awaiting_password: Option<UserId>,
+    /// Destroyed by `auth.logOut`: every call with it answers `AUTH_KEY_UNREGISTERED` and new
+    /// connections with it are closed, as on Telegram (a client needs a new key).
+    pub logged_out: bool,
 }
 
 /// Effects of a world change that must reach clients.

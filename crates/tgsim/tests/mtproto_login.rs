@@ -51,9 +51,18 @@ async fn code_login_with_wrong_code_then_wrong_and_right_2fa_password() {
     let received = sim.received_messages(alice.id).unwrap();
     assert!(received.iter().any(|m| m.text.contains(&code)));
 
+    assert_eq!(sim.sessions(alice.id), 1);
     c.client.sign_out().await.unwrap();
     assert!(!c.client.is_authorized().await.unwrap());
     assert_eq!(sim.auth_key_user(&key), None);
+    assert_eq!(sim.sessions(alice.id), 0);
+    // The key is destroyed, as on Telegram: not even a new sign-in goes through with it.
+    let again = c.client.request_login_code("+15550100", API_HASH).await;
+    assert!(
+        matches!(&again, Err(grammers_client::InvocationError::Rpc(e)) if e.name == "AUTH_KEY_UNREGISTERED"),
+        "{:?}",
+        again.err()
+    );
     c.quit().await;
     sim.shutdown().await;
 }

@@ -15,6 +15,8 @@ pub mod pages;
 pub mod qr;
 mod schedule_page;
 pub mod session;
+mod signin_page;
+mod team_page;
 pub mod ws;
 
 use axum::Router;
@@ -31,6 +33,7 @@ use switchboard_services::leads::Leads;
 use switchboard_services::monitor::Monitor;
 use switchboard_services::schedule::Scheduler;
 use switchboard_services::signin::SigninService;
+use switchboard_services::user_admin::UserAdmin;
 use switchboard_services::{AuthService, EventBus, Inbox, Team, Workers};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -77,6 +80,7 @@ struct Inner {
     leads: Leads,
     signin: SigninService,
     scheduler: Scheduler,
+    users: UserAdmin,
     settings: WebSettings,
     metrics: Arc<metrics::Metrics>,
     openapi: String,
@@ -156,6 +160,11 @@ impl AppState {
         &self.0.scheduler
     }
 
+    /// The admin's user controls.
+    pub fn users(&self) -> &UserAdmin {
+        &self.0.users
+    }
+
     /// Web settings.
     pub fn settings(&self) -> &WebSettings {
         &self.0.settings
@@ -213,6 +222,8 @@ pub struct Services {
     pub signin: SigninService,
     /// Autoposting.
     pub scheduler: Scheduler,
+    /// The admin's user controls.
+    pub users: UserAdmin,
 }
 
 /// Builds the whole application router.
@@ -230,6 +241,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         monitor,
         signin,
         scheduler,
+        users,
     } = services;
     let leads = Leads::new(
         Arc::clone(&store),
@@ -260,6 +272,7 @@ pub fn router(services: Services, settings: WebSettings, metrics: metrics::Metri
         leads,
         signin,
         scheduler,
+        users,
         settings,
         metrics: Arc::clone(&metrics),
         openapi: openapi_json,

@@ -26,6 +26,8 @@ const BOTS_JS: &str = include_str!("../assets/bots.js");
 const INBOX_JS: &str = include_str!("../assets/inbox.js");
 const LEADS_JS: &str = include_str!("../assets/leads.js");
 const SCHEDULE_JS: &str = include_str!("../assets/schedule.js");
+const TEAM_JS: &str = include_str!("../assets/team.js");
+const SIGNIN_JS: &str = include_str!("../assets/signin.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -55,6 +57,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/assets/leads.js", get(|| async { script(LEADS_JS) }))
         .route("/assets/bots.js", get(|| async { script(BOTS_JS) }))
         .route("/assets/schedule.js", get(|| async { script(SCHEDULE_JS) }))
+        .route("/assets/team.js", get(|| async { script(TEAM_JS) }))
+        .route("/assets/signin.js", get(|| async { script(SIGNIN_JS) }))
 }
 
 fn script(body: &'static str) -> impl IntoResponse {
@@ -125,6 +129,8 @@ fn layout(locale: Locale, title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/app.css";
                 script src="/assets/app.js" defer {}
                 script src="/assets/bots.js" defer {}
+                script src="/assets/team.js" defer {}
+                script src="/assets/signin.js" defer {}
             }
             body { (body) }
         }
@@ -154,8 +160,9 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let body = html! {
         main.signin {
             h1 { (t(locale, "app_name")) }
+            (crate::signin_page::signin_card(locale))
             form #login-form.card {
-                h2 { (t(locale, "signin_title")) }
+                h2 { (t(locale, "signin_password_title")) }
                 label { (t(locale, "signin_username")) input name="username" autocomplete="username" required; }
                 label { (t(locale, "signin_password")) input name="password" type="password" autocomplete="current-password" required; }
                 p #login-error.error role="alert" hidden {}
@@ -183,11 +190,12 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
         Section::Bots => bots(&state, &ctx, locale).await,
         Section::Leads => crate::leads_page::leads(&state, &ctx, locale).await,
         Section::Schedule => crate::schedule_page::schedule(&state, &ctx, locale).await,
-        Section::Team => team(&state, &ctx, locale).await,
+        Section::Team => crate::team_page::team(&state, &ctx, locale).await,
         Section::Settings => html! {
             p { (t(locale, "settings_language_hint")) }
             (lang_switch(ctx.user.locale, locale, true))
             p #settings-status.ok role="status" hidden { (t(locale, "settings_saved")) }
+            (crate::signin_page::settings_sections(locale, ctx.membership.role.is_admin()))
             @if ctx.membership.role.is_admin() {
                 (system(&state, &ctx, locale).await)
             }
@@ -211,32 +219,6 @@ async fn section(State(state): State<AppState>, headers: HeaderMap, which: Secti
         }
     };
     Html(layout(locale, title, body).into_string()).into_response()
-}
-
-async fn team(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {
-    let members = state
-        .store()
-        .list_members(ctx.membership.workspace_id)
-        .await
-        .unwrap_or_default();
-    html! {
-        table.members {
-            thead { tr {
-                th { (t(locale, "team_username")) } th { (t(locale, "team_name")) }
-                th { (t(locale, "team_role")) } th { (t(locale, "team_max_chats")) }
-            } }
-            tbody {
-                @for (m, u) in &members {
-                    tr {
-                        td { (u.username.as_ref().map(|n| n.to_string()).unwrap_or_default()) }
-                        td { (u.display_name) }
-                        td { (m.role.as_str()) }
-                        td { (m.max_chats) }
-                    }
-                }
-            }
-        }
-    }
 }
 
 async fn bots(state: &AppState, ctx: &SessionContext, locale: Locale) -> Markup {

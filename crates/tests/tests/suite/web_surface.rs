@@ -379,6 +379,9 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/posts/runs/{run_id}/actions", "get"),
         ("/api/v1/posts/runs/{run_id}/edit", "post"),
         ("/api/v1/posts/runs/{run_id}/delete", "post"),
+        ("/api/v1/team/users", "get"),
+        ("/api/v1/team/users/{user_id}/telegram/logout", "post"),
+        ("/api/v1/team/users/{user_id}", "delete"),
     ];
     for (path, method) in expected {
         assert!(

@@ -9,6 +9,7 @@ mod posts;
 mod signin;
 pub(crate) mod system;
 mod team;
+mod users;
 
 use crate::{AppState, WebSettings};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,4 +26,5 @@ pub(crate) fn routes(settings: &WebSettings) -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(signin::routes())
         .merge(posts::routes())
+        .merge(users::routes())
 }

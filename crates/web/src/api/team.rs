@@ -76,8 +76,8 @@ fn parse_role(s: &str) -> Result<Role, ApiError> {
         .map_err(|_| ApiError::from(ErrorCode::ValidationFailed))
 }
 
-/// The caller as the team service sees them.
-fn actor<'a>(ctx: &SessionContext, ip: Option<&'a str>) -> TeamActor<'a> {
+/// The caller as the team service (and the user controls) see them.
+pub(super) fn actor<'a>(ctx: &SessionContext, ip: Option<&'a str>) -> TeamActor<'a> {
     TeamActor {
         workspace: ctx.membership.workspace_id,
         user: ctx.user.id,

@@ -1,0 +1,204 @@
+//! The Telegram sign-in page in a real headless Chromium against the real server and tgsim, on
+//! both backends, at the demo's settings (`auth.self_service = "open"`, a service bot): a new
+//! user signs up with Telegram's code (read from tgsim, as a phone shows it) and is offered the
+//! service bot's binding link; a returning user signs in with the code the service bot sent
+//! (read from tgsim's side of the bot chat), a browser remembered at that sign-in then signs in
+//! with no code, and after it is forgotten in Settings the same browser is asked for a code
+//! again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use switchboard::Config;
+use switchboard_tests::app::TestApp;
+use switchboard_tests::app_tests;
+use switchboard_tests::browser::Chrome;
+use switchboard_tests::live::eventually;
+
+app_tests!(
+    a_new_user_signs_up_with_telegrams_code with self_service,
+    a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device with self_service,
+);
+
+const BOT: &str = "signin_test_bot";
+
+/// Self-service sign-up open, the service bot named in the configuration (as the demo does).
+fn self_service(c: &mut Config) {
+    c.auth.self_service = "open".into();
+    c.auth.service_bot = Some(BOT.into());
+}
+
+/// Creates the service bot in tgsim and adds it to the main workspace; returns its tgsim user.
+async fn service_bot(app: &TestApp) -> tgsim::UserInfo {
+    let bot = app
+        .sim
+        .create_bot(tgsim::NewBot {
+            username: BOT.into(),
+            first_name: "Sign-in".into(),
+            token: None,
+        })
+        .unwrap();
+    let admin = app.login("admin", switchboard_tests::app::PASSWORD).await;
+    let r = admin
+        .post(
+            "/api/v1/bots",
+            &json!({"token": bot.token.clone().unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "adding the service bot");
+    let id = r.json::<Value>().await.unwrap()["bot"]["id"]
+        .as_i64()
+        .unwrap();
+    eventually(20, "the service bot to run", || async {
+        let list: Value = admin.get("/api/v1/bots").await.json().await.ok()?;
+        list["bots"]
+            .as_array()?
+            .iter()
+            .any(|b| b["id"].as_i64() == Some(id) && b["status"] == "connected")
+            .then_some(())
+    })
+    .await;
+    bot
+}
+
+fn person(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: name.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// The messages `user` received from `bot`, oldest first.
+fn from_bot(app: &TestApp, user: &tgsim::UserInfo, bot: &tgsim::UserInfo) -> Vec<String> {
+    app.sim
+        .received_messages(user.id)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.from == Some(bot.id))
+        .map(|m| m.text)
+        .collect()
+}
+
+/// The 6-digit code in the newest message of the bot.
+fn bot_code(texts: &[String]) -> Option<String> {
+    let text = texts.last()?;
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .map(str::to_string)
+}
+
+async fn a_new_user_signs_up_with_telegrams_code(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    service_bot(app).await;
+    person(app, "+15557701", "Nina");
+    c.open("/login").await;
+    c.wait("#tg-signin").await;
+    // The username/password sign-in is still there.
+    c.wait("#login-form input[name=username]").await;
+    c.fill("#tg-phone-form input[name=phone]", "+1 555 770 1")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    c.wait("#tg-code-form").await;
+    c.wait("#tg-resend[data-left]").await;
+    // A wrong code: a clear error, with its stable code.
+    let code = app.sim.last_login_code("+15557701").unwrap();
+    let wrong = if code == "00000" { "11111" } else { "00000" };
+    c.fill("#tg-code-form input[name=code]", wrong).await;
+    c.click("#tg-code-form button[type=submit]").await;
+    c.wait("#tg-error[data-code=phone_code_invalid]").await;
+    c.fill("#tg-code-form input[name=code]", &code).await;
+    c.click("#tg-code-form button[type=submit]").await;
+    // Signed up: the page offers the service bot's binding link once.
+    c.wait("#tg-welcome").await;
+    let link = c.text("#tg-welcome-link").await;
+    assert!(
+        link.starts_with(&format!("https://t.me/{BOT}?start=")),
+        "{link}"
+    );
+    c.click("#tg-go").await;
+    c.wait("header.top nav").await;
+    c.quit().await;
+}
+
+async fn a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    let bot = service_bot(app).await;
+    let olga = person(app, "+15557702", "Olga");
+    // Olga signed up earlier (through the API) and bound the bot from its link.
+    let r = app
+        .post_json_anon("/api/v1/auth/start", &json!({"phone": "+15557702"}))
+        .await;
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["status"], "telegram_code_sent", "{started}");
+    let flow = started["flow_id"].as_str().unwrap().to_string();
+    let code = app.sim.last_login_code("+15557702").unwrap();
+    let r = app
+        .post_json_anon(
+            &format!("/api/v1/auth/telegram/{flow}/code"),
+            &json!({"code": code, "remember_device": false}),
+        )
+        .await;
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "signed_in", "{done}");
+    // Olga opens the link in her Telegram and presses Start.
+    let link = done["bot_link"]["link"].as_str().unwrap().to_string();
+    app.sim.open_bot_link(olga.id, &link).unwrap();
+    let bound = eventually(20, "the bot to confirm the binding", || async {
+        let texts = from_bot(app, &olga, &bot);
+        (!texts.is_empty()).then_some(texts.len())
+    })
+    .await;
+
+    // The returning user: phone → the bot's code, remembered.
+    c.open("/login").await;
+    c.wait("#tg-signin").await;
+    c.click("#tg-remember").await;
+    c.fill("#tg-phone-form input[name=phone]", "+15557702")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    c.wait("#tg-verify-form").await;
+    c.wait("#tg-resend[data-left]").await;
+    c.wait("#tg-use-telegram").await;
+    let code = eventually(20, "the bot's code", || async {
+        let texts = from_bot(app, &olga, &bot);
+        (texts.len() > bound).then(|| bot_code(&texts)).flatten()
+    })
+    .await;
+    c.fill("#tg-verify-form input[name=code]", &code).await;
+    c.click("#tg-verify-form button[type=submit]").await;
+    c.wait("header.top nav").await;
+    let codes_sent = from_bot(app, &olga, &bot).len();
+
+    // Signed out, the remembered browser comes back with no code at all.
+    c.click("#logout").await;
+    c.wait("#tg-signin").await;
+    c.fill("#tg-phone-form input[name=phone]", "+15557702")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    c.wait("header.top nav").await;
+    assert_eq!(
+        from_bot(app, &olga, &bot).len(),
+        codes_sent,
+        "no code was sent"
+    );
+
+    // Settings lists the device; forgotten there, the browser is asked for a code again.
+    c.open("/settings").await;
+    c.wait("#devices tr[data-device]").await;
+    c.click("#devices button[data-revoke]").await;
+    c.wait("#devices-none").await;
+    c.click("#logout").await;
+    c.wait("#tg-signin").await;
+    c.fill("#tg-phone-form input[name=phone]", "+15557702")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    c.wait("#tg-verify-form").await;
+    c.quit().await;
+}
