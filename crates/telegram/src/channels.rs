@@ -38,6 +38,18 @@ pub struct ChatRef {
     pub broadcast: bool,
     /// The account is a member.
     pub member: bool,
+    /// Where the chat's history stood when Telegram listed it among the account's dialogs (its
+    /// top message and, for channels, `pts`); `None` from other answers.
+    pub head: Option<Head>,
+}
+
+/// The newest message and `pts` of a chat, as a dialog list gave them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The newest message id.
+    pub top_message: i64,
+    /// The channel's `pts` (channels and supergroups).
+    pub pts: Option<i64>,
 }
 
 impl ChatRef {
@@ -50,6 +62,7 @@ impl ChatRef {
             username: None,
             broadcast: false,
             member: false,
+            head: None,
         }
     }
 
@@ -101,6 +114,7 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
             }),
             broadcast: c.broadcast,
             member: !c.left,
+            head: None,
         }),
         tl::enums::Chat::Chat(c) => Some(ChatRef {
             peer_id: PeerId::chat(c.id)?.bot_api_dialog_id()?,
@@ -109,6 +123,7 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
             username: None,
             broadcast: false,
             member: !c.left && !c.deactivated,
+            head: None,
         }),
         _ => None,
     }
@@ -541,10 +556,14 @@ pub async fn chat_dialogs(client: &Client, limit: usize) -> Result<Vec<ChatRef>,
                 continue;
             };
             let id = bot_api_id(&d.peer);
-            if let Some(c) = find_chat(&chats, id)
+            if let Some(mut c) = find_chat(&chats, id)
                 && c.member
                 && !out.iter().any(|o| o.peer_id == c.peer_id)
             {
+                c.head = Some(Head {
+                    top_message: i64::from(d.top_message),
+                    pts: d.pts.map(i64::from),
+                });
                 if let Some(r) = c.peer_ref() {
                     let date = messages
                         .iter()
