@@ -1,4 +1,5 @@
-//! The matching engine: every task's query compiled into one Aho-Corasick automaton plus a
+//! The matching engine: every task's query compiled into one keyword automaton (a trie, the
+//! goto function of an Aho-Corasick automaton, as a double array) plus a
 //! small tree per task.
 //!
 //! How a post is matched ([`Matcher::match_post`]):
