@@ -90,9 +90,9 @@ fn post_text(rng: &mut Rng, lead: &str, tag: &str) -> String {
 /// The matching words of post `i`: one in `every` matches a task, alternately the first and
 /// the second, in Russian and in English.
 fn lead_words(i: usize, every: usize) -> &'static str {
-    if i % every != 0 {
+    if !i.is_multiple_of(every) {
         ""
-    } else if (i / every) % 2 == 0 {
+    } else if (i / every).is_multiple_of(2) {
         "Вакансия: Rust-разработчик"
     } else {
         "Kotlin developer wanted"
