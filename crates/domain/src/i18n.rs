@@ -939,6 +939,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("leads_new_lead", "New lead", "Новый лид"),
     ("leads_unknown_author", "author unknown", "автор неизвестен"),
     ("leads_loading", "Loading…", "Загрузка…"),
+    ("leads_source_retry", "Retry", "Повторить"),
     ("team_title", "Team", "Команда"),
     ("team_username", "Username", "Имя пользователя"),
     ("team_name", "Name", "Имя"),

@@ -911,6 +911,34 @@ pub trait LeadStore: Send + Sync + 'static {
     /// Forgets the matched terms of posts seen before `before` (edits of older posts then count
     /// as new posts); returns how many were forgotten.
     async fn prune_matched_terms(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // --- retrying a failed source (people) ---
+
+    /// Sends a `failed` source of a task back to `resolving` (the user's "retry": after freeing
+    /// room under the channel cap, say). Owners and admins (`task_forbidden` for an operator);
+    /// a task of another workspace, or a source that is not the task's, is `NotFound`. A source
+    /// in any other state is returned as it is. Built on the viewer-scoped reads above, so every
+    /// backend checks it the same way.
+    async fn retry_source(
+        &self,
+        viewer: &Viewer,
+        task: TaskId,
+        source: SourceId,
+        now: Timestamp,
+    ) -> StoreResult<Source> {
+        viewer.check_manage_tasks()?;
+        let found = self
+            .task_sources(viewer, task)
+            .await?
+            .into_iter()
+            .find(|s| s.id == source)
+            .ok_or(StoreError::NotFound)?;
+        if found.state != SourceState::Failed {
+            return Ok(found);
+        }
+        self.set_source_status(source, &SourceStatus::Resolving, now)
+            .await
+    }
 }
 
 /// Reads a stored enum column, naming it when the value is unknown.

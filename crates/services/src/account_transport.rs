@@ -46,15 +46,23 @@ impl AccountTransport {
         let account = chat.account_id.ok_or_else(|| SendFailure::Permanent {
             code: "not_an_account_chat".into(),
         })?;
-        let client = self
-            .supervisor
+        let client = self.live_client(account)?;
+        let peer = self.cached_peer(account, chat.peer_id).await?;
+        Ok((client, peer))
+    }
+
+    /// The account's one live client (the supervisor's); `account_offline`, retried later,
+    /// while it has none.
+    fn live_client(
+        &self,
+        account: switchboard_domain::AccountId,
+    ) -> Result<switchboard_telegram::grammers_client::Client, SendFailure> {
+        self.supervisor
             .client(account)
             .ok_or_else(|| SendFailure::Retry {
                 code: "account_offline".into(),
                 after: None,
-            })?;
-        let peer = self.cached_peer(account, chat.peer_id).await?;
-        Ok((client, peer))
+            })
     }
 
     /// A peer of the account's peer cache, by its Bot-API style id.
@@ -168,28 +176,17 @@ impl AccountTransport {
         random_id: i64,
     ) -> Result<Sent, SendFailure> {
         use switchboard_telegram::grammers_client::session::types::PeerRef;
-        let client = self
-            .supervisor
-            .client(account)
-            .ok_or_else(|| SendFailure::Retry {
-                code: "account_offline".into(),
-                after: None,
-            })?;
+        let client = self.live_client(account)?;
         let peer = match peer_id {
             None => {
                 PeerRef::from(switchboard_telegram::grammers_client::tl::types::InputPeerSelf {})
             }
             Some(peer_id) => self.cached_peer(account, peer_id).await?,
         };
-        let sent = tokio::time::timeout(
-            SEND_TIMEOUT,
-            send::send(&client, peer, text, entities, None, None, random_id),
-        )
-        .await
-        .map_err(|_| SendFailure::Retry {
-            code: "send_timeout".into(),
-            after: None,
-        })?;
+        let sent = timed(send::send(
+            &client, peer, text, entities, None, None, random_id,
+        ))
+        .await?;
         match sent {
             Ok(sent) => Ok(sent_of(sent)),
             Err(TgError::Rpc { name, .. }) if name == "RANDOM_ID_DUPLICATE" => {
@@ -218,6 +215,16 @@ const LEAD_LOOKBACK_SECS: i64 = 7 * 24 * 3600;
 
 /// How far Telegram's clock may be behind ours when looking for a message sent earlier.
 const CLOCK_SLACK_SECS: i64 = 60;
+
+/// `send` within [`SEND_TIMEOUT`]; one that takes longer is retried later (`send_timeout`).
+async fn timed<T>(send: impl Future<Output = T>) -> Result<T, SendFailure> {
+    tokio::time::timeout(SEND_TIMEOUT, send)
+        .await
+        .map_err(|_| SendFailure::Retry {
+            code: "send_timeout".into(),
+            after: None,
+        })
+}
 
 fn sent_of(sent: send::SentMessage) -> Sent {
     Sent {
@@ -265,23 +272,16 @@ impl Transport for AccountTransport {
             .message
             .reply_to_tg_id
             .and_then(|id| i32::try_from(id).ok());
-        let sent = tokio::time::timeout(
-            SEND_TIMEOUT,
-            send::send(
-                &client,
-                peer,
-                &item.message.text,
-                &item.message.entities,
-                reply_to,
-                attachment,
-                item.random_id,
-            ),
-        )
-        .await
-        .map_err(|_| SendFailure::Retry {
-            code: "send_timeout".into(),
-            after: None,
-        })?;
+        let sent = timed(send::send(
+            &client,
+            peer,
+            &item.message.text,
+            &item.message.entities,
+            reply_to,
+            attachment,
+            item.random_id,
+        ))
+        .await?;
         let sent = match sent {
             Ok(sent) => sent,
             // An earlier attempt reached Telegram (its answer was lost, or we crashed).

@@ -8,12 +8,14 @@
 
 use crate::audit::Audit;
 use crate::inbox::Inbox;
+use crate::monitor::sources::DialogChat;
 use crate::monitor::{Monitor, MonitorError};
 use std::ops::Range;
 use std::sync::Arc;
 use switchboard_domain::{
     AccountId, AccountStore, Chat, IngestOutcome, Lead, LeadFilter, LeadId, LeadStore, PeerKind,
-    PrivatePeer, Source, SourceRef, Store, StoreError, Task, TaskId, TaskSpec, Timestamp, Viewer,
+    PrivatePeer, Source, SourceId, SourceRef, Store, StoreError, Task, TaskId, TaskSpec, Timestamp,
+    Viewer,
 };
 use switchboard_leads::{Matcher, Query, QueryError, TaskSpec as MatchSpec};
 
@@ -339,6 +341,52 @@ impl Leads {
             .await;
         self.monitor.tasks_changed(Some(t.account_id));
         Ok(sources)
+    }
+
+    /// Resolves a `failed` source of a task again (the user's retry); a source in another state
+    /// is returned as it is. Owners and admins.
+    pub async fn retry_source(
+        &self,
+        viewer: &Viewer,
+        ip: Option<&str>,
+        task: TaskId,
+        source: SourceId,
+    ) -> Result<Source, LeadsError> {
+        let before = self
+            .leads()
+            .task_sources(viewer, task)
+            .await?
+            .into_iter()
+            .find(|s| s.id == source);
+        let s = self
+            .leads()
+            .retry_source(viewer, task, source, Timestamp::now())
+            .await?;
+        if before.is_some_and(|b| b.state != s.state) {
+            Audit::new("leads.source_retried")
+                .workspace(viewer.workspace)
+                .actor(viewer.user)
+                .target(format!("task:{}", task.0))
+                .ip(ip)
+                .details(serde_json::json!({"source_id": source.0, "failure": s.failure}))
+                .record(&*self.store)
+                .await;
+            self.monitor.source_changed(viewer.workspace, &s);
+        }
+        Ok(s)
+    }
+
+    /// The groups and channels of a reading account's dialogs, read from Telegram through its
+    /// live client (to pick sources from; the inbox stores only some chats). Owners and admins;
+    /// an account of another workspace is `NotFound`.
+    pub async fn dialogs(
+        &self,
+        viewer: &Viewer,
+        account: AccountId,
+    ) -> Result<Vec<DialogChat>, LeadsError> {
+        viewer.check_manage_tasks()?;
+        let account = self.accounts.get_account(viewer.workspace, account).await?;
+        Ok(self.monitor.sources().dialogs(account.id).await?)
     }
 
     /// The "try it" box: `query` (the task's own when `None`) run against the last

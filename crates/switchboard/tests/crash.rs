@@ -3,6 +3,8 @@
 //! replies, and again while media downloads are in flight or failing; after a restart on the
 //! same database every inbound message is stored exactly once, every reply reached its customer
 //! exactly once and ended `sent`, and every file is stored once with Telegram's exact bytes.
+//! A lead being delivered to the owner's Saved Messages when the server dies reaches them
+//! exactly once after the restart, and posts made while it was down are found once each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -709,6 +711,132 @@ async fn kill_while_publishing(backend: Backend) {
     rig.finish().await;
 }
 
+/// The messages of `owner`'s Saved Messages in tgsim that contain `needle`.
+fn in_saved_messages(rig: &Rig, owner: &tgsim::UserInfo, needle: &str) -> usize {
+    rig.sim
+        .messages(owner.id)
+        .unwrap()
+        .iter()
+        .filter(|m| m.peer == tgsim::Peer::User(owner.id) && m.text.contains(needle))
+        .count()
+}
+
+const LEADS: &str = "SELECT count(*) FROM leads";
+const DELIVERIES_SENDING: &str = "SELECT count(*) FROM lead_deliveries WHERE state = 'sending'";
+
+/// A lead's message is in the owner's Saved Messages, but Telegram's answer never came back
+/// (tgsim loses it), so the delivery is still `sending` when the server is killed with SIGKILL;
+/// more posts arrive while it is down. After the restart, every matching post is a lead once
+/// and its message is in Saved Messages once: the interrupted delivery is resent with its
+/// `random_id`, which Telegram refuses as a duplicate, and the posts made meanwhile are read by
+/// the sources' sweep.
+async fn kill_while_delivering_a_lead(backend: Backend) {
+    let Some(mut rig) = Rig::new(backend).await else {
+        return;
+    };
+    rig.start().await;
+    let api = Api::login(&rig.url).await;
+    let owner = connect_account(&rig, &api).await;
+    let account = api.get("/api/v1/accounts").await["accounts"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let info = rig
+        .sim
+        .create_channel(tgsim::NewChannel {
+            title: "Jobs".into(),
+            username: Some("jobs_kill".into()),
+            members: vec![owner.id],
+            ..Default::default()
+        })
+        .unwrap();
+    let tgsim::Peer::Channel(channel) = info.peer else {
+        panic!("not a channel: {:?}", info.peer)
+    };
+    let (status, body) = api
+        .post(
+            "/api/v1/tasks",
+            &json!({"name": "Rust", "query": "rust -senior", "account_id": account,
+                    "sources": [{"reference": "@jobs_kill"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let task = body["task"]["id"].as_i64().unwrap();
+    eventually(60, "the source to be joined", async || {
+        api.get(&format!("/api/v1/tasks/{task}/sources")).await["sources"][0]["state"] == "joined"
+    })
+    .await;
+    let sim = rig.sim.clone();
+    let post = |text: &str| {
+        sim.post_to_channel(channel, tgsim::OutgoingMessage::text(text))
+            .unwrap();
+    };
+    // A first lead goes through, so the channel's update state is saved past it.
+    post("Rust developer, first");
+    eventually(60, "the first lead delivered", async || {
+        in_saved_messages(&rig, &owner, "Rust developer, first") == 1
+    })
+    .await;
+
+    // The next send reaches Telegram, but its answer is lost.
+    rig.sim.inject_fault(tgsim::FaultRule {
+        user_id: Some(owner.id),
+        method: Some("messages.sendMessage".into()),
+        kind: tgsim::FaultKind::LoseAnswer,
+        count: 1,
+    });
+    post("Rust developer, in flight");
+    eventually(
+        30,
+        "the lead posted and its delivery still sending",
+        async || {
+            in_saved_messages(&rig, &owner, "Rust developer, in flight") == 1
+                && rig.count(DELIVERIES_SENDING).await == 1
+        },
+    )
+    .await;
+    rig.kill();
+    assert_eq!(
+        rig.count(DELIVERIES_SENDING).await,
+        1,
+        "killed mid-delivery"
+    );
+    eprintln!("{}: killed with a lead delivery in flight", backend.name());
+
+    // While the server is down: two matching posts, a minus word, and one that does not match.
+    post("Rust developer, while down 1");
+    post("Senior Rust developer, while down");
+    post("Go developer, while down");
+    post("Rust developer, while down 2");
+
+    rig.start().await;
+    let want = [
+        "Rust developer, first",
+        "Rust developer, in flight",
+        "Rust developer, while down 1",
+        "Rust developer, while down 2",
+    ];
+    eventually(60, "every lead delivered after the restart", async || {
+        rig.count("SELECT count(*) FROM lead_deliveries WHERE state = 'sent'")
+            .await
+            == 4
+            && want.iter().all(|w| in_saved_messages(&rig, &owner, w) >= 1)
+    })
+    .await;
+    // Anything delivered or found twice would show up now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for w in want {
+        assert_eq!(in_saved_messages(&rig, &owner, w), 1, "{w} delivered once");
+    }
+    assert_eq!(in_saved_messages(&rig, &owner, "while down"), 2);
+    assert_eq!(rig.count(LEADS).await, 4, "each matching post is one lead");
+    assert_eq!(
+        rig.count("SELECT count(*) FROM lead_deliveries").await,
+        4,
+        "one delivery per lead"
+    );
+    rig.finish().await;
+}
+
 macro_rules! on_both_backends {
     ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {
         $(
@@ -733,5 +861,6 @@ on_both_backends!(
     kill_during_a_burst,
     kill_while_sending_replies,
     kill_while_media_downloads_are_pending,
-    kill_while_publishing
+    kill_while_publishing,
+    kill_while_delivering_a_lead
 );

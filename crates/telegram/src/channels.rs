@@ -41,6 +41,18 @@ pub struct ChatRef {
     /// The account may post there: a channel it created or administers with the right to post,
     /// a group it is a member of and not barred from writing in (what autoposting offers).
     pub can_post: bool,
+    /// Where the chat's history stood when Telegram listed it among the account's dialogs (its
+    /// top message and, for channels, `pts`); `None` from other answers.
+    pub head: Option<Head>,
+}
+
+/// The newest message and `pts` of a chat, as a dialog list gave them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The newest message id.
+    pub top_message: i64,
+    /// The channel's `pts` (channels and supergroups).
+    pub pts: Option<i64>,
 }
 
 impl ChatRef {
@@ -54,6 +66,7 @@ impl ChatRef {
             broadcast: false,
             member: false,
             can_post: false,
+            head: None,
         }
     }
 
@@ -106,6 +119,7 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
             broadcast: c.broadcast,
             member: !c.left,
             can_post: channel_can_post(c),
+            head: None,
         }),
         tl::enums::Chat::Chat(c) => Some(ChatRef {
             peer_id: PeerId::chat(c.id)?.bot_api_dialog_id()?,
@@ -119,6 +133,7 @@ pub fn chat_ref(chat: &tl::enums::Chat) -> Option<ChatRef> {
                 && (c.creator
                     || c.admin_rights.is_some()
                     || !banned_from_writing(&c.default_banned_rights)),
+            head: None,
         }),
         _ => None,
     }
@@ -575,10 +590,14 @@ pub async fn chat_dialogs(client: &Client, limit: usize) -> Result<Vec<ChatRef>,
                 continue;
             };
             let id = bot_api_id(&d.peer);
-            if let Some(c) = find_chat(&chats, id)
+            if let Some(mut c) = find_chat(&chats, id)
                 && c.member
                 && !out.iter().any(|o| o.peer_id == c.peer_id)
             {
+                c.head = Some(Head {
+                    top_message: i64::from(d.top_message),
+                    pts: d.pts.map(i64::from),
+                });
                 if let Some(r) = c.peer_ref() {
                     let date = messages
                         .iter()

@@ -72,6 +72,13 @@ pub async fn connect_personal_account(
             ..Default::default()
         })
         .unwrap_or_else(|e| panic!("tgsim user: {e}"));
+    let id = connect_user(app, admin, &user).await;
+    (user, id)
+}
+
+/// Connects an existing tgsim user as a personal account (Telethon session import) and waits
+/// until it is connected; the account's id.
+pub async fn connect_user(app: &TestApp, admin: &Browser, user: &tgsim::UserInfo) -> i64 {
     let key = app.sim.issue_auth_key();
     app.sim
         .register_auth_key(user.id, key)
@@ -96,7 +103,7 @@ pub async fn connect_personal_account(
             .then_some(())
     })
     .await;
-    (user, id)
+    id
 }
 
 /// Opens `/ws` with the browser's cookie and the page's origin; `last_event_id` resumes.

@@ -111,15 +111,32 @@
     }
   }
 
+  // One line of the source states: its name, its state, and for a failed source of a saved
+  // task a "retry" button (owners and admins).
+  function sourceItem(s) {
+    const retry = ADMIN && s.state === "failed" && state.editing
+      ? el("button", { type: "button", class: "secondary small source-retry", "data-retry": s.id,
+        text: tr("leads_source_retry"), onclick: () => retrySource(s.id) })
+      : null;
+    return el("li", { "data-source-id": s.id, "data-state": s.state },
+      el("span", { class: "source-name", text: s.title || s.input }),
+      el("span", { class: "badge source-state", "data-state": s.state, text: sourceState(s) }),
+      retry);
+  }
+
   function renderSourceStates(sources) {
     const ul = $("task-source-states");
     ul.replaceChildren();
     for (const s of sources) {
       state.sources.set(s.id, s);
-      ul.append(el("li", { "data-source-id": s.id, "data-state": s.state },
-        el("span", { class: "source-name", text: s.title || s.input }),
-        el("span", { class: "badge source-state", "data-state": s.state, text: sourceState(s) })));
+      ul.append(sourceItem(s));
     }
+  }
+
+  async function retrySource(id) {
+    const r = await api("POST", "/api/v1/tasks/" + state.editing + "/sources/" + id + "/retry", {});
+    if (r.ok) onSource(r.data.source);
+    else showFormMessage(errorText(r));
   }
 
   function setTarget(kind) {
@@ -141,14 +158,23 @@
     target.replaceChildren();
     if (!accountId) return;
     const r = await api("GET", "/api/v1/accounts/" + accountId + "/chats");
-    if (!r.ok) return;
-    for (const c of r.data.chats) {
-      target.append(el("option", { value: c.id, text: c.title }));
-      if (c.peer_kind !== "user" && c.peer_kind !== "bot") {
-        pick.append(el("option", { value: c.peer_id, "data-title": c.title, text: c.title }));
+    if (r.ok) {
+      for (const c of r.data.chats) target.append(el("option", { value: c.id, text: c.title }));
+      if (selectedChat) target.value = String(selectedChat);
+    }
+    if (!ADMIN) return;
+    // Sources are picked from the account's dialogs as Telegram has them (every group and
+    // channel it is in), not from the chats the inbox stores.
+    pick.dataset.loaded = "false";
+    const d = await api("GET", "/api/v1/accounts/" + accountId + "/dialogs");
+    if ($("task-account").value !== String(accountId)) return;
+    if (d.ok) {
+      for (const c of d.data.dialogs) {
+        const name = c.title + (c.username ? " (@" + c.username + ")" : "");
+        pick.append(el("option", { value: c.peer_id, "data-title": c.title, text: name }));
       }
     }
-    if (selectedChat) target.value = String(selectedChat);
+    pick.dataset.loaded = d.ok ? "true" : "failed";
   }
 
   function fillForm(t, sources) {
@@ -434,9 +460,7 @@
   function onSource(s) {
     state.sources.set(s.id, s);
     const li = $("task-source-states").querySelector('[data-source-id="' + s.id + '"]');
-    if (li) li.replaceWith(el("li", { "data-source-id": s.id, "data-state": s.state },
-      el("span", { class: "source-name", text: s.title || s.input }),
-      el("span", { class: "badge source-state", "data-state": s.state, text: sourceState(s) })));
+    if (li) li.replaceWith(sourceItem(s));
   }
 
   // ---------------------------------------------------------------- real time

@@ -40,6 +40,7 @@ const SCRIPT_KEYS: &[&str] = &[
     "leads_unknown_author",
     "leads_loading",
     "leads_new_task",
+    "leads_source_retry",
 ];
 
 fn strings(locale: Locale) -> String {

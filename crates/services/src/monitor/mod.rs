@@ -17,7 +17,7 @@ pub mod sources;
 
 use crate::lead_delivery::LeadDelivery;
 use std::sync::Arc;
-use switchboard_domain::{AccountId, LeadStore, Post, Source};
+use switchboard_domain::{AccountId, LeadStore, Post, Source, WorkspaceId};
 
 /// Why the monitor could not do what was asked (a stable code, never a secret).
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +83,12 @@ impl Monitor {
         if let Some(account) = account {
             self.sources.wake(account);
         }
+    }
+
+    /// A source's state was changed outside its worker (the user retried it): it is announced
+    /// (`source_updated`) and the account's worker looks at its sources again.
+    pub fn source_changed(&self, ws: WorkspaceId, source: &Source) {
+        self.sources.source_changed(ws, source);
     }
 
     /// The last `per_source` posts of each of `sources` (the "try it" box), newest first.

@@ -9,7 +9,11 @@
 //! - **joins** them when a task watching them allows it, spaced with jitter and within the
 //!   account's channel cap ([`MAX_CHANNELS`]); `CHANNELS_TOO_MUCH` ends the source `failed` with
 //!   `channels_too_much`, never retried in a loop; a `FLOOD_WAIT` puts it in `flood_wait` until
-//!   then, after which it is resolved again;
+//!   then, after which it is resolved again; a source that failed for a reason that can pass
+//!   (`channel_unknown`, `username_not_occupied`, `channel_private`, a join request not yet
+//!   approved, …) is resolved again [`RECHECK_AFTER`] later — never one the user must act on
+//!   (`channels_too_much`, an expired invite, joining not allowed), which only the user's retry
+//!   (`Leads::retry_source`) sends back to `resolving`;
 //! - **polls** sources it cannot join (`polled`) with paced `messages.getHistory` from the
 //!   persisted high-water mark;
 //! - **sweeps** joined channels with paced `updates.getChannelDifference` from their persisted
@@ -79,6 +83,9 @@ pub const POLL_EVERY: Duration = Duration::from_secs(20);
 pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
 /// The account's channel cap (Telegram's for accounts without Premium).
 pub const MAX_CHANNELS: i64 = 500;
+/// A source that failed for a reason that can pass (see [`rechecked`]) is resolved again this
+/// long after it failed.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(3600);
 /// Most history pages one poll of a source reads (the rest on the next poll).
 const POLL_PAGES: u32 = 3;
 /// Most difference calls one sweep of a source makes (the rest on its next sweep).
@@ -93,6 +100,9 @@ const MANAGER_TICK: Duration = Duration::from_secs(5);
 const DIALOGS: usize = 500;
 /// The longest the "try it" box waits for the history budget.
 const RECENT_WAIT: Duration = Duration::from_secs(15);
+/// A chat's head (newest message, `pts`) from a dialog list read at most this long ago is
+/// where a source starts; an older one is read from the history.
+const HEAD_FRESH: Duration = Duration::from_secs(60);
 /// Sources taken per resolving pass.
 const RESOLVE_BATCH: u32 = 50;
 
@@ -180,8 +190,8 @@ struct AccountPacing {
     usernames: HashMap<String, ChatRef>,
     /// Chats of the account's dialogs and resolutions, by Bot-API id.
     chats: HashMap<i64, ChatRef>,
-    /// The dialogs were read in this run of the worker.
-    dialogs_read: bool,
+    /// When the dialogs were read in this run of the worker.
+    dialogs_read: Option<Instant>,
     /// When each polled source was last read.
     polled_at: HashMap<SourceId, Instant>,
     /// When each joined channel was last swept.
@@ -198,7 +208,7 @@ impl AccountPacing {
             leave: Budget::new(6, Duration::from_secs(60), LEAVE_GAP),
             usernames: HashMap::new(),
             chats: HashMap::new(),
-            dialogs_read: false,
+            dialogs_read: None,
             polled_at: HashMap::new(),
             swept_at: HashMap::new(),
         }
@@ -344,6 +354,25 @@ fn reason(name: &str) -> String {
     }
 }
 
+/// Whether a source that failed with `reason` is resolved again by itself after
+/// [`RECHECK_AFTER`]: not when the user must act first — free room under the channel cap (so
+/// `CHANNELS_TOO_MUCH` is never retried in a loop), a new invite, a valid reference, allow
+/// joining — only when the cause can pass by itself (the channel appears in the account's
+/// dialogs, a username is taken, a join request is approved, a private channel opens).
+pub fn rechecked(reason: &str) -> bool {
+    !matches!(
+        reason,
+        "channels_too_much"
+            | "source_invalid"
+            | "join_not_allowed"
+            | "join_request_needed"
+            | "invite_hash_expired"
+            | "invite_hash_invalid"
+            | "username_invalid"
+            | "user_banned_in_channel"
+    )
+}
+
 fn wait_instant(until: Timestamp) -> Instant {
     let left = until.0.saturating_sub(Timestamp::now().0).max(0);
     Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
@@ -402,6 +431,13 @@ impl Sources {
     pub fn wake(&self, account: AccountId) {
         wake_of(&self.inner, account).notify_one();
         self.inner.manager.notify_one();
+    }
+
+    /// A source's state was changed outside its worker (the user retried it): announced, and
+    /// its account's worker looks at its sources again.
+    pub fn source_changed(&self, ws: WorkspaceId, source: &Source) {
+        announce(&self.inner, ws, source);
+        self.wake(source.account_id);
     }
 
     /// True while `account`'s source worker runs.
@@ -480,6 +516,17 @@ impl Sources {
     }
 }
 
+/// A source's state changed: the engine reads the account's sources again (it finds a post's
+/// source by its chat) and open pages are told (`source_updated`).
+fn announce(inner: &Inner, ws: WorkspaceId, source: &Source) {
+    inner.engine.sources_changed(source.account_id);
+    inner.events.publish(
+        ws,
+        Audience::Workspace,
+        ServerEvent::SourceUpdated { source },
+    );
+}
+
 fn wake_of(inner: &Inner, account: AccountId) -> Arc<Notify> {
     let mut wakes = inner.wakes.lock().unwrap_or_else(|p| p.into_inner());
     Arc::clone(wakes.entry(account).or_default())
@@ -514,7 +561,7 @@ async fn manage(inner: &Arc<Inner>) -> Result<(), StoreError> {
         inner.workers.stop(&sources_worker(account)).await;
         // The next run reads the dialogs and sweeps again.
         inner.pacing.with(account, |p| {
-            p.dialogs_read = false;
+            p.dialogs_read = None;
             p.swept_at.clear();
         });
     }
@@ -532,7 +579,7 @@ async fn run_account(inner: &Inner, account: AccountId, ctx: &WorkerCtx) -> Exit
     let wake = wake_of(inner, account);
     // A new run sweeps every joined channel once: posts made while it was not running.
     inner.pacing.with(account, |p| {
-        p.dialogs_read = false;
+        p.dialogs_read = None;
         p.swept_at.clear();
     });
     ctx.running();
@@ -588,13 +635,7 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     fn publish(&self, source: &Source) {
-        // The engine finds a post's source by its chat: it reads the account's sources again.
-        self.inner.engine.sources_changed(self.account);
-        self.inner.events.publish(
-            self.ws,
-            Audience::Workspace,
-            ServerEvent::SourceUpdated { source },
-        );
+        announce(self.inner, self.ws, source);
     }
 
     async fn set_status(&self, source: SourceId, status: SourceStatus) -> Result<(), StepError> {
@@ -635,6 +676,26 @@ impl Worker<'_> {
             })
             .map(|w| w.source.id)
             .collect();
+
+        // 0. Failures that can pass are looked at again once they are old enough.
+        let recheck_ms = i64::try_from(RECHECK_AFTER.as_millis()).unwrap_or(i64::MAX);
+        for w in &watched {
+            let s = &w.source;
+            let Some(why) = s.failure.as_deref() else {
+                continue;
+            };
+            if s.state != SourceState::Failed || !rechecked(why) {
+                continue;
+            }
+            let due = s.updated_at.0.saturating_add(recheck_ms);
+            if due <= Timestamp::now().0 {
+                tracing::info!(account_id = %self.account, source_id = %s.id, failure = why,
+                    "lead source: resolving a failed source again");
+                self.set_status(s.id, SourceStatus::Resolving).await?;
+            } else {
+                next = next.min(wait_instant(Timestamp(due)));
+            }
+        }
 
         // 1. Resolve (and join).
         let pending = self
@@ -727,28 +788,39 @@ impl Worker<'_> {
         }
     }
 
+    /// Reads the account's dialogs once per worker run (one `messages.getDialogs` walk): the
+    /// chats, with their access hashes, that usernames and dialog picks are found among.
+    async fn read_dialogs_once(&self) -> Result<(), StepError> {
+        if self
+            .inner
+            .pacing
+            .with(self.account, |p| p.dialogs_read.is_some())
+        {
+            return Ok(());
+        }
+        match channels::chat_dialogs(self.client, DIALOGS).await {
+            Ok(chats) => self.inner.pacing.with(self.account, |p| {
+                for c in &chats {
+                    p.remember(c);
+                }
+                p.dialogs_read = Some(Instant::now());
+            }),
+            Err(TgError::FloodWait { seconds }) => return Err(StepError::FloodWait(seconds)),
+            Err(e @ TgError::Rpc { .. }) => {
+                tracing::debug!(code = e.code(), "lead sources: dialogs not read");
+                self.inner
+                    .pacing
+                    .with(self.account, |p| p.dialogs_read = Some(Instant::now()));
+            }
+            Err(e) => return Err(StepError::Telegram(e)),
+        }
+        Ok(())
+    }
+
     /// The chat of a username: from the dialogs and earlier resolutions, else resolved.
     async fn username(&self, source: &Source) -> Result<Result<ChatRef, Resolution>, StepError> {
         let key = source.key.to_ascii_lowercase();
-        let read = self.inner.pacing.with(self.account, |p| p.dialogs_read);
-        if !read {
-            match channels::chat_dialogs(self.client, DIALOGS).await {
-                Ok(chats) => self.inner.pacing.with(self.account, |p| {
-                    for c in &chats {
-                        p.remember(c);
-                    }
-                    p.dialogs_read = true;
-                }),
-                Err(TgError::FloodWait { seconds }) => return Err(StepError::FloodWait(seconds)),
-                Err(e @ TgError::Rpc { .. }) => {
-                    tracing::debug!(code = e.code(), "lead sources: dialogs not read");
-                    self.inner
-                        .pacing
-                        .with(self.account, |p| p.dialogs_read = true);
-                }
-                Err(e) => return Err(StepError::Telegram(e)),
-            }
-        }
+        self.read_dialogs_once().await?;
         if let Some(chat) = self
             .inner
             .pacing
@@ -790,10 +862,19 @@ impl Worker<'_> {
                 .await?;
             return Ok(Err(Resolution::Done));
         };
-        let known = self
+        let mut known = self
             .inner
             .pacing
             .with(self.account, |p| p.chats.get(&peer_id).cloned());
+        if known.is_none() {
+            // A chat picked from the dialogs (or joined since the account connected) is found
+            // there with its access hash.
+            self.read_dialogs_once().await?;
+            known = self
+                .inner
+                .pacing
+                .with(self.account, |p| p.chats.get(&peer_id).cloned());
+        }
         let hash = match known.as_ref().and_then(|c| c.access_hash) {
             Some(h) => Some(h),
             None => self
@@ -804,6 +885,11 @@ impl Worker<'_> {
                 .await?
                 .and_then(|p| p.access_hash),
         };
+        if let Some(chat) = known.filter(|c| c.head.is_some() && c.member) {
+            // Listed among the account's dialogs: title, access hash and where it stands are
+            // known, no call needed.
+            return Ok(Ok(chat));
+        }
         let stored = ChatRef::stored(peer_id, hash);
         if stored.is_channel() && hash.is_none() {
             // Without an access hash the account cannot name the channel: it is not one of its
@@ -899,26 +985,36 @@ impl Worker<'_> {
             SourceState::Polled
         };
         self.inner.pacing.with(self.account, |p| p.remember(&chat));
-        // Where it starts: its newest message and `pts` (posts before it are not matched).
-        if !self
-            .inner
-            .pacing
-            .take(self.account, Call::History, Instant::now() + HISTORY_WINDOW)
-            .await
-        {
-            return Ok(Resolution::Later(Instant::now() + HISTORY_GAP));
-        }
-        let head = match channels::latest(self.client, &chat, 1).await {
-            Ok(h) => h,
-            Err(TgError::FloodWait { seconds }) => {
-                self.inner
+        // Where it starts: its newest message and `pts` (posts before it are not matched) —
+        // from the dialogs when they were read a moment ago (no call per source: 200 sources
+        // would take minutes of the history budget), else from its history.
+        let fresh = self.inner.pacing.with(self.account, |p| {
+            p.dialogs_read.is_some_and(|at| at.elapsed() < HEAD_FRESH)
+        });
+        let (start_id, start_pts) = match chat.head {
+            Some(h) if fresh && chat.member => (h.top_message, h.pts),
+            _ => {
+                if !self
+                    .inner
                     .pacing
-                    .block(self.account, Call::History, seconds);
-                return Ok(Resolution::Later(Instant::now() + wait_for(seconds)));
-            }
-            Err(e) => {
-                self.refused(source, Call::History, e).await?;
-                return Ok(Resolution::Done);
+                    .take(self.account, Call::History, Instant::now() + HISTORY_WINDOW)
+                    .await
+                {
+                    return Ok(Resolution::Later(Instant::now() + HISTORY_GAP));
+                }
+                match channels::latest(self.client, &chat, 1).await {
+                    Ok(h) => (h.last_message_id, h.pts),
+                    Err(TgError::FloodWait { seconds }) => {
+                        self.inner
+                            .pacing
+                            .block(self.account, Call::History, seconds);
+                        return Ok(Resolution::Later(Instant::now() + wait_for(seconds)));
+                    }
+                    Err(e) => {
+                        self.refused(source, Call::History, e).await?;
+                        return Ok(Resolution::Done);
+                    }
+                }
             }
         };
         let resolved = ResolvedSource {
@@ -948,7 +1044,7 @@ impl Worker<'_> {
             stored = self
                 .inner
                 .store
-                .advance_source(stored.id, head.last_message_id, head.pts, now)
+                .advance_source(stored.id, start_id, start_pts, now)
                 .await?;
         }
         let at = Instant::now();

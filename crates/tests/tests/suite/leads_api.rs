@@ -1,7 +1,9 @@
 //! The lead-monitoring API over real HTTP, on both backends: tasks (create, change, pause,
 //! resume, delete, sources), a query that does not parse, who may do what (operators, other
 //! workspaces), the lead list (filters, search, paging, read flags, CSV export), parallel
-//! creates, the "try it" box and "write to the author" through a tgsim account.
+//! creates, the "try it" box on a tgsim channel's real posts (matches and their highlights),
+//! sources picked from the reading account's dialogs as Telegram lists them, and "write to the
+//! author" through a tgsim account.
 //!
 //! Leads are stored the way the monitor stores them (`LeadStore::insert_leads`), with a source
 //! the API created: these tests are about what people do with leads, not about finding them.
@@ -24,6 +26,8 @@ app_tests!(
     parallel_creates_with_one_name_give_one_task,
     try_it_checks_the_query_and_needs_a_connected_account,
     writing_to_the_author_opens_their_chat,
+    try_it_highlights_the_matches_in_real_posts,
+    sources_are_picked_from_the_accounts_dialogs,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -916,4 +920,246 @@ async fn writing_to_the_author_opens_their_chat(app: &TestApp) {
     }
     let r = admin.post("/api/v1/leads/999999/write", &json!({})).await;
     assert_eq!(r.status(), 404);
+}
+
+/// A tgsim channel the user is a member of; its peer as tgsim and Bot-API ids.
+fn member_channel(
+    app: &TestApp,
+    user: &tgsim::UserInfo,
+    title: &str,
+    username: Option<&str>,
+) -> (tgsim::ChannelId, i64) {
+    let info = app
+        .sim
+        .create_channel(tgsim::NewChannel {
+            title: title.into(),
+            username: username.map(Into::into),
+            members: vec![user.id],
+            ..Default::default()
+        })
+        .unwrap();
+    let tgsim::Peer::Channel(id) = info.peer else {
+        panic!("not a channel: {:?}", info.peer)
+    };
+    (id, info.bot_api_chat_id)
+}
+
+/// `needle`'s place in `text` as a highlight: UTF-16 code units (JavaScript string indices).
+fn utf16_span(text: &str, needle: &str) -> Value {
+    let at = text.find(needle).unwrap();
+    let start = text[..at].encode_utf16().count();
+    json!({"start": start, "end": start + needle.encode_utf16().count()})
+}
+
+/// Waits until every source of the task is resolved (`joined` or `polled`).
+async fn resolved(admin: &Browser, task: i64) -> Vec<Value> {
+    eventually(60, "the sources to be resolved", || async {
+        let v: Value = admin
+            .get(&format!("/api/v1/tasks/{task}/sources"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        let sources = v["sources"].as_array()?.clone();
+        if let Some(failed) = sources.iter().find(|s| s["state"] == "failed") {
+            panic!("a source failed: {failed}");
+        }
+        sources
+            .iter()
+            .all(|s| s["state"] == "joined" || s["state"] == "polled")
+            .then_some(sources)
+    })
+    .await
+}
+
+async fn try_it_highlights_the_matches_in_real_posts(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, acc) = account(app, &admin, "+15551090").await;
+    let (channel, _) = member_channel(app, &owner, "Try jobs", Some("try_jobs"));
+    let posts = [
+        "Вакансия: Rust-разработчик 🦀, удалённо",
+        "Senior Rust developer, office",
+        "Python developer wanted",
+        "Ищем вакансии для стажёров, Go",
+    ];
+    for text in posts {
+        app.sim
+            .post_to_channel(channel, tgsim::OutgoingMessage::text(text))
+            .unwrap();
+    }
+    let v = create(
+        &admin,
+        &json!({"name": "Try", "query": "(rust | вакансия) -senior", "account_id": acc,
+                "sources": [{"reference": "@try_jobs"}]}),
+    )
+    .await;
+    let id = v["task"]["id"].as_i64().unwrap();
+    resolved(&admin, id).await;
+
+    // The task's own query over the channel's real posts, newest first.
+    let r = admin
+        .post(&format!("/api/v1/tasks/{id}/try"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["checked"].as_u64().unwrap() >= 4, "{v}");
+    let matches = v["matches"].as_array().unwrap();
+    let texts: Vec<&str> = matches
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![posts[3], posts[0]],
+        "minus word and no match left out"
+    );
+    // "вакансии" is a form of "вакансия"; the highlights are JavaScript string indices (the
+    // crab emoji before "удалённо" is two of them).
+    assert_eq!(matches[0]["terms"], json!(["вакансия"]));
+    assert_eq!(
+        matches[0]["highlights"],
+        json!([utf16_span(posts[3], "вакансии")])
+    );
+    assert_eq!(matches[1]["terms"], json!(["rust", "вакансия"]));
+    assert_eq!(
+        matches[1]["highlights"],
+        json!([
+            utf16_span(posts[0], "Вакансия"),
+            utf16_span(posts[0], "Rust")
+        ])
+    );
+    assert!(
+        matches
+            .iter()
+            .all(|m| m["tg_message_id"].as_i64().is_some())
+    );
+
+    // Another query, before it is saved: a phrase and an exact form.
+    let r = admin
+        .post(
+            &format!("/api/v1/tasks/{id}/try"),
+            &json!({"query": "\"python developer\" | !стажёров"}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    let matches = v["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 2, "{v}");
+    assert_eq!(
+        matches[0]["highlights"],
+        json!([utf16_span(posts[3], "стажёров")])
+    );
+    assert_eq!(
+        matches[1]["highlights"],
+        json!([utf16_span(posts[2], "Python developer")])
+    );
+}
+
+async fn sources_are_picked_from_the_accounts_dialogs(app: &TestApp) {
+    let admin = app.login("admin", PASSWORD).await;
+    let (owner, acc) = account(app, &admin, "+15551095").await;
+    // A private channel (no username: it can only be picked) and a group, both in the
+    // account's dialogs; the inbox stores neither (groups are not ingested by default).
+    let (channel, channel_peer) = member_channel(app, &owner, "Closed jobs", None);
+    let friend = app
+        .sim
+        .create_user(tgsim::NewUser {
+            phone: "+15551096".into(),
+            first_name: "Friend".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let group = app
+        .sim
+        .create_group(tgsim::NewGroup {
+            title: "Kotlin chat".into(),
+            creator: friend.id,
+            members: vec![owner.id],
+            ..Default::default()
+        })
+        .unwrap();
+
+    let r = admin.get(&format!("/api/v1/accounts/{acc}/dialogs")).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let dialogs = v["dialogs"].as_array().unwrap();
+    let closed = dialogs
+        .iter()
+        .find(|d| d["title"] == "Closed jobs")
+        .unwrap_or_else(|| panic!("the channel is listed: {v}"));
+    assert_eq!(closed["peer_id"], channel_peer);
+    assert_eq!(closed["broadcast"], true);
+    assert_eq!(closed["username"], Value::Null);
+    let kotlin = dialogs
+        .iter()
+        .find(|d| d["title"] == "Kotlin chat")
+        .unwrap();
+    assert_eq!(kotlin["peer_id"], group.bot_api_chat_id);
+    assert_eq!(kotlin["broadcast"], false);
+    assert!(
+        dialogs.iter().all(|d| d["peer_id"].as_i64().unwrap() < 0),
+        "people are not sources: {v}"
+    );
+    let chats: Value = admin
+        .get(&format!("/api/v1/accounts/{acc}/chats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        chats["chats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["title"] != "Closed jobs" && c["title"] != "Kotlin chat"),
+        "the inbox does not store them, the dialogs list has them: {chats}"
+    );
+
+    // Operators do not pick sources; another workspace does not see the account.
+    let operator = app.login("operator", PASSWORD).await;
+    let r = operator
+        .get(&format!("/api/v1/accounts/{acc}/dialogs"))
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(r).await, "task_forbidden");
+    let (_, other) = app.other_workspace("Other dialogs", "other_dialogs").await;
+    let r = other.get(&format!("/api/v1/accounts/{acc}/dialogs")).await;
+    assert_eq!(r.status(), 404);
+
+    // A picked channel becomes a source that is read: a post in it is a lead.
+    let v = create(
+        &admin,
+        &json!({"name": "Picked", "query": "kotlin | rust", "account_id": acc,
+                "sources": [{"dialog_peer_id": channel_peer, "title": "Closed jobs"},
+                            {"dialog_peer_id": group.bot_api_chat_id, "title": "Kotlin chat"}]}),
+    )
+    .await;
+    let id = v["task"]["id"].as_i64().unwrap();
+    let sources = resolved(&admin, id).await;
+    assert!(sources.iter().all(|s| s["kind"] == "dialog"), "{sources:?}");
+    app.sim
+        .post_to_channel(
+            channel,
+            tgsim::OutgoingMessage::text("Rust developer, closed channel"),
+        )
+        .unwrap();
+    eventually(30, "the lead of the picked channel", || async {
+        let v: Value = admin
+            .get(&format!("/api/v1/leads?task_id={id}"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        let leads = v["leads"].as_array()?;
+        (leads.len() == 1 && leads[0]["text"] == "Rust developer, closed channel").then_some(())
+    })
+    .await;
+
+    // With the account stopped, the list cannot be read: a clear code.
+    let r = admin
+        .post(&format!("/api/v1/accounts/{acc}/stop"), &json!({}))
+        .await;
+    assert!(r.status().is_success());
+    let r = admin.get(&format!("/api/v1/accounts/{acc}/dialogs")).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(error_code(r).await, "account_offline");
 }

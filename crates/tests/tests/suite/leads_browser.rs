@@ -1,8 +1,10 @@
 //! The Leads page in a real headless Chromium against the real server and tgsim, on both
 //! backends: an admin creates a task on the page (a query that does not parse is pointed at
-//! first), sees its sources' states, sees a lead appear live, filters and searches the list, and
-//! "writes to the author", which opens the author's new chat in the inbox. An operator sees the
-//! same page read-only. The English guide's pictures of the Leads page (a task, and the leads) are taken here.
+//! first), picks a source from the reading account's dialogs, sees its sources' states, runs
+//! the "try it" box over the channel's real posts and sees the matches highlighted, sees a lead
+//! appear live, filters and searches the list, and "writes to the author", which opens the
+//! author's new chat in the inbox. An operator sees the same page read-only. The English
+//! guide's pictures of the Leads page (a task, and the leads) are taken here.
 //!
 //! The lead is stored and announced the way the monitor's engine does it
 //! (`LeadStore::insert_leads`, then `lead_found` on the event bus to the workspace): this test is
@@ -68,13 +70,17 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
 
     // The source is a real (simulated) public channel, so the sources worker resolves and
     // joins it while the page watches.
-    app.sim
+    let info = app
+        .sim
         .create_channel(tgsim::NewChannel {
             title: "Rust jobs".into(),
             username: Some("rust_jobs".into()),
             ..Default::default()
         })
         .unwrap();
+    let tgsim::Peer::Channel(channel) = info.peer else {
+        panic!("not a channel")
+    };
 
     c.sign_in("admin", PASSWORD).await;
     c.open("/leads").await;
@@ -85,6 +91,9 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
     c.fill("#task-name", "Rust jobs").await;
     c.fill("#task-query", "(rust | go").await;
     c.fill("#task-sources", "@rust_jobs").await;
+    // The account's dialogs (as Telegram lists them) offer its group with the author.
+    c.wait_text("#task-pick option:last-child", "Мария's group")
+        .await;
     c.click("#task-save").await;
     c.wait_text("#task-query-error", "11").await;
     let tasks: Value = admin.get("/api/v1/tasks").await.json().await.unwrap();
@@ -93,14 +102,47 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
         "nothing saved"
     );
     c.fill("#task-query", "rust -senior").await;
+    // Picked from the dialogs: shown as a line of the sources until saved.
+    c.eval(
+        "const s = document.getElementById('task-pick'); s.value = s.options[s.options.length - 1].value; s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await;
+    c.wait_text("#task-source-states li.picked", "Мария's group")
+        .await;
     c.click("#task-save").await;
     c.wait_text("#task-status", "Saved").await;
     c.wait_text("#task-list .task-name", "Rust jobs").await;
     // Resolved and joined by the account's sources worker, shown live (`source_updated`) with
     // the channel's title.
-    c.wait_text("#task-source-states .source-state", "joined")
-        .await;
+    eventually(60, "both sources joined", || async {
+        let states = c.texts("#task-source-states .source-state").await;
+        (states.len() == 2 && states.iter().all(|s| s.contains("joined"))).then_some(())
+    })
+    .await;
     c.wait_text("#task-source-states li", "Rust jobs").await;
+
+    // "Try it" over the channel's real posts, with another query than the task's: the matching
+    // posts with the matched words highlighted (in every form they matched).
+    for text in [
+        "Вакансии: Kotlin-разработчик",
+        "Python developer wanted",
+        "Kotlin, senior",
+    ] {
+        app.sim
+            .post_to_channel(channel, tgsim::OutgoingMessage::text(text))
+            .unwrap();
+    }
+    c.fill("#task-query", "(kotlin | вакансия) -senior").await;
+    c.click("#try-run").await;
+    c.wait_text("#try-results .try-list .lead-text", "Kotlin-разработчик")
+        .await;
+    assert_eq!(c.texts("#try-results .try-list li").await.len(), 1);
+    assert_eq!(
+        c.texts("#try-results mark").await,
+        vec!["Вакансии".to_string(), "Kotlin".to_string()]
+    );
+    c.fill("#task-query", "rust -senior").await;
     let tasks: Value = admin.get("/api/v1/tasks").await.json().await.unwrap();
     let task = &tasks["tasks"][0];
     assert_eq!(task["query"], "rust -senior");
@@ -112,7 +154,16 @@ async fn a_task_is_made_on_the_leads_page_and_its_leads_arrive_live(app: &TestAp
         .json()
         .await
         .unwrap();
-    let source = SourceId(sources["sources"][0]["id"].as_i64().unwrap());
+    let source = SourceId(
+        sources["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "username")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap(),
+    );
 
     // Leads arrive without a reload.
     c.wait_text("#lead-list-empty", "No leads").await;

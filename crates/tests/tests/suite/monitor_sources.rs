@@ -1,8 +1,10 @@
 //! Lead monitoring's source workers on tgsim, at the default pacing: sources become `joined` or
 //! `polled` as their task allows, a polled source is read from its high-water mark, the channel
 //! cap (`CHANNELS_TOO_MUCH`) fails a source once and is never retried in a loop, a flood-waited
-//! resolution shows `flood_wait` until its time and then resumes, resolutions stay within 20 a
-//! minute whatever the wake-ups, the monitor reads through the account's one client, and posts
+//! resolution shows `flood_wait` until its time (in the account's health too) and then resumes,
+//! a failed source is resolved again by the user's retry or, when its cause can pass, an hour
+//! later (never one at the channel cap), resolutions stay within 20 a minute whatever the
+//! wake-ups, the monitor reads through the account's one client, and posts
 //! made while the server was down are read by the sweep after a restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +25,7 @@ app_tests!(
     the_channel_cap_fails_a_source_once,
     a_flood_waited_resolution_waits_and_resumes,
     resolutions_stay_within_twenty_a_minute,
+    a_failed_source_is_retried_by_the_user_and_rechecked_when_it_can_pass,
 );
 
 restarting_app_tests!(posts_made_while_the_server_was_down_are_swept_after_a_restart);
@@ -320,6 +323,22 @@ async fn a_flood_waited_resolution_waits_and_resumes(app: &TestApp) {
         until.0 >= asked.0 + 5_000 && until.0 <= Timestamp::now().0 + 7_000,
         "waits about 6 s: {until:?}"
     );
+    // The account's health shows the wait too (the monitor reads through its one client).
+    let admin = app.login("admin", PASSWORD).await;
+    let health = eventually(5, "the account's health to show the wait", || async {
+        let v: serde_json::Value = admin.get("/api/v1/accounts").await.json().await.ok()?;
+        let a = v["accounts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == r.account.0)?
+            .clone();
+        (a["status"] == "flood_wait").then_some(a)
+    })
+    .await;
+    assert!(
+        health["flood_wait_until"].as_i64().unwrap() >= until.0 - 1_000,
+        "{health}"
+    );
     let s = source_when(
         &r,
         &t,
@@ -413,4 +432,117 @@ async fn posts_made_while_the_server_was_down_are_swept_after_a_restart(app: Tes
     assert_eq!(s.state, SourceState::Joined);
     assert!(calls(&app, &r.user, "updates.getChannelDifference") >= 1);
     app
+}
+
+/// Moves a source's last change back by two hours, as if it had failed that long ago (the
+/// re-check waits an hour; the test does not).
+async fn fail_long_ago(app: &TestApp, source: &Source) {
+    let stores = app.stores().expect("the test's database");
+    let n = stores
+        .execute(&format!(
+            "UPDATE lead_sources SET updated_at = updated_at - 7200000 WHERE id = {}",
+            source.id.0
+        ))
+        .await;
+    assert_eq!(n, 1);
+}
+
+async fn a_failed_source_is_retried_by_the_user_and_rechecked_when_it_can_pass(app: &TestApp) {
+    let r = reader(app, "+15557000006").await;
+    let admin = app.login("admin", PASSWORD).await;
+    app.sim.set_channel_count(r.user.id, 500).unwrap();
+    channel(app, "Capped", Some("capped_jobs_r"));
+    let t = task(app, &r, "Retry", true, &["@capped_jobs_r"]).await;
+    // Read without joining (the account is at its cap).
+    let t_later = task(app, &r, "Later", false, &["@later_jobs_r"]).await;
+    let capped = source_when(&r, &t, "@capped_jobs_r", 30, "the cap", |s| {
+        s.failure.as_deref() == Some("channels_too_much")
+    })
+    .await;
+    let later = source_when(
+        &r,
+        &t_later,
+        "@later_jobs_r",
+        30,
+        "an unknown username",
+        |s| s.failure.as_deref() == Some("username_not_occupied"),
+    )
+    .await;
+    assert_eq!(calls(app, &r.user, "channels.joinChannel"), 1);
+
+    // An hour later (as far as the monitor can tell): the username that can be taken is
+    // resolved again, and is now a channel; the cap is not tried again.
+    channel(app, "Later", Some("later_jobs_r"));
+    fail_long_ago(app, &capped).await;
+    fail_long_ago(app, &later).await;
+    app.running.monitor.tasks_changed(Some(r.account));
+    let later = source_when(&r, &t_later, "@later_jobs_r", 60, "the re-check", |s| {
+        s.state == SourceState::Polled
+    })
+    .await;
+    assert!(later.failure.is_none());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = r.leads.task_sources(&r.owner, t.id).await.unwrap();
+    let still = s.iter().find(|s| s.id == capped.id).unwrap();
+    assert_eq!(still.failure.as_deref(), Some("channels_too_much"));
+    assert_eq!(
+        calls(app, &r.user, "channels.joinChannel"),
+        1,
+        "the cap is never retried by itself"
+    );
+
+    // The user makes room and retries: an operator may not, another task's id does not name
+    // it, parallel retries join it once.
+    app.sim.set_channel_count(r.user.id, 10).unwrap();
+    let path = format!("/api/v1/tasks/{}/sources/{}/retry", t.id.0, capped.id.0);
+    let operator = app.login("operator", PASSWORD).await;
+    let res = operator.post(&path, &serde_json::json!({})).await;
+    assert_eq!(res.status(), 403);
+    let other = task(app, &r, "Other", false, &["@later_jobs_r"]).await;
+    let res = admin
+        .post(
+            &format!("/api/v1/tasks/{}/sources/{}/retry", other.id.0, capped.id.0),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let empty = serde_json::json!({});
+    let retries = (0..4).map(|_| admin.post(&path, &empty));
+    for res in futures_util::future::join_all(retries).await {
+        assert_eq!(res.status(), 200);
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(v["source"]["id"], capped.id.0);
+    }
+    source_when(
+        &r,
+        &t,
+        "@capped_jobs_r",
+        60,
+        "the retried source to join",
+        |s| s.state == SourceState::Joined,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        calls(app, &r.user, "channels.joinChannel"),
+        2,
+        "joined once"
+    );
+    let v: serde_json::Value = admin
+        .get("/api/v1/audit?limit=50")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let retried = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "leads.source_retried")
+        .count();
+    assert!(
+        (1..=4).contains(&retried),
+        "each retry that found it failed is audited: {retried}"
+    );
+    one_client(app, &r);
 }

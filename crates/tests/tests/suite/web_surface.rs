@@ -339,8 +339,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/tasks/{id}", "get"),
         ("/api/v1/tasks/{id}", "put"),
         ("/api/v1/tasks/{id}", "delete"),
-        ("/api/v1/tasks/{id}/pause", "post"),
-        ("/api/v1/tasks/{id}/resume", "post"),
+        ("/api/v1/tasks/{id}/{action}", "post"),
         ("/api/v1/tasks/{id}/sources", "get"),
         ("/api/v1/tasks/{id}/sources", "put"),
         ("/api/v1/tasks/{id}/try", "post"),
@@ -382,6 +381,8 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
         ("/api/v1/team/users", "get"),
         ("/api/v1/team/users/{user_id}/telegram/logout", "post"),
         ("/api/v1/team/users/{user_id}", "delete"),
+        ("/api/v1/tasks/{id}/sources/{source_id}/retry", "post"),
+        ("/api/v1/accounts/{id}/dialogs", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -397,6 +398,7 @@ async fn openapi_documents_every_endpoint(app: &TestApp) {
             .replace("{hook_id}", "00")
             .replace("{run_id}", "1")
             .replace("{id}", "1")
+            .replace("{source_id}", "1")
             .replace("{action}", "start");
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

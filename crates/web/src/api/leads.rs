@@ -29,8 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tasks, create_task))
         .routes(routes!(get_task, update_task, delete_task))
-        .routes(routes!(pause_task))
-        .routes(routes!(resume_task))
+        .routes(routes!(task_action))
         .routes(routes!(get_sources, set_sources))
         .routes(routes!(try_task))
         .routes(routes!(list_leads))
@@ -38,6 +37,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_lead_read))
         .routes(routes!(mark_all_read))
         .routes(routes!(write_to_author))
+        .routes(routes!(retry_source))
+        .routes(routes!(account_dialogs))
 }
 
 impl From<LeadsError> for ApiError {
@@ -262,48 +263,30 @@ async fn delete_task(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn set_active(
-    state: &AppState,
-    ext: &axum::http::Extensions,
-    v: &Viewer,
-    id: i64,
-    active: bool,
+/// Pauses (`pause`: its sources are no longer matched) or resumes (`resume`) a task.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/{action}", tag = "leads",
+    params(("id" = i64, Path), ("action" = String, Path, description = "pause or resume")), responses(
+    (status = 200, description = "The task (active false after pause, true after resume)", body = TaskResponse),
+    (status = 403, description = "task_forbidden (an operator)", body = ErrorBody),
+    (status = 404, description = "not_found (also an action other than pause and resume)", body = ErrorBody)))]
+async fn task_action(
+    State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    Member(ctx): Member,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(ext);
+    let active = match action.as_str() {
+        "pause" => false,
+        "resume" => true,
+        _ => return Err(ApiError::not_found()),
+    };
+    let (v, ip) = (viewer(&ctx), client_ip(&ext));
     let leads = state.leads();
     let task = leads
-        .set_active(v, ip.as_deref(), TaskId(id), active)
+        .set_active(&v, ip.as_deref(), TaskId(id), active)
         .await?;
-    let sources = leads.sources(v, task.id).await?;
+    let sources = leads.sources(&v, task.id).await?;
     Ok(json(TaskResponse { task, sources }))
-}
-
-/// Pauses a task: its sources are no longer matched.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/pause", tag = "leads", params(("id" = i64, Path)), responses(
-    (status = 200, description = "The task (active false)", body = TaskResponse),
-    (status = 403, description = "task_forbidden (an operator)", body = ErrorBody),
-    (status = 404, description = "not_found", body = ErrorBody)))]
-async fn pause_task(
-    State(state): State<AppState>,
-    ext: axum::http::Extensions,
-    Member(ctx): Member,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Response, ApiError> {
-    set_active(&state, &ext, &viewer(&ctx), id, false).await
-}
-
-/// Resumes a paused task.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/resume", tag = "leads", params(("id" = i64, Path)), responses(
-    (status = 200, description = "The task (active true)", body = TaskResponse),
-    (status = 403, description = "task_forbidden (an operator)", body = ErrorBody),
-    (status = 404, description = "not_found", body = ErrorBody)))]
-async fn resume_task(
-    State(state): State<AppState>,
-    ext: axum::http::Extensions,
-    Member(ctx): Member,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Response, ApiError> {
-    set_active(&state, &ext, &viewer(&ctx), id, true).await
 }
 
 /// A task's sources, each with its state (`resolving`, `joined`, `polled`, `flood_wait` with
@@ -340,6 +323,88 @@ async fn set_sources(
         .set_sources(&viewer(&ctx), ip.as_deref(), TaskId(id), &inputs)
         .await?;
     Ok(json(SourcesResponse { sources }))
+}
+
+/// One source of a task.
+#[derive(Serialize, ToSchema)]
+pub struct SourceResponse {
+    /// The source, with its state.
+    pub source: Source,
+}
+
+/// Resolves a `failed` source again (after the cause was dealt with, e.g. room freed under the
+/// channel cap); it goes back to `resolving`. A source in another state is answered as it is.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/sources/{source_id}/retry", tag = "leads",
+    params(("id" = i64, Path), ("source_id" = i64, Path)), responses(
+    (status = 200, description = "The source (resolving when it had failed)", body = SourceResponse),
+    (status = 403, description = "task_forbidden (an operator)", body = ErrorBody),
+    (status = 404, description = "not_found (also a source of another task)", body = ErrorBody)))]
+async fn retry_source(
+    State(state): State<AppState>,
+    ext: axum::http::Extensions,
+    Member(ctx): Member,
+    ApiPath((id, source_id)): ApiPath<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(&ext);
+    let source = state
+        .leads()
+        .retry_source(
+            &viewer(&ctx),
+            ip.as_deref(),
+            TaskId(id),
+            SourceId(source_id),
+        )
+        .await?;
+    Ok(json(SourceResponse { source }))
+}
+
+/// A group or channel of the reading account's dialogs.
+#[derive(Serialize, ToSchema)]
+pub struct DialogView {
+    /// Bot-API style peer id (negative): what a source's `dialog_peer_id` takes.
+    pub peer_id: i64,
+    /// Title.
+    pub title: String,
+    /// Public username, if any.
+    pub username: Option<String>,
+    /// A broadcast channel (else a group).
+    pub broadcast: bool,
+}
+
+/// The groups and channels of an account's dialogs.
+#[derive(Serialize, ToSchema)]
+pub struct DialogsResponse {
+    /// In the order of the account's chat list (most recent first).
+    pub dialogs: Vec<DialogView>,
+}
+
+/// The groups and channels of a reading account's dialogs, read from Telegram through its live
+/// client, to pick a task's sources from (owners and admins).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/dialogs", tag = "leads", params(("id" = i64, Path)), responses(
+    (status = 200, description = "The dialogs", body = DialogsResponse),
+    (status = 403, description = "task_forbidden (an operator)", body = ErrorBody),
+    (status = 404, description = "not_found", body = ErrorBody),
+    (status = 409, description = "account_offline", body = ErrorBody),
+    (status = 429, description = "flood_wait (with Retry-After)", body = ErrorBody),
+    (status = 502, description = "telegram_error", body = ErrorBody)))]
+async fn account_dialogs(
+    State(state): State<AppState>,
+    Member(ctx): Member,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let dialogs = state
+        .leads()
+        .dialogs(&viewer(&ctx), AccountId(id))
+        .await?
+        .into_iter()
+        .map(|d| DialogView {
+            peer_id: d.peer_id,
+            title: d.title,
+            username: d.username,
+            broadcast: d.broadcast,
+        })
+        .collect();
+    Ok(json(DialogsResponse { dialogs }))
 }
 
 /// The "try it" box's question.
