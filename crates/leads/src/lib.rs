@@ -4,9 +4,8 @@
 //!   checked [`Query`] or a [`QueryError`] with the stable code `query_invalid`, a position and
 //!   what was expected.
 //! - [`normalize`]: lowercase, ё→е, invisible characters dropped, words.
-//! - [`matcher`]: [`Matcher`], one keyword automaton over every task's terms (the goto function
-//!   of an Aho-Corasick automaton, a trie laid out as a double array: `trie`, walked anchored at
-//!   each word start) plus a tree per task; [`Matcher::match_post`] gives each matching task with its terms and spans in the
+//! - [`matcher`]: [`Matcher`], one Aho-Corasick automaton over every task's terms plus a tree
+//!   per task; [`Matcher::match_post`] gives each matching task with its terms and spans in the
 //!   original text; [`new_terms`] tells what an edit newly matched.
 //! - [`handle`]: [`MatcherHandle`], the current engine behind an atomic swap.
 //! - [`mod@simhash`]: the 64-bit SimHash of a post's normalised words, for copy-paste reposts.
@@ -20,7 +19,6 @@ pub mod normalize;
 pub mod query;
 pub mod simhash;
 pub mod snippet;
-mod trie;
 
 #[cfg(test)]
 mod tests;

@@ -42,7 +42,10 @@ use crate::normalize::{
     scan_walk, simple_codes, simple_codes_into,
 };
 use crate::query::{Node, Query, Word, label};
-use crate::trie::{ROOT, Trie};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
 use std::borrow::Cow;
@@ -105,9 +108,12 @@ pub fn new_terms<'a, K>(before: Option<&TaskMatch<K>>, after: &'a TaskMatch<K>) 
 /// The engine could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// The keyword automaton would not fit its 32-bit state ids.
-    #[error("the keyword automaton is too large ({0} states)")]
-    TooLarge(usize),
+    /// The automaton refused the pattern set (too many states).
+    #[error("the keyword automaton could not be built: {0}")]
+    Automaton(#[from] aho_corasick::BuildError),
+    /// The automaton cannot run anchored searches.
+    #[error("the keyword automaton has no anchored start state")]
+    NoAnchoredStart,
 }
 
 /// A term the automaton finds: an exact form or a stem.
@@ -149,7 +155,7 @@ struct CompiledTask<K> {
 /// The matching engine over a set of tasks. Immutable; rebuild and swap through
 /// [`crate::MatcherHandle`] when tasks change.
 pub struct Matcher<K> {
-    automaton: Option<Trie>,
+    automaton: Option<(NFA, StateID)>,
     /// Per automaton pattern: what a match of it means.
     checks: Vec<Vec<Check>>,
     /// Per term: the tasks for which it is an anchor (a task can only match when one of its
@@ -457,25 +463,35 @@ pub(crate) fn stem_pattern(word: &str, stem: &str, lang: Lang) -> String {
     pattern.to_string()
 }
 
-/// One step of the anchored walk: feeds `code`, records the pattern that ends here (it
-/// started at the word start, `depth` code bytes ago) as (pattern, depth); false once no
+/// One step of the anchored walk: feeds `code`, records the patterns that end here and
+/// started at the word start (`depth` code bytes ago) as (pattern, depth); false once no
 /// pattern continues.
 #[inline(always)]
 fn step(
-    trie: &Trie,
-    sid: &mut u32,
+    nfa: &NFA,
+    sid: &mut StateID,
     code: u8,
     depth: usize,
     pending: &mut Vec<(usize, usize)>,
 ) -> bool {
-    let Some((next, pattern, more)) = trie.step(*sid, code) else {
-        return false;
-    };
-    *sid = next;
-    if let Some(pid) = pattern {
-        pending.push((pid as usize, depth));
+    *sid = nfa.next_state(Anchored::Yes, *sid, code);
+    if nfa.is_special(*sid) {
+        if nfa.is_dead(*sid) {
+            return false;
+        }
+        if nfa.is_match(*sid) {
+            for m in 0..nfa.match_len(*sid) {
+                let pid = nfa.match_pattern(*sid, m);
+                // Match states also carry patterns that end here but started later (copied
+                // along failure links for unanchored searches); only those starting at the
+                // word start count.
+                if nfa.pattern_len(pid) == depth {
+                    pending.push((pid.as_usize(), depth));
+                }
+            }
+        }
     }
-    more
+    true
 }
 
 /// What one post looks like to the evaluator.
@@ -709,12 +725,17 @@ impl<K: Clone> Matcher<K> {
                 labels,
             });
         }
-        let states: usize = builder.pattern_text.iter().map(Vec::len).sum();
-        if states >= (u32::MAX / 2) as usize {
-            return Err(BuildError::TooLarge(states));
-        }
-        let automaton =
-            (!builder.pattern_text.is_empty()).then(|| Trie::build(&builder.pattern_text));
+        let automaton = if builder.pattern_text.is_empty() {
+            None
+        } else {
+            let nfa = NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&builder.pattern_text)?;
+            let start = nfa
+                .start_state(Anchored::Yes)
+                .map_err(|_| BuildError::NoAnchoredStart)?;
+            Some((nfa, start))
+        };
         let anchor_tasks = anchor_index(&compiled, &builder.term_tasks);
         let mut anchor_start = Vec::with_capacity(anchor_tasks.len() + 1);
         let mut anchor_list = Vec::new();
@@ -783,13 +804,13 @@ impl<K> Matcher<K> {
 
     /// The automaton's heap memory, bytes.
     pub fn automaton_bytes(&self) -> usize {
-        self.automaton.as_ref().map_or(0, Trie::memory_usage)
+        self.automaton.as_ref().map_or(0, |(a, _)| a.memory_usage())
     }
 
     /// Splits `text` into words (their original byte ranges go to `scratch.words`) and finds
     /// the terms each word is an occurrence of: (term, word index) into `scratch.hits`.
     fn scan(&self, text: &str, scratch: &mut Scratch) {
-        let Some(trie) = &self.automaton else {
+        let Some((nfa, start)) = &self.automaton else {
             return;
         };
         let Scratch {
@@ -809,8 +830,9 @@ impl<K> Matcher<K> {
         }
         let mut walk = Walk {
             matcher: self,
-            trie,
-            sid: ROOT,
+            nfa,
+            start: *start,
+            sid: *start,
             text,
             words,
             hits,
@@ -826,8 +848,9 @@ impl<K> Matcher<K> {
 /// The automaton's walk over the words of one post ([`Matcher::scan`]).
 struct Walk<'a, K> {
     matcher: &'a Matcher<K>,
-    trie: &'a Trie,
-    sid: u32,
+    nfa: &'a NFA,
+    start: StateID,
+    sid: StateID,
     text: &'a str,
     words: &'a mut Vec<Range<usize>>,
     hits: &'a mut Vec<(u32, u32)>,
@@ -840,13 +863,13 @@ struct Walk<'a, K> {
 impl<K> Walker for Walk<'_, K> {
     #[inline(always)]
     fn begin(&mut self) {
-        self.sid = ROOT;
+        self.sid = self.start;
         self.pending.clear();
     }
 
     #[inline(always)]
     fn feed(&mut self, code: u8, depth: usize) -> bool {
-        step(self.trie, &mut self.sid, code, depth, self.pending)
+        step(self.nfa, &mut self.sid, code, depth, self.pending)
     }
 
     #[inline(always)]
