@@ -1609,7 +1609,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
         "Отсканируйте код в Telegram: Настройки → Устройства → Подключить устройство.",
     ),
     (
-        "signin_password",
+        "signin_tg_password",
         "Two-step verification password",
         "Пароль двухэтапной проверки",
     ),

@@ -67,10 +67,12 @@ document.addEventListener("DOMContentLoaded", async () => {
       hideSteps();
       phoneForm.hidden = true;
       for (const b of [resend, useTelegram, useQr, restart]) b.hidden = true;
-      $("tg-welcome-text").textContent = card.dataset.welcomeBind.replace("{bot}", data.bot_link.bot_username || "");
+      // `bot_link` is the deep link itself: https://t.me/<bot>?start=<nonce>.
+      const bot = (data.bot_link.match(/t\.me\/([^?]+)/) || [])[1] || "";
+      $("tg-welcome-text").textContent = card.dataset.welcomeBind.replace("{bot}", bot);
       const a = $("tg-welcome-link");
-      a.href = data.bot_link.link;
-      a.textContent = data.bot_link.link;
+      a.href = data.bot_link;
+      a.textContent = data.bot_link;
       $("tg-welcome").hidden = false;
       return;
     }

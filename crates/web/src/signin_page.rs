@@ -41,7 +41,7 @@ pub(crate) fn signin_card(locale: Locale) -> Markup {
                 button type="submit" { (t(locale, "signin_verify")) }
             }
             form #tg-password-form hidden {
-                label { (t(locale, "signin_password")) span.hint-text {} input name="password" type="password" autocomplete="current-password" required; }
+                label { (t(locale, "signin_tg_password")) span.hint-text {} input name="password" type="password" autocomplete="current-password" required; }
                 button type="submit" { (t(locale, "signin_verify")) }
             }
             div #tg-qr hidden {

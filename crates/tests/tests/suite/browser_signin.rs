@@ -148,7 +148,7 @@ async fn a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device(a
     let done: Value = r.json().await.unwrap();
     assert_eq!(done["status"], "signed_in", "{done}");
     // Olga opens the link in her Telegram and presses Start.
-    let link = done["bot_link"]["link"].as_str().unwrap().to_string();
+    let link = done["bot_link"].as_str().unwrap().to_string();
     app.sim.open_bot_link(olga.id, &link).unwrap();
     let bound = eventually(20, "the bot to confirm the binding", || async {
         let texts = from_bot(app, &olga, &bot);
