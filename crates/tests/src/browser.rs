@@ -34,6 +34,30 @@ pub const GUIDE_WINDOW: (u32, u32) = (1200, 750);
 /// picture changes only when the UI does.
 const GUIDE_TIME: &str = "2026-03-02T10:30:00";
 
+/// The language of a page and of its guide, with the texts a test waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// English (`guide.en.md`).
+    En,
+    /// Russian (`guide.ru.md`).
+    Ru,
+}
+
+impl Lang {
+    /// The language's code: `en` or `ru`.
+    pub fn code(self) -> &'static str {
+        self.pick("en", "ru")
+    }
+
+    /// English or Russian.
+    pub fn pick(self, en: &'static str, ru: &'static str) -> &'static str {
+        match self {
+            Lang::En => en,
+            Lang::Ru => ru,
+        }
+    }
+}
+
 /// One headless Chromium session and the chromedriver process behind it (killed on drop,
 /// with the browser it started).
 pub struct Chrome {
@@ -177,6 +201,21 @@ impl Chrome {
             .await;
         self.click("#login-form button[type=submit]").await;
         self.wait("header.top nav").await;
+    }
+
+    /// Picks the signed-in member's language under Settings and waits for the app to show it.
+    pub async fn choose_language(&self, lang: Lang) {
+        self.open("/settings").await;
+        if let Err(e) = self
+            .wait("#lang-select")
+            .await
+            .select_by_value(lang.code())
+            .await
+        {
+            panic!("{}", self.failure(&format!("choosing {lang:?}: {e}")).await);
+        }
+        self.wait_text("header.top nav", lang.pick("Accounts", "Аккаунты"))
+            .await;
     }
 
     /// Waits until `css` matches a displayed element and returns the first one.
@@ -351,7 +390,8 @@ impl Chrome {
     /// Saves the page, as it is now, as `docs/screenshots/<lang>/<name>.png` for the operator
     /// guides; call it once the page shows what the picture is for (wait for that first). The
     /// page must be in `lang` (checked). The window is set to [`GUIDE_WINDOW`] (and stays so),
-    /// the text cursor is hidden, the times on the page are set to one fixed moment, the fonts
+    /// the text cursor is hidden, the times on the page and the values of date-and-time fields
+    /// are set to one fixed moment (so take the picture of a form after saving it), the fonts
     /// are awaited and two frames are drawn before the picture is taken; the file is written
     /// only when its bytes change. Guide pictures are names of lowercase letters, digits and
     /// `-`, in `en` or `ru`; `guide::` tests check that each is shown by its guide.
@@ -403,8 +443,11 @@ impl Chrome {
                 const lang = document.documentElement.lang;
                 const short = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
                 const full = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
-                for (const t of document.querySelectorAll("time, .lead-time")) {
-                  t.textContent = t.classList.contains("lead-time") ? full.format(at) : short.format(at);
+                for (const t of document.querySelectorAll("time, .lead-time, .run-time")) {
+                  t.textContent = t.matches(".lead-time, .run-time") ? full.format(at) : short.format(at);
+                }
+                for (const i of document.querySelectorAll("input[type=datetime-local]")) {
+                  if (i.value) i.value = fixed.slice(0, 16);
                 }
                 document.fonts.ready.then(() =>
                   requestAnimationFrame(() => requestAnimationFrame(() => done(true))));

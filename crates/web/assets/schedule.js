@@ -143,7 +143,7 @@
       const post = state.posts.get(run.post_id);
       const when = run.published_at || run.due_at;
       body.append(el("tr", { "data-run-id": run.id, "data-status": run.status },
-        el("td", { text: fullFmt.format(new Date(when)) }),
+        el("td", {}, el("time", { class: "run-time", datetime: new Date(when).toISOString(), text: fullFmt.format(new Date(when)) })),
         el("td", { text: post ? post.target.title + " — " + snippet(post) : "#" + run.post_id }),
         el("td", {}, el("span", { class: "chip run-" + run.status, text: tr("schedule_run_" + run.status) }),
           run.error ? el("span", { class: "hint small", text: " " + run.error }) : null),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use switchboard_tests::accounts::{import_session, telethon_string, wait_status};
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::app_tests;
-use switchboard_tests::browser::Chrome;
+use switchboard_tests::browser::{Chrome, Lang};
 use switchboard_tests::sessions::{bundle_json, pyrogram_file, sim_account, telethon_file};
 
 app_tests!(
@@ -161,13 +161,7 @@ async fn phone_wizard_in_russian_with_2fa_then_logout_and_delete(app: &TestApp) 
     c.sign_in("admin", PASSWORD).await;
 
     // The admin switches to Russian: the pages and the API's error messages follow.
-    c.open("/settings").await;
-    c.wait("#lang-select")
-        .await
-        .select_by_value("ru")
-        .await
-        .unwrap();
-    c.wait_text("header.top nav", "Аккаунты").await;
+    c.choose_language(Lang::Ru).await;
     c.open("/accounts").await;
     c.wait_text("#accounts-empty", "Аккаунтов пока нет").await;
 

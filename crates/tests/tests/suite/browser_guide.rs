@@ -14,7 +14,7 @@
 use serde_json::{Value, json};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::app_tests;
-use switchboard_tests::browser::Chrome;
+use switchboard_tests::browser::{Chrome, Lang};
 use switchboard_tests::live::{
     chat_titled, connect_personal_account, connected_bot, customer, eventually, writes,
 };
@@ -182,30 +182,6 @@ async fn the_guides_are_walked_in_english_and_russian(app: &TestApp) {
     c.quit().await;
 }
 
-/// A guide's language, with the texts the walk waits for.
-#[derive(Clone, Copy, PartialEq)]
-enum Lang {
-    En,
-    Ru,
-}
-
-impl Lang {
-    fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
-
-    /// English or Russian.
-    fn pick(self, en: &'static str, ru: &'static str) -> &'static str {
-        match self {
-            Lang::En => en,
-            Lang::Ru => ru,
-        }
-    }
-}
-
 /// Signs in, picks the language, walks every page and signs out.
 async fn walk(app: &TestApp, c: &Chrome, world: &World, lang: Lang) {
     let code = lang.code();
@@ -222,14 +198,7 @@ async fn walk(app: &TestApp, c: &Chrome, world: &World, lang: Lang) {
         .await;
     c.guide_shot(code, "sign-in").await;
     c.sign_in("admin", PASSWORD).await;
-    c.open("/settings").await;
-    c.wait("#lang-select")
-        .await
-        .select_by_value(code)
-        .await
-        .unwrap();
-    c.wait_text("header.top nav", lang.pick("Accounts", "Аккаунты"))
-        .await;
+    c.choose_language(lang).await;
 
     if lang == Lang::Ru {
         inbox_in_russian(app, c, world).await;

@@ -17,6 +17,7 @@ mod bots;
 mod browser_accounts;
 mod browser_guide;
 mod browser_inbox_restart;
+mod browser_schedule;
 mod browser_signin;
 mod browser_team;
 mod catalogue;
