@@ -169,7 +169,8 @@ impl Scheduler {
                 "state": post.state.as_str(),
                 "version": post.version,
                 "target": post.target.peer_id,
-                "schedule": post.schedule,
+                // A text: audit details are flat values (the API documents them so).
+                "schedule": serde_json::to_string(&post.schedule).unwrap_or_default(),
                 "time_zone": post.time_zone,
             }))
             .record(&*self.inner.audit)

@@ -226,6 +226,7 @@ pub struct UpcomingQuery {
 #[derive(Deserialize, IntoParams)]
 pub struct TargetsQuery {
     /// `account` or `bot`.
+    #[param(inline)]
     pub sender_kind: SenderKind,
     /// The account's or bot's id.
     pub sender_id: i64,
