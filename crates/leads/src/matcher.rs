@@ -792,6 +792,15 @@ impl<K> Matcher<K> {
         self.tasks.len()
     }
 
+    /// True when the task `id` is in this matcher (a linear scan: for the rare check after a
+    /// task changed, not per post).
+    pub fn has_task(&self, id: &K) -> bool
+    where
+        K: PartialEq,
+    {
+        self.tasks.iter().any(|t| t.id == *id)
+    }
+
     /// The number of distinct terms (stems and exact forms) over all tasks.
     pub fn term_count(&self) -> usize {
         self.anchor_start.len().saturating_sub(1)

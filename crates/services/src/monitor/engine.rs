@@ -25,6 +25,9 @@ use tokio::sync::{Notify, OnceCell, watch};
 /// How long the rebuild worker waits after a change before it builds, so that a burst of
 /// changes (a user saving a task, then its sources; an import of many tasks) costs one build.
 pub const REBUILD_COALESCE: Duration = Duration::from_millis(50);
+/// The longest a batch waits for the rebuild that adds a task watching its source
+/// ([`Engine::await_new_tasks`]).
+pub const NEW_TASK_WAIT: Duration = Duration::from_secs(5);
 /// Longest snippet of a lead, in characters (plus the `…` marks where the post was cut).
 pub const SNIPPET_CHARS: usize = 280;
 
@@ -160,6 +163,7 @@ impl Engine {
         let mut retried = false;
         loop {
             let watched = self.watching(account).await?;
+            self.await_new_tasks(&watched, posts).await;
             let (batch, highest) = self.matches(&watched, posts);
             let now = Timestamp::now();
             let outcomes = if batch.is_empty() {
@@ -314,6 +318,32 @@ impl Engine {
         self.invalidate(None);
         self.inner.built.send_modify(|b| *b = (*b).max(target));
         Ok(())
+    }
+
+    /// A task created or resumed a moment ago can watch a source before the matcher that
+    /// knows it is swapped in (its sources resolve while the rebuild coalesces). Its posts
+    /// must not be matched without it: the high-water mark moves past them and they would
+    /// never be read again. So when a rebuild is pending and a task watching one of the
+    /// batch's sources is not in the current matcher, this waits for the rebuild (tens of
+    /// milliseconds, at most [`NEW_TASK_WAIT`]). Every other batch matches at once.
+    async fn await_new_tasks(&self, watched: &WatchedSources, posts: &[Post]) {
+        if self.inner.wanted.load(Ordering::Acquire) <= *self.inner.built.borrow() {
+            return;
+        }
+        let matcher = self.inner.matcher.load();
+        let missing = posts
+            .iter()
+            .filter_map(|p| watched.get(p.peer_id))
+            .flat_map(|w| &w.tasks)
+            .any(|t| !matcher.has_task(t));
+        drop(matcher);
+        if missing
+            && tokio::time::timeout(NEW_TASK_WAIT, self.rebuilt())
+                .await
+                .is_err()
+        {
+            tracing::warn!("the lead matcher was not rebuilt in time; matching without a new task");
+        }
     }
 
     /// The leads of a batch (not yet stored) and the highest message id per watched source.

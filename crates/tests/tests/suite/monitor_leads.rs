@@ -12,9 +12,9 @@
 use serde_json::Value;
 use std::sync::Arc;
 use switchboard_domain::{
-    AccountId, DEFAULT_INSTANT_CAP, DeliveryMode, DeliveryTarget, Lead, LeadFilter, LeadStore,
-    ReadVia, ResolvedSource, Role, Source, SourceRef, SourceState, TaskId, TaskSpec, Timestamp,
-    UserId, Viewer,
+    AccountId, DEFAULT_INSTANT_CAP, DeliveryMode, DeliveryTarget, Lead, LeadAuthor, LeadFilter,
+    LeadStore, Post, ReadVia, ResolvedSource, Role, Source, SourceRef, SourceState, TaskId,
+    TaskSpec, Timestamp, UserId, Viewer,
 };
 use switchboard_tests::app::{Browser, PASSWORD, TestApp};
 use switchboard_tests::live::{connect_personal_account, eventually, open_ws, wait_frame};
@@ -26,6 +26,7 @@ app_tests!(
     forwards_albums_and_reposts_give_no_second_lead,
     minus_words_suppress_and_edits_lead_only_for_new_terms,
     task_changes_take_effect_without_a_restart,
+    a_post_read_before_the_rebuild_is_matched_by_the_new_task,
 );
 
 restarting_app_tests!(posts_made_while_the_server_is_down_are_found_once_after_it_starts);
@@ -85,8 +86,21 @@ fn channel(app: &TestApp, m: &Monitored, title: &str, username: &str) -> (Channe
 }
 
 /// Creates an active instant task over the channels `(username, bot api id)`, with its sources
-/// resolved as joined, and tells the monitor.
+/// resolved as joined, tells the monitor and waits until the matcher has it.
 async fn task(
+    app: &TestApp,
+    m: &Monitored,
+    name: &str,
+    query: &str,
+    channels: &[(&str, i64)],
+) -> (TaskId, Vec<Source>) {
+    let made = task_told(app, m, name, query, channels).await;
+    app.running.monitor.engine().rebuilt().await;
+    made
+}
+
+/// [`task`] without waiting for the rebuild: the matcher may not have the task yet.
+async fn task_told(
     app: &TestApp,
     m: &Monitored,
     name: &str,
@@ -129,7 +143,6 @@ async fn task(
         );
     }
     app.running.monitor.tasks_changed(Some(m.account));
-    app.running.monitor.engine().rebuilt().await;
     (t.id, resolved)
 }
 
@@ -413,6 +426,32 @@ async fn minus_words_suppress_and_edits_lead_only_for_new_terms(app: &TestApp) {
         .unwrap();
     let leads = wait_leads(&m, t, 3).await;
     assert_eq!(leads[2].tg_message_id, senior);
+}
+
+/// A new task's source can be read before the matcher that knows the task is swapped in (the
+/// rebuild coalesces for 50 ms; resolving a source from the dialogs is faster). A post read in
+/// that window is matched by the new task, not passed over (its high-water mark would move past
+/// it for good).
+async fn a_post_read_before_the_rebuild_is_matched_by_the_new_task(app: &TestApp) {
+    let m = monitored(app, "+15558140").await;
+    let (_, peer) = channel(app, &m, "Fresh jobs", "fresh_jobs_r");
+    let engine = app.running.monitor.engine();
+    let (t, _) = task_told(app, &m, "Fresh", "rust", &[("fresh_jobs_r", peer)]).await;
+    let post = Post {
+        peer_id: peer,
+        tg_message_id: 7,
+        edit_date: None,
+        posted_at: Timestamp::now(),
+        text: "Rust developer wanted".into(),
+        author: LeadAuthor::default(),
+        is_forward: false,
+        forward_origin: None,
+        grouped_id: None,
+    };
+    let leads = engine.handle(m.account, &[post]).await.unwrap();
+    assert_eq!(leads.len(), 1, "the post read before the rebuild is a lead");
+    assert_eq!(leads[0].task_id, t);
+    assert_eq!(leads_of(&m, t).await.len(), 1);
 }
 
 async fn task_changes_take_effect_without_a_restart(app: &TestApp) {
