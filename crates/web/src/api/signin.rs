@@ -109,7 +109,8 @@ pub enum SigninAnswer {
         resend_after_secs: u64,
     },
     /// The user's chat with the service bot is not bound: open `link` in Telegram and press
-    /// Start (the bot binds it and sends a code), or start again with `method: "telegram"`.
+    /// Start (the bot binds it and sends a code), or start again with `method: "telegram"`
+    /// (at once: this answer costs the phone no start).
     BindBot {
         /// `https://t.me/<bot>?start=<nonce>`.
         link: String,
@@ -242,7 +243,7 @@ pub struct StartRequest {
     (status = 403, description = "self_service_off, invite_required, csrf_failed (cross-site request)", body = ErrorBody),
     (status = 409, description = "service_bot_missing", body = ErrorBody),
     (status = 422, description = "phone_invalid", body = ErrorBody),
-    (status = 429, description = "rate_limited (per phone: one start a minute, 5 an hour; per address: 20 in 15 minutes), with Retry-After", body = ErrorBody),
+    (status = 429, description = "rate_limited (per phone, for the bot's codes and Telegram's apart: one start a minute, 5 an hour; per address, whatever is sent: 20 in 15 minutes), with Retry-After", body = ErrorBody),
     (status = 502, description = "code_not_sent (the bot could not deliver the code)", body = ErrorBody),
     ConnectErrors))]
 async fn start(
