@@ -235,6 +235,17 @@ pub enum StartOutcome {
     },
 }
 
+/// What a step of a Telegram flow brings (no `Debug`: it may hold the 2FA password).
+#[derive(Clone, Copy)]
+pub enum FlowInput<'a> {
+    /// The code Telegram sent.
+    Code(&'a str),
+    /// The account's 2FA password.
+    Password(&'a str),
+    /// Nothing: a QR flow is checked (its token regenerated before it expires).
+    Poll,
+}
+
 /// What a Telegram flow's step led to.
 pub enum FlowOutcome {
     /// More is needed.
@@ -694,45 +705,22 @@ impl SigninService {
 
     // --- the Telegram (MTProto) flow of a sign-in ---
 
-    /// Submits the code Telegram sent.
-    pub async fn telegram_code(
+    /// Takes one step of a Telegram flow: the code Telegram sent, the 2FA password, or a
+    /// check of a QR flow.
+    pub async fn telegram_step(
         &self,
         flow_id: &str,
-        code: &str,
+        input: FlowInput<'_>,
         remember_device: bool,
         client: &Client,
     ) -> Result<FlowOutcome, SigninError> {
         self.check_on()?;
-        let step = self.inner.accounts.signin_code(flow_id, code).await?;
-        self.after(flow_id, step, remember_device, client).await
-    }
-
-    /// Submits the 2FA password.
-    pub async fn telegram_password(
-        &self,
-        flow_id: &str,
-        password: &str,
-        remember_device: bool,
-        client: &Client,
-    ) -> Result<FlowOutcome, SigninError> {
-        self.check_on()?;
-        let step = self
-            .inner
-            .accounts
-            .signin_password(flow_id, password)
-            .await?;
-        self.after(flow_id, step, remember_device, client).await
-    }
-
-    /// Checks a QR flow.
-    pub async fn telegram_poll(
-        &self,
-        flow_id: &str,
-        remember_device: bool,
-        client: &Client,
-    ) -> Result<FlowOutcome, SigninError> {
-        self.check_on()?;
-        let step = self.inner.accounts.signin_poll(flow_id).await?;
+        let accounts = &self.inner.accounts;
+        let step = match input {
+            FlowInput::Code(code) => accounts.signin_code(flow_id, code).await?,
+            FlowInput::Password(password) => accounts.signin_password(flow_id, password).await?,
+            FlowInput::Poll => accounts.signin_poll(flow_id).await?,
+        };
         self.after(flow_id, step, remember_device, client).await
     }
 
