@@ -67,14 +67,30 @@ async fn service_bot(app: &TestApp) -> tgsim::UserInfo {
     bot
 }
 
-fn person(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
+/// A Telegram user, with a 2FA `password` (hint "the usual") when given.
+fn person(app: &TestApp, phone: &str, name: &str, password: Option<&str>) -> tgsim::UserInfo {
     app.sim
         .create_user(tgsim::NewUser {
             phone: phone.into(),
             first_name: name.into(),
+            password: password.map(str::to_string),
+            password_hint: password.map(|_| "the usual".to_string()),
             ..Default::default()
         })
         .unwrap()
+}
+
+/// The welcome step of a first sign-in offers the service bot's binding link once; then on
+/// to the app.
+async fn welcomed_with_the_bot_link(c: &Chrome) {
+    c.wait("#tg-welcome").await;
+    let link = c.text("#tg-welcome-link").await;
+    assert!(
+        link.starts_with(&format!("https://t.me/{BOT}?start=")),
+        "{link}"
+    );
+    c.click("#tg-go").await;
+    c.wait("header.top nav").await;
 }
 
 /// The messages `user` received from `bot`, oldest first.
@@ -132,7 +148,7 @@ async fn a_new_user_signs_up_with_telegrams_code(app: &TestApp) {
         return;
     };
     service_bot(app).await;
-    person(app, "+15557701", "Nina");
+    person(app, "+15557701", "Nina", None);
     c.open("/login").await;
     c.wait("#tg-signin").await;
     // The username/password sign-in is still there.
@@ -151,14 +167,7 @@ async fn a_new_user_signs_up_with_telegrams_code(app: &TestApp) {
     c.fill("#tg-code-form input[name=code]", &code).await;
     c.click("#tg-code-form button[type=submit]").await;
     // Signed up: the page offers the service bot's binding link once.
-    c.wait("#tg-welcome").await;
-    let link = c.text("#tg-welcome-link").await;
-    assert!(
-        link.starts_with(&format!("https://t.me/{BOT}?start=")),
-        "{link}"
-    );
-    c.click("#tg-go").await;
-    c.wait("header.top nav").await;
+    welcomed_with_the_bot_link(&c).await;
     c.quit().await;
 }
 
@@ -167,7 +176,7 @@ async fn a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device(a
         return;
     };
     let bot = service_bot(app).await;
-    let olga = person(app, "+15557702", "Olga");
+    let olga = person(app, "+15557702", "Olga", None);
     // Olga signed up earlier (through the API) and bound the bot from its link.
     let done = sign_up_by_api(app, "+15557702").await;
     // Olga opens the link in her Telegram and presses Start.
@@ -231,16 +240,7 @@ async fn a_new_user_switches_to_a_qr_code_and_gives_their_2fa_password(app: &Tes
         return;
     };
     service_bot(app).await;
-    let pia = app
-        .sim
-        .create_user(tgsim::NewUser {
-            phone: "+15557703".into(),
-            first_name: "Pia".into(),
-            password: Some("qr-page-2fa".into()),
-            password_hint: Some("the usual".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let pia = person(app, "+15557703", "Pia", Some("qr-page-2fa"));
     c.open("/login").await;
     c.wait("#tg-signin").await;
     c.fill("#tg-phone-form input[name=phone]", "+15557703")
@@ -264,19 +264,12 @@ async fn a_new_user_switches_to_a_qr_code_and_gives_their_2fa_password(app: &Tes
         .await;
     c.click("#tg-password-form button[type=submit]").await;
     // Signed up: the welcome step, then the app.
-    c.wait("#tg-welcome").await;
-    let link = c.text("#tg-welcome-link").await;
-    assert!(
-        link.starts_with(&format!("https://t.me/{BOT}?start=")),
-        "{link}"
-    );
+    welcomed_with_the_bot_link(&c).await;
     // Her account's client is the one MTProto connection left: the code flow the page left
     // and the QR flow's login client are both closed.
     open_connections_settle_at(app, 1).await;
     let mine = app.sim.counters().accounts[&pia.id.0.to_string()].open_connections;
     assert_eq!(mine, 1);
-    c.click("#tg-go").await;
-    c.wait("header.top nav").await;
     c.quit().await;
 }
 
@@ -285,7 +278,7 @@ async fn a_returning_user_without_the_bot_chooses_telegrams_code(app: &TestApp) 
         return;
     };
     let bot = service_bot(app).await;
-    let rosa = person(app, "+15557704", "Rosa");
+    let rosa = person(app, "+15557704", "Rosa", None);
     // Rosa signed up earlier and never opened the binding link.
     let first = sign_up_by_api(app, "+15557704").await;
     let user_id = first["user"]["id"].as_i64().unwrap();

@@ -228,13 +228,22 @@ async fn sign_up(app: &TestApp, phone: &str, name: &str) -> (tgsim::UserInfo, An
         })
         .unwrap();
     let mut anon = Anon::new(app);
-    let a = anon
-        .post("/api/v1/auth/start", &json!({"phone": phone}))
-        .await;
+    let (_, a) = through_telegrams_code(app, &mut anon, json!({"phone": phone})).await;
+    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
+    (tg, anon, a)
+}
+
+/// Starts Telegram's code flow with `start` (a new phone, or an explicit choice), submits the
+/// code tgsim sent to the phone, and returns the flow's id and the answer to the code.
+async fn through_telegrams_code(app: &TestApp, anon: &mut Anon, start: Value) -> (String, Answer) {
+    let a = anon.post("/api/v1/auth/start", &start).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
     let flow = a.body["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code(phone).unwrap();
+    let code = app
+        .sim
+        .last_login_code(start["phone"].as_str().unwrap())
+        .unwrap();
     let a = anon
         .post(
             &format!("/api/v1/auth/telegram/{flow}/code"),
@@ -242,8 +251,7 @@ async fn sign_up(app: &TestApp, phone: &str, name: &str) -> (tgsim::UserInfo, An
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
-    (tg, anon, a)
+    (flow, a)
 }
 
 /// Messages the bot sent the user, oldest first.
@@ -530,19 +538,7 @@ async fn a_new_user_with_a_2fa_password_signs_up_by_code_and_a_wrong_one_creates
     world(app).await;
     let tg = guarded(app, "+15550200082", "Lena", "code-signup-2fa");
     let mut anon = Anon::new(app);
-    let a = anon
-        .post("/api/v1/auth/start", &json!({"phone": "+15550200082"}))
-        .await;
-    assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
-    let flow = a.body["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code("+15550200082").unwrap();
-    let a = anon
-        .post(
-            &format!("/api/v1/auth/telegram/{flow}/code"),
-            &json!({"code": code}),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    let (flow, a) = through_telegrams_code(app, &mut anon, json!({"phone": "+15550200082"})).await;
     assert_eq!(a.body["status"], "password_needed", "{}", a.body);
     assert_eq!(a.body["flow_id"], flow.as_str());
     assert_eq!(a.body["hint"], "the usual");
@@ -1117,21 +1113,8 @@ async fn invites_admit_new_users_once(app: &TestApp) {
     let invite: Value = r.json().await.unwrap();
     let token = invite["token"].as_str().unwrap().to_string();
     assert_eq!(invite["link"], format!("/login?invite={token}"));
-    let a = anon
-        .post(
-            "/api/v1/auth/start",
-            &json!({"phone": "+15550200061", "invite": token}),
-        )
-        .await;
-    assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
-    let flow = a.body["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code("+15550200061").unwrap();
-    let a = anon
-        .post(
-            &format!("/api/v1/auth/telegram/{flow}/code"),
-            &json!({"code": code}),
-        )
-        .await;
+    let start = json!({"phone": "+15550200061", "invite": token});
+    let (_, a) = through_telegrams_code(app, &mut anon, start).await;
     assert_eq!(a.body["status"], "signed_in", "{}", a.body);
     assert_eq!(a.body["new_user"], true);
     // Used up.
