@@ -427,6 +427,7 @@ async fn signed_up_once(app: &TestApp, anon: &Anon, a: &Answer, tg: &tgsim::User
         1,
         "one stored session"
     );
+    assert_eq!(app.sim.sessions(tg.id), 1, "one authorization at Telegram");
     one_client_runs(app, tg).await;
     me
 }
@@ -648,6 +649,8 @@ async fn a_returning_user_without_the_bot_chooses_telegrams_code_explicitly(app:
     assert_eq!(accounts["accounts"][0]["id"], account);
     switchboard_tests::accounts::wait_status(&me, account, "connected").await;
     one_client_runs(app, &tg).await;
+    // The session it replaced was logged out at Telegram: no orphaned authorization is left.
+    assert_eq!(app.sim.sessions(tg.id), 1);
 }
 
 async fn a_returning_user_gets_the_bots_code_without_any_mtproto(app: &TestApp) {
