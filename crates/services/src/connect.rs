@@ -564,7 +564,9 @@ impl AccountService {
             .find(|a| a.telegram_user_id == Some(profile.telegram_user_id));
         let id = match existing {
             Some(a) => {
-                self.supervisor.stop(a.id).await;
+                // The session this sign-in replaces is logged out at Telegram first, so no
+                // authorization is left there that nothing uses or can revoke.
+                self.log_out_session(a.id).await?;
                 self.accounts.wipe_account_session(a.id).await?;
                 a.id
             }
@@ -703,40 +705,8 @@ impl AccountService {
         id: AccountId,
     ) -> Result<Account, ConnectError> {
         let account = self.accounts.get_account(ws, id).await?;
-        let signed_out = match self.supervisor.client(id) {
-            Some(client) => match client.sign_out().await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(account_id = %id, error = %e, "auth.logOut through the live client failed");
-                    false
-                }
-            },
-            None => false,
-        };
-        self.supervisor.stop(id).await;
+        self.log_out_session(id).await?;
         let now = Timestamp::now();
-        let settings = self.supervisor.settings();
-        // A stopped account (or a live client that failed) logs out with one temporary
-        // connection, opened only after its supervised client has closed.
-        if !signed_out
-            && let Ok(session) = DbSession::load(
-                settings,
-                Arc::clone(&self.accounts),
-                Arc::clone(&self.keyring),
-                id,
-            )
-            .await
-        {
-            let conn = switchboard_telegram::connect(
-                settings,
-                Arc::new(session),
-                RetryOptions::interactive(),
-            );
-            if let Err(e) = conn.client.sign_out().await {
-                tracing::warn!(account_id = %id, error = %e, "auth.logOut failed; wiping the session anyway");
-            }
-            let _ = conn.quit().await;
-        }
         self.accounts.wipe_account_session(id).await?;
         self.accounts.set_account_active(id, false, now).await?;
         self.accounts
@@ -757,6 +727,58 @@ impl AccountService {
             .record(&*self.store)
             .await;
         Ok(self.accounts.get_account(ws, id).await?)
+    }
+
+    /// Logs the account's stored session out at Telegram (`auth.logOut`) and stops its client:
+    /// through the supervised client when it runs (no second connection with the same key),
+    /// else — when a key is stored — with one temporary connection, opened only after the
+    /// client has closed. A refusal is logged: the caller wipes the session either way.
+    async fn log_out_session(&self, id: AccountId) -> Result<(), ConnectError> {
+        let signed_out = match self.supervisor.client(id) {
+            Some(client) => match client.sign_out().await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(account_id = %id, error = %e, "auth.logOut through the live client failed");
+                    false
+                }
+            },
+            None => false,
+        };
+        self.supervisor.stop(id).await;
+        let stored = self
+            .accounts
+            .list_dc_keys(id)
+            .await?
+            .iter()
+            .any(|k| k.auth_key_sealed.is_some());
+        if signed_out || !stored {
+            return Ok(());
+        }
+        let settings = self.supervisor.settings();
+        match DbSession::load(
+            settings,
+            Arc::clone(&self.accounts),
+            Arc::clone(&self.keyring),
+            id,
+        )
+        .await
+        {
+            Ok(session) => {
+                let conn = switchboard_telegram::connect(
+                    settings,
+                    Arc::new(session),
+                    RetryOptions::interactive(),
+                );
+                if let Err(e) = conn.client.sign_out().await {
+                    tracing::warn!(account_id = %id, error = %e, "auth.logOut failed; wiping the session anyway");
+                }
+                let _ = conn.quit().await;
+            }
+            Err(e) => {
+                tracing::warn!(account_id = %id, error = %e, "the session to log out could not be opened");
+            }
+        }
+        Ok(())
     }
 
     /// Stops an account's client (kept, not logged out).

@@ -15,7 +15,7 @@ use crate::audit::Audit;
 use crate::auth::{AuthError, AuthService, LoginOutcome, SessionContext, random_token, token_hash};
 use crate::bots::{BotService, StartCommand, StartHandler};
 use crate::connect::{AccountService, ConnectError, SigninStep};
-use crate::signin_limits::{StartLimiter, StartLimits};
+use crate::signin_limits::{Sends, StartLimiter, StartLimits};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
@@ -160,6 +160,27 @@ pub enum StartMethod {
     Qr,
 }
 
+/// Where a start leads, decided before it takes its place in the limits (which count what it
+/// sends to the phone's owner).
+enum Route {
+    /// The service bot sends a code to the user's bound chat.
+    BotCode { user: User, bot: Bot, link: BotLink },
+    /// The user's chat with the service bot is not bound: a binding link.
+    BindBot { user: User, bot: Bot },
+    /// Telegram's own flow (a code, or a QR code).
+    Telegram(StartMethod),
+}
+
+impl Route {
+    fn sends(&self) -> Sends {
+        match self {
+            Route::BotCode { .. } => Sends::BotCode,
+            Route::Telegram(StartMethod::Qr) | Route::BindBot { .. } => Sends::Nothing,
+            Route::Telegram(_) => Sends::TelegramCode,
+        }
+    }
+}
+
 /// A finished sign-in.
 pub struct SignedIn {
     /// The web session.
@@ -212,6 +233,17 @@ pub enum StartOutcome {
         /// Where it stands.
         step: TelegramStep,
     },
+}
+
+/// What a step of a Telegram flow brings (no `Debug`: it may hold the 2FA password).
+#[derive(Clone, Copy)]
+pub enum FlowInput<'a> {
+    /// The code Telegram sent.
+    Code(&'a str),
+    /// The account's 2FA password.
+    Password(&'a str),
+    /// Nothing: a QR flow is checked (its token regenerated before it expires).
+    Poll,
 }
 
 /// What a Telegram flow's step led to.
@@ -446,46 +478,46 @@ impl SigninService {
             }
             _ => None,
         };
+        let route = match (known, method) {
+            (Some(known), StartMethod::Auto) => self.returning_route(known).await?,
+            _ => Route::Telegram(method),
+        };
         inner
             .limiter
-            .admit(&phone, client.ip)
+            .admit(&phone, route.sends(), client.ip)
             .map_err(|retry_after_secs| SigninError::RateLimited { retry_after_secs })?;
-        match (known, method) {
-            (Some(known), StartMethod::Auto) => self.start_returning(known, &phone, client).await,
-            _ => self.start_telegram(&phone, method, invite_hash).await,
-        }
-    }
-
-    async fn start_returning(
-        &self,
-        known: PhoneUser,
-        phone: &str,
-        client: &Client,
-    ) -> Result<StartOutcome, SigninError> {
-        let Some(bot) = self.service_bot().await? else {
-            // Without a service bot, Telegram's own code is the only way in.
-            return self
-                .start_telegram(phone, StartMethod::Telegram, None)
-                .await;
-        };
-        let link = self.inner.signin.get_bot_link(known.user.id).await?;
-        match link {
-            Some(link) if link.bot_id == bot.id => {
-                if !known.user.disabled {
-                    self.send_code(&known.user, &bot, &link, client).await?;
+        match route {
+            Route::BotCode { user, bot, link } => {
+                if !user.disabled {
+                    self.send_code(&user, &bot, &link, client).await?;
                 }
                 Ok(StartOutcome::CodeSent {
                     bot_username: bot.username,
                 })
             }
-            _ => {
-                let offer = self.new_nonce(known.user.id, &bot, Some(client)).await?;
+            Route::BindBot { user, bot } => {
+                let offer = self.new_nonce(user.id, &bot, Some(client)).await?;
                 Ok(StartOutcome::BindBot {
                     link: offer.link,
                     bot_username: offer.bot_username,
                 })
             }
+            Route::Telegram(method) => self.start_telegram(&phone, method, invite_hash).await,
         }
+    }
+
+    /// How a known phone's user signs in when they made no choice: the service bot's code when
+    /// their chat with it is bound, its binding link when not; Telegram's own code when there
+    /// is no service bot (the only way in then).
+    async fn returning_route(&self, known: PhoneUser) -> Result<Route, SigninError> {
+        let Some(bot) = self.service_bot().await? else {
+            return Ok(Route::Telegram(StartMethod::Telegram));
+        };
+        let user = known.user;
+        Ok(match self.inner.signin.get_bot_link(user.id).await? {
+            Some(link) if link.bot_id == bot.id => Route::BotCode { user, bot, link },
+            _ => Route::BindBot { user, bot },
+        })
     }
 
     async fn start_telegram(
@@ -673,45 +705,22 @@ impl SigninService {
 
     // --- the Telegram (MTProto) flow of a sign-in ---
 
-    /// Submits the code Telegram sent.
-    pub async fn telegram_code(
+    /// Takes one step of a Telegram flow: the code Telegram sent, the 2FA password, or a
+    /// check of a QR flow.
+    pub async fn telegram_step(
         &self,
         flow_id: &str,
-        code: &str,
+        input: FlowInput<'_>,
         remember_device: bool,
         client: &Client,
     ) -> Result<FlowOutcome, SigninError> {
         self.check_on()?;
-        let step = self.inner.accounts.signin_code(flow_id, code).await?;
-        self.after(flow_id, step, remember_device, client).await
-    }
-
-    /// Submits the 2FA password.
-    pub async fn telegram_password(
-        &self,
-        flow_id: &str,
-        password: &str,
-        remember_device: bool,
-        client: &Client,
-    ) -> Result<FlowOutcome, SigninError> {
-        self.check_on()?;
-        let step = self
-            .inner
-            .accounts
-            .signin_password(flow_id, password)
-            .await?;
-        self.after(flow_id, step, remember_device, client).await
-    }
-
-    /// Checks a QR flow.
-    pub async fn telegram_poll(
-        &self,
-        flow_id: &str,
-        remember_device: bool,
-        client: &Client,
-    ) -> Result<FlowOutcome, SigninError> {
-        self.check_on()?;
-        let step = self.inner.accounts.signin_poll(flow_id).await?;
+        let accounts = &self.inner.accounts;
+        let step = match input {
+            FlowInput::Code(code) => accounts.signin_code(flow_id, code).await?,
+            FlowInput::Password(password) => accounts.signin_password(flow_id, password).await?,
+            FlowInput::Poll => accounts.signin_poll(flow_id).await?,
+        };
         self.after(flow_id, step, remember_device, client).await
     }
 

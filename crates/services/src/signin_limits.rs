@@ -1,8 +1,10 @@
-//! The per-process limits on starting a Telegram sign-in (docs/web-login.md): per phone (a
-//! cooldown between codes and a ceiling per hour) and per client address (a ceiling per
-//! window, an IPv6 client by its /64). One struct, so it could move to the database later. A
-//! start takes its place in both before any work, under one lock, so parallel starts cannot
-//! pass together.
+//! The per-process limits on starting a Telegram sign-in (docs/web-login.md): per phone and
+//! channel (a cooldown between codes and a ceiling per hour, counted apart for the service
+//! bot's codes and Telegram's own, so choosing the other way is not made to wait) and per
+//! client address (a ceiling per window, an IPv6 client by its /64; every start counts,
+//! also one that sends nothing). One struct, so it could move to the database later. A start
+//! takes its place in both before any work, under one lock, so parallel starts cannot pass
+//! together.
 
 use crate::throttle::ClientKey;
 use std::collections::{HashMap, VecDeque};
@@ -40,9 +42,20 @@ impl Default for StartLimits {
     }
 }
 
+/// What a start sends to the phone's owner: the per-phone limits count each kind apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sends {
+    /// A code from the service bot.
+    BotCode,
+    /// Telegram's own login code.
+    TelegramCode,
+    /// Nothing (a binding link, a QR code): only the address's limit applies.
+    Nothing,
+}
+
 #[derive(Default)]
 struct Windows {
-    phones: HashMap<String, VecDeque<Instant>>,
+    phones: HashMap<(Sends, String), VecDeque<Instant>>,
     addresses: HashMap<ClientKey, VecDeque<Instant>>,
 }
 
@@ -78,8 +91,9 @@ impl StartLimiter {
         self.limits
     }
 
-    /// Takes a start for `phone` from `ip`, or says how many seconds to wait.
-    pub fn admit(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), u64> {
+    /// Takes a start for `phone` from `ip` that `sends` something (or nothing) to the phone's
+    /// owner, or says how many seconds to wait.
+    pub fn admit(&self, phone: &str, sends: Sends, ip: Option<IpAddr>) -> Result<(), u64> {
         let now = Instant::now();
         let l = self.limits;
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,18 +113,20 @@ impl StartLimiter {
                 return Err(wait(q, now, l.address_window));
             }
         }
-        let q = w.phones.entry(phone.to_string()).or_default();
-        prune(q, now, l.phone_window);
-        if let Some(last) = q.back() {
-            let since = now.duration_since(*last);
-            if since < l.phone_interval {
-                return Err((l.phone_interval - since).as_secs() + 1);
+        if sends != Sends::Nothing {
+            let q = w.phones.entry((sends, phone.to_string())).or_default();
+            prune(q, now, l.phone_window);
+            if let Some(last) = q.back() {
+                let since = now.duration_since(*last);
+                if since < l.phone_interval {
+                    return Err((l.phone_interval - since).as_secs() + 1);
+                }
             }
+            if q.len() >= l.phone_max {
+                return Err(wait(q, now, l.phone_window));
+            }
+            q.push_back(now);
         }
-        if q.len() >= l.phone_max {
-            return Err(wait(q, now, l.phone_window));
-        }
-        q.push_back(now);
         if let Some(key) = key {
             w.addresses.entry(key).or_default().push_back(now);
         }
@@ -123,7 +139,9 @@ impl StartLimiter {
     /// be asked for at once, e.g. the first return right after signing up).
     pub fn signed_in(&self, phone: &str) {
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        w.phones.remove(phone);
+        for sends in [Sends::BotCode, Sends::TelegramCode] {
+            w.phones.remove(&(sends, phone.to_string()));
+        }
     }
 }
 
@@ -142,16 +160,53 @@ mod tests {
             address_max: 3,
             ..StartLimits::default()
         });
-        assert!(limiter.admit("100", ip("192.0.2.1")).is_ok());
-        let wait = limiter.admit("100", ip("192.0.2.9")).unwrap_err();
+        let bot = Sends::BotCode;
+        assert!(limiter.admit("100", bot, ip("192.0.2.1")).is_ok());
+        let wait = limiter.admit("100", bot, ip("192.0.2.9")).unwrap_err();
         assert!((59..=61).contains(&wait), "{wait}");
-        assert!(limiter.admit("101", ip("192.0.2.1")).is_ok());
-        assert!(limiter.admit("102", ip("192.0.2.1")).is_ok());
-        assert!(limiter.admit("103", ip("192.0.2.1")).is_err());
+        assert!(limiter.admit("101", bot, ip("192.0.2.1")).is_ok());
+        assert!(limiter.admit("102", bot, ip("192.0.2.1")).is_ok());
+        assert!(limiter.admit("103", bot, ip("192.0.2.1")).is_err());
         // Another address is not affected.
-        assert!(limiter.admit("103", ip("192.0.2.2")).is_ok());
+        assert!(limiter.admit("103", bot, ip("192.0.2.2")).is_ok());
         // A sign-in clears the phone's wait.
         limiter.signed_in("103");
-        assert!(limiter.admit("103", ip("192.0.2.3")).is_ok());
+        assert!(limiter.admit("103", bot, ip("192.0.2.3")).is_ok());
+    }
+
+    #[test]
+    fn each_channel_waits_apart_and_sending_nothing_takes_only_the_address() {
+        let limiter = StartLimiter::new(StartLimits {
+            address_max: 4,
+            ..StartLimits::default()
+        });
+        let a = ip("192.0.2.1");
+        assert!(limiter.admit("100", Sends::Nothing, a).is_ok());
+        assert!(limiter.admit("100", Sends::BotCode, a).is_ok());
+        assert!(limiter.admit("100", Sends::Nothing, a).is_ok());
+        assert!(limiter.admit("100", Sends::TelegramCode, a).is_ok());
+        assert!(
+            limiter
+                .admit("100", Sends::TelegramCode, ip("192.0.2.2"))
+                .is_err()
+        );
+        assert!(
+            limiter
+                .admit("100", Sends::BotCode, ip("192.0.2.2"))
+                .is_err()
+        );
+        // The four starts filled the address's window, whatever they sent.
+        assert!(limiter.admit("101", Sends::Nothing, a).is_err());
+        limiter.signed_in("100");
+        assert!(
+            limiter
+                .admit("100", Sends::TelegramCode, ip("192.0.2.2"))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .admit("100", Sends::BotCode, ip("192.0.2.2"))
+                .is_ok()
+        );
     }
 }

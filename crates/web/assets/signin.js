@@ -89,6 +89,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     resend.hidden = true;
     switch (data.status) {
       case "signed_in":
+        flow = null;
         signedIn(data);
         return;
       case "code_sent":
@@ -142,8 +143,16 @@ document.addEventListener("DOMContentLoaded", async () => {
     }
   };
 
+  // Closes the Telegram flow the page leaves (its login client) when the user chooses another
+  // way or another phone, so no login client lingers until the flow's 15 minutes are over.
+  const dropFlow = async () => {
+    if (flow) await api("DELETE", "/api/v1/auth/telegram/" + flow);
+    flow = null;
+  };
+
   const start = async (method) => {
     err.hidden = true;
+    await dropFlow();
     const body = { phone, method };
     const invite = new URLSearchParams(window.location.search).get("invite");
     if (invite) body.invite = invite;
@@ -211,6 +220,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   useQr.addEventListener("click", () => start("qr"));
   restart.addEventListener("click", () => {
     hideSteps();
+    dropFlow();
     for (const b of [resend, useTelegram, useQr, restart]) b.hidden = true;
     phoneForm.hidden = false;
     phoneForm.phone.focus();

@@ -4,7 +4,11 @@
 //! service bot's binding link; a returning user signs in with the code the service bot sent
 //! (read from tgsim's side of the bot chat), a browser remembered at that sign-in then signs in
 //! with no code, and after it is forgotten in Settings the same browser is asked for a code
-//! again.
+//! again. A new user who switches from Telegram's code to a QR code sees the QR code, the
+//! phone approves it, and the page asks for the 2FA password (a wrong one shows its stable
+//! code); the code flow the page left is closed, so one MTProto connection is open at the end.
+//! A returning user whose bot chat is not bound sees the binding link and chooses Telegram's
+//! code instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,7 +21,9 @@ use switchboard_tests::live::eventually;
 
 app_tests!(
     a_new_user_signs_up_with_telegrams_code with self_service,
+    a_new_user_switches_to_a_qr_code_and_gives_their_2fa_password with self_service,
     a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device with self_service,
+    a_returning_user_without_the_bot_chooses_telegrams_code with self_service,
 );
 
 const BOT: &str = "signin_test_bot";
@@ -61,14 +67,30 @@ async fn service_bot(app: &TestApp) -> tgsim::UserInfo {
     bot
 }
 
-fn person(app: &TestApp, phone: &str, name: &str) -> tgsim::UserInfo {
+/// A Telegram user, with a 2FA `password` (hint "the usual") when given.
+fn person(app: &TestApp, phone: &str, name: &str, password: Option<&str>) -> tgsim::UserInfo {
     app.sim
         .create_user(tgsim::NewUser {
             phone: phone.into(),
             first_name: name.into(),
+            password: password.map(str::to_string),
+            password_hint: password.map(|_| "the usual".to_string()),
             ..Default::default()
         })
         .unwrap()
+}
+
+/// The welcome step of a first sign-in offers the service bot's binding link once; then on
+/// to the app.
+async fn welcomed_with_the_bot_link(c: &Chrome) {
+    c.wait("#tg-welcome").await;
+    let link = c.text("#tg-welcome-link").await;
+    assert!(
+        link.starts_with(&format!("https://t.me/{BOT}?start=")),
+        "{link}"
+    );
+    c.click("#tg-go").await;
+    c.wait("header.top nav").await;
 }
 
 /// The messages `user` received from `bot`, oldest first.
@@ -90,12 +112,43 @@ fn bot_code(texts: &[String]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Signs `phone` up through the API with Telegram's code; the `signed_in` answer.
+async fn sign_up_by_api(app: &TestApp, phone: &str) -> Value {
+    let r = app
+        .post_json_anon("/api/v1/auth/start", &json!({"phone": phone}))
+        .await;
+    let started: Value = r.json().await.unwrap();
+    assert_eq!(started["status"], "telegram_code_sent", "{started}");
+    let flow = started["flow_id"].as_str().unwrap().to_string();
+    let code = app.sim.last_login_code(phone).unwrap();
+    let r = app
+        .post_json_anon(
+            &format!("/api/v1/auth/telegram/{flow}/code"),
+            &json!({"code": code, "remember_device": false}),
+        )
+        .await;
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "signed_in", "{done}");
+    done
+}
+
+/// Waits until exactly `n` MTProto connections are open at tgsim, and checks there are still
+/// `n` a little later (a login client left open would show by then).
+async fn open_connections_settle_at(app: &TestApp, n: u64) {
+    eventually(20, "the open MTProto connections to settle", || async {
+        (app.sim.counters().connections_open == n).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.sim.counters().connections_open, n);
+}
+
 async fn a_new_user_signs_up_with_telegrams_code(app: &TestApp) {
     let Some(c) = Chrome::for_app(app).await else {
         return;
     };
     service_bot(app).await;
-    person(app, "+15557701", "Nina");
+    person(app, "+15557701", "Nina", None);
     c.open("/login").await;
     c.wait("#tg-signin").await;
     // The username/password sign-in is still there.
@@ -114,14 +167,7 @@ async fn a_new_user_signs_up_with_telegrams_code(app: &TestApp) {
     c.fill("#tg-code-form input[name=code]", &code).await;
     c.click("#tg-code-form button[type=submit]").await;
     // Signed up: the page offers the service bot's binding link once.
-    c.wait("#tg-welcome").await;
-    let link = c.text("#tg-welcome-link").await;
-    assert!(
-        link.starts_with(&format!("https://t.me/{BOT}?start=")),
-        "{link}"
-    );
-    c.click("#tg-go").await;
-    c.wait("header.top nav").await;
+    welcomed_with_the_bot_link(&c).await;
     c.quit().await;
 }
 
@@ -130,23 +176,9 @@ async fn a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device(a
         return;
     };
     let bot = service_bot(app).await;
-    let olga = person(app, "+15557702", "Olga");
+    let olga = person(app, "+15557702", "Olga", None);
     // Olga signed up earlier (through the API) and bound the bot from its link.
-    let r = app
-        .post_json_anon("/api/v1/auth/start", &json!({"phone": "+15557702"}))
-        .await;
-    let started: Value = r.json().await.unwrap();
-    assert_eq!(started["status"], "telegram_code_sent", "{started}");
-    let flow = started["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code("+15557702").unwrap();
-    let r = app
-        .post_json_anon(
-            &format!("/api/v1/auth/telegram/{flow}/code"),
-            &json!({"code": code, "remember_device": false}),
-        )
-        .await;
-    let done: Value = r.json().await.unwrap();
-    assert_eq!(done["status"], "signed_in", "{done}");
+    let done = sign_up_by_api(app, "+15557702").await;
     // Olga opens the link in her Telegram and presses Start.
     let link = done["bot_link"].as_str().unwrap().to_string();
     app.sim.open_bot_link(olga.id, &link).unwrap();
@@ -200,5 +232,101 @@ async fn a_returning_user_signs_in_with_the_bots_code_then_as_a_trusted_device(a
         .await;
     c.click("#tg-phone-form button[type=submit]").await;
     c.wait("#tg-verify-form").await;
+    c.quit().await;
+}
+
+async fn a_new_user_switches_to_a_qr_code_and_gives_their_2fa_password(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    service_bot(app).await;
+    let pia = person(app, "+15557703", "Pia", Some("qr-page-2fa"));
+    c.open("/login").await;
+    c.wait("#tg-signin").await;
+    c.fill("#tg-phone-form input[name=phone]", "+15557703")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    c.wait("#tg-code-form").await;
+    // She would rather scan a QR code: the page shows it at once.
+    c.click("#tg-use-qr").await;
+    c.wait("#tg-qr #tg-qr-image svg").await;
+    assert!(app.sim.qr_logins().iter().any(|q| !q.approved));
+    // Her phone approves it; the page asks for the 2FA password, with its hint.
+    app.sim.approve_latest_qr_login(pia.id).unwrap();
+    c.wait("#tg-password-form input[name=password]").await;
+    c.wait_text("#tg-password-form .hint-text", "the usual")
+        .await;
+    c.fill("#tg-password-form input[name=password]", "wrong")
+        .await;
+    c.click("#tg-password-form button[type=submit]").await;
+    c.wait("#tg-error[data-code=password_invalid]").await;
+    c.fill("#tg-password-form input[name=password]", "qr-page-2fa")
+        .await;
+    c.click("#tg-password-form button[type=submit]").await;
+    // Signed up: the welcome step, then the app.
+    welcomed_with_the_bot_link(&c).await;
+    // Her account's client is the one MTProto connection left: the code flow the page left
+    // and the QR flow's login client are both closed.
+    open_connections_settle_at(app, 1).await;
+    let mine = app.sim.counters().accounts[&pia.id.0.to_string()].open_connections;
+    assert_eq!(mine, 1);
+    c.quit().await;
+}
+
+async fn a_returning_user_without_the_bot_chooses_telegrams_code(app: &TestApp) {
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    let bot = service_bot(app).await;
+    let rosa = person(app, "+15557704", "Rosa", None);
+    // Rosa signed up earlier and never opened the binding link.
+    let first = sign_up_by_api(app, "+15557704").await;
+    let user_id = first["user"]["id"].as_i64().unwrap();
+    open_connections_settle_at(app, 1).await;
+    let db = app.stores().unwrap();
+    let count = |table: &'static str| {
+        let db = &db;
+        async move { db.scalar(&format!("SELECT count(*) FROM {table}")).await }
+    };
+    let (users, workspaces) = (count("users").await, count("workspaces").await);
+
+    c.open("/login").await;
+    c.wait("#tg-signin").await;
+    c.fill("#tg-phone-form input[name=phone]", "+15557704")
+        .await;
+    c.click("#tg-phone-form button[type=submit]").await;
+    // Told how to bind the bot, and offered Telegram's code instead.
+    c.wait_text("#tg-bind-text", &format!("@{BOT}")).await;
+    let link = c.text("#tg-bind-link").await;
+    assert!(
+        link.starts_with(&format!("https://t.me/{BOT}?start=sb_")),
+        "{link}"
+    );
+    c.wait_text("#tg-use-telegram", "Use a Telegram code instead")
+        .await;
+    c.click("#tg-use-telegram").await;
+    c.wait("#tg-code-form").await;
+    let code = app.sim.last_login_code("+15557704").unwrap();
+    c.fill("#tg-code-form input[name=code]", &code).await;
+    c.click("#tg-code-form button[type=submit]").await;
+    // Signed in as herself, straight to the app (no welcome: she is no new user).
+    c.wait("header.top nav").await;
+    // Her second web session: no second user or workspace.
+    let sessions = db
+        .scalar(&format!(
+            "SELECT count(*) FROM web_sessions WHERE user_id = {user_id}"
+        ))
+        .await;
+    assert_eq!(sessions, 2);
+    assert_eq!(
+        (count("users").await, count("workspaces").await),
+        (users, workspaces)
+    );
+    assert!(
+        from_bot(app, &rosa, &bot).is_empty(),
+        "the bot sent nothing"
+    );
+    // Her account's supervised client is the only MTProto connection.
+    open_connections_settle_at(app, 1).await;
     c.quit().await;
 }

@@ -21,6 +21,9 @@ use tgsim::world::Peer;
 
 app_tests!(
     a_new_user_signs_up_once_and_their_account_runs_one_client with open,
+    a_new_user_signs_up_by_qr_through_their_2fa_password with open,
+    a_new_user_with_a_2fa_password_signs_up_by_code_and_a_wrong_one_creates_nothing with open,
+    a_returning_user_without_the_bot_chooses_telegrams_code_explicitly with open,
     a_returning_user_gets_the_bots_code_without_any_mtproto with open,
     wrong_expired_used_and_sixth_codes_are_refused with open,
     parallel_checks_cannot_pass_the_attempt_limit with open,
@@ -73,14 +76,22 @@ impl Anon {
     }
 
     async fn post(&mut self, path: &str, body: &Value) -> Answer {
-        let res = self
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn send(&mut self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Answer {
+        let mut req = self
             .http
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+            .request(method, format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = req.send().await.unwrap();
         let status = res.status();
         let retry_after = res
             .headers()
@@ -217,13 +228,22 @@ async fn sign_up(app: &TestApp, phone: &str, name: &str) -> (tgsim::UserInfo, An
         })
         .unwrap();
     let mut anon = Anon::new(app);
-    let a = anon
-        .post("/api/v1/auth/start", &json!({"phone": phone}))
-        .await;
+    let (_, a) = through_telegrams_code(app, &mut anon, json!({"phone": phone})).await;
+    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
+    (tg, anon, a)
+}
+
+/// Starts Telegram's code flow with `start` (a new phone, or an explicit choice), submits the
+/// code tgsim sent to the phone, and returns the flow's id and the answer to the code.
+async fn through_telegrams_code(app: &TestApp, anon: &mut Anon, start: Value) -> (String, Answer) {
+    let a = anon.post("/api/v1/auth/start", &start).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
     let flow = a.body["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code(phone).unwrap();
+    let code = app
+        .sim
+        .last_login_code(start["phone"].as_str().unwrap())
+        .unwrap();
     let a = anon
         .post(
             &format!("/api/v1/auth/telegram/{flow}/code"),
@@ -231,8 +251,7 @@ async fn sign_up(app: &TestApp, phone: &str, name: &str) -> (tgsim::UserInfo, An
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
-    (tg, anon, a)
+    (flow, a)
 }
 
 /// Messages the bot sent the user, oldest first.
@@ -319,29 +338,78 @@ fn wrong(code: &str) -> String {
     format!("{:06}", (n + 1) % 1_000_000)
 }
 
-async fn a_new_user_signs_up_once_and_their_account_runs_one_client(app: &TestApp) {
-    let w = world(app).await;
-    let (tg, anon, a) = sign_up(app, "+15550200001", "Dana").await;
+/// Rows a sign-up creates: users, workspaces, memberships, accounts, stored sessions (sealed
+/// keys), web sessions.
+async fn created_rows(app: &TestApp) -> [i64; 6] {
+    let db = app.stores().unwrap();
+    let mut rows = [0; 6];
+    for (n, table) in [
+        "users",
+        "workspaces",
+        "memberships",
+        "accounts",
+        "account_dc_keys WHERE auth_key_sealed IS NOT NULL",
+        "web_sessions",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rows[n] = db.scalar(&format!("SELECT count(*) FROM {table}")).await;
+    }
+    rows
+}
+
+/// The open MTProto connections made with the keys of `tg`'s account.
+fn open_connections(app: &TestApp, tg: &tgsim::UserInfo) -> u64 {
+    app.sim
+        .counters()
+        .accounts
+        .get(&tg.id.0.to_string())
+        .map_or(0, |c| c.open_connections)
+}
+
+/// Waits until `tg`'s account has exactly one open connection, and checks it still has one a
+/// little later (a login client left open would show by then).
+async fn one_client_runs(app: &TestApp, tg: &tgsim::UserInfo) {
+    eventually("one open connection of the account", || async {
+        (open_connections(app, tg) == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open_connections(app, tg), 1);
+}
+
+/// Checks what a first sign-in creates, from its `signed_in` answer: the user (named after
+/// their Telegram profile) owning a personal workspace of their own, a working web session,
+/// exactly one account with exactly one stored session, and exactly one client running for it.
+/// Returns the user's session.
+async fn signed_up_once(app: &TestApp, anon: &Anon, a: &Answer, tg: &tgsim::UserInfo) -> Browser {
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
     assert_eq!(a.body["method"], "telegram");
     assert_eq!(a.body["new_user"], true);
     assert_eq!(a.body["user"]["role"], "owner");
-    assert_ne!(a.body["user"]["workspace_id"], app.workspace.0);
-    assert!(
-        a.body["bot_link"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://t.me/signin_bot?start=sb_")
-    );
-    let me = anon.session(app, &a);
+    let ws = a.body["user"]["workspace_id"].as_i64().unwrap();
+    assert_ne!(ws, app.workspace.0);
+    assert!(a.set.iter().any(|c| c.starts_with("sb_session=")));
+    let me = anon.session(app, a);
     let r: Value = me.get("/api/v1/me").await.json().await.unwrap();
-    assert_eq!(r["display_name"], "Dana");
+    assert_eq!(r["display_name"], tg.first_name.as_str());
+    let db = app.stores().unwrap();
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM memberships WHERE workspace_id = {ws}"
+        ))
+        .await,
+        1,
+        "a personal workspace"
+    );
     // The account is theirs, and its one client runs.
     let accounts: Value = me.get("/api/v1/accounts").await.json().await.unwrap();
     let list = accounts["accounts"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     let id = list[0]["id"].as_i64().unwrap();
     switchboard_tests::accounts::wait_status(&me, id, "connected").await;
-    let db = app.stores().unwrap();
     let tg_id = tg.id.0;
     assert_eq!(
         db.scalar(&format!(
@@ -359,21 +427,230 @@ async fn a_new_user_signs_up_once_and_their_account_runs_one_client(app: &TestAp
         1,
         "one stored session"
     );
-    eventually("one open connection of the account", || async {
-        let c = app.sim.counters();
-        let mine = c.accounts.get(&tg_id.to_string())?;
-        (mine.open_connections == 1).then_some(())
-    })
-    .await;
-    // Still one a little later: the login client is gone for good.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        app.sim.counters().accounts[&tg_id.to_string()].open_connections,
-        1
+    assert_eq!(app.sim.sessions(tg.id), 1, "one authorization at Telegram");
+    one_client_runs(app, tg).await;
+    me
+}
+
+async fn a_new_user_signs_up_once_and_their_account_runs_one_client(app: &TestApp) {
+    let w = world(app).await;
+    let (tg, anon, a) = sign_up(app, "+15550200001", "Dana").await;
+    assert!(
+        a.body["bot_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://t.me/signin_bot?start=sb_")
     );
+    signed_up_once(app, &anon, &a, &tg).await;
     // The admin's workspace did not get the account.
     let admin_accounts: Value = w.admin.get("/api/v1/accounts").await.json().await.unwrap();
     assert_eq!(admin_accounts["accounts"].as_array().unwrap().len(), 0);
+}
+
+/// A Telegram user with a 2FA password.
+fn guarded(app: &TestApp, phone: &str, name: &str, password: &str) -> tgsim::UserInfo {
+    app.sim
+        .create_user(tgsim::NewUser {
+            phone: phone.into(),
+            first_name: name.into(),
+            password: Some(password.into()),
+            password_hint: Some("the usual".into()),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// Submits a wrong 2FA password to a flow waiting for it: refused with its stable code, and
+/// nothing is created (no user, workspace, account, stored session or web session).
+async fn a_wrong_password_creates_nothing(app: &TestApp, anon: &mut Anon, flow: &str) {
+    let before = created_rows(app).await;
+    let a = anon
+        .post(
+            &format!("/api/v1/auth/telegram/{flow}/password"),
+            &json!({"password": "not-the-password"}),
+        )
+        .await;
+    assert_eq!(
+        (a.status.as_u16(), a.body["error"]["code"].as_str()),
+        (400, Some("password_invalid")),
+        "{}",
+        a.body
+    );
+    assert!(a.set.is_empty(), "no cookie: {:?}", a.set);
+    assert_eq!(created_rows(app).await, before);
+}
+
+async fn a_new_user_signs_up_by_qr_through_their_2fa_password(app: &TestApp) {
+    world(app).await;
+    let tg = guarded(app, "+15550200081", "Kira", "qr-signup-2fa");
+    let mut anon = Anon::new(app);
+    let a = anon
+        .post(
+            "/api/v1/auth/start",
+            &json!({"phone": "+15550200081", "method": "qr"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "qr_pending", "{}", a.body);
+    let flow = a.body["flow_id"].as_str().unwrap().to_string();
+    let pending = app.sim.qr_logins();
+    let latest = pending.last().expect("tgsim has the pending login");
+    assert_eq!(
+        a.body["qr"]["url"],
+        format!("tg://login?token={}", latest.token)
+    );
+    assert!(a.body["svg"].as_str().unwrap().contains("<svg"));
+    // Not scanned yet.
+    let a = anon.get(&format!("/api/v1/auth/telegram/{flow}")).await;
+    assert_eq!(a.body["status"], "qr_pending", "{}", a.body);
+    // The phone approves; the flow asks for the 2FA password.
+    app.sim.approve_latest_qr_login(tg.id).unwrap();
+    let step = eventually("the QR approval", || async {
+        let a = Anon::new(app)
+            .get(&format!("/api/v1/auth/telegram/{flow}"))
+            .await;
+        (a.body["status"] != "qr_pending").then_some(a.body)
+    })
+    .await;
+    assert_eq!(step["status"], "password_needed", "{step}");
+    assert_eq!(step["hint"], "the usual");
+    a_wrong_password_creates_nothing(app, &mut anon, &flow).await;
+    let a = anon
+        .post(
+            &format!("/api/v1/auth/telegram/{flow}/password"),
+            &json!({"password": "qr-signup-2fa"}),
+        )
+        .await;
+    signed_up_once(app, &anon, &a, &tg).await;
+    let db = app.stores().unwrap();
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM audit_events WHERE CAST(details AS TEXT) LIKE '%qr-signup-2fa%'"
+        )
+        .await,
+        0,
+        "the password is never audited"
+    );
+}
+
+async fn a_new_user_with_a_2fa_password_signs_up_by_code_and_a_wrong_one_creates_nothing(
+    app: &TestApp,
+) {
+    world(app).await;
+    let tg = guarded(app, "+15550200082", "Lena", "code-signup-2fa");
+    let mut anon = Anon::new(app);
+    let (flow, a) = through_telegrams_code(app, &mut anon, json!({"phone": "+15550200082"})).await;
+    assert_eq!(a.body["status"], "password_needed", "{}", a.body);
+    assert_eq!(a.body["flow_id"], flow.as_str());
+    assert_eq!(a.body["hint"], "the usual");
+    assert!(a.set.is_empty(), "not signed in yet");
+    a_wrong_password_creates_nothing(app, &mut anon, &flow).await;
+    // The same flow takes the right password.
+    let a = anon
+        .post(
+            &format!("/api/v1/auth/telegram/{flow}/password"),
+            &json!({"password": "code-signup-2fa", "remember_device": true}),
+        )
+        .await;
+    signed_up_once(app, &anon, &a, &tg).await;
+    assert!(a.set.iter().any(|c| c.starts_with("sb_device=")));
+    // The finished flow is gone.
+    let a = anon
+        .post(
+            &format!("/api/v1/auth/telegram/{flow}/password"),
+            &json!({"password": "code-signup-2fa"}),
+        )
+        .await;
+    assert_eq!(a.body["error"]["code"], "login_flow_not_found");
+}
+
+async fn a_returning_user_without_the_bot_chooses_telegrams_code_explicitly(app: &TestApp) {
+    let w = world(app).await;
+    // Lev signed up and never opened the binding link.
+    let (tg, first_browser, first) = sign_up(app, "+15550200091", "Lev").await;
+    let user_id = first.body["user"]["id"].clone();
+    let ws = first.body["user"]["workspace_id"].clone();
+    // Their account's client runs (it is what monitoring uses); let it settle.
+    let lev = first_browser.session(app, &first);
+    let accounts: Value = lev.get("/api/v1/accounts").await.json().await.unwrap();
+    let account = accounts["accounts"][0]["id"].as_i64().unwrap();
+    switchboard_tests::accounts::wait_status(&lev, account, "connected").await;
+    one_client_runs(app, &tg).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows = created_rows(app).await;
+    let before = mtproto(app);
+    let opened = sessions_opened(app);
+
+    // Told how to bind the bot, with no MTProto and no message.
+    let mut anon = Anon::new(app);
+    let a = anon
+        .post("/api/v1/auth/start", &json!({"phone": "+15550200091"}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "bind_bot", "{}", a.body);
+    assert_eq!(a.body["bot_username"], "signin_bot");
+    assert_eq!(a.body["expires_in_secs"], 600);
+    assert!(
+        a.body["link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://t.me/signin_bot?start=sb_"),
+        "{}",
+        a.body
+    );
+    assert_eq!((mtproto(app), sessions_opened(app)), (before, opened));
+    assert!(from_bot(app, &tg, &w.bot).is_empty());
+    let connections = app.sim.counters().connections_total;
+
+    // They choose Telegram's code instead, at once: one login client for the flow.
+    let a = anon
+        .post(
+            "/api/v1/auth/start",
+            &json!({"phone": "+15550200091", "method": "telegram"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
+    assert_eq!(
+        app.sim.counters().connections_total,
+        connections + 1,
+        "one login client"
+    );
+    let flow = a.body["flow_id"].as_str().unwrap().to_string();
+    let code = app.sim.last_login_code("+15550200091").unwrap();
+    let a = anon
+        .post(
+            &format!("/api/v1/auth/telegram/{flow}/code"),
+            &json!({"code": code}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "signed_in", "{}", a.body);
+    assert_eq!(a.body["method"], "telegram");
+    assert_eq!(a.body["new_user"], false);
+    assert_eq!(a.body["user"]["id"], user_id, "their existing user");
+    assert_eq!(a.body["user"]["workspace_id"], ws);
+    assert!(
+        a.body["bot_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://t.me/signin_bot?start=sb_"),
+        "still not bound: the link is offered again"
+    );
+    let me = anon.session(app, &a);
+    assert_eq!(me.get("/api/v1/me").await.status(), 200);
+    // No second user, workspace, account or stored session; one more web session.
+    let mut expected = rows;
+    expected[5] += 1;
+    assert_eq!(created_rows(app).await, expected);
+    // The account (the same one) runs again, and its supervised client is its only client.
+    let accounts: Value = me.get("/api/v1/accounts").await.json().await.unwrap();
+    assert_eq!(accounts["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(accounts["accounts"][0]["id"], account);
+    switchboard_tests::accounts::wait_status(&me, account, "connected").await;
+    one_client_runs(app, &tg).await;
+    // The session it replaced was logged out at Telegram: no orphaned authorization is left.
+    assert_eq!(app.sim.sessions(tg.id), 1);
 }
 
 async fn a_returning_user_gets_the_bots_code_without_any_mtproto(app: &TestApp) {
@@ -839,21 +1116,8 @@ async fn invites_admit_new_users_once(app: &TestApp) {
     let invite: Value = r.json().await.unwrap();
     let token = invite["token"].as_str().unwrap().to_string();
     assert_eq!(invite["link"], format!("/login?invite={token}"));
-    let a = anon
-        .post(
-            "/api/v1/auth/start",
-            &json!({"phone": "+15550200061", "invite": token}),
-        )
-        .await;
-    assert_eq!(a.body["status"], "telegram_code_sent", "{}", a.body);
-    let flow = a.body["flow_id"].as_str().unwrap().to_string();
-    let code = app.sim.last_login_code("+15550200061").unwrap();
-    let a = anon
-        .post(
-            &format!("/api/v1/auth/telegram/{flow}/code"),
-            &json!({"code": code}),
-        )
-        .await;
+    let start = json!({"phone": "+15550200061", "invite": token});
+    let (_, a) = through_telegrams_code(app, &mut anon, start).await;
     assert_eq!(a.body["status"], "signed_in", "{}", a.body);
     assert_eq!(a.body["new_user"], true);
     // Used up.

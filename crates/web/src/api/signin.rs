@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::{BotId, ErrorCode, Timestamp, TrustedDeviceId};
 use switchboard_services::auth::token_hash;
 use switchboard_services::signin::{
-    CODE_DIGITS, CODE_TTL, Client, DEVICE_TTL, FlowOutcome, NONCE_TTL, SignedIn, SigninError,
-    StartMethod, StartOutcome, TelegramStep,
+    CODE_DIGITS, CODE_TTL, Client, DEVICE_TTL, FlowInput, FlowOutcome, NONCE_TTL, SignedIn,
+    SigninError, StartMethod, StartOutcome, TelegramStep,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -109,7 +109,8 @@ pub enum SigninAnswer {
         resend_after_secs: u64,
     },
     /// The user's chat with the service bot is not bound: open `link` in Telegram and press
-    /// Start (the bot binds it and sends a code), or start again with `method: "telegram"`.
+    /// Start (the bot binds it and sends a code), or start again with `method: "telegram"`
+    /// (at once: this answer costs the phone no start).
     BindBot {
         /// `https://t.me/<bot>?start=<nonce>`.
         link: String,
@@ -199,10 +200,32 @@ fn signed_in(state: &AppState, done: SignedIn) -> Response {
     res
 }
 
-fn flow_answer(state: &AppState, flow_id: &str, outcome: FlowOutcome) -> Response {
-    match outcome {
+/// Takes one step of a Telegram flow for this browser and answers where the flow stands.
+async fn flow_step(
+    state: &AppState,
+    ext: &axum::http::Extensions,
+    headers: &HeaderMap,
+    flow_id: &str,
+    input: FlowInput<'_>,
+    remember_device: bool,
+) -> Result<Response, ApiError> {
+    let client = client_of(state, ext, headers);
+    let outcome = state
+        .signin()
+        .telegram_step(flow_id, input, remember_device, &client)
+        .await?;
+    Ok(match outcome {
         FlowOutcome::Pending(step) => json(telegram_answer(flow_id, step)),
         FlowOutcome::SignedIn(done) => signed_in(state, *done),
+    })
+}
+
+/// Refuses a sign-in request a browser sent from another site (`403 csrf_failed`).
+fn from_our_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.same_origin(headers) {
+        Ok(())
+    } else {
+        Err(ErrorCode::CsrfFailed.into())
     }
 }
 
@@ -242,7 +265,7 @@ pub struct StartRequest {
     (status = 403, description = "self_service_off, invite_required, csrf_failed (cross-site request)", body = ErrorBody),
     (status = 409, description = "service_bot_missing", body = ErrorBody),
     (status = 422, description = "phone_invalid", body = ErrorBody),
-    (status = 429, description = "rate_limited (per phone: one start a minute, 5 an hour; per address: 20 in 15 minutes), with Retry-After", body = ErrorBody),
+    (status = 429, description = "rate_limited (per phone, for the bot's codes and Telegram's apart: one start a minute, 5 an hour; per address, whatever is sent: 20 in 15 minutes), with Retry-After", body = ErrorBody),
     (status = 502, description = "code_not_sent (the bot could not deliver the code)", body = ErrorBody),
     ConnectErrors))]
 async fn start(
@@ -251,9 +274,7 @@ async fn start(
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartRequest>,
 ) -> Result<Response, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
+    from_our_origin(&state, &headers)?;
     let client = client_of(&state, &ext, &headers);
     let method = match req.method {
         MethodParam::Auto => StartMethod::Auto,
@@ -308,9 +329,7 @@ async fn verify(
     headers: HeaderMap,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
+    from_our_origin(&state, &headers)?;
     let client = client_of(&state, &ext, &headers);
     let done = state
         .signin()
@@ -340,12 +359,15 @@ async fn telegram_poll(
     ApiPath(flow): ApiPath<String>,
     ApiQuery(q): ApiQuery<PollQuery>,
 ) -> Result<Response, ApiError> {
-    let client = client_of(&state, &ext, &headers);
-    let outcome = state
-        .signin()
-        .telegram_poll(&flow, q.remember_device, &client)
-        .await?;
-    Ok(flow_answer(&state, &flow, outcome))
+    flow_step(
+        &state,
+        &ext,
+        &headers,
+        &flow,
+        FlowInput::Poll,
+        q.remember_device,
+    )
+    .await
 }
 
 /// Cancels a Telegram sign-in flow (its connection is closed).
@@ -358,9 +380,7 @@ async fn telegram_cancel(
     headers: HeaderMap,
     ApiPath(flow): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
+    from_our_origin(&state, &headers)?;
     state.signin().telegram_cancel(&flow).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -388,15 +408,9 @@ async fn telegram_code(
     ApiPath(flow): ApiPath<String>,
     ApiJson(req): ApiJson<FlowCodeRequest>,
 ) -> Result<Response, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
-    let client = client_of(&state, &ext, &headers);
-    let outcome = state
-        .signin()
-        .telegram_code(&flow, &req.code, req.remember_device, &client)
-        .await?;
-    Ok(flow_answer(&state, &flow, outcome))
+    from_our_origin(&state, &headers)?;
+    let input = FlowInput::Code(&req.code);
+    flow_step(&state, &ext, &headers, &flow, input, req.remember_device).await
 }
 
 /// Asks Telegram to send the code again by the next method (app → SMS → call).
@@ -409,9 +423,7 @@ async fn telegram_resend(
     headers: HeaderMap,
     ApiPath(flow): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
+    from_our_origin(&state, &headers)?;
     let sent = state.signin().telegram_resend(&flow).await?;
     Ok(json(telegram_answer(&flow, TelegramStep::CodeSent(sent))))
 }
@@ -439,15 +451,9 @@ async fn telegram_password(
     ApiPath(flow): ApiPath<String>,
     ApiJson(req): ApiJson<FlowPasswordRequest>,
 ) -> Result<Response, ApiError> {
-    if !state.same_origin(&headers) {
-        return Err(ErrorCode::CsrfFailed.into());
-    }
-    let client = client_of(&state, &ext, &headers);
-    let outcome = state
-        .signin()
-        .telegram_password(&flow, &req.password, req.remember_device, &client)
-        .await?;
-    Ok(flow_answer(&state, &flow, outcome))
+    from_our_origin(&state, &headers)?;
+    let input = FlowInput::Password(&req.password);
+    flow_step(&state, &ext, &headers, &flow, input, req.remember_device).await
 }
 
 /// What the sign-in page offers.
