@@ -47,6 +47,10 @@ pub const NONCE_TTL: Duration = Duration::from_secs(10 * 60);
 pub const INVITE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The start of every binding payload (`t.me/<bot>?start=sb_…`), so the bot tells ours apart.
 pub const NONCE_PREFIX: &str = "sb_";
+/// The longest a start waits out the Bot API's `retry_after` to send a code (a burst of
+/// sign-ins past the bot's 30 messages a second): the user is waiting for the answer, so a
+/// longer wait ends `code_not_sent` and they start again.
+pub const CODE_SEND_WAIT: Duration = Duration::from_secs(10);
 
 /// Who may sign up by themselves (`auth.self_service`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -584,12 +588,7 @@ impl SigninService {
                         .unwrap_or(t(locale, "signin_unknown_browser")),
                 ),
         );
-        let sent = inner
-            .bots
-            .transport()
-            .send_text(bot.id, link.chat_id, &text, &[])
-            .await;
-        let delivered = sent.is_ok();
+        let delivered = send_code_message(inner, bot.id, link.chat_id, &text).await;
         Audit::new("auth.code_sent")
             .actor(user.id)
             .target(format!("user:{}", user.id))
@@ -1201,5 +1200,26 @@ mod tests {
         assert_eq!(browser_of(Some("curl/8")), None);
         assert_eq!(locale_of(Some("ru-RU")), Some(Locale::Ru));
         assert_eq!(locale_of(Some("de")), None);
+    }
+}
+
+/// Sends a code message through the service bot; a `retry_after` the Bot API answers (the
+/// bot's 30 messages a second, exceeded by a burst of sign-ins) is waited out as long as the
+/// waits stay within [`CODE_SEND_WAIT`] in all. True when the message was delivered.
+async fn send_code_message(inner: &Inner, bot: BotId, chat_id: i64, text: &str) -> bool {
+    let deadline = Instant::now() + CODE_SEND_WAIT;
+    loop {
+        match inner
+            .bots
+            .transport()
+            .send_text(bot, chat_id, text, &[])
+            .await
+        {
+            Ok(_) => return true,
+            Err(crate::outbox::SendFailure::Retry {
+                after: Some(wait), ..
+            }) if Instant::now() + wait <= deadline => tokio::time::sleep(wait).await,
+            Err(_) => return false,
+        }
     }
 }

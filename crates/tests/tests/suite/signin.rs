@@ -28,6 +28,7 @@ app_tests!(
     wrong_expired_used_and_sixth_codes_are_refused with open,
     parallel_checks_cannot_pass_the_attempt_limit with open,
     parallel_starts_respect_the_limits with open,
+    a_burst_of_sign_ins_past_the_bots_rate_gets_every_code with open_behind_a_proxy,
     a_remembered_browser_needs_no_code_until_revoked with open,
     the_bot_binds_only_its_telegram_user_and_sign_in_stays_out_of_the_inbox with open,
     invites_admit_new_users_once with invite_only,
@@ -37,6 +38,13 @@ app_tests!(
 
 fn open(c: &mut switchboard::Config) {
     c.auth.self_service = "open".into();
+}
+
+/// Open, behind a trusted reverse proxy: each user comes from an address of their own
+/// (`X-Forwarded-For`), so the per-address limits are each user's.
+fn open_behind_a_proxy(c: &mut switchboard::Config) {
+    open(c);
+    c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
 }
 
 fn invite_only(c: &mut switchboard::Config) {
@@ -939,6 +947,96 @@ async fn parallel_starts_respect_the_limits(app: &TestApp) {
         refused += usize::from(s.await.unwrap());
     }
     assert_eq!(refused, 7);
+}
+
+/// More returning users start at once than the service bot may message in a second (the Bot
+/// API's 30; tgsim answers 429 with `retry_after` past it): every one still gets their code,
+/// the start waiting out `retry_after`, and signs in with it.
+async fn a_burst_of_sign_ins_past_the_bots_rate_gets_every_code(app: &TestApp) {
+    const USERS: usize = 45;
+    let w = world(app).await;
+    let list: Value = w.admin.get("/api/v1/bots").await.json().await.unwrap();
+    let bot_id = switchboard_domain::BotId(list["bots"][0]["id"].as_i64().unwrap());
+    let stores = app.stores().unwrap();
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let phone = format!("+1555{:07}", 3_000_000 + i);
+        let tg = app
+            .sim
+            .create_user(tgsim::NewUser {
+                phone: phone.clone(),
+                first_name: format!("Burst {i}"),
+                ..Default::default()
+            })
+            .unwrap();
+        // Signed up and bound before (how they got there is the other tests' subject).
+        let (user, _, _) = stores
+            .signin
+            .create_signin_user(
+                &switchboard_domain::NewSigninUser {
+                    phone: phone.trim_start_matches('+').to_string(),
+                    telegram_user_id: tg.id.0,
+                    display_name: format!("Burst {i}"),
+                    workspace_name: format!("Burst {i}"),
+                    locale: None,
+                    invite_hash: None,
+                },
+                switchboard_domain::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        stores
+            .signin
+            .set_bot_link(&switchboard_domain::BotLink {
+                user_id: user.id,
+                bot_id,
+                chat_id: tg.id.0,
+                telegram_user_id: tg.id.0,
+                locale: None,
+                bound_at: switchboard_domain::Timestamp::now(),
+            })
+            .await
+            .unwrap();
+        users.push((phone, tg, format!("10.7.0.{}", i + 1)));
+    }
+    let start = |phone: String, ip: String| {
+        let http = app.http.clone();
+        let url = app.at("/api/v1/auth/start");
+        async move {
+            let r = http
+                .post(url)
+                .header("x-forwarded-for", ip)
+                .json(&json!({"phone": phone}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let answers = futures_util::future::join_all(
+        users
+            .iter()
+            .map(|(phone, _, ip)| start(phone.clone(), ip.clone())),
+    )
+    .await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "code_sent", "{body}");
+    }
+    for (phone, tg, ip) in &users {
+        let code = bot_code(app, &w, tg, 0).await;
+        let r = app
+            .http
+            .post(app.at("/api/v1/auth/verify"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"phone": phone, "code": code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "signed_in", "{body}");
+    }
 }
 
 async fn a_remembered_browser_needs_no_code_until_revoked(app: &TestApp) {
