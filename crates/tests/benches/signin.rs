@@ -24,7 +24,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_domain::{BotId, BotLink, NewSigninUser, Timestamp, UserId};
+use switchboard_domain::BotId;
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::db::Backend;
 
@@ -143,22 +143,7 @@ async fn run(backend: Backend) {
                 ..Default::default()
             })
             .unwrap();
-        let (user, _, _) = stores
-            .signin
-            .create_signin_user(
-                &NewSigninUser {
-                    phone: phone.trim_start_matches('+').to_string(),
-                    telegram_user_id: tg.id.0,
-                    display_name: format!("User {i}"),
-                    workspace_name: format!("User {i}"),
-                    locale: None,
-                    invite_hash: None,
-                },
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        bind(&stores, user.id, bot_id, tg.id.0).await;
+        switchboard_tests::accounts::bound_signin_user(&stores, &tg, &phone, bot_id).await;
         users.push(Arc::new(User {
             phone,
             tg,
@@ -265,21 +250,6 @@ async fn run(backend: Backend) {
         Ok(app) => app.stop().await,
         Err(_) => panic!("the app is still shared"),
     }
-}
-
-async fn bind(stores: &switchboard_tests::db::Stores, user: UserId, bot: BotId, tg: i64) {
-    stores
-        .signin
-        .set_bot_link(&BotLink {
-            user_id: user,
-            bot_id: bot,
-            chat_id: tg,
-            telegram_user_id: tg,
-            locale: None,
-            bound_at: Timestamp::now(),
-        })
-        .await
-        .unwrap();
 }
 
 fn main() {

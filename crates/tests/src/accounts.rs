@@ -131,3 +131,43 @@ pub async fn import_session(b: &Browser, session_string: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// A self-service user who signed up with `tg`'s phone and bound the service bot `bot`,
+/// written through the stores (for tests and benches whose subject is what comes after).
+pub async fn bound_signin_user(
+    stores: &crate::db::Stores,
+    tg: &tgsim::UserInfo,
+    phone: &str,
+    bot: switchboard_domain::BotId,
+) -> switchboard_domain::UserId {
+    use switchboard_domain::{BotLink, NewSigninUser, Timestamp};
+    let name = tg.first_name.clone();
+    let (user, _, _) = stores
+        .signin
+        .create_signin_user(
+            &NewSigninUser {
+                phone: phone.trim_start_matches('+').to_string(),
+                telegram_user_id: tg.id.0,
+                display_name: name.clone(),
+                workspace_name: name,
+                locale: None,
+                invite_hash: None,
+            },
+            Timestamp::now(),
+        )
+        .await
+        .expect("create the sign-in user");
+    stores
+        .signin
+        .set_bot_link(&BotLink {
+            user_id: user.id,
+            bot_id: bot,
+            chat_id: tg.id.0,
+            telegram_user_id: tg.id.0,
+            locale: None,
+            bound_at: Timestamp::now(),
+        })
+        .await
+        .expect("bind the service bot");
+    user.id
+}

@@ -970,33 +970,7 @@ async fn a_burst_of_sign_ins_past_the_bots_rate_gets_every_code(app: &TestApp) {
             })
             .unwrap();
         // Signed up and bound before (how they got there is the other tests' subject).
-        let (user, _, _) = stores
-            .signin
-            .create_signin_user(
-                &switchboard_domain::NewSigninUser {
-                    phone: phone.trim_start_matches('+').to_string(),
-                    telegram_user_id: tg.id.0,
-                    display_name: format!("Burst {i}"),
-                    workspace_name: format!("Burst {i}"),
-                    locale: None,
-                    invite_hash: None,
-                },
-                switchboard_domain::Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        stores
-            .signin
-            .set_bot_link(&switchboard_domain::BotLink {
-                user_id: user.id,
-                bot_id,
-                chat_id: tg.id.0,
-                telegram_user_id: tg.id.0,
-                locale: None,
-                bound_at: switchboard_domain::Timestamp::now(),
-            })
-            .await
-            .unwrap();
+        switchboard_tests::accounts::bound_signin_user(&stores, &tg, &phone, bot_id).await;
         users.push((phone, tg, format!("10.7.0.{}", i + 1)));
     }
     let start = |phone: String, ip: String| {
