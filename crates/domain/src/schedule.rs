@@ -11,6 +11,7 @@ use crate::content::{Entity, MediaKind};
 use crate::error_code::ErrorCode;
 use crate::ids::{AccountId, BotId, UserId, WorkspaceId};
 use crate::inbox::Viewer;
+use crate::instance::InstanceId;
 use crate::recurrence::{Recurrence, Schedule, ScheduleInvalid};
 use crate::store::{StoreError, StoreResult};
 use crate::time::Timestamp;
@@ -420,6 +421,15 @@ pub struct ClaimedAction {
     pub token: i64,
 }
 
+/// How many leases [`ScheduleStore::release_leases`] ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReleasedLeases {
+    /// Runs left `publishing`.
+    pub runs: u64,
+    /// Follow-up actions left `running`.
+    pub actions: u64,
+}
+
 /// What Telegram answered for a published run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
@@ -713,17 +723,29 @@ pub trait ScheduleStore: Send + Sync + 'static {
 
     // --- the publisher ---
 
-    /// Claims up to `limit` runs due at `now`, oldest first: `scheduled` runs whose
-    /// `attempt_at` has come (a first attempt only while within its post's grace period), and
-    /// `publishing` runs whose lease expired (`reclaimed`). Each becomes `publishing` until
-    /// `now + lease`, its attempts counted; the next occurrence of a recurring post is created
-    /// when its scheduled run is first claimed. Two claimers never claim one run.
+    /// Claims up to `limit` runs due at `now` for the instance `owner`, oldest first:
+    /// `scheduled` runs whose `attempt_at` has come (a first attempt only while within its
+    /// post's grace period), and `publishing` runs whose lease expired or was released
+    /// (`reclaimed`). Each becomes `publishing` until `now + lease`, held by `owner`, its
+    /// attempts counted; the next occurrence of a recurring post is created when its scheduled
+    /// run is first claimed. Two claimers never claim one run.
     async fn claim_due_runs(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedRun>>;
+    /// Ends at `now` the leases `owner` still holds on runs (`publishing`) and actions
+    /// (`running`): they are from its previous life (a process of that id died holding them),
+    /// so they are claimed again at once — still as `reclaimed` runs, never as fresh ones.
+    /// Leases of other instances are untouched. Called once when an instance starts, before
+    /// it claims anything.
+    async fn release_leases(
+        &self,
+        owner: &InstanceId,
+        now: Timestamp,
+    ) -> StoreResult<ReleasedLeases>;
     /// Records a publication: the run `published` with its message ids and link, its post's
     /// follow-ups scheduled ([`follow_ups_after`]), a once post `finished`. `run_lease_lost`
     /// when the token is not the run's current claim.
@@ -749,13 +771,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     async fn sweep_missed(&self, now: Timestamp) -> StoreResult<Vec<PostRun>>;
     /// The earliest time a run or an action may be claimed (for the publisher's sleep).
     async fn next_schedule_wakeup(&self) -> StoreResult<Option<Timestamp>>;
-    /// Claims up to `limit` follow-up actions due at `now` (and `running` ones whose lease
-    /// expired), like [`ScheduleStore::claim_due_runs`].
+    /// Claims up to `limit` follow-up actions due at `now` for `owner` (and `running` ones
+    /// whose lease expired or was released), like [`ScheduleStore::claim_due_runs`].
     async fn claim_due_actions(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedAction>>;
     /// Records an action done; a `delete` cancels the run's other pending actions.
     /// `run_lease_lost` when the token is not the action's current claim.
