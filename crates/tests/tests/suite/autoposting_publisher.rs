@@ -2,8 +2,9 @@
 //! `ScheduleStore` (as the API saves them) are published by the server's `publisher` worker to
 //! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`,
 //! refused with a clear code for a bot without rights — and missed or published after a
-//! restart depending on their grace period; follow-ups pin, unpin and delete the post. What
-//! the channel holds is read through tgsim's control API.
+//! restart depending on their grace period; a restart takes up at once the
+//! runs its own crashed process left `publishing`, posting nothing twice; follow-ups pin,
+//! unpin and delete the post. What the channel holds is read through tgsim's control API.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,6 +33,7 @@ app_tests!(
 restarting_app_tests!(
     a_run_missed_past_its_grace_is_missed_and_within_it_published,
     a_restart_in_the_middle_of_publishing_posts_once,
+    a_bots_run_cut_off_by_a_crash_ends_send_uncertain_at_once,
 );
 
 /// The admin signed in, as a viewer of the workspace.
@@ -429,28 +431,14 @@ async fn a_restart_in_the_middle_of_publishing_posts_once(app: TestApp) -> TestA
     )
     .await;
     let run = run_with(&o, &post, RunStatus::Published, 30).await;
-    // The process died after Telegram took the post and before the outcome was written: the
-    // run is left `publishing` with its lease over.
-    let now = Timestamp::now().0;
-    assert_eq!(
-        o.db.execute(&format!(
-            "UPDATE post_runs SET status = 'publishing', published_at = NULL, \
-             message_ids = '[]', link = NULL, attempt_at = {now} WHERE id = {}",
-            run.id.0
-        ))
-        .await,
-        1
-    );
-    let (db, viewer) = (o.db.clone(), o.viewer);
-    let app = app.restart().await;
-    let o = Owner {
-        admin: app.login("admin", PASSWORD).await,
-        viewer,
-        db,
-    };
-    // Taken again, resent with the same random_id, refused by Telegram as a repeat and recorded
-    // as published with the post's id.
-    let again = run_with(&o, &post, RunStatus::Published, 60).await;
+    // The process died after Telegram took the post and before the outcome was written.
+    let (app, o) = crash_and_restart(app, o, &run).await;
+    // Released at start and taken again at once (within half the lease), resent with the
+    // same random_id, refused by Telegram as a repeat and recorded as published with the
+    // post's id.
+    let again = run_with(&o, &post, RunStatus::Published, HALF_LEASE).await;
+    // (More attempts when the account was not connected yet on the first one.)
+    assert!(again.attempts >= 2, "{again:?}");
     let list = posts(&app, ch);
     assert_eq!(list.len(), 1, "posted once");
     assert_eq!(again.message_ids, vec![i64::from(list[0].id)]);
@@ -463,5 +451,55 @@ async fn a_restart_in_the_middle_of_publishing_posts_once(app: TestApp) -> TestA
         Some(2),
         "the post and its refused repeat"
     );
+    app
+}
+
+/// Half the publisher's lease, in seconds: a run taken up after a restart within this was
+/// released, not expired.
+const HALF_LEASE: u64 = 60;
+
+/// Puts a published run back as a crash leaves it — `publishing`, held by `app`'s instance
+/// under a lease with two minutes to go, its outcome not written — and restarts the server;
+/// returns it with the owner signed in again.
+async fn crash_and_restart(app: TestApp, o: Owner, run: &PostRun) -> (TestApp, Owner) {
+    let lease_end = Timestamp::now().0 + 2 * HALF_LEASE as i64 * 1000;
+    assert_eq!(
+        o.db.execute(&format!(
+            "UPDATE post_runs SET status = 'publishing', published_at = NULL, \
+             message_ids = '[]', link = NULL, attempt_at = {lease_end}, \
+             lease_owner = '{}' WHERE id = {}",
+            app.running.instance_id(),
+            run.id.0
+        ))
+        .await,
+        1
+    );
+    let app = app.restart().await;
+    let o = Owner {
+        admin: app.login("admin", PASSWORD).await,
+        ..o
+    };
+    (app, o)
+}
+
+async fn a_bots_run_cut_off_by_a_crash_ends_send_uncertain_at_once(app: TestApp) -> TestApp {
+    let o = owner(&app).await;
+    let (bot_user, sender) = bot(&app, &o, "pub_crash_bot").await;
+    let (ch, target) = channel(&app, "pub_crash1", bot_user.id);
+    let post = create(&o, &spec(sender, &target, "Bot, once", vec![], in_secs(1))).await;
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    let (app, o) = crash_and_restart(app, o, &run).await;
+    // Taken up at once; the Bot API cannot tell whether the cut-off send got through: the run
+    // is not resent.
+    let uncertain = run_with(&o, &post, RunStatus::SendUncertain, HALF_LEASE).await;
+    assert_eq!(uncertain.error.as_deref(), Some("send_uncertain"));
+    assert_eq!(uncertain.attempts, 2);
+    assert_eq!(posts(&app, ch).len(), 1, "posted once, not resent");
+    let sends = app.sim.counters().bot_api_calls;
+    let sends = sends
+        .get(&bot_user.id.0.to_string())
+        .and_then(|m| m.get("sendMessage"))
+        .copied();
+    assert_eq!(sends, Some(1), "one sendMessage in all");
     app
 }
