@@ -1,8 +1,9 @@
 //! The autoposting publisher end to end, on both backends: posts saved through the
 //! `ScheduleStore` (as the API saves them) are published by the server's `publisher` worker to
 //! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`,
-//! refused with a clear code for a bot without rights — and missed or published after a
-//! restart depending on their grace period; a restart takes up at once the
+//! refused with a clear code for a bot without rights, a recurring post once per tick — and
+//! missed or
+//! published after a restart depending on their grace period; a restart takes up at once the
 //! runs its own crashed process left `publishing`, posting nothing twice; follow-ups pin,
 //! unpin and delete the post. What the channel holds is read through tgsim's control API.
 
@@ -27,6 +28,7 @@ app_tests!(
     an_album_arrives_grouped,
     a_bot_without_rights_fails_with_a_clear_error,
     a_bots_retry_after_delays_without_loss,
+    a_recurring_post_runs_on_each_tick,
     pin_for_n_hours_unpins_and_delete_after_n_hours_removes,
 );
 
@@ -502,4 +504,104 @@ async fn a_bots_run_cut_off_by_a_crash_ends_send_uncertain_at_once(app: TestApp)
         .copied();
     assert_eq!(sends, Some(1), "one sendMessage in all");
     app
+}
+
+/// Lets the time of a post's waiting run come now, as if the hours had passed: the run keeps its
+/// due time (the next occurrence follows from it), only the time it may be taken moves.
+async fn tick_comes(app: &TestApp, db: &Stores, post: &ScheduledPost) {
+    let now = Timestamp::now().0;
+    let changed = db
+        .execute(&format!(
+            "UPDATE post_runs SET attempt_at = {now} \
+             WHERE post_id = {} AND status = 'scheduled'",
+            post.id.0
+        ))
+        .await;
+    assert_eq!(changed, 1, "one waiting run");
+    app.running.scheduler.wakeup().notify_one();
+}
+
+async fn a_recurring_post_runs_on_each_tick(app: &TestApp) {
+    let o = owner(app).await;
+    let (user, sender) = account(app, &o, "+15558100007").await;
+    // A preset (daily at 09:30 in Moscow, which keeps no DST: a tick every 24 h) and a cron
+    // expression (every 6 hours at :15, UTC).
+    let (daily_ch, daily_target) = channel(app, "pub_daily1", user.id);
+    let mut daily = spec(
+        sender,
+        &daily_target,
+        "Daily digest",
+        vec![],
+        Schedule::Daily {
+            time: "09:30".into(),
+        },
+    );
+    daily.time_zone = "Europe/Moscow".into();
+    let (cron_ch, cron_target) = channel(app, "pub_cron1", user.id);
+    let cron = spec(
+        sender,
+        &cron_target,
+        "Every six hours",
+        vec![],
+        Schedule::Cron {
+            expression: "15 */6 * * *".into(),
+        },
+    );
+    for (spec, ch, period) in [
+        (daily, daily_ch, 24 * 3_600_000),
+        (cron, cron_ch, 6 * 3_600_000),
+    ] {
+        let post = create(&o, &spec).await;
+        let first = post.next_run_at.expect("a first run").0;
+        for tick in 1..=2_usize {
+            tick_comes(app, &o.db, &post).await;
+            let history = eventually(30, &format!("tick {tick} published"), || async {
+                let list = runs(&o.db, &o.viewer, &post).await;
+                let published = list
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Published)
+                    .count();
+                (published == tick).then_some(list)
+            })
+            .await;
+            // One run per tick, each at its own due time, and the next one waiting.
+            let tick_i64 = i64::try_from(tick).unwrap();
+            let mut dues: Vec<(i64, RunStatus)> =
+                history.iter().map(|r| (r.due_at.0, r.status)).collect();
+            dues.sort_unstable_by_key(|d| d.0);
+            let mut expected: Vec<(i64, RunStatus)> = (0..tick_i64)
+                .map(|k| (first + k * period, RunStatus::Published))
+                .collect();
+            expected.push((first + tick_i64 * period, RunStatus::Scheduled));
+            assert_eq!(dues, expected, "{}: {history:?}", spec.content.text);
+            let published: Vec<&PostRun> = history
+                .iter()
+                .filter(|r| r.status == RunStatus::Published)
+                .collect();
+            assert!(
+                published
+                    .iter()
+                    .all(|r| r.attempts == 1 && r.message_ids.len() == 1)
+            );
+            // Each tick posted once.
+            let list = posts(app, ch);
+            assert_eq!(list.len(), tick, "{}", spec.content.text);
+            assert!(list.iter().all(|m| m.text == spec.content.text));
+            let mut ids: Vec<i64> = published.iter().map(|r| r.message_ids[0]).collect();
+            ids.sort_unstable();
+            assert_eq!(
+                ids,
+                list.iter().map(|m| i64::from(m.id)).collect::<Vec<_>>()
+            );
+        }
+        let post = o.db.schedule.get_post(&o.viewer, post.id).await.unwrap();
+        assert_eq!(post.state, switchboard_domain::PostState::Active);
+        assert_eq!(post.next_run_at, Some(Timestamp(first + 2 * period)));
+    }
+    // Nothing more is posted until the next tick comes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(posts(app, daily_ch).len(), 2);
+    assert_eq!(posts(app, cron_ch).len(), 2);
+    let calls = app.sim.account_counters(user.id).calls;
+    assert_eq!(calls.get("messages.sendMessage").copied(), Some(4));
 }
