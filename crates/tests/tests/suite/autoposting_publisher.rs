@@ -1,8 +1,8 @@
 //! The autoposting publisher end to end, on both backends: posts saved through the
 //! `ScheduleStore` (as the API saves them) are published by the server's `publisher` worker to
-//! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`,
-//! refused with a clear code for a bot without rights, a recurring post once per tick — and
-//! missed or
+//! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`
+//! and an account's `FLOOD_WAIT` (short ones slept through, long ones rescheduled), refused
+//! with a clear code for a bot without rights, a recurring post once per tick — and missed or
 //! published after a restart depending on their grace period; a restart takes up at once the
 //! runs its own crashed process left `publishing`, posting nothing twice; follow-ups pin,
 //! unpin and delete the post. What the channel holds is read through tgsim's control API.
@@ -28,6 +28,7 @@ app_tests!(
     an_album_arrives_grouped,
     a_bot_without_rights_fails_with_a_clear_error,
     a_bots_retry_after_delays_without_loss,
+    an_accounts_flood_wait_delays_without_loss,
     a_recurring_post_runs_on_each_tick,
     pin_for_n_hours_unpins_and_delete_after_n_hours_removes,
 );
@@ -604,4 +605,102 @@ async fn a_recurring_post_runs_on_each_tick(app: &TestApp) {
     assert_eq!(posts(app, cron_ch).len(), 2);
     let calls = app.sim.account_counters(user.id).calls;
     assert_eq!(calls.get("messages.sendMessage").copied(), Some(4));
+}
+
+/// The runs of `post` waiting for a retry that Telegram timed with `code`.
+async fn waiting_with(o: &Owner, post: &ScheduledPost, code: &str) -> PostRun {
+    eventually(30, &format!("the run to wait for {code}"), || async {
+        runs(&o.db, &o.viewer, post)
+            .await
+            .into_iter()
+            .find(|r| r.status == RunStatus::Scheduled && r.error.as_deref() == Some(code))
+    })
+    .await
+}
+
+async fn an_accounts_flood_wait_delays_without_loss(app: &TestApp) {
+    let o = owner(app).await;
+    let (user, sender) = account(app, &o, "+15558100006").await;
+    let (ch, target) = channel(app, "pub_flood2", user.id);
+    let flood = |seconds: u32| {
+        app.sim.inject_fault(tgsim::FaultRule {
+            user_id: Some(user.id),
+            method: Some("messages.sendMessage".into()),
+            kind: tgsim::FaultKind::FloodWait { seconds },
+            count: 1,
+        });
+    };
+    let send_calls = || {
+        app.sim
+            .account_counters(user.id)
+            .calls
+            .get("messages.sendMessage")
+            .copied()
+            .unwrap_or(0)
+    };
+
+    // A short wait is slept through by the client inside the one attempt.
+    flood(3);
+    let post = create(
+        &o,
+        &spec(sender, &target, "After a short wait", vec![], in_secs(1)),
+    )
+    .await;
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    assert_eq!((run.attempts, run.error.as_deref()), (1, None));
+    assert!(
+        run.published_at.unwrap().0 - run.due_at.0 >= 3_000,
+        "published after the wait"
+    );
+    assert_eq!(
+        send_calls(),
+        2,
+        "the refused send and the one after the wait"
+    );
+    assert_eq!(posts(app, ch).len(), 1);
+
+    // A wait longer than the client sleeps through comes back to the publisher: the run is
+    // rescheduled for exactly when it ends, and the history shows why.
+    let long = switchboard_telegram::settings::FLOOD_SLEEP_THRESHOLD.as_secs() * 2;
+    flood(u32::try_from(long).unwrap());
+    let post = create(
+        &o,
+        &spec(sender, &target, "After a long wait", vec![], in_secs(1)),
+    )
+    .await;
+    let waiting = waiting_with(&o, &post, "FLOOD_WAIT").await;
+    assert_eq!(waiting.attempts, 1);
+    assert_eq!(
+        waiting.attempt_at.0 - waiting.updated_at.0,
+        i64::try_from(long).unwrap() * 1000,
+        "retried when the wait ends"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(posts(app, ch).len(), 1, "nothing sent during the wait");
+    assert_eq!(send_calls(), 3);
+    let still = runs(&o.db, &o.viewer, &post).await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0].status, RunStatus::Scheduled);
+    assert_eq!(still[0].attempt_at, waiting.attempt_at, "not retried early");
+
+    // The wait ends (moved to now rather than waited out).
+    let now = Timestamp::now().0;
+    assert_eq!(
+        o.db.execute(&format!(
+            "UPDATE post_runs SET attempt_at = {now} WHERE id = {}",
+            waiting.id.0
+        ))
+        .await,
+        1
+    );
+    app.running.scheduler.wakeup().notify_one();
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    assert_eq!(run.attempts, 2);
+    assert_eq!(run.id, waiting.id, "the same run, not a new one");
+    let list = posts(app, ch);
+    assert_eq!(
+        list.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["After a short wait", "After a long wait"]
+    );
+    assert_eq!(send_calls(), 4);
 }
