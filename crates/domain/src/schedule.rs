@@ -430,6 +430,64 @@ pub struct ReleasedLeases {
     pub actions: u64,
 }
 
+/// Every error code a run's history may show: the publisher's own, those of the account and
+/// bot transports, and the Telegram refusals a post meets. Each has a catalogue text
+/// [`run_error_key`] in English and Russian; a Telegram refusal not listed here (its name is
+/// recorded as Telegram gave it) shows `run_error_other`, which names the code.
+pub const RUN_ERROR_CODES: &[&str] = &[
+    "send_uncertain",
+    "send_timeout",
+    "account_offline",
+    "file_missing",
+    "peer_unknown",
+    "FLOOD_WAIT",
+    "retry_after",
+    "missed",
+    "post_changed",
+    "store_error",
+    "telegram_unreachable",
+    "telegram_client_crashed",
+    "telegram_unexpected_answer",
+    "telegram_proxy_unreachable",
+    "telegram_proxy_auth_failed",
+    "telegram_proxy_failed",
+    "session_unauthorized",
+    "account_banned",
+    "bot_deleted",
+    "bot_unauthorized",
+    "bot_blocked",
+    "bot_forbidden",
+    "chat_not_found",
+    "bot_api_conflict",
+    "bot_api_unavailable",
+    "bot_api_rejected",
+    "bot_api_unreachable",
+    "bot_api_unexpected",
+    "CHAT_WRITE_FORBIDDEN",
+    "CHAT_ADMIN_REQUIRED",
+    "CHANNEL_PRIVATE",
+    "CHANNEL_INVALID",
+    "PEER_ID_INVALID",
+    "USER_BANNED_IN_CHANNEL",
+    "CHAT_SEND_MEDIA_FORBIDDEN",
+    "MESSAGE_TOO_LONG",
+    "MEDIA_CAPTION_TOO_LONG",
+    "MEDIA_INVALID",
+    "MEDIA_EMPTY",
+    "MESSAGE_EMPTY",
+];
+
+/// The catalogue key of the text a run's history shows for its error `code`:
+/// `run_error_<code in lower case>`, or `run_error_other` for a code not in
+/// [`RUN_ERROR_CODES`].
+pub fn run_error_key(code: &str) -> String {
+    if RUN_ERROR_CODES.contains(&code) {
+        format!("run_error_{}", code.to_ascii_lowercase())
+    } else {
+        "run_error_other".to_string()
+    }
+}
+
 /// What Telegram answered for a published run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {

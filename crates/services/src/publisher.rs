@@ -812,6 +812,94 @@ mod tests {
         assert!(other <= a + Duration::from_millis(5));
     }
 
+    /// Every code the publisher records for a run — its own, and what the account and bot
+    /// transports make of each kind of failure — has a text in the run history
+    /// (`RUN_ERROR_CODES`); only Telegram's own refusal names pass through unlisted.
+    #[test]
+    fn every_code_a_run_can_end_with_has_a_history_text() {
+        use switchboard_domain::RUN_ERROR_CODES;
+        use switchboard_telegram::proxy::ProxyFailure;
+        let proxies = [
+            ProxyFailure::Unreachable,
+            ProxyFailure::AuthFailed,
+            ProxyFailure::Refused,
+        ];
+        let mut failures: Vec<SendFailure> = [
+            TgError::FloodWait { seconds: 90 },
+            TgError::Unreachable("reset".into()),
+            TgError::ClientCrashed,
+            TgError::Store(StoreError::Backend("down".into())),
+            TgError::Unauthorized,
+            TgError::Banned,
+            TgError::Unexpected("an answer"),
+        ]
+        .iter()
+        .chain(proxies.map(TgError::Proxy).iter())
+        .map(account_failure)
+        .collect();
+        let bot_errors = [
+            BotApiError::RetryAfter(3),
+            BotApiError::Unauthorized,
+            BotApiError::Forbidden("Forbidden: bot was blocked by the user".into()),
+            BotApiError::Forbidden("Forbidden: bot is not a member of the channel chat".into()),
+            BotApiError::Forbidden("Forbidden: bot was kicked".into()),
+            BotApiError::ChatNotFound,
+            BotApiError::Conflict("webhook".into()),
+            BotApiError::Api {
+                code: 502,
+                description: "Bad Gateway".into(),
+            },
+            BotApiError::Api {
+                code: 400,
+                description: "Bad Request: need administrator rights in the channel chat".into(),
+            },
+            BotApiError::Api {
+                code: 400,
+                description: "Bad Request: something else".into(),
+            },
+            BotApiError::Network("refused".into()),
+            BotApiError::Uncertain("timeout".into()),
+            BotApiError::Unexpected("html".into()),
+        ];
+        failures.extend(bot_errors.iter().map(bot_failure));
+        failures.extend(proxies.map(BotApiError::Proxy).iter().map(bot_failure));
+        let mut codes: Vec<String> = failures.iter().map(|f| f.code().to_string()).collect();
+        // The publisher's own codes, and the store's for runs it ends.
+        codes.extend(
+            [
+                SEND_UNCERTAIN,
+                "send_timeout",
+                "account_offline",
+                "file_missing",
+                "peer_unknown",
+                "bot_deleted",
+                "missed",
+                "post_changed",
+            ]
+            .map(String::from),
+        );
+        // The refusals the publisher gives its own meaning.
+        codes.extend(["CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED"].map(String::from));
+        let missing: Vec<&String> = codes
+            .iter()
+            .filter(|c| !RUN_ERROR_CODES.contains(&c.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes without a history text: {missing:?}"
+        );
+        // A Telegram refusal passes through under its own name.
+        let other = account_failure(&TgError::Rpc {
+            code: 400,
+            name: "SOMETHING_NEW".into(),
+        });
+        assert_eq!(other.code(), "SOMETHING_NEW");
+        assert_eq!(
+            switchboard_domain::run_error_key("SOMETHING_NEW"),
+            "run_error_other"
+        );
+    }
+
     #[test]
     fn a_bot_without_rights_gets_the_mtproto_code() {
         let e = BotApiError::Api {
