@@ -4,7 +4,9 @@
 //! same database every inbound message is stored exactly once, every reply reached its customer
 //! exactly once and ended `sent`, and every file is stored once with Telegram's exact bytes.
 //! A lead being delivered to the owner's Saved Messages when the server dies reaches them
-//! exactly once after the restart, and posts made while it was down are found once each.
+//! exactly once after the restart, and posts made while it was down are found once each. A
+//! scheduled post whose answer Telegram still holds when the server dies is published exactly
+//! once, within seconds of the restart (the restarted server releases its own leases).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
