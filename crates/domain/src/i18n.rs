@@ -1495,6 +1495,212 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("schedule_published_now", "Publishing now.", "Публикуется."),
     ("schedule_media_only", "(media only)", "(только медиа)"),
+    // --- the run history's errors (crate::schedule::RUN_ERROR_CODES) ---
+    (
+        "run_error_send_uncertain",
+        "Telegram's answer was lost: the post may or may not have been published. It is not sent again; check the channel and publish again if it is not there.",
+        "Ответ Telegram потерян: пост мог быть опубликован или нет. Повторно он не отправляется; проверьте канал и опубликуйте снова, если поста там нет.",
+    ),
+    (
+        "run_error_send_timeout",
+        "Publishing took too long; it is retried.",
+        "Публикация заняла слишком много времени; она будет повторена.",
+    ),
+    (
+        "run_error_account_offline",
+        "The account is not connected to Telegram; it is retried.",
+        "Аккаунт не подключён к Telegram; публикация будет повторена.",
+    ),
+    (
+        "run_error_file_missing",
+        "A media file of the post is missing from the file store.",
+        "Медиафайл поста отсутствует в хранилище файлов.",
+    ),
+    (
+        "run_error_peer_unknown",
+        "The target chat cannot be addressed; choose it again in the editor.",
+        "К целевому чату нельзя обратиться; выберите его заново в редакторе.",
+    ),
+    (
+        "run_error_flood_wait",
+        "Telegram asked the account to wait; the post goes out when the wait ends.",
+        "Telegram попросил аккаунт подождать; пост будет опубликован, когда ожидание закончится.",
+    ),
+    (
+        "run_error_retry_after",
+        "Telegram asked the bot to wait; the post goes out when the wait ends.",
+        "Telegram попросил бота подождать; пост будет опубликован, когда ожидание закончится.",
+    ),
+    (
+        "run_error_missed",
+        "The server was down past the post's grace period; this run was skipped.",
+        "Сервер был недоступен дольше льготного периода поста; этот запуск пропущен.",
+    ),
+    (
+        "run_error_post_changed",
+        "The post was changed while this run waited for a retry.",
+        "Пост изменили, пока этот запуск ждал повтора.",
+    ),
+    (
+        "run_error_store_error",
+        "The database could not be read or written; it is retried.",
+        "Не удалось прочитать или записать базу данных; публикация будет повторена.",
+    ),
+    (
+        "run_error_telegram_unreachable",
+        "Telegram could not be reached; it is retried.",
+        "Не удалось связаться с Telegram; публикация будет повторена.",
+    ),
+    (
+        "run_error_telegram_client_crashed",
+        "The account's Telegram client stopped unexpectedly; it is retried.",
+        "Клиент Telegram аккаунта неожиданно остановился; публикация будет повторена.",
+    ),
+    (
+        "run_error_telegram_unexpected_answer",
+        "Telegram sent an unexpected answer.",
+        "Telegram прислал неожиданный ответ.",
+    ),
+    (
+        "run_error_telegram_proxy_unreachable",
+        "The SOCKS5 proxy could not be reached; it is retried.",
+        "SOCKS5-прокси недоступен; публикация будет повторена.",
+    ),
+    (
+        "run_error_telegram_proxy_auth_failed",
+        "The SOCKS5 proxy refused its credentials; it is retried.",
+        "SOCKS5-прокси отклонил учётные данные; публикация будет повторена.",
+    ),
+    (
+        "run_error_telegram_proxy_failed",
+        "The SOCKS5 proxy could not reach Telegram; it is retried.",
+        "SOCKS5-прокси не смог связаться с Telegram; публикация будет повторена.",
+    ),
+    (
+        "run_error_session_unauthorized",
+        "The account's session is no longer authorized; connect the account again.",
+        "Сессия аккаунта больше не авторизована; подключите аккаунт заново.",
+    ),
+    (
+        "run_error_account_banned",
+        "The account is banned or deactivated.",
+        "Аккаунт заблокирован или удалён.",
+    ),
+    (
+        "run_error_bot_deleted",
+        "The bot was removed from the workspace.",
+        "Бот удалён из рабочего пространства.",
+    ),
+    (
+        "run_error_bot_unauthorized",
+        "Telegram rejected the bot's token.",
+        "Telegram отклонил токен бота.",
+    ),
+    (
+        "run_error_bot_blocked",
+        "The bot is blocked in this chat.",
+        "Бот заблокирован в этом чате.",
+    ),
+    (
+        "run_error_bot_forbidden",
+        "The bot may not post to this chat.",
+        "Боту запрещено писать в этот чат.",
+    ),
+    (
+        "run_error_chat_not_found",
+        "Telegram does not know this chat, or the bot is not in it.",
+        "Telegram не знает этот чат, или бота в нём нет.",
+    ),
+    (
+        "run_error_bot_api_conflict",
+        "The Bot API reported a conflict: another program uses the bot.",
+        "Bot API сообщил о конфликте: бота использует другая программа.",
+    ),
+    (
+        "run_error_bot_api_unavailable",
+        "The Bot API is unavailable; it is retried.",
+        "Bot API недоступен; публикация будет повторена.",
+    ),
+    (
+        "run_error_bot_api_rejected",
+        "The Bot API refused the post.",
+        "Bot API отклонил пост.",
+    ),
+    (
+        "run_error_bot_api_unreachable",
+        "The Bot API could not be reached; it is retried.",
+        "Не удалось связаться с Bot API; публикация будет повторена.",
+    ),
+    (
+        "run_error_bot_api_unexpected",
+        "The Bot API sent an unexpected answer.",
+        "Bot API прислал неожиданный ответ.",
+    ),
+    (
+        "run_error_chat_write_forbidden",
+        "The sender is not a member of the chat, or may not write there.",
+        "Отправитель не состоит в чате или не может в него писать.",
+    ),
+    (
+        "run_error_chat_admin_required",
+        "The sender is not an administrator allowed to post in this channel.",
+        "Отправитель не администратор с правом публикации в этом канале.",
+    ),
+    (
+        "run_error_channel_private",
+        "The channel is private, or the sender was removed from it.",
+        "Канал закрыт, или отправителя из него удалили.",
+    ),
+    (
+        "run_error_channel_invalid",
+        "Telegram does not know this channel.",
+        "Telegram не знает этот канал.",
+    ),
+    (
+        "run_error_peer_id_invalid",
+        "Telegram does not know this chat.",
+        "Telegram не знает этот чат.",
+    ),
+    (
+        "run_error_user_banned_in_channel",
+        "The account may not post in channels and groups.",
+        "Аккаунту запрещено писать в каналы и группы.",
+    ),
+    (
+        "run_error_chat_send_media_forbidden",
+        "Media may not be posted in this chat.",
+        "В этот чат нельзя отправлять медиа.",
+    ),
+    (
+        "run_error_message_too_long",
+        "The text is too long for Telegram.",
+        "Текст слишком длинный для Telegram.",
+    ),
+    (
+        "run_error_media_caption_too_long",
+        "The caption is too long for Telegram.",
+        "Подпись слишком длинная для Telegram.",
+    ),
+    (
+        "run_error_media_invalid",
+        "Telegram refused a media file of the post.",
+        "Telegram отклонил медиафайл поста.",
+    ),
+    (
+        "run_error_media_empty",
+        "Telegram refused a media file of the post as empty.",
+        "Telegram отклонил медиафайл поста как пустой.",
+    ),
+    (
+        "run_error_message_empty",
+        "Telegram refused the post as empty.",
+        "Telegram отклонил пост как пустой.",
+    ),
+    (
+        "run_error_other",
+        "Telegram refused the post: {code}.",
+        "Telegram отклонил пост: {code}.",
+    ),
     ("weekday_1", "Monday", "Понедельник"),
     ("weekday_2", "Tuesday", "Вторник"),
     ("weekday_3", "Wednesday", "Среда"),

@@ -10,6 +10,7 @@ pub mod ids;
 #[macro_use]
 pub mod inbox;
 pub mod ingest;
+pub mod instance;
 pub mod leads;
 pub mod model;
 pub mod nul;
@@ -32,6 +33,7 @@ pub use ids::{
     AccountId, AuditEventId, BotId, ChatId, MessageId, OutboxId, UserId, WebSessionId, WorkspaceId,
 };
 pub use inbox::*;
+pub use instance::InstanceId;
 pub use leads::*;
 pub use model::*;
 pub use recurrence::{Recurrence, Schedule, ScheduleInvalid};

@@ -11,6 +11,7 @@ use crate::content::{Entity, MediaKind};
 use crate::error_code::ErrorCode;
 use crate::ids::{AccountId, BotId, UserId, WorkspaceId};
 use crate::inbox::Viewer;
+use crate::instance::InstanceId;
 use crate::recurrence::{Recurrence, Schedule, ScheduleInvalid};
 use crate::store::{StoreError, StoreResult};
 use crate::time::Timestamp;
@@ -420,6 +421,73 @@ pub struct ClaimedAction {
     pub token: i64,
 }
 
+/// How many leases [`ScheduleStore::release_leases`] ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReleasedLeases {
+    /// Runs left `publishing`.
+    pub runs: u64,
+    /// Follow-up actions left `running`.
+    pub actions: u64,
+}
+
+/// Every error code a run's history may show: the publisher's own, those of the account and
+/// bot transports, and the Telegram refusals a post meets. Each has a catalogue text
+/// [`run_error_key`] in English and Russian; a Telegram refusal not listed here (its name is
+/// recorded as Telegram gave it) shows `run_error_other`, which names the code.
+pub const RUN_ERROR_CODES: &[&str] = &[
+    "send_uncertain",
+    "send_timeout",
+    "account_offline",
+    "file_missing",
+    "peer_unknown",
+    "FLOOD_WAIT",
+    "retry_after",
+    "missed",
+    "post_changed",
+    "store_error",
+    "telegram_unreachable",
+    "telegram_client_crashed",
+    "telegram_unexpected_answer",
+    "telegram_proxy_unreachable",
+    "telegram_proxy_auth_failed",
+    "telegram_proxy_failed",
+    "session_unauthorized",
+    "account_banned",
+    "bot_deleted",
+    "bot_unauthorized",
+    "bot_blocked",
+    "bot_forbidden",
+    "chat_not_found",
+    "bot_api_conflict",
+    "bot_api_unavailable",
+    "bot_api_rejected",
+    "bot_api_unreachable",
+    "bot_api_unexpected",
+    "CHAT_WRITE_FORBIDDEN",
+    "CHAT_ADMIN_REQUIRED",
+    "CHANNEL_PRIVATE",
+    "CHANNEL_INVALID",
+    "PEER_ID_INVALID",
+    "USER_BANNED_IN_CHANNEL",
+    "CHAT_SEND_MEDIA_FORBIDDEN",
+    "MESSAGE_TOO_LONG",
+    "MEDIA_CAPTION_TOO_LONG",
+    "MEDIA_INVALID",
+    "MEDIA_EMPTY",
+    "MESSAGE_EMPTY",
+];
+
+/// The catalogue key of the text a run's history shows for its error `code`:
+/// `run_error_<code in lower case>`, or `run_error_other` for a code not in
+/// [`RUN_ERROR_CODES`].
+pub fn run_error_key(code: &str) -> String {
+    if RUN_ERROR_CODES.contains(&code) {
+        format!("run_error_{}", code.to_ascii_lowercase())
+    } else {
+        "run_error_other".to_string()
+    }
+}
+
 /// What Telegram answered for a published run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
@@ -713,17 +781,29 @@ pub trait ScheduleStore: Send + Sync + 'static {
 
     // --- the publisher ---
 
-    /// Claims up to `limit` runs due at `now`, oldest first: `scheduled` runs whose
-    /// `attempt_at` has come (a first attempt only while within its post's grace period), and
-    /// `publishing` runs whose lease expired (`reclaimed`). Each becomes `publishing` until
-    /// `now + lease`, its attempts counted; the next occurrence of a recurring post is created
-    /// when its scheduled run is first claimed. Two claimers never claim one run.
+    /// Claims up to `limit` runs due at `now` for the instance `owner`, oldest first:
+    /// `scheduled` runs whose `attempt_at` has come (a first attempt only while within its
+    /// post's grace period), and `publishing` runs whose lease expired or was released
+    /// (`reclaimed`). Each becomes `publishing` until `now + lease`, held by `owner`, its
+    /// attempts counted; the next occurrence of a recurring post is created when its scheduled
+    /// run is first claimed. Two claimers never claim one run.
     async fn claim_due_runs(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedRun>>;
+    /// Ends at `now` the leases `owner` still holds on runs (`publishing`) and actions
+    /// (`running`): they are from its previous life (a process of that id died holding them),
+    /// so they are claimed again at once — still as `reclaimed` runs, never as fresh ones.
+    /// Leases of other instances are untouched. Called once when an instance starts, before
+    /// it claims anything.
+    async fn release_leases(
+        &self,
+        owner: &InstanceId,
+        now: Timestamp,
+    ) -> StoreResult<ReleasedLeases>;
     /// Records a publication: the run `published` with its message ids and link, its post's
     /// follow-ups scheduled ([`follow_ups_after`]), a once post `finished`. `run_lease_lost`
     /// when the token is not the run's current claim.
@@ -749,13 +829,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     async fn sweep_missed(&self, now: Timestamp) -> StoreResult<Vec<PostRun>>;
     /// The earliest time a run or an action may be claimed (for the publisher's sleep).
     async fn next_schedule_wakeup(&self) -> StoreResult<Option<Timestamp>>;
-    /// Claims up to `limit` follow-up actions due at `now` (and `running` ones whose lease
-    /// expired), like [`ScheduleStore::claim_due_runs`].
+    /// Claims up to `limit` follow-up actions due at `now` for `owner` (and `running` ones
+    /// whose lease expired or was released), like [`ScheduleStore::claim_due_runs`].
     async fn claim_due_actions(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedAction>>;
     /// Records an action done; a `delete` cancels the run's other pending actions.
     /// `run_lease_lost` when the token is not the action's current claim.

@@ -5,12 +5,14 @@
 //!
 //! - **Claims with a lease.** Due runs are claimed with a lease and a fencing token
 //!   (`claim_due_runs`); every outcome is written with the token, so an attempt that outlived
-//!   its lease cannot overwrite a newer one.
+//!   its lease cannot overwrite a newer one. A lease names its holder (the instance id): at
+//!   start the publisher releases the leases its own instance still holds — a crash left them —
+//!   so that work resumes at once; other instances' leases end only when they expire.
 //! - **Never twice.** A personal account posts with the run's own `random_id` (the same on
 //!   every attempt): Telegram refuses a repeat with `RANDOM_ID_DUPLICATE`, which counts as
 //!   published, with the post found in the chat's history. A bot has no `random_id`: a run a
-//!   crash left `publishing` (reclaimed after its lease) or whose answer was lost ends
-//!   `send_uncertain`, never resent.
+//!   crash left `publishing` (reclaimed, whether its lease expired or was released) or whose
+//!   answer was lost ends `send_uncertain`, never resent.
 //! - **Paced and patient.** Posts are paced per account, per bot and per chat (an album counts
 //!   as one message per item); `FLOOD_WAIT_X` / `retry_after` is waited out exactly (the run
 //!   is retried at that time); other temporary failures back off exponentially with ±25%
@@ -26,11 +28,12 @@ use crate::outbox::{SendFailure, backoff_between};
 use crate::schedule::Scheduler;
 use crate::workers::{Tasks, Workers};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_domain::{
-    ActionKind, ClaimedAction, ClaimedRun, PostMedia, PostSender, Published, RunFailure,
-    ScheduledPost as Post, StoreError, Timestamp,
+    ActionKind, ClaimedAction, ClaimedRun, InstanceId, PostMedia, PostSender, Published,
+    ReleasedLeases, RunFailure, ScheduledPost as Post, StoreError, Timestamp,
 };
 use switchboard_files::{FileId, FileStore};
 use switchboard_telegram::Error as TgError;
@@ -55,7 +58,8 @@ pub struct PublisherSettings {
     pub concurrency: usize,
     /// How long a claim holds a run or action: longer than a publication may take
     /// ([`PUBLISH_TIMEOUT`], 90 s) with its bookkeeping. A run a killed process left
-    /// `publishing` is taken again when its lease ends.
+    /// `publishing` is taken again when its lease ends — at once when the same instance
+    /// restarts ([`switchboard_domain::ScheduleStore::release_leases`]).
     pub lease: Duration,
     /// Gap between the posts of one personal account (Telegram publishes no figure; the
     /// monitoring and posting tools keep to about 30 a minute).
@@ -101,6 +105,8 @@ pub struct PublisherDeps {
     pub bots: BotTransport,
     /// Where the posts' files are.
     pub files: FileStore,
+    /// This server instance: the holder its claims name.
+    pub instance: InstanceId,
 }
 
 /// The publisher; the schedule service wakes it ([`Scheduler::wakeup`]) when a post changed.
@@ -112,6 +118,9 @@ impl Publisher {
     pub fn start(workers: &Workers, deps: PublisherDeps, settings: PublisherSettings) {
         let sends = workers.tasks("publisher_sends");
         let wake = deps.scheduler.wakeup();
+        // Once per process, not per restart of the worker: a restarted worker's predecessor
+        // may still have publications in flight under this instance's leases.
+        let released = Arc::new(AtomicBool::new(false));
         workers.spawn("publisher", move |cancel| {
             let ctx = Arc::new(Ctx {
                 deps: deps.clone(),
@@ -119,8 +128,14 @@ impl Publisher {
                 wake: Arc::clone(&wake),
                 pacer: Pacer::default(),
             });
-            let sends = sends.clone();
+            let (sends, released) = (sends.clone(), Arc::clone(&released));
             async move {
+                if !released.load(Ordering::Acquire) {
+                    if !release_own_leases(&ctx, &cancel).await {
+                        return Ok(());
+                    }
+                    released.store(true, Ordering::Release);
+                }
                 run(ctx, cancel, sends).await;
                 Ok(())
             }
@@ -172,6 +187,38 @@ impl Pacer {
     }
 }
 
+/// Releases the leases this instance held when its previous process died, before anything is
+/// claimed (so none of this life's claims is released); retried until the database answers.
+/// False when cancelled first.
+async fn release_own_leases(ctx: &Ctx, cancel: &CancellationToken) -> bool {
+    let store = ctx.deps.scheduler.store();
+    let mut attempt = 0;
+    loop {
+        match store
+            .release_leases(&ctx.deps.instance, Timestamp::now())
+            .await
+        {
+            Ok(released) => {
+                if released != ReleasedLeases::default() {
+                    tracing::warn!(runs = released.runs, actions = released.actions,
+                        instance = %ctx.deps.instance,
+                        "work this instance held when it stopped is taken up again");
+                }
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release this instance's earlier leases")
+            }
+        }
+        attempt += 1;
+        let wait = backoff_between(ctx.settings.base_delay, ctx.settings.max_delay, attempt);
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// A claimed piece of work.
 enum Job {
     Run(ClaimedRun),
@@ -198,13 +245,19 @@ async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, sends: Tasks) {
         let free = u32::try_from(slots.available_permits()).unwrap_or(0);
         if free > 0 {
             let store = ctx.deps.scheduler.store();
-            match store.claim_due_runs(now, ctx.settings.lease, free).await {
+            match store
+                .claim_due_runs(now, ctx.settings.lease, free, &ctx.deps.instance)
+                .await
+            {
                 Ok(runs) => jobs.extend(runs.into_iter().map(Job::Run)),
                 Err(e) => tracing::warn!(error = %e, "could not claim due runs"),
             }
             let free = free.saturating_sub(u32::try_from(jobs.len()).unwrap_or(free));
             if free > 0 {
-                match store.claim_due_actions(now, ctx.settings.lease, free).await {
+                match store
+                    .claim_due_actions(now, ctx.settings.lease, free, &ctx.deps.instance)
+                    .await
+                {
                     Ok(actions) => jobs.extend(actions.into_iter().map(Job::Action)),
                     Err(e) => tracing::warn!(error = %e, "could not claim due actions"),
                 }
@@ -240,7 +293,7 @@ async fn run(ctx: Arc<Ctx>, cancel: CancellationToken, sends: Tasks) {
         }
     }
     // Publications in flight finish (bounded by their timeouts); an unfinished one is taken
-    // again when its lease ends.
+    // again when its lease ends, or at once when this instance starts again.
     sends.drain(Duration::from_secs(10)).await;
 }
 
@@ -757,6 +810,94 @@ mod tests {
         assert_eq!(b - a, Duration::from_secs(12));
         let other = p.reserve(PaceKey::Chat(-200), Duration::from_secs(3), 1);
         assert!(other <= a + Duration::from_millis(5));
+    }
+
+    /// Every code the publisher records for a run — its own, and what the account and bot
+    /// transports make of each kind of failure — has a text in the run history
+    /// (`RUN_ERROR_CODES`); only Telegram's own refusal names pass through unlisted.
+    #[test]
+    fn every_code_a_run_can_end_with_has_a_history_text() {
+        use switchboard_domain::RUN_ERROR_CODES;
+        use switchboard_telegram::proxy::ProxyFailure;
+        let proxies = [
+            ProxyFailure::Unreachable,
+            ProxyFailure::AuthFailed,
+            ProxyFailure::Refused,
+        ];
+        let mut failures: Vec<SendFailure> = [
+            TgError::FloodWait { seconds: 90 },
+            TgError::Unreachable("reset".into()),
+            TgError::ClientCrashed,
+            TgError::Store(StoreError::Backend("down".into())),
+            TgError::Unauthorized,
+            TgError::Banned,
+            TgError::Unexpected("an answer"),
+        ]
+        .iter()
+        .chain(proxies.map(TgError::Proxy).iter())
+        .map(account_failure)
+        .collect();
+        let bot_errors = [
+            BotApiError::RetryAfter(3),
+            BotApiError::Unauthorized,
+            BotApiError::Forbidden("Forbidden: bot was blocked by the user".into()),
+            BotApiError::Forbidden("Forbidden: bot is not a member of the channel chat".into()),
+            BotApiError::Forbidden("Forbidden: bot was kicked".into()),
+            BotApiError::ChatNotFound,
+            BotApiError::Conflict("webhook".into()),
+            BotApiError::Api {
+                code: 502,
+                description: "Bad Gateway".into(),
+            },
+            BotApiError::Api {
+                code: 400,
+                description: "Bad Request: need administrator rights in the channel chat".into(),
+            },
+            BotApiError::Api {
+                code: 400,
+                description: "Bad Request: something else".into(),
+            },
+            BotApiError::Network("refused".into()),
+            BotApiError::Uncertain("timeout".into()),
+            BotApiError::Unexpected("html".into()),
+        ];
+        failures.extend(bot_errors.iter().map(bot_failure));
+        failures.extend(proxies.map(BotApiError::Proxy).iter().map(bot_failure));
+        let mut codes: Vec<String> = failures.iter().map(|f| f.code().to_string()).collect();
+        // The publisher's own codes, and the store's for runs it ends.
+        codes.extend(
+            [
+                SEND_UNCERTAIN,
+                "send_timeout",
+                "account_offline",
+                "file_missing",
+                "peer_unknown",
+                "bot_deleted",
+                "missed",
+                "post_changed",
+            ]
+            .map(String::from),
+        );
+        // The refusals the publisher gives its own meaning.
+        codes.extend(["CHAT_WRITE_FORBIDDEN", "CHAT_ADMIN_REQUIRED"].map(String::from));
+        let missing: Vec<&String> = codes
+            .iter()
+            .filter(|c| !RUN_ERROR_CODES.contains(&c.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes without a history text: {missing:?}"
+        );
+        // A Telegram refusal passes through under its own name.
+        let other = account_failure(&TgError::Rpc {
+            code: 400,
+            name: "SOMETHING_NEW".into(),
+        });
+        assert_eq!(other.code(), "SOMETHING_NEW");
+        assert_eq!(
+            switchboard_domain::run_error_key("SOMETHING_NEW"),
+            "run_error_other"
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ use switchboard_domain::nul::clean;
 use switchboard_domain::rows::{json_text, one_row};
 use switchboard_domain::schedule::{read_action, read_post, read_run};
 use switchboard_domain::{
-    ActionKind, ActionStatus, ClaimedAction, ClaimedRun, ErrorCode, PostAction, PostActionId,
-    PostEdit, PostFilter, PostId, PostRun, PostRunId, PostSpec, PostState, Published, Recurrence,
-    RunFailure, RunFilter, RunStatus, RunTrigger, ScheduleStore, ScheduledPost, StoreError,
-    StoreResult, Timestamp, Viewer, WorkspaceId, check_post_spec, follow_ups_after, grace,
+    ActionKind, ActionStatus, ClaimedAction, ClaimedRun, ErrorCode, InstanceId, PostAction,
+    PostActionId, PostEdit, PostFilter, PostId, PostRun, PostRunId, PostSpec, PostState, Published,
+    Recurrence, ReleasedLeases, RunFailure, RunFilter, RunStatus, RunTrigger, ScheduleStore,
+    ScheduledPost, StoreError, StoreResult, Timestamp, Viewer, WorkspaceId, check_post_spec,
+    follow_ups_after, grace,
 };
 
 const POST_SELECT: &str = "SELECT p.id, p.workspace_id, p.sender, p.account_id, p.bot_id, \
@@ -627,6 +628,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedRun>> {
         const OP: &str = "claim_due_runs";
         let mut tx = self.pool.begin().await.store_err(OP)?;
@@ -653,6 +655,7 @@ impl ScheduleStore for PgStore {
             let r = sqlx::query(&format!(
                 "UPDATE post_runs SET status = 'publishing', attempts = attempts + 1, \
                      lease_token = $2, attempt_at = $3, updated_at = $4, \
+                     lease_owner = $5, \
                      post_version = (SELECT version FROM scheduled_posts WHERE id = post_id) \
                  WHERE id = $1 RETURNING {RUN_COLUMNS}"
             ))
@@ -660,6 +663,7 @@ impl ScheduleStore for PgStore {
             .bind(token)
             .bind(now.plus(lease).0)
             .bind(now.0)
+            .bind(owner.as_str())
             .fetch_one(&mut *tx)
             .await
             .store_err(OP)?;
@@ -793,6 +797,37 @@ impl ScheduleStore for PgStore {
         Ok(missed)
     }
 
+    async fn release_leases(
+        &self,
+        owner: &InstanceId,
+        now: Timestamp,
+    ) -> StoreResult<ReleasedLeases> {
+        const OP: &str = "release_leases";
+        let mut tx = self.pool.begin().await.store_err(OP)?;
+        // Runs `publishing` and actions `running` under the owner's lease.
+        let mut released = [0; 2];
+        for (n, (table, status)) in [("post_runs", "publishing"), ("post_actions", "running")]
+            .into_iter()
+            .enumerate()
+        {
+            released[n] = sqlx::query(&format!(
+                "UPDATE {table} SET attempt_at = LEAST(attempt_at, $1) \
+                 WHERE status = '{status}' AND lease_owner = $2"
+            ))
+            .bind(now.0)
+            .bind(owner.as_str())
+            .execute(&mut *tx)
+            .await
+            .store_err(OP)?
+            .rows_affected();
+        }
+        tx.commit().await.store_err(OP)?;
+        Ok(ReleasedLeases {
+            runs: released[0],
+            actions: released[1],
+        })
+    }
+
     async fn next_schedule_wakeup(&self) -> StoreResult<Option<Timestamp>> {
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT min(t) FROM ( \
@@ -812,6 +847,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedAction>> {
         const OP: &str = "claim_due_actions";
         let mut tx = self.pool.begin().await.store_err(OP)?;
@@ -828,11 +864,12 @@ impl ScheduleStore for PgStore {
         for id in ids {
             let row = sqlx::query(&format!(
                 "UPDATE post_actions SET status = 'running', attempts = attempts + 1, \
-                     lease_token = attempts + 1, attempt_at = $2 \
+                     lease_token = attempts + 1, attempt_at = $2, lease_owner = $3 \
                  WHERE id = $1 RETURNING {ACTION_COLUMNS}, lease_token"
             ))
             .bind(id)
             .bind(now.plus(lease).0)
+            .bind(owner.as_str())
             .fetch_one(&mut *tx)
             .await
             .store_err(OP)?;

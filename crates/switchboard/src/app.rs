@@ -176,12 +176,19 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The SQLite database's lock, held while the server runs (started by [`start`]).
     data_lock: Option<crate::data_lock::DataLock>,
+    /// This server's instance id, its file locked while the server runs.
+    instance: crate::instance::Instance,
 }
 
 impl Running {
     /// The base URL, e.g. `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// This server's instance id (the holder its publisher's claims name).
+    pub fn instance_id(&self) -> &switchboard_domain::InstanceId {
+        self.instance.id()
     }
 
     /// Stops accepting requests, lets in-flight ones finish (and imports in progress), then
@@ -242,6 +249,7 @@ pub async fn start_with(
         schedule: schedule_store,
         users: user_admin_store,
     } = stores;
+    let instance = crate::instance::Instance::acquire(config)?;
     let keyring = Arc::new(load_keyring(config)?);
     let auth = Arc::new(AuthService::new(Arc::clone(&store), auth_policy(config))?);
     let workers = Workers::new();
@@ -378,6 +386,7 @@ pub async fn start_with(
             accounts: account_transport,
             bots: bots.transport(),
             files: files.clone(),
+            instance: instance.id().clone(),
         },
         PublisherSettings::default(),
     );
@@ -443,6 +452,7 @@ pub async fn start_with(
         shutdown,
         server,
         data_lock: None,
+        instance,
     })
 }
 

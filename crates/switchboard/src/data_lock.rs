@@ -28,33 +28,16 @@ impl DataLock {
         }
         let database = crate::backup::sqlite_path(&url);
         let path = lock_path(&database);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening the lock file {}", path.display()))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                let held_by = std::fs::read_to_string(&path).unwrap_or_default();
-                anyhow::bail!(
-                    "the SQLite database {} is in use: a running Switchboard holds its lock {} \
-                     ({}). Stop the server first",
-                    database.display(),
-                    path.display(),
-                    held_by.trim()
-                );
-            }
-            Err(e) => {
-                return Err(std::io::Error::from(e))
-                    .with_context(|| format!("locking {}", path.display()));
-            }
-        }
+        let Some(mut file) = lock_file(&path)? else {
+            let held_by = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "the SQLite database {} is in use: a running Switchboard holds its lock {} \
+                 ({}). Stop the server first",
+                database.display(),
+                path.display(),
+                held_by.trim()
+            );
+        };
         // Only the holder writes the file, and only once it holds the lock.
         file.set_len(0)
             .and_then(|()| writeln!(file, "switchboard {holder}, process {}", std::process::id()))
@@ -65,6 +48,28 @@ impl DataLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Opens (creating it) the file at `path` and takes an exclusive advisory lock on it without
+/// waiting: `None` when another process holds it. The lock lasts as long as the file is open.
+pub(crate) fn lock_file(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => {
+            Err(std::io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 

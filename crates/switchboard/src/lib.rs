@@ -8,6 +8,7 @@ pub mod config;
 pub mod copy_db;
 pub mod data_lock;
 pub mod demo;
+pub mod instance;
 pub mod maintenance;
 
 pub use app::{Running, Stores, open_store, open_stores, start};

@@ -99,6 +99,10 @@ impl Default for ClientInfo {
     }
 }
 
+/// FloodWaits up to this long are slept through by a live client's request itself; longer ones
+/// are returned to the caller (who reschedules the work for when the wait ends).
+pub const FLOOD_SLEEP_THRESHOLD: Duration = Duration::from_secs(60);
+
 impl TelegramSettings {
     /// Settings for real Telegram with the given API credentials.
     pub fn new(api_id: i32, api_hash: impl Into<String>, tasks: Arc<dyn Spawn>) -> Self {
@@ -108,7 +112,7 @@ impl TelegramSettings {
             dc_override: None,
             sim_control_url: None,
             client_info: ClientInfo::default(),
-            flood_sleep_threshold: Duration::from_secs(60),
+            flood_sleep_threshold: FLOOD_SLEEP_THRESHOLD,
             step_timeout: Duration::from_secs(30),
             update_backlog: 10_000,
             tasks,

@@ -608,3 +608,26 @@ fn chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// A personal account row as stored without ever connecting: stopped, inactive, with a phone,
+/// a Telegram user id and a first name (for tests that only need the account to exist).
+pub fn stopped_account(
+    workspace_id: switchboard_domain::WorkspaceId,
+    phone: &str,
+    telegram_user_id: i64,
+    first_name: &str,
+) -> switchboard_domain::NewAccount {
+    switchboard_domain::NewAccount {
+        workspace_id,
+        phone: Some(phone.into()),
+        telegram_user_id: Some(telegram_user_id),
+        first_name: first_name.into(),
+        last_name: None,
+        username: None,
+        status: switchboard_domain::AccountStatus::Stopped,
+        active: false,
+        ingest_groups: false,
+        api_id: None,
+        api_hash_sealed: None,
+    }
+}

@@ -50,6 +50,13 @@
     return e.message;
   }
 
+  // The catalogue's text for a run's error code (the server sends every known one as
+  // `run_error_<code in lower case>`); a Telegram refusal it does not know is named as is.
+  function runErrorText(code) {
+    const key = "run_error_" + code.toLowerCase();
+    return STRINGS[key] ? tr(key) : tr("run_error_other", { code: code });
+  }
+
   function snippet(post) {
     const t = (post.content.text || "").trim();
     if (!t) return tr("schedule_media_only");
@@ -146,7 +153,7 @@
         el("td", {}, el("time", { class: "run-time", datetime: new Date(when).toISOString(), text: fullFmt.format(new Date(when)) })),
         el("td", { text: post ? post.target.title + " — " + snippet(post) : "#" + run.post_id }),
         el("td", {}, el("span", { class: "chip run-" + run.status, text: tr("schedule_run_" + run.status) }),
-          run.error ? el("span", { class: "hint small", text: " " + run.error }) : null),
+          run.error ? el("span", { class: "hint small run-error", title: run.error, text: " " + runErrorText(run.error) }) : null),
         el("td", {}, run.link ? el("a", { href: run.link, target: "_blank", rel: "noopener", text: tr("schedule_open_post") }) : null)));
     }
     $("history-empty").hidden = shown.length > 0;

@@ -51,8 +51,20 @@ const SCRIPT_KEYS: &[&str] = &[
     "schedule_media_only",
 ];
 
+/// The script's strings, with the text of every error a run's history may show
+/// ([`switchboard_domain::RUN_ERROR_CODES`], `run_error_other` for the rest).
 fn strings(locale: Locale) -> String {
-    crate::inbox_page::script_strings(SCRIPT_KEYS, locale)
+    let run_errors: Vec<String> = switchboard_domain::RUN_ERROR_CODES
+        .iter()
+        .map(|c| switchboard_domain::run_error_key(c))
+        .chain(["run_error_other".to_string()])
+        .collect();
+    let keys: Vec<&str> = SCRIPT_KEYS
+        .iter()
+        .copied()
+        .chain(run_errors.iter().map(String::as_str))
+        .collect();
+    crate::inbox_page::script_strings(&keys, locale)
 }
 
 /// Time zones offered first in the picker (any IANA name may be typed).
@@ -233,5 +245,22 @@ mod tests {
         }
         let ru: serde_json::Value = serde_json::from_str(&strings(Locale::Ru)).unwrap();
         assert_eq!(ru["schedule_today"], "Сегодня");
+    }
+
+    #[test]
+    fn every_run_error_travels_with_the_page_in_both_languages() {
+        for locale in [Locale::En, Locale::Ru] {
+            let strings: serde_json::Value = serde_json::from_str(&strings(locale)).unwrap();
+            for code in switchboard_domain::RUN_ERROR_CODES {
+                let key = switchboard_domain::run_error_key(code);
+                assert_eq!(strings[&key], t(locale, &key), "{code} in {locale:?}");
+            }
+            assert_eq!(strings["run_error_other"], t(locale, "run_error_other"));
+        }
+        let ru: serde_json::Value = serde_json::from_str(&strings(Locale::Ru)).unwrap();
+        assert_eq!(
+            ru["run_error_chat_admin_required"],
+            "Отправитель не администратор с правом публикации в этом канале."
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The autoposting publisher end to end, on both backends: posts saved through the
 //! `ScheduleStore` (as the API saves them) are published by the server's `publisher` worker to
-//! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`,
-//! refused with a clear code for a bot without rights — and missed or published after a
-//! restart depending on their grace period; follow-ups pin, unpin and delete the post. What
-//! the channel holds is read through tgsim's control API.
+//! a channel in tgsim — once, with their media, albums grouped, through a bot's `retry_after`
+//! and an account's `FLOOD_WAIT` (short ones slept through, long ones rescheduled), refused
+//! with a clear code for a bot without rights, a recurring post once per tick — and missed or
+//! published after a restart depending on their grace period; a restart takes up at once the
+//! runs its own crashed process left `publishing`, posting nothing twice; follow-ups pin,
+//! unpin and delete the post. What the channel holds is read through tgsim's control API.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,12 +28,15 @@ app_tests!(
     an_album_arrives_grouped,
     a_bot_without_rights_fails_with_a_clear_error,
     a_bots_retry_after_delays_without_loss,
+    an_accounts_flood_wait_delays_without_loss,
+    a_recurring_post_runs_on_each_tick,
     pin_for_n_hours_unpins_and_delete_after_n_hours_removes,
 );
 
 restarting_app_tests!(
     a_run_missed_past_its_grace_is_missed_and_within_it_published,
     a_restart_in_the_middle_of_publishing_posts_once,
+    a_bots_run_cut_off_by_a_crash_ends_send_uncertain_at_once,
 );
 
 /// The admin signed in, as a viewer of the workspace.
@@ -429,28 +434,14 @@ async fn a_restart_in_the_middle_of_publishing_posts_once(app: TestApp) -> TestA
     )
     .await;
     let run = run_with(&o, &post, RunStatus::Published, 30).await;
-    // The process died after Telegram took the post and before the outcome was written: the
-    // run is left `publishing` with its lease over.
-    let now = Timestamp::now().0;
-    assert_eq!(
-        o.db.execute(&format!(
-            "UPDATE post_runs SET status = 'publishing', published_at = NULL, \
-             message_ids = '[]', link = NULL, attempt_at = {now} WHERE id = {}",
-            run.id.0
-        ))
-        .await,
-        1
-    );
-    let (db, viewer) = (o.db.clone(), o.viewer);
-    let app = app.restart().await;
-    let o = Owner {
-        admin: app.login("admin", PASSWORD).await,
-        viewer,
-        db,
-    };
-    // Taken again, resent with the same random_id, refused by Telegram as a repeat and recorded
-    // as published with the post's id.
-    let again = run_with(&o, &post, RunStatus::Published, 60).await;
+    // The process died after Telegram took the post and before the outcome was written.
+    let (app, o) = crash_and_restart(app, o, &run).await;
+    // Released at start and taken again at once (within half the lease), resent with the
+    // same random_id, refused by Telegram as a repeat and recorded as published with the
+    // post's id.
+    let again = run_with(&o, &post, RunStatus::Published, HALF_LEASE).await;
+    // (More attempts when the account was not connected yet on the first one.)
+    assert!(again.attempts >= 2, "{again:?}");
     let list = posts(&app, ch);
     assert_eq!(list.len(), 1, "posted once");
     assert_eq!(again.message_ids, vec![i64::from(list[0].id)]);
@@ -464,4 +455,252 @@ async fn a_restart_in_the_middle_of_publishing_posts_once(app: TestApp) -> TestA
         "the post and its refused repeat"
     );
     app
+}
+
+/// Half the publisher's lease, in seconds: a run taken up after a restart within this was
+/// released, not expired.
+const HALF_LEASE: u64 = 60;
+
+/// Puts a published run back as a crash leaves it — `publishing`, held by `app`'s instance
+/// under a lease with two minutes to go, its outcome not written — and restarts the server;
+/// returns it with the owner signed in again.
+async fn crash_and_restart(app: TestApp, o: Owner, run: &PostRun) -> (TestApp, Owner) {
+    let lease_end = Timestamp::now().0 + 2 * HALF_LEASE as i64 * 1000;
+    assert_eq!(
+        o.db.execute(&format!(
+            "UPDATE post_runs SET status = 'publishing', published_at = NULL, \
+             message_ids = '[]', link = NULL, attempt_at = {lease_end}, \
+             lease_owner = '{}' WHERE id = {}",
+            app.running.instance_id(),
+            run.id.0
+        ))
+        .await,
+        1
+    );
+    let app = app.restart().await;
+    let o = Owner {
+        admin: app.login("admin", PASSWORD).await,
+        ..o
+    };
+    (app, o)
+}
+
+async fn a_bots_run_cut_off_by_a_crash_ends_send_uncertain_at_once(app: TestApp) -> TestApp {
+    let o = owner(&app).await;
+    let (bot_user, sender) = bot(&app, &o, "pub_crash_bot").await;
+    let (ch, target) = channel(&app, "pub_crash1", bot_user.id);
+    let post = create(&o, &spec(sender, &target, "Bot, once", vec![], in_secs(1))).await;
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    let (app, o) = crash_and_restart(app, o, &run).await;
+    // Taken up at once; the Bot API cannot tell whether the cut-off send got through: the run
+    // is not resent.
+    let uncertain = run_with(&o, &post, RunStatus::SendUncertain, HALF_LEASE).await;
+    assert_eq!(uncertain.error.as_deref(), Some("send_uncertain"));
+    assert_eq!(uncertain.attempts, 2);
+    assert_eq!(posts(&app, ch).len(), 1, "posted once, not resent");
+    let sends = app.sim.counters().bot_api_calls;
+    let sends = sends
+        .get(&bot_user.id.0.to_string())
+        .and_then(|m| m.get("sendMessage"))
+        .copied();
+    assert_eq!(sends, Some(1), "one sendMessage in all");
+    app
+}
+
+/// Lets the time of a post's waiting run come now, as if the hours had passed: the run keeps its
+/// due time (the next occurrence follows from it), only the time it may be taken moves.
+async fn tick_comes(app: &TestApp, db: &Stores, post: &ScheduledPost) {
+    let now = Timestamp::now().0;
+    let changed = db
+        .execute(&format!(
+            "UPDATE post_runs SET attempt_at = {now} \
+             WHERE post_id = {} AND status = 'scheduled'",
+            post.id.0
+        ))
+        .await;
+    assert_eq!(changed, 1, "one waiting run");
+    app.running.scheduler.wakeup().notify_one();
+}
+
+async fn a_recurring_post_runs_on_each_tick(app: &TestApp) {
+    let o = owner(app).await;
+    let (user, sender) = account(app, &o, "+15558100007").await;
+    // A preset (daily at 09:30 in Moscow, which keeps no DST: a tick every 24 h) and a cron
+    // expression (every 6 hours at :15, UTC).
+    let (daily_ch, daily_target) = channel(app, "pub_daily1", user.id);
+    let mut daily = spec(
+        sender,
+        &daily_target,
+        "Daily digest",
+        vec![],
+        Schedule::Daily {
+            time: "09:30".into(),
+        },
+    );
+    daily.time_zone = "Europe/Moscow".into();
+    let (cron_ch, cron_target) = channel(app, "pub_cron1", user.id);
+    let cron = spec(
+        sender,
+        &cron_target,
+        "Every six hours",
+        vec![],
+        Schedule::Cron {
+            expression: "15 */6 * * *".into(),
+        },
+    );
+    for (spec, ch, period) in [
+        (daily, daily_ch, 24 * 3_600_000),
+        (cron, cron_ch, 6 * 3_600_000),
+    ] {
+        let post = create(&o, &spec).await;
+        let first = post.next_run_at.expect("a first run").0;
+        for tick in 1..=2_usize {
+            tick_comes(app, &o.db, &post).await;
+            let history = eventually(30, &format!("tick {tick} published"), || async {
+                let list = runs(&o.db, &o.viewer, &post).await;
+                let published = list
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Published)
+                    .count();
+                (published == tick).then_some(list)
+            })
+            .await;
+            // One run per tick, each at its own due time, and the next one waiting.
+            let tick_i64 = i64::try_from(tick).unwrap();
+            let mut dues: Vec<(i64, RunStatus)> =
+                history.iter().map(|r| (r.due_at.0, r.status)).collect();
+            dues.sort_unstable_by_key(|d| d.0);
+            let mut expected: Vec<(i64, RunStatus)> = (0..tick_i64)
+                .map(|k| (first + k * period, RunStatus::Published))
+                .collect();
+            expected.push((first + tick_i64 * period, RunStatus::Scheduled));
+            assert_eq!(dues, expected, "{}: {history:?}", spec.content.text);
+            let published: Vec<&PostRun> = history
+                .iter()
+                .filter(|r| r.status == RunStatus::Published)
+                .collect();
+            assert!(
+                published
+                    .iter()
+                    .all(|r| r.attempts == 1 && r.message_ids.len() == 1)
+            );
+            // Each tick posted once.
+            let list = posts(app, ch);
+            assert_eq!(list.len(), tick, "{}", spec.content.text);
+            assert!(list.iter().all(|m| m.text == spec.content.text));
+            let mut ids: Vec<i64> = published.iter().map(|r| r.message_ids[0]).collect();
+            ids.sort_unstable();
+            assert_eq!(
+                ids,
+                list.iter().map(|m| i64::from(m.id)).collect::<Vec<_>>()
+            );
+        }
+        let post = o.db.schedule.get_post(&o.viewer, post.id).await.unwrap();
+        assert_eq!(post.state, switchboard_domain::PostState::Active);
+        assert_eq!(post.next_run_at, Some(Timestamp(first + 2 * period)));
+    }
+    // Nothing more is posted until the next tick comes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(posts(app, daily_ch).len(), 2);
+    assert_eq!(posts(app, cron_ch).len(), 2);
+    let calls = app.sim.account_counters(user.id).calls;
+    assert_eq!(calls.get("messages.sendMessage").copied(), Some(4));
+}
+
+/// The runs of `post` waiting for a retry that Telegram timed with `code`.
+async fn waiting_with(o: &Owner, post: &ScheduledPost, code: &str) -> PostRun {
+    eventually(30, &format!("the run to wait for {code}"), || async {
+        runs(&o.db, &o.viewer, post)
+            .await
+            .into_iter()
+            .find(|r| r.status == RunStatus::Scheduled && r.error.as_deref() == Some(code))
+    })
+    .await
+}
+
+async fn an_accounts_flood_wait_delays_without_loss(app: &TestApp) {
+    let o = owner(app).await;
+    let (user, sender) = account(app, &o, "+15558100006").await;
+    let (ch, target) = channel(app, "pub_flood2", user.id);
+    let flood = |seconds: u32| {
+        app.sim.inject_fault(tgsim::FaultRule {
+            user_id: Some(user.id),
+            method: Some("messages.sendMessage".into()),
+            kind: tgsim::FaultKind::FloodWait { seconds },
+            count: 1,
+        });
+    };
+    let send_calls = || {
+        app.sim
+            .account_counters(user.id)
+            .calls
+            .get("messages.sendMessage")
+            .copied()
+            .unwrap_or(0)
+    };
+
+    // A short wait is slept through by the client inside the one attempt.
+    flood(3);
+    let post = create(
+        &o,
+        &spec(sender, &target, "After a short wait", vec![], in_secs(1)),
+    )
+    .await;
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    assert_eq!((run.attempts, run.error.as_deref()), (1, None));
+    assert!(
+        run.published_at.unwrap().0 - run.due_at.0 >= 3_000,
+        "published after the wait"
+    );
+    assert_eq!(
+        send_calls(),
+        2,
+        "the refused send and the one after the wait"
+    );
+    assert_eq!(posts(app, ch).len(), 1);
+
+    // A wait longer than the client sleeps through comes back to the publisher: the run is
+    // rescheduled for exactly when it ends, and the history shows why.
+    let long = switchboard_telegram::settings::FLOOD_SLEEP_THRESHOLD.as_secs() * 2;
+    flood(u32::try_from(long).unwrap());
+    let post = create(
+        &o,
+        &spec(sender, &target, "After a long wait", vec![], in_secs(1)),
+    )
+    .await;
+    let waiting = waiting_with(&o, &post, "FLOOD_WAIT").await;
+    assert_eq!(waiting.attempts, 1);
+    assert_eq!(
+        waiting.attempt_at.0 - waiting.updated_at.0,
+        i64::try_from(long).unwrap() * 1000,
+        "retried when the wait ends"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(posts(app, ch).len(), 1, "nothing sent during the wait");
+    assert_eq!(send_calls(), 3);
+    let still = runs(&o.db, &o.viewer, &post).await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0].status, RunStatus::Scheduled);
+    assert_eq!(still[0].attempt_at, waiting.attempt_at, "not retried early");
+
+    // The wait ends (moved to now rather than waited out).
+    let now = Timestamp::now().0;
+    assert_eq!(
+        o.db.execute(&format!(
+            "UPDATE post_runs SET attempt_at = {now} WHERE id = {}",
+            waiting.id.0
+        ))
+        .await,
+        1
+    );
+    app.running.scheduler.wakeup().notify_one();
+    let run = run_with(&o, &post, RunStatus::Published, 30).await;
+    assert_eq!(run.attempts, 2);
+    assert_eq!(run.id, waiting.id, "the same run, not a new one");
+    let list = posts(app, ch);
+    assert_eq!(
+        list.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["After a short wait", "After a long wait"]
+    );
+    assert_eq!(send_calls(), 4);
 }

@@ -4,7 +4,8 @@
 //! a few seconds ahead in Europe/Moscow, sees it in the upcoming list, then sees it published in
 //! the history with a link to the post — and the channel in tgsim holds it once. The guides'
 //! pictures of the Schedule page (the editor with the upcoming list, and the history) are taken
-//! here, in English and then in Russian.
+//! here, in English and then in Russian. Runs that ended with an error show, in the history,
+//! the catalogue's text for their code in the member's language.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +16,10 @@ use switchboard_tests::browser::{Chrome, Lang};
 use switchboard_tests::live::{connect_personal_account, eventually};
 use tgsim::{ChannelId, Peer};
 
-app_tests!(a_post_made_on_the_schedule_page_is_published_once);
+app_tests!(
+    a_post_made_on_the_schedule_page_is_published_once,
+    the_history_explains_each_failure_in_the_members_language,
+);
 
 /// How far ahead the posts are scheduled: enough for the page to save the post and show it
 /// as upcoming first.
@@ -231,4 +235,121 @@ async fn post_on_the_page(app: &TestApp, c: &Chrome, admin: &Browser, ch: &Chann
     // Nothing follows: a once post is posted once.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(posts_with(app, ch.id, text).len(), 1);
+}
+
+/// Runs that failed with a refusal, a lost answer and a Telegram refusal this version does not
+/// know: the history row of each shows the catalogue's text for its code, in English and in
+/// Russian, with the code itself in the row's tooltip.
+async fn the_history_explains_each_failure_in_the_members_language(app: &TestApp) {
+    use switchboard_domain::{
+        FollowUps, InstanceId, PostContent, PostSender, PostSpec, PostTarget, Role, RunFailure,
+        Schedule, Timestamp, UserId, Viewer, i18n, run_error_key,
+    };
+    let Some(c) = Chrome::for_app(app).await else {
+        return;
+    };
+    let db = app.stores().unwrap();
+    let admin = app.login("admin", PASSWORD).await;
+    let viewer = Viewer {
+        workspace: app.workspace,
+        user: UserId(admin.me["id"].as_i64().unwrap()),
+        role: Role::Owner,
+    };
+    let account = db
+        .accounts
+        .create_account(
+            &switchboard_tests::db::stopped_account(
+                app.workspace,
+                "79005550101",
+                5_550_101,
+                "Poster",
+            ),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let now = Timestamp::now();
+    let mut rows = Vec::new();
+    for (i, (code, failure)) in [
+        ("CHAT_ADMIN_REQUIRED", RunFailure::Failed),
+        ("send_uncertain", RunFailure::Uncertain),
+        ("SOMETHING_NEW_FROM_TELEGRAM", RunFailure::Failed),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = PostSpec {
+            sender: PostSender::Account { account },
+            target: PostTarget {
+                peer_id: -1_000_000_000_777,
+                title: "Ads".into(),
+                username: Some("ads_channel".into()),
+                access_hash: Some(1),
+            },
+            content: PostContent {
+                text: format!("Ad {i}"),
+                ..Default::default()
+            },
+            schedule: Schedule::Once {
+                at: switchboard_tests::live::utc_in(3600),
+            },
+            time_zone: "UTC".into(),
+            grace_minutes: 15,
+            draft: false,
+            follow_ups: FollowUps::default(),
+        };
+        let post = db
+            .schedule
+            .create_post(&viewer, &spec, i as i64, now)
+            .await
+            .unwrap();
+        // Claimed as if its hour had come (by a claimer of its own), and ended with the code.
+        let due = post.next_run_at.unwrap();
+        let claimed = db
+            .schedule
+            .claim_due_runs(
+                due,
+                std::time::Duration::from_secs(60),
+                1,
+                &InstanceId::parse("test").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let run = db
+            .schedule
+            .fail_run(claimed[0].run.id, claimed[0].token, code, failure, due)
+            .await
+            .unwrap();
+        rows.push((code, run.id.0));
+    }
+
+    c.sign_in("admin", PASSWORD).await;
+    for lang in [Lang::En, Lang::Ru] {
+        c.choose_language(lang).await;
+        c.open("/schedule").await;
+        c.wait("#schedule[data-ready=true]").await;
+        let locale = match lang {
+            Lang::En => switchboard_domain::Locale::En,
+            Lang::Ru => switchboard_domain::Locale::Ru,
+        };
+        for (code, run) in &rows {
+            let cell = format!("#history-list tr[data-run-id='{run}'] .run-error");
+            let expected = i18n::t(locale, &run_error_key(code)).replace("{code}", code);
+            assert_eq!(
+                c.wait_text(&cell, &expected).await.trim(),
+                expected,
+                "{code}"
+            );
+            let title = c
+                .eval(
+                    "return document.querySelector(arguments[0]).getAttribute('title');",
+                    vec![json!(cell)],
+                )
+                .await;
+            assert_eq!(title, json!(code));
+        }
+    }
+    c.quit().await;
 }

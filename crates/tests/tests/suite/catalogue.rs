@@ -63,3 +63,26 @@ const TELEGRAM_AND_CONNECT_CODES: &[&str] = &[
     "not_found",
     "internal",
 ];
+
+/// Every error a scheduled post's run can show in its history has a text in both languages
+/// (and the fallback that names a Telegram refusal this version does not know).
+#[test]
+fn every_run_error_code_is_in_the_catalogue() {
+    let keys: Vec<String> = switchboard_domain::RUN_ERROR_CODES
+        .iter()
+        .map(|c| switchboard_domain::run_error_key(c))
+        .chain(["run_error_other".to_string()])
+        .collect();
+    for key in &keys {
+        assert!(i18n::has(key), "{key} is missing");
+        let (en, ru) = (
+            i18n::t(switchboard_domain::Locale::En, key),
+            i18n::t(switchboard_domain::Locale::Ru, key),
+        );
+        assert!(
+            !en.is_empty() && !ru.is_empty() && en != ru,
+            "{key}: {en:?} / {ru:?}"
+        );
+    }
+    assert!(i18n::t(switchboard_domain::Locale::Ru, "run_error_other").contains("{code}"));
+}

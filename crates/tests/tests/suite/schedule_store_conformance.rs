@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{
     AccountId, AccountStatus, ActionKind, ActionStatus, BotId, BotMode, ErrorCode, FollowUps,
-    MediaKind, NewAccount, NewBot, NewUpload, NewUser, PostContent, PostEdit, PostFilter,
-    PostMedia, PostRunId, PostSender, PostSpec, PostState, PostTarget, Published, Role, RunFailure,
-    RunFilter, RunStatus, RunTrigger, Schedule, ScheduledPost, StoreError, Timestamp, Username,
-    Viewer, WorkspaceId,
+    InstanceId, MediaKind, NewAccount, NewBot, NewUpload, NewUser, PostContent, PostEdit,
+    PostFilter, PostMedia, PostRunId, PostSender, PostSpec, PostState, PostTarget, Published,
+    ReleasedLeases, Role, RunFailure, RunFilter, RunStatus, RunTrigger, Schedule, ScheduledPost,
+    StoreError, Timestamp, Username, Viewer, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -33,6 +33,7 @@ account_backend_tests!(
     runs_late_past_their_grace_are_missed_and_recurring_posts_go_on,
     publish_now_replaces_a_once_posts_run_and_is_never_doubled,
     follow_ups_are_claimed_done_and_a_delete_cancels_the_rest,
+    an_instance_releases_its_own_leases_at_start_and_no_others,
 );
 
 /// 2027-01-15 08:00 UTC (11:00 in Moscow).
@@ -43,6 +44,16 @@ const LEASE: Duration = Duration::from_secs(60);
 
 fn t(ms: i64) -> Timestamp {
     Timestamp(ms)
+}
+
+/// The instance the claims of these tests are made for.
+fn me() -> InstanceId {
+    InstanceId::parse("this-instance").unwrap()
+}
+
+/// Another server instance on the same database.
+fn other() -> InstanceId {
+    InstanceId::parse("other-instance").unwrap()
 }
 
 struct World {
@@ -296,7 +307,7 @@ async fn posts_are_created_changed_drafted_cancelled_and_deleted(db: Stores) {
     let runs = runs_of(&db, &w.owner, &post).await;
     assert_eq!(runs[0].status, RunStatus::Cancelled);
     assert_eq!(
-        s.claim_due_runs(t(T0 + 8 * HOUR), LEASE, 10)
+        s.claim_due_runs(t(T0 + 8 * HOUR), LEASE, 10, &me())
             .await
             .unwrap()
             .len(),
@@ -455,7 +466,10 @@ async fn operators_read_posts_but_only_owners_and_admins_write(db: Stores) {
     );
     assert_eq!(runs_of(&db, op, &post).await.len(), 1);
     // A published run's follow-ups too.
-    let claimed = s.claim_due_runs(t(T0 + HOUR), LEASE, 1).await.unwrap();
+    let claimed = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 1, &me())
+        .await
+        .unwrap();
     let run = s
         .complete_run(
             claimed[0].run.id,
@@ -548,14 +562,17 @@ async fn a_claimed_run_is_published_once_and_the_next_occurrence_follows(db: Sto
     };
     let post = s.create_post(&w.owner, &spec, 7, t(T0)).await.unwrap();
     assert!(
-        s.claim_due_runs(t(T0 + HOUR - 1), LEASE, 10)
+        s.claim_due_runs(t(T0 + HOUR - 1), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(s.next_schedule_wakeup().await.unwrap(), Some(t(T0 + HOUR)));
 
-    let claimed = s.claim_due_runs(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let claimed = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let c = &claimed[0];
     assert_eq!(c.run.status, RunStatus::Publishing);
@@ -568,7 +585,7 @@ async fn a_claimed_run_is_published_once_and_the_next_occurrence_follows(db: Sto
     let post_now = s.get_post(&w.owner, post.id).await.unwrap();
     assert_eq!(post_now.next_run_at, Some(t(T0 + 25 * HOUR)));
     assert!(
-        s.claim_due_runs(t(T0 + HOUR), LEASE, 10)
+        s.claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
@@ -628,7 +645,10 @@ async fn a_claimed_run_is_published_once_and_the_next_occurrence_follows(db: Sto
         .create_post(&w.owner, &once(w.account, "2027-01-15T11:30"), 8, t(T0))
         .await
         .unwrap();
-    let c = s.claim_due_runs(t(T0 + 30 * MIN), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + 30 * MIN), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].post.id, single.id);
     s.complete_run(
@@ -671,7 +691,10 @@ async fn claims_sent_at_once_never_take_the_same_run(db: Stores) {
     for _ in 0..4 {
         let store = Arc::clone(&db.schedule);
         claimers.push(tokio::spawn(async move {
-            store.claim_due_runs(t(T0 + HOUR), LEASE, 5).await.unwrap()
+            store
+                .claim_due_runs(t(T0 + HOUR), LEASE, 5, &me())
+                .await
+                .unwrap()
         }));
     }
     let mut ids: Vec<PostRunId> = Vec::new();
@@ -696,18 +719,21 @@ async fn expired_leases_are_reclaimed_and_stale_tokens_refused(db: Stores) {
     s.create_post(&w.owner, &daily(w.account, "x"), 1, t(T0))
         .await
         .unwrap();
-    let first = s.claim_due_runs(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let first = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
     // Within the lease nobody else takes it.
     assert!(
-        s.claim_due_runs(t(T0 + HOUR + 59_000), LEASE, 10)
+        s.claim_due_runs(t(T0 + HOUR + 59_000), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
     );
     // The holder died: after the lease, it is taken again, marked reclaimed, with a new token.
     let second = s
-        .claim_due_runs(t(T0 + HOUR + 61_000), LEASE, 10)
+        .claim_due_runs(t(T0 + HOUR + 61_000), LEASE, 10, &me())
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
@@ -757,7 +783,10 @@ async fn failures_retry_outside_the_grace_period_or_end_the_run(db: Stores) {
         .create_post(&w.owner, &once(w.account, "2027-01-15T12:00"), 1, t(T0))
         .await
         .unwrap();
-    let c = s.claim_due_runs(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     // FloodWait: retried an hour later, beyond the 15-minute grace period, and not missed.
     let retry_at = t(T0 + 2 * HOUR);
     let run = s
@@ -780,12 +809,15 @@ async fn failures_retry_outside_the_grace_period_or_end_the_run(db: Stores) {
     );
     assert!(s.sweep_missed(t(T0 + 2 * HOUR)).await.unwrap().is_empty());
     assert!(
-        s.claim_due_runs(t(T0 + 2 * HOUR - 1), LEASE, 10)
+        s.claim_due_runs(t(T0 + 2 * HOUR - 1), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
     );
-    let c = s.claim_due_runs(t(T0 + 2 * HOUR), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + 2 * HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!((c.len(), c[0].token), (1, 2));
     // A bot send whose answer was lost ends uncertain, and the once post is finished.
     let run = s
@@ -804,7 +836,7 @@ async fn failures_retry_outside_the_grace_period_or_end_the_run(db: Stores) {
         PostState::Finished
     );
     assert!(
-        s.claim_due_runs(t(T0 + 3 * HOUR), LEASE, 10)
+        s.claim_due_runs(t(T0 + 3 * HOUR), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
@@ -815,7 +847,10 @@ async fn failures_retry_outside_the_grace_period_or_end_the_run(db: Stores) {
         .create_post(&w.owner, &daily(w.account, "d"), 2, t(T0))
         .await
         .unwrap();
-    let c = s.claim_due_runs(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     let run = s
         .fail_run(
             c[0].run.id,
@@ -858,7 +893,10 @@ async fn runs_late_past_their_grace_are_missed_and_recurring_posts_go_on(db: Sto
     // The server was down for a day and a half: both runs are missed.
     let late = t(T0 + 36 * HOUR);
     assert!(
-        s.claim_due_runs(late, LEASE, 10).await.unwrap().is_empty(),
+        s.claim_due_runs(late, LEASE, 10, &me())
+            .await
+            .unwrap()
+            .is_empty(),
         "past the grace"
     );
     let missed = s.sweep_missed(late).await.unwrap();
@@ -885,7 +923,7 @@ async fn runs_late_past_their_grace_are_missed_and_recurring_posts_go_on(db: Sto
         .unwrap();
     let due = strict.next_run_at.unwrap();
     assert!(
-        s.claim_due_runs(t(due.0 + 1), LEASE, 10)
+        s.claim_due_runs(t(due.0 + 1), LEASE, 10, &me())
             .await
             .unwrap()
             .iter()
@@ -908,7 +946,10 @@ async fn publish_now_replaces_a_once_posts_run_and_is_never_doubled(db: Stores) 
     assert_err!(again, StoreError::Conflict(ErrorCode::PostPublishing));
     let runs = runs_of(&db, &w.owner, &post).await;
     assert_eq!(runs.len(), 1, "the scheduled run was replaced: {runs:?}");
-    let c = s.claim_due_runs(t(T0 + MIN), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + MIN), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!(c.len(), 1);
     assert_err!(
         s.update_post(
@@ -980,7 +1021,10 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
     };
     let post = s.create_post(&w.owner, &spec, 1, t(T0)).await.unwrap();
     assert_eq!(post.sender, PostSender::Bot { bot: w.bot });
-    let c = s.claim_due_runs(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     // Nothing to act on before publication.
     assert_err!(
         s.add_action(
@@ -1012,7 +1056,7 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
         let store = Arc::clone(&db.schedule);
         claimers.push(tokio::spawn(async move {
             store
-                .claim_due_actions(t(T0 + HOUR), LEASE, 10)
+                .claim_due_actions(t(T0 + HOUR), LEASE, 10, &me())
                 .await
                 .unwrap()
         }));
@@ -1063,7 +1107,10 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
             .await,
         StoreError::Conflict(ErrorCode::ValidationFailed)
     );
-    let c = s.claim_due_actions(t(T0 + HOUR), LEASE, 10).await.unwrap();
+    let c = s
+        .claim_due_actions(t(T0 + HOUR), LEASE, 10, &me())
+        .await
+        .unwrap();
     assert_eq!(c.len(), 1);
     let retried = s
         .fail_action(
@@ -1077,7 +1124,7 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
         .unwrap();
     assert_eq!(retried.status, ActionStatus::Pending);
     let c = s
-        .claim_due_actions(t(T0 + HOUR + MIN), LEASE, 10)
+        .claim_due_actions(t(T0 + HOUR + MIN), LEASE, 10, &me())
         .await
         .unwrap();
     assert_eq!((c.len(), c[0].token), (1, 2));
@@ -1096,7 +1143,7 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
     .await
     .unwrap();
     let c = s
-        .claim_due_actions(t(T0 + HOUR + 2 * MIN), LEASE, 10)
+        .claim_due_actions(t(T0 + HOUR + 2 * MIN), LEASE, 10, &me())
         .await
         .unwrap();
     assert_eq!(c.len(), 1);
@@ -1111,7 +1158,7 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
         .unwrap();
     assert_eq!(unpin.status, ActionStatus::Cancelled);
     assert!(
-        s.claim_due_actions(t(T0 + 30 * HOUR), LEASE, 10)
+        s.claim_due_actions(t(T0 + 30 * HOUR), LEASE, 10, &me())
             .await
             .unwrap()
             .is_empty()
@@ -1125,4 +1172,138 @@ async fn follow_ups_are_claimed_done_and_a_delete_cancels_the_rest(db: Stores) {
         s.next_schedule_wakeup().await.unwrap(),
         Some(t(T0 + 25 * HOUR))
     );
+}
+
+async fn an_instance_releases_its_own_leases_at_start_and_no_others(db: Stores) {
+    let w = world(&db).await;
+    let s = &db.schedule;
+    for (i, text) in ["mine", "theirs", "followed"].into_iter().enumerate() {
+        s.create_post(&w.owner, &daily(w.account, text), i as i64, t(T0))
+            .await
+            .unwrap();
+    }
+    // This instance and another one each hold a run...
+    let mine = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 1, &me())
+        .await
+        .unwrap();
+    let theirs = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 1, &other())
+        .await
+        .unwrap();
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+    assert_eq!(mine[0].post.content.text, "mine");
+    // ...and a follow-up action of a published run.
+    let published = s
+        .claim_due_runs(t(T0 + HOUR), LEASE, 1, &me())
+        .await
+        .unwrap();
+    let run = s
+        .complete_run(
+            published[0].run.id,
+            published[0].token,
+            &Published {
+                message_ids: vec![7],
+                at: t(T0 + HOUR),
+            },
+            t(T0 + HOUR),
+        )
+        .await
+        .unwrap();
+    for kind in [ActionKind::Pin, ActionKind::Unpin] {
+        s.add_action(&w.owner, run.id, kind, None, t(T0 + HOUR), t(T0 + HOUR))
+            .await
+            .unwrap();
+    }
+    let my_action = s
+        .claim_due_actions(t(T0 + HOUR), LEASE, 1, &me())
+        .await
+        .unwrap();
+    let their_action = s
+        .claim_due_actions(t(T0 + HOUR), LEASE, 1, &other())
+        .await
+        .unwrap();
+    assert_eq!((my_action.len(), their_action.len()), (1, 1));
+
+    // This instance died and starts again 30 s later, well within the leases: it releases its
+    // own, which are claimed again at once — as reclaimed runs with a new token and the same
+    // random_id — while the other instance's stay held.
+    let restart = t(T0 + HOUR + 30_000);
+    assert_eq!(
+        s.release_leases(&me(), restart).await.unwrap(),
+        ReleasedLeases {
+            runs: 1,
+            actions: 1
+        }
+    );
+    let released = s.get_run(&w.owner, mine[0].run.id).await.unwrap();
+    assert_eq!(
+        (released.status, released.attempt_at),
+        (RunStatus::Publishing, restart),
+        "released, not reset: still publishing"
+    );
+    let again = s.claim_due_runs(restart, LEASE, 10, &me()).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].run.id, mine[0].run.id);
+    assert!(again[0].reclaimed);
+    assert_eq!((again[0].token, again[0].run.attempts), (2, 2));
+    assert_eq!(again[0].random_id(0), mine[0].random_id(0));
+    let action_again = s
+        .claim_due_actions(restart, LEASE, 10, &me())
+        .await
+        .unwrap();
+    assert_eq!(action_again.len(), 1);
+    assert_eq!(action_again[0].action.id, my_action[0].action.id);
+    assert_eq!(action_again[0].token, 2);
+    // The old life's writes are refused.
+    assert_err!(
+        s.complete_run(
+            mine[0].run.id,
+            mine[0].token,
+            &Published {
+                message_ids: vec![8],
+                at: restart
+            },
+            restart
+        )
+        .await,
+        StoreError::Conflict(ErrorCode::RunLeaseLost)
+    );
+    assert_err!(
+        s.complete_action(my_action[0].action.id, my_action[0].token, restart)
+            .await,
+        StoreError::Conflict(ErrorCode::RunLeaseLost)
+    );
+    // Releasing for another instance's id touches nothing of this one's new claims, and the
+    // other instance's leases end only when they expire.
+    assert_eq!(
+        s.release_leases(&InstanceId::parse("third").unwrap(), restart)
+            .await
+            .unwrap(),
+        ReleasedLeases::default()
+    );
+    let before_expiry = t(T0 + HOUR + 59_000);
+    assert!(
+        s.claim_due_runs(before_expiry, LEASE, 10, &me())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.claim_due_actions(before_expiry, LEASE, 10, &me())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let expired = t(T0 + HOUR + 61_000);
+    let taken = s.claim_due_runs(expired, LEASE, 10, &me()).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].run.id, theirs[0].run.id);
+    assert!(taken[0].reclaimed);
+    let taken = s
+        .claim_due_actions(expired, LEASE, 10, &me())
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].action.id, their_action[0].action.id);
 }

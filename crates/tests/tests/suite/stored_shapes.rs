@@ -6,9 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use switchboard_domain::{AccountStatus, IncomingMessage, NewAccount, PeerKind, Timestamp};
+use switchboard_domain::{IncomingMessage, PeerKind, Timestamp};
 use switchboard_tests::app::{PASSWORD, TestApp};
 use switchboard_tests::app_tests;
+use switchboard_tests::db::stopped_account;
 
 app_tests!(messages_in_earlier_shapes_read_and_are_served);
 
@@ -18,19 +19,7 @@ async fn messages_in_earlier_shapes_read_and_are_served(app: &TestApp) {
     let account = db
         .accounts
         .create_account(
-            &NewAccount {
-                workspace_id: app.workspace,
-                phone: Some("15550100".into()),
-                telegram_user_id: Some(4242),
-                first_name: "Owner".into(),
-                last_name: None,
-                username: None,
-                status: AccountStatus::Stopped,
-                active: false,
-                ingest_groups: false,
-                api_id: None,
-                api_hash_sealed: None,
-            },
+            &stopped_account(app.workspace, "15550100", 4242, "Owner"),
             Timestamp(1),
         )
         .await
