@@ -607,6 +607,14 @@ pub async fn chat_dialogs(client: &Client, limit: usize) -> Result<Vec<ChatRef>,
                             {
                                 Some(m.date)
                             }
+                            // A chat whose newest message is a service one (a channel just
+                            // created, a member joined): without its date the next page
+                            // would start from nothing and end the walk.
+                            tl::enums::Message::Service(m)
+                                if m.id == d.top_message && bot_api_id(&m.peer_id) == id =>
+                            {
+                                Some(m.date)
+                            }
                             _ => None,
                         })
                         .unwrap_or(0);
@@ -619,7 +627,11 @@ pub async fn chat_dialogs(client: &Client, limit: usize) -> Result<Vec<ChatRef>,
             break;
         }
         match last {
-            Some((date, id, peer)) if (date, id) != (offset_date, offset_id) => {
+            // A page that ends where the last one did would repeat forever; dialogs sharing a
+            // date and top message id (channels number their own messages) differ by peer.
+            Some((date, id, peer))
+                if (date, id, &peer) != (offset_date, offset_id, &offset_peer) =>
+            {
                 offset_date = date;
                 offset_id = id;
                 offset_peer = peer;

@@ -1004,11 +1004,17 @@ fn get_dialogs(c: &Call) -> R {
             }
         }
     }
-    rows.sort_by_key(|d| std::cmp::Reverse((d.date, d.top)));
+    // Newest first; dialogs whose top messages share a date and id (channels each number
+    // their own messages) are ordered by peer, and `offset_peer` continues after the last one
+    // a page ended with, as Telegram does — without it, every tie would fall off a page.
+    rows.sort_by_key(|d| std::cmp::Reverse((d.date, d.top, d.peer.bot_api_id())));
     let total = rows.len();
     if r.offset_date != 0 || r.offset_id != 0 {
+        let after = input_peer(&w, me, &r.offset_peer)
+            .map(Peer::bot_api_id)
+            .unwrap_or(i64::MIN);
         rows.retain(|d| {
-            (d.date, d.top) < (r.offset_date, r.offset_id)
+            (d.date, d.top, d.peer.bot_api_id()) < (r.offset_date, r.offset_id, after)
                 || r.offset_date == 0 && d.top < r.offset_id
         });
     }

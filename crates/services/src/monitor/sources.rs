@@ -703,14 +703,21 @@ impl Worker<'_> {
             .store
             .sources_needing_work(self.account, Timestamp::now(), RESOLVE_BATCH)
             .await?;
+        let mut waiting = false;
         for source in &pending {
             match self.resolve(source, joinable.contains(&source.id)).await? {
                 Resolution::Done => {}
                 Resolution::Later(at) => {
                     next = next.min(at);
+                    waiting = true;
                     break;
                 }
             }
+        }
+        if !waiting && pending.len() >= RESOLVE_BATCH as usize {
+            // A full batch went through and more may wait: the next pass comes at once, while
+            // the dialogs just read still give their start points (no history read each).
+            next = Instant::now();
         }
         for w in &watched {
             if w.source.state == SourceState::FloodWait

@@ -25,6 +25,7 @@ app_tests!(
     the_channel_cap_fails_a_source_once,
     a_flood_waited_resolution_waits_and_resumes,
     resolutions_stay_within_twenty_a_minute,
+    many_sources_among_the_dialogs_start_at_once_without_a_call_each,
     a_failed_source_is_retried_by_the_user_and_rechecked_when_it_can_pass,
 );
 
@@ -384,6 +385,37 @@ async fn resolutions_stay_within_twenty_a_minute(app: &TestApp) {
     // A resolution in flight is counted by tgsim before it is stored.
     let resolved = u64::try_from(resolved).unwrap();
     assert!(resolved <= n && resolved + 1 >= n, "{resolved} of {n}");
+    one_client(app, &r);
+}
+
+/// 120 channels the account is a member of (more than two resolving batches of 50): all are
+/// found in its dialogs, so they are all `joined` within seconds, with no
+/// `contacts.resolveUsername` and no `messages.getHistory` for their start points — the next
+/// batch is taken at once while the dialog list just read is fresh, not a pass (30 s) later.
+async fn many_sources_among_the_dialogs_start_at_once_without_a_call_each(app: &TestApp) {
+    let r = reader(app, "+15557000009").await;
+    let names: Vec<String> = (0..120).map(|i| format!("member_jobs_{i:03}")).collect();
+    for n in &names {
+        app.sim
+            .create_channel(tgsim::NewChannel {
+                title: n.clone(),
+                username: Some(n.clone()),
+                members: vec![r.user.id],
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let refs: Vec<String> = names.iter().map(|n| format!("@{n}")).collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let task = task(app, &r, "Members", false, &refs).await;
+    eventually(20, "every source joined", || async {
+        let sources = r.leads.task_sources(&r.owner, task.id).await.ok()?;
+        (sources.len() == 120 && sources.iter().all(|s| s.state == SourceState::Joined))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(calls(app, &r.user, "contacts.resolveUsername"), 0);
+    assert_eq!(calls(app, &r.user, "messages.getHistory"), 0);
     one_client(app, &r);
 }
 
