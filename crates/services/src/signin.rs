@@ -1163,6 +1163,27 @@ impl StartHandler for SigninService {
     }
 }
 
+/// Sends a code message through the service bot; a `retry_after` the Bot API answers (the
+/// bot's 30 messages a second, exceeded by a burst of sign-ins) is waited out as long as the
+/// waits stay within [`CODE_SEND_WAIT`] in all. True when the message was delivered.
+async fn send_code_message(inner: &Inner, bot: BotId, chat_id: i64, text: &str) -> bool {
+    let deadline = Instant::now() + CODE_SEND_WAIT;
+    loop {
+        match inner
+            .bots
+            .transport()
+            .send_text(bot, chat_id, text, &[])
+            .await
+        {
+            Ok(_) => return true,
+            Err(crate::outbox::SendFailure::Retry {
+                after: Some(wait), ..
+            }) if Instant::now() + wait <= deadline => tokio::time::sleep(wait).await,
+            Err(_) => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1200,26 +1221,5 @@ mod tests {
         assert_eq!(browser_of(Some("curl/8")), None);
         assert_eq!(locale_of(Some("ru-RU")), Some(Locale::Ru));
         assert_eq!(locale_of(Some("de")), None);
-    }
-}
-
-/// Sends a code message through the service bot; a `retry_after` the Bot API answers (the
-/// bot's 30 messages a second, exceeded by a burst of sign-ins) is waited out as long as the
-/// waits stay within [`CODE_SEND_WAIT`] in all. True when the message was delivered.
-async fn send_code_message(inner: &Inner, bot: BotId, chat_id: i64, text: &str) -> bool {
-    let deadline = Instant::now() + CODE_SEND_WAIT;
-    loop {
-        match inner
-            .bots
-            .transport()
-            .send_text(bot, chat_id, text, &[])
-            .await
-        {
-            Ok(_) => return true,
-            Err(crate::outbox::SendFailure::Retry {
-                after: Some(wait), ..
-            }) if Instant::now() + wait <= deadline => tokio::time::sleep(wait).await,
-            Err(_) => return false,
-        }
     }
 }

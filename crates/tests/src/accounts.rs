@@ -156,7 +156,7 @@ pub async fn bound_signin_user(
             Timestamp::now(),
         )
         .await
-        .expect("create the sign-in user");
+        .unwrap_or_else(|e| panic!("create the sign-in user: {e}"));
     stores
         .signin
         .set_bot_link(&BotLink {
@@ -168,6 +168,6 @@ pub async fn bound_signin_user(
             bound_at: Timestamp::now(),
         })
         .await
-        .expect("bind the service bot");
+        .unwrap_or_else(|e| panic!("bind the service bot: {e}"));
     user.id
 }
