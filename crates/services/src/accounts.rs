@@ -102,6 +102,10 @@ struct Inner {
     readers: Tasks,
     /// Lead monitoring's matching engine, which gets the posts of watched channels and groups.
     engine: OnceLock<Engine>,
+    /// The Telegram user id of the web sign-in's service bot (0: none). A user's chat with it
+    /// holds their sign-in codes, so it is never ingested into an inbox: whoever else sees
+    /// that workspace's chats (an admin, an operator) must not be able to read them.
+    sign_in_bot: std::sync::atomic::AtomicI64,
 }
 
 /// Owns every account's client: one worker per account under the [`Workers`] supervisor.
@@ -137,6 +141,7 @@ impl AccountSupervisor {
                 workers,
                 readers,
                 engine: OnceLock::new(),
+                sign_in_bot: std::sync::atomic::AtomicI64::new(0),
             }),
         }
     }
@@ -248,6 +253,14 @@ impl AccountSupervisor {
             live_map.insert(account.id, live);
         }
         started
+    }
+
+    /// The web sign-in's service bot (its Telegram user id), whose chats with users are not
+    /// ingested from the next batch on; `None` when there is none.
+    pub fn set_sign_in_bot(&self, telegram_id: Option<i64>) {
+        self.inner
+            .sign_in_bot
+            .store(telegram_id.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Tells a running account's worker whether to ingest group chats (from its next batch on);
@@ -812,7 +825,15 @@ impl Source for AccountSource<'_> {
     type Update = Box<Update>;
 
     fn map(&mut self, u: &Box<Update>) -> Option<Change> {
-        match map_update(u, self.self_id)? {
+        let change = map_update(u, self.self_id)?;
+        let sign_in_bot = self.inner.sign_in_bot.load(Ordering::Relaxed);
+        if let Change::New(m) = &change
+            && sign_in_bot != 0
+            && m.peer_id == sign_in_bot
+        {
+            return None;
+        }
+        match change {
             Change::New(mut m) if self.ingest_groups || m.peer_kind.is_private() => {
                 if let (Some(media), Some((tg_id, file))) =
                     (&self.inner.media, update_media_file(u))

@@ -417,6 +417,18 @@ impl SigninService {
     }
 
     async fn service_bot_with_source(&self) -> Result<Option<(Bot, &'static str)>, StoreError> {
+        let found = self.find_service_bot().await?;
+        // Its chats with users carry sign-in codes: no account ingests them into an inbox.
+        self.inner
+            .accounts
+            .supervisor()
+            .set_sign_in_bot(found.as_ref().map(|(b, _)| b.telegram_bot_id));
+        Ok(found)
+    }
+
+    /// Looks up the service bot in force (see [`Signin::service_bot`]); at start, the server
+    /// calls [`Signin::service_bot`] once so the accounts know it before they connect.
+    async fn find_service_bot(&self) -> Result<Option<(Bot, &'static str)>, StoreError> {
         let inner = &self.inner;
         if let Some(id) = inner.signin.get_setting(SETTING_SERVICE_BOT).await?
             && let Ok(id) = id.parse::<i64>()

@@ -366,6 +366,12 @@ pub async fn start_with(
         .await
         .context("building the lead matcher")?;
     supervisor.set_engine(monitor.engine().clone());
+    // The accounts learn the sign-in's service bot before they connect: its chats with users
+    // (their sign-in codes) are never ingested into an inbox.
+    signin
+        .service_bot()
+        .await
+        .context("reading the sign-in's service bot")?;
     let started = supervisor.start_all().await.context("starting accounts")?;
     tracing::info!(accounts = started, "account clients started");
     // After the accounts: the source workers start for accounts that run.

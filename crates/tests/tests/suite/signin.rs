@@ -1156,6 +1156,42 @@ async fn the_bot_binds_only_its_telegram_user_and_sign_in_stays_out_of_the_inbox
         (chats["chats"].as_array()?.len() == 1).then_some(())
     })
     .await;
+
+    // Galina's own account (her workspace's inbox) does not ingest her chat with the service
+    // bot either: a code the bot sends her, her binding and her "hello" stay out of it, or an
+    // admin or operator of her workspace could read her codes and sign in as her.
+    let n = from_bot(app, &a_tg, &w.bot).len();
+    let mut anon = Anon::new(app);
+    let s = anon
+        .post("/api/v1/auth/start", &json!({"phone": "+15550200051"}))
+        .await;
+    assert_eq!(s.body["status"], "code_sent", "{}", s.body);
+    bot_code(app, &w, &a_tg, n).await;
+    app.sim
+        .send_message(
+            b_tg.id,
+            Peer::User(a_tg.id),
+            tgsim::OutgoingMessage::text("from Ivan"),
+        )
+        .unwrap();
+    let chats = eventually("Ivan's message in Galina's inbox", || async {
+        let chats: Value = galina.get("/api/v1/chats").await.json().await.ok()?;
+        let list = chats["chats"].as_array()?.clone();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(chats.len(), 1, "only Ivan's chat: {chats:?}");
+    let Some(stored) = app.stores() else { return };
+    let with_bot = stored
+        .scalar(&format!(
+            "SELECT count(*) FROM chats WHERE peer_id = {}",
+            w.bot.id.0
+        ))
+        .await;
+    assert_eq!(
+        with_bot, 0,
+        "no account's inbox has a chat with the service bot"
+    );
 }
 
 async fn invites_admit_new_users_once(app: &TestApp) {
