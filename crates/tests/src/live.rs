@@ -126,6 +126,15 @@ pub async fn open_ws(
         .map(|(ws, _)| ws)
 }
 
+/// [`open_ws`] that returns once the server has sent its `hello`: the server subscribes to
+/// events and registers the member's presence before it, so an event caused after this
+/// returns reaches the socket (right after the handshake it may not yet).
+pub async fn open_ws_ready(app: &TestApp, b: &Browser) -> Ws {
+    let mut ws = open_ws(app, b, None).await.expect("the WebSocket opens");
+    wait_frame(&mut ws, "hello", 5, |_| true).await;
+    ws
+}
+
 /// The next JSON frame, or `None` if none arrives within `ms`.
 pub async fn next_frame(ws: &mut Ws, ms: u64) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);

@@ -12,8 +12,8 @@ use switchboard_domain::{BotId, i18n};
 use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
-    chat_messages, chat_titled, customer, eventually, noise_png, open_ws, reply, reply_with_file,
-    sim_bot, upload_file, wait_frame, writes,
+    chat_messages, chat_titled, customer, eventually, noise_png, open_ws_ready, reply,
+    reply_with_file, sim_bot, upload_file, wait_frame, writes,
 };
 use switchboard_tests::logs::captured_logs;
 
@@ -118,7 +118,7 @@ async fn a_polling_bot_receives_and_answers(app: &TestApp) {
     let r = op.post("/api/v1/bots", &json!({"token": token})).await;
     assert_eq!(r.status(), 403);
 
-    let mut ws = open_ws(app, &admin, None).await.unwrap();
+    let mut ws = open_ws_ready(app, &admin).await;
     let added = add_bot(&admin, &token).await;
     assert_eq!(added["mode"], "polling");
     assert_eq!(added["username"], "shop_bot");
@@ -555,7 +555,7 @@ async fn a_reply_whose_answer_was_lost_is_uncertain_until_the_operator_decides(a
 async fn the_sweep_announces_a_reply_it_returns(app: &TestApp) {
     let admin = app.login("admin", PASSWORD).await;
     let op = app.login("operator", PASSWORD).await;
-    let mut ws = open_ws(app, &op, None).await.unwrap();
+    let mut ws = open_ws_ready(app, &op).await;
     let bot = sim_bot(app, "stuck_bot");
     let id = add_bot(&admin, bot.token.as_deref().unwrap()).await["id"]
         .as_i64()

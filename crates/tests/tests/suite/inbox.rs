@@ -11,7 +11,7 @@ use switchboard_tests::app::{Browser, PASSWORD, TestApp, error_code};
 use switchboard_tests::app_tests;
 use switchboard_tests::live::{
     Ws, chat_titled, connect_personal_account, customer, eventually, frames_within, noise_png,
-    open_ws, reply, reply_with_file, upload_file, wait_frame,
+    open_ws, open_ws_ready, reply, reply_with_file, upload_file, wait_frame,
 };
 
 app_tests!(
@@ -400,7 +400,7 @@ async fn operators_reach_only_their_own_and_unassigned_chats(app: &TestApp) {
         let err = wait_frame(&mut ws2, "error", 5, |_| true).await;
         assert_eq!(err["code"], "not_found", "{cmd}");
     }
-    let mut ws1 = open_ws(app, &op1, None).await.unwrap();
+    let mut ws1 = open_ws_ready(app, &op1).await;
     customer_writes(app, &bob, &owner, "are you there?");
     let seen = wait_frame(&mut ws1, "new_message", 20, |_| true).await;
     assert_eq!(seen["data"]["message"]["text"], "are you there?");
@@ -516,8 +516,8 @@ async fn automatic_assignment_is_fair_and_respects_capacity(app: &TestApp) {
     // operator3 exists but is offline: never assigned.
     app.add_user(app.workspace, "operator3", Role::Operator)
         .await;
-    let mut ws1 = open_ws(app, &op1, None).await.unwrap();
-    let _ws2 = open_ws(app, &op2, None).await.unwrap();
+    let mut ws1 = open_ws_ready(app, &op1).await;
+    let _ws2 = open_ws_ready(app, &op2).await;
     wait_frame(&mut ws1, "initial_chats", 5, |_| true).await;
     let op1_id = op1.me["id"].as_i64().unwrap();
     let op2_id = op2.me["id"].as_i64().unwrap();
