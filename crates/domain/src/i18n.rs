@@ -1372,6 +1372,16 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("schedule_posts", "Posts", "Публикации"),
     ("schedule_editor", "Post", "Публикация"),
     (
+        "schedule_pick_post",
+        "Pick a post on the left to see and change it, or press New post to write one.",
+        "Выберите публикацию слева, чтобы посмотреть и изменить её, или нажмите «Новая публикация».",
+    ),
+    (
+        "schedule_pick_post_read_only",
+        "Pick a post on the left to see it.",
+        "Выберите публикацию слева, чтобы посмотреть её.",
+    ),
+    (
         "schedule_read_only",
         "Only owners and admins can change posts.",
         "Изменять публикации могут только владельцы и администраторы.",

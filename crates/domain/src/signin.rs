@@ -85,6 +85,50 @@ pub struct CodeAttempt {
     pub attempts: i32,
 }
 
+/// A code presented to sign in, and what to write when it matches
+/// ([`SigninStore::redeem_signin_code`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CodeRedemption<'a> {
+    /// Whose code.
+    pub user: UserId,
+    /// Keyed hash of the code presented (hex), compared in constant time with the stored one.
+    pub presented_hash: &'a str,
+    /// The time of the check (a code expired at `now` is not live).
+    pub now: Timestamp,
+    /// Attempts allowed per code.
+    pub max_attempts: i32,
+    /// The web session to open on a match; `None` uses the code up and opens nothing (a
+    /// disabled user).
+    pub session: Option<&'a crate::NewWebSession>,
+    /// A browser to remember with the session.
+    pub device: Option<&'a NewTrustedDevice>,
+    /// Appended on a match, with the rest.
+    pub audit: &'a crate::NewAuditEvent,
+}
+
+/// What a [`SigninStore::redeem_signin_code`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// The user has no live code: none, expired, used, or out of attempts.
+    NoLiveCode,
+    /// The code did not match; the attempt is counted (this many so far, 1-based).
+    Mismatch {
+        /// Attempts counted on the code, this one included.
+        attempts: i32,
+    },
+    /// The code matched and is used up; the session opened, when one was asked for.
+    Redeemed {
+        /// The new session.
+        session: Option<crate::WebSession>,
+    },
+}
+
+/// Whether two keyed hashes are equal, in time that does not depend on where they differ.
+pub fn hashes_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 /// A remembered browser to store.
 #[derive(Clone, Debug)]
 pub struct NewTrustedDevice {
@@ -228,20 +272,19 @@ pub trait SigninStore: Send + Sync + 'static {
 
     // --- one-time codes ---
 
-    /// Stores a new code for its user and, in the same transaction, retires the user's older
-    /// live codes (only the newest code is accepted).
-    async fn create_signin_code(&self, code: &NewSigninCode) -> StoreResult<SigninCodeId>;
-    /// Atomically counts one attempt on the user's newest live code (not used, not expired at
-    /// `now`, fewer than `max_attempts` attempts so far) and returns it; `None` when there is
-    /// none. Parallel calls can never count more than `max_attempts` attempts on one code.
-    async fn take_code_attempt(
+    /// Stores a new code for its user, retires the user's older live codes (only the newest
+    /// code is accepted) and appends `audit`, in one transaction.
+    async fn create_signin_code(
         &self,
-        user: UserId,
-        now: Timestamp,
-        max_attempts: i32,
-    ) -> StoreResult<Option<CodeAttempt>>;
-    /// Marks a code used; true only for the one call that did it (single use).
-    async fn mark_code_used(&self, id: SigninCodeId, now: Timestamp) -> StoreResult<bool>;
+        code: &NewSigninCode,
+        audit: &crate::NewAuditEvent,
+    ) -> StoreResult<SigninCodeId>;
+    /// Checks a code in one transaction: counts one attempt on the user's newest live code
+    /// (not used, not expired at `now`, fewer than `max_attempts` attempts so far; parallel
+    /// calls never count more than `max_attempts` on one code, and only one of them can use
+    /// it), compares the keyed hashes in constant time and, on a match, uses the code up,
+    /// opens the session, remembers the device and appends the audit event.
+    async fn redeem_signin_code(&self, redemption: &CodeRedemption<'_>) -> StoreResult<Redemption>;
 
     // --- trusted devices ---
 

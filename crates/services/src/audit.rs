@@ -54,6 +54,11 @@ impl Audit {
         self
     }
 
+    /// The event, to append in the same transaction as what it records.
+    pub fn into_event(self) -> NewAuditEvent {
+        self.event
+    }
+
     /// Appends the event.
     pub async fn record(self, store: &dyn Store) {
         if let Err(e) = store.append_audit(&self.event).await {

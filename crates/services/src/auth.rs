@@ -271,25 +271,34 @@ impl AuthService {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<LoginOutcome, AuthError> {
+        let membership = self.first_membership(&user).await?;
+        let outcome = self
+            .open_session(user, membership, ip, user_agent, Timestamp::now())
+            .await?;
+        Self::login_audit(&outcome, method, ip)
+            .record(&*self.store)
+            .await;
+        Ok(outcome)
+    }
+
+    /// The workspace a user signs in to (their first); `InvalidCredentials` for a disabled
+    /// user, `NoWorkspace` for one without any.
+    pub async fn first_membership(&self, user: &User) -> Result<Membership, AuthError> {
         if user.disabled {
             return Err(AuthError::InvalidCredentials);
         }
         let memberships = self.store.list_user_memberships(user.id).await?;
-        let Some(membership) = memberships.into_iter().next() else {
-            return Err(AuthError::NoWorkspace);
-        };
-        let outcome = self
-            .open_session(user, membership, ip, user_agent, Timestamp::now())
-            .await?;
+        memberships.into_iter().next().ok_or(AuthError::NoWorkspace)
+    }
+
+    /// The audit record of a sign-in by another way than the password (`method`).
+    pub fn login_audit(outcome: &LoginOutcome, method: &'static str, ip: Option<&str>) -> Audit {
         Audit::new("auth.login_succeeded")
             .workspace(outcome.membership.workspace_id)
             .actor(outcome.user.id)
             .target(format!("user:{}", outcome.user.id))
             .ip(ip)
             .details(serde_json::json!({"method": method}))
-            .record(&*self.store)
-            .await;
-        Ok(outcome)
     }
 
     /// Checks a username and password and opens a session.
@@ -387,28 +396,44 @@ impl AuthService {
         user_agent: Option<&str>,
         now: Timestamp,
     ) -> Result<LoginOutcome, AuthError> {
+        let (session, outcome) = self.prepare_session(user, membership, ip, user_agent, now)?;
+        self.store.create_web_session(&session).await?;
+        Ok(outcome)
+    }
+
+    /// A new session's row, not yet stored, and the outcome to answer once it is: for a
+    /// caller that stores it in one transaction with the rest of a sign-in.
+    pub fn prepare_session(
+        &self,
+        user: User,
+        membership: Membership,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(NewWebSession, LoginOutcome), AuthError> {
         let session_token = random_token()?;
         let csrf_token = random_token()?;
         let expires_at = now.plus(self.policy.session_idle);
-        self.store
-            .create_web_session(&NewWebSession {
-                token_hash: token_hash(&session_token),
-                csrf_hash: token_hash(&csrf_token),
-                user_id: user.id,
-                workspace_id: membership.workspace_id,
-                created_at: now,
-                expires_at,
-                ip: ip.map(str::to_string),
-                user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
-            })
-            .await?;
-        Ok(LoginOutcome {
-            user,
-            membership,
-            session_token,
-            csrf_token,
+        let session = NewWebSession {
+            token_hash: token_hash(&session_token),
+            csrf_hash: token_hash(&csrf_token),
+            user_id: user.id,
+            workspace_id: membership.workspace_id,
+            created_at: now,
             expires_at,
-        })
+            ip: ip.map(str::to_string),
+            user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        };
+        Ok((
+            session,
+            LoginOutcome {
+                user,
+                membership,
+                session_token,
+                csrf_token,
+                expires_at,
+            },
+        ))
     }
 
     /// Resolves a session token to its identity, sliding the expiry; `None` if unknown,

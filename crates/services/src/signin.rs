@@ -22,13 +22,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
 use switchboard_domain::i18n::t;
 use switchboard_domain::{
-    Bot, BotId, BotLink, ErrorCode, InboxStore, Invite, Locale, NewBotNonce, NewInvite,
-    NewSigninCode, NewSigninUser, NewTrustedDevice, PhoneUser, Role, SETTING_SERVICE_BOT,
-    SigninStore, Store, StoreError, Timestamp, TrustedDevice, TrustedDeviceId, User, UserId,
-    WorkspaceId,
+    Bot, BotId, BotLink, CodeRedemption, ErrorCode, InboxStore, Invite, Locale, NewBotNonce,
+    NewInvite, NewSigninCode, NewSigninUser, NewTrustedDevice, PhoneUser, Redemption, Role,
+    SETTING_SERVICE_BOT, SigninStore, Store, StoreError, Timestamp, TrustedDevice, TrustedDeviceId,
+    User, UserId, WorkspaceId,
 };
 use switchboard_telegram::{CodeSent, LoggedIn, QrToken};
 use zeroize::Zeroizing;
@@ -576,15 +575,25 @@ impl SigninService {
         let code = Zeroizing::new(new_code()?);
         let now = Timestamp::now();
         let ip = client.ip_text();
+        // The audit record is written with the code, in one transaction; a code that does
+        // not reach Telegram gets a second record.
+        let audit = Audit::new("auth.code_sent")
+            .actor(user.id)
+            .target(format!("user:{}", user.id))
+            .ip(ip.as_deref())
+            .details(serde_json::json!({"bot_id": bot.id}));
         inner
             .signin
-            .create_signin_code(&NewSigninCode {
-                user_id: user.id,
-                code_hash: self.code_hash(user.id, &code),
-                created_at: now,
-                expires_at: now.plus(CODE_TTL),
-                ip: ip.clone(),
-            })
+            .create_signin_code(
+                &NewSigninCode {
+                    user_id: user.id,
+                    code_hash: self.code_hash(user.id, &code),
+                    created_at: now,
+                    expires_at: now.plus(CODE_TTL),
+                    ip: ip.clone(),
+                },
+                &audit.into_event(),
+            )
             .await?;
         let locale = link.locale.or(user.locale).unwrap_or(Locale::En);
         let text = Zeroizing::new(
@@ -600,24 +609,24 @@ impl SigninService {
                         .unwrap_or(t(locale, "signin_unknown_browser")),
                 ),
         );
-        let delivered = send_code_message(inner, bot.id, link.chat_id, &text).await;
-        Audit::new("auth.code_sent")
+        if send_code_message(inner, bot.id, link.chat_id, &text).await {
+            return Ok(());
+        }
+        Audit::new("auth.code_not_delivered")
             .actor(user.id)
             .target(format!("user:{}", user.id))
             .ip(ip.as_deref())
-            .details(serde_json::json!({"bot_id": bot.id, "delivered": delivered}))
+            .details(serde_json::json!({"bot_id": bot.id}))
             .record(&*inner.store)
             .await;
-        if delivered {
-            Ok(())
-        } else {
-            Err(ErrorCode::CodeNotSent.into())
-        }
+        Err(ErrorCode::CodeNotSent.into())
     }
 
     /// Checks a code the service bot sent and signs in. The client address's failure window
-    /// (shared with password sign-ins) is taken first; the code's attempt is counted by the
-    /// store before the comparison.
+    /// (shared with password sign-ins) is taken first. The check is one transaction: the
+    /// attempt is counted, the keyed hashes compared and, on a match, the code used up, the
+    /// session opened (the browser remembered, when asked) and the sign-in audited together
+    /// — one commit.
     pub async fn verify(
         &self,
         phone: &str,
@@ -637,40 +646,80 @@ impl SigninService {
             return Err(ErrorCode::CodeInvalid.into());
         };
         let user = known.user;
+        let id = user.id;
         let now = Timestamp::now();
-        let Some(attempt) = inner
-            .signin
-            .take_code_attempt(user.id, now, CODE_MAX_ATTEMPTS)
-            .await?
-        else {
-            return Err(ErrorCode::CodeExpired.into());
-        };
-        let presented = self.code_hash(user.id, code);
-        let matches: bool = presented
-            .as_bytes()
-            .ct_eq(attempt.code_hash.as_bytes())
-            .into();
         let ip = client.ip_text();
-        if !matches {
-            Audit::new("auth.code_failed")
-                .actor(user.id)
-                .target(format!("user:{}", user.id))
-                .ip(ip.as_deref())
-                .details(serde_json::json!({"attempt": attempt.attempts}))
-                .record(&*inner.store)
-                .await;
-            return Err(ErrorCode::CodeInvalid.into());
+        // What a match writes is made ready first: a user who may not sign in (disabled, or
+        // in no workspace) still uses the code up, and nothing else is written.
+        let refusal = match inner.auth.first_membership(&user).await {
+            Ok(membership) => Ok(membership),
+            Err(e @ (AuthError::InvalidCredentials | AuthError::NoWorkspace)) => Err(e),
+            Err(e) => return Err(e.into()),
+        };
+        let (session, login, audit) = match refusal {
+            Ok(membership) => {
+                let (session, login) = inner.auth.prepare_session(
+                    user,
+                    membership,
+                    ip.as_deref(),
+                    client.user_agent.as_deref(),
+                    now,
+                )?;
+                let audit = AuthService::login_audit(&login, "bot_code", ip.as_deref());
+                (Some(session), Ok(login), audit)
+            }
+            Err(e) => {
+                let reason = if matches!(e, AuthError::NoWorkspace) {
+                    "no_workspace"
+                } else {
+                    "disabled"
+                };
+                let audit = Audit::new("auth.login_refused")
+                    .actor(id)
+                    .target(format!("user:{id}"))
+                    .ip(ip.as_deref())
+                    .details(serde_json::json!({"method": "bot_code", "reason": reason}));
+                (None, Err(e), audit)
+            }
+        };
+        let device = (remember_device && session.is_some())
+            .then(|| self.new_device(id, client, now))
+            .transpose()?;
+        let redemption = inner
+            .signin
+            .redeem_signin_code(&CodeRedemption {
+                user: id,
+                presented_hash: &self.code_hash(id, code),
+                now,
+                max_attempts: CODE_MAX_ATTEMPTS,
+                session: session.as_ref(),
+                device: device.as_ref().map(|(d, _)| d),
+                audit: &audit.into_event(),
+            })
+            .await?;
+        match redemption {
+            Redemption::NoLiveCode => Err(ErrorCode::CodeExpired.into()),
+            Redemption::Mismatch { attempts } => {
+                Audit::new("auth.code_failed")
+                    .actor(id)
+                    .target(format!("user:{id}"))
+                    .ip(ip.as_deref())
+                    .details(serde_json::json!({"attempt": attempts}))
+                    .record(&*inner.store)
+                    .await;
+                Err(ErrorCode::CodeInvalid.into())
+            }
+            Redemption::Redeemed { .. } => match login {
+                Ok(login) => {
+                    inner.auth.release_address(ticket);
+                    inner.limiter.signed_in(&phone);
+                    self.finish(login, device.map(|(_, token)| token), "bot_code", false)
+                        .await
+                }
+                Err(AuthError::NoWorkspace) => Err(AuthError::NoWorkspace.into()),
+                Err(_) => Err(ErrorCode::CodeInvalid.into()),
+            },
         }
-        if !inner.signin.mark_code_used(attempt.id, now).await? {
-            return Err(ErrorCode::CodeExpired.into());
-        }
-        if user.disabled {
-            return Err(ErrorCode::CodeInvalid.into());
-        }
-        inner.auth.release_address(ticket);
-        inner.limiter.signed_in(&phone);
-        self.signed_in(user, "bot_code", remember_device, false, client)
-            .await
     }
 
     async fn signed_in(
@@ -689,13 +738,29 @@ impl SigninService {
             .sign_in_as(user, method, ip.as_deref(), client.user_agent.as_deref())
             .await?;
         let device_token = if remember_device {
-            Some(self.remember(id, client).await?)
+            let (device, token) = self.new_device(id, client, Timestamp::now())?;
+            inner.signin.create_trusted_device(&device).await?;
+            Some(token)
         } else {
             None
         };
+        self.finish(login, device_token, method, new_user).await
+    }
+
+    /// A signed-in user's answer: with the service bot's binding link when their chat with it
+    /// is not bound yet.
+    async fn finish(
+        &self,
+        login: LoginOutcome,
+        device_token: Option<String>,
+        method: &'static str,
+        new_user: bool,
+    ) -> Result<SignedIn, SigninError> {
+        let id = login.user.id;
         let bot_link = match self.service_bot().await? {
             Some(bot)
-                if inner
+                if self
+                    .inner
                     .signin
                     .get_bot_link(id)
                     .await?
@@ -967,24 +1032,27 @@ impl SigninService {
 
     // --- trusted devices ---
 
-    async fn remember(&self, user: UserId, client: &Client) -> Result<String, SigninError> {
+    /// A browser to remember ("remember this device") and its cookie token; only the
+    /// token's hash is stored.
+    fn new_device(
+        &self,
+        user: UserId,
+        client: &Client,
+        now: Timestamp,
+    ) -> Result<(NewTrustedDevice, String), SigninError> {
         let token = random_token()?;
-        let now = Timestamp::now();
-        self.inner
-            .signin
-            .create_trusted_device(&NewTrustedDevice {
-                user_id: user,
-                token_hash: token_hash(&token),
-                created_at: now,
-                expires_at: now.plus(DEVICE_TTL),
-                user_agent: client
-                    .user_agent
-                    .as_deref()
-                    .map(|ua| ua.chars().take(256).collect()),
-                ip: client.ip_text(),
-            })
-            .await?;
-        Ok(token)
+        let device = NewTrustedDevice {
+            user_id: user,
+            token_hash: token_hash(&token),
+            created_at: now,
+            expires_at: now.plus(DEVICE_TTL),
+            user_agent: client
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(256).collect()),
+            ip: client.ip_text(),
+        };
+        Ok((device, token))
     }
 
     /// The user's remembered browsers, newest first.

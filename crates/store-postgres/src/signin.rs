@@ -7,15 +7,16 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::Cols;
+use crate::store::{insert_audit, insert_web_session};
 use async_trait::async_trait;
 use switchboard_domain::rows::{read_membership, read_user, read_workspace};
 use switchboard_domain::{
-    BOT_LINK_COLUMNS, BotId, BotLink, CodeAttempt, ErrorCode, INVITE_COLUMNS, Invite, Locale,
-    Membership, NewBotNonce, NewInvite, NewSigninCode, NewSigninUser, NewTrustedDevice,
-    PHONE_USER_COLUMNS, PhoneUser, Role, SigninCodeId, SigninPurge, SigninStore, StoreError,
-    StoreResult, TRUSTED_DEVICE_COLUMNS, Timestamp, TrustedDevice, TrustedDeviceId, User, UserId,
-    Workspace, WorkspaceId, read_bot_link, read_code_attempt, read_invite, read_phone_user,
-    read_trusted_device,
+    BOT_LINK_COLUMNS, BotId, BotLink, CodeRedemption, ErrorCode, INVITE_COLUMNS, Invite, Locale,
+    Membership, NewAuditEvent, NewBotNonce, NewInvite, NewSigninCode, NewSigninUser,
+    NewTrustedDevice, PHONE_USER_COLUMNS, PhoneUser, Redemption, Role, SigninCodeId, SigninPurge,
+    SigninStore, StoreError, StoreResult, TRUSTED_DEVICE_COLUMNS, Timestamp, TrustedDevice,
+    TrustedDeviceId, User, UserId, Workspace, WorkspaceId, hashes_equal, read_bot_link,
+    read_code_attempt, read_invite, read_phone_user, read_trusted_device,
 };
 
 /// Chats the owner of a new personal workspace may hold at once.
@@ -134,7 +135,11 @@ impl SigninStore for PgStore {
         Ok((created, workspace, membership))
     }
 
-    async fn create_signin_code(&self, code: &NewSigninCode) -> StoreResult<SigninCodeId> {
+    async fn create_signin_code(
+        &self,
+        code: &NewSigninCode,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<SigninCodeId> {
         const OP: &str = "create_signin_code";
         let mut tx = self.pool.begin().await.store_err(OP)?;
         sqlx::query("UPDATE signin_codes SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
@@ -155,61 +160,58 @@ impl SigninStore for PgStore {
         .fetch_one(&mut *tx)
         .await
         .store_err(OP)?;
+        insert_audit(&mut *tx, audit, OP).await?;
         tx.commit().await.store_err(OP)?;
         Ok(SigninCodeId(id))
     }
 
-    async fn take_code_attempt(
-        &self,
-        user: UserId,
-        now: Timestamp,
-        max_attempts: i32,
-    ) -> StoreResult<Option<CodeAttempt>> {
-        const OP: &str = "take_code_attempt";
+    async fn redeem_signin_code(&self, r: &CodeRedemption<'_>) -> StoreResult<Redemption> {
+        const OP: &str = "redeem_signin_code";
+        let mut tx = self.pool.begin().await.store_err(OP)?;
+        // The row stays locked until the commit: a parallel check of the same code waits,
+        // then finds it used (or counts its own attempt).
         let row = sqlx::query(
             "UPDATE signin_codes SET attempts = attempts + 1 \
              WHERE id = (SELECT id FROM signin_codes WHERE user_id = $1 ORDER BY id DESC LIMIT 1) \
                AND used_at IS NULL AND expires_at > $2 AND attempts < $3 \
              RETURNING id, code_hash, attempts",
         )
-        .bind(user.0)
-        .bind(now.0)
-        .bind(max_attempts)
-        .fetch_optional(&self.pool)
+        .bind(r.user.0)
+        .bind(r.now.0)
+        .bind(r.max_attempts)
+        .fetch_optional(&mut *tx)
         .await
         .store_err(OP)?;
-        row.map(|r| read_code_attempt(OP, &Cols(&r))).transpose()
-    }
-
-    async fn mark_code_used(&self, id: SigninCodeId, now: Timestamp) -> StoreResult<bool> {
-        const OP: &str = "mark_code_used";
-        let done =
-            sqlx::query("UPDATE signin_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
-                .bind(id.0)
-                .bind(now.0)
-                .execute(&self.pool)
-                .await
-                .store_err(OP)?;
-        Ok(done.rows_affected() == 1)
+        let Some(row) = row else {
+            return Ok(Redemption::NoLiveCode);
+        };
+        let attempt = read_code_attempt(OP, &Cols(&row))?;
+        if !hashes_equal(r.presented_hash, &attempt.code_hash) {
+            tx.commit().await.store_err(OP)?;
+            return Ok(Redemption::Mismatch {
+                attempts: attempt.attempts,
+            });
+        }
+        sqlx::query("UPDATE signin_codes SET used_at = $2 WHERE id = $1")
+            .bind(attempt.id.0)
+            .bind(r.now.0)
+            .execute(&mut *tx)
+            .await
+            .store_err(OP)?;
+        let session = match r.session {
+            Some(session) => Some(insert_web_session(&mut *tx, session, OP).await?),
+            None => None,
+        };
+        if let Some(device) = r.device {
+            insert_trusted_device(&mut *tx, device, OP).await?;
+        }
+        insert_audit(&mut *tx, r.audit, OP).await?;
+        tx.commit().await.store_err(OP)?;
+        Ok(Redemption::Redeemed { session })
     }
 
     async fn create_trusted_device(&self, device: &NewTrustedDevice) -> StoreResult<TrustedDevice> {
-        const OP: &str = "create_trusted_device";
-        let row = sqlx::query(&format!(
-            "INSERT INTO trusted_devices (user_id, token_hash, created_at, last_used_at, \
-                 expires_at, user_agent, ip) VALUES ($1, $2, $3, $3, $4, $5, $6) \
-             RETURNING {TRUSTED_DEVICE_COLUMNS}"
-        ))
-        .bind(device.user_id.0)
-        .bind(&device.token_hash)
-        .bind(device.created_at.0)
-        .bind(device.expires_at.0)
-        .bind(device.user_agent.as_deref())
-        .bind(device.ip.as_deref())
-        .fetch_one(&self.pool)
-        .await
-        .store_err(OP)?;
-        read_trusted_device(OP, &Cols(&row))
+        insert_trusted_device(&self.pool, device, "create_trusted_device").await
     }
 
     async fn use_trusted_device(
@@ -442,4 +444,27 @@ impl SigninStore for PgStore {
         }
         Ok(out)
     }
+}
+
+/// Remembers a browser (on the pool or in a transaction).
+async fn insert_trusted_device<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    device: &NewTrustedDevice,
+    op: &'static str,
+) -> StoreResult<TrustedDevice> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO trusted_devices (user_id, token_hash, created_at, last_used_at, \
+             expires_at, user_agent, ip) VALUES ($1, $2, $3, $3, $4, $5, $6) \
+         RETURNING {TRUSTED_DEVICE_COLUMNS}"
+    ))
+    .bind(device.user_id.0)
+    .bind(&device.token_hash)
+    .bind(device.created_at.0)
+    .bind(device.expires_at.0)
+    .bind(device.user_agent.as_deref())
+    .bind(device.ip.as_deref())
+    .fetch_one(ex)
+    .await
+    .store_err(op)?;
+    read_trusted_device(op, &Cols(&row))
 }

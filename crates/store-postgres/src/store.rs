@@ -342,24 +342,7 @@ impl Store for PgStore {
     // --- web sessions ---
 
     async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<WebSession> {
-        const OP: &str = "create_web_session";
-        let row = sqlx::query(&format!(
-            "INSERT INTO web_sessions (token_hash, csrf_hash, user_id, workspace_id, created_at, \
-                 last_seen_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING {SESSION_COLUMNS}"
-        ))
-        .bind(&session.token_hash)
-        .bind(&session.csrf_hash)
-        .bind(session.user_id.0)
-        .bind(session.workspace_id.0)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .bind(session.ip.as_deref())
-        .bind(session.user_agent.as_deref())
-        .fetch_one(&self.pool)
-        .await
-        .conflict_as(OP, ErrorCode::SessionExists)?;
-        read_web_session(OP, &Cols(&row))
+        insert_web_session(&self.pool, session, "create_web_session").await
     }
 
     async fn find_web_session(
@@ -430,25 +413,7 @@ impl Store for PgStore {
     // --- audit ---
 
     async fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<AuditEvent> {
-        const OP: &str = "append_audit";
-        let details = serde_json::to_string(&event.details)
-            .map_err(|_| StoreError::Backend(format!("{OP}: details are not serialisable")))?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO audit_events (workspace_id, actor_user_id, action, target, ip, details, \
-                 created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING {AUDIT_COLUMNS}"
-        ))
-        .bind(event.workspace_id.map(|w| w.0))
-        .bind(event.actor_user_id.map(|u| u.0))
-        .bind(&event.action)
-        .bind(event.target.as_deref())
-        .bind(event.ip.as_deref())
-        .bind(details)
-        .bind(event.created_at.0)
-        .fetch_one(&self.pool)
-        .await
-        .store_err(OP)?;
-        read_audit(OP, &Cols(&row))
+        insert_audit(&self.pool, event, "append_audit").await
     }
 
     async fn list_audit(
@@ -619,4 +584,55 @@ pub(crate) async fn release_chats(
         .collect::<StoreResult<Vec<Chat>>>()?;
     chats.sort_by_key(|c| c.id);
     Ok(chats)
+}
+
+/// Inserts a web session (on the pool or in a transaction).
+pub(crate) async fn insert_web_session<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    session: &NewWebSession,
+    op: &'static str,
+) -> StoreResult<WebSession> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO web_sessions (token_hash, csrf_hash, user_id, workspace_id, created_at, \
+             last_seen_at, expires_at, ip, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(&session.token_hash)
+    .bind(&session.csrf_hash)
+    .bind(session.user_id.0)
+    .bind(session.workspace_id.0)
+    .bind(session.created_at.0)
+    .bind(session.expires_at.0)
+    .bind(session.ip.as_deref())
+    .bind(session.user_agent.as_deref())
+    .fetch_one(ex)
+    .await
+    .conflict_as(op, ErrorCode::SessionExists)?;
+    read_web_session(op, &Cols(&row))
+}
+
+/// Appends an audit event (on the pool or in a transaction).
+pub(crate) async fn insert_audit<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    event: &NewAuditEvent,
+    op: &'static str,
+) -> StoreResult<AuditEvent> {
+    let details = serde_json::to_string(&event.details)
+        .map_err(|_| StoreError::Backend(format!("{op}: details are not serialisable")))?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO audit_events (workspace_id, actor_user_id, action, target, ip, details, \
+             created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING {AUDIT_COLUMNS}"
+    ))
+    .bind(event.workspace_id.map(|w| w.0))
+    .bind(event.actor_user_id.map(|u| u.0))
+    .bind(&event.action)
+    .bind(event.target.as_deref())
+    .bind(event.ip.as_deref())
+    .bind(details)
+    .bind(event.created_at.0)
+    .fetch_one(ex)
+    .await
+    .store_err(op)?;
+    read_audit(op, &Cols(&row))
 }

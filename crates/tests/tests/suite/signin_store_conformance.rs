@@ -1,6 +1,7 @@
 //! The conformance suite of the `SigninStore` port (Telegram sign-in), run against SQLite and
 //! PostgreSQL alike: self-service users with their personal workspace, codes (newest only,
-//! expiry, single use, an attempt limit that holds under parallel checks), trusted devices
+//! expiry, single use, an attempt limit that holds under parallel checks, a match that writes
+//! the session and its audit record with it or nothing at all), trusted devices
 //! (absolute expiry, bound to their user), binding nonces (single use, bound to their bot),
 //! invites used up with the user they create, and installation settings.
 
@@ -8,9 +9,9 @@
 
 use std::sync::Arc;
 use switchboard_domain::{
-    BotLink, BotMode, ErrorCode, Locale, NewBot, NewBotNonce, NewInvite, NewSigninCode,
-    NewSigninUser, NewTrustedDevice, Role, SETTING_SERVICE_BOT, SigninStore, StoreError, Timestamp,
-    UserId,
+    BotLink, BotMode, CodeRedemption, ErrorCode, Locale, NewAuditEvent, NewBot, NewBotNonce,
+    NewInvite, NewSigninCode, NewSigninUser, NewTrustedDevice, NewWebSession, Redemption, Role,
+    SETTING_SERVICE_BOT, SigninCodeId, StoreError, Timestamp, UserId, WorkspaceId,
 };
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
@@ -20,6 +21,7 @@ account_backend_tests!(
     a_signup_creates_the_user_their_workspace_and_ownership_at_once,
     only_the_newest_code_is_checked_until_it_expires_or_is_used,
     parallel_checks_never_count_more_than_the_limit,
+    a_failed_redemption_writes_nothing,
     trusted_devices_expire_absolutely_and_belong_to_their_user,
     nonces_work_once_for_their_bot_and_links_replace_each_other,
     invites_are_used_up_with_the_user_they_create,
@@ -40,6 +42,15 @@ fn new_user(phone: &str, tg: i64) -> NewSigninUser {
         locale: Some(Locale::Ru),
         invite_hash: None,
     }
+}
+
+async fn signed_up(db: &Stores, phone: &str, tg: i64) -> (UserId, WorkspaceId) {
+    let (u, ws, _) = db
+        .signin
+        .create_signin_user(&new_user(phone, tg), t(0))
+        .await
+        .unwrap();
+    (u.id, ws.id)
 }
 
 async fn user(db: &Stores, phone: &str, tg: i64) -> UserId {
@@ -118,117 +129,244 @@ async fn a_signup_creates_the_user_their_workspace_and_ownership_at_once(db: Sto
     assert_eq!(db.scalar("SELECT count(*) FROM users").await, 1);
 }
 
-async fn only_the_newest_code_is_checked_until_it_expires_or_is_used(db: Stores) {
-    let u = user(&db, "79001230001", 1).await;
-    let other = user(&db, "79001230002", 2).await;
-    assert_eq!(db.signin.take_code_attempt(u, t(1), 5).await.unwrap(), None);
+fn audit(user: UserId, action: &str, at: i64) -> NewAuditEvent {
+    NewAuditEvent {
+        workspace_id: None,
+        actor_user_id: Some(user),
+        action: action.into(),
+        target: Some(format!("user:{user}")),
+        ip: None,
+        details: serde_json::json!({}),
+        created_at: t(at),
+    }
+}
+
+async fn issue(db: &Stores, user: UserId, hash: &str, at: i64) -> SigninCodeId {
     db.signin
-        .create_signin_code(&code(u, "old", 0))
-        .await
-        .unwrap();
-    let newest = db
-        .signin
-        .create_signin_code(&code(u, "new", 10))
-        .await
-        .unwrap();
-    let a = db
-        .signin
-        .take_code_attempt(u, t(20), 5)
+        .create_signin_code(&code(user, hash, at), &audit(user, "auth.code_sent", at))
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!((a.id, a.code_hash.as_str(), a.attempts), (newest, "new", 1));
+}
+
+fn session(user: UserId, ws: WorkspaceId, token: &str, at: i64) -> NewWebSession {
+    NewWebSession {
+        token_hash: token.into(),
+        csrf_hash: format!("csrf-{token}"),
+        user_id: user,
+        workspace_id: ws,
+        created_at: t(at),
+        expires_at: t(at + 3_600_000),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Presents `hash` as the user's code at `at`, opening `session` on a match.
+async fn redeem(
+    db: &Stores,
+    user: UserId,
+    hash: &str,
+    at: i64,
+    session: Option<&NewWebSession>,
+    device: Option<&NewTrustedDevice>,
+) -> Result<Redemption, StoreError> {
+    db.signin
+        .redeem_signin_code(&CodeRedemption {
+            user,
+            presented_hash: hash,
+            now: t(at),
+            max_attempts: 5,
+            session,
+            device,
+            audit: &audit(user, "auth.login_succeeded", at),
+        })
+        .await
+}
+
+fn mismatch(attempts: i32) -> Redemption {
+    Redemption::Mismatch { attempts }
+}
+
+async fn count(db: &Stores, table: &str, user: UserId) -> i64 {
+    let column = if table == "audit_events" {
+        "actor_user_id"
+    } else {
+        "user_id"
+    };
+    db.scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE {column} = {user}"
+    ))
+    .await
+}
+
+async fn only_the_newest_code_is_checked_until_it_expires_or_is_used(db: Stores) {
+    let (u, ws) = signed_up(&db, "79001230001", 1).await;
+    let other = user(&db, "79001230002", 2).await;
+    assert_eq!(
+        redeem(&db, u, "new", 1, None, None).await.unwrap(),
+        Redemption::NoLiveCode
+    );
+    // Each code is stored with its audit record.
+    issue(&db, u, "old", 0).await;
+    issue(&db, u, "new", 10).await;
+    assert_eq!(count(&db, "audit_events", u).await, 2);
+    // The older code was retired by the newer one.
+    assert_eq!(
+        redeem(&db, u, "old", 20, None, None).await.unwrap(),
+        mismatch(1)
+    );
     // Another user's codes are theirs.
     assert_eq!(
-        db.signin.take_code_attempt(other, t(20), 5).await.unwrap(),
-        None
+        redeem(&db, other, "new", 20, None, None).await.unwrap(),
+        Redemption::NoLiveCode
     );
+    // A match uses the code up and writes the session, the device and the audit record.
+    let s = session(u, ws, "session-1", 30);
+    let device = NewTrustedDevice {
+        user_id: u,
+        token_hash: "device-1".into(),
+        created_at: t(30),
+        expires_at: t(1_000_000),
+        user_agent: Some("Firefox".into()),
+        ip: None,
+    };
+    let Redemption::Redeemed {
+        session: Some(opened),
+    } = redeem(&db, u, "new", 30, Some(&s), Some(&device))
+        .await
+        .unwrap()
+    else {
+        panic!("the newest code did not match");
+    };
+    assert_eq!((opened.user_id, opened.workspace_id), (u, ws));
+    assert_eq!(count(&db, "web_sessions", u).await, 1);
+    assert_eq!(count(&db, "trusted_devices", u).await, 1);
+    assert_eq!(count(&db, "audit_events", u).await, 3);
     // Used once, never again.
-    assert!(db.signin.mark_code_used(newest, t(30)).await.unwrap());
-    assert!(!db.signin.mark_code_used(newest, t(31)).await.unwrap());
     assert_eq!(
-        db.signin.take_code_attempt(u, t(40), 5).await.unwrap(),
-        None
+        redeem(&db, u, "new", 31, None, None).await.unwrap(),
+        Redemption::NoLiveCode
     );
     // A new code works until its expiry, not a millisecond after.
-    let c = db
-        .signin
-        .create_signin_code(&code(u, "third", 100))
-        .await
-        .unwrap();
-    assert!(
-        db.signin
-            .take_code_attempt(u, t(100 + 299_999), 5)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    issue(&db, u, "third", 100).await;
     assert_eq!(
-        db.signin
-            .take_code_attempt(u, t(100 + 300_000), 5)
+        redeem(&db, u, "wrong", 100 + 299_999, None, None)
             .await
             .unwrap(),
-        None
+        mismatch(1)
     );
-    let _ = c;
-    // Five attempts, then none.
-    db.signin
-        .create_signin_code(&code(u, "fourth", 1000))
-        .await
-        .unwrap();
-    for n in 1..=5 {
-        let a = db
-            .signin
-            .take_code_attempt(u, t(1001), 5)
+    assert_eq!(
+        redeem(&db, u, "third", 100 + 300_000, None, None)
             .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.attempts, n);
+            .unwrap(),
+        Redemption::NoLiveCode
+    );
+    // Five attempts, then none: not even the right code.
+    issue(&db, u, "fourth", 1000).await;
+    for n in 1..=5 {
+        assert_eq!(
+            redeem(&db, u, "wrong", 1001, None, None).await.unwrap(),
+            mismatch(n)
+        );
     }
     assert_eq!(
-        db.signin.take_code_attempt(u, t(1002), 5).await.unwrap(),
-        None
+        redeem(&db, u, "fourth", 1002, None, None).await.unwrap(),
+        Redemption::NoLiveCode
+    );
+    // A match without a session (a user who may not sign in) uses the code up, opens nothing.
+    issue(&db, u, "fifth", 2000).await;
+    assert_eq!(
+        redeem(&db, u, "fifth", 2001, None, None).await.unwrap(),
+        Redemption::Redeemed { session: None }
+    );
+    assert_eq!(count(&db, "web_sessions", u).await, 1);
+    assert_eq!(
+        redeem(&db, u, "fifth", 2002, None, None).await.unwrap(),
+        Redemption::NoLiveCode
     );
 }
 
 async fn parallel_checks_never_count_more_than_the_limit(db: Stores) {
-    let u = user(&db, "79001230003", 3).await;
-    db.signin
-        .create_signin_code(&code(u, "h", 0))
-        .await
-        .unwrap();
-    let store: Arc<dyn SigninStore> = Arc::clone(&db.signin);
+    let (u, ws) = signed_up(&db, "79001230003", 3).await;
+    issue(&db, u, "h", 0).await;
+    let db = Arc::new(db);
     let tries: Vec<_> = (0..40)
         .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.take_code_attempt(u, t(1), 5).await.unwrap() })
+            let db = Arc::clone(&db);
+            tokio::spawn(async move { redeem(&db, u, "wrong", 1, None, None).await.unwrap() })
         })
         .collect();
     let mut counted = Vec::new();
     for h in tries {
-        if let Some(a) = h.await.unwrap() {
-            counted.push(a.attempts);
+        match h.await.unwrap() {
+            Redemption::Mismatch { attempts } => counted.push(attempts),
+            Redemption::NoLiveCode => {}
+            other => panic!("{other:?}"),
         }
     }
     counted.sort_unstable();
     assert_eq!(counted, vec![1, 2, 3, 4, 5]);
-    // Two parallel successes: one uses the code.
-    let id = db
-        .signin
-        .create_signin_code(&code(u, "h2", 10))
-        .await
-        .unwrap();
-    let marks: Vec<_> = (0..10)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.mark_code_used(id, t(11)).await.unwrap() })
+    // Ten parallel checks of the right code: one signs in, once.
+    issue(&db, u, "h2", 10).await;
+    let checks: Vec<_> = (0..10)
+        .map(|i| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                let s = session(u, ws, &format!("parallel-{i}"), 11);
+                redeem(&db, u, "h2", 11, Some(&s), None).await.unwrap()
+            })
         })
         .collect();
     let mut wins = 0;
-    for h in marks {
-        wins += usize::from(h.await.unwrap());
+    for h in checks {
+        match h.await.unwrap() {
+            Redemption::Redeemed { session: Some(_) } => wins += 1,
+            Redemption::NoLiveCode => {}
+            other => panic!("{other:?}"),
+        }
     }
     assert_eq!(wins, 1);
+    assert_eq!(count(&db, "web_sessions", u).await, 1);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM audit_events WHERE actor_user_id = {u} \
+             AND action = 'auth.login_succeeded'"
+        ))
+        .await,
+        1
+    );
+}
+
+/// A check whose writes fail leaves nothing behind: not the session, not the audit record,
+/// not even the attempt; the code still works.
+async fn a_failed_redemption_writes_nothing(db: Stores) {
+    let (u, ws) = signed_up(&db, "79001230012", 12).await;
+    db.store
+        .create_web_session(&session(u, ws, "taken", 0))
+        .await
+        .unwrap();
+    issue(&db, u, "c", 0).await;
+    let audits = count(&db, "audit_events", u).await;
+    assert_err!(
+        redeem(&db, u, "c", 1, Some(&session(u, ws, "taken", 1)), None).await,
+        StoreError::Conflict(ErrorCode::SessionExists)
+    );
+    assert_eq!(count(&db, "web_sessions", u).await, 1);
+    assert_eq!(count(&db, "audit_events", u).await, audits);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT CAST(attempts AS BIGINT) FROM signin_codes \
+             WHERE user_id = {u} AND used_at IS NULL"
+        ))
+        .await,
+        0
+    );
+    assert!(matches!(
+        redeem(&db, u, "c", 2, Some(&session(u, ws, "fresh", 2)), None)
+            .await
+            .unwrap(),
+        Redemption::Redeemed { session: Some(_) }
+    ));
 }
 
 async fn trusted_devices_expire_absolutely_and_belong_to_their_user(db: Stores) {
@@ -461,10 +599,7 @@ async fn settings_are_set_replaced_and_cleared(db: Stores) {
 async fn expired_rows_are_purged(db: Stores) {
     let u = user(&db, "79001230011", 11).await;
     let b = bot(&db, 503).await;
-    db.signin
-        .create_signin_code(&code(u, "x", 0))
-        .await
-        .unwrap();
+    issue(&db, u, "x", 0).await;
     db.signin
         .create_trusted_device(&NewTrustedDevice {
             user_id: u,
