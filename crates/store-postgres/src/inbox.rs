@@ -8,6 +8,7 @@ use crate::PgStore;
 use crate::error::ResultExt;
 use crate::ingest::ingest_in;
 use crate::rows::{C_CHAT_COLUMNS, CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS};
+use crate::sql::begin;
 use async_trait::async_trait;
 use sqlx::error::ErrorKind;
 use sqlx::{Acquire, Postgres, Row, Transaction};
@@ -232,7 +233,7 @@ impl InboxStore for PgStore {
         }
         let updates = stored_updates(updates)
             .map_err(|_| StoreError::Backend(format!("{OP}: an update is not JSON")))?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // The bot row first: concurrent batches of one bot queue here, and a missing bot is
         // `NotFound` before anything is written.
         let done = sqlx::query(
@@ -425,7 +426,7 @@ impl InboxStore for PgStore {
     ) -> StoreResult<Vec<Message>> {
         const OP: &str = "chat_messages";
         // One snapshot: the chat is visible and its messages are read together.
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
@@ -509,7 +510,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<(Chat, Option<i64>)> {
         const OP: &str = "mark_chat_read";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let chat = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
         if chat.unread_count == 0 {
             return Ok((chat, None));
@@ -540,7 +541,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Chat> {
         const OP: &str = "set_chat_status";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let chat = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
         let row = sqlx::query(&update_chat("status = $2, updated_at = $3"))
             .bind(chat.id.0)
@@ -562,7 +563,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Chat> {
         const OP: &str = "assign_chat";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let current = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
         viewer.check_assignment(current.assignee_id, assignee)?;
         if let Some(user) = assignee {
@@ -667,7 +668,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<(Message, Chat)> {
         const OP: &str = "enqueue_reply";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let current = lock_visible_chat(&mut tx, OP, viewer, chat).await?;
         if let Some(file) = reply.attachment_file() {
             let owned: Option<i64> = sqlx::query_scalar(
@@ -735,7 +736,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "retry_reply";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let state = outbox_state(&mut tx, OP, viewer, message).await?;
         let refused = check_retry(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref()))).err();
         let mut tx = refuse(tx, OP, refused).await?;
@@ -768,7 +769,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Message> {
         const OP: &str = "mark_reply_sent";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let state = outbox_state(&mut tx, OP, viewer, message).await?;
         let refused =
             check_mark_sent(state.as_ref().map(|(s, e)| (s.as_str(), e.as_deref()))).err();
@@ -797,7 +798,7 @@ impl InboxStore for PgStore {
 
     async fn claim_outbox(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<OutboxItem>> {
         const OP: &str = "claim_outbox";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // Only the oldest unsent item of each chat is due: replies leave in the order written.
         // An item another sender holds is skipped, never waited for or claimed twice: the lock
         // re-checks `state` on the newest row version once the holder commits.
@@ -885,7 +886,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<(Message, Option<MessageId>)> {
         const OP: &str = "complete_outbox";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let row = sqlx::query(
             "UPDATE outbox SET state = 'sent', last_error = NULL, updated_at = $1 WHERE id = $2 \
              RETURNING message_id, chat_id",
@@ -953,7 +954,7 @@ impl InboxStore for PgStore {
             "failed"
         };
         let error = clean(error);
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let message_id: i64 = sqlx::query_scalar(
             "UPDATE outbox SET state = $1, last_error = $2, \
                  next_attempt_at = coalesce($3, next_attempt_at), updated_at = $4 \
@@ -987,7 +988,7 @@ impl InboxStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Vec<RecoveredReply>> {
         const OP: &str = "recover_outbox";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // Account items are resent (MTProto's random_id makes a repeat harmless); bot items
         // might have reached Telegram, so the operator decides.
         let requeued: Vec<i64> = sqlx::query_scalar(

@@ -7,7 +7,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::{CHAT_COLUMNS, Cols, M_MESSAGE_COLUMNS, MESSAGE_COLUMNS};
-use crate::sql::begin_relaxed;
+use crate::sql::{begin, begin_relaxed};
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use switchboard_domain::ingest::{ChatBump, IngestPlan, PeerInBatch};
@@ -385,7 +385,7 @@ pub(crate) async fn apply_edit(
 ) -> StoreResult<Option<Message>> {
     let new_text = clean(new_text);
     let entities = json_text(op, entities)?;
-    let mut tx = pool.begin().await.store_err(op)?;
+    let mut tx = begin(pool, op).await?;
     let (owner_col, owner_id) = match owner {
         ChatOwner::Account(a) => ("c.account_id", a.0),
         ChatOwner::Bot(b) => ("c.bot_id", b.0),

@@ -9,6 +9,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::Cols;
+use crate::sql::begin;
 use async_trait::async_trait;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
@@ -250,7 +251,7 @@ impl LeadStore for PgStore {
         const OP: &str = "create_task";
         viewer.check_manage_tasks()?;
         check_task_spec(spec)?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         check_references(&mut tx, OP, viewer.workspace, spec).await?;
         let (target, chat, bot, peer) = spec.target.columns();
         let (mode, minutes) = spec.mode.columns();
@@ -296,7 +297,7 @@ impl LeadStore for PgStore {
         const OP: &str = "update_task";
         viewer.check_manage_tasks()?;
         check_task_spec(spec)?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let current = task_in(&mut *tx, OP, viewer.workspace, task).await?;
         check_references(&mut tx, OP, viewer.workspace, spec).await?;
         let moved = current.account_id != spec.account;
@@ -424,7 +425,7 @@ impl LeadStore for PgStore {
         if sources.len() > MAX_TASK_SOURCES {
             return Err(StoreError::Conflict(ErrorCode::TooManySources));
         }
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let current = task_in(&mut *tx, OP, viewer.workspace, task).await?;
         link_sources(&mut tx, OP, task, current.account_id, sources, now).await?;
         let linked = sources_of_task(&mut *tx, OP, task).await?;
@@ -434,7 +435,7 @@ impl LeadStore for PgStore {
 
     async fn task_sources(&self, viewer: &Viewer, task: TaskId) -> StoreResult<Vec<Source>> {
         const OP: &str = "task_sources";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         task_in(&mut *tx, OP, viewer.workspace, task).await?;
         sources_of_task(&mut *tx, OP, task).await
     }
@@ -454,7 +455,7 @@ impl LeadStore for PgStore {
 
     async fn watched_sources(&self, account: AccountId) -> StoreResult<Vec<WatchedSource>> {
         const OP: &str = "watched_sources";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let rows = sqlx::query(&format!(
             "SELECT {SOURCE_COLUMNS} FROM lead_sources AS s \
              WHERE s.account_id = $1 AND {ACTIVE_LINK} ORDER BY s.id"
@@ -542,7 +543,7 @@ impl LeadStore for PgStore {
         if !matches!(resolved.state, SourceState::Joined | SourceState::Polled) {
             return Err(StoreError::Conflict(ErrorCode::SourceStateInvalid));
         }
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let this = source_by_id(&mut tx, OP, source.0).await?;
         let twin: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM lead_sources WHERE account_id = $1 AND channel_id = $2 AND id <> $3",
@@ -668,7 +669,7 @@ impl LeadStore for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // One batch per task at a time: the near-duplicate check reads the task's recent
         // hashes before inserting. In task order, so two batches never wait for each other.
         let mut tasks: Vec<i64> = batch.iter().map(|l| l.task.0).collect();
@@ -1020,7 +1021,7 @@ impl LeadStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Option<LeadDeliveryId>> {
         const OP: &str = "create_digest";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let delivery: i64 = sqlx::query_scalar(
             "INSERT INTO lead_deliveries (task_id, kind, state, next_attempt_at, random_id, \
                  created_at, updated_at) VALUES ($1, 'digest', 'queued', $2, $3, $2, $2) \
@@ -1061,7 +1062,7 @@ impl LeadStore for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<LeadDeliveryItem>> {
         const OP: &str = "claim_lead_deliveries";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let rows = sqlx::query(
             "UPDATE lead_deliveries SET state = 'sending', attempts = attempts + 1, \
                  updated_at = $1 \
@@ -1168,7 +1169,7 @@ impl LeadStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<Vec<RecoveredDelivery>> {
         const OP: &str = "recover_lead_deliveries";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let requeued: Vec<(i64, i64)> = sqlx::query_as(
             "UPDATE lead_deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
              WHERE state = 'sending' AND updated_at <= $2 \

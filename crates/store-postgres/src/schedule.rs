@@ -6,6 +6,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::Cols;
+use crate::sql::begin;
 use async_trait::async_trait;
 use sqlx::{Postgres, Row, Transaction};
 use std::time::Duration;
@@ -368,7 +369,7 @@ impl ScheduleStore for PgStore {
         const OP: &str = "create_post";
         viewer.check_manage_posts()?;
         let recurrence = check_post_spec(spec, now)?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         check_references(&mut tx, OP, viewer.workspace, spec).await?;
         let id = insert_post(&mut tx, OP, viewer, spec, random_seed, now).await?;
         let post = post_by(&mut *tx, OP, None, id).await?;
@@ -388,7 +389,7 @@ impl ScheduleStore for PgStore {
         const OP: &str = "update_post";
         viewer.check_manage_posts()?;
         let recurrence = check_post_spec(spec, now)?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         lock_post(&mut tx, OP, viewer.workspace, post).await?;
         let current = post_by(&mut *tx, OP, Some(viewer.workspace), post).await?;
         if publishing_run(&mut tx, OP, post).await? {
@@ -432,7 +433,7 @@ impl ScheduleStore for PgStore {
     ) -> StoreResult<ScheduledPost> {
         const OP: &str = "cancel_post";
         viewer.check_manage_posts()?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         lock_post(&mut tx, OP, viewer.workspace, post).await?;
         post_by(&mut *tx, OP, Some(viewer.workspace), post).await?;
         sqlx::query(
@@ -460,7 +461,7 @@ impl ScheduleStore for PgStore {
     async fn delete_post(&self, viewer: &Viewer, post: PostId) -> StoreResult<()> {
         const OP: &str = "delete_post";
         viewer.check_manage_posts()?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         lock_post(&mut tx, OP, viewer.workspace, post).await?;
         post_by(&mut *tx, OP, Some(viewer.workspace), post).await?;
         if publishing_run(&mut tx, OP, post).await? {
@@ -484,7 +485,7 @@ impl ScheduleStore for PgStore {
     ) -> StoreResult<PostRun> {
         const OP: &str = "publish_now";
         viewer.check_manage_posts()?;
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         lock_post(&mut tx, OP, viewer.workspace, post).await?;
         let p = post_by(&mut *tx, OP, Some(viewer.workspace), post).await?;
         if matches!(p.state, PostState::Finished | PostState::Cancelled) {
@@ -576,7 +577,7 @@ impl ScheduleStore for PgStore {
         if (kind == ActionKind::Edit) != edit.is_some() {
             return Err(StoreError::Conflict(ErrorCode::ValidationFailed));
         }
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let r = run_by(&mut *tx, OP, Some(viewer.workspace), run).await?;
         let deleted: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM post_actions WHERE run_id = $1 AND kind = 'delete' \
@@ -631,7 +632,7 @@ impl ScheduleStore for PgStore {
         owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedRun>> {
         const OP: &str = "claim_due_runs";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let due = sqlx::query(
             "SELECT r.id, r.status, r.attempts, r.trigger_kind, r.due_at FROM post_runs AS r \
              JOIN scheduled_posts AS p ON p.id = r.post_id \
@@ -692,7 +693,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<PostRun> {
         const OP: &str = "complete_run";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let (r, post) = claimed(&mut tx, OP, run, token).await?;
         let link = published
             .message_ids
@@ -741,7 +742,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<PostRun> {
         const OP: &str = "fail_run";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let (_, post) = claimed(&mut tx, OP, run, token).await?;
         let (status, at) = match failure {
             RunFailure::RetryAt(at) => (RunStatus::Scheduled, at),
@@ -770,7 +771,7 @@ impl ScheduleStore for PgStore {
 
     async fn sweep_missed(&self, now: Timestamp) -> StoreResult<Vec<PostRun>> {
         const OP: &str = "sweep_missed";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let rows = sqlx::query(&format!(
             "UPDATE post_runs SET status = 'missed', error = 'missed', updated_at = $1 \
              WHERE status = 'scheduled' AND attempts = 0 AND due_at < $1 - (SELECT \
@@ -803,7 +804,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<ReleasedLeases> {
         const OP: &str = "release_leases";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // Runs `publishing` and actions `running` under the owner's lease.
         let mut released = [0; 2];
         for (n, (table, status)) in [("post_runs", "publishing"), ("post_actions", "running")]
@@ -850,7 +851,7 @@ impl ScheduleStore for PgStore {
         owner: &InstanceId,
     ) -> StoreResult<Vec<ClaimedAction>> {
         const OP: &str = "claim_due_actions";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM post_actions WHERE status IN ('pending', 'running') \
                  AND attempt_at <= $1 ORDER BY attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -895,7 +896,7 @@ impl ScheduleStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<PostAction> {
         const OP: &str = "complete_action";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let done = sqlx::query(
             "UPDATE post_actions SET status = 'done', done_at = $3, error = NULL \
              WHERE id = $1 AND status = 'running' AND lease_token = $2",
@@ -938,7 +939,7 @@ impl ScheduleStore for PgStore {
             Some(at) => (ActionStatus::Pending, at),
             None => (ActionStatus::Failed, now),
         };
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let done = sqlx::query(
             "UPDATE post_actions SET status = $3, error = $4, attempt_at = $5 \
              WHERE id = $1 AND status = 'running' AND lease_token = $2",

@@ -7,7 +7,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::Cols;
-use crate::sql::begin_relaxed;
+use crate::sql::{begin, begin_relaxed, begin_with};
 use std::collections::HashMap;
 use switchboard_domain::rows::{one_row, read_dc_key, read_peer, read_update_state};
 use switchboard_domain::{AccountId, CachedPeer, DcKey, StoreResult, UpdateState};
@@ -147,11 +147,12 @@ pub(crate) async fn get_update_state(
 ) -> StoreResult<Option<(UpdateState, Vec<(i64, i32)>)>> {
     const OP: &str = "get_update_state";
     // One snapshot for the common state and the channels.
-    let mut tx = store
-        .pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .store_err(OP)?;
+    let mut tx = begin_with(
+        &store.pool,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        OP,
+    )
+    .await?;
     let common =
         sqlx::query("SELECT pts, qts, date, seq FROM account_update_states WHERE account_id = $1")
             .bind(id.0)
@@ -189,7 +190,7 @@ pub(crate) async fn set_update_state(
     let mut unique: Vec<(i64, i32)> = latest.into_iter().collect();
     unique.sort_unstable();
 
-    let mut tx = store.pool.begin().await.store_err(OP)?;
+    let mut tx = begin(&store.pool, OP).await?;
     sqlx::query(
         "INSERT INTO account_update_states (account_id, pts, qts, date, seq) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -289,7 +290,7 @@ pub(crate) async fn set_channel_pts(
 /// [`AccountStore::wipe_account_session`](switchboard_domain::AccountStore::wipe_account_session).
 pub(crate) async fn wipe_account_session(store: &PgStore, id: AccountId) -> StoreResult<()> {
     const OP: &str = "wipe_account_session";
-    let mut tx = store.pool.begin().await.store_err(OP)?;
+    let mut tx = begin(&store.pool, OP).await?;
     let done = sqlx::query("UPDATE accounts SET home_dc = NULL WHERE id = $1")
         .bind(id.0)
         .execute(&mut *tx)

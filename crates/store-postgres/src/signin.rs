@@ -7,6 +7,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::Cols;
+use crate::sql::begin;
 use crate::store::{insert_audit, insert_web_session};
 use async_trait::async_trait;
 use switchboard_domain::rows::{read_membership, read_user, read_workspace};
@@ -67,7 +68,7 @@ impl SigninStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<(User, Workspace, Membership)> {
         const OP: &str = "create_signin_user";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT id FROM users WHERE telegram_user_id = $1 OR phone = $2")
                 .bind(user.telegram_user_id)
@@ -141,7 +142,7 @@ impl SigninStore for PgStore {
         audit: &NewAuditEvent,
     ) -> StoreResult<SigninCodeId> {
         const OP: &str = "create_signin_code";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         sqlx::query("UPDATE signin_codes SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
             .bind(code.user_id.0)
             .bind(code.created_at.0)
@@ -167,7 +168,7 @@ impl SigninStore for PgStore {
 
     async fn redeem_signin_code(&self, r: &CodeRedemption<'_>) -> StoreResult<Redemption> {
         const OP: &str = "redeem_signin_code";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         // The row stays locked until the commit: a parallel check of the same code waits,
         // then finds it used (or counts its own attempt).
         let row = sqlx::query(

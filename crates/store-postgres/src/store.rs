@@ -3,6 +3,7 @@
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::rows::{CHAT_COLUMNS, Cols};
+use crate::sql::begin;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::{Postgres, Transaction};
@@ -295,7 +296,7 @@ impl Store for PgStore {
         change: MemberChange,
     ) -> StoreResult<Membership> {
         const OP: &str = "update_membership";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let (role, max_chats) = team_view(&mut tx, OP, workspace, actor, user)
             .await?
             .check_update(&change)?;
@@ -323,7 +324,7 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> StoreResult<Vec<Chat>> {
         const OP: &str = "remove_membership";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         team_view(&mut tx, OP, workspace, actor, user)
             .await?
             .check_removal()?;
@@ -512,7 +513,7 @@ impl Store for PgStore {
             "UPDATE {table} SET {sealed} = $1 WHERE {sealed} = $2 AND {}",
             row_matches.join(" AND ")
         );
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let mut replaced = 0;
         for value in values {
             let mut query = sqlx::query(&sql).bind(&value.new).bind(&value.old);

@@ -7,6 +7,7 @@ use crate::PgStore;
 use crate::accounts::ACCOUNT_COLUMNS;
 use crate::error::ResultExt;
 use crate::rows::Cols;
+use crate::sql::begin;
 use crate::store::{release_chats, team_view};
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -166,7 +167,7 @@ impl UserAdminStore for PgStore {
             }
             Err(e) => return Err(e),
         }
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let (members, others, accounts) = read_members(&mut tx, OP, workspace, None).await?;
         tx.commit().await.store_err(OP)?;
         Ok(user_admin::managed_users(
@@ -182,7 +183,7 @@ impl UserAdminStore for PgStore {
         action: UserAction,
     ) -> StoreResult<UserTarget> {
         const OP: &str = "user_action_target";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let found = target(&mut tx, OP, workspace, actor, user, action).await?;
         tx.commit().await.store_err(OP)?;
         Ok(found)
@@ -196,7 +197,7 @@ impl UserAdminStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<DeletedUser> {
         const OP: &str = "delete_user";
-        let mut tx = self.pool.begin().await.store_err(OP)?;
+        let mut tx = begin(&self.pool, OP).await?;
         let target = target(&mut tx, OP, workspace, actor, user, UserAction::Delete).await?;
         let released = release_chats(&mut tx, OP, workspace, user, now).await?;
         // Accounts, chats, bots, tasks, sources and leads go with their workspace (ON DELETE

@@ -22,6 +22,7 @@ account_backend_tests!(
     only_the_newest_code_is_checked_until_it_expires_or_is_used,
     parallel_checks_never_count_more_than_the_limit,
     a_failed_redemption_writes_nothing,
+    a_cancelled_write_leaves_no_transaction_behind,
     trusted_devices_expire_absolutely_and_belong_to_their_user,
     nonces_work_once_for_their_bot_and_links_replace_each_other,
     invites_are_used_up_with_the_user_they_create,
@@ -367,6 +368,84 @@ async fn a_failed_redemption_writes_nothing(db: Stores) {
             .unwrap(),
         Redemption::Redeemed { session: Some(_) }
     ));
+}
+
+/// A write whose caller goes away half-way (an HTTP client that disconnects, a worker being
+/// stopped) at any point — before, during or after its `BEGIN` — leaves no transaction open
+/// on a pooled connection: the writes after it are committed, and PostgreSQL has no session
+/// left idle in a transaction. (sqlx 0.8 leaked one when cancelled during `BEGIN`: later
+/// writes on that connection were never committed, and after its first error every query on
+/// it failed.)
+async fn a_cancelled_write_leaves_no_transaction_behind(db: Stores) {
+    let (u, _) = signed_up(&db, "79001230013", 13).await;
+    let idle_in_transaction = "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+    for i in 0..400_u32 {
+        let at = i64::from(i);
+        if i % 2 == 0 {
+            // Polled a little further each time, then dropped.
+            let write = issue(&db, u, "cancelled", at);
+            tokio::pin!(write);
+            for _ in 0..i / 2 % 50 {
+                if futures_util::poll!(write.as_mut()).is_ready() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        } else {
+            // Aborted after 0 to 250 µs: before, during or after any of its round trips.
+            let signin = Arc::clone(&db.signin);
+            let write = tokio::spawn(async move {
+                let _ = signin
+                    .create_signin_code(&code(u, "cancelled", at), &audit(u, "auth.code_sent", at))
+                    .await;
+            });
+            let abort = write.abort_handle();
+            let after = std::time::Duration::from_micros(u64::from(i * 7 % 250));
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                while start.elapsed() < after {
+                    std::hint::spin_loop();
+                }
+                abort.abort();
+            });
+            let _ = write.await;
+        }
+        if db.store.backend() == "postgres" {
+            // The dropped write's connection goes back to the pool, rolled back, in the
+            // background: no session stays in a transaction.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while db.scalar(idle_in_transaction).await > 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "write {i}: a pooled connection was left in a transaction"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+    // Every write after them is committed, single statements and transactions alike: seen
+    // from another connection.
+    for i in 0..20_i64 {
+        db.signin
+            .create_trusted_device(&NewTrustedDevice {
+                user_id: u,
+                token_hash: format!("kept-{i}"),
+                created_at: t(i),
+                expires_at: t(1_000_000),
+                user_agent: None,
+                ip: None,
+            })
+            .await
+            .unwrap();
+        issue(&db, u, "kept", 10_000 + i).await;
+    }
+    for sql in [
+        "SELECT count(*) FROM signin_codes WHERE code_hash = 'kept'",
+        "SELECT count(*) FROM trusted_devices WHERE token_hash LIKE 'kept-%'",
+    ] {
+        assert_eq!(db.scalar(sql).await, 20, "{sql}");
+    }
 }
 
 async fn trusted_devices_expire_absolutely_and_belong_to_their_user(db: Stores) {
