@@ -55,7 +55,19 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 impl From<ConnectError> for ApiError {
     fn from(e: ConnectError) -> Self {
         let code = e.code();
-        match &e {
+        let error = ApiError::from_connect(code, &e);
+        if error.status().is_server_error() {
+            // What went wrong on our side is in the log (never a secret: the errors carry
+            // none), the answer only says that it did.
+            tracing::error!(code, error = %e, "connecting an account failed");
+        }
+        error
+    }
+}
+
+impl ApiError {
+    fn from_connect(code: &'static str, e: &ConnectError) -> Self {
+        match e {
             ConnectError::Telegram(t) => {
                 if let Some(secs) = t.flood_wait_seconds() {
                     return ApiError::new(StatusCode::TOO_MANY_REQUESTS, code)
