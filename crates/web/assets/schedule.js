@@ -275,11 +275,17 @@
     return get("year") + "-" + get("month") + "-" + get("day") + "T" + get("hour") + ":" + get("minute");
   }
 
+  // The editor, or in its place a word on how to open it.
+  function showForm(on) {
+    $("post-form").hidden = !on;
+    $("post-placeholder").hidden = on;
+  }
+
   async function openPost(id) {
     state.editing = id;
     showError("");
     $("post-status").hidden = true;
-    $("post-form").hidden = false;
+    showForm(true);
     const p = id ? state.posts.get(id) : null;
     if (p) {
       const value = p.sender.kind + ":" + (p.sender.account || p.sender.bot);
@@ -363,7 +369,7 @@
     if (!r.ok) { showError(errorText(r)); return; }
     if (method === "DELETE") {
       state.editing = null;
-      $("post-form").hidden = true;
+      showForm(false);
     } else if (suffix === "/publish") {
       $("post-status").textContent = tr("schedule_published_now");
       $("post-status").hidden = false;
@@ -416,7 +422,7 @@
     if (remove) { state.media.splice(Number(remove.dataset.remove), 1); renderMedia(); }
   });
   if ($("post-new")) $("post-new").addEventListener("click", () => openPost(0));
-  $("post-close").addEventListener("click", () => { state.editing = null; $("post-form").hidden = true; });
+  $("post-close").addEventListener("click", () => { state.editing = null; showForm(false); });
   $("post-form").addEventListener("submit", save);
   $("post-sender").addEventListener("change", () => loadTargets(null));
   $("post-kind").addEventListener("change", showKind);

@@ -120,6 +120,10 @@ pub(crate) async fn schedule(state: &AppState, ctx: &SessionContext, locale: Loc
                     ul #post-list.task-list {}
                     p #post-list-empty.hint hidden { (l("schedule_no_posts")) }
                 }
+                div #post-placeholder.card.task-form.post-placeholder {
+                    h2 { (l("schedule_editor")) }
+                    p.hint { (l(if admin { "schedule_pick_post" } else { "schedule_pick_post_read_only" })) }
+                }
                 form #post-form.card.task-form hidden autocomplete="off" novalidate {
                     h2 #post-form-title { (l("schedule_editor")) }
                     @if !admin { p.hint { (l("schedule_read_only")) } }
