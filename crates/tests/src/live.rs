@@ -130,7 +130,9 @@ pub async fn open_ws(
 /// events and registers the member's presence before it, so an event caused after this
 /// returns reaches the socket (right after the handshake it may not yet).
 pub async fn open_ws_ready(app: &TestApp, b: &Browser) -> Ws {
-    let mut ws = open_ws(app, b, None).await.expect("the WebSocket opens");
+    let mut ws = open_ws(app, b, None)
+        .await
+        .unwrap_or_else(|e| panic!("the WebSocket does not open: {e}"));
     wait_frame(&mut ws, "hello", 5, |_| true).await;
     ws
 }
