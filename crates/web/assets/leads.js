@@ -127,7 +127,11 @@
   function renderSourceStates(sources) {
     const ul = $("task-source-states");
     ul.replaceChildren();
-    for (const s of sources) {
+    for (const given of sources) {
+      // A `source_updated` event can arrive before the answer that lists the source (a
+      // source joined within milliseconds of its task being saved): the newer state wins.
+      const known = state.sources.get(given.id);
+      const s = known && known.updated_at >= given.updated_at ? known : given;
       state.sources.set(s.id, s);
       ul.append(sourceItem(s));
     }
