@@ -123,7 +123,8 @@ pub enum Redemption {
     },
 }
 
-/// Whether two keyed hashes are equal, in time that does not depend on where they differ.
+/// Whether two hashes (of codes, tokens) are equal, in time that does not depend on where they
+/// differ.
 pub fn hashes_equal(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.as_bytes().ct_eq(b.as_bytes()).into()

@@ -19,7 +19,6 @@ use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use subtle::ConstantTimeEq;
 use switchboard_domain::ErrorCode;
 use switchboard_domain::{
     LoginAttempt, Membership, NewUser, NewWebSession, Role, Store, StoreError, Timestamp, User,
@@ -489,11 +488,7 @@ impl AuthService {
 
     /// True if `presented` is the CSRF token of this session (constant-time).
     pub fn csrf_matches(&self, ctx: &SessionContext, presented: &str) -> bool {
-        let presented = token_hash(presented);
-        presented
-            .as_bytes()
-            .ct_eq(ctx.session.csrf_hash.as_bytes())
-            .into()
+        switchboard_domain::hashes_equal(&token_hash(presented), &ctx.session.csrf_hash)
     }
 
     /// Ends a session.

@@ -13,6 +13,7 @@ use switchboard_domain::{
     NewInvite, NewSigninCode, NewSigninUser, NewTrustedDevice, NewWebSession, Redemption, Role,
     SETTING_SERVICE_BOT, SigninCodeId, StoreError, Timestamp, UserId, WorkspaceId,
 };
+use switchboard_services::signin::CODE_MAX_ATTEMPTS;
 use switchboard_tests::account_backend_tests;
 use switchboard_tests::assert_err;
 use switchboard_tests::db::Stores;
@@ -176,7 +177,7 @@ async fn redeem(
             user,
             presented_hash: hash,
             now: t(at),
-            max_attempts: 5,
+            max_attempts: CODE_MAX_ATTEMPTS,
             session,
             device,
             audit: &audit(user, "auth.login_succeeded", at),
