@@ -651,12 +651,7 @@ impl SigninService {
         let ip = client.ip_text();
         // What a match writes is made ready first: a user who may not sign in (disabled, or
         // in no workspace) still uses the code up, and nothing else is written.
-        let refusal = match inner.auth.first_membership(&user).await {
-            Ok(membership) => Ok(membership),
-            Err(e @ (AuthError::InvalidCredentials | AuthError::NoWorkspace)) => Err(e),
-            Err(e) => return Err(e.into()),
-        };
-        let (session, login, audit) = match refusal {
+        let (session, login, audit) = match inner.auth.first_membership(&user).await {
             Ok(membership) => {
                 let (session, login) = inner.auth.prepare_session(
                     user,
@@ -668,7 +663,7 @@ impl SigninService {
                 let audit = AuthService::login_audit(&login, "bot_code", ip.as_deref());
                 (Some(session), Ok(login), audit)
             }
-            Err(e) => {
+            Err(e @ (AuthError::InvalidCredentials | AuthError::NoWorkspace)) => {
                 let reason = if matches!(e, AuthError::NoWorkspace) {
                     "no_workspace"
                 } else {
@@ -681,6 +676,7 @@ impl SigninService {
                     .details(serde_json::json!({"method": "bot_code", "reason": reason}));
                 (None, Err(e), audit)
             }
+            Err(e) => return Err(e.into()),
         };
         let device = (remember_device && session.is_some())
             .then(|| self.new_device(id, client, now))
